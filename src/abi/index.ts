@@ -1,0 +1,7 @@
+// The kernel ABI as data. Every offset and constant bun-uring writes is defined once, here.
+export * from "./setup.ts";
+export * from "./sqe.ts";
+export * from "./register.ts";
+export * from "./zcrx.ts";
+export * from "./net.ts";
+export * from "./errno.ts";

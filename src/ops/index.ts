@@ -1,0 +1,2 @@
+export * from "./sqe.ts";
+export * from "./prep.ts";

@@ -1,0 +1,232 @@
+// One pure function per opcode. Each zeroes and fills a whole 64-byte slot (through prepRw), the
+// way the liburing helper of the same name fills its SQE; none touches user_data, which the ring
+// sets after prep. Arguments are addresses (numbers), never arrays: the caller resolves and keeps
+// buffers alive. Grouped by the kernel version that added each opcode.
+import * as A from "../abi/sqe.ts";
+import { type SqeMemory, prepRw, putU64, setOpFlags, setIoprio, setBufIndex, addSqeFlags } from "./sqe.ts";
+
+const W_ADDR2 = A.SQE.addr2 >> 2;
+const W_FILE_INDEX = A.SQE.file_index >> 2;
+const W_ADDR3 = A.SQE.addr3 >> 2;
+const H_ADDR_LEN = A.SQE.addr_len >> 1;
+
+// === 5.1 ===
+
+/** io_uring_prep_nop. */
+export function prepNop(m: SqeMemory, slot: number): void {
+  prepRw(m, slot, A.IORING_OP_NOP, -1, 0, 0, 0);
+}
+
+/** io_uring_prep_read_fixed: read into registered buffer `bufIndex` (addr inside it). */
+export function prepReadFixed(m: SqeMemory, slot: number, fd: number, buf: number, len: number, offset: number, bufIndex: number): void {
+  prepRw(m, slot, A.IORING_OP_READ_FIXED, fd, buf, len, offset);
+  setBufIndex(m, slot, bufIndex);
+}
+
+/** io_uring_prep_write_fixed. */
+export function prepWriteFixed(m: SqeMemory, slot: number, fd: number, buf: number, len: number, offset: number, bufIndex: number): void {
+  prepRw(m, slot, A.IORING_OP_WRITE_FIXED, fd, buf, len, offset);
+  setBufIndex(m, slot, bufIndex);
+}
+
+/** io_uring_prep_poll_add: `pollMask` is POLLIN/POLLOUT... (32-bit events). */
+export function prepPollAdd(m: SqeMemory, slot: number, fd: number, pollMask: number): void {
+  prepRw(m, slot, A.IORING_OP_POLL_ADD, fd, 0, 0, 0);
+  setOpFlags(m, slot, pollMask);
+}
+
+// === 5.3 ===
+
+/** io_uring_prep_sendmsg: `msg` is the address of a struct msghdr. */
+export function prepSendmsg(m: SqeMemory, slot: number, fd: number, msg: number, flags: number): void {
+  prepRw(m, slot, A.IORING_OP_SENDMSG, fd, msg, 1, 0);
+  setOpFlags(m, slot, flags);
+}
+
+/** io_uring_prep_recvmsg. */
+export function prepRecvmsg(m: SqeMemory, slot: number, fd: number, msg: number, flags: number): void {
+  prepRw(m, slot, A.IORING_OP_RECVMSG, fd, msg, 1, 0);
+  setOpFlags(m, slot, flags);
+}
+
+// === 5.4 / 5.5 ===
+
+/** io_uring_prep_timeout: `ts` is the address of a struct __kernel_timespec (copied by the kernel
+ * at submission); completes after the time or after `count` other completions. */
+export function prepTimeout(m: SqeMemory, slot: number, ts: number, count: number, flags: number): void {
+  prepRw(m, slot, A.IORING_OP_TIMEOUT, -1, ts, 1, count);
+  setOpFlags(m, slot, flags);
+}
+
+/** io_uring_prep_timeout_remove: `userData` of the timeout to remove. */
+export function prepTimeoutRemove(m: SqeMemory, slot: number, userData: number, flags: number): void {
+  prepRw(m, slot, A.IORING_OP_TIMEOUT_REMOVE, -1, userData, 0, 0);
+  setOpFlags(m, slot, flags);
+}
+
+/** io_uring_prep_link_timeout: bounds the SQE before it (which must carry IOSQE_IO_LINK). */
+export function prepLinkTimeout(m: SqeMemory, slot: number, ts: number, flags: number): void {
+  prepRw(m, slot, A.IORING_OP_LINK_TIMEOUT, -1, ts, 1, 0);
+  setOpFlags(m, slot, flags);
+}
+
+/** io_uring_prep_cancel64: cancel the request whose user_data is `userData`. */
+export function prepCancel64(m: SqeMemory, slot: number, userData: number, flags: number): void {
+  prepRw(m, slot, A.IORING_OP_ASYNC_CANCEL, -1, userData, 0, 0);
+  setOpFlags(m, slot, flags);
+}
+
+/** io_uring_prep_cancel_fd: cancel requests on `fd` (IORING_ASYNC_CANCEL_FD is added). */
+export function prepCancelFd(m: SqeMemory, slot: number, fd: number, flags: number): void {
+  prepRw(m, slot, A.IORING_OP_ASYNC_CANCEL, fd, 0, 0, 0);
+  setOpFlags(m, slot, flags | A.IORING_ASYNC_CANCEL_FD);
+}
+
+/** io_uring_prep_accept: `addr`/`addrLen` are addresses of a sockaddr buffer and its socklen_t
+ * (both may be 0). */
+export function prepAccept(m: SqeMemory, slot: number, fd: number, addr: number, addrLen: number, flags: number): void {
+  prepRw(m, slot, A.IORING_OP_ACCEPT, fd, addr, 0, addrLen);
+  setOpFlags(m, slot, flags);
+}
+
+/** io_uring_prep_multishot_accept (5.19): one SQE, a CQE per accepted connection. */
+export function prepMultishotAccept(m: SqeMemory, slot: number, fd: number, addr: number, addrLen: number, flags: number): void {
+  prepAccept(m, slot, fd, addr, addrLen, flags);
+  setIoprio(m, slot, A.IORING_ACCEPT_MULTISHOT);
+}
+
+/** io_uring_prep_connect. */
+export function prepConnect(m: SqeMemory, slot: number, fd: number, addr: number, addrLen: number): void {
+  prepRw(m, slot, A.IORING_OP_CONNECT, fd, addr, 0, addrLen);
+}
+
+// === 5.6 ===
+
+/** io_uring_prep_close. */
+export function prepClose(m: SqeMemory, slot: number, fd: number): void {
+  prepRw(m, slot, A.IORING_OP_CLOSE, fd, 0, 0, 0);
+}
+
+/** io_uring_prep_close_direct: close registered file slot `fileIndex`. */
+export function prepCloseDirect(m: SqeMemory, slot: number, fileIndex: number): void {
+  prepRw(m, slot, A.IORING_OP_CLOSE, 0, 0, 0, 0);
+  m.u32[(slot << 4) + W_FILE_INDEX] = fileIndex + 1;
+}
+
+/** io_uring_prep_read (offset -1: the file position). */
+export function prepRead(m: SqeMemory, slot: number, fd: number, buf: number, len: number, offset: number): void {
+  prepRw(m, slot, A.IORING_OP_READ, fd, buf, len, offset);
+}
+
+/** io_uring_prep_write. */
+export function prepWrite(m: SqeMemory, slot: number, fd: number, buf: number, len: number, offset: number): void {
+  prepRw(m, slot, A.IORING_OP_WRITE, fd, buf, len, offset);
+}
+
+/** io_uring_prep_send. */
+export function prepSend(m: SqeMemory, slot: number, fd: number, buf: number, len: number, flags: number): void {
+  prepRw(m, slot, A.IORING_OP_SEND, fd, buf, len, 0);
+  setOpFlags(m, slot, flags);
+}
+
+/** io_uring_prep_send_set_addr: destination for SEND / SEND_ZC on an unconnected datagram
+ * socket (6.0+). Applied after the prep function, like the liburing helper. */
+export function prepSendSetAddr(m: SqeMemory, slot: number, addr: number, addrLen: number): void {
+  putU64(m.u32, (slot << 4) + W_ADDR2, addr);
+  m.u16[(slot << 5) + H_ADDR_LEN] = addrLen;
+}
+
+/** io_uring_prep_recv. */
+export function prepRecv(m: SqeMemory, slot: number, fd: number, buf: number, len: number, flags: number): void {
+  prepRw(m, slot, A.IORING_OP_RECV, fd, buf, len, 0);
+  setOpFlags(m, slot, flags);
+}
+
+/** io_uring_prep_recv_multishot with a provided-buffer group (6.0+): each CQE names the buffer
+ * it filled (IORING_CQE_F_BUFFER, id in flags >> 16). */
+export function prepRecvMultishot(m: SqeMemory, slot: number, fd: number, bufGroup: number, flags: number): void {
+  prepRw(m, slot, A.IORING_OP_RECV, fd, 0, 0, 0);
+  setOpFlags(m, slot, flags);
+  setIoprio(m, slot, A.IORING_RECV_MULTISHOT);
+  setBufIndex(m, slot, bufGroup);
+  addSqeFlags(m, slot, A.IOSQE_BUFFER_SELECT);
+}
+
+// === 5.11 ===
+
+/** io_uring_prep_shutdown: `how` is SHUT_RD / SHUT_WR / SHUT_RDWR. */
+export function prepShutdown(m: SqeMemory, slot: number, fd: number, how: number): void {
+  prepRw(m, slot, A.IORING_OP_SHUTDOWN, fd, 0, how, 0);
+}
+
+// === 5.19 ===
+
+/** io_uring_prep_socket: the CQE's res is the new fd. */
+export function prepSocket(m: SqeMemory, slot: number, domain: number, type: number, protocol: number, flags: number): void {
+  prepRw(m, slot, A.IORING_OP_SOCKET, domain, 0, protocol, type);
+  setOpFlags(m, slot, flags);
+}
+
+/** io_uring_prep_cmd_sock(SOCKET_URING_OP_SETSOCKOPT) (6.7+): setsockopt through the ring. */
+export function prepSetsockopt(m: SqeMemory, slot: number, fd: number, level: number, optname: number, optval: number, optlen: number): void {
+  prepRw(m, slot, A.IORING_OP_URING_CMD, fd, 0, 0, 0);
+  const w = slot << 4;
+  m.u32[w + (A.SQE.cmd_op >> 2)] = A.SOCKET_URING_OP_SETSOCKOPT;
+  m.u32[w + (A.SQE.level >> 2)] = level;
+  m.u32[w + (A.SQE.optname >> 2)] = optname;
+  m.u32[w + (A.SQE.optlen >> 2)] = optlen;
+  putU64(m.u32, w + W_ADDR3, optval);
+}
+
+// === 6.0 / 6.1: zero-copy send ===
+
+/** io_uring_prep_send_zc: two CQEs follow (the result, then F_NOTIF when the buffer is free)
+ * whenever the first has F_MORE. `zcFlags` go to ioprio (REPORT_USAGE, POLL_FIRST,
+ * VECTORIZED). */
+export function prepSendZc(m: SqeMemory, slot: number, fd: number, buf: number, len: number, flags: number, zcFlags: number): void {
+  prepRw(m, slot, A.IORING_OP_SEND_ZC, fd, buf, len, 0);
+  setOpFlags(m, slot, flags);
+  setIoprio(m, slot, zcFlags);
+}
+
+/** io_uring_prep_send_zc_fixed: from registered buffer `bufIndex`; buf/len lie inside it. */
+export function prepSendZcFixed(m: SqeMemory, slot: number, fd: number, buf: number, len: number, flags: number, zcFlags: number, bufIndex: number): void {
+  prepSendZc(m, slot, fd, buf, len, flags, zcFlags | A.IORING_RECVSEND_FIXED_BUF);
+  setBufIndex(m, slot, bufIndex);
+}
+
+/** io_uring_prep_sendmsg_zc: `msg` is a struct msghdr address (msg_name for datagrams). */
+export function prepSendmsgZc(m: SqeMemory, slot: number, fd: number, msg: number, flags: number, zcFlags: number): void {
+  prepRw(m, slot, A.IORING_OP_SENDMSG_ZC, fd, msg, 1, 0);
+  setOpFlags(m, slot, flags);
+  setIoprio(m, slot, zcFlags);
+}
+
+/** io_uring_prep_sendmsg_zc_fixed: every iovec lies inside registered buffer `bufIndex`. */
+export function prepSendmsgZcFixed(m: SqeMemory, slot: number, fd: number, msg: number, flags: number, zcFlags: number, bufIndex: number): void {
+  prepSendmsgZc(m, slot, fd, msg, flags, zcFlags | A.IORING_RECVSEND_FIXED_BUF);
+  setBufIndex(m, slot, bufIndex);
+}
+
+// === 6.11 ===
+
+/** io_uring_prep_bind. */
+export function prepBind(m: SqeMemory, slot: number, fd: number, addr: number, addrLen: number): void {
+  prepRw(m, slot, A.IORING_OP_BIND, fd, addr, 0, addrLen);
+}
+
+/** io_uring_prep_listen. */
+export function prepListen(m: SqeMemory, slot: number, fd: number, backlog: number): void {
+  prepRw(m, slot, A.IORING_OP_LISTEN, fd, 0, backlog, 0);
+}
+
+// === 6.15: zero-copy receive ===
+
+/** RECV_ZC (liburing has no helper; its example preps it by hand the same way): multishot is
+ * mandatory; `len` caps the total bytes (0 = unlimited); `ifqIdx` is the zcrx_id from
+ * registration; `extraIoprio` may add IORING_RECVSEND_POLL_FIRST. */
+export function prepRecvZc(m: SqeMemory, slot: number, fd: number, len: number, ifqIdx: number, extraIoprio: number): void {
+  prepRw(m, slot, A.IORING_OP_RECV_ZC, fd, 0, len, 0);
+  setIoprio(m, slot, A.IORING_RECV_MULTISHOT | extraIoprio);
+  m.u32[(slot << 4) + (A.SQE.zcrx_ifq_idx >> 2)] = ifqIdx;
+}

@@ -1,0 +1,734 @@
+// The ring: setup, memory, the SQ and CQ protocol, enter/wait, close. All memory ordering of
+// bun-uring lives in four places here (each says why): the acquire load of the kernel's SQ head in
+// getSqe, the release store of the SQ tail in flush, the acquire load of the CQ tail and the
+// release store of the CQ head in copyCqes. Atomics.load / Atomics.store are sequentially
+// consistent, at least as strong as the kernel's smp_load_acquire / smp_store_release pairs.
+import { addressOf, c, sys, hasEnter2 } from "../../ffi/index.ts";
+import * as S from "../abi/setup.ts";
+import * as Q from "../abi/sqe.ts";
+import * as R from "../abi/register.ts";
+import { EAGAIN, EBUSY, EINTR, ETIME, EINVAL, EFAULT } from "../abi/errno.ts";
+import { UringError, check, closedError, invalidArgument, unsupported } from "../error.ts";
+import { type SqeMemory, sqeMemory, setUserData, addSqeFlags } from "../ops/sqe.ts";
+import { prepCancel64 } from "../ops/prep.ts";
+import { OpTable, type CompletionHandler } from "./optable.ts";
+import { type Region, allocShared, mapFd, unmapRegion, pageAlign, type MappedRegion } from "./memory.ts";
+import { kernelRelease, probeOpcodes, supportedSetupFlags, queryOpcodes } from "./kernel.ts";
+
+/** A flag the caller may require (true), refuse (false) or leave to the library ("auto": used
+ * when the kernel has it). */
+export type FlagChoice = boolean | "auto";
+
+export interface RingOptions {
+  /** SQ entries, rounded up to a power of two by the kernel. Default 256. */
+  entries?: number;
+  /** CQ entries (IORING_SETUP_CQSIZE); default twice the SQ. */
+  cqEntries?: number;
+  /** IORING_SETUP_SINGLE_ISSUER (6.0): only this thread submits. Default "auto". */
+  singleIssuer?: FlagChoice;
+  /** IORING_SETUP_DEFER_TASKRUN (6.1): completions run only when this thread enters with
+   * GETEVENTS (the ring does that before it peeks). Needed for ZCRX. Default false. */
+  deferTaskrun?: boolean;
+  /** IORING_SETUP_COOP_TASKRUN (5.19); ignored with deferTaskrun. Default "auto". */
+  coopTaskrun?: FlagChoice;
+  /** IORING_SETUP_TASKRUN_FLAG (5.19): the kernel flags pending task work in the SQ flags. */
+  taskrunFlag?: boolean;
+  /** IORING_SETUP_CQE32 (5.19): 32-byte CQEs. */
+  cqe32?: boolean;
+  /** IORING_SETUP_CQE_MIXED (6.18): 16- and 32-byte CQEs in one ring. */
+  cqeMixed?: boolean;
+  /** IORING_SETUP_SUBMIT_ALL (5.18): keep submitting past an SQE that fails. Default "auto". */
+  submitAll?: FlagChoice;
+  /** IORING_SETUP_NO_SQARRAY (6.6): no SQ index array. Default "auto". */
+  noSqArray?: FlagChoice;
+  /** IORING_SETUP_CLAMP: clamp too-large sizes instead of failing. */
+  clamp?: boolean;
+  /** IORING_SETUP_R_DISABLED: start disabled; call ring.enable(). */
+  disabled?: boolean;
+  /** Where the rings live. "shared": SharedArrayBuffers the library allocates
+   * (IORING_SETUP_NO_MMAP, 6.5+); "mmap": kernel memory mapped from the ring fd; "auto" (default):
+   * shared where the kernel takes it, else mmap. */
+  memory?: "auto" | "shared" | "mmap";
+  /** Register the ring fd (IORING_REGISTER_RING_FDS, 5.18) and enter through the index. Default
+   * true where the kernel has it. */
+  registerRingFd?: boolean;
+  /** Operation table size: the most operations in flight at once. Default 4096. */
+  maxInflight?: number;
+  /** CQEs copied per drain pass. Default: the CQ size. */
+  batchSize?: number;
+}
+
+/** What this ring and kernel can do; see describeCapabilities for a printable form. */
+export interface Capabilities {
+  readonly kernel: string;
+  /** IORING_SETUP_* flags this kernel accepts. */
+  readonly setupFlags: number;
+  /** IORING_SETUP_* flags this ring was created with. */
+  readonly ringFlags: number;
+  /** IORING_FEAT_* reported at setup. */
+  readonly features: number;
+  /** 1 per supported opcode (IORING_REGISTER_PROBE). */
+  readonly opcodes: Uint8Array;
+  /** Whether IORING_REGISTER_QUERY answered (6.18+). */
+  readonly query: boolean;
+  /** Where the rings live and why. */
+  readonly memory: "shared" | "mmap";
+  readonly memoryReason: string;
+  readonly registeredRing: boolean;
+  readonly sqEntries: number;
+  readonly cqEntries: number;
+}
+
+/** CQEs copied out of the CQ by one drain pass: plain typed arrays, allocated once. user_data is
+ * exact below 2^53 (bun-uring's own user_data always is). `big` holds the second 16 bytes of a
+ * 32-byte CQE as four u32 words per entry (zero for 16-byte entries). */
+export class CqeBatch {
+  readonly userData: Float64Array;
+  readonly res: Int32Array;
+  readonly flags: Uint32Array;
+  readonly big: Uint32Array;
+  count = 0;
+  constructor(readonly capacity: number) {
+    this.userData = new Float64Array(capacity);
+    this.res = new Int32Array(capacity);
+    this.flags = new Uint32Array(capacity);
+    this.big = new Uint32Array(capacity * 4);
+  }
+}
+
+const U32_SPAN = 4294967296;
+
+function roundUpPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+function resolveFlag(choice: FlagChoice | undefined, dflt: FlagChoice, flag: number, supported: number, name: string, since: string): number {
+  const want = choice ?? dflt;
+  if (want === false) return 0;
+  if (want === "auto") return supported & flag;
+  if (!(supported & flag)) throw unsupported("io_uring_setup", `IORING_SETUP_${name}`, since, kernelRelease());
+  return flag;
+}
+
+function sinceOf(flag: number): { name: string; since: string } {
+  const f = S.SETUP_FLAGS.find((x) => x.value === flag);
+  return f ? { name: f.name, since: f.since } : { name: `0x${flag.toString(16)}`, since: "?" };
+}
+
+export class Ring {
+  readonly fd: number;
+  readonly flags: number;
+  readonly features: number;
+  readonly sqEntries: number;
+  readonly cqEntries: number;
+  /** 16, or 32 with CQE32 (CQE_MIXED rings use 16-byte slots). */
+  readonly cqeSize: number;
+  readonly capabilities: Capabilities;
+  /** SQE views for the prep functions in ops/. */
+  readonly sq: SqeMemory;
+  /** The operation table: user_data → handler. */
+  readonly ops: OpTable;
+  /** The last drain pass's CQEs (valid inside handlers). */
+  readonly batch: CqeBatch;
+  /** CQEs whose user_data named no live operation (user_data 0 included). */
+  unknownCqes = 0;
+  /** Called for a CQE whose user_data is not in the op table (raw SQEs). */
+  onUnknownCqe: ((userData: number, res: number, flags: number, index: number) => void) | undefined;
+
+  private enterFd: number;
+  private enterFlags: number;
+  private registeredIndex = -1;
+  private closed = false;
+  private dispatching = false;
+  private readonly regions: Region[];
+  private readonly sqRing: Uint32Array;
+  private readonly cqRing: Uint32Array;
+  private readonly cqes: Uint32Array;
+  private readonly sqHead: number;
+  private readonly sqTail: number;
+  private readonly sqFlagsIdx: number;
+  private readonly sqMask: number;
+  private readonly cqHead: number;
+  private readonly cqTail: number;
+  private readonly cqMask: number;
+  private readonly cqOverflowIdx: number;
+  private readonly cqeWords: number;
+  private readonly mixed: boolean;
+  private readonly mustGetEvents: boolean;
+  /** SQEs handed out (local tail) and the tail last published to the kernel. */
+  private sqeTail = 0;
+  private sqeFlushed = 0;
+  private cqHeadLocal = 0;
+  private readonly waitArg: Uint8Array;
+  private readonly waitView: DataView;
+  private readonly waitArgAddress: number;
+
+  /** Set up a ring. Throws UringError naming what the kernel refused and why. */
+  static create(options: RingOptions = {}): Ring {
+    return new Ring(options);
+  }
+
+  private constructor(o: RingOptions) {
+    const entries = o.entries ?? 256;
+    if (!Number.isInteger(entries) || entries < 1 || entries > 32768) throw invalidArgument("Ring.create", `entries must be 1..32768, got ${o.entries}`);
+    if (o.cqEntries !== undefined && (!Number.isInteger(o.cqEntries) || o.cqEntries < entries || o.cqEntries > 65536)) {
+      throw invalidArgument("Ring.create", `cqEntries must be an integer from entries (${entries}) to 65536, got ${o.cqEntries}`);
+    }
+    if (o.cqe32 && o.cqeMixed) throw invalidArgument("Ring.create", "cqe32 and cqeMixed exclude each other");
+    const memoryChoice = o.memory ?? "auto";
+    if (memoryChoice !== "auto" && memoryChoice !== "shared" && memoryChoice !== "mmap") throw invalidArgument("Ring.create", `memory must be "auto", "shared" or "mmap", got ${String(memoryChoice)}`);
+
+    const supported = supportedSetupFlags();
+    const need = (flag: number) => {
+      if (!(supported & flag)) {
+        const s = sinceOf(flag);
+        throw unsupported("io_uring_setup", `IORING_SETUP_${s.name}`, s.since, kernelRelease());
+      }
+      return flag;
+    };
+    let flags = 0;
+    if (o.deferTaskrun) flags |= need(S.IORING_SETUP_DEFER_TASKRUN) | need(S.IORING_SETUP_SINGLE_ISSUER);
+    else flags |= resolveFlag(o.singleIssuer, "auto", S.IORING_SETUP_SINGLE_ISSUER, supported, "SINGLE_ISSUER", "6.0");
+    if (!o.deferTaskrun) flags |= resolveFlag(o.coopTaskrun, "auto", S.IORING_SETUP_COOP_TASKRUN, supported, "COOP_TASKRUN", "5.19");
+    if (o.taskrunFlag) flags |= need(S.IORING_SETUP_TASKRUN_FLAG);
+    if (o.cqe32) flags |= need(S.IORING_SETUP_CQE32);
+    if (o.cqeMixed) flags |= need(S.IORING_SETUP_CQE_MIXED);
+    if (o.clamp) flags |= need(S.IORING_SETUP_CLAMP);
+    if (o.disabled) flags |= need(S.IORING_SETUP_R_DISABLED);
+    flags |= resolveFlag(o.submitAll, "auto", S.IORING_SETUP_SUBMIT_ALL, supported, "SUBMIT_ALL", "5.18");
+    flags |= resolveFlag(o.noSqArray, "auto", S.IORING_SETUP_NO_SQARRAY, supported, "NO_SQARRAY", "6.6");
+    if (o.cqEntries !== undefined) flags |= need(S.IORING_SETUP_CQSIZE);
+
+    const sqEntries = roundUpPow2(entries);
+    const cqEntries = o.cqEntries !== undefined ? roundUpPow2(o.cqEntries) : sqEntries * 2;
+    const cqeSize = flags & S.IORING_SETUP_CQE32 ? Q.CQE.size32 : Q.CQE.size;
+
+    // Rings in library-owned SharedArrayBuffers when the kernel takes them (NO_MMAP, 6.5+).
+    // Kernels 6.5..6.12 accept NO_MMAP only for memory that is one page or one huge page; those
+    // refuse with EINVAL or EFAULT, and "auto" then maps the kernel's memory instead.
+    let setup: SetupResult | undefined;
+    let memoryReason = "";
+    const canShare = (supported & S.IORING_SETUP_NO_MMAP) !== 0;
+    if (memoryChoice === "shared" && !canShare) throw unsupported("io_uring_setup", "ring memory in SharedArrayBuffers (IORING_SETUP_NO_MMAP)", "6.5", kernelRelease());
+    if (memoryChoice !== "mmap" && canShare) {
+      const r = setupShared(entries, flags, sqEntries, cqEntries, cqeSize, o.cqEntries);
+      if ("fd" in r) {
+        setup = r;
+        memoryReason = "IORING_SETUP_NO_MMAP: rings and SQEs live in SharedArrayBuffers owned by the library";
+      } else if (memoryChoice === "shared") {
+        throw r.error;
+      } else {
+        memoryReason = `the kernel refused ring memory from the library (${r.error.code}), so the rings are mapped from the ring fd`;
+      }
+    } else {
+      memoryReason = memoryChoice === "mmap" ? "mmap requested" : `IORING_SETUP_NO_MMAP needs Linux 6.5; the rings are mapped from the ring fd`;
+    }
+    if (!setup) setup = setupMapped(entries, flags, o.cqEntries);
+
+    const { fd, params, regions } = setup;
+    this.fd = fd;
+    this.regions = regions;
+    const dv = new DataView(params.buffer);
+    this.flags = dv.getUint32(S.PARAMS.flags, true);
+    this.features = dv.getUint32(S.PARAMS.features, true);
+    this.sqEntries = dv.getUint32(S.PARAMS.sq_entries, true);
+    this.cqEntries = dv.getUint32(S.PARAMS.cq_entries, true);
+    this.cqeSize = this.flags & S.IORING_SETUP_CQE32 ? Q.CQE.size32 : Q.CQE.size;
+    this.cqeWords = this.cqeSize >> 2;
+    this.mixed = (this.flags & S.IORING_SETUP_CQE_MIXED) !== 0;
+
+    const sqo = S.PARAMS.sq_off, cqo = S.PARAMS.cq_off;
+    const off = (base: number, f: number) => dv.getUint32(base + f, true) >> 2;
+    const ringRegion = regions[0]!;
+    const cqRegion = regions[2] ?? ringRegion;
+    this.sqRing = new Uint32Array(ringRegion.bytes.buffer, ringRegion.bytes.byteOffset, ringRegion.byteLength >> 2);
+    this.cqRing = new Uint32Array(cqRegion.bytes.buffer, cqRegion.bytes.byteOffset, cqRegion.byteLength >> 2);
+    this.sqHead = off(sqo, S.SQRING_OFFSETS.head);
+    this.sqTail = off(sqo, S.SQRING_OFFSETS.tail);
+    this.sqFlagsIdx = off(sqo, S.SQRING_OFFSETS.flags);
+    this.sqMask = this.sqRing[off(sqo, S.SQRING_OFFSETS.ring_mask)]!;
+    this.cqHead = off(cqo, S.CQRING_OFFSETS.head);
+    this.cqTail = off(cqo, S.CQRING_OFFSETS.tail);
+    this.cqOverflowIdx = off(cqo, S.CQRING_OFFSETS.overflow);
+    this.cqMask = this.cqRing[off(cqo, S.CQRING_OFFSETS.ring_mask)]!;
+    const cqesOff = dv.getUint32(cqo + S.CQRING_OFFSETS.cqes, true);
+    this.cqes = new Uint32Array(cqRegion.bytes.buffer, cqRegion.bytes.byteOffset + cqesOff, (this.cqEntries * this.cqeSize) >> 2);
+    // A fresh ring starts with all indices at zero (the Zig std assertion).
+    this.sqeTail = this.sqeFlushed = Atomics.load(this.sqRing, this.sqTail);
+    this.cqHeadLocal = Atomics.load(this.cqRing, this.cqHead);
+    if (!(this.flags & S.IORING_SETUP_NO_SQARRAY)) {
+      // Identity-map the SQ index array once: slot i is always SQE i (liburing does the same).
+      const arr = off(sqo, S.SQRING_OFFSETS.array);
+      for (let i = 0; i < this.sqEntries; i++) this.sqRing[arr + i] = i;
+    }
+    const sqeRegion = regions[1]!;
+    this.sq = sqeMemory(sqeRegion.bytes.buffer, sqeRegion.bytes.byteOffset, this.sqEntries);
+    this.mustGetEvents = (this.flags & S.IORING_SETUP_DEFER_TASKRUN) !== 0;
+
+    this.waitArg = new Uint8Array(S.GETEVENTS_ARG.size + S.KERNEL_TIMESPEC.size);
+    this.waitView = new DataView(this.waitArg.buffer);
+    this.waitArgAddress = addressOf(this.waitArg);
+    this.waitView.setUint32(S.GETEVENTS_ARG.sigmask_sz, S.KERNEL_SIGSET_BYTES, true);
+    this.waitView.setBigUint64(S.GETEVENTS_ARG.ts, BigInt(this.waitArgAddress + S.GETEVENTS_ARG.size), true);
+
+    this.ops = new OpTable(o.maxInflight ?? 4096);
+    this.batch = new CqeBatch(o.batchSize ?? this.cqEntries);
+
+    this.enterFd = fd;
+    this.enterFlags = 0;
+    if (o.registerRingFd !== false) this.registerRingFd();
+
+    const opcodes = probeOpcodes(fd);
+    this.capabilities = {
+      kernel: kernelRelease(),
+      setupFlags: supported,
+      ringFlags: this.flags,
+      features: this.features,
+      opcodes,
+      query: queryOpcodes() !== null,
+      memory: ringRegion.kind === "shared" ? "shared" : "mmap",
+      memoryReason,
+      registeredRing: this.registeredIndex >= 0,
+      sqEntries: this.sqEntries,
+      cqEntries: this.cqEntries,
+    };
+  }
+
+  private registerRingFd(): void {
+    const upd = new Uint8Array(R.RSRC_UPDATE.size);
+    const dv = new DataView(upd.buffer);
+    dv.setUint32(R.RSRC_UPDATE.offset, 0xffffffff, true); // -1: the kernel picks a slot
+    dv.setBigUint64(R.RSRC_UPDATE.data, BigInt(this.fd), true);
+    const ret = sys.io_uring_register(this.fd, R.IORING_REGISTER_RING_FDS, upd, 1);
+    if (ret === 1) {
+      this.registeredIndex = dv.getUint32(R.RSRC_UPDATE.offset, true);
+      this.enterFd = this.registeredIndex;
+      this.enterFlags = S.IORING_ENTER_REGISTERED_RING;
+    }
+    // Older kernels (< 5.18) refuse; entering through the plain fd works the same.
+  }
+
+  /** Which memory the rings use. */
+  get memory(): "shared" | "mmap" {
+    return this.capabilities.memory;
+  }
+
+  /** The SharedArrayBuffers behind the rings (shared memory only): [rings, sqes]. Post them to a
+   * Worker to read the ring counters there. */
+  get sharedBuffers(): SharedArrayBuffer[] {
+    return this.regions.filter((r) => r.kind === "shared").map((r) => (r as { buffer: SharedArrayBuffer }).buffer);
+  }
+
+  /** Byte offsets (kernel-reported) of the ring words, relative to the rings region, with the
+   * region's byte offset in its SharedArrayBuffer: what a Worker needs to read the counters. */
+  get layout(): { ringsByteOffset: number; sqHead: number; sqTail: number; cqHead: number; cqTail: number; cqOverflow: number } {
+    const r = this.regions[0]!;
+    return { ringsByteOffset: r.bytes.byteOffset, sqHead: this.sqHead * 4, sqTail: this.sqTail * 4, cqHead: this.cqHead * 4, cqTail: this.cqTail * 4, cqOverflow: this.cqOverflowIdx * 4 };
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Whether the kernel supports opcode `op` (IORING_REGISTER_PROBE). */
+  supports(op: number): boolean {
+    return this.capabilities.opcodes[op] === 1;
+  }
+
+  /** Throw the "needs Linux X" error when `op` is missing. */
+  requireOp(op: number, where: string): void {
+    if (this.capabilities.opcodes[op] !== 1) throw unsupported(where, `IORING_OP_${Q.opcodeName(op)}`, Q.opcodeSince(op), this.capabilities.kernel);
+  }
+
+  private ensureOpen(where: string): void {
+    if (this.closed) throw closedError(where);
+  }
+
+  // ---- submission queue ----
+
+  /** SQEs written and not yet published to the kernel. */
+  get pending(): number {
+    return (this.sqeTail - this.sqeFlushed) >>> 0;
+  }
+
+  /** Free SQ slots right now. */
+  get sqSpace(): number {
+    // Acquire: the kernel's head store must be seen before the slots it released are reused.
+    return this.sqEntries - ((this.sqeTail - Atomics.load(this.sqRing, this.sqHead)) >>> 0);
+  }
+
+  /** The next SQ slot. When the SQ is full, what is queued is submitted first to make room. The
+   * caller must prep the slot at once (prep functions zero it whole) and then call `track` or
+   * `setUserData`. */
+  getSqe(): number {
+    if (this.closed) throw closedError("Ring.getSqe");
+    // Acquire load of the kernel's SQ head: slots it has consumed may be rewritten.
+    let head = Atomics.load(this.sqRing, this.sqHead);
+    if (((this.sqeTail - head) >>> 0) >= this.sqEntries) {
+      this.submit();
+      head = Atomics.load(this.sqRing, this.sqHead);
+      if (((this.sqeTail - head) >>> 0) >= this.sqEntries) {
+        throw new UringError("Ring.getSqe", EBUSY, "the submission queue is full and the kernel took no entries");
+      }
+    }
+    const slot = this.sqeTail & this.sqMask;
+    this.sqeTail = (this.sqeTail + 1) >>> 0;
+    return slot;
+  }
+
+  /** Attach an operation to a prepped slot: the handler gets every CQE of it; `hold` stays
+   * referenced until the last one. Returns the user_data. `sqeFlags` are OR'd in (IOSQE_*). */
+  track<T>(slot: number, handler: CompletionHandler<T>, data: T, hold?: unknown, sqeFlags = 0): number {
+    const ud = this.ops.add(handler, data, hold);
+    setUserData(this.sq, slot, ud % U32_SPAN, Math.floor(ud / U32_SPAN));
+    if (sqeFlags) addSqeFlags(this.sq, slot, sqeFlags);
+    return ud;
+  }
+
+  /** Raw user_data for a prepped slot (operations outside the op table; keep it below 2^53). */
+  setUserData(slot: number, userData: number): void {
+    setUserData(this.sq, slot, userData % U32_SPAN, Math.floor(userData / U32_SPAN));
+  }
+
+  /** Publish the written SQEs: one release store of the SQ tail per batch. */
+  flush(): number {
+    const n = (this.sqeTail - this.sqeFlushed) >>> 0;
+    if (n) {
+      // Release: SQE contents (plain stores) become visible before the new tail.
+      Atomics.store(this.sqRing, this.sqTail, this.sqeTail);
+      this.sqeFlushed = this.sqeTail;
+    }
+    return n;
+  }
+
+  /** SQ flag word bits that need an enter with GETEVENTS: pending task work or a CQ overflow. */
+  private needsGetEvents(): boolean {
+    return this.mustGetEvents || (Atomics.load(this.sqRing, this.sqFlagsIdx) & (S.IORING_SQ_CQ_OVERFLOW | S.IORING_SQ_TASKRUN)) !== 0;
+  }
+
+  /** Submit everything queued. Returns the number of SQEs the kernel took. */
+  submit(): number {
+    this.ensureOpen("Ring.submit");
+    this.flush();
+    const toSubmit = (this.sqeTail - Atomics.load(this.sqRing, this.sqHead)) >>> 0;
+    const flags = this.needsGetEvents() ? S.IORING_ENTER_GETEVENTS : 0;
+    if (toSubmit === 0 && flags === 0) return 0;
+    return this.enter(toSubmit, 0, flags, "submit");
+  }
+
+  /** Submit, then wait until at least `waitNr` CQEs are ready or `timeoutMs` passes (no
+   * timeout: wait indefinitely). Returns the number of SQEs submitted; a timeout is not an error. */
+  submitAndWait(waitNr = 1, timeoutMs?: number): number {
+    this.ensureOpen("Ring.submitAndWait");
+    this.flush();
+    const toSubmit = (this.sqeTail - Atomics.load(this.sqRing, this.sqHead)) >>> 0;
+    if (timeoutMs === undefined) return this.enter(toSubmit, waitNr, S.IORING_ENTER_GETEVENTS, "submitAndWait");
+    if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs)) throw invalidArgument("Ring.submitAndWait", `timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
+    if (!hasEnter2 || !(this.features & S.IORING_FEAT_EXT_ARG)) {
+      throw unsupported("Ring.submitAndWait", "a wait with a timeout (IORING_FEAT_EXT_ARG and liburing's io_uring_enter2)", "5.11", this.capabilities.kernel);
+    }
+    const ns = Math.round(timeoutMs * 1e6);
+    const ts = S.GETEVENTS_ARG.size;
+    this.waitView.setBigInt64(ts + S.KERNEL_TIMESPEC.tv_sec, BigInt(Math.floor(ns / 1e9)), true);
+    this.waitView.setBigInt64(ts + S.KERNEL_TIMESPEC.tv_nsec, BigInt(ns % 1e9), true);
+    return this.enter(toSubmit, waitNr, S.IORING_ENTER_GETEVENTS | S.IORING_ENTER_EXT_ARG, "submitAndWait", this.waitArgAddress, S.GETEVENTS_ARG.size);
+  }
+
+  /** Run pending task work and flush overflowed CQEs into the CQ (io_uring_get_events). */
+  getEvents(): void {
+    this.ensureOpen("Ring.getEvents");
+    this.enter(0, 0, S.IORING_ENTER_GETEVENTS, "getEvents");
+  }
+
+  private enter(toSubmit: number, minComplete: number, flags: number, what: string, arg: number | null = null, argSz = 0): number {
+    for (;;) {
+      const ret = sys.io_uring_enter2(this.enterFd, toSubmit, minComplete, flags | this.enterFlags, arg, argSz);
+      if (ret >= 0) return ret;
+      const e = -ret;
+      if (e === ETIME) return 0;
+      if (e === EINTR) {
+        // A signal (JSC suspends threads with them) ended the wait; go on with what is left.
+        toSubmit = (this.sqeTail - Atomics.load(this.sqRing, this.sqHead)) >>> 0;
+        continue;
+      }
+      if ((e === EBUSY || e === EAGAIN) && toSubmit > 0) {
+        // The CQ is full (kernels that cannot queue overflow): make room, then retry once more.
+        this.completions();
+        toSubmit = (this.sqeTail - Atomics.load(this.sqRing, this.sqHead)) >>> 0;
+        const again = sys.io_uring_enter2(this.enterFd, toSubmit, 0, (flags & ~S.IORING_ENTER_EXT_ARG) | this.enterFlags, null, 0);
+        if (again >= 0) return again;
+        throw new UringError("io_uring_enter", -again, `${what}: completion queue full`);
+      }
+      throw new UringError("io_uring_enter", e, what);
+    }
+  }
+
+  // ---- completion queue ----
+
+  /** CQEs ready in the CQ right now (without entering the kernel). */
+  get cqReady(): number {
+    return (Atomics.load(this.cqRing, this.cqTail) - this.cqHeadLocal) >>> 0;
+  }
+
+  /** CQEs the kernel dropped (only without IORING_FEAT_NODROP). */
+  get cqOverflow(): number {
+    return Atomics.load(this.cqRing, this.cqOverflowIdx);
+  }
+
+  /** Copy up to batch.capacity CQEs into `batch` and advance the CQ head once. Returns the count.
+   * CQE_MIXED filler entries are skipped; 32-byte entries fill `batch.big`. */
+  copyCqes(): number {
+    const batch = this.batch;
+    const cqes = this.cqes;
+    const mask = this.cqMask;
+    const words = this.cqeWords;
+    const big = this.cqeWords === 8 || this.mixed;
+    let head = this.cqHeadLocal;
+    // Acquire: CQE contents written before the kernel's tail store are visible after this load.
+    const tail = Atomics.load(this.cqRing, this.cqTail);
+    let n = 0;
+    while (head !== tail && n < batch.capacity) {
+      const w = (head & mask) * words;
+      const flags = cqes[w + 3]!;
+      if (this.mixed && flags & Q.IORING_CQE_F_SKIP) {
+        head = (head + 1) >>> 0;
+        continue;
+      }
+      batch.userData[n] = cqes[w + 1]! * U32_SPAN + cqes[w]!;
+      batch.res[n] = cqes[w + 2]! | 0;
+      batch.flags[n] = flags;
+      if (big) {
+        const b = n << 2;
+        if (words === 8 || flags & Q.IORING_CQE_F_32) {
+          batch.big[b] = cqes[w + 4]!;
+          batch.big[b + 1] = cqes[w + 5]!;
+          batch.big[b + 2] = cqes[w + 6]!;
+          batch.big[b + 3] = cqes[w + 7]!;
+        } else {
+          batch.big[b] = batch.big[b + 1] = batch.big[b + 2] = batch.big[b + 3] = 0;
+        }
+      }
+      head = (head + (this.mixed && flags & Q.IORING_CQE_F_32 ? 2 : 1)) >>> 0;
+      n++;
+    }
+    if (head !== this.cqHeadLocal) {
+      this.cqHeadLocal = head;
+      // Release: our reads of these CQEs are done before the kernel may overwrite them.
+      Atomics.store(this.cqRing, this.cqHead, head);
+    }
+    batch.count = n;
+    return n;
+  }
+
+  /** Reap and dispatch every completion available now: enter with GETEVENTS first when the
+   * kernel holds some back (DEFER_TASKRUN, task work, CQ overflow), copy a batch, advance the
+   * head, then run the handlers; repeat until the CQ and the overflow list are empty. Returns
+   * the number of CQEs handled. Re-entrant calls from a handler return 0. */
+  completions(): number {
+    if (this.closed) throw closedError("Ring.completions");
+    if (this.dispatching) return 0;
+    let total = 0;
+    if (this.cqReady === 0 && this.needsGetEvents()) this.getEvents();
+    for (;;) {
+      const n = this.copyCqes();
+      if (n > 0) this.dispatch(n);
+      total += n;
+      const overflow = (Atomics.load(this.sqRing, this.sqFlagsIdx) & S.IORING_SQ_CQ_OVERFLOW) !== 0;
+      if (overflow) {
+        // The kernel queued CQEs that did not fit (IORING_FEAT_NODROP); GETEVENTS moves them in.
+        this.getEvents();
+        continue;
+      }
+      if (n < this.batch.capacity && this.cqReady === 0) break;
+    }
+    return total;
+  }
+
+  private dispatch(n: number): void {
+    const b = this.batch;
+    this.dispatching = true;
+    try {
+      for (let i = 0; i < n; i++) {
+        const flags = b.flags[i]!;
+        const ud = b.userData[i]!;
+        if (!this.ops.complete(ud, b.res[i]!, flags, (flags & Q.IORING_CQE_F_MORE) !== 0, i)) {
+          this.unknownCqes++;
+          this.onUnknownCqe?.(ud, b.res[i]!, flags, i);
+        }
+      }
+    } finally {
+      this.dispatching = false;
+    }
+  }
+
+  /** Submit, wait for at least `waitNr` completions (bounded by `timeoutMs` when given), and
+   * dispatch everything ready. Returns the number of CQEs handled. */
+  run(waitNr = 1, timeoutMs?: number): number {
+    if (this.cqReady < waitNr) this.submitAndWait(waitNr, timeoutMs);
+    else this.submit();
+    return this.completions();
+  }
+
+  /** Dispatch until `done()` is true, waiting as needed; throws ETIME after `timeoutMs`. */
+  runUntil(done: () => boolean, timeoutMs = 30_000): void {
+    const deadline = performance.now() + timeoutMs;
+    while (!done()) {
+      const left = deadline - performance.now();
+      if (left <= 0) throw new UringError("Ring.runUntil", ETIME, `condition not met within ${timeoutMs} ms (${this.ops.inflight} operations in flight)`);
+      this.run(1, Math.min(left, 1000));
+    }
+  }
+
+  // ---- registration ----
+
+  /** io_uring_register(2) on this ring: returns the result, throws UringError on -errno. */
+  register(opcode: number, arg: NodeJS.TypedArray | DataView | null, nrArgs: number): number {
+    this.ensureOpen(R.REGISTER_NAMES[opcode] ?? `io_uring_register(${opcode})`);
+    const ret = sys.io_uring_register(this.fd, opcode, arg, nrArgs);
+    if (ret < 0) throw new UringError(R.REGISTER_NAMES[opcode] ?? `io_uring_register(${opcode})`, -ret);
+    return ret;
+  }
+
+  /** Enable a ring created with `disabled: true` (IORING_REGISTER_ENABLE_RINGS). */
+  enable(): void {
+    this.register(R.IORING_REGISTER_ENABLE_RINGS, null, 0);
+  }
+
+  // ---- teardown ----
+
+  /** Cancel what is in flight, wait (bounded) for every operation's last CQE so each buffer is
+   * released through its handler, unregister, and free the ring. Idempotent. Later calls on the
+   * ring throw EBADF "the ring is closed". */
+  close(timeoutMs = 2000): void {
+    if (this.closed) return;
+    try {
+      if (this.ops.inflight > 0) this.cancelAll(timeoutMs);
+    } finally {
+      this.closed = true;
+      if (this.registeredIndex >= 0) {
+        const upd = new Uint8Array(R.RSRC_UPDATE.size);
+        new DataView(upd.buffer).setUint32(R.RSRC_UPDATE.offset, this.registeredIndex, true);
+        sys.io_uring_register(this.fd, R.IORING_UNREGISTER_RING_FDS, upd, 1);
+      }
+      c.close(this.fd);
+      for (const r of this.regions) if (r.kind === "mmap") unmapRegion(r as MappedRegion);
+      this.ops.clear();
+    }
+  }
+
+  /** Best effort: ASYNC_CANCEL with IORING_ASYNC_CANCEL_ANY, then dispatch until nothing is in
+   * flight or the time is up. */
+  private cancelAll(timeoutMs: number): void {
+    if (this.dispatching) return;
+    if (this.sqSpace < 1) this.submit();
+    const slot = this.getSqe();
+    prepCancel64(this.sq, slot, 0, Q.IORING_ASYNC_CANCEL_ANY);
+    this.setUserData(slot, 0);
+    const deadline = performance.now() + timeoutMs;
+    while (this.ops.inflight > 0) {
+      const left = deadline - performance.now();
+      if (left <= 0) break;
+      this.run(1, Math.min(left, 100));
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+interface SetupResult {
+  fd: number;
+  params: Uint8Array;
+  /** [rings (SQ ring, and CQ ring with SINGLE_MMAP), SQEs, separate CQ ring when not single] */
+  regions: Region[];
+}
+
+function baseParams(flags: number, cqEntries: number | undefined): Uint8Array {
+  const params = new Uint8Array(S.PARAMS.size);
+  const dv = new DataView(params.buffer);
+  dv.setUint32(S.PARAMS.flags, flags, true);
+  if (cqEntries !== undefined) dv.setUint32(S.PARAMS.cq_entries, cqEntries, true);
+  return params;
+}
+
+/** Bytes of the SQ+CQ rings region for the library-allocated layout: a generous header page, the
+ * CQEs, and the SQ index array. The kernel computes the same layout smaller (its header is 64
+ * bytes on 6.18); the ring checks the offsets it reports against this size. */
+export function ringsRegionBytes(sqEntries: number, cqEntries: number, cqeSize: number): number {
+  return pageAlign(4096 + cqEntries * cqeSize + sqEntries * 4 + 64);
+}
+
+/** Bytes of the SQE array region. */
+export function sqeRegionBytes(sqEntries: number): number {
+  return pageAlign(sqEntries * Q.SQE_SIZE);
+}
+
+function setupShared(entries: number, flags: number, sqEntries: number, cqEntries: number, cqeSize: number, cqOpt: number | undefined): SetupResult | { error: UringError } {
+  const rings = allocShared(ringsRegionBytes(sqEntries, cqEntries, cqeSize));
+  const sqes = allocShared(sqeRegionBytes(sqEntries));
+  const params = baseParams(flags | S.IORING_SETUP_NO_MMAP, cqOpt);
+  const dv = new DataView(params.buffer);
+  dv.setBigUint64(S.PARAMS.sq_off + S.SQRING_OFFSETS.user_addr, BigInt(sqes.address), true);
+  dv.setBigUint64(S.PARAMS.cq_off + S.CQRING_OFFSETS.user_addr, BigInt(rings.address), true);
+  const fd = sys.io_uring_setup(entries, params);
+  if (fd < 0) {
+    if (-fd === EINVAL || -fd === EFAULT) return { error: new UringError("io_uring_setup", -fd, "IORING_SETUP_NO_MMAP with library memory") };
+    throw new UringError("io_uring_setup", -fd, `flags 0x${(flags | S.IORING_SETUP_NO_MMAP).toString(16)}`);
+  }
+  // The kernel's own view of the layout must fit the memory it pinned from us.
+  const sqn = dv.getUint32(S.PARAMS.sq_entries, true), cqn = dv.getUint32(S.PARAMS.cq_entries, true);
+  const cqEnd = dv.getUint32(S.PARAMS.cq_off + S.CQRING_OFFSETS.cqes, true) + cqn * cqeSize;
+  const arr = dv.getUint32(S.PARAMS.sq_off + S.SQRING_OFFSETS.array, true);
+  const sqEnd = flags & S.IORING_SETUP_NO_SQARRAY ? 0 : arr + sqn * 4;
+  if (Math.max(cqEnd, sqEnd) > rings.byteLength || sqn * Q.SQE_SIZE > sqes.byteLength) {
+    c.close(fd);
+    throw new UringError("io_uring_setup", EINVAL, `kernel ring layout (${Math.max(cqEnd, sqEnd)} bytes) exceeds the ${rings.byteLength} bytes bun-uring allocated`);
+  }
+  return { fd, params, regions: [rings, sqes] };
+}
+
+function setupMapped(entries: number, flags: number, cqOpt: number | undefined): SetupResult {
+  const params = baseParams(flags, cqOpt);
+  const fd = sys.io_uring_setup(entries, params);
+  if (fd < 0) throw new UringError("io_uring_setup", -fd, `entries ${entries}, flags 0x${flags.toString(16)}`);
+  const dv = new DataView(params.buffer);
+  const sqn = dv.getUint32(S.PARAMS.sq_entries, true), cqn = dv.getUint32(S.PARAMS.cq_entries, true);
+  const feats = dv.getUint32(S.PARAMS.features, true);
+  const cqeSize = flags & S.IORING_SETUP_CQE32 ? Q.CQE.size32 : Q.CQE.size;
+  const sqArr = flags & S.IORING_SETUP_NO_SQARRAY ? 0 : dv.getUint32(S.PARAMS.sq_off + S.SQRING_OFFSETS.array, true) + sqn * 4;
+  const cqBytes = dv.getUint32(S.PARAMS.cq_off + S.CQRING_OFFSETS.cqes, true) + cqn * cqeSize;
+  const regions: Region[] = [];
+  try {
+    if (feats & S.IORING_FEAT_SINGLE_MMAP) {
+      regions.push(mapFd(fd, Math.max(sqArr, cqBytes), S.IORING_OFF_SQ_RING, "SQ/CQ rings"));
+      regions.push(mapFd(fd, sqn * Q.SQE_SIZE, S.IORING_OFF_SQES, "SQE array"));
+    } else {
+      regions.push(mapFd(fd, sqArr, S.IORING_OFF_SQ_RING, "SQ ring"));
+      regions.push(mapFd(fd, sqn * Q.SQE_SIZE, S.IORING_OFF_SQES, "SQE array"));
+      regions.push(mapFd(fd, cqBytes, S.IORING_OFF_CQ_RING, "CQ ring"));
+    }
+  } catch (e) {
+    for (const r of regions) unmapRegion(r as MappedRegion);
+    c.close(fd);
+    throw e;
+  }
+  return { fd, params, regions };
+}
+
+/** A printable capability report. */
+export function describeCapabilities(cap: Capabilities): string {
+  const lines: string[] = [];
+  lines.push(`kernel            ${cap.kernel}`);
+  lines.push(`ring memory       ${cap.memory} — ${cap.memoryReason}`);
+  lines.push(`registered ring   ${cap.registeredRing ? "yes" : "no"}`);
+  lines.push(`ring              ${cap.sqEntries} SQEs, ${cap.cqEntries} CQEs, flags ${S.SETUP_FLAGS.filter((f) => cap.ringFlags & f.value).map((f) => f.name).join("|") || "none"}`);
+  lines.push(`setup flags       ${S.SETUP_FLAGS.filter((f) => cap.setupFlags & f.value).map((f) => f.name).join(" ")}`);
+  lines.push(`features          ${S.FEATURES.filter((f) => cap.features & f.value).map((f) => f.name).join(" ")}`);
+  const ops = Q.OPCODES.map((o) => `${o.name}${cap.opcodes[o.op] ? "" : `(no: ${o.since}+)`}`);
+  lines.push(`opcodes           ${ops.join(" ")}`);
+  lines.push(`register query    ${cap.query ? "yes" : "no (6.18+)"}`);
+  return lines.join("\n");
+}
