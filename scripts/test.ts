@@ -1,0 +1,24 @@
+// `npm test`: typecheck, then the whole bun test suite on this machine's kernel (tiers 1, 2 and,
+// where a NIC is configured, 4). Tests that need what this machine lacks skip and say why. Ends
+// with the closing line "N passed, N failed[, N skipped]"; the typecheck counts as one test.
+//
+//   bun scripts/test.ts [bun test arguments...]
+import { closingLine, countsFromBunTest, runEcho } from "./lib/summary.ts";
+
+const args = process.argv.slice(2);
+if (args.includes("--help")) {
+  console.log("usage: bun scripts/test.ts [files or bun test flags]\n  runs tsc --noEmit, then bun test (all of test/ by default), then prints 'N passed, N failed'");
+  process.exit(0);
+}
+
+const root = new URL("..", import.meta.url).pathname;
+const tsc = await runEcho([`${root}node_modules/.bin/tsc`, "--noEmit", "-p", root]);
+console.log(tsc.code === 0 ? "typecheck: ok" : "typecheck: FAILED");
+
+const run = await runEcho([process.execPath, "test", ...(args.length ? args : [])], { FORCE_COLOR: "0" });
+const counts = countsFromBunTest(run.text);
+counts.passed += tsc.code === 0 ? 1 : 0;
+counts.failed += tsc.code === 0 ? 0 : 1;
+if (run.code !== 0 && counts.failed === 0) counts.failed = 1; // the runner itself failed (crash, no tests)
+console.log(closingLine(counts));
+process.exit(counts.failed > 0 ? 1 : 0);
