@@ -107,9 +107,24 @@ export class OpTable {
     if (this.isLive(userData)) this.free(i);
   }
 
-  /** Forget every entry (after the ring is gone, when no CQE can arrive). */
-  clear(): void {
-    for (let i = 1; i <= this.capacity; i++) if (this.handlers[i] !== undefined) this.free(i);
+  /** End every live entry after the ring is gone (no CQE can arrive any more): each handler is
+   * called once more with `res` (-ECANCELED from Ring.close), flags 0 and index -1, so owners of
+   * buffers see a final completion and release them. Returns how many were ended. */
+  abandon(res: number): number {
+    let n = 0;
+    for (let i = 1; i <= this.capacity; i++) {
+      const handler = this.handlers[i];
+      if (handler === undefined) continue;
+      const data = this.data[i];
+      this.free(i);
+      n++;
+      try {
+        handler(data, res, 0, -1);
+      } catch {
+        // A handler's own failure must not stop the others from releasing their buffers.
+      }
+    }
+    return n;
   }
 
   private free(i: number): void {

@@ -7,7 +7,7 @@ import { addressOf, c, sys, hasEnter2 } from "../../ffi/index.ts";
 import * as S from "../abi/setup.ts";
 import * as Q from "../abi/sqe.ts";
 import * as R from "../abi/register.ts";
-import { EAGAIN, EBUSY, EINTR, ETIME, EINVAL, EFAULT } from "../abi/errno.ts";
+import { EAGAIN, EBUSY, EINTR, ETIME, EINVAL, EFAULT, ECANCELED } from "../abi/errno.ts";
 import { UringError, check, closedError, invalidArgument, unsupported } from "../error.ts";
 import { type SqeMemory, sqeMemory, setUserData, addSqeFlags } from "../ops/sqe.ts";
 import { prepCancel64 } from "../ops/prep.ts";
@@ -132,6 +132,8 @@ export class Ring {
   readonly ops: OpTable;
   /** The last drain pass's CQEs (valid inside handlers). */
   readonly batch: CqeBatch;
+  /** Operations still in flight when close() gave up waiting; their handlers got -ECANCELED. */
+  abandoned = 0;
   /** CQEs whose user_data named no live operation (user_data 0 included). */
   unknownCqes = 0;
   /** Called for a CQE whose user_data is not in the op table (raw SQEs). */
@@ -599,7 +601,8 @@ export class Ring {
   // ---- teardown ----
 
   /** Cancel what is in flight, wait (bounded) for every operation's last CQE so each buffer is
-   * released through its handler, unregister, and free the ring. Idempotent. Later calls on the
+   * released through its handler, unregister, and free the ring. Operations that still have not
+   * finished get one last handler call with -ECANCELED (flags 0, index -1). Idempotent. Later calls on the
    * ring throw EBADF "the ring is closed". */
   close(timeoutMs = 2000): void {
     if (this.closed) return;
@@ -614,7 +617,8 @@ export class Ring {
       }
       c.close(this.fd);
       for (const r of this.regions) if (r.kind === "mmap") unmapRegion(r as MappedRegion);
-      this.ops.clear();
+      // Whatever the cancel round did not finish ends here, with ECANCELED and index -1.
+      this.abandoned = this.ops.abandon(-ECANCELED);
     }
   }
 
