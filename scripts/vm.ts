@@ -1,0 +1,29 @@
+// bun scripts/vm.ts — run bun test files inside a Debian kernel under QEMU (see --help).
+import { dirname, join } from "node:path";
+import { parseArgs, UsageError, USAGE, type VmOptions } from "./vm/options.ts";
+import { runInVm } from "./vm/run.ts";
+import { closingLine } from "./vm/summary.ts";
+
+const projectDir = join(dirname(Bun.fileURLToPath(import.meta.url)), "..");
+
+function parseOrExit(argv: string[]): VmOptions {
+  try {
+    const opts = parseArgs(argv, projectDir);
+    if (opts) return opts;
+    process.stdout.write(USAGE);
+    process.exit(0);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`vm: ${err.message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const opts = parseOrExit(process.argv.slice(2));
+const result = await runInVm(opts);
+process.stdout.write(closingLine(result) + "\n");
+if (opts.json) {
+  const { kernel, accel, passed, failed, skipped, exitCode, seconds } = result;
+  process.stdout.write(JSON.stringify({ kernel, accel, passed, failed, skipped, exit_code: exitCode, seconds }) + "\n");
+}
+process.exit(result.exitCode);

@@ -1,0 +1,139 @@
+// Command-line options of scripts/vm.ts, and the usage text that describes them.
+import { readdirSync } from "node:fs";
+import { isAbsolute, join, relative, resolve } from "node:path";
+
+export type KernelArg = "newest" | "stable" | "oldstable" | "host";
+export const KERNELS: KernelArg[] = ["newest", "stable", "oldstable", "host"];
+
+/** Modules put in every guest and loaded at boot (when the kernel has them as modules). */
+export const DEFAULT_MODULES = ["veth", "dummy"];
+
+export interface VmOptions {
+  kernel: KernelArg;
+  timeoutSec: number;
+  memMb: number;
+  json: boolean;
+  offline: boolean;
+  /** Extra environment for the test run (--env K=V), on top of the host's BUN_URING_* variables. */
+  env: Record<string, string>;
+  modules: string[];
+  /** Test files relative to the project directory. */
+  files: string[];
+  projectDir: string;
+  cacheDir?: string;
+}
+
+export const USAGE = `usage: bun scripts/vm.ts [options] [--suite NAME | files...]
+
+Boots a Debian kernel under QEMU with this machine's bun and liburing, runs bun test on the
+given files inside, streams the output, and ends with "N passed, N failed[, N skipped]".
+
+  --kernel K     newest (Debian unstable, default) | stable | oldstable | host
+                 host: no VM, run the files with the host's bun on the host's kernel
+  --timeout S    whole-run time bound in seconds (default 900); QEMU is killed on expiry
+  --mem MB       guest memory (default 2048)
+  --json         also print a final one-line JSON object:
+                 {kernel, accel, passed, failed, skipped, exit_code, seconds}
+  --env K=V      set K=V for the test run (repeatable); BUN_URING_* variables of this
+                 process are passed through as well
+  --module NAME  also put kernel module NAME (and its dependencies) in the guest and load it
+                 at boot (repeatable; always included: ${DEFAULT_MODULES.join(", ")})
+  --offline      do not contact the archive; use the kernel cached for that suite
+  --suite NAME   all of test/NAME/*.test.ts; --suite vm is the default when no files are given
+  files...       test files, relative to the project root or absolute inside it
+  -h, --help     this text
+
+Environment:
+  BUN_URING_VM_CACHE   cache directory (default $XDG_CACHE_HOME/bun-uring/vm or ~/.cache/bun-uring/vm)
+  BUN_URING_VM_MIRROR  archive URI to use instead of the one in this machine's apt sources
+  BUN_URING_LIBURING   liburing.so.2 to copy into the guest (default: the host's)
+
+Exit status: bun test's own inside the guest; 124 when the time bound expired; 125 when the
+guest could not be prepared, did not boot, or stopped before bun test ended; 2 for a usage error.
+`;
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** Parses argv (without the runtime and script) into options; --help is returned as null. */
+export function parseArgs(argv: string[], projectDir: string): VmOptions | null {
+  const opts: VmOptions = {
+    kernel: "newest",
+    timeoutSec: 900,
+    memMb: 2048,
+    json: false,
+    offline: false,
+    env: {},
+    modules: [...DEFAULT_MODULES],
+    files: [],
+    projectDir,
+  };
+  let suite: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${arg} needs a value`);
+      return v;
+    };
+    if (arg === "-h" || arg === "--help") return null;
+    else if (arg === "--kernel") opts.kernel = kernelArg(value());
+    else if (arg === "--timeout") opts.timeoutSec = positiveNumber(arg, value());
+    else if (arg === "--mem") opts.memMb = positiveNumber(arg, value());
+    else if (arg === "--json") opts.json = true;
+    else if (arg === "--offline") opts.offline = true;
+    else if (arg === "--env") Object.assign(opts.env, envPair(value()));
+    else if (arg === "--module") opts.modules.push(value());
+    else if (arg === "--suite") suite = value();
+    else if (arg.startsWith("-")) throw new UsageError(`unknown option ${arg}`);
+    else opts.files.push(projectRelative(projectDir, arg));
+  }
+  if (suite !== undefined && opts.files.length) throw new UsageError("give either --suite or files, not both");
+  if (!opts.files.length) opts.files = suiteFiles(projectDir, suite ?? "vm");
+  return opts;
+}
+
+function kernelArg(v: string): KernelArg {
+  if (!(KERNELS as string[]).includes(v)) throw new UsageError(`--kernel must be one of ${KERNELS.join(", ")}`);
+  return v as KernelArg;
+}
+
+function positiveNumber(flag: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} needs a positive number, got ${v}`);
+  return n;
+}
+
+/** K=V with K a shell variable name, since the guest's init exports it. */
+function envPair(v: string): Record<string, string> {
+  const eq = v.indexOf("=");
+  const key = eq > 0 ? v.slice(0, eq) : "";
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new UsageError(`--env needs KEY=VALUE, got ${v}`);
+  return { [key]: v.slice(eq + 1) };
+}
+
+function projectRelative(projectDir: string, file: string): string {
+  const abs = isAbsolute(file) ? file : resolve(process.cwd(), file);
+  const rel = relative(projectDir, abs);
+  if (rel.startsWith("..") || isAbsolute(rel)) throw new UsageError(`${file} is outside the project ${projectDir}`);
+  return rel;
+}
+
+/** A suite is a directory of test/: `--suite vm` is test/vm/*.test.ts. */
+export function suiteFiles(projectDir: string, suite: string): string[] {
+  if (!/^[\w-]+$/.test(suite)) throw new UsageError(`bad suite name ${suite}`);
+  const dir = join(projectDir, "test", suite);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    throw new UsageError(`no suite ${suite}: ${dir} does not exist`);
+  }
+  const files = names.filter((n) => n.endsWith(".test.ts")).sort().map((n) => join("test", suite, n));
+  if (!files.length) throw new UsageError(`suite ${suite} has no *.test.ts files in ${dir}`);
+  return files;
+}
