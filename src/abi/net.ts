@@ -78,3 +78,22 @@ export const _SC_PAGESIZE = 30;
 export const RUSAGE = { size: 144, utime: 0, stime: 16 } as const;
 export const RUSAGE_SELF = 0;
 export const RUSAGE_THREAD = 1;
+
+// fcntl.h open flags (x86_64 and aarch64 agree), for pipe2(2).
+export const O_NONBLOCK = 0o4000;
+export const O_CLOEXEC = 0o2000000;
+
+/** getsockopt(SOL_SOCKET) names for a socket's type and family (SO_DOMAIN since 2.6.32). */
+export const SO_TYPE = 3;
+export const SO_DOMAIN = 39;
+/** SO_LINGER takes struct linger { int l_onoff; int l_linger; } (8 bytes); l_onoff 1 with
+ * l_linger 0 makes close() reset the connection. */
+export const SO_LINGER = 13;
+export const LINGER_SIZE = 8;
+
+/** IFNAMSIZ: interface names are at most IFNAMSIZ - 1 bytes plus the NUL. */
+export const IFNAMSIZ = 16;
+
+/** Capability bits in /proc/PID/status CapEff (linux/capability.h, since 2.2). */
+export const CAP_NET_ADMIN = 12;
+export const CAP_IPC_LOCK = 14;

@@ -1,0 +1,3 @@
+// bun-uring/testing: what bun test suites import to test zero-copy receive code without a
+// zero-copy NIC or a 7.1 kernel.
+export { SimulatedZcrx, POISON_BYTE, type SimulatedZcrxOptions } from "./zcrx.ts";

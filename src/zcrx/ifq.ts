@@ -1,0 +1,293 @@
+// Registering a zcrx interface queue (IORING_REGISTER_ZCRX_IFQ, 6.15) on a Ring: the area, the
+// refill ring region and io_uring_zcrx_ifq_reg are written here in TypeScript, the kernel's
+// answers (rounded rq_entries, refill offsets, zcrx_id, rq_area_token, mmap_offset) read back,
+// and the refill ring mapped where the kernel said. Mirrors liburing's io_uring_register_ifq
+// plus the setup in examples/zcrx.c.
+import { addressOf, c, sys } from "../../ffi/index.ts";
+import * as S from "../abi/setup.ts";
+import * as Q from "../abi/sqe.ts";
+import * as R from "../abi/register.ts";
+import * as Z from "../abi/zcrx.ts";
+import { EINVAL, ENODEV } from "../abi/errno.ts";
+import { IFNAMSIZ } from "../abi/net.ts";
+import { UringError, closedError, invalidArgument, unsupported } from "../error.ts";
+import type { Ring } from "../ring/ring.ts";
+import { allocShared, mapFd, unmapRegion, PAGE_SIZE, type Region, type MappedRegion } from "../ring/memory.ts";
+import { kernelRelease } from "../ring/kernel.ts";
+import { prepRecvZc } from "../ops/prep.ts";
+import { type AreaMemory, type ZcrxArea, createArea } from "./area.ts";
+import { DEFAULT_REFILL_HEADER, areaChunks, refillRingBytes, roundUpPowerOfTwo } from "./sizes.ts";
+import { type ZcrxQuery, queryZcrx } from "./query.ts";
+import { explainRegisterError } from "./errors.ts";
+import { type RefillLayout, type ReceiverOptions, type ZcrxSource, ZcrxReceiver } from "./receiver.ts";
+
+const WHERE = "IORING_REGISTER_ZCRX_IFQ";
+
+export interface ZcrxIfqOptions {
+  /** The NIC by name (resolved with if_nametoindex) or, instead, by `ifindex`. */
+  ifname?: string;
+  /** The NIC by interface index. */
+  ifindex?: number;
+  /** Hardware receive queue to take over. Default 0. */
+  rxq?: number;
+  /** ZCRX_REG_NODEV (Linux 7.1): no device; the kernel copies any TCP socket's data into the
+   * area. Every RECV_ZC path runs without a zero-copy NIC. */
+  nodev?: boolean;
+  /** Area size in bytes (rounded up to pages). Default 16 MiB. */
+  areaBytes?: number;
+  /** Area memory; see AreaMemory. Default "shared". */
+  areaMemory?: AreaMemory;
+  /** Refill ring entries (the kernel rounds up to a power of two; at most 32768). Default: one
+   * per area buffer, between 64 and 32768. */
+  rqEntries?: number;
+  /** "kernel" (default): the kernel allocates the refill ring and we map it at the mmap_offset it
+   * returns. "user": a page-aligned SharedArrayBuffer we own (IORING_MEM_REGION_TYPE_USER). */
+  refillMemory?: "kernel" | "user";
+  /** Receive buffer size (a power of two >= the page size; needs ZCRX_FEATURE_RX_PAGE_SIZE).
+   * Default 0: one page. */
+  rxBufLen?: number;
+  /** Check the ring's flags before the syscall (default true). false lets the kernel judge. */
+  checkRing?: boolean;
+}
+
+/** Whether `ring` was set up the way zcrx requires; null when it was, else what is missing. */
+export function zcrxRingProblem(ring: Ring): string | null {
+  const f = ring.flags;
+  const missing: string[] = [];
+  if (!(f & S.IORING_SETUP_DEFER_TASKRUN)) missing.push("IORING_SETUP_DEFER_TASKRUN");
+  if (!(f & S.IORING_SETUP_SINGLE_ISSUER)) missing.push("IORING_SETUP_SINGLE_ISSUER");
+  if (!(f & (S.IORING_SETUP_CQE32 | S.IORING_SETUP_CQE_MIXED))) missing.push("IORING_SETUP_CQE32 or IORING_SETUP_CQE_MIXED");
+  return missing.length ? `the ring lacks ${missing.join(", ")}` : null;
+}
+
+function cString(s: string): Uint8Array {
+  const b = new TextEncoder().encode(s);
+  const out = new Uint8Array(b.length + 1);
+  out.set(b);
+  return out;
+}
+
+/** ifindex of `ifname` in this network namespace (if_nametoindex(3)); throws ENODEV. */
+export function ifIndexOf(ifname: string): number {
+  if (typeof ifname !== "string" || ifname.length === 0 || ifname.length > IFNAMSIZ - 1) throw invalidArgument("if_nametoindex", `interface names are 1..${IFNAMSIZ - 1} bytes, got ${JSON.stringify(ifname)}`);
+  const idx = c.if_nametoindex(cString(ifname));
+  if (idx === 0) throw new UringError("if_nametoindex", ENODEV, ifname, "no such network interface in this namespace: list them with `ip -br link`");
+  return idx;
+}
+
+export class ZcrxIfq {
+  /** zcrx_id: what RECV_ZC puts in sqe.zcrx_ifq_idx. */
+  readonly id: number;
+  readonly ifindex: number;
+  readonly ifname: string | undefined;
+  readonly rxq: number;
+  readonly nodev: boolean;
+  /** rq_entries as the kernel rounded it. */
+  readonly rqEntries: number;
+  /** rq_area_token (area id << 48), OR'd into every refill entry's offset. */
+  readonly areaToken: bigint;
+  readonly area: ZcrxArea;
+  readonly refill: RefillLayout;
+  /** "kernel": mapped at `refillMmapOffset`; "user": our SharedArrayBuffer. */
+  readonly refillMemory: "kernel" | "user";
+  readonly refillMmapOffset: number;
+  readonly refillBytes: number;
+  /** The kernel's IO_URING_QUERY_ZCRX answer (null before 7.0). */
+  readonly query: ZcrxQuery | null;
+  private readonly ring: Ring;
+  private readonly refillRegion: Region;
+  private readonly ctrl: Uint8Array;
+  private closed = false;
+
+  /** Register an ifq on `ring` (see ZcrxIfqOptions). Throws UringError with the fix on failure. */
+  static register(ring: Ring, options: ZcrxIfqOptions = {}): ZcrxIfq {
+    return new ZcrxIfq(ring, options);
+  }
+
+  private constructor(ring: Ring, o: ZcrxIfqOptions) {
+    if (ring.isClosed) throw closedError(WHERE);
+    const release = kernelRelease();
+    if (o.checkRing !== false) {
+      const problem = zcrxRingProblem(ring);
+      if (problem) {
+        throw new UringError(WHERE, EINVAL, problem, "zero-copy receive needs a ring created with Ring.create({ deferTaskrun: true, cqe32: true }) (or cqeMixed: true on 6.18+)");
+      }
+    }
+    ring.requireOp(Q.IORING_OP_RECV_ZC, WHERE);
+    const q = queryZcrx();
+    const nodev = o.nodev === true;
+    if (nodev && (o.ifname !== undefined || o.ifindex !== undefined)) throw invalidArgument(WHERE, "nodev excludes ifname and ifindex");
+    if (nodev && !q?.nodev) {
+      // 6.18 refuses the flag with a bare EINVAL; say what is missing before the syscall.
+      throw unsupported(WHERE, "ZCRX_REG_NODEV", Z.ZCRX_SINCE.nodev, release);
+    }
+    let ifindex = 0;
+    if (!nodev) {
+      if (o.ifname !== undefined) ifindex = ifIndexOf(o.ifname);
+      else if (o.ifindex !== undefined) {
+        if (!Number.isInteger(o.ifindex) || o.ifindex <= 0 || o.ifindex > 0x7fffffff) throw invalidArgument(WHERE, `ifindex must be a positive integer, got ${o.ifindex}`);
+        ifindex = o.ifindex;
+      } else throw invalidArgument(WHERE, "give ifname or ifindex (the NIC) and rxq, or nodev: true");
+    }
+    const rxq = o.rxq ?? 0;
+    if (!Number.isInteger(rxq) || rxq < 0 || rxq >= 0xffffffff) throw invalidArgument(WHERE, `rxq must be a non-negative integer, got ${o.rxq}`);
+    const rxBufLen = o.rxBufLen ?? 0;
+    if (rxBufLen !== 0) {
+      if (!Number.isInteger(rxBufLen) || rxBufLen < PAGE_SIZE || (rxBufLen & (rxBufLen - 1)) !== 0) throw invalidArgument(WHERE, `rxBufLen must be a power of two >= ${PAGE_SIZE}, got ${rxBufLen}`);
+      if (!q?.rxBufLen) throw unsupported(WHERE, "rx_buf_len (ZCRX_FEATURE_RX_PAGE_SIZE)", Z.ZCRX_SINCE.query, release);
+      if (nodev && rxBufLen !== PAGE_SIZE) throw invalidArgument(WHERE, "device-less zcrx copies into page-sized buffers: rxBufLen must be 0 or the page size");
+    }
+    const areaBytes = o.areaBytes ?? 16 * 1024 * 1024;
+    const pages = areaChunks(Math.ceil(areaBytes / PAGE_SIZE) * PAGE_SIZE);
+    const rqWanted = o.rqEntries ?? Math.min(Z.ZCRX_RQ_MAX_ENTRIES, Math.max(64, roundUpPowerOfTwo(pages)));
+    if (!Number.isInteger(rqWanted) || rqWanted < 1 || rqWanted > Z.ZCRX_RQ_MAX_ENTRIES) throw invalidArgument(WHERE, `rqEntries must be 1..${Z.ZCRX_RQ_MAX_ENTRIES}, got ${o.rqEntries}`);
+    const refillMemory = o.refillMemory ?? "kernel";
+    if (refillMemory !== "kernel" && refillMemory !== "user") throw invalidArgument(WHERE, `refillMemory must be "kernel" or "user", got ${String(refillMemory)}`);
+
+    const area = createArea(areaBytes, o.areaMemory ?? "shared");
+    const refillBytes = refillRingBytes(rqWanted, q?.rqHeader ?? DEFAULT_REFILL_HEADER);
+    const userRegion = refillMemory === "user" ? allocShared(refillBytes) : undefined;
+
+    // One buffer for the three structs the kernel reads and writes back.
+    const mem = new Uint8Array(Z.ZCRX_AREA_REG.size + R.REGION_DESC.size + Z.ZCRX_IFQ_REG.size);
+    const dv = new DataView(mem.buffer);
+    const base = addressOf(mem);
+    const A = 0, D = Z.ZCRX_AREA_REG.size, G = D + R.REGION_DESC.size;
+    dv.setBigUint64(A + Z.ZCRX_AREA_REG.addr, BigInt(area.address), true);
+    dv.setBigUint64(A + Z.ZCRX_AREA_REG.len, BigInt(area.byteLength), true);
+    dv.setBigUint64(D + R.REGION_DESC.size_, BigInt(refillBytes), true);
+    if (userRegion) {
+      dv.setBigUint64(D + R.REGION_DESC.user_addr, BigInt(userRegion.address), true);
+      dv.setUint32(D + R.REGION_DESC.flags, R.IORING_MEM_REGION_TYPE_USER, true);
+    }
+    dv.setUint32(G + Z.ZCRX_IFQ_REG.if_idx, ifindex, true);
+    dv.setUint32(G + Z.ZCRX_IFQ_REG.if_rxq, rxq, true);
+    dv.setUint32(G + Z.ZCRX_IFQ_REG.rq_entries, rqWanted, true);
+    dv.setUint32(G + Z.ZCRX_IFQ_REG.flags, nodev ? Z.ZCRX_REG_NODEV : 0, true);
+    dv.setBigUint64(G + Z.ZCRX_IFQ_REG.area_ptr, BigInt(base + A), true);
+    dv.setBigUint64(G + Z.ZCRX_IFQ_REG.region_ptr, BigInt(base + D), true);
+    dv.setUint32(G + Z.ZCRX_IFQ_REG.rx_buf_len, rxBufLen, true);
+
+    const ret = sys.io_uring_register(ring.fd, R.IORING_REGISTER_ZCRX_IFQ, mem.subarray(G), 1);
+    if (ret < 0) {
+      area.free();
+      const ctx = { ifname: o.ifname, ifindex, rxq, nodev, ringProblem: zcrxRingProblem(ring) };
+      const what = nodev ? "device-less (ZCRX_REG_NODEV)" : `${o.ifname ?? `ifindex ${ifindex}`} rxq ${rxq}`;
+      throw new UringError(WHERE, -ret, `${what}, area ${area.byteLength} bytes, ${rqWanted} refill entries`, explainRegisterError(-ret, ctx) || undefined);
+    }
+    this.ring = ring;
+    this.id = dv.getUint32(G + Z.ZCRX_IFQ_REG.zcrx_id, true);
+    this.ifindex = ifindex;
+    this.ifname = o.ifname;
+    this.rxq = rxq;
+    this.nodev = nodev;
+    this.rqEntries = dv.getUint32(G + Z.ZCRX_IFQ_REG.rq_entries, true);
+    this.areaToken = dv.getBigUint64(A + Z.ZCRX_AREA_REG.rq_area_token, true);
+    this.area = area;
+    this.query = q;
+    this.refillMemory = refillMemory;
+    this.refillBytes = refillBytes;
+    this.refillMmapOffset = Number(dv.getBigUint64(D + R.REGION_DESC.mmap_offset, true));
+    const off = G + Z.ZCRX_IFQ_REG.offsets;
+    const head = dv.getUint32(off + Z.ZCRX_OFFSETS.head, true);
+    const tail = dv.getUint32(off + Z.ZCRX_OFFSETS.tail, true);
+    const rqes = dv.getUint32(off + Z.ZCRX_OFFSETS.rqes, true);
+    // The kernel-allocated ring is mapped from the ring fd at the offset it wrote back.
+    this.refillRegion = userRegion ?? mapFd(ring.fd, refillBytes, this.refillMmapOffset, "zcrx refill ring");
+    const r = this.refillRegion;
+    if (rqes + this.rqEntries * Z.ZCRX_RQE.size > r.byteLength) {
+      throw new UringError(WHERE, EINVAL, `kernel refill layout (rqes at ${rqes}, ${this.rqEntries} entries) exceeds the ${r.byteLength}-byte region`);
+    }
+    this.refill = { words: new Uint32Array(r.bytes.buffer, r.bytes.byteOffset, r.byteLength >> 2), head, tail, rqes, entries: this.rqEntries };
+    this.ctrl = new Uint8Array(Z.ZCRX_CTRL.size);
+    new DataView(this.ctrl.buffer).setUint32(Z.ZCRX_CTRL.zcrx_id, this.id, true);
+    new DataView(this.ctrl.buffer).setUint32(Z.ZCRX_CTRL.op, Z.ZCRX_CTRL_FLUSH_RQ, true);
+  }
+
+  /** Whether ZCRX_CTRL_FLUSH_RQ is available (the kernel reports ZCRX_CTRL opcodes). */
+  get canFlush(): boolean {
+    return this.query?.flushRq === true;
+  }
+
+  /** ZCRX_CTRL_FLUSH_RQ: make the kernel take every published refill entry now. A device-less
+   * zcrx needs it (no page pool pulls refills); for a NIC queue it is optional. */
+  flush(): void {
+    if (this.closed || this.ring.isClosed) throw closedError("ZCRX_CTRL_FLUSH_RQ", "zcrx ifq");
+    if (!this.canFlush) throw unsupported("ZCRX_CTRL_FLUSH_RQ", "IORING_REGISTER_ZCRX_CTRL", Z.ZCRX_SINCE.ctrl, kernelRelease());
+    const ret = sys.io_uring_register(this.ring.fd, R.IORING_REGISTER_ZCRX_CTRL, this.ctrl, 0);
+    if (ret < 0) throw new UringError("IORING_REGISTER_ZCRX_CTRL", -ret, `ZCRX_CTRL_FLUSH_RQ zcrx_id ${this.id}`);
+  }
+
+  /** A receiver over this ifq: RECV_ZC on `ring`, chunks in this area, refills batched. */
+  receiver(options: ReceiverOptions = {}): ZcrxReceiver {
+    if (this.closed) throw closedError("ZcrxIfq.receiver", "zcrx ifq");
+    return new ZcrxReceiver(new RingSource(this.ring, this), options);
+  }
+
+  /** Unmap the refill ring and the area (an mmap area; a SharedArrayBuffer is left to the GC).
+   * Call after ring.close(): the kernel keeps the ifq until its ring goes. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.refillRegion.kind === "mmap") unmapRegion(this.refillRegion as MappedRegion);
+    this.area.free();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+}
+
+/** Completions from a real Ring: RECV_ZC SQEs tracked in its op table, their CQE32 tails read
+ * from ring.batch.big. */
+class RingSource implements ZcrxSource {
+  readonly kind = "ring" as const;
+  readonly area: Uint8Array;
+  readonly areaTokenHigh: number;
+  readonly refill: RefillLayout;
+  private receiver!: ZcrxReceiver;
+  private readonly onCqe: (conn: number, res: number, flags: number, index: number) => void;
+  private readonly flushes: boolean;
+
+  constructor(private readonly ring: Ring, private readonly ifq: ZcrxIfq) {
+    this.area = ifq.area.bytes;
+    this.areaTokenHigh = Number(ifq.areaToken >> 32n);
+    this.refill = ifq.refill;
+    this.flushes = ifq.nodev && ifq.canFlush;
+    const big = () => ring.batch.big;
+    // One handler for every RECV_ZC of this receiver: the op table passes the connection id.
+    this.onCqe = (conn, res, flags, index) => {
+      const b = big();
+      this.receiver.deliver(conn, res, flags, b[index << 2]!, b[(index << 2) + 1]!);
+    };
+  }
+
+  bind(receiver: ZcrxReceiver): void {
+    this.receiver = receiver;
+  }
+
+  arm(conn: number, fd: number, maxBytes: number): void {
+    const slot = this.ring.getSqe();
+    prepRecvZc(this.ring.sq, slot, fd, maxBytes, this.ifq.id, 0);
+    this.ring.track(slot, this.onCqe, conn);
+  }
+
+  reap(waitNr: number, timeoutMs: number | undefined): number {
+    if (waitNr === 0) {
+      this.ring.submit();
+      return this.ring.completions();
+    }
+    return this.ring.run(waitNr, timeoutMs);
+  }
+
+  afterPublish(): boolean {
+    if (!this.flushes) return false;
+    this.ifq.flush();
+    return true;
+  }
+}
+
+/** Register an ifq on `ring`; see ZcrxIfq.register. */
+export function registerZcrxIfq(ring: Ring, options: ZcrxIfqOptions = {}): ZcrxIfq {
+  return ZcrxIfq.register(ring, options);
+}

@@ -1,0 +1,511 @@
+// The receiving side of zcrx, shared by the real kernel and the simulator: RECV_ZC completions
+// become chunks (an area offset and a length, named by a small integer handle), releases become
+// refill entries written with plain stores behind a cached tail, and one release store of the
+// tail per drain publishes them (liburing examples/zcrx.c does one store per buffer; the kernel
+// only needs the last). Where completions come from is a ZcrxSource: a Ring with a registered
+// ifq, or src/testing's simulated kernel. The handler, release and publish code is the same.
+import { IORING_CQE_F_MORE } from "../abi/sqe.ts";
+import { EAGAIN, EFAULT, EINTR, EINVAL, ENOMEM, ENOSPC, ETIME } from "../abi/errno.ts";
+import { IORING_ZCRX_AREA_SHIFT, ZCRX_RQE } from "../abi/zcrx.ts";
+import { UringError, closedError, invalidArgument } from "../error.ts";
+import { BATCH_BUCKETS, ZcrxStats } from "./stats.ts";
+
+/** The refill ring as the kernel laid it out: a u32 view of its region and the byte offsets
+ * io_uring_zcrx_ifq_reg.offsets reported (never constants). */
+export interface RefillLayout {
+  readonly words: Uint32Array;
+  readonly head: number;
+  readonly tail: number;
+  readonly rqes: number;
+  /** rq_entries as the kernel rounded it (a power of two). */
+  readonly entries: number;
+}
+
+/** Where RECV_ZC completions come from. */
+export interface ZcrxSource {
+  readonly kind: "ring" | "simulator";
+  /** The whole area; chunk offsets index into it. */
+  readonly area: Uint8Array;
+  /** rq_area_token >> 32: OR'd into the high word of every refill entry's offset. */
+  readonly areaTokenHigh: number;
+  readonly refill: RefillLayout;
+  /** Called once by the receiver: completions for connection `conn` go to receiver.deliver. */
+  bind(receiver: ZcrxReceiver): void;
+  /** Post a multishot RECV_ZC on `fd` for connection `conn`, at most `maxBytes` (0: no limit). */
+  arm(conn: number, fd: number, maxBytes: number): void;
+  /** Dispatch completions: wait for `waitNr` (0: none) up to `timeoutMs`. Returns CQEs handled. */
+  reap(waitNr: number, timeoutMs: number | undefined): number;
+  /** After a tail store. A device-less zcrx has no page pool to pull refills, so the source asks
+   * the kernel to take them now (ZCRX_CTRL_FLUSH_RQ) and returns true; a NIC queue takes them
+   * when it needs buffers, and the source returns false. */
+  afterPublish(): boolean;
+}
+
+/** What a receiving application supplies per connection. */
+export interface RecvZcHandler<T = unknown> {
+  /** `length` bytes arrived at `offset` in receiver.area (receiver.view(chunk) gives a view).
+   * The bytes stay valid, and the kernel will not reuse them, until receiver.release(chunk). */
+  onData(ctx: T, chunk: number, offset: number, length: number): void;
+  /** The stream ended: res 0 on EOF (or after maxBytes), -errno on an error. Delivered chunks
+   * stay valid until released. */
+  onEnd?(ctx: T, res: number): void;
+}
+
+export interface RecvOptions {
+  /** Stop after this many bytes (RECV_ZC len); 0 or absent: until EOF. */
+  maxBytes?: number;
+}
+
+/** A chunk handle is (generation << 22) | index: a small non-negative int32 (so the engine keeps
+ * it unboxed) naming one delivery. The 9-bit generation tells a stale handle from the slot's
+ * current one, so a second release of a handle is caught even after its slot was reused. */
+export const CHUNK_INDEX_BITS = 22;
+const CHUNK_INDEX_MASK = (1 << CHUNK_INDEX_BITS) - 1;
+const CHUNK_MAX_SLOTS = 1 << CHUNK_INDEX_BITS;
+const CHUNK_GEN_MASK = 0x1ff;
+const U32_SPAN = 4294967296;
+/** Area offsets are the low IORING_ZCRX_AREA_SHIFT (48) bits of a zcrx offset: these are the
+ * ones in its high word. */
+const OFF_HIGH_MASK = 2 ** (IORING_ZCRX_AREA_SHIFT - 32) - 1;
+
+class Conn {
+  armed = false;
+  starved = false;
+  ended = false;
+  received = 0;
+  constructor(
+    readonly id: number,
+    readonly fd: number,
+    readonly handler: RecvZcHandler<any>,
+    readonly ctx: unknown,
+    readonly maxBytes: number,
+  ) {}
+}
+
+export interface ReceiverOptions {
+  /** Chunk handles preallocated; the table doubles when more are live at once. Default: area
+   * pages + refill entries. */
+  chunkCapacity?: number;
+}
+
+export class ZcrxReceiver {
+  readonly stats = new ZcrxStats();
+  /** The area: chunk `c` is area[offsetOf(c), offsetOf(c) + lengthOf(c)). */
+  readonly area: Uint8Array;
+  private readonly source: ZcrxSource;
+  private readonly areaBytes: number;
+  private readonly conns: Conn[] = [];
+  private closed = false;
+  private starvedCount = 0;
+
+  // Chunk table: parallel typed arrays, one slot per live chunk, and a stack of free slots.
+  private chunkOff: Float64Array;
+  private chunkLen: Uint32Array;
+  /** Generation of each slot's latest delivery, and how many deliveries it has had. */
+  private chunkGen: Uint32Array;
+  private chunkUses: Float64Array;
+  private chunkLive: Uint8Array;
+  private freeChunks: Int32Array;
+  private freeTop: number;
+  private chunkCap: number;
+  /** Chunks delivered and not yet released. */
+  live = 0;
+
+  // Refill ring: the kernel-reported layout and our cached indices.
+  private readonly rqWords: Uint32Array;
+  private readonly rqHeadIdx: number;
+  private readonly rqTailIdx: number;
+  private readonly rqesIdx: number;
+  private readonly rqEntries: number;
+  private readonly rqMask: number;
+  private readonly tokenHigh: number;
+  private rqTail: number;
+  private rqHead: number;
+  private rqPublished: number;
+
+  // Releases waiting for room in the refill ring (FIFO, grows when needed).
+  private pendOff: Float64Array;
+  private pendLen: Uint32Array;
+  private pendHead = 0;
+  private pendCount = 0;
+
+  constructor(source: ZcrxSource, options: ReceiverOptions = {}) {
+    this.source = source;
+    this.area = source.area;
+    this.areaBytes = source.area.byteLength;
+    const r = source.refill;
+    if (r.head % 4 || r.tail % 4 || r.rqes % 4 || r.rqes + r.entries * ZCRX_RQE.size > r.words.byteLength || (r.entries & (r.entries - 1)) !== 0) {
+      throw new UringError("ZcrxReceiver", EINVAL, `refill layout head ${r.head} tail ${r.tail} rqes ${r.rqes} x${r.entries} does not fit ${r.words.byteLength} bytes`);
+    }
+    this.rqWords = r.words;
+    this.rqHeadIdx = r.head >> 2;
+    this.rqTailIdx = r.tail >> 2;
+    this.rqesIdx = r.rqes >> 2;
+    this.rqEntries = r.entries;
+    this.rqMask = r.entries - 1;
+    this.tokenHigh = source.areaTokenHigh >>> 0;
+    this.rqTail = this.rqPublished = this.loadRefillTail();
+    this.rqHead = this.loadRefillHead();
+
+    const cap = options.chunkCapacity ?? Math.max(64, Math.ceil(this.areaBytes / 4096) + r.entries);
+    if (!Number.isInteger(cap) || cap < 1 || cap > CHUNK_MAX_SLOTS) throw invalidArgument("ZcrxReceiver", `chunkCapacity must be 1..${CHUNK_MAX_SLOTS}, got ${cap}`);
+    this.chunkCap = cap;
+    this.chunkOff = new Float64Array(cap);
+    this.chunkLen = new Uint32Array(cap);
+    this.chunkGen = new Uint32Array(cap);
+    this.chunkUses = new Float64Array(cap);
+    this.chunkLive = new Uint8Array(cap);
+    this.freeChunks = new Int32Array(cap);
+    for (let i = 0; i < cap; i++) this.freeChunks[i] = cap - 1 - i;
+    this.freeTop = cap;
+    this.pendOff = new Float64Array(r.entries);
+    this.pendLen = new Uint32Array(r.entries);
+    source.bind(this);
+  }
+
+  get kind(): "ring" | "simulator" {
+    return this.source.kind;
+  }
+
+  // ---- memory ordering: the only Atomics of the receiver ----
+
+  /** Acquire load of the kernel's refill head: entries before it have been consumed. */
+  private loadRefillHead(): number {
+    return Atomics.load(this.rqWords, this.rqHeadIdx);
+  }
+
+  /** Our own tail as last published (read once at start). */
+  private loadRefillTail(): number {
+    return Atomics.load(this.rqWords, this.rqTailIdx);
+  }
+
+  /** Release store of the refill tail: the entries' plain stores are visible before it
+   * (smp_store_release in liburing's examples/zcrx.c). */
+  private storeRefillTail(tail: number): void {
+    Atomics.store(this.rqWords, this.rqTailIdx, tail);
+  }
+
+  // ---- connections ----
+
+  /** Start receiving on a connected TCP socket: a multishot RECV_ZC, re-armed whenever it ends
+   * without F_MORE for a reason that is not the end of the stream. Returns the connection id. */
+  recv<T>(fd: number, handler: RecvZcHandler<T>, ctx: T, options: RecvOptions = {}): number {
+    if (this.closed) throw closedError("ZcrxReceiver.recv", "zcrx receiver");
+    if (!Number.isInteger(fd) || fd < 0) throw invalidArgument("ZcrxReceiver.recv", `fd must be a non-negative integer, got ${fd}`);
+    if (!handler || typeof handler.onData !== "function") throw invalidArgument("ZcrxReceiver.recv", "handler.onData must be a function");
+    const maxBytes = options.maxBytes ?? 0;
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0 || maxBytes > 0xffffffff) throw invalidArgument("ZcrxReceiver.recv", `maxBytes must be 0..2^32-1, got ${maxBytes}`);
+    const conn = new Conn(this.conns.length, fd, handler, ctx, maxBytes);
+    this.conns.push(conn);
+    this.arm(conn);
+    return conn.id;
+  }
+
+  /** Whether connection `conn` has ended (EOF or error). */
+  ended(conn: number): boolean {
+    return this.conns[conn]?.ended ?? true;
+  }
+
+  /** Bytes received so far on connection `conn`. */
+  receivedOn(conn: number): number {
+    return this.conns[conn]?.received ?? 0;
+  }
+
+  private arm(conn: Conn): void {
+    conn.armed = true;
+    conn.starved = false;
+    const left = conn.maxBytes === 0 ? 0 : conn.maxBytes - conn.received;
+    this.source.arm(conn.id, conn.fd, left);
+  }
+
+  /** One RECV_ZC CQE, from either source. offLo/offHi are the two words of
+   * io_uring_zcrx_cqe.off (CQE bytes 16..23). */
+  deliver(connId: number, res: number, flags: number, offLo: number, offHi: number): void {
+    const conn = this.conns[connId]!;
+    if (res > 0) {
+      const offset = (offHi & OFF_HIGH_MASK) * U32_SPAN + offLo;
+      if (offset + res > this.areaBytes) {
+        throw new UringError("IORING_OP_RECV_ZC", EFAULT, `a CQE points at ${res} bytes at area offset ${offset}, past the ${this.areaBytes}-byte area`);
+      }
+      const chunk = this.takeChunk(offset, res);
+      conn.received += res;
+      this.stats.chunks++;
+      this.stats.bytes += res;
+      conn.handler.onData(conn.ctx, chunk, offset, res);
+    }
+    if (!(flags & IORING_CQE_F_MORE)) this.finished(conn, res);
+  }
+
+  /** The request ended (no F_MORE): re-arm it, park it until refills arrive, or end the stream. */
+  private finished(conn: Conn, res: number): void {
+    conn.armed = false;
+    if (conn.ended) return;
+    const limitReached = conn.maxBytes !== 0 && conn.received >= conn.maxBytes;
+    if (!limitReached && (res === -ENOSPC || res === -EINTR || res === -EAGAIN || res > 0)) {
+      // -ENOSPC: the CQ had no room for the next CQE (io_zcrx_queue_cqe failed); the data is
+      // still in the socket, so post the request again (liburing examples/zcrx.c does too).
+      this.stats.rearms++;
+      if (res === -ENOSPC) this.stats.rearmsEnospc++;
+      this.arm(conn);
+      return;
+    }
+    if (!limitReached && res === -ENOMEM) {
+      // The copy path found no free buffer in the area (io_zcrx_copy_chunk): wait for our
+      // releases to reach the kernel, then post it again from publish().
+      this.stats.starvations++;
+      conn.starved = true;
+      this.starvedCount++;
+      return;
+    }
+    conn.ended = true;
+    this.stats.ends++;
+    conn.handler.onEnd?.(conn.ctx, limitReached && res > 0 ? 0 : res);
+  }
+
+  // ---- chunks ----
+
+  private takeChunk(offset: number, length: number): number {
+    if (this.freeTop === 0) this.growChunks();
+    const i = this.freeChunks[--this.freeTop]!;
+    const gen = (this.chunkGen[i]! + 1) & CHUNK_GEN_MASK;
+    this.chunkGen[i] = gen;
+    this.chunkUses[i]!++;
+    this.chunkOff[i] = offset;
+    this.chunkLen[i] = length;
+    this.chunkLive[i] = 1;
+    this.live++;
+    return (gen << CHUNK_INDEX_BITS) | i;
+  }
+
+  private growChunks(): void {
+    const old = this.chunkCap;
+    const cap = Math.min(old * 2, CHUNK_MAX_SLOTS);
+    if (cap === old) throw new UringError("ZcrxReceiver", ENOMEM, `${old} chunks are held and none released`, "release chunks: the kernel cannot reuse their buffers until then");
+    const grow = <A extends Float64Array | Uint32Array | Uint8Array>(a: A, make: (n: number) => A): A => {
+      const b = make(cap);
+      b.set(a as never);
+      return b;
+    };
+    this.chunkOff = grow(this.chunkOff, (n) => new Float64Array(n));
+    this.chunkLen = grow(this.chunkLen, (n) => new Uint32Array(n));
+    this.chunkGen = grow(this.chunkGen, (n) => new Uint32Array(n));
+    this.chunkUses = grow(this.chunkUses, (n) => new Float64Array(n));
+    this.chunkLive = grow(this.chunkLive, (n) => new Uint8Array(n));
+    const free = new Int32Array(cap);
+    free.set(this.freeChunks.subarray(0, this.freeTop));
+    let top = this.freeTop;
+    for (let i = cap - 1; i >= old; i--) free[top++] = i;
+    this.freeChunks = free;
+    this.freeTop = top;
+    this.chunkCap = cap;
+  }
+
+  /** Slot of a live chunk handle, or -1. */
+  private slotOf(chunk: number): number {
+    const i = chunk & CHUNK_INDEX_MASK;
+    if ((chunk | 0) === chunk && chunk >= 0 && i < this.chunkCap && this.chunkLive[i] === 1 && this.chunkGen[i] === chunk >>> CHUNK_INDEX_BITS) return i;
+    return -1;
+  }
+
+  private checkChunk(chunk: number, where: string): number {
+    const i = this.slotOf(chunk);
+    if (i < 0) throw this.badChunk(chunk, where);
+    return i;
+  }
+
+  private badChunk(chunk: number, where: string): UringError {
+    const i = chunk & CHUNK_INDEX_MASK;
+    if ((chunk | 0) === chunk && chunk >= 0 && i < this.chunkCap) {
+      // How many deliveries ago this handle's generation was issued on its slot.
+      const ago = (this.chunkGen[i]! - (chunk >>> CHUNK_INDEX_BITS)) & CHUNK_GEN_MASK;
+      if (ago < this.chunkUses[i]!) {
+        return new UringError(where, EINVAL, `chunk ${chunk} was already released`, "release each chunk exactly once; its bytes may already hold newer data");
+      }
+    }
+    return new UringError(where, EINVAL, `chunk ${chunk} was never issued by this receiver`, "pass the handle onData received");
+  }
+
+  /** Area offset of a live chunk. */
+  offsetOf(chunk: number): number {
+    return this.chunkOff[this.checkChunk(chunk, "ZcrxReceiver.offsetOf")]!;
+  }
+
+  /** Length of a live chunk. */
+  lengthOf(chunk: number): number {
+    return this.chunkLen[this.checkChunk(chunk, "ZcrxReceiver.lengthOf")]!;
+  }
+
+  /** A Uint8Array over a live chunk's bytes in the area (no copy; one small view object).
+   * Valid until release(chunk). For a SharedArrayBuffer area it can be posted to a Worker. */
+  view(chunk: number): Uint8Array {
+    const i = this.checkChunk(chunk, "ZcrxReceiver.view");
+    const off = this.chunkOff[i]!;
+    return this.area.subarray(off, off + this.chunkLen[i]!);
+  }
+
+  /** Give a chunk's buffer back to the kernel: one refill entry, written now with plain stores
+   * and made visible by the next publish() (ZcrxReceiver.run does it after each drain). When
+   * the refill ring is full the entry waits and is published later. A second release of the
+   * same handle, or a handle this receiver never issued, throws EINVAL. */
+  release(chunk: number): void {
+    const i = chunk & CHUNK_INDEX_MASK;
+    if (!((chunk | 0) === chunk && chunk >= 0 && i < this.chunkCap && this.chunkLive[i] === 1 && this.chunkGen[i] === chunk >>> CHUNK_INDEX_BITS)) {
+      throw this.badChunk(chunk, "ZcrxReceiver.release");
+    }
+    this.chunkLive[i] = 0;
+    this.freeChunks[this.freeTop++] = i;
+    this.live--;
+    this.stats.released++;
+    const off = this.chunkOff[i]!;
+    const len = this.chunkLen[i]!;
+    // Fast path: nothing waiting and the cached head says there is room (no kernel read).
+    if (this.pendCount === 0 && ((this.rqTail - this.rqHead) >>> 0) < this.rqEntries) this.writeRqe(off, len);
+    else if (this.pendCount === 0 && this.refillSpace() > 0) this.writeRqe(off, len);
+    else this.pend(off, len);
+  }
+
+  /** Free refill slots, reloading the kernel's head only when the cached one says full. */
+  private refillSpace(): number {
+    let used = (this.rqTail - this.rqHead) >>> 0;
+    if (used >= this.rqEntries) {
+      this.rqHead = this.loadRefillHead();
+      used = (this.rqTail - this.rqHead) >>> 0;
+    }
+    return this.rqEntries - used;
+  }
+
+  /** One io_uring_zcrx_rqe: off = area offset | rq_area_token, len, __pad = 0. */
+  private writeRqe(off: number, len: number): void {
+    const w = this.rqesIdx + ((this.rqTail & this.rqMask) << 2);
+    const words = this.rqWords;
+    words[w] = off >>> 0;
+    words[w + 1] = ((off / U32_SPAN) >>> 0) | this.tokenHigh;
+    words[w + 2] = len;
+    words[w + 3] = 0;
+    this.rqTail = (this.rqTail + 1) >>> 0;
+  }
+
+  private pend(off: number, len: number): void {
+    // One event per time the ring filled up with releases behind it.
+    if (this.pendCount === 0) this.stats.rqFull++;
+    if (this.pendCount === this.pendOff.length) {
+      const n = this.pendOff.length * 2;
+      const o = new Float64Array(n), l = new Uint32Array(n);
+      for (let k = 0; k < this.pendCount; k++) {
+        const j = (this.pendHead + k) % this.pendOff.length;
+        o[k] = this.pendOff[j]!;
+        l[k] = this.pendLen[j]!;
+      }
+      this.pendOff = o;
+      this.pendLen = l;
+      this.pendHead = 0;
+    }
+    const j = (this.pendHead + this.pendCount) % this.pendOff.length;
+    this.pendOff[j] = off;
+    this.pendLen[j] = len;
+    this.pendCount++;
+    if (this.pendCount > this.stats.pendingHighWater) this.stats.pendingHighWater = this.pendCount;
+  }
+
+  private movePending(): void {
+    let space = this.refillSpace();
+    const cap = this.pendOff.length;
+    while (this.pendCount > 0 && space > 0) {
+      this.writeRqe(this.pendOff[this.pendHead]!, this.pendLen[this.pendHead]!);
+      this.pendHead = (this.pendHead + 1) % cap;
+      this.pendCount--;
+      space--;
+      if (space === 0) space = this.refillSpace();
+    }
+  }
+
+  /** Releases waiting for refill ring space. */
+  get pending(): number {
+    return this.pendCount;
+  }
+
+  /** Refill entries written and not yet published. */
+  get unpublished(): number {
+    return (this.rqTail - this.rqPublished) >>> 0;
+  }
+
+  /** Refill entries the kernel has consumed so far (published minus those still queued). */
+  get refillsConsumed(): number {
+    return this.stats.published - ((this.rqPublished - this.loadRefillHead()) >>> 0);
+  }
+
+  /** Publish every release since the last call with one release store of the refill tail.
+   * Pending releases move into the ring first. A device-less zcrx is then flushed
+   * (ZCRX_CTRL_FLUSH_RQ); when that freed room for more pending entries, it repeats (a few
+   * rounds at most). Streams parked for lack of buffers are re-armed. Returns entries published. */
+  publish(): number {
+    let total = 0;
+    for (let round = 0; round < 4; round++) {
+      if (this.pendCount > 0) this.movePending();
+      const n = (this.rqTail - this.rqPublished) >>> 0;
+      if (n === 0) break;
+      this.storeRefillTail(this.rqTail);
+      this.rqPublished = this.rqTail;
+      total += n;
+      const s = this.stats;
+      s.publishes++;
+      s.published += n;
+      if (n > s.batchMax) s.batchMax = n;
+      const b = 31 - Math.clz32(n);
+      s.batchHistogram[b < BATCH_BUCKETS ? b : BATCH_BUCKETS - 1]!++;
+      if (!this.source.afterPublish()) break;
+      s.flushes++;
+      if (this.pendCount === 0) break;
+    }
+    if (this.starvedCount > 0 && (total > 0 || (this.live === 0 && this.pendCount === 0))) this.rearmStarved();
+    return total;
+  }
+
+  private rearmStarved(): void {
+    this.starvedCount = 0;
+    for (const conn of this.conns) {
+      if (conn.starved && !conn.ended) {
+        this.stats.rearms++;
+        this.arm(conn);
+      }
+    }
+  }
+
+  // ---- driving ----
+
+  /** Dispatch the completions ready now, then publish. Returns CQEs handled. */
+  completions(): number {
+    if (this.closed) throw closedError("ZcrxReceiver.completions", "zcrx receiver");
+    const n = this.source.reap(0, undefined);
+    this.publish();
+    return n;
+  }
+
+  /** Wait for at least `waitNr` completions (bounded by `timeoutMs`), dispatch, publish. */
+  run(waitNr = 1, timeoutMs?: number): number {
+    if (this.closed) throw closedError("ZcrxReceiver.run", "zcrx receiver");
+    const n = this.source.reap(waitNr, timeoutMs);
+    this.publish();
+    return n;
+  }
+
+  /** run() until `done()`; throws ETIME after `timeoutMs`. */
+  runUntil(done: () => boolean, timeoutMs = 30_000): void {
+    const deadline = performance.now() + timeoutMs;
+    while (!done()) {
+      const left = deadline - performance.now();
+      if (left <= 0) throw new UringError("ZcrxReceiver.runUntil", ETIME, `condition not met within ${timeoutMs} ms (${this.live} chunks held, ${this.pendCount} pending)`);
+      this.run(1, Math.min(left, 200));
+    }
+  }
+
+  /** Stop using the area: later calls throw. The kernel side (ring, ifq) is closed by its
+   * owner; chunks still held must not be read after that. */
+  close(): void {
+    this.closed = true;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+}

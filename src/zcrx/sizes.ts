@@ -1,0 +1,51 @@
+// Sizes of the memory a zcrx instance needs, computed by named helpers so no call site does the
+// arithmetic inline (the tokio-rs/io-uring zcrx test mapped the wrong refill size doing so).
+import { ZCRX_RQE, ZCRX_RQ_MAX_ENTRIES } from "../abi/zcrx.ts";
+import { PAGE_SIZE } from "../ring/memory.ts";
+import { invalidArgument } from "../error.ts";
+
+/** Where the refill ring's header ends: what IO_URING_QUERY_ZCRX reports (rq_hdr_size,
+ * rq_hdr_alignment). Kernels without the query get one whole page, liburing's examples/zcrx.c
+ * rule, which covers every header layout seen so far (8 bytes on 6.15, 64 on 6.18). */
+export interface RefillHeader {
+  readonly size: number;
+  readonly alignment: number;
+}
+
+/** The header assumed when the kernel cannot be asked: one page, page aligned. */
+export const DEFAULT_REFILL_HEADER: RefillHeader = { size: PAGE_SIZE, alignment: PAGE_SIZE };
+
+function alignUp(n: number, a: number): number {
+  return Math.ceil(n / a) * a;
+}
+
+/** Whether `n` is a power of two (the refill ring and CQ sizes must be). */
+export function isPowerOfTwo(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+}
+
+/** The smallest power of two >= n (the kernel rounds rq_entries the same way). */
+export function roundUpPowerOfTwo(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+/** Bytes of the refill ring region for `entries` RQEs: the header rounded up to its alignment,
+ * then 16 bytes per io_uring_zcrx_rqe, rounded up to whole pages (the kernel's region rule,
+ * io_create_region, wants a page-aligned size). Mirrors liburing test/zcrx.c get_rq_size. */
+export function refillRingBytes(entries: number, hdr: RefillHeader = DEFAULT_REFILL_HEADER): number {
+  if (!Number.isInteger(entries) || entries < 1 || entries > ZCRX_RQ_MAX_ENTRIES) {
+    throw invalidArgument("refillRingBytes", `entries must be 1..${ZCRX_RQ_MAX_ENTRIES}, got ${entries}`);
+  }
+  if (!(hdr.size >= 0) || !isPowerOfTwo(hdr.alignment)) {
+    throw invalidArgument("refillRingBytes", `header size must be >= 0 and alignment a power of two, got ${hdr.size}/${hdr.alignment}`);
+  }
+  return alignUp(alignUp(hdr.size, hdr.alignment) + roundUpPowerOfTwo(entries) * ZCRX_RQE.size, PAGE_SIZE);
+}
+
+/** Chunks (PAGE_SIZE buffers, "niovs") an area of `bytes` holds: the most chunks the kernel can
+ * have handed out and not yet got back. */
+export function areaChunks(bytes: number, chunkBytes = PAGE_SIZE): number {
+  return Math.floor(bytes / chunkBytes);
+}

@@ -1,0 +1,322 @@
+// Tier 1: the zcrx receiver against the simulated kernel side (src/testing): chunks in place,
+// the refill protocol, one tail store per drain, a full refill ring, release errors, poisoning,
+// running out of buffers, -ENOSPC re-arms.
+import { describe, expect, test } from "bun:test";
+import { SimulatedZcrx, POISON_BYTE, type SimulatedZcrxOptions } from "../src/testing/index.ts";
+import type { ZcrxReceiver } from "../src/zcrx/receiver.ts";
+import { PAGE_SIZE } from "../src/ring/memory.ts";
+import { ECONNRESET, ENOTSOCK } from "../src/abi/errno.ts";
+
+/** Bytes whose value depends on their position, so a misplaced or stale chunk shows. */
+function pattern(start: number, length: number): Uint8Array {
+  const b = new Uint8Array(length);
+  for (let i = 0; i < length; i++) b[i] = ((start + i) * 31 + ((start + i) >>> 11)) & 0xff;
+  return b;
+}
+
+interface Sink {
+  received: number;
+  mismatches: number;
+  held: number[];
+  ends: number[];
+}
+
+/** A receiving application as a user would write it: verify in place, then release (or hold). */
+function verifyingHandler(rx: ZcrxReceiver, hold = false) {
+  return {
+    onData(s: Sink, chunk: number, offset: number, length: number) {
+      const expected = pattern(s.received, length);
+      const area = rx.area;
+      for (let i = 0; i < length; i++) if (area[offset + i] !== expected[i]) s.mismatches++;
+      s.received += length;
+      if (hold) s.held.push(chunk);
+      else rx.release(chunk);
+    },
+    onEnd(s: Sink, res: number) {
+      s.ends.push(res);
+    },
+  };
+}
+
+function setup(o: SimulatedZcrxOptions = {}) {
+  const sim = new SimulatedZcrx(o);
+  const rx = sim.createReceiver();
+  const fd = sim.connect();
+  const sink: Sink = { received: 0, mismatches: 0, held: [], ends: [] };
+  return { sim, rx, fd, sink };
+}
+
+function tailOf(sim: SimulatedZcrx): number {
+  return Atomics.load(sim.refill.words, sim.refill.tail >> 2);
+}
+
+describe("SimulatedZcrx + ZcrxReceiver", () => {
+  test("a byte stream arrives in place, verified, and every buffer comes back", () => {
+    const { sim, rx, fd, sink } = setup({ areaBytes: 16 * PAGE_SIZE, rqEntries: 16 });
+    rx.recv(fd, verifyingHandler(rx), sink);
+    const total = 1024 * 1024 + 123;
+    for (let at = 0; at < total; at += 50_000) sim.send(fd, pattern(at, Math.min(50_000, total - at)));
+    sim.shutdown(fd);
+    rx.runUntil(() => sink.ends.length > 0, 5000);
+    expect(sink.received).toBe(total);
+    expect(sink.mismatches).toBe(0);
+    expect(sink.ends).toEqual([0]);
+    expect(rx.stats.chunks).toBe(Math.ceil(total / PAGE_SIZE));
+    expect(rx.stats.bytes).toBe(total);
+    expect(rx.live).toBe(0);
+    // 16 buffers for 257 chunks: the kernel side had to consume our refills.
+    expect(sim.counters.refillsConsumed).toBeGreaterThanOrEqual(rx.stats.chunks - 16);
+    sim.reclaim();
+    expect(sim.buffersInUse).toBe(0);
+    expect(sim.violations).toEqual([]);
+  });
+
+  test("a chunk is a view into the area, not a copy", () => {
+    const { sim, rx, fd } = setup();
+    let seen: { chunk: number; offset: number; length: number } | undefined;
+    rx.recv(fd, { onData: (_: null, chunk, offset, length) => (seen = { chunk, offset, length }) }, null);
+    sim.send(fd, new Uint8Array([1, 2, 3, 4, 5]));
+    rx.completions();
+    expect(seen).toBeDefined();
+    const v = rx.view(seen!.chunk);
+    expect(v.buffer).toBe(rx.area.buffer);
+    expect(v.byteOffset).toBe(rx.area.byteOffset + seen!.offset);
+    expect(Array.from(v)).toEqual([1, 2, 3, 4, 5]);
+    expect(rx.offsetOf(seen!.chunk)).toBe(seen!.offset);
+    expect(rx.lengthOf(seen!.chunk)).toBe(5);
+    expect(rx.area.buffer).toBeInstanceOf(SharedArrayBuffer);
+  });
+
+  test("releases are plain stores; one tail store per drain publishes them all", () => {
+    const { sim, rx, fd } = setup({ areaBytes: 64 * PAGE_SIZE, rqEntries: 64 });
+    const tailsSeen: number[] = [];
+    rx.recv(fd, {
+      onData: (_: null, chunk) => {
+        rx.release(chunk);
+        tailsSeen.push(tailOf(sim));
+      },
+    }, null);
+    const before = tailOf(sim);
+    sim.send(fd, pattern(0, 20 * PAGE_SIZE));
+    rx.completions();
+    expect(tailsSeen.length).toBe(20);
+    // Inside the drain, the kernel-visible tail never moved...
+    expect(new Set(tailsSeen)).toEqual(new Set([before]));
+    // ...and after it, one store moved it by 20.
+    expect((tailOf(sim) - before) >>> 0).toBe(20);
+    expect(rx.stats.publishes).toBe(1);
+    expect(rx.stats.published).toBe(20);
+    expect(rx.stats.batchMax).toBe(20);
+    expect(rx.stats.batchHistogram[4]).toBe(1); // 16..31
+    // A drain that released nothing stores nothing.
+    rx.completions();
+    expect(rx.stats.publishes).toBe(1);
+  });
+
+  test("a full refill ring keeps releases pending and publishes them later; nothing dropped", () => {
+    const { sim, rx, fd, sink } = setup({ areaBytes: 64 * PAGE_SIZE, rqEntries: 8 });
+    rx.recv(fd, verifyingHandler(rx), sink);
+    sim.send(fd, pattern(0, 32 * PAGE_SIZE));
+    rx.completions();
+    // 32 releases, 8 slots, and the kernel side (a NIC page pool) has not needed buffers yet.
+    expect(rx.stats.rqFull).toBe(1);
+    expect(rx.stats.published).toBe(8);
+    expect(rx.pending).toBe(24);
+    expect(rx.stats.pendingHighWater).toBe(24);
+    for (let round = 0; round < 3; round++) {
+      expect(sim.reclaim()).toBe(8);
+      expect(rx.publish()).toBe(8);
+    }
+    expect(rx.pending).toBe(0);
+    expect(sim.reclaim()).toBe(8);
+    expect(sim.buffersInUse).toBe(0);
+    expect(rx.stats.published).toBe(32);
+    expect(sink.mismatches).toBe(0);
+  });
+
+  test("device-less style reclaim (flush after publish) drains the pending list in one publish", () => {
+    const { sim, rx, fd, sink } = setup({ areaBytes: 64 * PAGE_SIZE, rqEntries: 8, reclaim: "flush" });
+    rx.recv(fd, verifyingHandler(rx), sink);
+    sim.send(fd, pattern(0, 24 * PAGE_SIZE));
+    rx.completions();
+    expect(rx.pending).toBe(0);
+    expect(rx.stats.published).toBe(24);
+    expect(rx.stats.flushes).toBe(3);
+    expect(sim.buffersInUse).toBe(0);
+  });
+
+  test("releasing a chunk twice is an error, and the second release writes nothing", () => {
+    const { sim, rx, fd } = setup();
+    const chunks: number[] = [];
+    rx.recv(fd, { onData: (_: null, c) => chunks.push(c) }, null);
+    sim.send(fd, pattern(0, 2 * PAGE_SIZE));
+    rx.completions();
+    rx.release(chunks[0]!);
+    expect(() => rx.release(chunks[0]!)).toThrow(/already released/);
+    expect(rx.unpublished).toBe(1);
+    // The slot is reused by the next chunk; the old handle still counts as released.
+    sim.send(fd, pattern(0, PAGE_SIZE));
+    rx.completions();
+    expect(() => rx.release(chunks[0]!)).toThrow(/already released/);
+    expect(() => rx.view(chunks[0]!)).toThrow(/already released/);
+    rx.release(chunks[1]!);
+    rx.release(chunks[2]!);
+  });
+
+  test("a chunk the receiver never issued is refused", () => {
+    const { rx } = setup();
+    expect(() => rx.release(12345)).toThrow(/never issued/);
+    expect(() => rx.release(-1)).toThrow(/never issued/);
+    expect(() => rx.release(1.5)).toThrow(/never issued/);
+    expect(() => rx.release(Number.NaN)).toThrow(/never issued/);
+    expect(rx.unpublished).toBe(0);
+  });
+
+  test("the simulated kernel reports refill entries for buffers it never handed out", () => {
+    const { sim, rx } = setup({ rqEntries: 8 });
+    const w = sim.refill.words;
+    const base = sim.refill.rqes >> 2;
+    // A hand-written RQE for buffer 3, never handed out, then the tail store.
+    w[base] = 3 * PAGE_SIZE;
+    w[base + 1] = 0;
+    w[base + 2] = PAGE_SIZE;
+    w[base + 3] = 0;
+    Atomics.store(w, sim.refill.tail >> 2, 1);
+    expect(() => sim.reclaim()).toThrow(/was not handed out/);
+    expect(sim.violations.length).toBe(1);
+    void rx;
+  });
+
+  test("a non-strict simulator records bad entries (nonzero __pad, wrong area id) and goes on", () => {
+    const { sim } = setup({ rqEntries: 8, strict: false, areaId: 2 });
+    const w = sim.refill.words;
+    const base = sim.refill.rqes >> 2;
+    w.set([0, 2 << 16, 1, 7], base); // __pad = 7
+    w.set([0, 5 << 16, 1, 0], base + 4); // area id 5
+    Atomics.store(w, sim.refill.tail >> 2, 2);
+    expect(sim.reclaim()).toBe(2);
+    expect(sim.violations[0]).toMatch(/__pad/);
+    expect(sim.violations[1]).toMatch(/area id 5/);
+  });
+
+  test("refill entries carry rq_area_token (area id in the top 16 bits)", () => {
+    const { sim, rx, fd, sink } = setup({ areaBytes: 8 * PAGE_SIZE, rqEntries: 8, areaId: 3 });
+    expect(sim.areaTokenHigh).toBe(3 << 16);
+    rx.recv(fd, verifyingHandler(rx), sink);
+    sim.send(fd, pattern(0, 40 * PAGE_SIZE));
+    sim.shutdown(fd);
+    rx.runUntil(() => sink.ends.length > 0, 5000);
+    expect(sink.received).toBe(40 * PAGE_SIZE);
+    expect(sim.violations).toEqual([]);
+  });
+
+  test("use after release reads poison once the kernel side takes the buffer back", () => {
+    const { sim, rx, fd } = setup({ reclaim: "flush" });
+    let chunk = -1;
+    rx.recv(fd, { onData: (_: null, c) => (chunk = c) }, null);
+    sim.send(fd, pattern(0, 100));
+    rx.completions();
+    const view = rx.view(chunk);
+    expect(view[0]).toBe(pattern(0, 1)[0]!);
+    rx.release(chunk);
+    rx.publish();
+    expect(view.every((b) => b === POISON_BYTE)).toBe(true);
+  });
+
+  test("out of buffers: the copy path ends the request with -ENOMEM; releases re-arm it", () => {
+    const { sim, rx, fd, sink } = setup({ areaBytes: 4 * PAGE_SIZE, rqEntries: 4 });
+    rx.recv(fd, verifyingHandler(rx, true), sink);
+    sim.send(fd, pattern(0, 10 * PAGE_SIZE));
+    rx.completions();
+    expect(sink.received).toBe(4 * PAGE_SIZE);
+    expect(sim.counters.enomem).toBe(1);
+    expect(rx.stats.starvations).toBe(1);
+    expect(sink.ends).toEqual([]); // parked, not ended
+    rx.completions();
+    expect(sink.received).toBe(4 * PAGE_SIZE); // nothing without refills
+    while (sink.received < 10 * PAGE_SIZE) {
+      for (const c of sink.held.splice(0)) rx.release(c);
+      rx.completions();
+    }
+    expect(sink.mismatches).toBe(0);
+    expect(rx.stats.rearms).toBeGreaterThanOrEqual(2);
+    expect(sink.ends).toEqual([]);
+  });
+
+  test("out of buffers on a NIC-like queue: the stream stalls, nothing ends, then resumes", () => {
+    const { sim, rx, fd, sink } = setup({ areaBytes: 4 * PAGE_SIZE, rqEntries: 4, onStarve: "stall" });
+    rx.recv(fd, verifyingHandler(rx, true), sink);
+    sim.send(fd, pattern(0, 6 * PAGE_SIZE));
+    rx.completions();
+    expect(sink.received).toBe(4 * PAGE_SIZE);
+    expect(sim.counters.stalls).toBeGreaterThan(0);
+    expect(rx.stats.starvations).toBe(0);
+    for (const c of sink.held.splice(0)) rx.release(c);
+    rx.completions();
+    rx.completions();
+    expect(sink.received).toBe(6 * PAGE_SIZE);
+    expect(sink.mismatches).toBe(0);
+  });
+
+  test("a CQ too small for the data: -ENOSPC ends the request and it is re-armed", () => {
+    const { sim, rx, fd, sink } = setup({ areaBytes: 64 * PAGE_SIZE, rqEntries: 64, cqEntries: 4 });
+    rx.recv(fd, verifyingHandler(rx), sink);
+    sim.send(fd, pattern(0, 30 * PAGE_SIZE));
+    sim.shutdown(fd);
+    rx.runUntil(() => sink.ends.length > 0, 5000);
+    expect(sim.counters.enospc).toBeGreaterThan(0);
+    expect(rx.stats.rearmsEnospc).toBe(sim.counters.enospc);
+    expect(sink.received).toBe(30 * PAGE_SIZE);
+    expect(sink.mismatches).toBe(0);
+    expect(sink.ends).toEqual([0]);
+  });
+
+  test("maxBytes ends the stream after that many bytes; errors end it with -errno", () => {
+    const { sim, rx, fd, sink } = setup({ chunkBytes: 1000 });
+    rx.recv(fd, verifyingHandler(rx), sink, { maxBytes: 2500 });
+    sim.send(fd, pattern(0, 10_000));
+    rx.completions();
+    expect(sink.received).toBe(2500);
+    expect(sink.ends).toEqual([0]);
+
+    const fd2 = sim.connect();
+    const s2: Sink = { received: 0, mismatches: 0, held: [], ends: [] };
+    rx.recv(fd2, verifyingHandler(rx), s2);
+    sim.send(fd2, pattern(0, 100));
+    sim.fail(fd2, ECONNRESET);
+    rx.completions();
+    expect(s2.received).toBe(100);
+    expect(s2.ends).toEqual([-ECONNRESET]);
+  });
+
+  test("a bad fd ends with an error CQE, not a hang", () => {
+    const { rx } = setup();
+    const ends: number[] = [];
+    rx.recv(12, { onData: () => {}, onEnd: (_: null, res) => ends.push(res) }, null);
+    rx.completions();
+    expect(ends).toEqual([-ENOTSOCK]);
+  });
+
+  test("the chunk table grows past its initial capacity when the caller holds many", () => {
+    const sim = new SimulatedZcrx({ areaBytes: 32 * PAGE_SIZE });
+    const rx = sim.createReceiver({ chunkCapacity: 2 });
+    const fd = sim.connect();
+    const held: number[] = [];
+    rx.recv(fd, { onData: (_: null, c) => held.push(c) }, null);
+    sim.send(fd, pattern(0, 20 * PAGE_SIZE));
+    rx.completions();
+    expect(held.length).toBe(20);
+    expect(rx.live).toBe(20);
+    expect(new Set(held).size).toBe(20);
+    for (const c of held) rx.release(c);
+    expect(rx.live).toBe(0);
+    expect(rx.publish()).toBe(20);
+  });
+
+  test("the receiver refuses use after close", () => {
+    const { rx } = setup();
+    rx.close();
+    expect(() => rx.completions()).toThrow(/closed/);
+    expect(() => rx.recv(3, { onData: () => {} }, null)).toThrow(/closed/);
+  });
+});

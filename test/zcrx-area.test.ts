@@ -1,0 +1,47 @@
+// Tier 1/2: receive areas in each kind of memory are page aligned, zeroed, writable, and freed.
+import { describe, expect, test } from "bun:test";
+import { createArea } from "../src/zcrx/area.ts";
+import { PAGE_SIZE } from "../src/ring/memory.ts";
+import { UringError } from "../src/error.ts";
+
+describe("createArea", () => {
+  for (const memory of ["shared", "mmap", "thp"] as const) {
+    test(`${memory}: page aligned, rounded to pages, zeroed and writable`, () => {
+      const a = createArea(3 * PAGE_SIZE + 1, memory);
+      try {
+        expect(a.address % PAGE_SIZE).toBe(0);
+        expect(a.byteLength).toBe(4 * PAGE_SIZE);
+        expect(a.bytes.byteLength).toBe(4 * PAGE_SIZE);
+        expect(a.bytes.every((b) => b === 0)).toBe(true);
+        a.bytes[a.byteLength - 1] = 7;
+        expect(a.bytes[a.byteLength - 1]).toBe(7);
+        expect(a.sharedBuffer !== undefined).toBe(memory === "shared");
+      } finally {
+        a.free();
+        a.free();
+      }
+    });
+  }
+
+  test("hugetlb: a 2 MiB-rounded area, or ENOMEM naming vm.nr_hugepages", () => {
+    let a;
+    try {
+      a = createArea(PAGE_SIZE, "hugetlb");
+    } catch (e) {
+      expect(e).toBeInstanceOf(UringError);
+      expect((e as Error).message).toMatch(/vm\.nr_hugepages=1/);
+      return;
+    }
+    try {
+      expect(a.byteLength).toBe(2 * 1024 * 1024);
+      expect(a.address % (2 * 1024 * 1024)).toBe(0);
+    } finally {
+      a.free();
+    }
+  });
+
+  test("refuses sizes below a page and unknown memory kinds", () => {
+    expect(() => createArea(100)).toThrow(/at least one page/);
+    expect(() => createArea(PAGE_SIZE, "disk" as never)).toThrow(/memory must be/);
+  });
+});
