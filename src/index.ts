@@ -7,3 +7,4 @@ export { allocShared, mapAnonymous, mapFd, unmapRegion, pageAlign, PAGE_SIZE, ty
 export { UringError, invalidArgument, unsupported } from "./error.ts";
 export * from "./ops/index.ts";
 export { addressOf } from "../ffi/index.ts";
+export * from "./zcrx/index.ts";
