@@ -4,6 +4,7 @@
 // errno read is needed for them. libc calls return -1 and leave errno, read through
 // __errno_location (thread-local, so each Worker loads this module and gets its own pointer).
 import { dlopen, FFIType, ptr as ffiPtr, read as ffiRead, toArrayBuffer as ffiToArrayBuffer } from "bun:ffi";
+import { invalidArgument } from "../src/error.ts";
 
 /** A pointer argument: a typed array or DataView (never a bare ArrayBuffer, which bun:ffi cannot
  * take), an address as a number, or null. */
@@ -78,6 +79,10 @@ const libcSymbols = {
   sched_setaffinity: { args: ["i32", "usize", "ptr"], returns: "i32" },
   // int getrusage(int who, struct rusage *usage);
   getrusage: { args: ["i32", "ptr"], returns: "i32" },
+  // int pipe2(int pipefd[2], int flags);
+  pipe2: { args: ["ptr", "i32"], returns: "i32" },
+  // int socketpair(int domain, int type, int protocol, int sv[2]);
+  socketpair: { args: ["i32", "i32", "i32", "ptr"], returns: "i32" },
 } as const;
 
 /** Raised when liburing.so.2 or libc.so.6 cannot be loaded; `cause` keeps dlopen's error. */
@@ -126,6 +131,8 @@ export interface LibcCalls {
   sysconf(name: number): number;
   sched_setaffinity(pid: number, size: number, mask: Pointer): number;
   getrusage(who: number, usage: Pointer): number;
+  pipe2(fds: Pointer, flags: number): number;
+  socketpair(domain: number, type: number, protocol: number, sv: Pointer): number;
 }
 
 type LiburingSymbols = LiburingCalls;
@@ -196,6 +203,9 @@ export function errno(): number {
 /** Address of a typed array's first byte. The array must be kept alive by the caller for as long
  * as native code may use the address: `ptr()` itself holds no reference (oven-sh/bun#9094). */
 export function addressOf(view: NodeJS.TypedArray | DataView): number {
+  // ptr() throws a bare TypeError for these; the library's own error names the cause instead.
+  if (!ArrayBuffer.isView(view)) throw invalidArgument("addressOf", "needs a typed array or DataView (a bare ArrayBuffer is not a pointer bun:ffi can pass)");
+  if (view.byteLength === 0) throw invalidArgument("addressOf", "the view is empty or its ArrayBuffer was detached (transferred)");
   return ffiPtr(view) as unknown as number;
 }
 

@@ -16,6 +16,14 @@ const HINTS: Readonly<Record<string, string>> = {
     "registered buffers are charged to RLIMIT_MEMLOCK; raise it with `ulimit -l unlimited` (containers: --ulimit memlock=-1) or register less",
   "IORING_REGISTER_BUFFERS:ENOMEM":
     "registered buffers are charged to RLIMIT_MEMLOCK; raise it with `ulimit -l unlimited` (containers: --ulimit memlock=-1) or register less",
+  "IORING_REGISTER_BUFFERS_UPDATE:ENOMEM":
+    "registered buffers are charged to RLIMIT_MEMLOCK; raise it with `ulimit -l unlimited` (containers: --ulimit memlock=-1) or register less",
+  "IORING_REGISTER_PBUF_RING:ENOMEM":
+    "the provided-buffer ring's pages are charged to RLIMIT_MEMLOCK; raise it with `ulimit -l unlimited` (containers: --ulimit memlock=-1)",
+  "IORING_REGISTER_FILES2:EMFILE": "more files than RLIMIT_NOFILE allows; raise `ulimit -n` or register fewer",
+  "IORING_REGISTER_NAPI:EINVAL": "the ring uses IOPOLL, or a NAPI field this kernel does not know is set",
+  "IORING_REGISTER_EVENTFD:EBUSY": "an eventfd is already registered on this ring; unregister it first",
+  "IORING_REGISTER_EVENTFD_ASYNC:EBUSY": "an eventfd is already registered on this ring; unregister it first",
   "IORING_REGISTER_PBUF_RING:EEXIST": "a provided-buffer ring with this group id is already registered",
   "IORING_REGISTER_PBUF_RING:EINVAL": "ring entries must be a power of two up to 32768 and the ring memory page aligned",
   "IORING_OP_SEND_ZC:EOPNOTSUPP":

@@ -208,6 +208,28 @@ export function prepSendmsgZcFixed(m: SqeMemory, slot: number, fd: number, msg: 
   setBufIndex(m, slot, bufIndex);
 }
 
+/** Vectorized SEND_ZC (IORING_SEND_VECTORIZED, 6.17): `iov` is the address of `iovcnt` struct
+ * iovec; like io_uring_prep_send_zc with the vectorized flag. */
+export function prepSendZcVectorized(m: SqeMemory, slot: number, fd: number, iov: number, iovcnt: number, flags: number, zcFlags: number): void {
+  prepSendZc(m, slot, fd, iov, iovcnt, flags, zcFlags | A.IORING_SEND_VECTORIZED);
+}
+
+/** Vectorized SEND (IORING_SEND_VECTORIZED in ioprio, 6.17): `iov` is the address of `iovcnt`
+ * struct iovec, gathered into one copying send. */
+export function prepSendVectorized(m: SqeMemory, slot: number, fd: number, iov: number, iovcnt: number, flags: number): void {
+  prepRw(m, slot, A.IORING_OP_SEND, fd, iov, iovcnt, 0);
+  setOpFlags(m, slot, flags);
+  setIoprio(m, slot, A.IORING_SEND_VECTORIZED);
+}
+
+/** IORING_SEND_ZC_NOTIF_USER_DATA (7.1): the notification CQE of this SEND_ZC carries
+ * `notifUserData` (sqe.addr3) instead of the request's user_data. Applied after prepSendZc. */
+export function prepSendZcSetNotifUserData(m: SqeMemory, slot: number, notifUserData: number): void {
+  const h = (slot << 5) + (A.SQE.ioprio >> 1);
+  m.u16[h] = m.u16[h]! | A.IORING_SEND_ZC_NOTIF_USER_DATA;
+  putU64(m.u32, (slot << 4) + W_ADDR3, notifUserData);
+}
+
 // === 6.11 ===
 
 /** io_uring_prep_bind. */

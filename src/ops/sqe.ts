@@ -30,6 +30,12 @@ export const wordOf = (slot: number): number => slot << 4;
 
 /** Store a u64 (a number below 2^53, or a small negative one such as -1) at u32 word `w`. */
 export function putU64(u32: Uint32Array, w: number, value: number): void {
+  // Small non-negative values (fds, lengths, most offsets) skip the floating-point split.
+  if ((value >>> 0) === value) {
+    u32[w] = value;
+    u32[w + 1] = 0;
+    return;
+  }
   u32[w] = value >>> 0;
   u32[w + 1] = Math.floor(value / U32_SPAN) >>> 0;
 }
@@ -39,16 +45,41 @@ export function getU64(u32: Uint32Array, w: number): number {
   return u32[w + 1]! * U32_SPAN + u32[w]!;
 }
 
+// Word (u32) indices of the SQE fields prepRw writes, from the byte offsets in abi/sqe.ts.
+const W_OPCODE = SQE.opcode >> 2;
+const W_FD = SQE.fd >> 2;
+const W_OFF = SQE.off >> 2;
+const W_ADDR = SQE.addr >> 2;
+const W_LEN = SQE.len >> 2;
+const W_OP_FLAGS = SQE.op_flags >> 2;
+const W_USER_DATA = SQE.user_data >> 2;
+const W_BUF_INDEX = SQE.buf_index >> 2;
+const W_FILE_INDEX = SQE.file_index >> 2;
+const W_ADDR3 = SQE.addr3 >> 2;
+const W_PAD2 = SQE.pad2 >> 2;
+
 /** Zero a slot and fill the fields shared by the read/write-shaped opcodes (liburing's
- * io_uring_prep_rw): opcode, fd, addr, len, off. */
+ * io_uring_prep_rw): opcode, fd, addr, len, off. All 16 words are written once, in order, with
+ * plain stores: TypedArray.prototype.fill is a call into the runtime that costs more than the
+ * stores themselves on this path. Word 0 holds opcode (byte 0), flags, ioprio: little endian, so
+ * the opcode alone is the word's value. */
 export function prepRw(m: SqeMemory, slot: number, op: number, fd: number, addr: number, len: number, off: number): void {
+  const u32 = m.u32;
   const w = slot << 4;
-  m.u32.fill(0, w, w + 16);
-  m.u8[slot << 6] = op;
-  m.u32[w + (SQE.fd >> 2)] = fd;
-  putU64(m.u32, w + (SQE.off >> 2), off);
-  putU64(m.u32, w + (SQE.addr >> 2), addr);
-  m.u32[w + (SQE.len >> 2)] = len;
+  u32[w + W_OPCODE] = op & 0xff; // opcode; flags and ioprio share the word and stay 0
+  u32[w + W_FD] = fd;
+  putU64(u32, w + W_OFF, off);
+  putU64(u32, w + W_ADDR, addr);
+  u32[w + W_LEN] = len;
+  u32[w + W_OP_FLAGS] = 0;
+  u32[w + W_USER_DATA] = 0;
+  u32[w + W_USER_DATA + 1] = 0;
+  u32[w + W_BUF_INDEX] = 0; // buf_index and personality
+  u32[w + W_FILE_INDEX] = 0; // splice_fd_in / file_index / addr_len + __pad3
+  u32[w + W_ADDR3] = 0;
+  u32[w + W_ADDR3 + 1] = 0;
+  u32[w + W_PAD2] = 0;
+  u32[w + W_PAD2 + 1] = 0;
 }
 
 /** The 32-bit per-opcode flags word at byte 28 (msg_flags, timeout_flags, accept_flags...). */

@@ -72,8 +72,34 @@ export function mapAnonymous(byteLength: number, flags: number, what: string): M
 }
 
 export function unmapRegion(region: MappedRegion): void {
+  // Detach first: a view over unmapped memory faults the whole process on its next access, while
+  // a view over a detached buffer reads undefined and drops writes. A detached buffer also marks
+  // the region as unmapped, so a second call cannot unmap whatever was mapped there since.
+  if (region.buffer.detached) return;
+  region.buffer.transfer(0);
   c.munmap(region.address, region.byteLength);
 }
 
 /** Either kind of region. */
 export type Region = SharedRegion | MappedRegion;
+
+/** How long shared memory given to a closed ring stays referenced: see retireShared. */
+export const SHARED_RETIRE_MS = 10_000;
+
+const retired: { region: SharedRegion; untilMs: number }[] = [];
+
+/** Keep a closed ring's SharedArrayBuffer memory referenced for SHARED_RETIRE_MS. close(2) on a
+ * ring fd only starts the teardown (io_ring_exit_work runs later, on a workqueue): until it ends,
+ * the kernel keeps the IORING_SETUP_NO_MMAP pages pinned and may still write to them (CQEs of
+ * cancelled requests, the CQ tail). Were the buffer collected at once, the allocator could hand
+ * the same pages to the next ring, which would then start with the old ring's counters (seen on
+ * 6.18: a fresh ring with cq.tail 16, whose next wait spun in the kernel). Expired entries are
+ * dropped on each call, so this needs no timer. */
+export function retireShared(region: SharedRegion): void {
+  const now = performance.now();
+  let keep = 0;
+  for (const r of retired) if (r.untilMs > now) retired[keep++] = r;
+  retired.length = keep;
+  retired.push({ region, untilMs: now + SHARED_RETIRE_MS });
+}
+

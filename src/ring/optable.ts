@@ -20,6 +20,11 @@ export const OP_INDEX_BITS = 24;
 const INDEX_SPAN = 1 << OP_INDEX_BITS;
 export const OP_MAX_CAPACITY = INDEX_SPAN - 1;
 
+/** The table index inside a user_data (its low 24 bits), without a double modulo. */
+function indexOf(userData: number): number {
+  return userData - Math.floor(userData / INDEX_SPAN) * INDEX_SPAN;
+}
+
 export class OpTable {
   readonly capacity: number;
   private readonly handlers: (CompletionHandler | undefined)[];
@@ -69,7 +74,7 @@ export class OpTable {
 
   /** Byte offset of an entry's scratch block in `scratch`. */
   scratchOffset(userData: number): number {
-    return (userData % INDEX_SPAN) * OP_SCRATCH_BYTES;
+    return indexOf(userData) * OP_SCRATCH_BYTES;
   }
 
   /** Kernel address of an entry's scratch block. */
@@ -79,22 +84,26 @@ export class OpTable {
 
   /** Replace the held reference (e.g. once a buffer is known). */
   setHold(userData: number, hold: unknown): void {
-    this.holds[userData % INDEX_SPAN] = hold;
+    this.holds[indexOf(userData)] = hold;
   }
 
   /** Whether `userData` names a live entry. */
   isLive(userData: number): boolean {
-    const i = userData % INDEX_SPAN;
-    return i > 0 && i <= this.capacity && this.handlers[i] !== undefined && this.gens[i] === Math.floor(userData / INDEX_SPAN);
+    const gen = Math.floor(userData / INDEX_SPAN);
+    const i = userData - gen * INDEX_SPAN;
+    return i > 0 && i <= this.capacity && this.handlers[i] !== undefined && this.gens[i] === gen;
   }
 
   /** Deliver one CQE. The entry is freed before the handler runs when the CQE ends the operation
    * (no IORING_CQE_F_MORE), so the handler may start a new one at once. Returns false for a
    * user_data that names no live operation. */
   complete(userData: number, res: number, flags: number, more: boolean, index: number): boolean {
-    const i = userData % INDEX_SPAN;
+    // Split with a division and a floor, not `%`: user_data passes 2^31 once generations grow,
+    // and a double modulo is a call into the runtime for every CQE.
+    const gen = Math.floor(userData / INDEX_SPAN);
+    const i = userData - gen * INDEX_SPAN;
     const handler = this.handlers[i];
-    if (i === 0 || handler === undefined || this.gens[i] !== Math.floor(userData / INDEX_SPAN)) return false;
+    if (i === 0 || handler === undefined || this.gens[i] !== gen) return false;
     const data = this.data[i];
     if (!more) this.free(i);
     handler(data, res, flags, index);

@@ -521,11 +521,13 @@ export function registerNapi(ring: Ring, o: { busyPollUs: number; preferBusyPoll
   return napiSettingsOf(s);
 }
 
-/** io_uring_unregister_napi: stop busy polling. Returns the settings that were in force. */
-export function unregisterNapi(ring: Ring): NapiSettings {
+/** io_uring_unregister_napi: stop busy polling. Returns the busy-poll settings that were in
+ * force (io_unregister_napi reports no tracking mode). */
+export function unregisterNapi(ring: Ring): Omit<NapiSettings, "tracking"> {
   requireOpen(ring, "unregisterNapi");
   requireKernel(ring, "unregisterNapi", "IORING_UNREGISTER_NAPI", "6.9");
   const s = napiStruct(0, false, 0, 0);
   ring.register(R.IORING_UNREGISTER_NAPI, s, 1);
-  return napiSettingsOf(s);
+  const { busyPollUs, preferBusyPoll } = napiSettingsOf(s);
+  return { busyPollUs, preferBusyPoll };
 }

@@ -10,9 +10,9 @@ import * as R from "../abi/register.ts";
 import { EAGAIN, EBUSY, EINTR, ETIME, EINVAL, EFAULT, ECANCELED } from "../abi/errno.ts";
 import { UringError, check, closedError, invalidArgument, unsupported } from "../error.ts";
 import { type SqeMemory, sqeMemory, setUserData, addSqeFlags } from "../ops/sqe.ts";
-import { prepCancel64 } from "../ops/prep.ts";
-import { OpTable, type CompletionHandler } from "./optable.ts";
-import { type Region, allocShared, mapFd, unmapRegion, pageAlign, type MappedRegion } from "./memory.ts";
+import { prepCancel64, prepNop } from "../ops/prep.ts";
+import { OpTable, OP_MAX_CAPACITY, type CompletionHandler } from "./optable.ts";
+import { type Region, allocShared, mapFd, unmapRegion, pageAlign, retireShared, type MappedRegion } from "./memory.ts";
 import { kernelRelease, probeOpcodes, supportedSetupFlags, queryOpcodes } from "./kernel.ts";
 
 /** A flag the caller may require (true), refuse (false) or leave to the library ("auto": used
@@ -173,12 +173,20 @@ export class Ring {
   }
 
   private constructor(o: RingOptions) {
+    if (o === null || typeof o !== "object") throw invalidArgument("Ring.create", `options must be an object, got ${o === null ? "null" : typeof o}`);
     const entries = o.entries ?? 256;
     if (!Number.isInteger(entries) || entries < 1 || entries > 32768) throw invalidArgument("Ring.create", `entries must be 1..32768, got ${o.entries}`);
     if (o.cqEntries !== undefined && (!Number.isInteger(o.cqEntries) || o.cqEntries < entries || o.cqEntries > 65536)) {
       throw invalidArgument("Ring.create", `cqEntries must be an integer from entries (${entries}) to 65536, got ${o.cqEntries}`);
     }
     if (o.cqe32 && o.cqeMixed) throw invalidArgument("Ring.create", "cqe32 and cqeMixed exclude each other");
+    // Checked before io_uring_setup so a refusal leaves no ring fd or mapping behind.
+    if (o.maxInflight !== undefined && (!Number.isInteger(o.maxInflight) || o.maxInflight < 1 || o.maxInflight > OP_MAX_CAPACITY)) {
+      throw invalidArgument("Ring.create", `maxInflight must be an integer 1..${OP_MAX_CAPACITY}, got ${o.maxInflight}`);
+    }
+    if (o.batchSize !== undefined && (!Number.isInteger(o.batchSize) || o.batchSize < 1 || o.batchSize > 65536)) {
+      throw invalidArgument("Ring.create", `batchSize must be an integer 1..65536, got ${o.batchSize}`);
+    }
     const memoryChoice = o.memory ?? "auto";
     if (memoryChoice !== "auto" && memoryChoice !== "shared" && memoryChoice !== "mmap") throw invalidArgument("Ring.create", `memory must be "auto", "shared" or "mmap", got ${String(memoryChoice)}`);
 
@@ -357,6 +365,7 @@ export class Ring {
 
   /** Free SQ slots right now. */
   get sqSpace(): number {
+    if (this.closed) throw closedError("Ring.sqSpace");
     // Acquire: the kernel's head store must be seen before the slots it released are reused.
     return this.sqEntries - ((this.sqeTail - Atomics.load(this.sqRing, this.sqHead)) >>> 0);
   }
@@ -383,19 +392,48 @@ export class Ring {
   /** Attach an operation to a prepped slot: the handler gets every CQE of it; `hold` stays
    * referenced until the last one. Returns the user_data. `sqeFlags` are OR'd in (IOSQE_*). */
   track<T>(slot: number, handler: CompletionHandler<T>, data: T, hold?: unknown, sqeFlags = 0): number {
-    const ud = this.ops.add(handler, data, hold);
-    setUserData(this.sq, slot, ud % U32_SPAN, Math.floor(ud / U32_SPAN));
+    // A few compares: a bad slot would land the user_data in another SQE, a non-function handler
+    // would throw inside dispatch, and unknown IOSQE bits would be cut to 8 bits silently.
+    if (this.closed) throw closedError("Ring.track");
+    if ((slot >>> 0) !== slot || slot >= this.sqEntries) throw invalidArgument("Ring.track", `slot must be an integer 0..${this.sqEntries - 1}, got ${slot}`);
+    if (typeof handler !== "function") this.refuseSlot(slot, invalidArgument("Ring.track", `handler must be a function, got ${typeof handler}`));
+    if ((sqeFlags >>> 0) !== sqeFlags || sqeFlags > 0x7f) this.refuseSlot(slot, invalidArgument("Ring.track", `sqeFlags must be IOSQE_* bits (0..0x7f), got ${sqeFlags}`));
+    // The op table frees an entry (and drops its hold) at the operation's last CQE; a success
+    // with CQE_SKIP_SUCCESS posts none, so the entry would stay in flight forever.
+    if (sqeFlags & Q.IOSQE_CQE_SKIP_SUCCESS) this.refuseSlot(slot, invalidArgument("Ring.track", "IOSQE_CQE_SKIP_SUCCESS on a tracked operation would leave its entry in flight (no CQE on success); use setUserData for untracked SQEs"));
+    let ud: number;
+    try {
+      ud = this.ops.add(handler, data, hold);
+    } catch (e) {
+      this.refuseSlot(slot, e);
+    }
+    // Split with a floor, not `ud % 2^32`: a double modulo is a call into the runtime.
+    const hi = Math.floor(ud / U32_SPAN);
+    setUserData(this.sq, slot, ud - hi * U32_SPAN, hi);
     if (sqeFlags) addSqeFlags(this.sq, slot, sqeFlags);
     return ud;
   }
 
+  /** A slot handed out by getSqe cannot be taken back (the local tail has moved past it), so a
+   * refused track turns it into a NOP with user_data 0 before throwing: the prepped operation
+   * (a send from a buffer nobody holds now) never reaches the kernel. */
+  private refuseSlot(slot: number, error: unknown): never {
+    prepNop(this.sq, slot);
+    if (this.features & S.IORING_FEAT_CQE_SKIP) addSqeFlags(this.sq, slot, Q.IOSQE_CQE_SKIP_SUCCESS);
+    throw error;
+  }
+
   /** Raw user_data for a prepped slot (operations outside the op table; keep it below 2^53). */
   setUserData(slot: number, userData: number): void {
+    if (this.closed) throw closedError("Ring.setUserData");
+    if ((slot >>> 0) !== slot || slot >= this.sqEntries) throw invalidArgument("Ring.setUserData", `slot must be an integer 0..${this.sqEntries - 1}, got ${slot}`);
+    if (!Number.isSafeInteger(userData) || userData < 0) throw invalidArgument("Ring.setUserData", `userData must be an integer 0..2^53-1, got ${userData}`);
     setUserData(this.sq, slot, userData % U32_SPAN, Math.floor(userData / U32_SPAN));
   }
 
   /** Publish the written SQEs: one release store of the SQ tail per batch. */
   flush(): number {
+    if (this.closed) throw closedError("Ring.flush");
     const n = (this.sqeTail - this.sqeFlushed) >>> 0;
     if (n) {
       // Release: SQE contents (plain stores) become visible before the new tail.
@@ -424,6 +462,7 @@ export class Ring {
    * timeout: wait indefinitely). Returns the number of SQEs submitted; a timeout is not an error. */
   submitAndWait(waitNr = 1, timeoutMs?: number): number {
     this.ensureOpen("Ring.submitAndWait");
+    if ((waitNr >>> 0) !== waitNr) throw invalidArgument("Ring.submitAndWait", `waitNr must be an integer >= 0, got ${waitNr}`);
     this.flush();
     const toSubmit = (this.sqeTail - Atomics.load(this.sqRing, this.sqHead)) >>> 0;
     if (timeoutMs === undefined) return this.enter(toSubmit, waitNr, S.IORING_ENTER_GETEVENTS, "submitAndWait");
@@ -433,8 +472,13 @@ export class Ring {
     }
     const ns = Math.round(timeoutMs * 1e6);
     const ts = S.GETEVENTS_ARG.size;
-    this.waitView.setBigInt64(ts + S.KERNEL_TIMESPEC.tv_sec, BigInt(Math.floor(ns / 1e9)), true);
-    this.waitView.setBigInt64(ts + S.KERNEL_TIMESPEC.tv_nsec, BigInt(ns % 1e9), true);
+    // Two u32 halves per field, not setBigInt64: a BigInt is a heap object, one per wait.
+    const sec = Math.floor(ns / 1e9);
+    const wv = this.waitView;
+    wv.setUint32(ts + S.KERNEL_TIMESPEC.tv_sec, sec >>> 0, true);
+    wv.setUint32(ts + S.KERNEL_TIMESPEC.tv_sec + 4, Math.floor(sec / U32_SPAN) >>> 0, true);
+    wv.setUint32(ts + S.KERNEL_TIMESPEC.tv_nsec, ns % 1e9, true);
+    wv.setUint32(ts + S.KERNEL_TIMESPEC.tv_nsec + 4, 0, true);
     return this.enter(toSubmit, waitNr, S.IORING_ENTER_GETEVENTS | S.IORING_ENTER_EXT_ARG, "submitAndWait", this.waitArgAddress, S.GETEVENTS_ARG.size);
   }
 
@@ -471,17 +515,20 @@ export class Ring {
 
   /** CQEs ready in the CQ right now (without entering the kernel). */
   get cqReady(): number {
+    if (this.closed) throw closedError("Ring.cqReady");
     return (Atomics.load(this.cqRing, this.cqTail) - this.cqHeadLocal) >>> 0;
   }
 
   /** CQEs the kernel dropped (only without IORING_FEAT_NODROP). */
   get cqOverflow(): number {
+    if (this.closed) throw closedError("Ring.cqOverflow");
     return Atomics.load(this.cqRing, this.cqOverflowIdx);
   }
 
   /** Copy up to batch.capacity CQEs into `batch` and advance the CQ head once. Returns the count.
    * CQE_MIXED filler entries are skipped; 32-byte entries fill `batch.big`. */
   copyCqes(): number {
+    if (this.closed) throw closedError("Ring.copyCqes");
     const batch = this.batch;
     const cqes = this.cqes;
     const mask = this.cqMask;
@@ -587,9 +634,17 @@ export class Ring {
 
   /** io_uring_register(2) on this ring: returns the result, throws UringError on -errno. */
   register(opcode: number, arg: NodeJS.TypedArray | DataView | null, nrArgs: number): number {
-    this.ensureOpen(R.REGISTER_NAMES[opcode] ?? `io_uring_register(${opcode})`);
+    const name = R.REGISTER_NAMES[opcode] ?? `io_uring_register(${opcode})`;
+    this.ensureOpen(name);
+    // bun:ffi would pass a bare ArrayBuffer as a wrong pointer (oven-sh/bun#22225), and a
+    // detached or empty view has no memory at all: refuse both before the kernel reads `arg`.
+    if ((opcode >>> 0) !== opcode || opcode > 255) throw invalidArgument("Ring.register", `opcode must be an integer 0..255, got ${opcode}`);
+    if (arg !== null && (!ArrayBuffer.isView(arg) || arg.byteLength === 0)) {
+      throw invalidArgument(name, arg !== null && ArrayBuffer.isView(arg) ? "arg is a detached or empty view" : "arg must be a typed array, a DataView or null");
+    }
+    if ((nrArgs >>> 0) !== nrArgs) throw invalidArgument(name, `nrArgs must be an integer >= 0, got ${nrArgs}`);
     const ret = sys.io_uring_register(this.fd, opcode, arg, nrArgs);
-    if (ret < 0) throw new UringError(R.REGISTER_NAMES[opcode] ?? `io_uring_register(${opcode})`, -ret);
+    if (ret < 0) throw new UringError(name, -ret);
     return ret;
   }
 
@@ -616,7 +671,10 @@ export class Ring {
         sys.io_uring_register(this.fd, R.IORING_UNREGISTER_RING_FDS, upd, 1);
       }
       c.close(this.fd);
-      for (const r of this.regions) if (r.kind === "mmap") unmapRegion(r as MappedRegion);
+      for (const r of this.regions) {
+        if (r.kind === "mmap") unmapRegion(r as MappedRegion);
+        else retireShared(r);
+      }
       // Whatever the cancel round did not finish ends here, with ECANCELED and index -1.
       this.abandoned = this.ops.abandon(-ECANCELED);
     }
