@@ -8,3 +8,4 @@ export { UringError, invalidArgument, unsupported } from "./error.ts";
 export * from "./ops/index.ts";
 export { addressOf } from "../ffi/index.ts";
 export * from "./zcrx/index.ts";
+export { registerBuffers, registerBuffersSparse, updateBuffers, unregisterBuffers, registeredBuffers, BufferTable, registerFiles, registerFilesSparse, updateFiles, unregisterFiles, ProvidedBufferRing, bufRingBytes, registerEventfd, unregisterEventfd, registerNapi, unregisterNapi, type BufferView, type ProvidedBufferRingOptions, type NapiSettings, type NapiTracking } from "./ring/register.ts";
