@@ -200,12 +200,19 @@ export function errno(): number {
   return ffiRead.i32(errnoAddress as never, 0);
 }
 
+/** JSC's JSArrayBufferView::fastSizeLimit, in elements: smaller typed arrays start in the GC heap. */
+const FAST_TYPED_ARRAY_LIMIT = 1000;
+
 /** Address of a typed array's first byte. The array must be kept alive by the caller for as long
  * as native code may use the address: `ptr()` itself holds no reference (oven-sh/bun#9094). */
 export function addressOf(view: NodeJS.TypedArray | DataView): number {
   // ptr() throws a bare TypeError for these; the library's own error names the cause instead.
   if (!ArrayBuffer.isView(view)) throw invalidArgument("addressOf", "needs a typed array or DataView (a bare ArrayBuffer is not a pointer bun:ffi can pass)");
   if (view.byteLength === 0) throw invalidArgument("addressOf", "the view is empty or its ArrayBuffer was detached (transferred)");
+  // JSC keeps a small typed array's bytes inside the GC heap until its .buffer is first asked
+  // for, and then moves them out: an address taken before that would dangle
+  // (oven-sh/bun#32054). Asking for .buffer first pins the bytes where they will stay.
+  if (view.byteOffset === 0 && !(view instanceof DataView) && view.length < FAST_TYPED_ARRAY_LIMIT) void view.buffer;
   return ffiPtr(view) as unknown as number;
 }
 

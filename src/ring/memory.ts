@@ -94,12 +94,14 @@ const retired: { region: SharedRegion; untilMs: number }[] = [];
  * cancelled requests, the CQ tail). Were the buffer collected at once, the allocator could hand
  * the same pages to the next ring, which would then start with the old ring's counters (seen on
  * 6.18: a fresh ring with cq.tail 16, whose next wait spun in the kernel). Expired entries are
- * dropped on each call, so this needs no timer. */
-export function retireShared(region: SharedRegion): void {
+ * dropped on each call, so this needs no timer. `forever` keeps the memory for the life of the
+ * process: Ring.close passes it when requests were still in flight, because the kernel's teardown
+ * then lasts as long as they do. */
+export function retireShared(region: SharedRegion, forever = false): void {
   const now = performance.now();
   let keep = 0;
   for (const r of retired) if (r.untilMs > now) retired[keep++] = r;
   retired.length = keep;
-  retired.push({ region, untilMs: now + SHARED_RETIRE_MS });
+  retired.push({ region, untilMs: forever ? Infinity : now + SHARED_RETIRE_MS });
 }
 

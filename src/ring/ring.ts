@@ -132,6 +132,9 @@ export class Ring {
   readonly ops: OpTable;
   /** The last drain pass's CQEs (valid inside handlers). */
   readonly batch: CqeBatch;
+  /** Shared ring memory kept for the life of the process because close() gave up waiting for
+   * operations (the kernel may still write it); 0 after a clean close. */
+  retainedBytes = 0;
   /** Operations still in flight when close() gave up waiting; their handlers got -ECANCELED. */
   abandoned = 0;
   /** CQEs whose user_data named no live operation (user_data 0 included). */
@@ -595,22 +598,32 @@ export class Ring {
     return total;
   }
 
+  /** Run the handlers of a copied batch. A handler that throws does not cost the CQEs after it
+   * (they are already consumed from the CQ): every handler runs, then the first error is thrown. */
   private dispatch(n: number): void {
     const b = this.batch;
+    let failure: unknown = undefined;
+    let failed = false;
     this.dispatching = true;
-    try {
-      for (let i = 0; i < n; i++) {
-        const flags = b.flags[i]!;
-        const ud = b.userData[i]!;
+    for (let i = 0; i < n; i++) {
+      const flags = b.flags[i]!;
+      const ud = b.userData[i]!;
+      try {
         if (!this.ops.complete(ud, b.res[i]!, flags, (flags & Q.IORING_CQE_F_MORE) !== 0, i)) {
           this.unknownCqes++;
           this.onUnknownCqe?.(ud, b.res[i]!, flags, i);
         }
+      } catch (e) {
+        if (!failed) {
+          failed = true;
+          failure = e;
+        }
       }
-    } finally {
-      this.dispatching = false;
     }
+    this.dispatching = false;
+    if (failed) throw failure;
   }
+
 
   /** Submit, wait for at least `waitNr` completions (bounded by `timeoutMs` when given), and
    * dispatch everything ready. Returns the number of CQEs handled. */
@@ -671,22 +684,28 @@ export class Ring {
         sys.io_uring_register(this.fd, R.IORING_UNREGISTER_RING_FDS, upd, 1);
       }
       c.close(this.fd);
+      // Requests still in flight keep the kernel's teardown going for as long as they live (a
+      // zero-copy notification waits for the peer to acknowledge the data), and the kernel writes
+      // the CQ into the ring memory until then: memory it may still write is never handed back.
+      const stuck = this.ops.inflight > 0;
       for (const r of this.regions) {
         if (r.kind === "mmap") unmapRegion(r as MappedRegion);
-        else retireShared(r);
+        else retireShared(r, stuck);
       }
+      if (stuck) this.retainedBytes = this.regions.reduce((a, r) => a + r.byteLength, 0);
       // Whatever the cancel round did not finish ends here, with ECANCELED and index -1.
       this.abandoned = this.ops.abandon(-ECANCELED);
     }
   }
 
-  /** Best effort: ASYNC_CANCEL with IORING_ASYNC_CANCEL_ANY, then dispatch until nothing is in
+  /** Best effort: ASYNC_CANCEL with IORING_ASYNC_CANCEL_ANY | _ALL (every request, multishot
+   * ones included; ANY alone cancels one), then dispatch until nothing is in
    * flight or the time is up. */
   private cancelAll(timeoutMs: number): void {
     if (this.dispatching) return;
     if (this.sqSpace < 1) this.submit();
     const slot = this.getSqe();
-    prepCancel64(this.sq, slot, 0, Q.IORING_ASYNC_CANCEL_ANY);
+    prepCancel64(this.sq, slot, 0, Q.IORING_ASYNC_CANCEL_ANY | Q.IORING_ASYNC_CANCEL_ALL);
     this.setUserData(slot, 0);
     const deadline = performance.now() + timeoutMs;
     while (this.ops.inflight > 0) {

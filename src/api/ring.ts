@@ -1,0 +1,620 @@
+// The async API's entry point: openRing() sets up a ring, drives it from Bun's event loop
+// (src/loop), and makes TCP and UDP sockets whose operations are promises and async iterables.
+// It owns one provided-buffer ring that every receive selects from, and it tracks its sockets so
+// close() leaves nothing in flight: every operation completes or is cancelled, every buffer is
+// given back.
+import { c, errno } from "../../ffi/index.ts";
+import * as Q from "../abi/sqe.ts";
+import { ECANCELED } from "../abi/errno.ts";
+import { IPPROTO_TCP, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, TCP_NODELAY, IPPROTO_IPV6, IPV6_V6ONLY, AF_INET6 } from "../abi/net.ts";
+import { UringError, closedError, invalidArgument, unsupported } from "../error.ts";
+import { prepCancel64 } from "../ops/prep.ts";
+import { Ring, type RingOptions } from "../ring/ring.ts";
+import { ProvidedBufferRing } from "../ring/register.ts";
+import { kernelAtLeast } from "../ring/kernel.ts";
+import { LoopDriver } from "../loop/driver.ts";
+import { probeNotifUserData, type ZcMode } from "../zc/sender.ts";
+import { ZcrxIfq, zcrxRingProblem, type ZcrxIfqOptions } from "../zcrx/ifq.ts";
+import type { ZcrxReceiver } from "../zcrx/receiver.ts";
+import { prepCancelFd } from "../ops/prep.ts";
+import { type DecodedAddress, type SocketAddress, sockaddr } from "../net/sockaddr.ts";
+import { localAddress, submitAccept, submitConnect } from "../net/socket.ts";
+import { abortError, type RecvStream } from "./recv.ts";
+import { AsyncSocket, TcpSocket, UdpSocket, type SocketHost } from "./socket.ts";
+
+export interface OpenRingOptions extends RingOptions {
+  /** Poll the CQ from setImmediate for this long after completions (see LoopDriver). Default 50. */
+  spinUs?: number;
+  /** Buffers in the shared receive pool (a power of two). Default 256. */
+  recvBuffers?: number;
+  /** Bytes per receive buffer. Default 16384. */
+  recvBufferBytes?: number;
+  /** Buffer group id of the receive pool. Default 0x7b01. */
+  recvBufferGroup?: number;
+  /** Send SQEs that may hold buffers at once, per socket. Default 64. */
+  maxInflightSends?: number;
+  /** Sends from this size up try SEND_ZC. Default 16384 (ZcSender's default). */
+  zcThresholdBytes?: number;
+  /** false: never SEND_ZC. Default true (where the kernel has it). */
+  zeroCopy?: boolean;
+  /** How TCP sockets send (ZcSender mode): "adaptive" (default), "mixed", "zc" or "copy". */
+  sendMode?: Exclude<ZcMode, "zc-fixed">;
+}
+
+export interface ConnectOptions extends SocketAddress {
+  /** TCP_NODELAY. Default true. */
+  noDelay?: boolean;
+  /** Cancels the connect (IORING_OP_ASYNC_CANCEL); the promise rejects with ECANCELED. */
+  signal?: AbortSignal;
+}
+
+export interface ListenOptions extends SocketAddress {
+  backlog?: number;
+  /** SO_REUSEADDR. Default true. */
+  reuseAddr?: boolean;
+  /** IPV6_V6ONLY for an IPv6 listener. */
+  ipv6Only?: boolean;
+  /** TCP_NODELAY on accepted sockets. Default true. */
+  noDelay?: boolean;
+}
+
+export interface AcceptOptions {
+  /** Stops waiting; when no other accept waits, the multishot accept is cancelled
+   * (IORING_OP_ASYNC_CANCEL). The promise rejects with ECANCELED. */
+  signal?: AbortSignal;
+}
+
+export interface UdpOptions extends SocketAddress {
+  /** Connect to this peer: send() then needs no destination. */
+  connect?: SocketAddress;
+}
+
+const intArg = new Int32Array(1);
+
+function setIntOption(fd: number, level: number, name: number, value: number, what: string): void {
+  intArg[0] = value;
+  if (c.setsockopt(fd, level, name, intArg, 4) < 0) throw new UringError("setsockopt", errno(), what);
+}
+
+function openFd(family: number, type: number, what: string): number {
+  const fd = c.socket(family, type | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw new UringError("socket", errno(), what);
+  return fd;
+}
+
+interface Pending<T> {
+  resolve: (v: T) => void;
+  reject: (e: unknown) => void;
+}
+
+interface ConnectState extends Pending<TcpSocket> {
+  ring: AsyncRing;
+  fd: number;
+  userData: number;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | null;
+  aborted: boolean;
+}
+
+function onConnectCqe(st: ConnectState, res: number): void {
+  st.ring.opsDone(1);
+  if (st.signal && st.onAbort) st.signal.removeEventListener("abort", st.onAbort);
+  if (res < 0) {
+    c.close(st.fd);
+    st.reject(res === -ECANCELED && st.aborted ? abortError(st.signal!, "IORING_OP_CONNECT") : new UringError("IORING_OP_CONNECT", -res, `fd ${st.fd}`));
+    return;
+  }
+  st.resolve(st.ring.adopt(new TcpSocket(st.ring, st.fd)));
+}
+
+function onCancelCqe(ring: AsyncRing): void {
+  ring.opsDone(1);
+}
+
+/** A ring driven by Bun's event loop. Dispose with `using` / `await using`, or call close(). */
+export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
+  readonly ring: Ring;
+  readonly loop: LoopDriver;
+  readonly zcThresholdBytes: number;
+  readonly maxInflightSends: number;
+  readonly sendZc: boolean;
+  readonly zcFlags: number;
+  readonly zcMode: ZcMode;
+  /** Receive buffers the kernel filled and consumers hold. */
+  buffersOut = 0;
+  private pbuf: ProvidedBufferRing | null = null;
+  private readonly recvBuffers: number;
+  private readonly recvBufferBytes: number;
+  private readonly recvBufferGroup: number;
+  private readonly sockets = new Set<AsyncSocket>();
+  private readonly listeners = new Set<TcpListener>();
+  private starved: RecvStream[] = [];
+  private zcrxIfq: ZcrxIfq | null = null;
+  private zcrxRx: ZcrxReceiver | null = null;
+  private publishQueued = false;
+  private readonly publishTask = { prepareSubmit: (): void => this.publishNow() };
+  /** Ring operations the async layer itself has in flight (connects, cancels). */
+  private ownOps = 0;
+  private isClosing = false;
+  private closePromise: Promise<void> | null = null;
+
+  constructor(options: OpenRingOptions = {}) {
+    const recvBuffers = options.recvBuffers ?? 256;
+    if (!Number.isInteger(recvBuffers) || recvBuffers < 1 || recvBuffers > 32768 || (recvBuffers & (recvBuffers - 1)) !== 0) throw invalidArgument("openRing", `recvBuffers must be a power of two 1..32768, got ${options.recvBuffers}`);
+    const recvBufferBytes = options.recvBufferBytes ?? 16384;
+    if (!Number.isInteger(recvBufferBytes) || recvBufferBytes < 1 || recvBufferBytes > 1 << 30) throw invalidArgument("openRing", `recvBufferBytes must be 1..2^30, got ${options.recvBufferBytes}`);
+    const maxInflightSends = options.maxInflightSends ?? 64;
+    if (!Number.isInteger(maxInflightSends) || maxInflightSends < 1) throw invalidArgument("openRing", `maxInflightSends must be a positive integer, got ${options.maxInflightSends}`);
+    const zcThresholdBytes = options.zcThresholdBytes ?? 16384;
+    if (!Number.isInteger(zcThresholdBytes) || zcThresholdBytes < 0) throw invalidArgument("openRing", `zcThresholdBytes must be an integer >= 0, got ${options.zcThresholdBytes}`);
+    const group = options.recvBufferGroup ?? 0x7b01;
+    if (!Number.isInteger(group) || group < 0 || group > 0xffff) throw invalidArgument("openRing", `recvBufferGroup must be 0..65535, got ${options.recvBufferGroup}`);
+    this.recvBuffers = recvBuffers;
+    this.recvBufferBytes = recvBufferBytes;
+    this.recvBufferGroup = group;
+    this.maxInflightSends = maxInflightSends;
+    this.zcThresholdBytes = zcThresholdBytes;
+    this.ring = Ring.create({ maxInflight: 8192, ...options });
+    try {
+      this.loop = new LoopDriver(this.ring, { spinUs: options.spinUs });
+    } catch (e) {
+      this.ring.close();
+      throw e;
+    }
+    this.sendZc = options.zeroCopy !== false && this.ring.supports(Q.IORING_OP_SEND_ZC);
+    this.zcFlags = kernelAtLeast("6.2", this.ring.capabilities.kernel) ? Q.IORING_SEND_ZC_REPORT_USAGE : 0;
+    const mode = options.sendMode ?? "adaptive";
+    if (!["adaptive", "mixed", "zc", "copy"].includes(mode)) {
+      this.closeNow();
+      throw invalidArgument("openRing", `sendMode must be "adaptive", "mixed", "zc" or "copy", got ${String(options.sendMode)}`);
+    }
+    this.zcMode = mode;
+    // ZcSender probes IORING_SEND_ZC_NOTIF_USER_DATA (7.1) once per ring by running the ring
+    // until the probe's CQE; sockets are made inside completion handlers, where that cannot run,
+    // so the probe happens here, before anything is in flight (the answer is cached per ring).
+    if (this.sendZc && this.zcMode !== "copy") probeNotifUserData(this.ring);
+  }
+
+  /** Whether close() began. */
+  get closing(): boolean {
+    return this.isClosing;
+  }
+
+  /** Operations in flight in the ring (0 after close). */
+  get inflight(): number {
+    return this.ring.isClosed ? 0 : this.ring.ops.inflight;
+  }
+
+  // ---- RecvHost ----
+
+  /** @internal */
+  buffers(): ProvidedBufferRing {
+    if (this.pbuf === null) {
+      if (this.isClosing) throw closedError("recv", "ring");
+      // recv() is a multishot RECV selecting from a provided-buffer ring: IORING_RECV_MULTISHOT
+      // came in 6.0 (the buffer ring itself in 5.19).
+      if (!kernelAtLeast("6.0", this.ring.capabilities.kernel)) throw unsupported("recv", "multishot receive (IORING_RECV_MULTISHOT)", "6.0", this.ring.capabilities.kernel);
+      this.pbuf = ProvidedBufferRing.create(this.ring, { bgid: this.recvBufferGroup, entries: this.recvBuffers, bufferSize: this.recvBufferBytes });
+    }
+    return this.pbuf;
+  }
+
+  /** @internal */
+  recycle(bid: number, viewed = true): void {
+    this.buffersOut--;
+    const p = this.pbuf;
+    if (p === null || p.isClosed) return;
+    // ProvidedBufferRing tracks which buffers the kernel handed out through view(); a buffer
+    // dropped without being looked at is marked that way first.
+    if (!viewed) p.view(bid, 0);
+    p.recycle(bid);
+    p.publish();
+    if (this.starved.length > 0) {
+      const s = this.starved;
+      this.starved = [];
+      for (const st of s) st.rearm();
+    }
+  }
+
+  /** @internal */
+  starve(stream: RecvStream): void {
+    this.starved.push(stream);
+  }
+
+  /** @internal */
+  kick(): void {
+    this.loop.kick();
+  }
+
+  /** @internal — ASYNC_CANCEL of one operation by its user_data. */
+  trackCancel(target: number): void {
+    if (this.ring.isClosed) return;
+    const ud = this.ring.ops.add(onCancelCqe, this);
+    let slot: number;
+    try {
+      slot = this.ring.getSqe();
+    } catch (e) {
+      this.ring.ops.cancelUnsubmitted(ud);
+      throw e;
+    }
+    prepCancel64(this.ring.sq, slot, target, 0);
+    this.ring.setUserData(slot, ud);
+    this.ownOps++;
+    this.loop.kick();
+  }
+
+  // ---- ZCRX ----
+
+  /** Register a ZCRX interface queue on this ring (IORING_REGISTER_ZCRX_IFQ): a NIC rx queue
+   * (ifname + rxq) or device-less (nodev, Linux 7.1+). The ring must have been opened with
+   * `deferTaskrun: true` and `cqe32: true` (or `cqeMixed`). Sockets then receive with recvZc(). */
+  registerZcrx(options: ZcrxIfqOptions): ZcrxIfq {
+    this.ensureOpen("registerZcrx");
+    if (this.zcrxIfq !== null) throw invalidArgument("registerZcrx", "this ring already has a ZCRX queue");
+    const problem = zcrxRingProblem(this.ring);
+    if (problem !== null) throw invalidArgument("registerZcrx", `${problem}: open it with openRing({ deferTaskrun: true, cqe32: true })`);
+    const ifq = ZcrxIfq.register(this.ring, options);
+    this.zcrxIfq = ifq;
+    this.zcrxRx = ifq.receiver();
+    return ifq;
+  }
+
+  /** @internal */
+  zcrxReceiver(): ZcrxReceiver {
+    if (this.zcrxRx === null) throw invalidArgument("recvZc", "this ring has no ZCRX queue: call registerZcrx first");
+    return this.zcrxRx;
+  }
+
+  /** @internal — one publish of the refill tail per turn, whatever the number of releases. */
+  schedulePublish(_receiver: ZcrxReceiver): void {
+    if (this.publishQueued || this.ring.isClosed) return;
+    this.publishQueued = true;
+    this.loop.beforeSubmit(this.publishTask);
+  }
+
+  private publishNow(): void {
+    this.publishQueued = false;
+    if (this.zcrxRx !== null && !this.zcrxRx.isClosed && !this.ring.isClosed) this.zcrxRx.publish();
+  }
+
+  /** @internal — ASYNC_CANCEL of every request on `fd` (IORING_ASYNC_CANCEL_FD | ALL). */
+  cancelFd(fd: number): void {
+    if (this.ring.isClosed) return;
+    const ud = this.ring.ops.add(onCancelCqe, this);
+    const slot = this.ring.getSqe();
+    prepCancelFd(this.ring.sq, slot, fd, Q.IORING_ASYNC_CANCEL_ALL);
+    this.ring.setUserData(slot, ud);
+    this.ownOps++;
+    this.loop.kick();
+  }
+
+  /** @internal */
+  opsDone(n: number): void {
+    this.ownOps -= n;
+  }
+
+  /** @internal */
+  adopt<T extends AsyncSocket>(s: T): T {
+    this.sockets.add(s);
+    return s;
+  }
+
+  /** @internal */
+  socketClosed(s: AsyncSocket): void {
+    this.sockets.delete(s);
+  }
+
+  /** @internal */
+  listenerClosed(l: TcpListener): void {
+    this.listeners.delete(l);
+  }
+
+  private ensureOpen(where: string): void {
+    if (this.isClosing) throw closedError(where, "ring");
+  }
+
+  // ---- sockets ----
+
+  /** Connect a TCP socket (IORING_OP_CONNECT). Rejects with UringError (ECONNREFUSED...). */
+  connect(o: ConnectOptions): Promise<TcpSocket> {
+    this.ensureOpen("connect");
+    const addr = sockaddr(o);
+    if (o.signal?.aborted) return Promise.reject(abortError(o.signal, "IORING_OP_CONNECT"));
+    const fd = openFd(addr.family, SOCK_STREAM, `TCP socket for ${o.host}:${o.port}`);
+    try {
+      if (o.noDelay !== false) setIntOption(fd, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
+    } catch (e) {
+      c.close(fd);
+      throw e;
+    }
+    return new Promise<TcpSocket>((resolve, reject) => {
+      const st: ConnectState = { ring: this, fd, userData: 0, resolve, reject, signal: o.signal, onAbort: null, aborted: false };
+      try {
+        st.userData = submitConnect(this.ring, fd, addr, onConnectCqe, st);
+      } catch (e) {
+        c.close(fd);
+        reject(e);
+        return;
+      }
+      this.ownOps++;
+      if (o.signal) {
+        st.onAbort = () => {
+          st.aborted = true;
+          this.trackCancel(st.userData);
+        };
+        o.signal.addEventListener("abort", st.onAbort, { once: true });
+      }
+      this.loop.kick();
+    });
+  }
+
+  /** A listening TCP socket (socket/bind/listen are immediate: done with libc). Port 0 lets the
+   * kernel pick; read it from `listener.port`. */
+  listen(o: ListenOptions): TcpListener {
+    this.ensureOpen("listen");
+    const addr = sockaddr(o);
+    const fd = openFd(addr.family, SOCK_STREAM, `TCP listener on ${o.host}:${o.port}`);
+    try {
+      if (o.reuseAddr !== false) setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+      if (o.ipv6Only !== undefined && addr.family === AF_INET6) setIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, o.ipv6Only ? 1 : 0, "IPV6_V6ONLY");
+      if (c.bind(fd, addr.bytes, addr.length) < 0) throw new UringError("bind", errno(), `${o.host}:${o.port}`);
+      const backlog = o.backlog ?? 511;
+      if (c.listen(fd, backlog) < 0) throw new UringError("listen", errno(), `${o.host}:${o.port}`);
+    } catch (e) {
+      c.close(fd);
+      throw e;
+    }
+    const l = new TcpListener(this, fd, o.noDelay !== false);
+    this.listeners.add(l);
+    return l;
+  }
+
+  /** A UDP socket bound to host:port (port 0: any), connected to `connect` when given. */
+  udp(o: UdpOptions): UdpSocket {
+    this.ensureOpen("udp");
+    const addr = sockaddr(o);
+    const fd = openFd(addr.family, SOCK_DGRAM, `UDP socket on ${o.host}:${o.port}`);
+    try {
+      if (c.bind(fd, addr.bytes, addr.length) < 0) throw new UringError("bind", errno(), `${o.host}:${o.port}`);
+      if (o.connect) {
+        const peer = sockaddr(o.connect);
+        if (c.connect(fd, peer.bytes, peer.length) < 0) throw new UringError("connect", errno(), `${o.connect.host}:${o.connect.port}`);
+      }
+    } catch (e) {
+      c.close(fd);
+      throw e;
+    }
+    return this.adopt(new UdpSocket(this, fd));
+  }
+
+  /** Wrap a connected TCP socket fd made elsewhere (the ring takes ownership and closes it). */
+  adoptTcp(fd: number): TcpSocket {
+    this.ensureOpen("adoptTcp");
+    if (!Number.isInteger(fd) || fd < 0) throw invalidArgument("adoptTcp", `fd must be a descriptor, got ${fd}`);
+    return this.adopt(new TcpSocket(this, fd));
+  }
+
+  // ---- teardown ----
+
+  /** Close every listener and socket (cancelling their receives and accepts, letting sends
+   * finish), then the loop driver, the receive pool and the ring. Afterwards nothing is in
+   * flight and every buffer is back. */
+  close(): Promise<void> {
+    if (this.closePromise !== null) return this.closePromise;
+    this.closePromise = (async () => {
+      const pending: Promise<void>[] = [];
+      for (const l of this.listeners) pending.push(l.close());
+      for (const s of this.sockets) pending.push(s.close());
+      const deadline = performance.now() + 5000;
+      await Promise.race([Promise.all(pending), new Promise<void>((r) => setTimeout(r, 5000).unref())]);
+      // Connects and cancels of the async layer itself finish on their own.
+      while (this.ownOps > 0 && performance.now() < deadline && !this.ring.isClosed) await new Promise<void>((r) => setImmediate(r));
+      this.closeNow();
+    })();
+    return this.closePromise;
+  }
+
+  /** Synchronous teardown: fail queued sends, cancel everything in flight and wait (bounded) for
+   * the kernel to finish with it (Ring.close), close every fd, the pool and the driver. */
+  closeNow(): void {
+    if (this.ring.isClosed) return;
+    this.isClosing = true;
+    for (const s of this.sockets) s.abandon();
+    for (const l of this.listeners) l.abandon();
+    this.loop.close();
+    if (this.ring.ops.inflight > 0) {
+      // One cancel for everything left (IORING_ASYNC_CANCEL_ALL | ANY, 5.19): multishot receives
+      // and accepts end only this way.
+      const ud = this.ring.ops.add(onCancelCqe, this);
+      const slot = this.ring.getSqe();
+      prepCancel64(this.ring.sq, slot, 0, Q.IORING_ASYNC_CANCEL_ALL | Q.IORING_ASYNC_CANCEL_ANY);
+      this.ring.setUserData(slot, ud);
+      this.ownOps++;
+    }
+    // Ring.close cancels what is still in flight and dispatches each last CQE, so every handler
+    // runs (promises reject with ECANCELED, buffers are released) before the ring goes.
+    this.ring.close();
+    for (const s of [...this.sockets]) s.closeFd();
+    for (const l of [...this.listeners]) l.closeFd();
+    this.pbuf?.close();
+    this.pbuf = null;
+    // The kernel drops the ifq with the ring; then the area and refill mapping can go.
+    this.zcrxRx?.close();
+    this.zcrxIfq?.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.closeNow();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+interface AcceptWaiter extends Pending<TcpSocket> {
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | null;
+}
+
+function onAcceptCqe(l: TcpListener, res: number, flags: number): void {
+  l.cqe(res, flags);
+}
+
+/** A listening TCP socket. `accept()` one connection at a time, or iterate with `for await`.
+ * One multishot ACCEPT stays armed while someone waits. */
+export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
+  readonly fd: number;
+  /** The bound address; `port` is the kernel's pick when 0 was asked. */
+  readonly address: DecodedAddress;
+  private readonly owner: AsyncRing;
+  private readonly noDelay: boolean;
+  private readonly fds: number[] = [];
+  private waiters: AcceptWaiter[] = [];
+  private userData = -1;
+  private armed = false;
+  private closing = false;
+  private fdClosed = false;
+  private error: UringError | null = null;
+  private closePromise: Promise<void> | null = null;
+  private closeResolve: (() => void) | null = null;
+
+  /** @internal */
+  constructor(owner: AsyncRing, fd: number, noDelay: boolean) {
+    this.owner = owner;
+    this.fd = fd;
+    this.noDelay = noDelay;
+    this.address = localAddress(fd);
+  }
+
+  get port(): number {
+    return this.address.port;
+  }
+
+  /** The next connection. */
+  accept(o: AcceptOptions = {}): Promise<TcpSocket> {
+    if (this.closing) return Promise.reject(closedError("accept", "listener"));
+    if (o.signal?.aborted) return Promise.reject(abortError(o.signal, "IORING_OP_ACCEPT"));
+    if (this.fds.length > 0) return Promise.resolve(this.wrap(this.fds.shift()!));
+    if (this.error !== null) {
+      const e = this.error;
+      this.error = null;
+      return Promise.reject(e);
+    }
+    return new Promise<TcpSocket>((resolve, reject) => {
+      const w: AcceptWaiter = { resolve, reject, signal: o.signal, onAbort: null };
+      if (o.signal) {
+        w.onAbort = () => this.abortWaiter(w);
+        o.signal.addEventListener("abort", w.onAbort, { once: true });
+      }
+      this.waiters.push(w);
+      if (!this.armed) this.arm();
+    });
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<TcpSocket> {
+    for (;;) {
+      let s: TcpSocket;
+      try {
+        s = await this.accept();
+      } catch (e) {
+        if (this.closing) return;
+        throw e;
+      }
+      yield s;
+    }
+  }
+
+  private wrap(fd: number): TcpSocket {
+    if (this.noDelay) {
+      intArg[0] = 1;
+      c.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, intArg, 4);
+    }
+    return this.owner.adopt(new TcpSocket(this.owner, fd));
+  }
+
+  private arm(): void {
+    const ring = this.owner.ring;
+    // Multishot ACCEPT needs 5.19; before that each accept is one SQE, re-armed while someone
+    // waits (the CQE handler does that for a CQE without F_MORE either way).
+    this.userData = submitAccept(ring, this.fd, onAcceptCqe, this, kernelAtLeast("5.19", ring.capabilities.kernel));
+    this.armed = true;
+    this.owner.kick();
+  }
+
+  private abortWaiter(w: AcceptWaiter): void {
+    const i = this.waiters.indexOf(w);
+    if (i < 0) return;
+    this.waiters.splice(i, 1);
+    w.reject(abortError(w.signal!, "IORING_OP_ACCEPT"));
+    if (this.waiters.length === 0 && this.armed) this.owner.trackCancel(this.userData);
+  }
+
+  /** @internal */
+  cqe(res: number, flags: number): void {
+    const final = (flags & Q.IORING_CQE_F_MORE) === 0;
+    if (final) this.armed = false;
+    if (res >= 0) {
+      if (this.closing) c.close(res);
+      else {
+        const w = this.waiters.shift();
+        if (w) {
+          if (w.signal && w.onAbort) w.signal.removeEventListener("abort", w.onAbort);
+          w.resolve(this.wrap(res));
+        } else this.fds.push(res);
+      }
+    } else if (res !== -ECANCELED && !this.closing) {
+      const e = new UringError("IORING_OP_ACCEPT", -res, `listener fd ${this.fd}`);
+      const w = this.waiters.shift();
+      if (w) w.reject(e);
+      else this.error = e;
+    }
+    if (final && !this.closing && this.waiters.length > 0 && !this.owner.closing) this.arm();
+    if (final) this.checkClosed();
+  }
+
+  /** Stop accepting: cancel the multishot accept, close connections nobody took, then the fd. */
+  close(): Promise<void> {
+    if (this.closePromise !== null) return this.closePromise;
+    this.closing = true;
+    this.closePromise = new Promise<void>((resolve) => (this.closeResolve = resolve));
+    const err = closedError("accept", "listener");
+    for (const w of this.waiters.splice(0)) {
+      if (w.signal && w.onAbort) w.signal.removeEventListener("abort", w.onAbort);
+      w.reject(err);
+    }
+    if (this.armed && !this.owner.ring.isClosed) this.owner.trackCancel(this.userData);
+    this.checkClosed();
+    return this.closePromise;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** @internal */
+  abandon(): void {
+    if (!this.closing) void this.close();
+  }
+
+  private checkClosed(): void {
+    if (!this.closing || this.armed) return;
+    this.closeFd();
+  }
+
+  /** @internal */
+  closeFd(): void {
+    if (this.fdClosed) return;
+    this.fdClosed = true;
+    for (const fd of this.fds.splice(0)) c.close(fd);
+    c.close(this.fd);
+    this.owner.listenerClosed(this);
+    this.closeResolve?.();
+    this.closeResolve = null;
+  }
+}
+
+/** Open a ring driven by Bun's event loop. */
+export function openRing(options: OpenRingOptions = {}): AsyncRing {
+  return new AsyncRing(options);
+}

@@ -1,0 +1,135 @@
+// Sends of the async API: a SendOp is the handle `socket.send()` returns, with two moments — sent
+// (the first CQE: the bytes are in the socket, or an error) and released (the buffer is the
+// caller's again: the SEND_ZC notification, or the same CQE for a copying SEND). The op table's
+// `data` is the SendOp and its `hold` the buffer, so one send allocates the SendOp and, only when
+// awaited, its promises; the CQE handler is one module-level function.
+import * as Q from "../abi/sqe.ts";
+import { UringError } from "../error.ts";
+import type { Sockaddr } from "../net/sockaddr.ts";
+
+/** What the socket side of a send needs from the CQE handler. */
+export interface SendOwner {
+  /** First CQE of `op` (res: bytes or -errno); `more`: a notification follows. */
+  onSent(op: SendOp, res: number, more: boolean): void;
+  /** A SEND_ZC notification; `copied`: the kernel copied the data (REPORT_USAGE). */
+  onNotif(op: SendOp, copied: boolean): void;
+}
+
+const SENT_PENDING = 0;
+const SENT_OK = 1;
+const SENT_FAILED = 2;
+
+/** One send. Await it (or `.sent`) for the byte count; await `.released` before reusing the
+ * buffer. Both settle exactly once; `released` never rejects (a failed send frees its buffer). */
+export class SendOp implements PromiseLike<number> {
+  /** @internal */ readonly owner: SendOwner;
+  /** The caller's bytes: held (not copied) until released. */
+  readonly data: Uint8Array;
+  /** @internal — bytes of `data` already in the socket (short sends are resumed from here). */
+  offset = 0;
+  /** @internal — notifications still owed for this send's SQEs. */
+  notifs = 0;
+  /** @internal — destination of a datagram (unconnected UDP), encoded once. */
+  to: Sockaddr | null = null;
+  /** Whether the data left through SEND_ZC (zero-copy requested) rather than SEND. */
+  zeroCopy = false;
+  /** Set when a notification said the kernel copied the data anyway. */
+  copied = false;
+  private state = SENT_PENDING;
+  private releasedFlag = false;
+  private error: UringError | null = null;
+  private sentPromise: Promise<number> | null = null;
+  private sentResolve: ((n: number) => void) | null = null;
+  private sentReject: ((e: unknown) => void) | null = null;
+  private releasedPromise: Promise<void> | null = null;
+  private releasedResolve: (() => void) | null = null;
+
+  /** @internal */
+  constructor(owner: SendOwner, data: Uint8Array) {
+    this.owner = owner;
+    this.data = data;
+  }
+
+  /** Bytes sent, once `sent` settled successfully. */
+  get bytes(): number {
+    return this.state === SENT_OK ? this.data.byteLength : this.offset;
+  }
+
+  /** Whether the first moment has passed (successfully or not). */
+  get isSent(): boolean {
+    return this.state !== SENT_PENDING;
+  }
+
+  /** Whether the buffer is free again. */
+  get isReleased(): boolean {
+    return this.releasedFlag;
+  }
+
+  /** Resolves with the byte count once the data is in the socket; rejects with UringError. */
+  get sent(): Promise<number> {
+    if (this.sentPromise === null) {
+      if (this.state === SENT_OK) this.sentPromise = Promise.resolve(this.data.byteLength);
+      else if (this.state === SENT_FAILED) this.sentPromise = Promise.reject(this.error);
+      else {
+        this.sentPromise = new Promise<number>((resolve, reject) => {
+          this.sentResolve = resolve;
+          this.sentReject = reject;
+        });
+      }
+    }
+    return this.sentPromise;
+  }
+
+  /** Resolves when the kernel no longer reads the buffer: it may be modified or reused. */
+  get released(): Promise<void> {
+    if (this.releasedPromise === null) {
+      if (this.releasedFlag) this.releasedPromise = Promise.resolve();
+      else this.releasedPromise = new Promise<void>((resolve) => (this.releasedResolve = resolve));
+    }
+    return this.releasedPromise;
+  }
+
+  then<A = number, B = never>(onSent?: ((n: number) => A | PromiseLike<A>) | null, onError?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+    return this.sent.then(onSent, onError);
+  }
+
+  /** @internal */
+  resolveSent(): void {
+    if (this.state !== SENT_PENDING) return;
+    this.state = SENT_OK;
+    this.offset = this.data.byteLength;
+    if (this.sentResolve !== null) this.sentResolve(this.data.byteLength);
+    this.sentResolve = this.sentReject = null;
+    if (this.notifs === 0) this.release();
+  }
+
+  /** @internal */
+  fail(error: UringError): void {
+    if (this.state !== SENT_PENDING) return;
+    this.state = SENT_FAILED;
+    this.error = error;
+    if (this.sentReject !== null) this.sentReject(error);
+    this.sentResolve = this.sentReject = null;
+    if (this.notifs === 0) this.release();
+  }
+
+  /** @internal */
+  release(): void {
+    if (this.releasedFlag) return;
+    this.releasedFlag = true;
+    if (this.releasedResolve !== null) this.releasedResolve();
+    this.releasedResolve = null;
+  }
+}
+
+/** The CQE handler of every send SQE (SEND and SEND_ZC): data is the SendOp. */
+export function onSendCqe(op: SendOp, res: number, flags: number): void {
+  if (flags & Q.IORING_CQE_F_NOTIF) {
+    op.notifs--;
+    op.owner.onNotif(op, (res & Q.IORING_NOTIF_USAGE_ZC_COPIED) !== 0);
+    return;
+  }
+  const more = (flags & Q.IORING_CQE_F_MORE) !== 0;
+  if (more) op.notifs++;
+  op.owner.onSent(op, res, more);
+}

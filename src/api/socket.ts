@@ -1,0 +1,510 @@
+// Sockets of the async API. TCP sends go through the zero-copy sender of src/zc (ZcSender, mode
+// "adaptive" by default): it links the sends of one chain with IOSQE_IO_LINK and MSG_WAITALL so
+// bytes leave in order, uses SEND_ZC with REPORT_USAGE from its threshold up, and turns to plain
+// SEND while notifications say the kernel copies (loopback, virtual devices). The socket corks
+// the sender during a turn and uncorks it just before the turn's submit, so every send of a turn
+// goes out as one chain in one io_uring_enter. UDP sends (each may name its own destination) are
+// prepared here directly, SEND_ZC or SEND by the same size rule, with the destination in the
+// op's scratch block. Backpressure: at most `maxInflightSends` sends hold buffers at once; later
+// ones wait in the socket's queue, and their `sent` settles when they went out.
+import { addressOf, c, errno } from "../../ffi/index.ts";
+import * as Q from "../abi/sqe.ts";
+import { ECANCELED, EOPNOTSUPP, ERRNO } from "../abi/errno.ts";
+import { MSG_NOSIGNAL, MSG_WAITALL, SHUT_WR } from "../abi/net.ts";
+import { UringError, closedError, invalidArgument } from "../error.ts";
+import { prepSend, prepSendSetAddr, prepSendZc } from "../ops/prep.ts";
+import type { LoopDriver, PreSubmit } from "../loop/driver.ts";
+import { type DecodedAddress, type SocketAddress, type Sockaddr, sockaddr } from "../net/sockaddr.ts";
+import { localAddress, peerAddress } from "../net/socket.ts";
+import { ZcSender, type ZcMode, type ZcStats, type ZcUsage } from "../zc/sender.ts";
+import { SendOp, type SendOwner, onSendCqe } from "./send.ts";
+import { RecvStream, type RecvHost, type RecvStreamOptions, type RecvSocket } from "./recv.ts";
+import { ZcrxStream, type ZcrxStreamHost, type ZcrxRecvOptions } from "./zcrx.ts";
+import type { ZcrxReceiver } from "../zcrx/receiver.ts";
+
+/** What a socket needs from the ring that owns it. */
+export interface SocketHost extends RecvHost, ZcrxStreamHost {
+  /** The ZCRX receiver of this ring (registerZcrx), or a UringError saying it has none. */
+  zcrxReceiver(): ZcrxReceiver;
+  readonly loop: LoopDriver;
+  /** Sends from this many bytes up try SEND_ZC. */
+  readonly zcThresholdBytes: number;
+  readonly maxInflightSends: number;
+  /** SEND_ZC is available (opcode probe) and allowed by the options. */
+  readonly sendZc: boolean;
+  /** ioprio flags of every SEND_ZC (REPORT_USAGE where the kernel has it, 6.2). */
+  readonly zcFlags: number;
+  /** ZcSender mode of TCP sockets. */
+  readonly zcMode: ZcMode;
+  socketClosed(socket: AsyncSocket): void;
+}
+
+/** Per-socket send counters. */
+export interface SendStats {
+  /** Notifications that reported true zero-copy. */
+  zeroCopy: number;
+  /** Notifications that reported a copy (IORING_NOTIF_USAGE_ZC_COPIED). */
+  copied: number;
+  /** Sends that went out through plain SEND. */
+  plain: number;
+  /** Times the socket switched from SEND_ZC to SEND because copies dominated. */
+  fallbacks: number;
+}
+
+/** Notifications per decision window of the adaptive SEND_ZC / SEND choice. */
+const ZC_WINDOW = 32;
+/** Plain sends before zero-copy is probed again after a fallback. */
+const ZC_PROBE_AFTER = 1024;
+
+const encoder = new TextEncoder();
+const EIO = ERRNO.EIO!;
+
+export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, AsyncDisposable {
+  /** The socket's file descriptor (closed by close()). */
+  readonly fd: number;
+  readonly sendStats: SendStats = { zeroCopy: 0, copied: 0, plain: 0, fallbacks: 0 };
+  /** @internal */ protected readonly host: SocketHost;
+  private readonly stream: boolean;
+  private readonly msgFlags: number;
+  private queue: SendOp[] = [];
+  private qHead = 0;
+  /** Send SQEs (UDP) whose last CQE is still due (they hold buffers). */
+  private holding = 0;
+  private scheduled = false;
+  /** Ring operations of this socket in flight (receive, sends, cancels). */
+  private ops = 0;
+  private recvStream: RecvStream | null = null;
+  private zcrxStream: ZcrxStream | null = null;
+  /** UDP: SEND_ZC for large datagrams while notifications do not report copies. */
+  private udpZc: boolean;
+  private zcUnsupported = false;
+  private zcWinZc = 0;
+  private zcWinCopied = 0;
+  private zcProbe = 0;
+  private closing = false;
+  private fdClosed = false;
+  private closePromise: Promise<void> | null = null;
+  private closeResolve: (() => void) | null = null;
+  private readyWaiters: (() => void)[] = [];
+  private idleWaiters: (() => void)[] = [];
+  /** The zero-copy sender of a TCP socket (null for UDP). */
+  private readonly zc: ZcSender | null;
+  private corked = false;
+
+  /** @internal */
+  constructor(host: SocketHost, fd: number, stream: boolean) {
+    this.host = host;
+    this.fd = fd;
+    this.stream = stream;
+    this.msgFlags = stream ? MSG_WAITALL | MSG_NOSIGNAL : MSG_NOSIGNAL;
+    this.udpZc = host.sendZc;
+    if (stream) {
+      const zc = new ZcSender(host.ring, fd, {
+        mode: host.sendZc ? host.zcMode : "copy",
+        threshold: host.zcThresholdBytes,
+        capacity: host.maxInflightSends,
+        maxChain: host.maxInflightSends,
+        reportUsage: host.zcFlags !== 0,
+        stream: true,
+      });
+      zc.onSent = (op: SendOp, res: number) => this.zcSent(op, res);
+      zc.onReleased = (op: SendOp, usage: ZcUsage) => this.zcReleased(op, usage);
+      this.zc = zc;
+    } else {
+      this.zc = null;
+    }
+  }
+
+  /** The zero-copy sender's counters (TCP): decision and reason, SEND_ZC / SEND counts, and
+   * what the notifications reported. */
+  get zcStats(): ZcStats | null {
+    return this.zc === null ? null : this.zc.stats;
+  }
+
+  /** Whether close() was called (or the ring closed). */
+  get isClosed(): boolean {
+    return this.closing;
+  }
+
+  /** Sends queued or holding a buffer. */
+  get pendingSends(): number {
+    const inZc = this.zc === null ? 0 : this.zc.inflight;
+    return this.queue.length - this.qHead + this.holding + inZc;
+  }
+
+  /** Operations of this socket in flight in the ring. */
+  get inflight(): number {
+    return this.ops;
+  }
+
+  /** The address this socket is bound to (getsockname). */
+  get localAddress(): DecodedAddress {
+    return localAddress(this.fd);
+  }
+
+  /** Queue `data` for sending. Returns at once; await the result (or `.sent`) for the byte count
+   * and `.released` before modifying or reusing `data` (zero-copy sends read it until then).
+   * A string is encoded as UTF-8 first. */
+  send(data: Uint8Array | string): SendOp {
+    return this.enqueue(data, null);
+  }
+
+  /** @internal */
+  protected enqueue(data: Uint8Array | string, to: Sockaddr | null): SendOp {
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    if (!(bytes instanceof Uint8Array)) throw invalidArgument("send", "data must be a Uint8Array or a string");
+    const op = new SendOp(this, bytes);
+    op.to = to;
+    if (this.closing) {
+      op.fail(closedError(this.stream ? "TcpSocket.send" : "UdpSocket.send", "socket"));
+      return op;
+    }
+    if (this.zc !== null) {
+      if (bytes.byteLength === 0) op.resolveSent();
+      else if (this.qHead === this.queue.length && this.zc.available > 0) this.zcSubmit(op);
+      else this.queue.push(op);
+      return op;
+    }
+    this.queue.push(op);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.host.loop.beforeSubmit(this);
+    }
+    return op;
+  }
+
+  /** Resolves when fewer than `maxInflightSends` sends are queued or in flight: await it in a
+   * producer loop to bound the memory held by unsent data. */
+  ready(): Promise<void> {
+    if (this.pendingSends < this.host.maxInflightSends || this.closing) return Promise.resolve();
+    return new Promise<void>((resolve) => this.readyWaiters.push(resolve));
+  }
+
+  /** Resolves when no send is queued or holding a buffer (every send released). */
+  drain(): Promise<void> {
+    if (this.pendingSends === 0 || this.fdClosed) return Promise.resolve();
+    return new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Half-close: once every queued send is through, shutdown(SHUT_WR) — the peer reads EOF while
+   * this side can still receive. */
+  async end(): Promise<void> {
+    await this.drain();
+    if (this.fdClosed) return;
+    if (c.shutdown(this.fd, SHUT_WR) < 0) throw new UringError("shutdown", errno(), `fd ${this.fd}`);
+  }
+
+  /** Receive as an async iterable of chunks (TCP: until the peer closes; UDP: one datagram per
+   * chunk). A chunk is a view of a provided buffer, valid until the next iteration step: copy it
+   * (`chunk.slice()`) to keep it, and await `.released` of a send of it before stepping on. One
+   * receive stream per socket at a time. */
+  recv(options: RecvStreamOptions = {}): RecvStream {
+    if (this.closing) throw closedError("recv", "socket");
+    if (this.recvStream !== null) throw invalidArgument("recv", "this socket already has a receive stream; finish it (break or return()) first");
+    const s = new RecvStream(this.host, this, !this.stream, options);
+    this.recvStream = s;
+    return s;
+  }
+
+  /** Zero-copy receive (RECV_ZC) through the ring's registered ZCRX queue: an async iterable of
+   * chunks read in place from the area; release each one (chunk.release()). TCP only; needs
+   * AsyncRing.registerZcrx first. */
+  recvZc(options: ZcrxRecvOptions = {}): ZcrxStream {
+    if (this.closing) throw closedError("recvZc", "socket");
+    if (!this.stream) throw invalidArgument("recvZc", "RECV_ZC receives TCP streams only");
+    if (this.zcrxStream !== null && this.zcrxStream.armed) throw invalidArgument("recvZc", "this socket already has a zero-copy receive stream");
+    const s = new ZcrxStream(this.host.zcrxReceiver(), this.fd, this.host, options);
+    if (s.armed) {
+      this.ops++;
+      s.onFinish = () => {
+        this.ops--;
+        if (this.zcrxStream === s) this.zcrxStream = null;
+        this.checkClosed();
+      };
+      this.zcrxStream = s;
+    }
+    return s;
+  }
+
+  /** Close: stop the receive stream (ASYNC_CANCEL), let queued sends finish, wait until no
+   * operation of this socket is in flight and every buffer is released, then close the fd. */
+  close(): Promise<void> {
+    if (this.closePromise !== null) return this.closePromise;
+    this.closing = true;
+    this.closePromise = new Promise<void>((resolve) => (this.closeResolve = resolve));
+    this.recvStream?.stop();
+    if (this.zcrxStream !== null) void this.zcrxStream.return();
+    this.wakeReady();
+    this.checkClosed();
+    return this.closePromise;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** @internal — the ring is going away: fail what never reached the kernel; the ring's own
+   * close cancels the rest and runs the handlers. */
+  abandon(): void {
+    this.closing = true;
+    this.recvStream?.stop();
+    const err = closedError("send", "ring");
+    while (this.qHead < this.queue.length) this.queue[this.qHead++]!.fail(err);
+    this.queue = [];
+    this.qHead = 0;
+    // Sends the sender holds corked get their SQEs now; the ring's close cancels or completes
+    // them, and their callbacks run.
+    if (this.zc !== null && this.corked && !this.host.ring.isClosed) {
+      this.corked = false;
+      this.zc.uncork();
+    }
+    this.wakeReady();
+  }
+
+  /** @internal — closes the fd once nothing is in flight (after the ring closed). */
+  closeFd(): void {
+    if (this.fdClosed) return;
+    this.fdClosed = true;
+    c.close(this.fd);
+    this.host.socketClosed(this);
+    this.wakeReady();
+    this.closeResolve?.();
+    this.closeResolve = null;
+  }
+
+  // ---- PreSubmit ----
+
+  /** @internal */
+  prepareSubmit(): void {
+    this.scheduled = false;
+    if (this.zc !== null) {
+      this.corked = false;
+      if (!this.host.ring.isClosed) this.zc.uncork();
+      return;
+    }
+    this.pump();
+  }
+
+  // ---- TCP: through ZcSender ----
+
+  /** Hand one send to the sender, corked until the turn's submit. */
+  private zcSubmit(op: SendOp): void {
+    const zc = this.zc!;
+    if (!this.corked) {
+      this.corked = true;
+      zc.cork();
+    }
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.host.loop.beforeSubmit(this);
+    }
+    // The sender reports "released" through its own callback; until then the op owes one.
+    op.notifs = 1;
+    try {
+      zc.send(op.data, op);
+    } catch (e) {
+      op.notifs = 0;
+      op.fail(e instanceof UringError ? e : new UringError("ZcSender.send", EIO, String(e)));
+      return;
+    }
+    this.ops++;
+  }
+
+  private zcSent(op: SendOp, res: number): void {
+    const len = op.data.byteLength;
+    if (res === len) op.resolveSent();
+    else if (res >= 0) op.fail(new UringError("IORING_OP_SEND", EIO, `short send: ${res} of ${len} bytes on fd ${this.fd}`));
+    else op.fail(this.zc!.stats.lastError ?? new UringError("IORING_OP_SEND", -res, `fd ${this.fd}`));
+  }
+
+  private zcReleased(op: SendOp, usage: ZcUsage): void {
+    this.ops--;
+    op.notifs = 0;
+    op.zeroCopy = usage !== "copy-send";
+    op.copied = usage === "copied";
+    if (usage === "zerocopy") this.sendStats.zeroCopy++;
+    else if (usage === "copied") this.sendStats.copied++;
+    else if (usage === "copy-send") this.sendStats.plain++;
+    this.sendStats.fallbacks = this.zc!.stats.decision === "copy" ? this.zc!.stats.switches : this.sendStats.fallbacks;
+    if (!op.isSent) op.fail(new UringError("IORING_OP_SEND", ECANCELED, `fd ${this.fd}`));
+    op.release();
+    // Room in the sender: move waiting sends in (they go out with this turn's submit).
+    while (this.qHead < this.queue.length && this.zc!.available > 0 && !this.host.closing) this.zcSubmit(this.queue[this.qHead++]!);
+    if (this.qHead === this.queue.length && this.qHead > 0) {
+      this.queue.length = 0;
+      this.qHead = 0;
+    }
+    if (this.readyWaiters.length + this.idleWaiters.length > 0 && this.pendingSends < this.host.maxInflightSends) this.wakeReady();
+    this.checkClosed();
+  }
+
+  /** UDP: prepare every queued send the in-flight bound allows. */
+  private pump(): void {
+    const ring = this.host.ring;
+    if (ring.isClosed || this.host.closing) return;
+    let n = Math.min(this.queue.length - this.qHead, this.host.maxInflightSends - this.holding);
+    if (n <= 0) return;
+    if (ring.sqSpace < n) ring.submit();
+    n = Math.min(n, ring.sqSpace);
+    for (let i = 0; i < n; i++) {
+      const op = this.queue[this.qHead]!;
+      let ud: number;
+      try {
+        ud = ring.ops.add(onSendCqe, op, op.data);
+      } catch (e) {
+        // The op table is full: leave the rest queued; a completion will pump again.
+        if (this.ops === 0) {
+          this.qHead++;
+          op.fail(e as UringError);
+        }
+        break;
+      }
+      this.qHead++;
+      const slot = ring.getSqe();
+      const len = op.data.byteLength;
+      const addr = len === 0 ? 0 : addressOf(op.data);
+      const zc = this.chooseZc(len);
+      if (zc) prepSendZc(ring.sq, slot, this.fd, addr, len, this.msgFlags, this.host.zcFlags);
+      else prepSend(ring.sq, slot, this.fd, addr, len, this.msgFlags);
+      op.zeroCopy = zc;
+      if (op.to !== null) {
+        ring.ops.scratch.set(op.to.bytes, ring.ops.scratchOffset(ud));
+        prepSendSetAddr(ring.sq, slot, ring.ops.scratchAddressOf(ud), op.to.length);
+      }
+      ring.setUserData(slot, ud);
+      this.holding++;
+      this.ops++;
+    }
+    if (this.qHead === this.queue.length) {
+      this.queue.length = 0;
+      this.qHead = 0;
+    } else if (this.qHead > 1024) {
+      this.queue = this.queue.slice(this.qHead);
+      this.qHead = 0;
+    }
+    this.host.kick();
+  }
+
+  private chooseZc(len: number): boolean {
+    if (!this.host.sendZc || this.zcUnsupported || len < this.host.zcThresholdBytes) return false;
+    if (!this.udpZc && --this.zcProbe <= 0) {
+      this.udpZc = true;
+      this.zcWinZc = this.zcWinCopied = 0;
+    }
+    return this.udpZc;
+  }
+
+  // ---- SendOwner ----
+
+  /** @internal — first CQE of a UDP send. */
+  onSent(op: SendOp, res: number, more: boolean): void {
+    if (!more) this.sqeDone();
+    const len = op.data.byteLength;
+    const opcode = op.zeroCopy ? "IORING_OP_SEND_ZC" : "IORING_OP_SEND";
+    if (res === len) {
+      if (!op.zeroCopy) this.sendStats.plain++;
+      op.resolveSent();
+    } else if (res >= 0) {
+      op.fail(new UringError(opcode, EIO, `datagram of ${len} bytes sent as ${res}`));
+    } else if (res === -EOPNOTSUPP && op.zeroCopy && !this.host.closing) {
+      // This socket refuses SEND_ZC: plain SEND from now on, and this datagram goes again.
+      this.zcUnsupported = true;
+      this.queue.splice(this.qHead, 0, op);
+    } else {
+      op.fail(new UringError(opcode, -res, `fd ${this.fd}, ${len} bytes`));
+    }
+    if (this.qHead < this.queue.length) this.pump();
+    this.checkClosed();
+  }
+
+  /** @internal */
+  onNotif(op: SendOp, copied: boolean): void {
+    this.sqeDone();
+    if (copied) {
+      op.copied = true;
+      this.sendStats.copied++;
+      this.zcWinCopied++;
+    } else {
+      this.sendStats.zeroCopy++;
+      this.zcWinZc++;
+    }
+    if (this.host.zcFlags & Q.IORING_SEND_ZC_REPORT_USAGE && this.zcWinZc + this.zcWinCopied >= ZC_WINDOW) {
+      if (this.zcWinCopied > this.zcWinZc && this.udpZc) {
+        this.udpZc = false;
+        this.zcProbe = ZC_PROBE_AFTER;
+        this.sendStats.fallbacks++;
+      }
+      this.zcWinZc = this.zcWinCopied = 0;
+    }
+    if (op.notifs === 0 && op.isSent) op.release();
+    if (this.qHead < this.queue.length) this.pump();
+    this.checkClosed();
+  }
+
+  private sqeDone(): void {
+    this.holding--;
+    this.ops--;
+    if (this.readyWaiters.length + this.idleWaiters.length > 0 && this.pendingSends < this.host.maxInflightSends) this.wakeReady();
+  }
+
+  private wakeReady(): void {
+    const w = this.readyWaiters;
+    if (w.length > 0) {
+      this.readyWaiters = [];
+      for (const f of w) f();
+    }
+    if (this.idleWaiters.length > 0 && (this.pendingSends === 0 || this.fdClosed)) {
+      const idle = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const f of idle) f();
+    }
+  }
+
+  // ---- RecvSocket ----
+
+  /** @internal */
+  opDelta(delta: number): void {
+    this.ops += delta;
+    if (delta < 0) this.checkClosed();
+  }
+
+  /** @internal */
+  streamEnded(stream: RecvStream): void {
+    if (this.recvStream === stream) this.recvStream = null;
+    this.checkClosed();
+  }
+
+  private checkClosed(): void {
+    if (!this.closing || this.fdClosed || this.host.closing) return;
+    if (this.ops > 0 || this.qHead < this.queue.length || this.recvStream !== null) return;
+    this.closeFd();
+  }
+}
+
+/** A connected TCP socket. */
+export class TcpSocket extends AsyncSocket {
+  /** @internal */
+  constructor(host: SocketHost, fd: number) {
+    super(host, fd, true);
+  }
+
+  /** The peer's address (getpeername). */
+  get remoteAddress(): DecodedAddress {
+    return peerAddress(this.fd);
+  }
+}
+
+/** A UDP socket: bound, and connected when `connect` was given. */
+export class UdpSocket extends AsyncSocket {
+  /** @internal */
+  constructor(host: SocketHost, fd: number) {
+    super(host, fd, false);
+  }
+
+  /** Send one datagram; `to` is required unless the socket is connected. Encode a destination
+   * used often once with `sockaddr()` and pass that, to skip parsing per send. */
+  sendTo(data: Uint8Array | string, to: SocketAddress | Sockaddr): SendOp {
+    const addr = "bytes" in to ? (to as Sockaddr) : sockaddr(to);
+    return this.enqueue(data, addr);
+  }
+}

@@ -1,0 +1,190 @@
+// Zero-copy receive in the async API: RECV_ZC chunks of a ZcrxReceiver (src/zcrx) as an async
+// iterable. Each chunk is a view into the ZCRX area, no copy, and must be released; releases are
+// written to the refill ring at once and published with one tail store at the end of the turn
+// (the receiver's publish, which also flushes a device-less ifq and re-arms starved streams).
+import { ECANCELED } from "../abi/errno.ts";
+import { UringError, invalidArgument } from "../error.ts";
+import type { ZcrxReceiver, RecvZcHandler } from "../zcrx/receiver.ts";
+import { abortError } from "./recv.ts";
+
+/** One received chunk: `data` views the area and stays valid until release(). */
+export class ZcrxChunk {
+  /** @internal */ handle: number;
+  readonly data: Uint8Array;
+  private readonly stream: ZcrxStream;
+  private released = false;
+
+  /** @internal */
+  constructor(stream: ZcrxStream, handle: number, data: Uint8Array) {
+    this.stream = stream;
+    this.handle = handle;
+    this.data = data;
+  }
+
+  get isReleased(): boolean {
+    return this.released;
+  }
+
+  /** Give the buffer back to the kernel (through the refill ring). Exactly once per chunk. */
+  release(): void {
+    if (this.released) throw invalidArgument("ZcrxChunk.release", "this chunk was already released");
+    this.released = true;
+    this.stream.releaseHandle(this.handle);
+  }
+}
+
+/** What a stream needs from the place it runs: scheduling of the turn's publish and of the
+ * submit after a (re-)arm, and a cancel of the RECV_ZC on its fd. */
+export interface ZcrxStreamHost {
+  /** Publish releases at the end of this turn (and submit what publishing re-armed). */
+  schedulePublish(receiver: ZcrxReceiver): void;
+  /** Submit SQEs prepared now (the RECV_ZC arm). */
+  kick(): void;
+  /** IORING_OP_ASYNC_CANCEL of every request on `fd`. */
+  cancelFd(fd: number): void;
+}
+
+export interface ZcrxRecvOptions {
+  /** End the stream after this many bytes (RECV_ZC len). */
+  maxBytes?: number;
+  /** Cancels the receive (IORING_OP_ASYNC_CANCEL on the fd); next() rejects with ECANCELED. */
+  signal?: AbortSignal;
+}
+
+const handler: RecvZcHandler<ZcrxStream> = {
+  onData(s, chunk, _offset, _length) {
+    s.data(chunk);
+  },
+  onEnd(s, res) {
+    s.end(res);
+  },
+};
+
+/** An async iterable of ZcrxChunk. The stream ends at EOF (or maxBytes); an error or an abort
+ * rejects next(). Chunks handed out stay valid after the stream ends, until released. */
+export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
+  readonly receiver: ZcrxReceiver;
+  readonly fd: number;
+  private readonly host: ZcrxStreamHost;
+  private readonly queue: ZcrxChunk[] = [];
+  private qHead = 0;
+  private ended = false;
+  private error: UringError | null = null;
+  private aborted = false;
+  private waitResolve: ((r: IteratorResult<ZcrxChunk>) => void) | null = null;
+  private waitReject: ((e: unknown) => void) | null = null;
+  private readonly signal: AbortSignal | undefined;
+  /** @internal — called once, when the kernel ended the RECV_ZC (its last CQE). */
+  onFinish: (() => void) | null = null;
+  private readonly onAbort = (): void => {
+    this.aborted = true;
+    if (!this.ended) this.host.cancelFd(this.fd);
+  };
+
+  constructor(receiver: ZcrxReceiver, fd: number, host: ZcrxStreamHost, o: ZcrxRecvOptions = {}) {
+    this.receiver = receiver;
+    this.fd = fd;
+    this.host = host;
+    this.signal = o.signal;
+    if (o.signal?.aborted) {
+      this.aborted = true;
+      this.ended = true;
+      this.finished = true;
+      this.error = abortError(o.signal, "IORING_OP_RECV_ZC");
+      return;
+    }
+    receiver.recv(fd, handler, this, { maxBytes: o.maxBytes ?? 0 });
+    o.signal?.addEventListener("abort", this.onAbort, { once: true });
+    host.kick();
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** Chunks received and not yet taken. */
+  get queued(): number {
+    return this.queue.length - this.qHead;
+  }
+
+  next(): Promise<IteratorResult<ZcrxChunk>> {
+    if (this.qHead < this.queue.length) return Promise.resolve({ value: this.take(), done: false });
+    if (this.error !== null) {
+      const e = this.error;
+      this.error = null;
+      return Promise.reject(e);
+    }
+    if (this.ended) return Promise.resolve({ value: undefined, done: true });
+    return new Promise<IteratorResult<ZcrxChunk>>((resolve, reject) => {
+      this.waitResolve = resolve;
+      this.waitReject = reject;
+    });
+  }
+
+  /** Stop: cancel the RECV_ZC and release every chunk not yet taken. */
+  return(): Promise<IteratorResult<ZcrxChunk>> {
+    if (!this.ended) this.host.cancelFd(this.fd);
+    this.ended = true;
+    while (this.qHead < this.queue.length) this.take().release();
+    this.signal?.removeEventListener("abort", this.onAbort);
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  private take(): ZcrxChunk {
+    const c = this.queue[this.qHead++]!;
+    if (this.qHead === this.queue.length) {
+      this.queue.length = 0;
+      this.qHead = 0;
+    }
+    return c;
+  }
+
+  /** @internal */
+  releaseHandle(handle: number): void {
+    this.receiver.release(handle);
+    this.host.schedulePublish(this.receiver);
+  }
+
+  /** @internal */
+  data(handle: number): void {
+    const c = new ZcrxChunk(this, handle, this.receiver.view(handle));
+    if (this.ended) {
+      c.release();
+      return;
+    }
+    const resolve = this.waitResolve;
+    if (resolve !== null) {
+      this.waitResolve = this.waitReject = null;
+      resolve({ value: c, done: false });
+    } else this.queue.push(c);
+  }
+
+  /** Whether the RECV_ZC is still in flight. */
+  get armed(): boolean {
+    return !this.finished;
+  }
+  private finished = false;
+
+  /** @internal */
+  end(res: number): void {
+    this.finished = true;
+    const fin = this.onFinish;
+    this.onFinish = null;
+    fin?.();
+    const wasEnded = this.ended;
+    this.ended = true;
+    this.signal?.removeEventListener("abort", this.onAbort);
+    if (res < 0 && !wasEnded) {
+      this.error = res === -ECANCELED && this.aborted ? abortError(this.signal!, "IORING_OP_RECV_ZC") : new UringError("IORING_OP_RECV_ZC", -res, `fd ${this.fd}`);
+    }
+    const resolve = this.waitResolve;
+    if (resolve === null) return;
+    const reject = this.waitReject!;
+    this.waitResolve = this.waitReject = null;
+    if (this.error !== null) {
+      const e = this.error;
+      this.error = null;
+      reject(e);
+    } else resolve({ value: undefined, done: true });
+  }
+}

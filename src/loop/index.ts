@@ -1,0 +1,2 @@
+// Running a ring inside Bun's event loop.
+export { LoopDriver, type LoopDriverOptions } from "./driver.ts";

@@ -1,0 +1,80 @@
+// A copying receiver that keeps one IORING_OP_RECV armed on a socket: each completion hands the
+// bytes to a callback and re-arms, until the peer closes (res 0) or an error. Used by the tests,
+// the tx experiment's receiver role and the throughput benchmark, where every sender is measured
+// against the same plain receiver.
+import { prepRecv } from "../ops/prep.ts";
+import type { Ring } from "../ring/ring.ts";
+import { invalidArgument } from "../error.ts";
+import { socketError } from "./socket.ts";
+import { addressOf } from "../../ffi/index.ts";
+import { IORING_OP_RECV } from "../abi/sqe.ts";
+import { MSG_TRUNC } from "../abi/net.ts";
+
+export interface RecvLoopOptions {
+  /** Receive buffer bytes. Default 262144. */
+  bufferSize?: number;
+  /** Called with a view of the bytes just received (valid until the callback returns). */
+  onData?: (bytes: Uint8Array) => void;
+  /** Count bytes without copying them out of the kernel (MSG_TRUNC on TCP: the data is
+   * discarded; liburing's send-zerocopy receiver does this). Default false. */
+  discard?: boolean;
+}
+
+export class RecvLoop {
+  readonly ring: Ring;
+  readonly fd: number;
+  /** Bytes received so far. */
+  bytes = 0;
+  /** Completions with data. */
+  recvs = 0;
+  /** True once the peer closed or an error ended the loop. */
+  done = false;
+  /** The error that ended the loop (a UringError naming IORING_OP_RECV), or null. */
+  error: Error | null = null;
+  private readonly buf: Uint8Array;
+  private readonly address: number;
+  private readonly onData: ((bytes: Uint8Array) => void) | undefined;
+  private readonly flags: number;
+  private readonly handler: (self: RecvLoop, res: number) => void;
+  private stopped = false;
+
+  constructor(ring: Ring, fd: number, o: RecvLoopOptions = {}) {
+    if (!Number.isInteger(fd) || fd < 0) throw invalidArgument("RecvLoop", `fd must be a non-negative integer, got ${fd}`);
+    const size = o.bufferSize ?? 262144;
+    if (!Number.isInteger(size) || size < 1) throw invalidArgument("RecvLoop", `bufferSize must be a positive integer, got ${size}`);
+    this.ring = ring;
+    this.fd = fd;
+    this.buf = new Uint8Array(size);
+    this.address = addressOf(this.buf);
+    this.onData = o.onData;
+    this.flags = o.discard ? MSG_TRUNC : 0;
+    this.handler = (self, res) => self.complete(res);
+    this.arm();
+  }
+
+  /** Stop re-arming after the next completion. */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private arm(): void {
+    const ring = this.ring;
+    const ud = ring.ops.add(this.handler, this as RecvLoop, this.buf);
+    const slot = ring.getSqe();
+    prepRecv(ring.sq, slot, this.fd, this.address, this.buf.length, this.flags);
+    ring.setUserData(slot, ud);
+  }
+
+  private complete(res: number): void {
+    if (res > 0) {
+      this.bytes += res;
+      this.recvs++;
+      if (this.onData) this.onData(this.buf.subarray(0, res));
+      if (!this.stopped) this.arm();
+      else this.done = true;
+      return;
+    }
+    if (res < 0) this.error = socketError(IORING_OP_RECV, res, `fd ${this.fd}`);
+    this.done = true;
+  }
+}

@@ -1,0 +1,32 @@
+// Zero-copy send: the SEND_ZC lifecycle, usage reporting, modes, fixed buffers.
+//
+// API summary
+//   new ZcSender(ring, fd, {mode?, reportUsage?, threshold?, capacity?, maxChain?, destination?,
+//                pool?, window?, copiedRatio?, probeEvery?, sqeFlags?, vectorized?,
+//                notifUserData?, stream?, onSent?(tag, res), onReleased?(tag, usage)})
+//     mode: "copy" | "zc" | "zc-fixed" | "mixed" | "adaptive" (default adaptive)
+//       mixed: SEND below threshold (16 KiB), SEND_ZC above; stream order kept by IO_LINK chains
+//       adaptive: below threshold SEND; above, SEND_ZC trial; zero-copy confirmed -> SEND_ZC,
+//       else a SEND trial and the faster measured rate wins (ties -> SEND); re-measured every
+//       probeEvery large sends (and remeasureMs); trials last at least trialMs, the first
+//       starts warmupMs after the first large send;
+//       stats.decision / stats.reason say what and why
+//     sender.send(buf: Uint8Array, tag?)          held until onReleased(tag, usage)
+//     sender.sendFixed(poolIndex, length, tag?, offset?)   SEND_ZC + IORING_RECVSEND_FIXED_BUF
+//     sender.sendmsg(header, body, tag?)          SEND_ZC|VECTORIZED (6.17) or SENDMSG_ZC, 2 iovecs
+//     sender.cork() / uncork() / flush()          build one linked chain from many sends
+//     sender.stats: ZcStats (decision + reason, zc/copied notifications and bytes, released,
+//                   errors, lastError, notifUserData(+Reason), vectorized(+Reason), anomalies)
+//     sender.inflight / available / queued / isBroken
+//   Callbacks: onSent(tag, res) once per send at its first CQE (bytes or -errno);
+//   onReleased(tag, usage) exactly once per send, when the buffer may be reused;
+//   usage: "zerocopy" | "copied" | "unreported" | "copy-send". No allocation per send: records
+//   are preallocated and the op-table data is the record index.
+//   Run the ring (ring.run / runUntil) to deliver completions; sends are written to the SQ at
+//   send() (or at uncork()) and submitted by the next ring.submit / run.
+//   FixedBufferPool.create(ring, {bufferSize, count}) -> pool: alloc() -> index | -1, free(i),
+//     view(i): Uint8Array, address(i), indexOf(view), close(). Registered with
+//     IORING_REGISTER_BUFFERS2; buffer i is buf_index i.
+//   probeNotifUserData(ring), checkZcSqeFlags(where, flags), zcSendError(res, detail)
+export * from "./sender.ts";
+export * from "./pool.ts";

@@ -1,0 +1,933 @@
+// ZcSender: zero-copy sends on one socket, with the SEND_ZC lifecycle handled by the library.
+//
+// A SEND_ZC posts a first CQE (bytes sent, or -errno) and, if and only if that CQE has
+// IORING_CQE_F_MORE, a later notification CQE with IORING_CQE_F_NOTIF under the same user_data:
+// only then may the buffer be reused (io_uring/net.c io_send_zc, io_uring/notif.c). Errors follow
+// the same rule. Notifications can arrive out of order. The sender therefore keeps one record
+// per send, indexed by the op-table data (a small integer: no allocation per send), holds the
+// buffer until its own notification (or its first CQE without F_MORE), and reports two moments to
+// the caller: onSent(tag, res) and onReleased(tag, usage). It never waits for a release before
+// sending the next buffer.
+//
+// Ordering on stream sockets: several sends in flight on one TCP socket may complete out of order
+// when one of them has to wait for socket space, so the sender submits queued sends as one chain
+// linked with IOSQE_IO_LINK and MSG_WAITALL (the SEND_ZC man page: a short send in a link is only
+// an error with MSG_WAITALL), and starts the next chain when the current one has reported "sent"
+// (not "released"). On datagram sockets every send goes out at once.
+import { addressOf, c } from "../../ffi/index.ts";
+import * as Q from "../abi/sqe.ts";
+import { AF_UNIX, MSGHDR, MSG_NOSIGNAL, MSG_WAITALL, SOCK_STREAM, SOL_SOCKET, SO_DOMAIN, SO_TYPE } from "../abi/net.ts";
+import { IOVEC } from "../abi/register.ts";
+import { EBADF, EBUSY, ECANCELED, EOPNOTSUPP } from "../abi/errno.ts";
+import { prepSend, prepSendSetAddr, prepSendVectorized, prepSendZc, prepSendZcFixed, prepSendZcSetNotifUserData, prepSendZcVectorized, prepSendmsg, prepSendmsgZc, prepSendmsgZcFixed } from "../ops/prep.ts";
+import { addSqeFlags } from "../ops/sqe.ts";
+import { kernelAtLeast } from "../ring/kernel.ts";
+import type { Ring } from "../ring/ring.ts";
+import { UringError, invalidArgument, unsupported } from "../error.ts";
+import { type SocketAddress, type Sockaddr, sockaddr, formatAddress } from "../net/sockaddr.ts";
+import type { FixedBufferPool } from "./pool.ts";
+
+/** How a sender moves bytes.
+ * - copy: IORING_OP_SEND (the kernel copies).
+ * - zc: IORING_OP_SEND_ZC from the caller's memory (pages pinned per send).
+ * - zc-fixed: SEND_ZC with IORING_RECVSEND_FIXED_BUF from a FixedBufferPool (pinned once).
+ * - mixed: SEND below `threshold` bytes, SEND_ZC at or above it, order kept by the chain.
+ * - adaptive (default): SEND_ZC only where it pays. Below `threshold` bytes always SEND. Above
+ *   it, SEND_ZC first; if the usage reports confirm zero-copy, it stays. If the kernel copies
+ *   anyway (loopback, virtual devices, packet taps), a trial of plain SEND follows and the faster
+ *   of the two measured rates wins (a copying SEND_ZC can still be faster: the copy then runs on
+ *   the receive side, off the sending thread); ties go to SEND, which pins nothing. The choice is
+ *   measured again every `probeEvery` large sends. */
+export type ZcMode = "copy" | "zc" | "zc-fixed" | "mixed" | "adaptive";
+
+export const ZC_MODES: readonly ZcMode[] = ["copy", "zc", "zc-fixed", "mixed", "adaptive"];
+
+/** What the kernel said about a released buffer: "zerocopy" (sent from the caller's pages),
+ * "copied" (SEND_ZC, but the kernel copied: IORING_NOTIF_USAGE_ZC_COPIED), "unreported"
+ * (SEND_ZC without REPORT_USAGE, or no notification because the send failed early), "copy-send"
+ * (a plain SEND). */
+export type ZcUsage = "zerocopy" | "copied" | "unreported" | "copy-send";
+
+export interface ZcSenderOptions {
+  /** Default "adaptive". */
+  mode?: ZcMode;
+  /** IORING_SEND_ZC_REPORT_USAGE (6.2) on every SEND_ZC. Default true. */
+  reportUsage?: boolean;
+  /** Size in bytes at which mixed and adaptive start using SEND_ZC. Default 16384 (a payload
+   * below a few KiB costs more to pin and notify than to copy; 6.10's notification stacking put
+   * the crossover near 3 KB on real NICs, and gRPC and rsync ports pick 16 KiB). */
+  threshold?: number;
+  /** Sends that may be queued or in flight before release (records, preallocated). Default 1024. */
+  capacity?: number;
+  /** Stream sockets: most operations in one linked chain, and most sends gathered into one
+   * operation. Default 64. */
+  maxChain?: number;
+  /** Stream sockets: send consecutive queued sends of the same kind as one operation with
+   * iovecs. Default true. */
+  gather?: boolean;
+  /** Destination for every send on an unconnected datagram socket (sqe.addr2 / addr_len). */
+  destination?: SocketAddress;
+  /** Required for zc-fixed: the registered buffers sends come from. In the other modes, a
+   * zero-copy send whose buffer lies in the pool uses it too (FIXED_BUF). */
+  pool?: FixedBufferPool;
+  /** Adaptive: large sends measured per trial (each of SEND_ZC and SEND). Default 128. */
+  window?: number;
+  /** Adaptive: share of copied notifications above which zero-copy counts as not happening
+   * (then SEND is tried against it). Default 0.5. */
+  copiedRatio?: number;
+  /** Adaptive: large sends between two measurements. Default 8192. */
+  probeEvery?: number;
+  /** Adaptive: shortest trial, so a scheduler hiccup cannot decide it. Default 50 ms. */
+  trialMs?: number;
+  /** Adaptive: time from the first large send to the first trial (TCP slow start and the JIT's
+   * first compilations would bias whichever trial ran first). Default 250 ms. */
+  warmupMs?: number;
+  /** Adaptive: shortest time between two measurements. Default 2000 ms. */
+  remeasureMs?: number;
+  /** Extra IOSQE_* flags for every SQE (IOSQE_ASYNC, IOSQE_FIXED_FILE). IOSQE_CQE_SKIP_SUCCESS is
+   * refused (the kernel rejects it for SEND_ZC) and IOSQE_IO_LINK is the sender's own. */
+  sqeFlags?: number;
+  /** Use IORING_SEND_VECTORIZED (6.17) for sendmsg() where the kernel has it, else SENDMSG_ZC.
+   * Default "auto". */
+  vectorized?: boolean | "auto";
+  /** IORING_SEND_ZC_NOTIF_USER_DATA (7.1): the notification comes under its own user_data.
+   * Default "auto" (used when the kernel has it, probed once per ring). */
+  notifUserData?: boolean | "auto";
+  /** Socket type, read with getsockopt(SO_TYPE) when not given. */
+  stream?: boolean;
+  /** "sent": the first CQE (res = bytes, or -errno). */
+  onSent?: (tag: any, res: number) => void;
+  /** "released": the buffer may be reused; called exactly once per send. */
+  onReleased?: (tag: any, usage: ZcUsage) => void;
+}
+
+/** Per-socket counters, updated in place and readable at any time. */
+export class ZcStats {
+  mode: ZcMode = "adaptive";
+  /** Adaptive: what large sends use now, and why. Other modes: the mode's fixed choice. */
+  decision: "zc" | "copy" = "zc";
+  reason = "";
+  /** Decision changes (adaptive). */
+  switches = 0;
+  /** Sends accepted by send()/sendFixed()/sendmsg(). */
+  sends = 0;
+  /** First CQEs seen, bytes they reported, and those that were errors. */
+  sent = 0;
+  sentBytes = 0;
+  errors = 0;
+  /** Stream sends that came back short (the connection failed part way). */
+  shortSends = 0;
+  /** SQEs issued per kind. */
+  copySends = 0;
+  zcSends = 0;
+  fixedSends = 0;
+  msgSends = 0;
+  /** Operations (SQEs) written, and sends that shared an operation with others (gathered). */
+  ops = 0;
+  gathered = 0;
+  /** Bytes that went through plain SEND. */
+  copySendBytes = 0;
+  /** Notification CQEs (F_NOTIF), split by REPORT_USAGE's answer, with the bytes of each. */
+  notifications = 0;
+  zcNotifications = 0;
+  copiedNotifications = 0;
+  zcBytes = 0;
+  copiedBytes = 0;
+  /** Sends released (exactly once each). */
+  released = 0;
+  /** A CQE for a send that was already released or never submitted: must stay 0. */
+  anomalies = 0;
+  reportUsage = true;
+  notifUserData = false;
+  notifUserDataReason = "";
+  vectorized = false;
+  vectorizedReason = "";
+  /** The last error a send reported, as a UringError naming the opcode and cause. */
+  lastError: UringError | null = null;
+
+  /** Share of sent bytes that left without a copy, 0..1. */
+  get zeroCopyShare(): number {
+    const total = this.zcBytes + this.copiedBytes + this.copySendBytes;
+    return total > 0 ? this.zcBytes / total : 0;
+  }
+}
+
+const KIND_COPY = 0, KIND_ZC = 1, KIND_FIXED = 2, KIND_MSG = 3, KIND_VEC = 4;
+const KIND_OPCODE = [Q.IORING_OP_SEND, Q.IORING_OP_SEND_ZC, Q.IORING_OP_SEND_ZC, Q.IORING_OP_SENDMSG_ZC, Q.IORING_OP_SEND_ZC];
+const AD_MEASURE_ZC = 0, AD_MEASURE_COPY = 1, AD_ZC = 2, AD_COPY = 3, AD_WARMUP = 4;
+const ST_FREE = 0, ST_QUEUED = 1, ST_SUBMITTED = 2, ST_AWAIT_NOTIF = 3;
+
+// Layout of an op's 128-byte scratch block for the sender's structs.
+const SCRATCH_MSGHDR = 0; // struct msghdr, 56 bytes
+const SCRATCH_IOV = MSGHDR.size; // two struct iovec, 32 bytes
+const SCRATCH_DEST = SCRATCH_IOV + 2 * IOVEC.size; // sockaddr_in6 at most, 28 bytes
+
+const U32_SPAN = 4294967296;
+const notifUserDataProbe = new WeakMap<Ring, boolean>();
+
+/** Whether this kernel accepts IORING_SEND_ZC_NOTIF_USER_DATA (7.1+). A SEND_ZC on fd -1 with the
+ * flag: io_send_zc_prep refuses unknown flags with EINVAL before the file is looked up, so EBADF
+ * means the flag was accepted. Runs the ring until the probe completes: call it outside
+ * completion handlers. Cached per ring. */
+export function probeNotifUserData(ring: Ring): boolean {
+  const known = notifUserDataProbe.get(ring);
+  if (known !== undefined) return known;
+  if (!ring.supports(Q.IORING_OP_SEND_ZC)) {
+    notifUserDataProbe.set(ring, false);
+    return false;
+  }
+  // done: the first CQE ended the op, or its notification arrived under the probe's user_data
+  // (a refused flag); an accepted flag sends the notification to user_data 0 (addr3) instead.
+  const st = { res: 0, first: false, done: false };
+  const ud = ring.ops.add((p: typeof st, res: number, flags: number) => {
+    if (flags & Q.IORING_CQE_F_NOTIF) {
+      p.done = true;
+      return;
+    }
+    p.res = res;
+    p.first = true;
+    if (!(flags & Q.IORING_CQE_F_MORE) || res === -EBADF) p.done = true;
+  }, st, undefined);
+  const slot = ring.getSqe();
+  prepSendZc(ring.sq, slot, -1, 0, 0, 0, 0);
+  prepSendZcSetNotifUserData(ring.sq, slot, 0);
+  ring.setUserData(slot, ud);
+  ring.runUntil(() => st.done, 5000);
+  if (ring.ops.isLive(ud)) ring.ops.cancelUnsubmitted(ud);
+  const ok = st.res === -EBADF;
+  notifUserDataProbe.set(ring, ok);
+  return ok;
+}
+
+/** Refuse SQE flags the sender cannot honour, before anything reaches the kernel. */
+export function checkZcSqeFlags(where: string, flags: number): void {
+  if (!Number.isInteger(flags) || flags < 0 || flags > 0xff) throw invalidArgument(where, `sqeFlags must be a byte of IOSQE_* flags, got ${flags}`);
+  if (flags & Q.IOSQE_CQE_SKIP_SUCCESS) {
+    throw invalidArgument(where, "IOSQE_CQE_SKIP_SUCCESS cannot be used with SEND_ZC: the kernel rejects it (io_send_zc_prep returns EINVAL), and the first CQE is how the sender learns whether a notification follows");
+  }
+  if (flags & (Q.IOSQE_IO_LINK | Q.IOSQE_IO_HARDLINK)) throw invalidArgument(where, "IOSQE_IO_LINK / IO_HARDLINK are set by the sender itself to keep stream order");
+  if (flags & Q.IOSQE_BUFFER_SELECT) throw invalidArgument(where, "IOSQE_BUFFER_SELECT does not apply to zero-copy sends");
+}
+
+function sockoptInt(fd: number, level: number, name: number): number {
+  const v = new Int32Array(1), len = new Uint32Array([4]);
+  if (c.getsockopt(fd, level, name, v, len) < 0) return -1;
+  return v[0]!;
+}
+
+export class ZcSender {
+  readonly ring: Ring;
+  readonly fd: number;
+  readonly mode: ZcMode;
+  readonly stream: boolean;
+  /** Socket family from SO_DOMAIN (AF_INET, AF_INET6, AF_UNIX...), -1 when unknown. */
+  readonly family: number;
+  readonly stats = new ZcStats();
+  readonly capacity: number;
+  onSent: ((tag: any, res: number) => void) | undefined;
+  onReleased: ((tag: any, usage: ZcUsage) => void) | undefined;
+
+  private readonly threshold: number;
+  private readonly zcFlags: number;
+  private readonly msgFlags: number;
+  private readonly extraSqeFlags: number;
+  private readonly maxChain: number;
+  private readonly dest: Sockaddr | null;
+  private readonly pool: FixedBufferPool | null;
+  private readonly useNotifUd: boolean;
+  private readonly useVectorized: boolean;
+  private readonly handler: (rec: number, res: number, flags: number, index: number) => void;
+  // Adaptive state.
+  private readonly window: number;
+  private readonly copiedRatio: number;
+  private readonly probeEvery: number;
+  /** Adaptive phase: measuring SEND_ZC, measuring SEND, settled on SEND_ZC, settled on SEND. */
+  private adPhase = AD_WARMUP;
+  /** Large sends left before the first trial (a new connection's first bytes, in TCP slow start,
+   * would bias whichever trial ran first), then before the next measurement. */
+  private probeIn = 0;
+  /** Current trial: large sends seen, bytes after the first, time of the first, notifications. */
+  private adCount = 0;
+  private adBytes = 0;
+  private adStart = 0;
+  private adNotifs = 0;
+  private adCopied = 0;
+  private zcRateMBs = 0;
+  private readonly trialMs: number;
+  private readonly remeasureMs: number;
+  private nextMeasureAt = -1;
+  private readonly warmupMs: number;
+  // Records, one per send until released.
+  private readonly recState: Uint8Array;
+  private readonly recKind: Uint8Array;
+  private readonly recLen: Float64Array;
+  private readonly recRes: Float64Array;
+  private readonly recAddr: Float64Array;
+  private readonly recAddr2: Float64Array;
+  private readonly recLen2: Float64Array;
+  private readonly recBufIndex: Int32Array;
+  private readonly recUd: Float64Array;
+  /** Next record of the same operation (-1: last), and the operation's total bytes (at its head). */
+  private readonly recNext: Int32Array;
+  private readonly recTotal: Float64Array;
+  private readonly recNotifUd: Float64Array;
+  private readonly recTag: unknown[];
+  private readonly recHold: unknown[];
+  private readonly recHold2: unknown[];
+  private readonly freeList: Int32Array;
+  private freeTop: number;
+  // FIFO of queued (not yet submitted) records.
+  private readonly queue: Int32Array;
+  private qHead = 0;
+  private qCount = 0;
+  private chainLeft = 0;
+  /** Gathering (stream sockets): iovecs of the chain being written, and the groups of a flush. */
+  private readonly gather: boolean;
+  private readonly iovArea: Uint8Array;
+  private readonly iovView: DataView;
+  private readonly iovAddress: number;
+  private iovUsed = 0;
+  private readonly groupHeads: Int32Array;
+  private readonly groupSizes: Int32Array;
+  private corked = false;
+  private broken = false;
+
+  constructor(ring: Ring, fd: number, o: ZcSenderOptions = {}) {
+    const where = "ZcSender";
+    if (!Number.isInteger(fd) || fd < 0) throw invalidArgument(where, `fd must be a non-negative integer, got ${fd}`);
+    const mode = o.mode ?? "adaptive";
+    if (!ZC_MODES.includes(mode)) throw invalidArgument(where, `mode must be one of ${ZC_MODES.join(", ")}, got ${String(mode)}`);
+    checkZcSqeFlags(where, o.sqeFlags ?? 0);
+    const capacity = o.capacity ?? 1024;
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 20) throw invalidArgument(where, `capacity must be 1..2^20, got ${capacity}`);
+    const threshold = o.threshold ?? 16384;
+    if (!Number.isInteger(threshold) || threshold < 0) throw invalidArgument(where, `threshold must be a non-negative integer, got ${threshold}`);
+    if (mode !== "copy") ring.requireOp(Q.IORING_OP_SEND_ZC, where);
+    if (mode === "zc-fixed" && !o.pool) throw invalidArgument(where, "mode zc-fixed needs a FixedBufferPool (options.pool)");
+    if (o.pool && o.pool.ring !== ring) throw invalidArgument(where, "the pool is registered with another ring");
+    this.ring = ring;
+    this.fd = fd;
+    this.mode = mode;
+    this.capacity = capacity;
+    this.threshold = threshold;
+    const type = o.stream === undefined ? sockoptInt(fd, SOL_SOCKET, SO_TYPE) : o.stream ? SOCK_STREAM : 0;
+    if (type < 0) throw new UringError("getsockopt", EBADF, `SO_TYPE of fd ${fd}`, "the fd is not an open socket");
+    this.stream = type === SOCK_STREAM;
+    this.family = sockoptInt(fd, SOL_SOCKET, SO_DOMAIN);
+    this.dest = o.destination ? sockaddr(o.destination) : null;
+    if (this.dest && this.stream) throw invalidArgument(where, `a destination (${formatAddress(this.dest)}) applies to datagram sockets; this one is a stream`);
+    this.pool = o.pool ?? null;
+    this.extraSqeFlags = o.sqeFlags ?? 0;
+    this.maxChain = o.maxChain ?? 64;
+    if (!Number.isInteger(this.maxChain) || this.maxChain < 1) throw invalidArgument(where, `maxChain must be a positive integer, got ${o.maxChain}`);
+    // MSG_WAITALL makes a short stream send retry inside the kernel (io_net_retry), which a link
+    // needs; MSG_NOSIGNAL keeps a reset peer from raising SIGPIPE (SEND_ZC adds it itself).
+    this.msgFlags = (this.stream ? MSG_WAITALL : 0) | MSG_NOSIGNAL;
+    const reportUsage = o.reportUsage ?? true;
+    if (reportUsage && mode !== "copy" && !kernelAtLeast("6.2", ring.capabilities.kernel)) {
+      throw unsupported(where, "IORING_SEND_ZC_REPORT_USAGE", "6.2", ring.capabilities.kernel);
+    }
+    this.zcFlags = reportUsage ? Q.IORING_SEND_ZC_REPORT_USAGE : 0;
+    this.window = o.window ?? 128;
+    this.copiedRatio = o.copiedRatio ?? 0.5;
+    this.probeEvery = o.probeEvery ?? 8192;
+    this.probeIn = this.window;
+    this.trialMs = o.trialMs ?? 50;
+    this.remeasureMs = o.remeasureMs ?? 2000;
+    this.warmupMs = o.warmupMs ?? 250;
+    this.onSent = o.onSent;
+    this.onReleased = o.onReleased;
+
+    const s = this.stats;
+    s.mode = mode;
+    s.reportUsage = reportUsage;
+    const kernel = ring.capabilities.kernel;
+    const nud = o.notifUserData ?? "auto";
+    if (nud === true && !probeNotifUserData(ring)) throw unsupported(where, "IORING_SEND_ZC_NOTIF_USER_DATA", "7.1", kernel);
+    this.useNotifUd = mode !== "copy" && nud !== false && kernelAtLeast("7.1", kernel) && probeNotifUserData(ring);
+    s.notifUserData = this.useNotifUd;
+    s.notifUserDataReason = this.useNotifUd
+      ? "IORING_SEND_ZC_NOTIF_USER_DATA: notifications arrive under their own user_data"
+      : nud === false ? "IORING_SEND_ZC_NOTIF_USER_DATA turned off by the caller"
+      : kernelAtLeast("7.1", kernel) ? "IORING_SEND_ZC_NOTIF_USER_DATA refused by this kernel (probe)"
+      : `IORING_SEND_ZC_NOTIF_USER_DATA needs Linux 7.1, this kernel is ${kernel}: notifications share the send's user_data`;
+    const vec = o.vectorized ?? "auto";
+    const haveVec = kernelAtLeast("6.17", kernel);
+    if (vec === true && !haveVec) throw unsupported(where, "IORING_SEND_VECTORIZED", "6.17", kernel);
+    this.useVectorized = vec !== false && haveVec;
+    s.vectorized = this.useVectorized;
+    s.vectorizedReason = this.useVectorized ? "gathered sends and sendmsg() use SEND / SEND_ZC with IORING_SEND_VECTORIZED" : vec === false ? "gathered sends and sendmsg() use SENDMSG / SENDMSG_ZC (vectorized turned off)" : `gathered sends and sendmsg() use SENDMSG / SENDMSG_ZC: IORING_SEND_VECTORIZED needs Linux 6.17, this kernel is ${kernel}`;
+    if (mode === "copy") this.setDecision("copy", "mode copy: every send is IORING_OP_SEND");
+    else if (mode === "zc" || mode === "zc-fixed") this.setDecision("zc", `mode ${mode}: every send is IORING_OP_SEND_ZC${mode === "zc-fixed" ? " from registered buffers" : ""}`);
+    else if (mode === "mixed") this.setDecision("zc", `mode mixed: SEND below ${threshold} bytes, SEND_ZC at or above`);
+    else if (this.family === AF_UNIX) {
+      this.adPhase = AD_COPY;
+      this.probeIn = Infinity;
+      this.setDecision("copy", "AF_UNIX sockets cannot send zero-copy (the kernel answers EOPNOTSUPP): every send is IORING_OP_SEND");
+    } else this.setDecision("zc", `adaptive: SEND below ${threshold} bytes; measuring SEND_ZC for larger payloads${reportUsage ? "" : " (without REPORT_USAGE copies cannot be seen: SEND is always tried against it)"}`);
+    s.switches = 0;
+
+    this.recState = new Uint8Array(capacity);
+    this.recKind = new Uint8Array(capacity);
+    this.recLen = new Float64Array(capacity);
+    this.recRes = new Float64Array(capacity);
+    this.recAddr = new Float64Array(capacity);
+    this.recAddr2 = new Float64Array(capacity);
+    this.recLen2 = new Float64Array(capacity);
+    this.recBufIndex = new Int32Array(capacity);
+    this.recUd = new Float64Array(capacity);
+    this.recNext = new Int32Array(capacity).fill(-1);
+    this.recTotal = new Float64Array(capacity);
+    this.gather = this.stream && o.gather !== false;
+    this.iovArea = new Uint8Array(Math.max(1, capacity) * IOVEC.size);
+    this.iovView = new DataView(this.iovArea.buffer);
+    this.iovAddress = addressOf(this.iovArea);
+    this.groupHeads = new Int32Array(this.maxChain);
+    this.groupSizes = new Int32Array(this.maxChain);
+    this.recNotifUd = new Float64Array(capacity);
+    this.recTag = new Array(capacity).fill(undefined);
+    this.recHold = new Array(capacity).fill(undefined);
+    this.recHold2 = new Array(capacity).fill(undefined);
+    this.freeList = new Int32Array(capacity);
+    for (let i = 0; i < capacity; i++) this.freeList[i] = capacity - 1 - i;
+    this.freeTop = capacity;
+    this.queue = new Int32Array(capacity);
+    // One handler for every CQE of this sender, made once: data is the record index.
+    this.handler = (rec, res, flags, index) => this.onCqe(rec, res, flags, index);
+  }
+
+  /** Sends accepted and not yet released. */
+  get inflight(): number {
+    return this.capacity - this.freeTop;
+  }
+
+  /** Records free for new sends. */
+  get available(): number {
+    return this.freeTop;
+  }
+
+  /** Sends queued behind the chain in flight (stream sockets) or while corked. */
+  get queued(): number {
+    return this.qCount;
+  }
+
+  /** Whether an earlier send on this stream failed: later sends are refused (their bytes would
+   * land after a gap). */
+  get isBroken(): boolean {
+    return this.broken;
+  }
+
+  /** Hold sends in the queue until uncork() (to build one chain from many sends). */
+  cork(): void {
+    this.corked = true;
+  }
+
+  /** Release the queue (see cork). */
+  uncork(): void {
+    this.corked = false;
+    this.flush();
+  }
+
+  /** Send `buf` (a view the sender holds until released; do not modify it before onReleased).
+   * `tag` comes back in onSent and onReleased. In zc-fixed mode `buf` must lie inside one buffer
+   * of the pool. */
+  send(buf: Uint8Array, tag?: unknown): void {
+    const len = buf?.byteLength;
+    if (!(buf instanceof Uint8Array) || len === 0) throw invalidArgument("ZcSender.send", "buf must be a non-empty Uint8Array");
+    let kind: number;
+    let bufIndex = -1;
+    if (this.mode === "zc-fixed") {
+      bufIndex = this.pool!.indexOf(buf);
+      if (bufIndex < 0) throw invalidArgument("ZcSender.send", "in zc-fixed mode buf must be a view inside one buffer of the sender's FixedBufferPool");
+      kind = KIND_FIXED;
+    } else {
+      kind = this.chooseKind(len);
+      // A zero-copy send from memory of the sender's pool goes out as a fixed-buffer send: the
+      // pages were pinned once, at registration.
+      if (kind === KIND_ZC && this.pool !== null) {
+        const i = this.pool.indexOf(buf);
+        if (i >= 0) {
+          kind = KIND_FIXED;
+          bufIndex = i;
+        }
+      }
+    }
+    const rec = this.take();
+    this.recKind[rec] = kind;
+    this.recLen[rec] = len;
+    this.recAddr[rec] = addressOf(buf);
+    this.recBufIndex[rec] = bufIndex;
+    this.recHold[rec] = buf;
+    this.recTag[rec] = tag;
+    this.enqueue(rec);
+  }
+
+  /** Send `length` bytes at `offset` of pool buffer `index` with FIXED_BUF (any mode; needs the
+   * pool option). */
+  sendFixed(index: number, length: number, tag?: unknown, offset = 0): void {
+    const pool = this.pool;
+    if (!pool) throw invalidArgument("ZcSender.sendFixed", "the sender has no FixedBufferPool (options.pool)");
+    if (!Number.isInteger(index) || index < 0 || index >= pool.count) throw invalidArgument("ZcSender.sendFixed", `index must be 0..${pool.count - 1}, got ${index}`);
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 1 || offset + length > pool.bufferSize) {
+      throw invalidArgument("ZcSender.sendFixed", `offset ${offset} + length ${length} must lie inside the ${pool.bufferSize}-byte buffer`);
+    }
+    const rec = this.take();
+    this.recKind[rec] = KIND_FIXED;
+    this.recLen[rec] = length;
+    this.recAddr[rec] = pool.address(index) + offset;
+    this.recBufIndex[rec] = index;
+    this.recHold[rec] = pool;
+    this.recTag[rec] = tag;
+    this.enqueue(rec);
+  }
+
+  /** Send a header and a body as one message: SEND_ZC with IORING_SEND_VECTORIZED where the
+   * kernel has it (6.17), else SENDMSG_ZC with two iovecs. Both arrays are held until released. */
+  sendmsg(header: Uint8Array, body: Uint8Array, tag?: unknown): void {
+    if (!(header instanceof Uint8Array) || !(body instanceof Uint8Array) || header.byteLength === 0 || body.byteLength === 0) {
+      throw invalidArgument("ZcSender.sendmsg", "header and body must be non-empty Uint8Arrays");
+    }
+    if (this.mode === "copy") throw invalidArgument("ZcSender.sendmsg", "sendmsg() is zero-copy; a copy-mode sender sends the parts with send()");
+    const kind = this.useVectorized ? KIND_VEC : KIND_MSG;
+    if (kind === KIND_MSG) this.ring.requireOp(Q.IORING_OP_SENDMSG_ZC, "ZcSender.sendmsg");
+    const rec = this.take();
+    this.recKind[rec] = kind;
+    this.recLen[rec] = header.byteLength + body.byteLength;
+    this.recAddr[rec] = addressOf(header);
+    this.recLen2[rec] = body.byteLength;
+    this.recAddr2[rec] = addressOf(body);
+    this.recBufIndex[rec] = -1;
+    this.recHold[rec] = header;
+    this.recHold2[rec] = body;
+    this.recTag[rec] = tag;
+    this.enqueue(rec);
+  }
+
+  /** Write queued sends into the SQ (the next ring.submit / run submits them). Called by send()
+   * unless corked. On a stream, consecutive queued sends of the same kind go out as one gathered
+   * operation (iovecs: SEND / SEND_ZC with IORING_SEND_VECTORIZED on 6.17+, else SENDMSG /
+   * SENDMSG_ZC), several such operations are linked, and the next flush waits until this chain
+   * has reported "sent". Datagrams go out one operation per send. */
+  flush(): void {
+    if (this.corked || this.qCount === 0) return;
+    const ring = this.ring;
+    if (!this.stream) {
+      while (this.qCount > 0) this.writeOp(this.dequeue(), 1, false);
+      return;
+    }
+    if (this.chainLeft > 0) return;
+    if (this.broken) {
+      this.failQueued();
+      return;
+    }
+    // Split the queue into groups (same kind and buffer, at most maxChain sends each), at most
+    // maxChain groups per chain. A chain must sit whole in the SQ: getSqe would submit a full SQ
+    // mid-chain and cut the link.
+    const groupHeads = this.groupHeads, groupSizes = this.groupSizes;
+    let groups = 0, i = 0;
+    const maxGroups = Math.min(this.maxChain, Math.max(1, ring.sqSpace));
+    while (i < this.qCount && groups < maxGroups) {
+      const first = this.queue[(this.qHead + i) % this.capacity]!;
+      let n = 1;
+      if (this.gather && this.recKind[first]! <= KIND_FIXED) {
+        while (i + n < this.qCount && n < this.maxChain) {
+          const r = this.queue[(this.qHead + i + n) % this.capacity]!;
+          if (this.recKind[r] !== this.recKind[first] || this.recBufIndex[r] !== this.recBufIndex[first]) break;
+          n++;
+        }
+      }
+      groupHeads[groups] = first;
+      groupSizes[groups] = n;
+      groups++;
+      i += n;
+    }
+    if (ring.sqSpace < groups) ring.submit();
+    this.chainLeft = groups;
+    this.iovUsed = 0;
+    for (let g = 0; g < groups; g++) {
+      const n = groupSizes[g]!;
+      // Link the group's records in queue order; the op's data is the first record.
+      let prev = -1;
+      for (let k = 0; k < n; k++) {
+        const r = this.dequeue();
+        if (prev >= 0) this.recNext[prev] = r;
+        prev = r;
+      }
+      this.recNext[prev] = -1;
+      this.writeOp(groupHeads[g]!, n, g < groups - 1);
+    }
+  }
+
+  // ---- internals ----
+
+  private setDecision(d: "zc" | "copy", reason: string): void {
+    const s = this.stats;
+    if (s.decision !== d) s.switches++;
+    s.decision = d;
+    s.reason = reason;
+  }
+
+  private chooseKind(len: number): number {
+    switch (this.mode) {
+      case "copy":
+        return KIND_COPY;
+      case "zc":
+        return KIND_ZC;
+      case "mixed":
+        return len >= this.threshold ? KIND_ZC : KIND_COPY;
+      default:
+        if (len < this.threshold) return KIND_COPY;
+        if (this.nextMeasureAt < 0) this.nextMeasureAt = performance.now() + this.warmupMs;
+        switch (this.adPhase) {
+          case AD_MEASURE_ZC:
+            return KIND_ZC;
+          case AD_MEASURE_COPY:
+            return KIND_COPY;
+          case AD_WARMUP:
+            if (--this.probeIn <= 0 && performance.now() >= this.nextMeasureAt) this.startTrial(AD_MEASURE_ZC);
+            return KIND_ZC;
+          default:
+            if (--this.probeIn <= 0 && performance.now() >= this.nextMeasureAt) {
+              this.startTrial(AD_MEASURE_ZC);
+              this.setDecision("zc", `measuring SEND_ZC again after ${this.probeEvery} large sends`);
+              return KIND_ZC;
+            }
+            return this.adPhase === AD_ZC ? KIND_ZC : KIND_COPY;
+        }
+    }
+  }
+
+  private take(): number {
+    if (this.broken) {
+      throw this.stats.lastError ?? new UringError("ZcSender.send", ECANCELED, "an earlier send on this stream failed");
+    }
+    if (this.freeTop === 0) {
+      throw new UringError("ZcSender.send", EBUSY, `all ${this.capacity} send records are queued or awaiting release`,
+        "run the ring until onReleased frees some, or create the sender with a larger capacity");
+    }
+    const rec = this.freeList[--this.freeTop]!;
+    this.recState[rec] = ST_QUEUED;
+    this.stats.sends++;
+    return rec;
+  }
+
+  private enqueue(rec: number): void {
+    const cap = this.capacity;
+    this.queue[(this.qHead + this.qCount) % cap] = rec;
+    this.qCount++;
+    this.flush();
+  }
+
+  private dequeue(): number {
+    const rec = this.queue[this.qHead]!;
+    this.qHead = (this.qHead + 1) % this.capacity;
+    this.qCount--;
+    return rec;
+  }
+
+  /** Write one operation for `n` records starting at `head` (linked through recNext when n > 1). */
+  private writeOp(head: number, n: number, link: boolean): void {
+    const ring = this.ring;
+    const sq = ring.sq;
+    const kind = this.recKind[head]!;
+    const ud = ring.ops.add(this.handler, head, undefined);
+    let slot: number;
+    try {
+      slot = ring.getSqe();
+    } catch (e) {
+      ring.ops.cancelUnsubmitted(ud);
+      throw e;
+    }
+    if (n === 1) this.recNext[head] = -1;
+    const scratchOff = ring.ops.scratchOffset(ud);
+    const scratchAddr = ring.ops.scratchAddressOf(ud);
+    const dv = ring.ops.scratchView;
+    const s = this.stats;
+    let total = 0;
+    if (n > 1) {
+      // Gathered: one iovec per send in the sender's iovec area. The kernel copies the iovecs
+      // when it takes the SQE (IORING_FEAT_SUBMIT_STABLE), and the area is rewritten only by the
+      // next flush, which waits for this chain's CQEs.
+      const iv = this.iovView;
+      let at = this.iovUsed * IOVEC.size;
+      for (let r = head; r >= 0; r = this.recNext[r]!) {
+        putU64(iv, at + IOVEC.iov_base, this.recAddr[r]!);
+        putU64(iv, at + IOVEC.iov_len, this.recLen[r]!);
+        total += this.recLen[r]!;
+        at += IOVEC.size;
+      }
+      const iov = this.iovAddress + this.iovUsed * IOVEC.size;
+      this.iovUsed += n;
+      if (this.useVectorized && kind !== KIND_FIXED) {
+        if (kind === KIND_COPY) prepSendVectorized(sq, slot, this.fd, iov, n, this.msgFlags);
+        else prepSendZcVectorized(sq, slot, this.fd, iov, n, this.msgFlags, this.zcFlags);
+      } else {
+        const m = scratchOff + SCRATCH_MSGHDR;
+        ring.ops.scratch.fill(0, m, m + MSGHDR.size);
+        putU64(dv, m + MSGHDR.msg_iov, iov);
+        putU64(dv, m + MSGHDR.msg_iovlen, n);
+        if (kind === KIND_COPY) prepSendmsg(sq, slot, this.fd, scratchAddr + SCRATCH_MSGHDR, this.msgFlags);
+        else if (kind === KIND_ZC) prepSendmsgZc(sq, slot, this.fd, scratchAddr + SCRATCH_MSGHDR, this.msgFlags, this.zcFlags);
+        else prepSendmsgZcFixed(sq, slot, this.fd, scratchAddr + SCRATCH_MSGHDR, this.msgFlags, this.zcFlags, this.recBufIndex[head]!);
+      }
+      s.gathered += n;
+    } else {
+      total = this.recLen[head]!;
+      switch (kind) {
+        case KIND_COPY:
+          prepSend(sq, slot, this.fd, this.recAddr[head]!, total, this.msgFlags);
+          break;
+        case KIND_ZC:
+          prepSendZc(sq, slot, this.fd, this.recAddr[head]!, total, this.msgFlags, this.zcFlags);
+          break;
+        case KIND_FIXED:
+          prepSendZcFixed(sq, slot, this.fd, this.recAddr[head]!, total, this.msgFlags, this.zcFlags, this.recBufIndex[head]!);
+          break;
+        default: {
+          // Two iovecs (header, body) in the scratch block, behind a msghdr for SENDMSG_ZC.
+          const iov = scratchOff + SCRATCH_IOV;
+          putU64(dv, iov + IOVEC.iov_base, this.recAddr[head]!);
+          putU64(dv, iov + IOVEC.iov_len, total - this.recLen2[head]!);
+          putU64(dv, iov + IOVEC.size + IOVEC.iov_base, this.recAddr2[head]!);
+          putU64(dv, iov + IOVEC.size + IOVEC.iov_len, this.recLen2[head]!);
+          if (kind === KIND_VEC) {
+            prepSendZcVectorized(sq, slot, this.fd, scratchAddr + SCRATCH_IOV, 2, this.msgFlags, this.zcFlags);
+          } else {
+            const m = scratchOff + SCRATCH_MSGHDR;
+            ring.ops.scratch.fill(0, m, m + MSGHDR.size);
+            if (this.dest) {
+              ring.ops.scratch.set(this.dest.bytes, scratchOff + SCRATCH_DEST);
+              putU64(dv, m + MSGHDR.msg_name, scratchAddr + SCRATCH_DEST);
+              dv.setUint32(m + MSGHDR.msg_namelen, this.dest.length, true);
+            }
+            putU64(dv, m + MSGHDR.msg_iov, scratchAddr + SCRATCH_IOV);
+            putU64(dv, m + MSGHDR.msg_iovlen, 2);
+            prepSendmsgZc(sq, slot, this.fd, scratchAddr + SCRATCH_MSGHDR, this.msgFlags, this.zcFlags);
+          }
+        }
+      }
+      if (this.dest && kind !== KIND_MSG) {
+        ring.ops.scratch.set(this.dest.bytes, scratchOff + SCRATCH_DEST);
+        prepSendSetAddr(sq, slot, scratchAddr + SCRATCH_DEST, this.dest.length);
+      }
+    }
+    if (kind === KIND_COPY) s.copySends += n;
+    else if (kind === KIND_ZC) s.zcSends += n;
+    else if (kind === KIND_FIXED) s.fixedSends += n;
+    else s.msgSends += n;
+    s.ops++;
+    if (this.useNotifUd && kind !== KIND_COPY) {
+      const nud = ring.ops.add(this.handler, head, undefined);
+      this.recNotifUd[head] = nud;
+      prepSendZcSetNotifUserData(sq, slot, nud);
+    }
+    ring.setUserData(slot, ud);
+    const f = this.extraSqeFlags | (link ? Q.IOSQE_IO_LINK : 0);
+    if (f) addSqeFlags(sq, slot, f);
+    this.recUd[head] = ud;
+    this.recTotal[head] = total;
+    for (let r = head; r >= 0; r = this.recNext[r]!) this.recState[r] = ST_SUBMITTED;
+  }
+
+  private onCqe(head: number, res: number, flags: number, index: number): void {
+    // index -1: the ring was closed before this operation's last CQE (Ring.close abandons it).
+    // A send still waiting for its notification is released then, its usage unreported.
+    if (index < 0 && this.recState[head] === ST_AWAIT_NOTIF) {
+      this.releaseOp(head, 0, false);
+      return;
+    }
+    if (flags & Q.IORING_CQE_F_NOTIF) {
+      if (this.recState[head] !== ST_AWAIT_NOTIF) {
+        this.stats.anomalies++;
+        return;
+      }
+      this.releaseOp(head, res, true);
+      return;
+    }
+    if (this.recState[head] !== ST_SUBMITTED) {
+      this.stats.anomalies++;
+      return;
+    }
+    const s = this.stats;
+    const kind = this.recKind[head]!;
+    const total = this.recTotal[head]!;
+    if (res >= 0) {
+      s.sentBytes += res;
+      if (kind === KIND_COPY) s.copySendBytes += res;
+      if (this.stream && res < total) {
+        // With MSG_WAITALL a stream send comes back short only when the socket failed part way
+        // (io_send_zc returns the bytes done before the error): later bytes would follow a gap.
+        s.shortSends++;
+        this.broken = true;
+        s.lastError = new UringError(`IORING_OP_${Q.opcodeName(KIND_OPCODE[kind]!)}`, ECANCELED, `fd ${this.fd}: short send, ${res} of ${total} bytes; the stream failed part way`, "the connection broke during the send (reset or shut down); later sends are refused");
+      }
+    } else {
+      if (res !== -ECANCELED || s.lastError === null) {
+        s.lastError = new UringError(`IORING_OP_${Q.opcodeName(KIND_OPCODE[kind]!)}`, -res, `fd ${this.fd}, ${total} bytes`);
+      }
+      if (this.stream) this.broken = true;
+      if (res === -EOPNOTSUPP && this.mode === "adaptive") {
+        this.adPhase = AD_COPY;
+        this.probeIn = Infinity;
+        this.setDecision("copy", "the kernel refused SEND_ZC on this socket (EOPNOTSUPP): every send is IORING_OP_SEND");
+      }
+    }
+    if (this.mode === "adaptive" && res > 0 && this.adPhase <= AD_MEASURE_COPY && this.recLen[head]! >= this.threshold) this.measure(kind, res, this.opSends(head));
+    const more = (flags & Q.IORING_CQE_F_MORE) !== 0;
+    // "sent" for each send of the operation: its bytes, the part of a short result it got, or
+    // the error.
+    let left = res;
+    const cb = this.onSent;
+    for (let r = head; r >= 0; r = this.recNext[r]!) {
+      let mine: number;
+      if (res < 0) mine = res;
+      else {
+        const len = this.recLen[r]!;
+        mine = left >= len ? len : left > 0 ? left : -ECANCELED;
+        if (left > 0) left -= mine;
+      }
+      this.recRes[r] = mine;
+      s.sent++;
+      if (mine < 0) s.errors++;
+      if (more) this.recState[r] = ST_AWAIT_NOTIF;
+      if (cb !== undefined) cb(this.recTag[r], mine);
+    }
+    if (more) {
+      // With NOTIF_USER_DATA the notification comes under its own entry; the send's entry will
+      // see no further CQE and is freed here.
+      if (this.useNotifUd && kind !== KIND_COPY) this.ring.ops.cancelUnsubmitted(this.recUd[head]!);
+    } else {
+      if (this.useNotifUd && kind !== KIND_COPY) this.ring.ops.cancelUnsubmitted(this.recNotifUd[head]!);
+      this.releaseOp(head, 0, false);
+    }
+    if (this.stream && --this.chainLeft === 0) this.flush();
+  }
+
+  /** Release every send of an operation (exactly once each: records go back to the free list). */
+  private releaseOp(head: number, res: number, notified: boolean): void {
+    const s = this.stats;
+    const kind = this.recKind[head]!;
+    let usage: ZcUsage;
+    if (kind === KIND_COPY) usage = "copy-send";
+    else if (!notified || this.zcFlags === 0) usage = "unreported";
+    else usage = (res & Q.IORING_NOTIF_USAGE_ZC_COPIED) !== 0 ? "copied" : "zerocopy";
+    const counting = notified && this.adPhase === AD_MEASURE_ZC && this.mode === "adaptive";
+    const cb = this.onReleased;
+    let r = head;
+    while (r >= 0) {
+      const next = this.recNext[r]!;
+      const bytes = this.recRes[r]! > 0 ? this.recRes[r]! : 0;
+      if (counting) {
+        this.adNotifs++;
+        if (usage === "copied") this.adCopied++;
+      }
+      if (notified) {
+        s.notifications++;
+        if (usage === "copied") {
+          s.copiedNotifications++;
+          s.copiedBytes += bytes;
+        } else if (usage === "zerocopy") {
+          s.zcNotifications++;
+          s.zcBytes += bytes;
+        }
+      }
+      const tag = this.recTag[r];
+      this.recTag[r] = undefined;
+      this.recHold[r] = undefined;
+      this.recHold2[r] = undefined;
+      this.recState[r] = ST_FREE;
+      this.recNext[r] = -1;
+      this.freeList[this.freeTop++] = r;
+      s.released++;
+      if (cb !== undefined) cb(tag, usage);
+      r = next;
+    }
+  }
+
+  private startTrial(phase: number): void {
+    this.adPhase = phase;
+    this.adCount = this.adBytes = this.adNotifs = this.adCopied = 0;
+  }
+
+  /** Sends in the operation that starts at `head`. */
+  private opSends(head: number): number {
+    let n = 0;
+    for (let r = head; r >= 0; r = this.recNext[r]!) n++;
+    return n;
+  }
+
+  /** Adaptive: one large operation's first CQE (`sends` sends, `res` bytes) into the current
+   * trial; decide when the trial has seen `window` sends. The rate is bytes over the time from
+   * the trial's first CQE to its last (the first operation only starts the clock). */
+  private measure(kind: number, res: number, sends: number): void {
+    const phase = this.adPhase;
+    if ((phase === AD_MEASURE_ZC) !== (kind !== KIND_COPY)) return;
+    const now = performance.now();
+    if (this.adCount === 0) {
+      this.adCount = 1;
+      this.adStart = now;
+      return;
+    }
+    this.adCount += sends;
+    this.adBytes += res;
+    if (this.adCount <= this.window || now - this.adStart < this.trialMs) return;
+    const reporting = this.zcFlags !== 0;
+    // Notifications trail the sends: wait for a quarter of a trial's worth before judging.
+    if (phase === AD_MEASURE_ZC && reporting && this.adNotifs < this.window >> 2) return;
+    const ms = now - this.adStart;
+    const rate = ms > 0 ? this.adBytes / ms / 1000 : Infinity;
+    if (phase === AD_MEASURE_ZC) {
+      const share = this.adNotifs > 0 ? this.adCopied / this.adNotifs : 0;
+      if (reporting && share < this.copiedRatio) {
+        this.adPhase = AD_ZC;
+        this.probeIn = this.probeEvery;
+        this.nextMeasureAt = now + this.remeasureMs;
+        this.setDecision("zc", `zero-copy confirmed: ${Math.round(share * 100)}% of ${this.adNotifs} notifications reported a copy; large sends (>= ${this.threshold} bytes) use SEND_ZC`);
+        return;
+      }
+      this.zcRateMBs = rate;
+      const notifs = this.adNotifs;
+      this.startTrial(AD_MEASURE_COPY);
+      this.setDecision("copy", reporting
+        ? `${Math.round(share * 100)}% of ${notifs} SEND_ZC notifications reported a copy (loopback, a virtual device or a packet tap): measuring SEND against SEND_ZC's ${rate.toFixed(0)} MB/s`
+        : `measuring SEND against SEND_ZC's ${rate.toFixed(0)} MB/s`);
+      return;
+    }
+    const zc = this.zcRateMBs;
+    this.probeIn = this.probeEvery;
+    this.nextMeasureAt = now + this.remeasureMs;
+    // Ties go to SEND: it pins no pages and posts no notification.
+    if (rate >= zc * 0.95) {
+      this.adPhase = AD_COPY;
+      this.setDecision("copy", `the kernel copies SEND_ZC data here, and SEND moved ${rate.toFixed(0)} MB/s against SEND_ZC's ${zc.toFixed(0)} MB/s: large sends use SEND; measuring again in ${this.probeEvery} large sends`);
+    } else {
+      this.adPhase = AD_ZC;
+      this.setDecision("zc", `the kernel copies SEND_ZC data here, but SEND_ZC moved ${zc.toFixed(0)} MB/s against SEND's ${rate.toFixed(0)} MB/s (the copy runs on the receive side, off this thread): large sends use SEND_ZC; measuring again in ${this.probeEvery} large sends`);
+    }
+  }
+
+  /** A failed stream: queued sends never reach the kernel; each still gets both callbacks. */
+  private failQueued(): void {
+    while (this.qCount > 0) {
+      const rec = this.dequeue();
+      this.recRes[rec] = -ECANCELED;
+      this.recNext[rec] = -1;
+      this.stats.errors++;
+      const cb = this.onSent;
+      if (cb !== undefined) cb(this.recTag[rec], -ECANCELED);
+      this.releaseOp(rec, 0, false);
+    }
+  }
+}
+
+function putU64(dv: DataView, at: number, value: number): void {
+  dv.setUint32(at, value >>> 0, true);
+  dv.setUint32(at + 4, Math.floor(value / U32_SPAN) >>> 0, true);
+}
+
+/** The usual error for a failed zero-copy send result, for callers that drive SEND_ZC
+ * themselves. */
+export function zcSendError(res: number, detail?: string): UringError {
+  return new UringError("IORING_OP_SEND_ZC", -res, detail);
+}
+

@@ -1,0 +1,178 @@
+// Zero-copy receive in the async API: ZcrxStream over the simulated kernel side (every machine),
+// the ring-level checks of registerZcrx here, and RECV_ZC end to end with ZCRX_REG_NODEV where the
+// kernel has it (7.1+, the VM tier).
+import { describe, expect, test } from "bun:test";
+import { openRing, ZcrxStream, type ZcrxStreamHost } from "../src/api/index.ts";
+import { SimulatedZcrx } from "../src/testing/index.ts";
+import type { ZcrxReceiver } from "../src/zcrx/receiver.ts";
+import { UringError } from "../src/error.ts";
+import { ECONNRESET } from "../src/abi/errno.ts";
+import { needKernel, testIf } from "./helpers.ts";
+
+/** Bound per test, generous for the VM tier (an emulated CPU). */
+const ZCRX_TIMEOUT_MS = 30_000;
+
+function pattern(n: number, seed: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 131 + seed * 7) & 0xff;
+  return b;
+}
+
+/** Drives a simulated receiver from the event loop: completions on each turn, publish at once. */
+function simHost(rx: ZcrxReceiver): ZcrxStreamHost & { stop(): void; publishes: number } {
+  let running = true;
+  const h = {
+    publishes: 0,
+    schedulePublish(r: ZcrxReceiver) {
+      h.publishes++;
+      r.publish();
+    },
+    kick() {},
+    cancelFd() {},
+    stop() {
+      running = false;
+    },
+  };
+  const pump = () => {
+    if (!running) return;
+    rx.completions();
+    setImmediate(pump);
+  };
+  setImmediate(pump);
+  return h;
+}
+
+describe("ZcrxStream (simulated kernel side)", () => {
+  test("chunks arrive in order, read in place, and every release goes back through the refill ring", async () => {
+    const sim = new SimulatedZcrx({ areaBytes: 256 * 1024, rqEntries: 16 });
+    const rx = sim.createReceiver();
+    const host = simHost(rx);
+    try {
+      const fd = sim.connect();
+      const data = pattern(1_000_000, 3);
+      const stream = new ZcrxStream(rx, fd, host);
+      // Feed in pieces from timers, so the stream waits in between.
+      let at = 0;
+      const feed = setInterval(() => {
+        const n = Math.min(100_000, data.length - at);
+        sim.send(fd, data.subarray(at, at + n));
+        at += n;
+        if (at === data.length) {
+          sim.shutdown(fd);
+          clearInterval(feed);
+        }
+      }, 1);
+      let got = 0;
+      let mismatch = -1;
+      for await (const chunk of stream) {
+        for (let i = 0; i < chunk.data.length && mismatch < 0; i++) if (chunk.data[i] !== data[got + i]) mismatch = got + i;
+        got += chunk.data.length;
+        chunk.release();
+        expect(chunk.isReleased).toBe(true);
+      }
+      expect(got).toBe(data.length);
+      expect(mismatch).toBe(-1);
+      expect(rx.live).toBe(0);
+      expect(host.publishes).toBeGreaterThan(0);
+      expect(sim.violations).toEqual([]);
+    } finally {
+      host.stop();
+      rx.close();
+    }
+  }, ZCRX_TIMEOUT_MS);
+
+  test("a second release of a chunk is refused; an error from the kernel side rejects next()", async () => {
+    const sim = new SimulatedZcrx({ areaBytes: 64 * 1024, rqEntries: 16 });
+    const rx = sim.createReceiver();
+    const host = simHost(rx);
+    try {
+      const fd = sim.connect();
+      const stream = new ZcrxStream(rx, fd, host);
+      sim.send(fd, pattern(1000, 1));
+      const first = await stream.next();
+      expect(first.done).toBe(false);
+      first.value!.release();
+      expect(() => first.value!.release()).toThrow(/already released/);
+      sim.fail(fd, ECONNRESET);
+      const err = await stream.next().then(() => null, (e) => e);
+      expect(err).toBeInstanceOf(UringError);
+      expect((err as UringError).code).toBe("ECONNRESET");
+      expect((await stream.next()).done).toBe(true);
+    } finally {
+      host.stop();
+      rx.close();
+    }
+  }, ZCRX_TIMEOUT_MS);
+});
+
+describe("AsyncRing.registerZcrx", () => {
+  test("a ring without DEFER_TASKRUN and CQE32 is refused before the kernel is asked", async () => {
+    const r = openRing();
+    try {
+      expect(() => r.registerZcrx({ nodev: true })).toThrow(/DEFER_TASKRUN/);
+      const l = r.listen({ host: "127.0.0.1", port: 0 });
+      const accepted = l.accept();
+      const cl = await r.connect({ host: "127.0.0.1", port: l.port });
+      const peer = await accepted;
+      expect(() => peer.recvZc()).toThrow(/registerZcrx/);
+      await Promise.all([cl.close(), peer.close(), l.close()]);
+    } finally {
+      await r.close();
+    }
+  }, ZCRX_TIMEOUT_MS);
+
+  testIf(needKernel("7.1", "ZCRX_REG_NODEV"), "device-less RECV_ZC through the async API: byte-exact, every chunk released, nothing in flight", async () => {
+    const r = openRing({ deferTaskrun: true, cqe32: true, cqEntries: 4096 });
+    try {
+      r.registerZcrx({ nodev: true, areaBytes: 1 << 20 });
+      const l = r.listen({ host: "127.0.0.1", port: 0 });
+      const accepted = l.accept();
+      const cl = await r.connect({ host: "127.0.0.1", port: l.port });
+      const peer = await accepted;
+      const data = pattern(4_000_000, 5);
+      const sending = (async () => {
+        await cl.send(data).released;
+        await cl.end();
+      })();
+      let got = 0, mismatch = -1;
+      for await (const chunk of peer.recvZc()) {
+        for (let i = 0; i < chunk.data.length && mismatch < 0; i++) if (chunk.data[i] !== data[got + i]) mismatch = got + i;
+        got += chunk.data.length;
+        chunk.release();
+      }
+      await sending;
+      expect(got).toBe(data.length);
+      expect(mismatch).toBe(-1);
+      await Promise.all([cl.close(), peer.close(), l.close()]);
+      expect(r.inflight).toBe(0);
+    } finally {
+      await r.close();
+    }
+  }, ZCRX_TIMEOUT_MS);
+
+  test("on this machine's loopback, registration fails with the kernel's reason, and the ring stays usable", async () => {
+    const r = openRing({ deferTaskrun: true, cqe32: true });
+    try {
+      let err: unknown = null;
+      try {
+        r.registerZcrx({ ifname: "lo", rxq: 0 });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(UringError);
+      expect((err as UringError).syscall).toBe("IORING_REGISTER_ZCRX_IFQ");
+      const l = r.listen({ host: "127.0.0.1", port: 0 });
+      const accepted = l.accept();
+      const cl = await r.connect({ host: "127.0.0.1", port: l.port });
+      const peer = await accepted;
+      const it = peer.recv()[Symbol.asyncIterator]();
+      await cl.send("still works");
+      expect(new TextDecoder().decode((await it.next()).value!)).toBe("still works");
+      await it.return!();
+      await Promise.all([cl.close(), peer.close(), l.close()]);
+      expect(r.inflight).toBe(0);
+    } finally {
+      await r.close();
+    }
+  }, ZCRX_TIMEOUT_MS);
+});

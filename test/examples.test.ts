@@ -1,0 +1,83 @@
+// The examples run as the user runs them (`bun scripts/examples/X.ts`), check their own output,
+// and exit 0; this suite runs each and checks the line it prints.
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { kernelAtLeast } from "../src/ring/kernel.ts";
+
+const ROOT = join(import.meta.dir, "..");
+/** Each example is a fresh process (and Workers): generous under the VM tier's emulated CPU. */
+const EXAMPLE_TIMEOUT_MS = 60_000;
+/** Device-less ZCRX (ZCRX_REG_NODEV) exists from Linux 7.1: there the ZCRX examples must run end
+ * to end; before, they must explain the refusal and exit 0. */
+const NODEV = kernelAtLeast("7.1");
+
+async function run(script: string, args: string[] = []): Promise<{ code: number | null; out: string; err: string }> {
+  const proc = Bun.spawn([process.execPath, join(ROOT, "scripts/examples", script), ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  const killer = setTimeout(() => proc.kill(), 60_000);
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(killer);
+  return { code, out: out.trim(), err: err.trim() };
+}
+
+describe("examples", () => {
+  test("echo: server and verifying client, byte-exact, nothing left in flight", async () => {
+    const r = await run("echo.ts", ["--conns", "3", "--bytes", "100000"]);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^echo: 3 connections x 100000 bytes echoed byte-exact \(300000 bytes, .* ms\), 0 operations in flight$/);
+  }, EXAMPLE_TIMEOUT_MS);
+
+  test("file-server: SEND_ZC from a registered pool, received byte-exact", async () => {
+    const r = await run("file-server.ts", ["--bytes", "1000000", "--chunk", "65536", "--buffers", "4"]);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^file-server: 1000000 bytes sent with SEND_ZC from 4 registered 65536-byte buffers, received byte-exact; 16 fixed-buffer sends/);
+  }, EXAMPLE_TIMEOUT_MS);
+
+  test("zcrx-receiver without a NIC explains why it cannot run and exits 0", async () => {
+    const r = await run("zcrx-receiver.ts");
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^zcrx-receiver: cannot run here — no ZCRX-capable NIC was given/);
+    expect(r.out).toContain("--simulate");
+  }, EXAMPLE_TIMEOUT_MS);
+
+  test(`zcrx-receiver --nodev: ${NODEV ? "device-less ZCRX end to end" : "the kernel's refusal, explained (ZCRX_REG_NODEV needs 7.1+)"}`, async () => {
+    const r = await run("zcrx-receiver.ts", ["--nodev", "--size", "1000000"]);
+    expect(r.code).toBe(0);
+    if (NODEV) expect(r.out).toMatch(/^zcrx-receiver \(ZCRX_REG_NODEV\): 1000000 bytes in \d+ chunks, read in place and released, byte-exact$/);
+    else expect(r.out).toMatch(/^zcrx-receiver: cannot run here — IORING_REGISTER_ZCRX_IFQ: EOPNOTSUPP \(ZCRX_REG_NODEV needs Linux 7\.1/);
+  }, EXAMPLE_TIMEOUT_MS);
+
+  test(`worker-per-queue --nodev: ${NODEV ? "a device-less ifq per Worker" : "the kernel's refusal, explained"}`, async () => {
+    const r = await run("worker-per-queue.ts", ["--nodev", "--workers", "2", "--bytes", "300000"]);
+    expect(r.code).toBe(0);
+    if (NODEV) expect(r.out).toMatch(/^worker-per-queue \(nodev\): 2 Workers, each with its own ring, received 600000 bytes byte-exact/);
+    else expect(r.out).toMatch(/^worker-per-queue \(nodev\): cannot run here — IORING_REGISTER_ZCRX_IFQ: EOPNOTSUPP/);
+  }, EXAMPLE_TIMEOUT_MS);
+
+  test("zcrx-receiver --simulate: the receive path against the simulated kernel, every buffer back", async () => {
+    const r = await run("zcrx-receiver.ts", ["--simulate", "--size", "1000000"]);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.out).toBe("zcrx-receiver (simulated kernel): 1000000 bytes in 245 chunks, read in place and released, byte-exact; every buffer back in the simulated kernel");
+  }, EXAMPLE_TIMEOUT_MS);
+
+  test("worker-per-queue: one ring per Worker, each Worker's bytes intact", async () => {
+    const r = await run("worker-per-queue.ts", ["--workers", "2", "--bytes", "500000"]);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^worker-per-queue \(socket\): 2 Workers, each with its own ring, received 1000000 bytes byte-exact/);
+  }, EXAMPLE_TIMEOUT_MS);
+
+  test("worker-per-queue --simulate: a simulated zcrx queue per Worker", async () => {
+    const r = await run("worker-per-queue.ts", ["--simulate", "--workers", "2", "--bytes", "300000"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^worker-per-queue \(simulate\): 2 Workers, each with its own simulated queue, received 600000 bytes byte-exact/);
+  }, EXAMPLE_TIMEOUT_MS);
+
+  test("a bad flag makes an example exit non-zero with the reason", async () => {
+    const r = await run("echo.ts", ["--no-such-flag"]);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain("unknown flag --no-such-flag");
+  }, EXAMPLE_TIMEOUT_MS);
+});
