@@ -9,3 +9,7 @@ export * from "./ops/index.ts";
 export { addressOf } from "../ffi/index.ts";
 export * from "./zcrx/index.ts";
 export { registerBuffers, registerBuffersSparse, updateBuffers, unregisterBuffers, registeredBuffers, BufferTable, registerFiles, registerFilesSparse, updateFiles, unregisterFiles, ProvidedBufferRing, bufRingBytes, registerEventfd, unregisterEventfd, registerNapi, unregisterNapi, type BufferView, type ProvidedBufferRingOptions, type NapiSettings, type NapiTracking } from "./ring/register.ts";
+export * from "./net/index.ts";
+export * from "./zc/index.ts";
+export * from "./loop/index.ts";
+export * from "./api/index.ts";
