@@ -165,6 +165,8 @@ export class Ring {
   /** SQEs handed out (local tail) and the tail last published to the kernel. */
   private sqeTail = 0;
   private sqeFlushed = 0;
+  /** The kernel's SQ head as last read (see getSqe). */
+  private sqHeadSeen = 0;
   private cqHeadLocal = 0;
   private readonly waitArg: Uint8Array;
   private readonly waitView: DataView;
@@ -270,6 +272,7 @@ export class Ring {
     this.cqes = new Uint32Array(cqRegion.bytes.buffer, cqRegion.bytes.byteOffset + cqesOff, (this.cqEntries * this.cqeSize) >> 2);
     // A fresh ring starts with all indices at zero (the Zig std assertion).
     this.sqeTail = this.sqeFlushed = Atomics.load(this.sqRing, this.sqTail);
+    this.sqHeadSeen = Atomics.load(this.sqRing, this.sqHead);
     this.cqHeadLocal = Atomics.load(this.cqRing, this.cqHead);
     if (!(this.flags & S.IORING_SETUP_NO_SQARRAY)) {
       // Identity-map the SQ index array once: slot i is always SQE i (liburing does the same).
@@ -378,19 +381,24 @@ export class Ring {
    * `setUserData`. */
   getSqe(): number {
     if (this.closed) throw closedError("Ring.getSqe");
-    // Acquire load of the kernel's SQ head: slots it has consumed may be rewritten.
-    let head = Atomics.load(this.sqRing, this.sqHead);
-    if (((this.sqeTail - head) >>> 0) >= this.sqEntries) {
-      this.submit();
-      head = Atomics.load(this.sqRing, this.sqHead);
-      if (((this.sqeTail - head) >>> 0) >= this.sqEntries) {
-        throw new UringError("Ring.getSqe", EBUSY, "the submission queue is full and the kernel took no entries");
+    // The kernel's SQ head only moves forward, so a stale copy can only under-count free slots:
+    // it is reloaded (acquire, so slots the kernel consumed may be rewritten) only when the SQ
+    // looks full, not once per SQE.
+    if (((this.sqeTail - this.sqHeadSeen) >>> 0) >= this.sqEntries) {
+      this.sqHeadSeen = Atomics.load(this.sqRing, this.sqHead);
+      if (((this.sqeTail - this.sqHeadSeen) >>> 0) >= this.sqEntries) {
+        this.submit();
+        this.sqHeadSeen = Atomics.load(this.sqRing, this.sqHead);
+        if (((this.sqeTail - this.sqHeadSeen) >>> 0) >= this.sqEntries) {
+          throw new UringError("Ring.getSqe", EBUSY, "the submission queue is full and the kernel took no entries");
+        }
       }
     }
     const slot = this.sqeTail & this.sqMask;
     this.sqeTail = (this.sqeTail + 1) >>> 0;
     return slot;
   }
+
 
   /** Attach an operation to a prepped slot: the handler gets every CQE of it; `hold` stays
    * referenced until the last one. Returns the user_data. `sqeFlags` are OR'd in (IOSQE_*). */
