@@ -155,13 +155,7 @@ export class RecvStream implements AsyncIterableIterator<Uint8Array> {
     const ring = this.host.ring;
     const pbuf = this.host.buffers();
     const ud = ring.ops.add(onRecvCqe, this);
-    let slot: number;
-    try {
-      slot = ring.getSqe();
-    } catch (e) {
-      ring.ops.cancelUnsubmitted(ud);
-      throw e;
-    }
+    const slot = ring.getSqeFor(ud);
     prepRecvMultishot(ring.sq, slot, this.socket.fd, pbuf.bgid, 0);
     ring.setUserData(slot, ud);
     this.userData = ud;

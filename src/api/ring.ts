@@ -230,13 +230,7 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
   trackCancel(target: number): void {
     if (this.ring.isClosed) return;
     const ud = this.ring.ops.add(onCancelCqe, this);
-    let slot: number;
-    try {
-      slot = this.ring.getSqe();
-    } catch (e) {
-      this.ring.ops.cancelUnsubmitted(ud);
-      throw e;
-    }
+    const slot = this.ring.getSqeFor(ud);
     prepCancel64(this.ring.sq, slot, target, 0);
     this.ring.setUserData(slot, ud);
     this.ownOps++;

@@ -36,13 +36,7 @@ function checkFd(where: string, fd: number): void {
  * half-written SQE behind. Returns [user_data, slot]. */
 function reserve(ring: Ring, handler: CompletionHandler, data: unknown, hold: unknown): [number, number] {
   const ud = ring.ops.add(handler, data, hold);
-  let slot: number;
-  try {
-    slot = ring.getSqe();
-  } catch (e) {
-    ring.ops.cancelUnsubmitted(ud);
-    throw e;
-  }
+  const slot = ring.getSqeFor(ud);
   return [ud, slot];
 }
 

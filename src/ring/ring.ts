@@ -400,6 +400,19 @@ export class Ring {
   }
 
 
+  /** The next SQ slot for an operation already added to the op table (`ops.add`, for callers that
+   * need the entry's scratch memory before they prep): if no slot can be had, the entry is given
+   * back before the error is thrown, so nothing stays in flight. The caller preps the slot and
+   * sets its user_data to `userData`. */
+  getSqeFor(userData: number): number {
+    try {
+      return this.getSqe();
+    } catch (e) {
+      this.ops.cancelUnsubmitted(userData);
+      throw e;
+    }
+  }
+
   /** Attach an operation to a prepped slot: the handler gets every CQE of it; `hold` stays
    * referenced until the last one. Returns the user_data. `sqeFlags` are OR'd in (IOSQE_*). */
   track<T>(slot: number, handler: CompletionHandler<T>, data: T, hold?: unknown, sqeFlags = 0): number {
