@@ -127,7 +127,9 @@ export class SimulatedZcrx implements ZcrxSource {
     this.areaId = o.areaId ?? 0;
     if (!Number.isInteger(this.areaId) || this.areaId < 0 || this.areaId > 0xffff) throw invalidArgument("SimulatedZcrx", `areaId must be 0..65535, got ${this.areaId}`);
     this.reclaimMode = o.reclaim ?? "alloc";
+    if (this.reclaimMode !== "alloc" && this.reclaimMode !== "flush") throw invalidArgument("SimulatedZcrx", `reclaim must be "alloc" or "flush", got ${String(o.reclaim)}`);
     this.starveMode = o.onStarve ?? "enomem";
+    if (this.starveMode !== "enomem" && this.starveMode !== "stall") throw invalidArgument("SimulatedZcrx", `onStarve must be "enomem" or "stall", got ${String(o.onStarve)}`);
     this.poison = o.poison ?? true;
     this.strict = o.strict ?? true;
 
@@ -163,6 +165,7 @@ export class SimulatedZcrx implements ZcrxSource {
   send(fd: number, bytes: Uint8Array): void {
     const s = this.stream(fd, "send");
     if (s.eof) throw invalidArgument("SimulatedZcrx.send", `fd ${fd} was shut down`);
+    if (!(bytes instanceof Uint8Array)) throw invalidArgument("SimulatedZcrx.send", `bytes must be a Uint8Array, got ${typeof bytes}`);
     if (bytes.byteLength === 0) return;
     s.queue.push(bytes.slice());
     s.queued += bytes.byteLength;
