@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { runInVm, type RunResult } from "./vm/run.ts";
 import { DEFAULT_MODULES, KERNELS, type KernelArg, type VmOptions } from "./vm/options.ts";
 import type { ProbeReport } from "./probe.ts";
+import { closingLine } from "./lib/summary.ts";
 
 const root = join(import.meta.dir, "..");
 const PROBE_FILE = "test/fixtures/reliability-probe.test.ts";
@@ -221,5 +222,14 @@ if (import.meta.main) {
     }
   }
   const ok = runs.every((r) => r.exitCode === 0 && r.failed === 0);
+  // The closing line CI reads: every kernel's counts summed; a kernel whose run failed without a
+  // failing test (no boot, timeout) counts as one failure.
+  const total = { passed: 0, failed: 0, skipped: 0 };
+  for (const r of runs) {
+    total.passed += r.passed;
+    total.skipped += r.skipped;
+    total.failed += r.failed > 0 ? r.failed : r.exitCode === 0 ? 0 : 1;
+  }
+  if (!a.json) console.log(closingLine(total));
   process.exit(ok ? 0 : 1);
 }
