@@ -239,6 +239,98 @@ test("adaptive: loopback copies, so SEND is measured against SEND_ZC, the choice
   }
 });
 
+test("adaptive: each size class is measured on its own in alternating SEND_ZC / SEND windows and explains its choice", () => {
+  const p = tcpPair();
+  try {
+    const sender = new ZcSender(p.ring, p.client, { window: 4, rounds: 2, probeEvery: 1 << 20, threshold: 2048, trialMs: 0, remeasureMs: 0, warmupMs: 0 });
+    const { chunks, loop } = collect(p);
+    const small = payload(3000, 1), large = payload(70_000, 2), tiny = payload(500, 3);
+    const expected: Uint8Array[] = [];
+    let total = 0;
+    const sendSome = (buf: Uint8Array, n: number) => {
+      for (let i = 0; i < n; i++) { sender.send(buf); expected.push(buf); total += buf.length; }
+      p.ring.runUntil(() => sender.inflight === 0 && loop.bytes >= total, 10_000);
+    };
+    const decided = (min: number) => sender.stats.sizeClasses.find((k) => k.minBytes === min)?.measurements ?? 0;
+    // Classes are measured one after the other: each batch runs only its own class's windows.
+    for (let k = 0; k < 40 && decided(2048) === 0; k++) sendSome(small, 4);
+    for (let k = 0; k < 40 && decided(65536) === 0; k++) sendSome(large, 4);
+    const zcBefore = sender.stats.zcSends;
+    sendSome(tiny, 4);
+    expect(joined(chunks).equals(Buffer.concat(expected))).toBe(true);
+    // Payloads under the threshold never use SEND_ZC and make no class.
+    expect(sender.stats.zcSends).toBe(zcBefore);
+    const classes = sender.stats.sizeClasses.map((k) => [k.minBytes, k.maxBytes]);
+    expect(classes).toEqual([[2048, 4095], [65536, 131071]]);
+    for (const k of sender.stats.sizeClasses) {
+      expect(k.measurements).toBe(1);
+      expect(k.measuring).toBe(false);
+      expect(k.pairs).toBe(2);
+      expect(k.zcWins).toBeGreaterThanOrEqual(0);
+      expect(k.zcWins).toBeLessThanOrEqual(2);
+      expect(k.zcMBs).toBeGreaterThan(0);
+      expect(k.copyMBs).toBeGreaterThan(0);
+      expect(["zc", "copy"]).toContain(k.decision);
+      // Loopback copies SEND_ZC data; the reason names the class and the rates behind the choice.
+      expect(k.reason).toMatch(/^the kernel copies SEND_ZC data here, (and SEND|but SEND_ZC) moved \d+ MB\/s .* over 2 alternating pairs of trials, SEND_ZC faster in [0-2]: sends of /);
+      expect(k.reason).toContain(k.minBytes === 2048 ? "sends of 2 KiB to under 4 KiB" : "sends of 64 KiB to under 128 KiB");
+    }
+    // Both kinds ran in the trials, and every send was released.
+    expect(sender.stats.zcSends).toBeGreaterThan(0);
+    expect(sender.stats.copySends).toBeGreaterThan(0);
+    expect(sender.stats.released).toBe(sender.stats.sends);
+    expect(sender.stats.anomalies).toBe(0);
+    expect(sender.stats.reason).toBe(sender.stats.sizeClasses[1]!.reason);
+  } finally {
+    closePair(p);
+  }
+});
+
+test("adaptive: hysteresis keeps the first choice on SEND unless SEND_ZC wins by the margin", () => {
+  // With an impossible margin, SEND_ZC can never replace SEND, whatever the machine measures.
+  const p = tcpPair();
+  try {
+    const sender = new ZcSender(p.ring, p.client, { window: 4, rounds: 1, margin: 9, probeEvery: 1 << 20, threshold: 2048, trialMs: 0, remeasureMs: 0, warmupMs: 0 });
+    const { loop } = collect(p);
+    const buf = payload(20_000, 4);
+    let total = 0;
+    for (let k = 0; k < 40 && (sender.stats.sizeClasses[0]?.measurements ?? 0) === 0; k++) {
+      for (let i = 0; i < 4; i++) { sender.send(buf); total += buf.length; }
+      p.ring.runUntil(() => sender.inflight === 0 && loop.bytes >= total, 10_000);
+    }
+    const k = sender.stats.sizeClasses[0]!;
+    expect(k.measurements).toBe(1);
+    expect(k.decision).toBe("copy");
+    expect(sender.stats.decision).toBe("copy");
+    // Settled: the class's next sends are plain SENDs.
+    const copyBefore = sender.stats.copySends, zcBefore = sender.stats.zcSends;
+    for (let i = 0; i < 4; i++) { sender.send(buf); total += buf.length; }
+    p.ring.runUntil(() => sender.inflight === 0 && loop.bytes >= total, 10_000);
+    expect(sender.stats.zcSends).toBe(zcBefore);
+    expect(sender.stats.copySends).toBe(copyBefore + 4);
+  } finally {
+    closePair(p);
+  }
+});
+
+test("adaptive: rounds and margin are validated", () => {
+  const p = tcpPair();
+  try {
+    for (const o of [{ rounds: 0 }, { rounds: 1.5 }, { margin: -0.1 }, { margin: Number.NaN }]) {
+      let err: unknown;
+      try {
+        new ZcSender(p.ring, p.client, o);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(UringError);
+      expect((err as UringError).code).toBe("EINVAL");
+    }
+  } finally {
+    closePair(p);
+  }
+});
+
 test("sendFixed from a registered pool uses FIXED_BUF and frees nothing twice", () => {
   const p = tcpPair();
   let pool: FixedBufferPool | undefined;

@@ -3,7 +3,9 @@
  * chain once the previous one has reported "sent", notifications counted as they come), and the
  * plain copying receiver every sender of the benchmark is measured against.
  *
- *   tcp_stream send MODE HOST PORT SIZE SECONDS BATCH   MODE: send | zc | zc-fixed
+ *   tcp_stream send MODE HOST PORT SIZE SECONDS BATCH   MODE: send | zc | zc-fixed | send-gather | zc-gather
+ *       send-gather / zc-gather: the chain's `batch` payloads gathered into one SENDMSG /
+ *       SENDMSG_ZC with `batch` iovecs, as ZcSender gathers consecutive sends of one kind
  *       prints {"bytes":N,"seconds":S,"cpu_s":U,"sends":K,"notifs":M,"copied":C}
  *   tcp_stream recv HOST PORT
  *       prints "listening PORT", then {"bytes":N} when the peer closes
@@ -89,8 +91,9 @@ static int do_recv(const char *host, int port) {
 }
 
 static int do_send(const char *mode, const char *host, int port, size_t size, double seconds, unsigned batch) {
-	int zc = strcmp(mode, "send") != 0, fixed = strcmp(mode, "zc-fixed") == 0;
-	if (!zc && strcmp(mode, "send") != 0) return 2;
+	int gather = !strcmp(mode, "send-gather") || !strcmp(mode, "zc-gather");
+	int zc = !strcmp(mode, "zc") || !strcmp(mode, "zc-fixed") || !strcmp(mode, "zc-gather"), fixed = strcmp(mode, "zc-fixed") == 0;
+	if (!zc && strcmp(mode, "send") != 0 && strcmp(mode, "send-gather") != 0) return 2;
 	struct sockaddr_storage ss;
 	socklen_t len = addr_of(host, port, &ss);
 	int fd = socket(ss.ss_family, SOCK_STREAM, 0), one = 1, sndbuf = 4 << 20;
@@ -112,24 +115,37 @@ static int do_send(const char *mode, const char *host, int port, size_t size, do
 		if (r < 0) { errno = -r; die("io_uring_register_buffers"); }
 	}
 
+	/* Gathered modes: one msghdr whose `batch` iovecs all point at the payload. */
+	struct iovec iovs[256];
+	for (unsigned i = 0; i < batch; i++) {
+		iovs[i].iov_base = buf;
+		iovs[i].iov_len = size;
+	}
+	struct msghdr msg = {0};
+	msg.msg_iov = iovs;
+	msg.msg_iovlen = batch;
+	unsigned ops = gather ? 1 : batch;
+
 	unsigned long long bytes = 0, sends = 0, notifs = 0, copied = 0, pending_notifs = 0;
 	struct rusage ru0, ru1;
 	getrusage(RUSAGE_SELF, &ru0);
 	double start = now_s(), end = start + seconds;
 	while (now_s() < end) {
-		for (unsigned i = 0; i < batch; i++) {
+		for (unsigned i = 0; i < ops; i++) {
 			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-			if (!zc) io_uring_prep_send(sqe, fd, buf, size, MSG_WAITALL);
+			if (gather && !zc) io_uring_prep_sendmsg(sqe, fd, &msg, MSG_WAITALL);
+			else if (gather) io_uring_prep_sendmsg_zc(sqe, fd, &msg, MSG_WAITALL);
+			else if (!zc) io_uring_prep_send(sqe, fd, buf, size, MSG_WAITALL);
 			else if (fixed) io_uring_prep_send_zc_fixed(sqe, fd, buf, size, MSG_WAITALL, 0, 0);
 			else io_uring_prep_send_zc(sqe, fd, buf, size, MSG_WAITALL, 0);
 			if (zc) sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;
-			if (i + 1 < batch) sqe->flags |= IOSQE_IO_LINK;
+			if (i + 1 < ops) sqe->flags |= IOSQE_IO_LINK;
 			sqe->user_data = 1;
 		}
 		/* Wait for the chain's "sent" CQEs; notifications are reaped as they come, never waited for. */
 		unsigned sent = 0;
 		io_uring_submit(&ring);
-		while (sent < batch) {
+		while (sent < ops) {
 			struct io_uring_cqe *cqe;
 			int r = io_uring_wait_cqe(&ring, &cqe);
 			if (r < 0) { errno = -r; die("io_uring_wait_cqe"); }
@@ -179,6 +195,6 @@ int main(int argc, char **argv) {
 		if (batch < 1 || batch > 256) batch = 8;
 		return do_send(argv[2], argv[3], atoi(argv[4]), (size_t)atol(argv[5]), atof(argv[6]), batch);
 	}
-	fprintf(stderr, "usage: tcp_stream send send|zc|zc-fixed HOST PORT SIZE SECONDS BATCH\n       tcp_stream recv HOST PORT\n");
+	fprintf(stderr, "usage: tcp_stream send send|zc|zc-fixed|send-gather|zc-gather HOST PORT SIZE SECONDS BATCH\n       tcp_stream recv HOST PORT\n");
 	return 2;
 }

@@ -32,12 +32,16 @@ import type { FixedBufferPool } from "./pool.ts";
  * - zc: IORING_OP_SEND_ZC from the caller's memory (pages pinned per send).
  * - zc-fixed: SEND_ZC with IORING_RECVSEND_FIXED_BUF from a FixedBufferPool (pinned once).
  * - mixed: SEND below `threshold` bytes, SEND_ZC at or above it, order kept by the chain.
- * - adaptive (default): SEND_ZC only where it pays. Below `threshold` bytes always SEND. Above
- *   it, SEND_ZC first; if the usage reports confirm zero-copy, it stays. If the kernel copies
- *   anyway (loopback, virtual devices, packet taps), a trial of plain SEND follows and the faster
- *   of the two measured rates wins (a copying SEND_ZC can still be faster: the copy then runs on
- *   the receive side, off the sending thread); ties go to SEND, which pins nothing. The choice is
- *   measured again every `probeEvery` large sends. */
+ * - adaptive (default): SEND_ZC only where it pays, decided per size class (powers of two:
+ *   2-4 KiB, 4-8 KiB, ...), since the crossover depends on the payload size and the route.
+ *   Below `threshold` bytes always SEND. For each class above it, after a warm-up, SEND_ZC and
+ *   SEND alternate in `rounds` pairs of trial windows; if the first SEND_ZC window's usage
+ *   reports confirm zero-copy for a class of 16 KiB or more, SEND_ZC stays without a SEND trial.
+ *   Otherwise the other kind wins only when its pooled rate beats the current choice by
+ *   `margin` and it won most pairs (hysteresis against a noisy machine; the first choice starts
+ *   from SEND, which pins nothing). A copying SEND_ZC can still be faster (the copy then runs on
+ *   the receive side, off the sending thread). Each class is measured again every `probeEvery`
+ *   of its sends (and at most every `remeasureMs`). */
 export type ZcMode = "copy" | "zc" | "zc-fixed" | "mixed" | "adaptive";
 
 export const ZC_MODES: readonly ZcMode[] = ["copy", "zc", "zc-fixed", "mixed", "adaptive"];
@@ -53,9 +57,10 @@ export interface ZcSenderOptions {
   mode?: ZcMode;
   /** IORING_SEND_ZC_REPORT_USAGE (6.2) on every SEND_ZC. Default true. */
   reportUsage?: boolean;
-  /** Size in bytes at which mixed and adaptive start using SEND_ZC. Default 16384 (a payload
-   * below a few KiB costs more to pin and notify than to copy; 6.10's notification stacking put
-   * the crossover near 3 KB on real NICs, and gRPC and rsync ports pick 16 KiB). */
+  /** Size in bytes at which mixed starts using SEND_ZC, and below which adaptive never tries it.
+   * Default 16384 for mixed (gRPC and rsync ports pick 16 KiB), 2048 for adaptive (a payload
+   * below a few KiB costs more to pin and notify than to copy: 6.10's notification stacking put
+   * the crossover near 3 KB on real NICs; adaptive measures the classes above). */
   threshold?: number;
   /** Sends that may be queued or in flight before release (records, preallocated). Default 1024. */
   capacity?: number;
@@ -70,17 +75,22 @@ export interface ZcSenderOptions {
   /** Required for zc-fixed: the registered buffers sends come from. In the other modes, a
    * zero-copy send whose buffer lies in the pool uses it too (FIXED_BUF). */
   pool?: FixedBufferPool;
-  /** Adaptive: large sends measured per trial (each of SEND_ZC and SEND). Default 128. */
+  /** Adaptive: fewest sends of a size class in one trial window. Default 128. */
   window?: number;
   /** Adaptive: share of copied notifications above which zero-copy counts as not happening
    * (then SEND is tried against it). Default 0.5. */
   copiedRatio?: number;
-  /** Adaptive: large sends between two measurements. Default 8192. */
+  /** Adaptive: pairs of trial windows (SEND_ZC, then SEND) per measurement. Default 3. */
+  rounds?: number;
+  /** Adaptive: how much faster (pooled rate) the other kind must be to replace the current
+   * choice of a size class. Default 0.05. */
+  margin?: number;
+  /** Adaptive: sends of a size class between two measurements. Default 8192. */
   probeEvery?: number;
-  /** Adaptive: shortest trial, so a scheduler hiccup cannot decide it. Default 50 ms. */
+  /** Adaptive: shortest trial window, so a scheduler hiccup cannot decide it. Default 25 ms. */
   trialMs?: number;
-  /** Adaptive: time from the first large send to the first trial (TCP slow start and the JIT's
-   * first compilations would bias whichever trial ran first). Default 250 ms. */
+  /** Adaptive: time from the first measured send to the first trial (TCP slow start and the
+   * JIT's first compilations would bias whichever trial ran first). Default 100 ms. */
   warmupMs?: number;
   /** Adaptive: shortest time between two measurements. Default 2000 ms. */
   remeasureMs?: number;
@@ -101,14 +111,40 @@ export interface ZcSenderOptions {
   onReleased?: (tag: any, usage: ZcUsage) => void;
 }
 
+/** Adaptive: one size class's choice and the measurement behind it. */
+export class ZcSizeClass {
+  /** Payloads of minBytes .. maxBytes (inclusive) belong to the class. */
+  readonly minBytes: number;
+  readonly maxBytes: number;
+  decision: "zc" | "copy" = "zc";
+  /** Whether trial windows are running for the class now. */
+  measuring = false;
+  reason = "";
+  /** The last measurement's pooled rates (MB/s over its windows) and pairs SEND_ZC won. */
+  zcMBs = 0;
+  copyMBs = 0;
+  zcWins = 0;
+  pairs = 0;
+  /** Completed measurements and decision changes. */
+  measurements = 0;
+  switches = 0;
+  constructor(minBytes: number, maxBytes: number) {
+    this.minBytes = minBytes;
+    this.maxBytes = maxBytes;
+  }
+}
+
 /** Per-socket counters, updated in place and readable at any time. */
 export class ZcStats {
   mode: ZcMode = "adaptive";
-  /** Adaptive: what large sends use now, and why. Other modes: the mode's fixed choice. */
+  /** Adaptive: the latest decision of any size class, and why (the reason names the class).
+   * Other modes: the mode's fixed choice. */
   decision: "zc" | "copy" = "zc";
   reason = "";
-  /** Decision changes (adaptive). */
+  /** Decision changes (adaptive, over all size classes). */
   switches = 0;
+  /** Adaptive: the size classes seen so far (one entry per power of two), in order of first use. */
+  readonly sizeClasses: ZcSizeClass[] = [];
   /** Sends accepted by send()/sendFixed()/sendmsg(). */
   sends = 0;
   /** First CQEs seen, bytes they reported, and those that were errors. */
@@ -155,6 +191,12 @@ export class ZcStats {
 const KIND_COPY = 0, KIND_ZC = 1, KIND_FIXED = 2, KIND_MSG = 3, KIND_VEC = 4;
 const KIND_OPCODE = [Q.IORING_OP_SEND, Q.IORING_OP_SEND_ZC, Q.IORING_OP_SEND_ZC, Q.IORING_OP_SENDMSG_ZC, Q.IORING_OP_SEND_ZC];
 const AD_MEASURE_ZC = 0, AD_MEASURE_COPY = 1, AD_ZC = 2, AD_COPY = 3, AD_WARMUP = 4;
+/** Adaptive size classes: floor(log2(bytes)), clamped. */
+const AD_CLASSES = 32;
+/** Adaptive: zero-copy confirmed by REPORT_USAGE settles a class on SEND_ZC without a SEND trial
+ * only from this size (below it, pinning and notifying can cost more than copying even when no
+ * copy happens). */
+const AD_CONFIRM_MIN_BYTES = 16384;
 const ST_FREE = 0, ST_QUEUED = 1, ST_SUBMITTED = 2, ST_AWAIT_NOTIF = 3;
 
 // Layout of an op's 128-byte scratch block for the sender's structs.
@@ -241,22 +283,45 @@ export class ZcSender {
   private readonly window: number;
   private readonly copiedRatio: number;
   private readonly probeEvery: number;
-  /** Adaptive phase: measuring SEND_ZC, measuring SEND, settled on SEND_ZC, settled on SEND. */
-  private adPhase = AD_WARMUP;
-  /** Large sends left before the first trial (a new connection's first bytes, in TCP slow start,
-   * would bias whichever trial ran first), then before the next measurement. */
-  private probeIn = 0;
-  /** Current trial: large sends seen, bytes after the first, time of the first, notifications. */
-  private adCount = 0;
-  private adBytes = 0;
-  private adStart = 0;
-  private adNotifs = 0;
-  private adCopied = 0;
-  private zcRateMBs = 0;
+  private readonly rounds: number;
+  private readonly margin: number;
   private readonly trialMs: number;
   private readonly remeasureMs: number;
-  private nextMeasureAt = -1;
   private readonly warmupMs: number;
+  /** Adaptive: SEND for everything (AF_UNIX, or the kernel refused SEND_ZC on this socket). */
+  private adCopyOnly = false;
+  /** Adaptive: end of the warm-up (-1: no measured send yet). */
+  private adWarmEnd = -1;
+  /** Adaptive: time of the last first CQE, so an operation is charged only the time since the
+   * previous one completed (or since it was written, if later): its service time in the pipeline. */
+  private adLastCqe = 0;
+  // Adaptive, per size class: phase (measuring SEND_ZC, measuring SEND, settled on SEND_ZC,
+  // settled on SEND, warm-up), the settled choice (AD_ZC / AD_COPY), sends left before the next
+  // measurement, and its earliest time.
+  private readonly adPhase = new Uint8Array(AD_CLASSES).fill(AD_WARMUP);
+  private readonly adChoice = new Uint8Array(AD_CLASSES).fill(AD_COPY);
+  private readonly adProbeIn = new Float64Array(AD_CLASSES);
+  private readonly adNextAt = new Float64Array(AD_CLASSES);
+  // The current trial window of each class: sends, bytes, charged ms, wall start, notifications
+  // (and copied ones), and which window of the measurement it is (even: SEND_ZC, odd: SEND).
+  private readonly wSends = new Float64Array(AD_CLASSES);
+  private readonly wBytes = new Float64Array(AD_CLASSES);
+  private readonly wMs = new Float64Array(AD_CLASSES);
+  private readonly wStart = new Float64Array(AD_CLASSES);
+  private readonly wNotifs = new Float64Array(AD_CLASSES);
+  private readonly wCopied = new Float64Array(AD_CLASSES);
+  private readonly wIndex = new Int32Array(AD_CLASSES);
+  // The measurement's pooled bytes and ms per kind, the SEND_ZC rate of the current pair, pairs
+  // SEND_ZC won, and notifications (with copied ones) over its SEND_ZC windows.
+  private readonly mZcBytes = new Float64Array(AD_CLASSES);
+  private readonly mZcMs = new Float64Array(AD_CLASSES);
+  private readonly mCopyBytes = new Float64Array(AD_CLASSES);
+  private readonly mCopyMs = new Float64Array(AD_CLASSES);
+  private readonly mPairZc = new Float64Array(AD_CLASSES);
+  private readonly mZcWins = new Int32Array(AD_CLASSES);
+  private readonly mNotifs = new Float64Array(AD_CLASSES);
+  private readonly mCopied = new Float64Array(AD_CLASSES);
+  private readonly adClassStats: (ZcSizeClass | undefined)[] = new Array(AD_CLASSES).fill(undefined);
   // Records, one per send until released.
   private readonly recState: Uint8Array;
   private readonly recKind: Uint8Array;
@@ -270,6 +335,8 @@ export class ZcSender {
   /** Next record of the same operation (-1: last), and the operation's total bytes (at its head). */
   private readonly recNext: Int32Array;
   private readonly recTotal: Float64Array;
+  /** Adaptive: when the operation headed by the record was written to the SQ. */
+  private readonly recWrittenAt: Float64Array;
   private readonly recNotifUd: Float64Array;
   private readonly recTag: unknown[];
   private readonly recHold: unknown[];
@@ -300,7 +367,7 @@ export class ZcSender {
     checkZcSqeFlags(where, o.sqeFlags ?? 0);
     const capacity = o.capacity ?? 1024;
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 20) throw invalidArgument(where, `capacity must be 1..2^20, got ${capacity}`);
-    const threshold = o.threshold ?? 16384;
+    const threshold = o.threshold ?? (mode === "adaptive" ? 2048 : 16384);
     if (!Number.isInteger(threshold) || threshold < 0) throw invalidArgument(where, `threshold must be a non-negative integer, got ${threshold}`);
     if (mode !== "copy") ring.requireOp(Q.IORING_OP_SEND_ZC, where);
     if (mode === "zc-fixed" && !o.pool) throw invalidArgument(where, "mode zc-fixed needs a FixedBufferPool (options.pool)");
@@ -331,10 +398,14 @@ export class ZcSender {
     this.window = o.window ?? 128;
     this.copiedRatio = o.copiedRatio ?? 0.5;
     this.probeEvery = o.probeEvery ?? 8192;
-    this.probeIn = this.window;
-    this.trialMs = o.trialMs ?? 50;
+    this.adProbeIn.fill(this.window);
+    this.rounds = o.rounds ?? 3;
+    if (!Number.isInteger(this.rounds) || this.rounds < 1 || this.rounds > 64) throw invalidArgument(where, `rounds must be 1..64, got ${o.rounds}`);
+    this.margin = o.margin ?? 0.05;
+    if (!(this.margin >= 0 && this.margin < 10)) throw invalidArgument(where, `margin must be 0..10, got ${o.margin}`);
+    this.trialMs = o.trialMs ?? 25;
     this.remeasureMs = o.remeasureMs ?? 2000;
-    this.warmupMs = o.warmupMs ?? 250;
+    this.warmupMs = o.warmupMs ?? 100;
     this.onSent = o.onSent;
     this.onReleased = o.onReleased;
 
@@ -361,10 +432,9 @@ export class ZcSender {
     else if (mode === "zc" || mode === "zc-fixed") this.setDecision("zc", `mode ${mode}: every send is IORING_OP_SEND_ZC${mode === "zc-fixed" ? " from registered buffers" : ""}`);
     else if (mode === "mixed") this.setDecision("zc", `mode mixed: SEND below ${threshold} bytes, SEND_ZC at or above`);
     else if (this.family === AF_UNIX) {
-      this.adPhase = AD_COPY;
-      this.probeIn = Infinity;
+      this.adCopyOnly = true;
       this.setDecision("copy", "AF_UNIX sockets cannot send zero-copy (the kernel answers EOPNOTSUPP): every send is IORING_OP_SEND");
-    } else this.setDecision("zc", `adaptive: SEND below ${threshold} bytes; measuring SEND_ZC for larger payloads${reportUsage ? "" : " (without REPORT_USAGE copies cannot be seen: SEND is always tried against it)"}`);
+    } else this.setDecision("zc", `adaptive: SEND below ${threshold} bytes; each size class above (powers of two) measures SEND_ZC against SEND in ${this.rounds} alternating pairs of trials${reportUsage ? "" : " (without REPORT_USAGE copies cannot be seen: SEND is always tried against it)"}`);
     s.switches = 0;
 
     this.recState = new Uint8Array(capacity);
@@ -378,6 +448,7 @@ export class ZcSender {
     this.recUd = new Float64Array(capacity);
     this.recNext = new Int32Array(capacity).fill(-1);
     this.recTotal = new Float64Array(capacity);
+    this.recWrittenAt = new Float64Array(capacity);
     this.gather = this.stream && o.gather !== false;
     this.iovArea = new Uint8Array(Math.max(1, capacity) * IOVEC.size);
     this.iovView = new DataView(this.iovArea.buffer);
@@ -576,24 +647,36 @@ export class ZcSender {
       case "mixed":
         return len >= this.threshold ? KIND_ZC : KIND_COPY;
       default:
-        if (len < this.threshold) return KIND_COPY;
-        if (this.nextMeasureAt < 0) this.nextMeasureAt = performance.now() + this.warmupMs;
-        switch (this.adPhase) {
-          case AD_MEASURE_ZC:
+        return this.adaptiveKind(len);
+    }
+  }
+
+  /** Adaptive: the kind for a payload of `len` bytes, from its size class's phase. Settled classes
+   * cost one decrement and, when it runs out, one clock read. */
+  private adaptiveKind(len: number): number {
+    if (len < this.threshold || this.adCopyOnly) return KIND_COPY;
+    const c = sizeClass(len);
+    switch (this.adPhase[c]) {
+      case AD_MEASURE_ZC:
+        return KIND_ZC;
+      case AD_MEASURE_COPY:
+        return KIND_COPY;
+      case AD_WARMUP: {
+        const now = performance.now();
+        if (this.adWarmEnd < 0) this.adWarmEnd = now + this.warmupMs;
+        this.classStats(c);
+        if ((this.adProbeIn[c] = this.adProbeIn[c]! - 1) <= 0 && now >= this.adWarmEnd) this.startMeasurement(c, now);
+        return KIND_ZC;
+      }
+      default:
+        if ((this.adProbeIn[c] = this.adProbeIn[c]! - 1) <= 0) {
+          const now = performance.now();
+          if (now >= this.adNextAt[c]!) {
+            this.startMeasurement(c, now);
             return KIND_ZC;
-          case AD_MEASURE_COPY:
-            return KIND_COPY;
-          case AD_WARMUP:
-            if (--this.probeIn <= 0 && performance.now() >= this.nextMeasureAt) this.startTrial(AD_MEASURE_ZC);
-            return KIND_ZC;
-          default:
-            if (--this.probeIn <= 0 && performance.now() >= this.nextMeasureAt) {
-              this.startTrial(AD_MEASURE_ZC);
-              this.setDecision("zc", `measuring SEND_ZC again after ${this.probeEvery} large sends`);
-              return KIND_ZC;
-            }
-            return this.adPhase === AD_ZC ? KIND_ZC : KIND_COPY;
+          }
         }
+        return this.adPhase[c] === AD_ZC ? KIND_ZC : KIND_COPY;
     }
   }
 
@@ -631,13 +714,7 @@ export class ZcSender {
     const sq = ring.sq;
     const kind = this.recKind[head]!;
     const ud = ring.ops.add(this.handler, head, undefined);
-    let slot: number;
-    try {
-      slot = ring.getSqe();
-    } catch (e) {
-      ring.ops.cancelUnsubmitted(ud);
-      throw e;
-    }
+    const slot = ring.getSqeFor(ud);
     if (n === 1) this.recNext[head] = -1;
     const scratchOff = ring.ops.scratchOffset(ud);
     const scratchAddr = ring.ops.scratchAddressOf(ud);
@@ -726,6 +803,7 @@ export class ZcSender {
     if (f) addSqeFlags(sq, slot, f);
     this.recUd[head] = ud;
     this.recTotal[head] = total;
+    if (this.mode === "adaptive") this.recWrittenAt[head] = performance.now();
     for (let r = head; r >= 0; r = this.recNext[r]!) this.recState[r] = ST_SUBMITTED;
   }
 
@@ -767,12 +845,20 @@ export class ZcSender {
       }
       if (this.stream) this.broken = true;
       if (res === -EOPNOTSUPP && this.mode === "adaptive") {
-        this.adPhase = AD_COPY;
-        this.probeIn = Infinity;
+        this.adCopyOnly = true;
         this.setDecision("copy", "the kernel refused SEND_ZC on this socket (EOPNOTSUPP): every send is IORING_OP_SEND");
       }
     }
-    if (this.mode === "adaptive" && res > 0 && this.adPhase <= AD_MEASURE_COPY && this.recLen[head]! >= this.threshold) this.measure(kind, res, this.opSends(head));
+    if (this.mode === "adaptive") {
+      const now = performance.now();
+      const since = this.recWrittenAt[head]! > this.adLastCqe ? this.recWrittenAt[head]! : this.adLastCqe;
+      this.adLastCqe = now;
+      const len = this.recLen[head]!;
+      if (res > 0 && len >= this.threshold) {
+        const c = sizeClass(len);
+        if (this.adPhase[c]! <= AD_MEASURE_COPY) this.measure(c, kind, res, this.opSends(head), now - since, now);
+      }
+    }
     const more = (flags & Q.IORING_CQE_F_MORE) !== 0;
     // "sent" for each send of the operation: its bytes, the part of a short result it got, or
     // the error.
@@ -811,15 +897,16 @@ export class ZcSender {
     if (kind === KIND_COPY) usage = "copy-send";
     else if (!notified || this.zcFlags === 0) usage = "unreported";
     else usage = (res & Q.IORING_NOTIF_USAGE_ZC_COPIED) !== 0 ? "copied" : "zerocopy";
-    const counting = notified && this.adPhase === AD_MEASURE_ZC && this.mode === "adaptive";
+    const cls = notified && this.mode === "adaptive" ? sizeClass(this.recLen[head]!) : -1;
+    const counting = cls >= 0 && this.adPhase[cls] === AD_MEASURE_ZC;
     const cb = this.onReleased;
     let r = head;
     while (r >= 0) {
       const next = this.recNext[r]!;
       const bytes = this.recRes[r]! > 0 ? this.recRes[r]! : 0;
       if (counting) {
-        this.adNotifs++;
-        if (usage === "copied") this.adCopied++;
+        this.wNotifs[cls] = this.wNotifs[cls]! + 1;
+        if (usage === "copied") this.wCopied[cls] = this.wCopied[cls]! + 1;
       }
       if (notified) {
         s.notifications++;
@@ -844,9 +931,41 @@ export class ZcSender {
     }
   }
 
-  private startTrial(phase: number): void {
-    this.adPhase = phase;
-    this.adCount = this.adBytes = this.adNotifs = this.adCopied = 0;
+  /** Adaptive: the stats entry of size class `c`, made on the class's first send. */
+  private classStats(c: number): ZcSizeClass {
+    let e = this.adClassStats[c];
+    if (e === undefined) {
+      const lo = Math.max(2 ** c, this.threshold);
+      e = new ZcSizeClass(lo, c >= AD_CLASSES - 1 ? Number.MAX_SAFE_INTEGER : 2 ** (c + 1) - 1);
+      e.decision = "zc";
+      e.reason = "warming up on SEND_ZC before the first measurement";
+      this.adClassStats[c] = e;
+      this.stats.sizeClasses.push(e);
+    }
+    return e;
+  }
+
+  private classRange(c: number): string {
+    const e = this.classStats(c);
+    const f = (n: number) => (n >= 1024 && n % 1024 === 0 ? `${n / 1024} KiB` : n >= 1023 && (n + 1) % 1024 === 0 ? `${(n + 1) / 1024} KiB` : `${n} B`);
+    return e.maxBytes === Number.MAX_SAFE_INTEGER ? `sends of ${f(e.minBytes)} or more` : `sends of ${f(e.minBytes)} to under ${f(e.maxBytes)}`;
+  }
+
+  /** Adaptive: start the alternating trial windows of class `c`, SEND_ZC first. */
+  private startMeasurement(c: number, now: number): void {
+    this.mZcBytes[c] = this.mZcMs[c] = this.mCopyBytes[c] = this.mCopyMs[c] = this.mPairZc[c] = this.mNotifs[c] = this.mCopied[c] = 0;
+    this.mZcWins[c] = 0;
+    this.wIndex[c] = 0;
+    this.startWindow(c, AD_MEASURE_ZC);
+    const e = this.classStats(c);
+    e.measuring = true;
+    e.reason = `measuring: ${this.rounds} pairs of SEND_ZC and SEND trial windows (${this.classRange(c)})`;
+    this.adNextAt[c] = now + this.remeasureMs;
+  }
+
+  private startWindow(c: number, phase: number): void {
+    this.adPhase[c] = phase;
+    this.wSends[c] = this.wBytes[c] = this.wMs[c] = this.wNotifs[c] = this.wCopied[c] = 0;
   }
 
   /** Sends in the operation that starts at `head`. */
@@ -856,54 +975,83 @@ export class ZcSender {
     return n;
   }
 
-  /** Adaptive: one large operation's first CQE (`sends` sends, `res` bytes) into the current
-   * trial; decide when the trial has seen `window` sends. The rate is bytes over the time from
-   * the trial's first CQE to its last (the first operation only starts the clock). */
-  private measure(kind: number, res: number, sends: number): void {
-    const phase = this.adPhase;
+  /** Adaptive: one operation's first CQE (`sends` sends of class `c`, `res` bytes, charged `ms`)
+   * into the class's current trial window. A window ends after `window` sends and `trialMs`; the
+   * measurement ends after `rounds` pairs of windows, and the pooled rates decide. */
+  private measure(c: number, kind: number, res: number, sends: number, ms: number, now: number): void {
+    const phase = this.adPhase[c]!;
+    // An operation written before the window changed kind belongs to no window.
     if ((phase === AD_MEASURE_ZC) !== (kind !== KIND_COPY)) return;
-    const now = performance.now();
-    if (this.adCount === 0) {
-      this.adCount = 1;
-      this.adStart = now;
-      return;
-    }
-    this.adCount += sends;
-    this.adBytes += res;
-    if (this.adCount <= this.window || now - this.adStart < this.trialMs) return;
+    if (this.wSends[c] === 0) this.wStart[c] = now - ms;
+    this.wSends[c] = this.wSends[c]! + sends;
+    this.wBytes[c] = this.wBytes[c]! + res;
+    this.wMs[c] = this.wMs[c]! + ms;
+    if (this.wSends[c]! < this.window || now - this.wStart[c]! < this.trialMs) return;
     const reporting = this.zcFlags !== 0;
-    // Notifications trail the sends: wait for a quarter of a trial's worth before judging.
-    if (phase === AD_MEASURE_ZC && reporting && this.adNotifs < this.window >> 2) return;
-    const ms = now - this.adStart;
-    const rate = ms > 0 ? this.adBytes / ms / 1000 : Infinity;
+    const w = this.wIndex[c]!;
+    const rate = this.wMs[c]! > 0 ? this.wBytes[c]! / this.wMs[c]! / 1000 : Infinity;
     if (phase === AD_MEASURE_ZC) {
-      const share = this.adNotifs > 0 ? this.adCopied / this.adNotifs : 0;
-      if (reporting && share < this.copiedRatio) {
-        this.adPhase = AD_ZC;
-        this.probeIn = this.probeEvery;
-        this.nextMeasureAt = now + this.remeasureMs;
-        this.setDecision("zc", `zero-copy confirmed: ${Math.round(share * 100)}% of ${this.adNotifs} notifications reported a copy; large sends (>= ${this.threshold} bytes) use SEND_ZC`);
+      // Notifications trail the sends: the first window waits for a quarter of a window's worth
+      // before judging whether the kernel copies.
+      if (w === 0 && reporting && this.wNotifs[c]! < this.window >> 2) return;
+      this.mNotifs[c] = this.mNotifs[c]! + this.wNotifs[c]!;
+      this.mCopied[c] = this.mCopied[c]! + this.wCopied[c]!;
+      const share = this.mNotifs[c]! > 0 ? this.mCopied[c]! / this.mNotifs[c]! : 0;
+      if (w === 0 && reporting && share < this.copiedRatio && this.classStats(c).minBytes >= AD_CONFIRM_MIN_BYTES) {
+        this.settle(c, AD_ZC, `zero-copy confirmed: ${Math.round(share * 100)}% of ${this.mNotifs[c]} notifications reported a copy; ${this.classRange(c)} use SEND_ZC`);
         return;
       }
-      this.zcRateMBs = rate;
-      const notifs = this.adNotifs;
-      this.startTrial(AD_MEASURE_COPY);
-      this.setDecision("copy", reporting
-        ? `${Math.round(share * 100)}% of ${notifs} SEND_ZC notifications reported a copy (loopback, a virtual device or a packet tap): measuring SEND against SEND_ZC's ${rate.toFixed(0)} MB/s`
-        : `measuring SEND against SEND_ZC's ${rate.toFixed(0)} MB/s`);
+      this.mZcBytes[c] = this.mZcBytes[c]! + this.wBytes[c]!;
+      this.mZcMs[c] = this.mZcMs[c]! + this.wMs[c]!;
+      this.mPairZc[c] = rate;
+      this.wIndex[c] = w + 1;
+      this.startWindow(c, AD_MEASURE_COPY);
       return;
     }
-    const zc = this.zcRateMBs;
-    this.probeIn = this.probeEvery;
-    this.nextMeasureAt = now + this.remeasureMs;
-    // Ties go to SEND: it pins no pages and posts no notification.
-    if (rate >= zc * 0.95) {
-      this.adPhase = AD_COPY;
-      this.setDecision("copy", `the kernel copies SEND_ZC data here, and SEND moved ${rate.toFixed(0)} MB/s against SEND_ZC's ${zc.toFixed(0)} MB/s: large sends use SEND; measuring again in ${this.probeEvery} large sends`);
-    } else {
-      this.adPhase = AD_ZC;
-      this.setDecision("zc", `the kernel copies SEND_ZC data here, but SEND_ZC moved ${zc.toFixed(0)} MB/s against SEND's ${rate.toFixed(0)} MB/s (the copy runs on the receive side, off this thread): large sends use SEND_ZC; measuring again in ${this.probeEvery} large sends`);
+    this.mCopyBytes[c] = this.mCopyBytes[c]! + this.wBytes[c]!;
+    this.mCopyMs[c] = this.mCopyMs[c]! + this.wMs[c]!;
+    if (this.mPairZc[c]! > rate) this.mZcWins[c] = this.mZcWins[c]! + 1;
+    if (w + 1 < 2 * this.rounds) {
+      this.wIndex[c] = w + 1;
+      this.startWindow(c, AD_MEASURE_ZC);
+      return;
     }
+    const zc = this.mZcMs[c]! > 0 ? this.mZcBytes[c]! / this.mZcMs[c]! / 1000 : 0;
+    const copy = this.mCopyMs[c]! > 0 ? this.mCopyBytes[c]! / this.mCopyMs[c]! / 1000 : 0;
+    const wins = this.mZcWins[c]!, pairs = this.rounds;
+    // Hysteresis: the other kind must beat the current choice by `margin` in the pooled rate and
+    // win most pairs; the first choice starts from SEND (it pins no pages, posts no notification).
+    const goZc = this.adChoice[c] === AD_COPY
+      ? zc > copy * (1 + this.margin) && 2 * wins > pairs
+      : !(copy > zc * (1 + this.margin) && 2 * (pairs - wins) > pairs);
+    const e = this.classStats(c);
+    e.zcMBs = zc;
+    e.copyMBs = copy;
+    e.zcWins = wins;
+    e.pairs = pairs;
+    e.measurements++;
+    const copied = !reporting ? "SEND_ZC's usage is not reported" : this.mCopied[c]! * 2 >= this.mNotifs[c]! ? "the kernel copies SEND_ZC data here" : "SEND_ZC is zero-copy here";
+    const detail = `over ${pairs} alternating pairs of trials, SEND_ZC faster in ${wins}`;
+    const again = `measuring again in ${this.probeEvery} sends of the class`;
+    if (goZc) {
+      this.settle(c, AD_ZC, `${copied}, but SEND_ZC moved ${zc.toFixed(0)} MB/s against SEND's ${copy.toFixed(0)} MB/s ${detail}: ${this.classRange(c)} use SEND_ZC; ${again}`);
+    } else {
+      this.settle(c, AD_COPY, `${copied}, and SEND moved ${copy.toFixed(0)} MB/s against SEND_ZC's ${zc.toFixed(0)} MB/s ${detail}: ${this.classRange(c)} use SEND; ${again}`);
+    }
+  }
+
+  /** Adaptive: class `c` settles on `choice` until its next measurement. */
+  private settle(c: number, choice: number, reason: string): void {
+    this.adPhase[c] = choice;
+    this.adChoice[c] = choice;
+    this.adProbeIn[c] = this.probeEvery;
+    const e = this.classStats(c);
+    const d = choice === AD_ZC ? "zc" : "copy";
+    if (e.decision !== d) e.switches++;
+    e.decision = d;
+    e.measuring = false;
+    e.reason = reason;
+    this.setDecision(d, reason);
   }
 
   /** A failed stream: queued sends never reach the kernel; each still gets both callbacks. */
@@ -918,6 +1066,11 @@ export class ZcSender {
       this.releaseOp(rec, 0, false);
     }
   }
+}
+
+/** Adaptive size class of a payload: floor(log2(bytes)), clamped to the class table. */
+function sizeClass(len: number): number {
+  return len >= 2 ** (AD_CLASSES - 1) ? AD_CLASSES - 1 : 31 - Math.clz32(len);
 }
 
 function putU64(dv: DataView, at: number, value: number): void {
