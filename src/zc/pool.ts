@@ -89,6 +89,9 @@ export class FixedBufferPool {
 
   /** Kernel address of byte 0 of buffer `index`. */
   address(index: number): number {
+    // An address goes straight into an SQE: an index outside the pool would point the kernel at
+    // memory the pool does not own.
+    if ((index >>> 0) !== index || index >= this.count) throw invalidArgument("FixedBufferPool.address", `index must be 0..${this.count - 1}, got ${index}`);
     return this.region.address + index * this.bufferSize;
   }
 

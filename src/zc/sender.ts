@@ -22,7 +22,7 @@ import { EBADF, EBUSY, ECANCELED, EOPNOTSUPP } from "../abi/errno.ts";
 import { prepSend, prepSendSetAddr, prepSendVectorized, prepSendZc, prepSendZcFixed, prepSendZcSetNotifUserData, prepSendZcVectorized, prepSendmsg, prepSendmsgZc, prepSendmsgZcFixed } from "../ops/prep.ts";
 import { addSqeFlags } from "../ops/sqe.ts";
 import { kernelAtLeast } from "../ring/kernel.ts";
-import type { Ring } from "../ring/ring.ts";
+import { Ring as RingClass, type Ring } from "../ring/ring.ts";
 import { UringError, invalidArgument, unsupported } from "../error.ts";
 import { type SocketAddress, type Sockaddr, sockaddr, formatAddress } from "../net/sockaddr.ts";
 import type { FixedBufferPool } from "./pool.ts";
@@ -205,45 +205,60 @@ const SCRATCH_IOV = MSGHDR.size; // two struct iovec, 32 bytes
 const SCRATCH_DEST = SCRATCH_IOV + 2 * IOVEC.size; // sockaddr_in6 at most, 28 bytes
 
 const U32_SPAN = 4294967296;
-const notifUserDataProbe = new WeakMap<Ring, boolean>();
+/** What the kernel answered to SEND_ZC ioprio flags, by flag word (one probe per process). */
+const zcFlagProbes = new Map<number, boolean>();
 
-/** Whether this kernel accepts IORING_SEND_ZC_NOTIF_USER_DATA (7.1+). A SEND_ZC on fd -1 with the
- * flag: io_send_zc_prep refuses unknown flags with EINVAL before the file is looked up, so EBADF
- * means the flag was accepted. Runs the ring until the probe completes: call it outside
- * completion handlers. Cached per ring. */
-export function probeNotifUserData(ring: Ring): boolean {
-  const known = notifUserDataProbe.get(ring);
+/** Whether this kernel accepts the SEND_ZC ioprio flags `zcFlags` (with a notification user_data
+ * when IORING_SEND_ZC_NOTIF_USER_DATA is among them). A SEND_ZC on fd -1 carrying the flags:
+ * io_send_zc_prep refuses unknown flags with EINVAL before the file is looked up, so EBADF means
+ * they were accepted. It runs on a private ring (kernel memory, closed at once), so it may be
+ * called anywhere, inside a completion handler too; cached per process. */
+export function probeSendZcFlags(zcFlags: number): boolean {
+  const known = zcFlagProbes.get(zcFlags);
   if (known !== undefined) return known;
-  if (!ring.supports(Q.IORING_OP_SEND_ZC)) {
-    notifUserDataProbe.set(ring, false);
-    return false;
-  }
-  // done: the first CQE ended the op, or its notification arrived under the probe's user_data
-  // (a refused flag); an accepted flag sends the notification to user_data 0 (addr3) instead.
-  const st = { res: 0, first: false, done: false };
-  const ud = ring.ops.add((p: typeof st, res: number, flags: number) => {
-    if (flags & Q.IORING_CQE_F_NOTIF) {
-      p.done = true;
-      return;
+  const ring = RingClass.create({ entries: 4, memory: "mmap", registerRingFd: false });
+  let ok = false;
+  try {
+    if (ring.supports(Q.IORING_OP_SEND_ZC)) {
+      const st = { res: 1, done: false };
+      const ud = ring.ops.add((p: typeof st, res: number, flags: number) => {
+        if (flags & Q.IORING_CQE_F_NOTIF) {
+          p.done = true;
+          return;
+        }
+        p.res = res;
+        // An accepted NOTIF_USER_DATA sends the notification to user_data 0: stop at EBADF.
+        if (!(flags & Q.IORING_CQE_F_MORE) || res === -EBADF) p.done = true;
+      }, st, undefined);
+      const slot = ring.getSqeFor(ud);
+      prepSendZc(ring.sq, slot, -1, 0, 0, 0, zcFlags & ~Q.IORING_SEND_ZC_NOTIF_USER_DATA);
+      if (zcFlags & Q.IORING_SEND_ZC_NOTIF_USER_DATA) prepSendZcSetNotifUserData(ring.sq, slot, 0);
+      ring.setUserData(slot, ud);
+      ring.runUntil(() => st.done, 5000);
+      if (ring.ops.isLive(ud)) ring.ops.cancelUnsubmitted(ud);
+      ok = st.res === -EBADF;
     }
-    p.res = res;
-    p.first = true;
-    if (!(flags & Q.IORING_CQE_F_MORE) || res === -EBADF) p.done = true;
-  }, st, undefined);
-  const slot = ring.getSqe();
-  prepSendZc(ring.sq, slot, -1, 0, 0, 0, 0);
-  prepSendZcSetNotifUserData(ring.sq, slot, 0);
-  ring.setUserData(slot, ud);
-  ring.runUntil(() => st.done, 5000);
-  if (ring.ops.isLive(ud)) ring.ops.cancelUnsubmitted(ud);
-  const ok = st.res === -EBADF;
-  notifUserDataProbe.set(ring, ok);
+  } finally {
+    ring.close();
+  }
+  zcFlagProbes.set(zcFlags, ok);
   return ok;
+}
+
+/** Whether this kernel accepts IORING_SEND_ZC_NOTIF_USER_DATA (7.1+); see probeSendZcFlags. */
+export function probeNotifUserData(_ring?: Ring): boolean {
+  return probeSendZcFlags(Q.IORING_SEND_ZC_NOTIF_USER_DATA);
+}
+
+/** Whether this kernel accepts IORING_SEND_ZC_REPORT_USAGE (6.2, and backported: Debian's 6.1
+ * has it); see probeSendZcFlags. */
+export function probeReportUsage(): boolean {
+  return probeSendZcFlags(Q.IORING_SEND_ZC_REPORT_USAGE);
 }
 
 /** Refuse SQE flags the sender cannot honour, before anything reaches the kernel. */
 export function checkZcSqeFlags(where: string, flags: number): void {
-  if (!Number.isInteger(flags) || flags < 0 || flags > 0xff) throw invalidArgument(where, `sqeFlags must be a byte of IOSQE_* flags, got ${flags}`);
+  if (!Number.isInteger(flags) || flags < 0 || flags > 0x7f) throw invalidArgument(where, `sqeFlags must be IOSQE_* bits (0..0x7f), got ${flags}`);
   if (flags & Q.IOSQE_CQE_SKIP_SUCCESS) {
     throw invalidArgument(where, "IOSQE_CQE_SKIP_SUCCESS cannot be used with SEND_ZC: the kernel rejects it (io_send_zc_prep returns EINVAL), and the first CQE is how the sender learns whether a notification follows");
   }
@@ -390,8 +405,9 @@ export class ZcSender {
     // MSG_WAITALL makes a short stream send retry inside the kernel (io_net_retry), which a link
     // needs; MSG_NOSIGNAL keeps a reset peer from raising SIGPIPE (SEND_ZC adds it itself).
     this.msgFlags = (this.stream ? MSG_WAITALL : 0) | MSG_NOSIGNAL;
-    const reportUsage = o.reportUsage ?? true;
-    if (reportUsage && mode !== "copy" && !kernelAtLeast("6.2", ring.capabilities.kernel)) {
+    // Default: on where the kernel takes it (probed, since distributions backport it).
+    const reportUsage = o.reportUsage ?? (mode === "copy" ? false : probeReportUsage());
+    if (reportUsage && mode !== "copy" && !probeReportUsage()) {
       throw unsupported(where, "IORING_SEND_ZC_REPORT_USAGE", "6.2", ring.capabilities.kernel);
     }
     this.zcFlags = reportUsage ? Q.IORING_SEND_ZC_REPORT_USAGE : 0;
@@ -415,7 +431,7 @@ export class ZcSender {
     const kernel = ring.capabilities.kernel;
     const nud = o.notifUserData ?? "auto";
     if (nud === true && !probeNotifUserData(ring)) throw unsupported(where, "IORING_SEND_ZC_NOTIF_USER_DATA", "7.1", kernel);
-    this.useNotifUd = mode !== "copy" && nud !== false && kernelAtLeast("7.1", kernel) && probeNotifUserData(ring);
+    this.useNotifUd = mode !== "copy" && nud !== false && probeNotifUserData(ring);
     s.notifUserData = this.useNotifUd;
     s.notifUserDataReason = this.useNotifUd
       ? "IORING_SEND_ZC_NOTIF_USER_DATA: notifications arrive under their own user_data"
