@@ -3,13 +3,15 @@
 // API summary
 //   new ZcSender(ring, fd, {mode?, reportUsage?, threshold?, capacity?, maxChain?, destination?,
 //                pool?, window?, copiedRatio?, probeEvery?, sqeFlags?, vectorized?,
-//                notifUserData?, stream?, onSent?(tag, res), onReleased?(tag, usage)})
+//                notifUserData?, stream?, rounds?, margin?, trialMs?, warmupMs?, remeasureMs?,
+//                onSent?(tag, res), onReleased?(tag, usage)})
 //     mode: "copy" | "zc" | "zc-fixed" | "mixed" | "adaptive" (default adaptive)
 //       mixed: SEND below threshold (16 KiB), SEND_ZC above; stream order kept by IO_LINK chains
-//       adaptive: below threshold SEND; above, SEND_ZC trial; zero-copy confirmed -> SEND_ZC,
-//       else a SEND trial and the faster measured rate wins (ties -> SEND); re-measured every
-//       probeEvery large sends (and remeasureMs); trials last at least trialMs, the first
-//       starts warmupMs after the first large send;
+//       adaptive: below threshold (2 KiB) SEND; above it each power-of-two size class
+//       alternates SEND_ZC and SEND trial windows (rounds pairs, default 3) and keeps the faster
+//       when it wins by margin (default 5%) and most pairs; zero-copy confirmed by REPORT_USAGE
+//       settles a class of 16 KiB+ on SEND_ZC; re-measured every remeasureMs;
+//       stats.sizeClasses lists each class's choice, rates and reason;
 //       stats.decision / stats.reason say what and why
 //     sender.send(buf: Uint8Array, tag?)          held until onReleased(tag, usage)
 //     sender.sendFixed(poolIndex, length, tag?, offset?)   SEND_ZC + IORING_RECVSEND_FIXED_BUF
@@ -27,6 +29,8 @@
 //   FixedBufferPool.create(ring, {bufferSize, count}) -> pool: alloc() -> index | -1, free(i),
 //     view(i): Uint8Array, address(i), indexOf(view), close(). Registered with
 //     IORING_REGISTER_BUFFERS2; buffer i is buf_index i.
-//   probeNotifUserData(ring), checkZcSqeFlags(where, flags), zcSendError(res, detail)
+//   probeSendZcFlags(zcFlags), probeReportUsage(), probeNotifUserData(): what the kernel accepts,
+//     asked once per process on a private ring; checkZcSqeFlags(where, flags),
+//     zcSendError(res, detail)
 export * from "./sender.ts";
 export * from "./pool.ts";
