@@ -13,7 +13,7 @@ import { Ring, type RingOptions } from "../ring/ring.ts";
 import { ProvidedBufferRing } from "../ring/register.ts";
 import { kernelAtLeast } from "../ring/kernel.ts";
 import { LoopDriver } from "../loop/driver.ts";
-import { probeNotifUserData, type ZcMode } from "../zc/sender.ts";
+import { probeNotifUserData, probeReportUsage, type ZcMode } from "../zc/sender.ts";
 import { ZcrxIfq, zcrxRingProblem, type ZcrxIfqOptions } from "../zcrx/ifq.ts";
 import type { ZcrxReceiver } from "../zcrx/receiver.ts";
 import { prepCancelFd } from "../ops/prep.ts";
@@ -162,7 +162,8 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
       throw e;
     }
     this.sendZc = options.zeroCopy !== false && this.ring.supports(Q.IORING_OP_SEND_ZC);
-    this.zcFlags = kernelAtLeast("6.2", this.ring.capabilities.kernel) ? Q.IORING_SEND_ZC_REPORT_USAGE : 0;
+    // Probed, not read off the version: distributions backport it (Debian's 6.1 has it).
+    this.zcFlags = this.sendZc && probeReportUsage() ? Q.IORING_SEND_ZC_REPORT_USAGE : 0;
     const mode = options.sendMode ?? "adaptive";
     if (!["adaptive", "mixed", "zc", "copy"].includes(mode)) {
       this.closeNow();
