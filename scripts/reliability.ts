@@ -10,7 +10,7 @@
 // leaks are 0 and no invariant broke.
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { countsFromBunTest, type Counts } from "./lib/summary.ts";
+import { countsFromBunTest, runEcho, type Counts } from "./lib/summary.ts";
 import type { FuzzReport } from "./fuzz.ts";
 
 const root = join(import.meta.dir, "..");
@@ -51,20 +51,8 @@ function parseArgs(argv: string[]): Args {
 }
 
 /** Run a child, collect its output; `quiet` keeps it off our stdout (for --json). */
-async function run(cmd: string[], quiet: boolean): Promise<{ code: number | null; signal: string | null; text: string }> {
-  const p = Bun.spawn(cmd, { cwd: root, stdout: "pipe", stderr: "pipe", env: { ...process.env, FORCE_COLOR: "0" } });
-  let text = "";
-  const pump = async (s: ReadableStream<Uint8Array>, out: NodeJS.WriteStream) => {
-    const dec = new TextDecoder();
-    for await (const chunk of s) {
-      const t = dec.decode(chunk, { stream: true });
-      text += t;
-      if (!quiet) out.write(t);
-    }
-  };
-  await Promise.all([pump(p.stdout, process.stdout), pump(p.stderr, process.stderr)]);
-  const code = await p.exited;
-  return { code: p.signalCode ? null : code, signal: p.signalCode ? String(p.signalCode) : null, text };
+function run(cmd: string[], quiet: boolean) {
+  return runEcho(cmd, { FORCE_COLOR: "0" }, { quiet, cwd: root });
 }
 
 function testFiles(prefix: string): string[] {

@@ -27,18 +27,24 @@ export function closingLine(c: Counts): string {
   return `${c.passed} passed, ${c.failed} failed${c.skipped ? `, ${c.skipped} skipped` : ""}`;
 }
 
-/** Run a command, echoing its output as it comes, and return the exit code and full text. */
-export async function runEcho(cmd: string[], env?: Record<string, string | undefined>): Promise<{ code: number; text: string }> {
-  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+/** Run a command, echoing its output as it comes (unless `quiet`), and return the exit code (null
+ * when a signal ended it), the signal's name, and the full text. */
+export async function runEcho(
+  cmd: string[],
+  env?: Record<string, string | undefined>,
+  o: { quiet?: boolean; cwd?: string } = {},
+): Promise<{ code: number | null; signal: string | null; text: string }> {
+  const p = Bun.spawn(cmd, { cwd: o.cwd, stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
   let text = "";
   const pump = async (s: ReadableStream<Uint8Array>, out: NodeJS.WriteStream) => {
     const dec = new TextDecoder();
     for await (const chunk of s) {
       const t = dec.decode(chunk, { stream: true });
       text += t;
-      out.write(t);
+      if (!o.quiet) out.write(t);
     }
   };
   await Promise.all([pump(p.stdout, process.stdout), pump(p.stderr, process.stderr)]);
-  return { code: await p.exited, text };
+  const code = await p.exited;
+  return { code: p.signalCode ? null : code, signal: p.signalCode ? String(p.signalCode) : null, text };
 }
