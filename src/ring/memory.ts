@@ -3,7 +3,7 @@
 import { addressOf, c, errno, viewNative } from "../../ffi/index.ts";
 import { _SC_PAGESIZE, MAP_SHARED, MAP_POPULATE, PROT_READ, PROT_WRITE } from "../abi/net.ts";
 
-/** (void *)-1 as bun:ffi returns it through i64_fast. */
+/** (void *)-1 as the FFI layer (ffi/) returns it through i64_fast. */
 const MAP_FAILED = -1;
 import { UringError, invalidArgument } from "../error.ts";
 

@@ -670,7 +670,7 @@ export class Ring {
   register(opcode: number, arg: NodeJS.TypedArray | DataView | null, nrArgs: number): number {
     const name = R.REGISTER_NAMES[opcode] ?? `io_uring_register(${opcode})`;
     this.ensureOpen(name);
-    // bun:ffi would pass a bare ArrayBuffer as a wrong pointer (oven-sh/bun#22225), and a
+    // the FFI layer would pass a bare ArrayBuffer as a wrong pointer (oven-sh/bun#22225), and a
     // detached or empty view has no memory at all: refuse both before the kernel reads `arg`.
     if ((opcode >>> 0) !== opcode || opcode > 255) throw invalidArgument("Ring.register", `opcode must be an integer 0..255, got ${opcode}`);
     if (arg !== null && (!ArrayBuffer.isView(arg) || arg.byteLength === 0)) {
