@@ -15,6 +15,7 @@ export const SO_REUSEADDR = 2;
 export const SO_ERROR = 4;
 export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
+export const SO_RCVBUFFORCE = 33; // needs CAP_NET_ADMIN; passes net.core.rmem_max
 export const SO_REUSEPORT = 15;
 export const SO_INCOMING_CPU = 49;
 export const SO_ZEROCOPY = 60;
