@@ -79,7 +79,7 @@ describe("sockets through the ring refuse bad input, nothing in flight afterward
         for (const fd of [a, b, l.fd]) closeQuietly(fd);
         ring.close();
       }
-      expect(openFdCount()).toBe(fds);
+      expect(openFdCount()).toBeLessThanOrEqual(fds); // a leak adds fds; other files' async cleanup may close some meanwhile
     });
   }
 });

@@ -69,7 +69,7 @@ describe("ZcSender refuses bad input and leaves nothing in flight", () => {
         for (const fd of [a, b, l.fd, pipeRd, pipeWr]) closeQuietly(fd);
         ring.close();
       }
-      expect(openFdCount()).toBe(fds);
+      expect(openFdCount()).toBeLessThanOrEqual(fds); // a leak adds fds; other files' async cleanup may close some meanwhile
     });
   }
 
@@ -195,7 +195,7 @@ describe("FixedBufferPool refuses bad input", () => {
         while (opened.length) closeQuietly(opened.pop()!);
         ring.close();
       }
-      expect(openFdCount()).toBe(fds);
+      expect(openFdCount()).toBeLessThanOrEqual(fds); // a leak adds fds; other files' async cleanup may close some meanwhile
     });
   }
 

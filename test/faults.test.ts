@@ -135,7 +135,7 @@ describe("closing a ring with operations in flight ends each exactly once", () =
       closeQuietly(listen);
       ring.close();
     }
-    expect(openFdCount()).toBe(fds);
+    expect(openFdCount()).toBeLessThanOrEqual(fds); // a leak adds fds; other files' async cleanup may close some meanwhile
   }, 20_000);
 
   test("reads on an empty pipe and long timeouts, mmap and shared memory", () => {
@@ -222,7 +222,7 @@ for (const how of ["reset", "close"] as const) {
       closeQuietly(listen);
       ring.close();
     }
-    expect(openFdCount()).toBe(fds);
+    expect(openFdCount()).toBeLessThanOrEqual(fds); // a leak adds fds; other files' async cleanup may close some meanwhile
   }, 30_000);
 }
 
