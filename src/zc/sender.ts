@@ -616,7 +616,11 @@ export class ZcSender {
     while (i < this.qCount && groups < maxGroups) {
       const first = this.queue[(this.qHead + i) % this.capacity]!;
       let n = 1;
-      if (this.gather && this.recKind[first]! <= KIND_FIXED) {
+      // Fixed-buffer sends gather only through SEND_ZC with IORING_SEND_VECTORIZED: kernels
+      // without it would take them as one SENDMSG_ZC with FIXED_BUF, which 6.1 and 6.12 cut
+      // short (seen: "short send", the rest of the chain ECANCELED).
+      const kind = this.recKind[first]!;
+      if (this.gather && (kind < KIND_FIXED || (kind === KIND_FIXED && this.useVectorized))) {
         while (i + n < this.qCount && n < this.maxChain) {
           const r = this.queue[(this.qHead + i + n) % this.capacity]!;
           if (this.recKind[r] !== this.recKind[first] || this.recBufIndex[r] !== this.recBufIndex[first]) break;
