@@ -58,6 +58,11 @@ export class OpTable {
     this.scratchAddress = addressOf(this.scratch);
   }
 
+  /** Entries free right now. */
+  get available(): number {
+    return this.freeTop;
+  }
+
   /** Reserve an entry; returns its user_data. `hold` is kept referenced until the op finishes. */
   add<T>(handler: CompletionHandler<T>, data: T, hold?: unknown): number {
     if (this.freeTop === 0) {

@@ -415,9 +415,27 @@ export class Ring {
 
   /** Attach an operation to a prepped slot: the handler gets every CQE of it; `hold` stays
    * referenced until the last one. Returns the user_data. `sqeFlags` are OR'd in (IOSQE_*). */
-  track<T>(slot: number, handler: CompletionHandler<T>, data: T, hold?: unknown, sqeFlags = 0): number {
-    // A few compares: a bad slot would land the user_data in another SQE, a non-function handler
-    // would throw inside dispatch, and unknown IOSQE bits would be cut to 8 bits silently.
+  track<T>(slot: number, handler: CompletionHandler<T>, data: T, hold?: unknown, sqeFlags?: number): number {
+    // A few compares on the hot path; the precise refusal is built off it (refuseTrack). A bad
+    // slot would land the user_data in another SQE, a non-function handler would throw inside
+    // dispatch, unknown IOSQE bits would be cut to 8 bits silently, and a full op table must not
+    // leave a prepped SQE behind.
+    const f = sqeFlags === undefined ? 0 : sqeFlags;
+    if (this.closed || (slot >>> 0) !== slot || slot >= this.sqEntries || typeof handler !== "function" ||
+        (f >>> 0) !== f || f > 0x7f || (f & Q.IOSQE_CQE_SKIP_SUCCESS) !== 0 || this.ops.available === 0) {
+      this.refuseTrack(slot, handler, f);
+    }
+    const ud = this.ops.add(handler, data, hold);
+    // Split with a floor, not `ud % 2^32`: a double modulo is a call into the runtime.
+    const hi = Math.floor(ud / U32_SPAN);
+    setUserData(this.sq, slot, ud - hi * U32_SPAN, hi);
+    if (f !== 0) addSqeFlags(this.sq, slot, f);
+    return ud;
+  }
+
+  /** Why `track` refuses (cold path): throws the precise error, turning a valid slot into a NOP
+   * first so the prepped operation never runs. */
+  private refuseTrack(slot: number, handler: unknown, sqeFlags: number): never {
     if (this.closed) throw closedError("Ring.track");
     if ((slot >>> 0) !== slot || slot >= this.sqEntries) throw invalidArgument("Ring.track", `slot must be an integer 0..${this.sqEntries - 1}, got ${slot}`);
     if (typeof handler !== "function") this.refuseSlot(slot, invalidArgument("Ring.track", `handler must be a function, got ${typeof handler}`));
@@ -425,18 +443,14 @@ export class Ring {
     // The op table frees an entry (and drops its hold) at the operation's last CQE; a success
     // with CQE_SKIP_SUCCESS posts none, so the entry would stay in flight forever.
     if (sqeFlags & Q.IOSQE_CQE_SKIP_SUCCESS) this.refuseSlot(slot, invalidArgument("Ring.track", "IOSQE_CQE_SKIP_SUCCESS on a tracked operation would leave its entry in flight (no CQE on success); use setUserData for untracked SQEs"));
-    let ud: number;
     try {
-      ud = this.ops.add(handler, data, hold);
+      this.ops.add(handler as CompletionHandler, undefined, undefined); // throws EBUSY: the table is full
     } catch (e) {
       this.refuseSlot(slot, e);
     }
-    // Split with a floor, not `ud % 2^32`: a double modulo is a call into the runtime.
-    const hi = Math.floor(ud / U32_SPAN);
-    setUserData(this.sq, slot, ud - hi * U32_SPAN, hi);
-    if (sqeFlags) addSqeFlags(this.sq, slot, sqeFlags);
-    return ud;
+    throw new UringError("Ring.track", EBUSY, "refused");
   }
+
 
   /** A slot handed out by getSqe cannot be taken back (the local tail has moved past it), so a
    * refused track turns it into a NOP with user_data 0 before throwing: the prepped operation
