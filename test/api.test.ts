@@ -4,22 +4,12 @@
 import { describe, expect, test } from "bun:test";
 import { openRing, type AsyncRing, type TcpSocket } from "../src/api/index.ts";
 import { UringError } from "../src/error.ts";
+import { pattern } from "../scripts/examples/lib.ts";
 
 /** Bound per test, generous for the VM tier (an emulated CPU): some move megabytes or open many
  * sockets. */
 const HEAVY_TIMEOUT_MS = 30_000;
 
-function pattern(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
 
 /** Serve echo on every accepted connection until the listener closes. */
 function echoServer(r: AsyncRing): { port: number; done: Promise<void>; close(): Promise<void> } {

@@ -8,7 +8,7 @@ import {
   closeSocket, setSocketOption, sendAll, recvSome, sockaddr, closeQuietly, localAddress, familyOf,
 } from "../src/net/index.ts";
 import { SOL_SOCKET, SO_REUSEADDR } from "../src/abi/net.ts";
-import { type BadInputRow, expectRingHealthy, expectUringError, openFdCount } from "./fixtures/reliability-checks.ts";
+import { type BadInputRow, expectRingHealthy, expectUringError, openFdCount, detached } from "./fixtures/reliability-checks.ts";
 
 interface Ctx {
   ring: Ring;
@@ -18,11 +18,6 @@ interface Ctx {
   deadPort: number;
 }
 
-function detached(bytes = 64): Uint8Array {
-  const u = new Uint8Array(bytes);
-  u.buffer.transfer();
-  return u;
-}
 
 const rows: BadInputRow<Ctx>[] = [
   { name: "sockaddr: host not numeric", code: "EINVAL", call: () => sockaddr({ host: "example", port: 80 }) },

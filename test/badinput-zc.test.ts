@@ -11,7 +11,7 @@ import { kernelAtLeast } from "../src/ring/kernel.ts";
 
 /** REPORT_USAGE only where the sender accepts it (6.2+): these rows are about other options. */
 const reportUsage = kernelAtLeast("6.2");
-import { type BadInputRow, expectRingHealthy, expectUringError, openFdCount, openPipe } from "./fixtures/reliability-checks.ts";
+import { type BadInputRow, expectRingHealthy, expectUringError, openFdCount, openPipe, detached } from "./fixtures/reliability-checks.ts";
 
 interface Ctx {
   ring: Ring;
@@ -20,11 +20,6 @@ interface Ctx {
   pipeWr: number;
 }
 
-function detached(bytes = 64): Uint8Array {
-  const u = new Uint8Array(bytes);
-  u.buffer.transfer();
-  return u;
-}
 
 const senderRows: BadInputRow<Ctx>[] = [
   { name: "fd -1", code: "EINVAL", where: "ZcSender", call: (x) => new ZcSender(x.ring, -1) },

@@ -17,13 +17,8 @@ import {
 import { supportedSetupFlags, kernelRelease, kernelAtLeast } from "../src/ring/kernel.ts";
 import { errnoName } from "../src/abi/errno.ts";
 import { describeIf, testIf } from "./helpers.ts";
-import { type BadInputRow, expectRingHealthy, expectUringError, openFdCount, openPipe, thrown } from "./fixtures/reliability-checks.ts";
+import { type BadInputRow, expectRingHealthy, expectUringError, openFdCount, openPipe, thrown, detached } from "./fixtures/reliability-checks.ts";
 
-function detached(bytes = 64): Uint8Array {
-  const u = new Uint8Array(bytes);
-  u.buffer.transfer();
-  return u;
-}
 
 // ---- Ring.create ----
 
