@@ -91,6 +91,72 @@ describe("NOP batches", () => {
   });
 });
 
+describe("dispatch and user_data", () => {
+  test("a handler that throws costs no other CQE: every handler runs, then the first error is thrown", () => {
+    const ring = Ring.create({ entries: 16 });
+    try {
+      const log: Log = [];
+      for (let tag = 0; tag < 6; tag++) {
+        const slot = ring.getSqe();
+        P.prepNop(ring.sq, slot);
+        ring.track(slot, (l: Log, res: number, flags: number, index: number) => {
+          logCqe(l, res, flags, index, tag);
+          if (tag === 1 || tag === 4) throw new Error(`handler ${tag}`);
+        }, log);
+      }
+      ring.submitAndWait(6);
+      expect(() => ring.completions()).toThrow("handler 1");
+      expect(log.map((x) => x.tag).sort()).toEqual([0, 1, 2, 3, 4, 5]);
+      expect(ring.ops.inflight).toBe(0);
+      expect(ring.completions()).toBe(0);
+    } finally {
+      ring.close();
+    }
+  });
+
+  test("user_data is generation * 2^32 + index; a finished op's user_data and foreign values are unknown CQEs", () => {
+    const ring = Ring.create({ entries: 16, maxInflight: 8 });
+    try {
+      const log: Log = [];
+      const seen: number[] = [];
+      ring.onUnknownCqe = (ud) => seen.push(ud);
+      // The same entry is reused (LIFO free list), each time with the next generation.
+      const uds: number[] = [];
+      for (let k = 0; k < 3; k++) {
+        const slot = ring.getSqe();
+        P.prepNop(ring.sq, slot);
+        uds.push(ring.track(slot, tagged(k), log));
+        ring.submitAndWait(1);
+        ring.completions();
+      }
+      expect(uds[0]! % 2 ** 32).toBe(uds[1]! % 2 ** 32);
+      expect(Math.floor(uds[1]! / 2 ** 32)).toBe(Math.floor(uds[0]! / 2 ** 32) + 1);
+      expect(ring.ops.isLive(uds[2]!)).toBe(false);
+      // Raw SQEs carrying finished ops' user_data, an index past the table, and a value above 2^32
+      // in both words: none may reach a handler, and each arrives exactly as written. They
+      // complete before a live op that holds the same entry again (generation 3), so the stale
+      // ones name a live index with an old generation.
+      const foreign = [uds[0]!, uds[1]!, 9, 2 ** 40 + 3, 2 ** 52 + 2 ** 33 + 7];
+      for (const ud of foreign) {
+        const slot = ring.getSqe();
+        P.prepNop(ring.sq, slot);
+        ring.setUserData(slot, ud);
+      }
+      const live = ring.getSqe();
+      P.prepNop(ring.sq, live);
+      const liveUd = ring.track(live, tagged(3), log);
+      expect(liveUd % 2 ** 32).toBe(uds[0]! % 2 ** 32);
+      ring.submitAndWait(foreign.length + 1);
+      ring.completions();
+      expect(log.map((x) => x.tag)).toEqual([0, 1, 2, 3]);
+      expect(seen.sort((a, b) => a - b)).toEqual([...foreign].sort((a, b) => a - b));
+      expect(ring.unknownCqes).toBe(foreign.length);
+    } finally {
+      ring.close();
+    }
+  });
+});
+
 describe("memory modes", () => {
   testIf(needSetupFlag(S.IORING_SETUP_NO_MMAP, "NO_MMAP", "6.5"), "shared: rings in SharedArrayBuffers", () => {
     const ring = Ring.create({ entries: 8, memory: "shared" });

@@ -14,15 +14,17 @@ export type CompletionHandler<T = any> = (data: T, res: number, flags: number, i
 /** Bytes of per-operation scratch memory. */
 export const OP_SCRATCH_BYTES = 128;
 
-/** user_data = generation * 2^24 + index: below 2^53, and a stale CQE (for a freed entry) is
- * told apart by its generation. */
-export const OP_INDEX_BITS = 24;
-const INDEX_SPAN = 1 << OP_INDEX_BITS;
-export const OP_MAX_CAPACITY = INDEX_SPAN - 1;
+/** user_data = generation * 2^32 + index: the SQE's low u32 word is the table index and its high
+ * word the entry's generation, so neither side splits or joins a double on the hot path. A stale
+ * CQE (for a freed and reused entry) is told apart by its generation. Generations wrap below
+ * 2^21, which keeps every user_data below 2^53 (an exact JS number). */
+export const OP_MAX_CAPACITY = (1 << 24) - 1;
+const GEN_MASK = (1 << 21) - 1;
+const U32_SPAN = 4294967296;
 
-/** The table index inside a user_data (its low 24 bits), without a double modulo. */
+/** The table index inside a user_data (its low u32 word). */
 function indexOf(userData: number): number {
-  return userData - Math.floor(userData / INDEX_SPAN) * INDEX_SPAN;
+  return userData % U32_SPAN;
 }
 
 export class OpTable {
@@ -65,16 +67,28 @@ export class OpTable {
 
   /** Reserve an entry; returns its user_data. `hold` is kept referenced until the op finishes. */
   add<T>(handler: CompletionHandler<T>, data: T, hold?: unknown): number {
+    const i = this.reserve(handler, data, hold);
+    return this.gens[i]! * U32_SPAN + i;
+  }
+
+  /** Reserve an entry and return its index (the user_data's low word; `genOf` gives the high
+   * word). Ring.track uses this to write both words into the SQE without a double in between. */
+  reserve(handler: CompletionHandler, data: unknown, hold: unknown): number {
     if (this.freeTop === 0) {
       throw new UringError("OpTable.add", ERRNO.EBUSY!, `all ${this.capacity} operation slots are in flight`,
         "complete or cancel operations first, or open the ring with a larger maxInflight");
     }
     const i = this.freeList[--this.freeTop]!;
-    this.handlers[i] = handler as CompletionHandler;
+    this.handlers[i] = handler;
     this.data[i] = data;
     this.holds[i] = hold;
     this.inflight++;
-    return this.gens[i]! * INDEX_SPAN + i;
+    return i;
+  }
+
+  /** The generation of entry `index` (the high word of its user_data). */
+  genOf(index: number): number {
+    return this.gens[index]!;
   }
 
   /** Byte offset of an entry's scratch block in `scratch`. */
@@ -94,31 +108,27 @@ export class OpTable {
 
   /** Whether `userData` names a live entry. */
   isLive(userData: number): boolean {
-    const gen = Math.floor(userData / INDEX_SPAN);
-    const i = userData - gen * INDEX_SPAN;
+    const i = indexOf(userData);
+    const gen = (userData - i) / U32_SPAN;
     return i > 0 && i <= this.capacity && this.handlers[i] !== undefined && this.gens[i] === gen;
   }
 
-  /** Deliver one CQE. The entry is freed before the handler runs when the CQE ends the operation
-   * (no IORING_CQE_F_MORE), so the handler may start a new one at once. Returns false for a
-   * user_data that names no live operation. */
-  complete(userData: number, res: number, flags: number, more: boolean, index: number): boolean {
-    // Split with a division and a floor, not `%`: user_data passes 2^31 once generations grow,
-    // and a double modulo is a call into the runtime for every CQE.
-    const gen = Math.floor(userData / INDEX_SPAN);
-    const i = userData - gen * INDEX_SPAN;
-    const handler = this.handlers[i];
-    if (i === 0 || handler === undefined || this.gens[i] !== gen) return false;
-    const data = this.data[i];
-    if (!more) this.free(i);
+  /** Deliver one CQE, given the two u32 words of its user_data. The entry is freed before the
+   * handler runs when the CQE ends the operation (no IORING_CQE_F_MORE), so the handler may start
+   * a new one at once. Returns false for a user_data that names no live operation. */
+  complete(lo: number, hi: number, res: number, flags: number, more: boolean, index: number): boolean {
+    if (lo > this.capacity) return false;
+    const handler = this.handlers[lo];
+    if (handler === undefined || lo === 0 || this.gens[lo] !== hi) return false;
+    const data = this.data[lo];
+    if (!more) this.free(lo);
     handler(data, res, flags, index);
     return true;
   }
 
   /** Free an entry that will get no CQE (its SQE was never submitted). */
   cancelUnsubmitted(userData: number): void {
-    const i = userData % INDEX_SPAN;
-    if (this.isLive(userData)) this.free(i);
+    if (this.isLive(userData)) this.free(indexOf(userData));
   }
 
   /** End every live entry after the ring is gone (no CQE can arrive any more): each handler is
@@ -145,7 +155,7 @@ export class OpTable {
     this.handlers[i] = undefined;
     this.data[i] = undefined;
     this.holds[i] = undefined;
-    this.gens[i] = (this.gens[i]! + 1) & 0x1fffffff; // stays below 2^29 so user_data < 2^53
+    this.gens[i] = (this.gens[i]! + 1) & GEN_MASK;
     this.freeList[this.freeTop++] = i;
     this.inflight--;
   }

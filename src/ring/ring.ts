@@ -80,19 +80,27 @@ export interface Capabilities {
 }
 
 /** CQEs copied out of the CQ by one drain pass: plain typed arrays, allocated once. user_data is
- * exact below 2^53 (bun-uring's own user_data always is). `big` holds the second 16 bytes of a
- * 32-byte CQE as four u32 words per entry (zero for 16-byte entries). */
+ * kept as its two u32 words (`udLo`, `udHi`); `userDataAt(i)` joins them into a number, exact
+ * below 2^53 (bun-uring's own user_data always is). `big` holds the second 16 bytes of a 32-byte
+ * CQE as four u32 words per entry (zero for 16-byte entries). */
 export class CqeBatch {
-  readonly userData: Float64Array;
+  readonly udLo: Uint32Array;
+  readonly udHi: Uint32Array;
   readonly res: Int32Array;
   readonly flags: Uint32Array;
   readonly big: Uint32Array;
   count = 0;
   constructor(readonly capacity: number) {
-    this.userData = new Float64Array(capacity);
+    this.udLo = new Uint32Array(capacity);
+    this.udHi = new Uint32Array(capacity);
     this.res = new Int32Array(capacity);
     this.flags = new Uint32Array(capacity);
     this.big = new Uint32Array(capacity * 4);
+  }
+
+  /** The user_data of entry `i` as a number. */
+  userDataAt(i: number): number {
+    return this.udHi[i]! * U32_SPAN + this.udLo[i]!;
   }
 }
 
@@ -165,6 +173,8 @@ export class Ring {
   /** SQEs handed out (local tail) and the tail last published to the kernel. */
   private sqeTail = 0;
   private sqeFlushed = 0;
+  /** The batch entry whose handler dispatchRun is running. */
+  private dispatchAt = 0;
   /** The kernel's SQ head as last read (see getSqe). */
   private sqHeadSeen = 0;
   private cqHeadLocal = 0;
@@ -425,12 +435,12 @@ export class Ring {
         (f >>> 0) !== f || f > 0x7f || (f & Q.IOSQE_CQE_SKIP_SUCCESS) !== 0 || this.ops.available === 0) {
       this.refuseTrack(slot, handler, f);
     }
-    const ud = this.ops.add(handler, data, hold);
-    // Split with a floor, not `ud % 2^32`: a double modulo is a call into the runtime.
-    const hi = Math.floor(ud / U32_SPAN);
-    setUserData(this.sq, slot, ud - hi * U32_SPAN, hi);
+    // The entry's index and generation go into the SQE as the two words of its user_data.
+    const i = this.ops.reserve(handler, data, hold);
+    const gen = this.ops.genOf(i);
+    setUserData(this.sq, slot, i, gen);
     if (f !== 0) addSqeFlags(this.sq, slot, f);
-    return ud;
+    return gen * U32_SPAN + i;
   }
 
   /** Why `track` refuses (cold path): throws the precise error, turning a valid slot into a NOP
@@ -583,7 +593,8 @@ export class Ring {
         head = (head + 1) >>> 0;
         continue;
       }
-      batch.userData[n] = cqes[w + 1]! * U32_SPAN + cqes[w]!;
+      batch.udLo[n] = cqes[w]!;
+      batch.udHi[n] = cqes[w + 1]!;
       batch.res[n] = cqes[w + 2]! | 0;
       batch.flags[n] = flags;
       if (big) {
@@ -634,31 +645,42 @@ export class Ring {
   }
 
   /** Run the handlers of a copied batch. A handler that throws does not cost the CQEs after it
-   * (they are already consumed from the CQ): every handler runs, then the first error is thrown. */
+   * (they are already consumed from the CQ): every handler runs, then the first error is thrown.
+   * The try sits outside the per-CQE loop (dispatchRun), which resumes after a throwing handler. */
   private dispatch(n: number): void {
-    const b = this.batch;
     let failure: unknown = undefined;
     let failed = false;
+    let i = 0;
     this.dispatching = true;
-    for (let i = 0; i < n; i++) {
-      const flags = b.flags[i]!;
-      const ud = b.userData[i]!;
+    while (i < n) {
       try {
-        if (!this.ops.complete(ud, b.res[i]!, flags, (flags & Q.IORING_CQE_F_MORE) !== 0, i)) {
-          this.unknownCqes++;
-          this.onUnknownCqe?.(ud, b.res[i]!, flags, i);
-        }
+        i = this.dispatchRun(i, n);
       } catch (e) {
         if (!failed) {
           failed = true;
           failure = e;
         }
+        i = this.dispatchAt + 1;
       }
     }
     this.dispatching = false;
     if (failed) throw failure;
   }
 
+  /** CQEs from..n-1 of the batch; `dispatchAt` names the one whose handler is running. */
+  private dispatchRun(from: number, n: number): number {
+    const b = this.batch;
+    const ops = this.ops;
+    for (let i = from; i < n; i++) {
+      this.dispatchAt = i;
+      const flags = b.flags[i]!;
+      if (!ops.complete(b.udLo[i]!, b.udHi[i]!, b.res[i]!, flags, (flags & Q.IORING_CQE_F_MORE) !== 0, i)) {
+        this.unknownCqes++;
+        this.onUnknownCqe?.(b.userDataAt(i), b.res[i]!, flags, i);
+      }
+    }
+    return n;
+  }
 
   /** Submit, wait for at least `waitNr` completions (bounded by `timeoutMs` when given), and
    * dispatch everything ready. Returns the number of CQEs handled. */
