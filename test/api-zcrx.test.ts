@@ -107,9 +107,17 @@ describe("ZcrxStream (simulated kernel side)", () => {
 
 describe("AsyncRing.registerZcrx", () => {
   test("a ring without DEFER_TASKRUN and CQE32 is refused before the kernel is asked", async () => {
+    // Without DEFER_TASKRUN (off on request), and by default (DEFER_TASKRUN on where the kernel
+    // has it, but 16-byte CQEs).
+    const plain = openRing({ deferTaskrun: false });
+    try {
+      expect(() => plain.registerZcrx({ nodev: true })).toThrow(/lacks IORING_SETUP_DEFER_TASKRUN/);
+    } finally {
+      await plain.close();
+    }
     const r = openRing();
     try {
-      expect(() => r.registerZcrx({ nodev: true })).toThrow(/DEFER_TASKRUN/);
+      expect(() => r.registerZcrx({ nodev: true })).toThrow(/IORING_SETUP_CQE32/);
       const l = r.listen({ host: "127.0.0.1", port: 0 });
       const accepted = l.accept();
       const cl = await r.connect({ host: "127.0.0.1", port: l.port });

@@ -77,6 +77,34 @@ describe("LoopDriver", () => {
 
   testIf(needSetupFlag(IORING_SETUP_DEFER_TASKRUN, "DEFER_TASKRUN", "6.1"), "DEFER_TASKRUN ring: the wake-up enters with GETEVENTS and completions arrive", () => timersKeepFiring(true));
 
+  test("the eventfd is off while the driver polls the CQ and on again once it waits on it", async () => {
+    const ring = Ring.create({ entries: 32 });
+    const driver = new LoopDriver(ring, { spinUs: 1000 });
+    const pair = socketPair(ring);
+    try {
+      const msg = new TextEncoder().encode("ping");
+      const first = recvOnce(ring, driver, pair.b, new Uint8Array(16));
+      await Bun.sleep(1);
+      c.send(pair.a, msg, msg.length, 0);
+      expect(await first).toBe(msg.length);
+      // The completion started a poll window: the CQ is looked at without a signal.
+      expect(ring.eventfdEnabled).toBe(false);
+      const second = recvOnce(ring, driver, pair.b, new Uint8Array(16));
+      for (let i = 0; i < 400 && !ring.eventfdEnabled; i++) await Bun.sleep(5);
+      expect(ring.eventfdEnabled).toBe(true);
+      // Waiting on the eventfd again: the next completion wakes the driver through it.
+      const wakes = driver.stats.wakes;
+      c.send(pair.a, msg, msg.length, 0);
+      expect(await second).toBe(msg.length);
+      expect(driver.stats.wakes).toBeGreaterThan(wakes);
+      expect(ring.ops.inflight).toBe(0);
+    } finally {
+      driver.close();
+      ring.close();
+      pair.close();
+    }
+  }, LOOP_TIMEOUT_MS);
+
   test("operations prepared in one turn go out in one submit", async () => {
     const ring = Ring.create({ entries: 64 });
     const driver = new LoopDriver(ring, { spinUs: 0 });

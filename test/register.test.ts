@@ -316,6 +316,36 @@ describe("eventfd", () => {
   });
 });
 
+describe("eventfd toggle", () => {
+  for (const deferTaskrun of [false, true]) {
+    test(`IORING_CQ_EVENTFD_DISABLED stops the signal and clearing it restores it${deferTaskrun ? " (DEFER_TASKRUN)" : ""}`, () => {
+      const ring = Ring.create({ entries: 4, deferTaskrun });
+      const efd = c.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+      expect(efd).toBeGreaterThanOrEqual(0);
+      try {
+        const counter = new BigUint64Array(1);
+        registerEventfd(ring, efd);
+        expect(ring.canToggleEventfd).toBe(true);
+        expect(ring.eventfdEnabled).toBe(true);
+        ring.setEventfdEnabled(false);
+        expect(ring.eventfdEnabled).toBe(false);
+        expect(runOne(ring, (s) => prepNop(ring.sq, s)).res).toBe(0);
+        expect(c.read(efd, counter, 8)).toBe(-1);
+        expect(errno()).toBe(EAGAIN);
+        ring.setEventfdEnabled(true);
+        expect(ring.eventfdEnabled).toBe(true);
+        expect(runOne(ring, (s) => prepNop(ring.sq, s)).res).toBe(0);
+        expect(c.read(efd, counter, 8)).toBe(8);
+        expect(counter[0]).toBeGreaterThanOrEqual(1n);
+      } finally {
+        ring.close();
+        c.close(efd);
+      }
+      expectUringError(() => ring.setEventfdEnabled(true), "EBADF");
+    });
+  }
+});
+
 /** Why NAPI tests cannot run here, or null: probed once on a throwaway ring. */
 function napiSkipReason(): string | null {
   const k = needKernel("6.13", "NAPI registration with tracking modes");

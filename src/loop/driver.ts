@@ -22,6 +22,12 @@
 //
 // Submissions are batched per event-loop turn: `kick()` queues one microtask that publishes every
 // SQE prepared during the turn with a single io_uring_enter.
+//
+// While the driver looks at the CQ anyway (inside a turn, and while it polls), it turns the
+// eventfd off (IORING_CQ_EVENTFD_DISABLED, liburing's io_uring_cq_eventfd_toggle): the kernel then
+// skips the eventfd write and the epoll wake-up for each CQE, about 0.7 µs of a 14 µs loopback
+// round trip here. It turns the eventfd back on only before it goes back to waiting on it, and
+// then looks at the CQ once more, since nothing posted in between signalled.
 import { c, errno } from "../../ffi/index.ts";
 import { EFD_CLOEXEC, EFD_NONBLOCK } from "../abi/net.ts";
 import { UringError, closedError, invalidArgument } from "../error.ts";
@@ -67,6 +73,9 @@ export class LoopDriver {
   private spinning = false;
   private spinUntilMs = 0;
   private closed = false;
+  /** The eventfd is turned off (the driver will look at the CQ without a signal). */
+  private quiet = false;
+  private readonly canQuiet: boolean;
   private readonly deferTaskrun: boolean;
   private readonly presubmit: PreSubmit[] = [];
   private readonly onError: (error: unknown) => void;
@@ -96,6 +105,7 @@ export class LoopDriver {
     }
     this.eventfd = fd;
     this.deferTaskrun = (ring.flags & IORING_SETUP_DEFER_TASKRUN) !== 0;
+    this.canQuiet = ring.canToggleEventfd;
   }
 
   get isClosed(): boolean {
@@ -122,6 +132,7 @@ export class LoopDriver {
     if (this.closed || this.ring.isClosed) return;
     this.stats.turns++;
     try {
+      this.silence();
       const pre = this.presubmit;
       for (let i = 0; i < pre.length; i++) pre[i]!.prepareSubmit();
       pre.length = 0;
@@ -167,6 +178,7 @@ export class LoopDriver {
     if (this.closed || this.ring.isClosed) return;
     this.stats.wakes++;
     try {
+      this.silence();
       // Deferred completions run only inside an enter with GETEVENTS, and the kernel signals the
       // eventfd only when its list of them goes from empty to non-empty: run them on every wake,
       // even when some CQEs are already visible, or the rest would wait for a signal that never
@@ -209,10 +221,52 @@ export class LoopDriver {
     this.arm();
   }
 
+  /** Turn the eventfd off: this turn looks at the CQ itself. */
+  private silence(): void {
+    if (this.canQuiet && !this.quiet) {
+      this.ring.setEventfdEnabled(false);
+      this.quiet = true;
+    }
+  }
+
+  /** Turn the eventfd back on before waiting on it. Returns whether completions arrived while it
+   * was off (they signalled nothing, so the wait would not end for them): CQEs already visible,
+   * or, with DEFER_TASKRUN, deferred work that only an enter with GETEVENTS turns into CQEs (the
+   * kernel signals only when that list goes from empty to non-empty). */
+  private unsilence(): boolean {
+    if (!this.quiet) return false;
+    this.quiet = false;
+    const ring = this.ring;
+    ring.setEventfdEnabled(true);
+    if (this.deferTaskrun) ring.getEvents();
+    return ring.cqReady > 0;
+  }
+
   /** Keep one read pending on the eventfd while operations are in flight; cancel the stream when
-   * none are, so an idle ring never keeps the process alive. */
+   * none are, so an idle ring never keeps the process alive. While the driver polls, the eventfd
+   * stays off; when it stops polling, the eventfd goes back on (and the CQ is looked at again). */
   private arm(): void {
     if (this.closed) return;
+    if (!this.spinning && !this.ring.isClosed) {
+      try {
+        // Completions that came in while the eventfd was off: handle them now (drain starts
+        // the poll window again, which keeps the eventfd off).
+        let round = 0;
+        while (this.unsilence()) {
+          this.silence();
+          this.drain();
+          if (this.spinning) break;
+          if (++round === 64) {
+            // Completions keep coming: poll from setImmediate (eventfd still off) so other
+            // callbacks get their turn.
+            this.startSpin();
+            break;
+          }
+        }
+      } catch (e) {
+        this.onError(e);
+      }
+    }
     if (this.ring.isClosed || this.ring.ops.inflight === 0) {
       this.disarm();
       return;
@@ -245,6 +299,11 @@ export class LoopDriver {
     const cancelled = this.disarm();
     this.closed = true;
     if (!this.ring.isClosed) {
+      // A later eventfd registered on this ring must not start out silenced.
+      if (this.quiet) {
+        this.quiet = false;
+        this.ring.setEventfdEnabled(true);
+      }
       try {
         unregisterEventfd(this.ring);
       } catch {

@@ -167,6 +167,8 @@ export class Ring {
   private readonly cqTail: number;
   private readonly cqMask: number;
   private readonly cqOverflowIdx: number;
+  /** Word index of the CQ flags (cq_off.flags, 5.8+); -1 when the kernel reports none. */
+  private readonly cqFlagsIdx: number;
   private readonly cqeWords: number;
   private readonly mixed: boolean;
   private readonly mustGetEvents: boolean;
@@ -277,6 +279,8 @@ export class Ring {
     this.cqHead = off(cqo, S.CQRING_OFFSETS.head);
     this.cqTail = off(cqo, S.CQRING_OFFSETS.tail);
     this.cqOverflowIdx = off(cqo, S.CQRING_OFFSETS.overflow);
+    // The kernel writes the offsets it uses; a kernel before 5.8 leaves cq_off.flags at 0.
+    this.cqFlagsIdx = dv.getUint32(cqo + S.CQRING_OFFSETS.flags, true) === 0 ? -1 : off(cqo, S.CQRING_OFFSETS.flags);
     this.cqMask = this.cqRing[off(cqo, S.CQRING_OFFSETS.ring_mask)]!;
     const cqesOff = dv.getUint32(cqo + S.CQRING_OFFSETS.cqes, true);
     this.cqes = new Uint32Array(cqRegion.bytes.buffer, cqRegion.bytes.byteOffset + cqesOff, (this.cqEntries * this.cqeSize) >> 2);
@@ -571,6 +575,33 @@ export class Ring {
   get cqOverflow(): number {
     if (this.closed) throw closedError("Ring.cqOverflow");
     return Atomics.load(this.cqRing, this.cqOverflowIdx);
+  }
+
+  /** Whether the kernel signals a registered eventfd for new CQEs (liburing's
+   * io_uring_cq_eventfd_toggle: the IORING_CQ_EVENTFD_DISABLED bit of the CQ flags, 5.8+). A
+   * thread that is about to look at the CQ anyway turns signalling off to spare the kernel the
+   * eventfd write and the poll wake-up for every CQE; it must look at the CQ again after turning
+   * it back on, since CQEs posted in between signalled nothing. */
+  setEventfdEnabled(enabled: boolean): void {
+    if (this.closed) throw closedError("Ring.setEventfdEnabled");
+    const i = this.cqFlagsIdx;
+    if (i < 0) throw unsupported("Ring.setEventfdEnabled", "the CQ flags word (IORING_CQ_EVENTFD_DISABLED)", "5.8", this.capabilities.kernel);
+    // Only this thread writes the CQ flags (the kernel reads them), so a plain read-modify-write
+    // is enough; the store is sequentially consistent, so a CQE posted after it sees the new bit.
+    const old = this.cqRing[i]!;
+    const next = enabled ? old & ~S.IORING_CQ_EVENTFD_DISABLED : old | S.IORING_CQ_EVENTFD_DISABLED;
+    if (next !== old) Atomics.store(this.cqRing, i, next);
+  }
+
+  /** Whether setEventfdEnabled can work here (the kernel has the CQ flags word, 5.8+). */
+  get canToggleEventfd(): boolean {
+    return this.cqFlagsIdx >= 0;
+  }
+
+  /** Whether a registered eventfd is signalled for new CQEs (see setEventfdEnabled). */
+  get eventfdEnabled(): boolean {
+    if (this.closed) throw closedError("Ring.eventfdEnabled");
+    return this.cqFlagsIdx < 0 || (this.cqRing[this.cqFlagsIdx]! & S.IORING_CQ_EVENTFD_DISABLED) === 0;
   }
 
   /** Copy up to batch.capacity CQEs into `batch` and advance the CQ head once. Returns the count.
