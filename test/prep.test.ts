@@ -85,6 +85,7 @@ const CASES: Case[] = [
   }, { opcode: 26, fd: FD, addr: BUF, len: LEN, off: MSG, word44: 16 }],
   ["prepRecv", (m, s) => P.prepRecv(m, s, FD, BUF, LEN, 0x100), { opcode: 27, fd: FD, addr: BUF, len: LEN, op_flags: 0x100 }],
   ["prepRecvMultishot", (m, s) => P.prepRecvMultishot(m, s, FD, 7, 0), { opcode: 27, fd: FD, ioprio: 2, buf_index: 7, flags: 0x20 }],
+  ["prepRecvmsgMultishot", (m, s) => P.prepRecvmsgMultishot(m, s, FD, MSG, 7, 0x20), { opcode: 10, fd: FD, addr: MSG, len: 1, op_flags: 0x20, ioprio: 2, buf_index: 7, flags: 0x20 }],
   ["prepShutdown", (m, s) => P.prepShutdown(m, s, FD, 1), { opcode: 34, fd: FD, len: 1 }],
   ["prepSocket", (m, s) => P.prepSocket(m, s, 2, 1 | 0o2000000, 6, 0), { opcode: 45, fd: 2, off: 1 | 0o2000000, len: 6 }],
   ["prepSetsockopt", (m, s) => P.prepSetsockopt(m, s, FD, 1, 60, BUF, 4), { opcode: 46, fd: FD, off: 3, addr: 1 + 60 * 2 ** 32, word44: 4, addr3: BUF }],

@@ -98,3 +98,11 @@ export const IFNAMSIZ = 16;
 /** Capability bits in /proc/PID/status CapEff (linux/capability.h, since 2.2). */
 export const CAP_NET_ADMIN = 12;
 export const CAP_IPC_LOCK = 14;
+
+/** struct io_uring_recvmsg_out (16 bytes, since 6.0): what a multishot IORING_OP_RECVMSG writes at
+ * the start of each provided buffer, followed by the name (msghdr.msg_namelen bytes reserved),
+ * the control data (msg_controllen reserved), then the payload (liburing io_uring_recvmsg_name /
+ * io_uring_recvmsg_payload). `namelen` and `controllen` are what the kernel filled in, `payloadlen`
+ * the datagram's size as sock_recvmsg returned it (the full size when MSG_TRUNC was asked for),
+ * `flags` the msg_flags (MSG_TRUNC when the payload did not fit). */
+export const IO_URING_RECVMSG_OUT = { size: 16, namelen: 0, controllen: 4, payloadlen: 8, flags: 12 } as const;

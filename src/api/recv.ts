@@ -1,11 +1,16 @@
-// Receives of the async API: one multishot RECV per stream (io_uring_prep_recv_multishot) selecting
-// buffers from the ring's provided-buffer ring. Each CQE names the buffer it filled; the stream
-// queues (bid, length) pairs in preallocated arrays and hands them out as views. A chunk is
-// valid until the next `next()` call, which gives its buffer back to the kernel (one tail store).
+// Receives of the async API: one multishot receive per stream selecting buffers from the ring's
+// provided-buffer ring — IORING_OP_RECV for recv() (io_uring_prep_recv_multishot) and
+// IORING_OP_RECVMSG for UdpSocket.recvFrom() (io_uring_prep_recvmsg_multishot), whose buffers
+// start with a struct io_uring_recvmsg_out and the sender's address. Each CQE names the buffer it
+// filled; the stream queues (bid, length) pairs in preallocated arrays and hands them out as
+// views. A chunk is valid until the next `next()` call, which gives its buffer back to the kernel
+// (one tail store).
 import * as Q from "../abi/sqe.ts";
 import { EBUSY, ECANCELED, ENOBUFS } from "../abi/errno.ts";
+import { IO_URING_RECVMSG_OUT, MSGHDR, MSG_TRUNC, SOCKADDR_IN6 } from "../abi/net.ts";
 import { UringError } from "../error.ts";
-import { prepRecvMultishot } from "../ops/prep.ts";
+import { type DecodedAddress, decodeSockaddr } from "../net/sockaddr.ts";
+import { prepRecvMultishot, prepRecvmsgMultishot } from "../ops/prep.ts";
 import type { ProvidedBufferRing } from "../ring/register.ts";
 import type { Ring } from "../ring/ring.ts";
 
@@ -21,7 +26,7 @@ export interface RecvHost {
    * never handed out as a view. */
   recycle(bid: number, viewed?: boolean): void;
   /** Re-arm `stream` once some buffer comes back. */
-  starve(stream: RecvStream): void;
+  starve(stream: RecvStreamBase<any>): void;
   kick(): void;
   /** A no-op handler's target for cancel SQEs (counted in flight like any op). */
   trackCancel(targetUserData: number): void;
@@ -33,7 +38,7 @@ export interface RecvSocket {
   /** Operations of this socket in flight changed by `delta`. */
   opDelta(delta: number): void;
   /** The stream ended (EOF, error, cancel or return()). */
-  streamEnded(stream: RecvStream): void;
+  streamEnded(stream: RecvStreamBase<any>): void;
 }
 
 export interface RecvStreamOptions {
@@ -43,16 +48,19 @@ export interface RecvStreamOptions {
 
 const NO_BID = -1;
 
-function onRecvCqe(s: RecvStream, res: number, flags: number): void {
+function onRecvCqe(s: RecvStreamBase<any>, res: number, flags: number): void {
   s.cqe(res, flags);
 }
 
-/** An async iterable of received chunks. For a TCP socket the stream ends at EOF; for UDP each
- * chunk is one datagram (possibly empty) and the stream ends only by cancel or close. */
-export class RecvStream implements AsyncIterableIterator<Uint8Array> {
-  private readonly host: RecvHost;
+/** The multishot receive shared by recv() and recvFrom(): arming, buffer accounting, the queue of
+ * filled buffers, cancel, abort and the iterator protocol. A subclass says which SQE to write
+ * and what one filled buffer yields. */
+export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
+  protected readonly host: RecvHost;
   private readonly socket: RecvSocket;
   private readonly datagram: boolean;
+  /** The opcode's name in errors. */
+  private readonly opcode: string;
   private readonly bids: Int32Array;
   private readonly lens: Int32Array;
   private qHead = 0;
@@ -65,25 +73,38 @@ export class RecvStream implements AsyncIterableIterator<Uint8Array> {
   private ended = false;
   private error: UringError | null = null;
   private aborted = false;
-  private waitResolve: ((r: IteratorResult<Uint8Array>) => void) | null = null;
+  private waitResolve: ((r: IteratorResult<T>) => void) | null = null;
   private waitReject: ((e: unknown) => void) | null = null;
   private readonly signal: AbortSignal | undefined;
   private readonly onAbort = (): void => this.abort();
 
-  /** @internal */
-  constructor(host: RecvHost, socket: RecvSocket, datagram: boolean, o: RecvStreamOptions) {
+  /** @internal — the subclass calls start() once its own fields are set. */
+  constructor(host: RecvHost, socket: RecvSocket, datagram: boolean, opcode: string, o: RecvStreamOptions) {
     this.host = host;
     this.socket = socket;
     this.datagram = datagram;
+    this.opcode = opcode;
     const cap = host.buffers().entries;
     this.bids = new Int32Array(cap);
     this.lens = new Int32Array(cap);
     this.signal = o.signal;
-    if (o.signal) {
-      if (o.signal.aborted) {
+  }
+
+  /** Write the receive SQE into `slot` (user_data is set by the caller); `userData` names the
+   * op-table entry, whose scratch block the SQE may point into. */
+  protected abstract prep(ring: Ring, slot: number, userData: number, fd: number, bgid: number): void;
+
+  /** The value one filled buffer yields (`len` is the CQE's res). */
+  protected abstract value(bid: number, len: number): T;
+
+  /** @internal */
+  protected start(): void {
+    const signal = this.signal;
+    if (signal) {
+      if (signal.aborted) {
         this.aborted = true;
-        this.error = abortError(o.signal);
-      } else o.signal.addEventListener("abort", this.onAbort, { once: true });
+        this.error = abortError(signal, this.opcode);
+      } else signal.addEventListener("abort", this.onAbort, { once: true });
     }
     if (this.error === null) this.arm();
   }
@@ -97,7 +118,7 @@ export class RecvStream implements AsyncIterableIterator<Uint8Array> {
     return this.qCount;
   }
 
-  next(): Promise<IteratorResult<Uint8Array>> {
+  next(): Promise<IteratorResult<T>> {
     this.giveBack();
     if (this.qCount > 0) return Promise.resolve(this.take());
     if (this.error !== null) {
@@ -112,14 +133,14 @@ export class RecvStream implements AsyncIterableIterator<Uint8Array> {
     }
     if (this.waitResolve !== null) return Promise.reject(new UringError("RecvStream.next", EBUSY, "next() called again before the previous call settled"));
     if (!this.armed && !this.starved) this.arm();
-    return new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
+    return new Promise<IteratorResult<T>>((resolve, reject) => {
       this.waitResolve = resolve;
       this.waitReject = reject;
     });
   }
 
   /** Stop receiving: cancel the multishot receive and give every queued buffer back. */
-  return(): Promise<IteratorResult<Uint8Array>> {
+  return(): Promise<IteratorResult<T>> {
     this.stop();
     return Promise.resolve({ value: undefined, done: true });
   }
@@ -140,7 +161,7 @@ export class RecvStream implements AsyncIterableIterator<Uint8Array> {
     this.aborted = true;
     if (this.armed) this.cancelKernelSide();
     else {
-      this.error = abortError(this.signal!);
+      this.error = abortError(this.signal!, this.opcode);
       this.settleWaiter();
     }
   }
@@ -156,7 +177,7 @@ export class RecvStream implements AsyncIterableIterator<Uint8Array> {
     const pbuf = this.host.buffers();
     const ud = ring.ops.add(onRecvCqe, this);
     const slot = ring.getSqeFor(ud);
-    prepRecvMultishot(ring.sq, slot, this.socket.fd, pbuf.bgid, 0);
+    this.prep(ring, slot, ud, this.socket.fd, pbuf.bgid);
     ring.setUserData(slot, ud);
     this.userData = ud;
     this.armed = true;
@@ -194,9 +215,9 @@ export class RecvStream implements AsyncIterableIterator<Uint8Array> {
           this.host.starve(this);
         }
       } else if (res === -ECANCELED && (this.ended || this.aborted)) {
-        if (this.aborted && !this.ended) this.error = abortError(this.signal!);
+        if (this.aborted && !this.ended) this.error = abortError(this.signal!, this.opcode);
       } else if (!this.ended) {
-        this.error = new UringError("IORING_OP_RECV", -res, `fd ${this.socket.fd}`);
+        this.error = new UringError(this.opcode, -res, `fd ${this.socket.fd}`);
       }
     }
     if (final && !this.armed && !this.starved && !this.eof && this.error === null && !this.ended && !this.aborted) {
@@ -216,13 +237,13 @@ export class RecvStream implements AsyncIterableIterator<Uint8Array> {
     this.qCount++;
   }
 
-  private take(): IteratorResult<Uint8Array> {
+  private take(): IteratorResult<T> {
     const bid = this.bids[this.qHead]!;
     const len = this.lens[this.qHead]!;
     this.qHead = (this.qHead + 1) % this.bids.length;
     this.qCount--;
     this.held = bid;
-    return { value: this.host.buffers().view(bid, len), done: false };
+    return { value: this.value(bid, len), done: false };
   }
 
   private giveBack(): void {
@@ -263,7 +284,7 @@ export class RecvStream implements AsyncIterableIterator<Uint8Array> {
       const reject = this.waitReject!;
       this.waitResolve = this.waitReject = null;
       this.finish();
-      reject(abortError(this.signal!));
+      reject(abortError(this.signal!, this.opcode));
     }
   }
 
@@ -275,6 +296,144 @@ export class RecvStream implements AsyncIterableIterator<Uint8Array> {
     this.drop();
     this.signal?.removeEventListener("abort", this.onAbort);
     this.socket.streamEnded(this);
+  }
+}
+
+/** An async iterable of received chunks. For a TCP socket the stream ends at EOF; for UDP each
+ * chunk is one datagram (possibly empty) and the stream ends only by cancel or close. */
+export class RecvStream extends RecvStreamBase<Uint8Array> {
+  /** @internal */
+  constructor(host: RecvHost, socket: RecvSocket, datagram: boolean, o: RecvStreamOptions) {
+    super(host, socket, datagram, "IORING_OP_RECV", o);
+    this.start();
+  }
+
+  protected prep(ring: Ring, slot: number, _userData: number, fd: number, bgid: number): void {
+    prepRecvMultishot(ring.sq, slot, fd, bgid, 0);
+  }
+
+  protected value(bid: number, len: number): Uint8Array {
+    return this.host.buffers().view(bid, len);
+  }
+}
+
+/** One datagram from UdpSocket.recvFrom(). */
+export interface Datagram {
+  /** The payload: a view of a provided buffer, valid until the next iteration step (copy it with
+   * `data.slice()` to keep it). */
+  data: Uint8Array;
+  /** The sender's address. Frozen: the stream hands out the same object again for a sender it
+   * saw recently, so comparing `from` objects is not a way to tell senders apart — compare host
+   * and port. */
+  from: DecodedAddress;
+  /** The datagram did not fit in a receive buffer: `data` holds only its first bytes and the rest
+   * is lost (MSG_TRUNC). Open the ring with a larger `recvBufferBytes` to receive it whole. */
+  truncated: boolean;
+  /** The datagram's size as sent (larger than `data.byteLength` when truncated). */
+  datagramBytes: number;
+}
+
+/** Bytes each recvFrom buffer reserves for the sender's address: a struct sockaddr_in6, the
+ * largest address a UDP socket reports. */
+export const RECVFROM_NAME_BYTES = SOCKADDR_IN6.size;
+/** Bytes at the start of each recvFrom buffer before the payload: io_uring_recvmsg_out, then the
+ * name (no control data is asked for). */
+export const RECVFROM_HEADER_BYTES = IO_URING_RECVMSG_OUT.size + RECVFROM_NAME_BYTES;
+
+/** Recently seen senders per stream (a power of two): a repeated sender costs no decode and no
+ * allocation. */
+const FROM_CACHE_ENTRIES = 16;
+
+/** The datagrams of a UDP socket with their senders' addresses: one multishot IORING_OP_RECVMSG
+ * (6.0+) selecting from the ring's provided buffers. The kernel writes a struct
+ * io_uring_recvmsg_out, the sender's sockaddr and the payload into each buffer; each step
+ * yields `{ data, from, truncated, datagramBytes }`. A datagram longer than a buffer's room
+ * (`maxPayloadBytes`) is not cut silently: it comes with `truncated: true` and its full size, and
+ * the stream goes on (one oversized datagram from anyone must not end everyone's stream). */
+export class RecvFromStream extends RecvStreamBase<Datagram> {
+  /** The largest payload a datagram can have without being truncated: the buffer size minus the
+   * io_uring_recvmsg_out header and the reserved address room. */
+  readonly maxPayloadBytes: number;
+  private readonly memory: Uint8Array;
+  private readonly memoryView: DataView;
+  private readonly bufferBytes: number;
+  private readonly cacheKeys = new Uint8Array(FROM_CACHE_ENTRIES * RECVFROM_NAME_BYTES);
+  private readonly cacheLens = new Uint8Array(FROM_CACHE_ENTRIES);
+  private readonly cacheAddrs: (DecodedAddress | null)[] = new Array<DecodedAddress | null>(FROM_CACHE_ENTRIES).fill(null);
+
+  /** @internal */
+  constructor(host: RecvHost, socket: RecvSocket, o: RecvStreamOptions) {
+    super(host, socket, true, "IORING_OP_RECVMSG", o);
+    const pbuf = host.buffers();
+    this.bufferBytes = pbuf.bufferSize;
+    this.maxPayloadBytes = pbuf.bufferSize - RECVFROM_HEADER_BYTES;
+    const m = pbuf.bufferMemory;
+    this.memory = m.bytes;
+    this.memoryView = new DataView(m.buffer, m.bytes.byteOffset, m.bytes.byteLength);
+    this.start();
+  }
+
+  protected prep(ring: Ring, slot: number, userData: number, fd: number, bgid: number): void {
+    // The msghdr lives in the op's scratch block, which stays the op's until its last CQE. Only
+    // its sizes matter for a multishot recvmsg (io_recvmsg_mshot_prep): msg_namelen reserves the
+    // address room in every buffer, msg_controllen 0 asks for no control data, msg_iovlen 0 lets
+    // the kernel use the whole selected buffer.
+    const off = ring.ops.scratchOffset(userData);
+    ring.ops.scratch.fill(0, off, off + MSGHDR.size);
+    ring.ops.scratchView.setUint32(off + MSGHDR.msg_namelen, RECVFROM_NAME_BYTES, true);
+    // MSG_TRUNC makes udp_recvmsg / udpv6_recvmsg return the datagram's full length, which the
+    // kernel reports as payloadlen; the CQE's res still counts only the bytes that fit.
+    prepRecvmsgMultishot(ring.sq, slot, fd, ring.ops.scratchAddressOf(userData), bgid, MSG_TRUNC);
+  }
+
+  protected value(bid: number, len: number): Datagram {
+    // io_uring_recvmsg_validate: the CQE's res covers the header, the reserved name and whatever
+    // payload fit; the payload starts after the reserved name room (io_uring_recvmsg_payload),
+    // whatever namelen the kernel filled in.
+    const base = bid * this.bufferBytes;
+    const dv = this.memoryView;
+    const namelen = dv.getUint32(base + IO_URING_RECVMSG_OUT.namelen, true);
+    const payloadlen = dv.getUint32(base + IO_URING_RECVMSG_OUT.payloadlen, true);
+    const msgFlags = dv.getUint32(base + IO_URING_RECVMSG_OUT.flags, true);
+    const start = base + RECVFROM_HEADER_BYTES;
+    const bytes = len > RECVFROM_HEADER_BYTES ? len - RECVFROM_HEADER_BYTES : 0;
+    // The buffer was handed out by the kernel: tell the pool (its view() bookkeeping), then view
+    // the payload past the header.
+    this.host.buffers().view(bid, 0);
+    const data = new Uint8Array(this.memory.buffer, this.memory.byteOffset + start, bytes);
+    const from = this.sender(base + IO_URING_RECVMSG_OUT.size, Math.min(namelen, RECVFROM_NAME_BYTES));
+    const truncated = (msgFlags & MSG_TRUNC) !== 0;
+    return { data, from, truncated, datagramBytes: truncated ? Math.max(payloadlen, bytes) : bytes };
+  }
+
+  /** The sender's address at byte `at` of the buffer memory: from the cache when the same
+   * sockaddr bytes were seen recently, else decoded once and cached. */
+  private sender(at: number, namelen: number): DecodedAddress {
+    const mem = this.memory;
+    let h = namelen;
+    for (let i = 0; i < namelen; i++) h = (Math.imul(h, 31) + mem[at + i]!) | 0;
+    // murmur3's fmix32, so ports that differ in any bit spread over the entries.
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    const e = (h ^ (h >>> 16)) & (FROM_CACHE_ENTRIES - 1);
+    const keys = this.cacheKeys;
+    const k = e * RECVFROM_NAME_BYTES;
+    const hit = this.cacheAddrs[e];
+    if (hit !== null && this.cacheLens[e] === namelen) {
+      let same = true;
+      for (let i = 0; i < namelen; i++) {
+        if (keys[k + i] !== mem[at + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return hit!;
+    }
+    const addr = Object.freeze(decodeSockaddr(this.memoryView, at));
+    keys.set(mem.subarray(at, at + namelen), k);
+    this.cacheLens[e] = namelen;
+    this.cacheAddrs[e] = addr;
+    return addr;
   }
 }
 

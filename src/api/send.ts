@@ -2,7 +2,9 @@
 // (the first CQE: the bytes are in the socket, or an error) and released (the buffer is the
 // caller's again: the SEND_ZC notification, or the same CQE for a copying SEND). The op table's
 // `data` is the SendOp and its `hold` the buffer, so one send allocates the SendOp and, only when
-// awaited, its promises; the CQE handler is one module-level function.
+// awaited, its promises; the CQE handler is one module-level function. A send given an
+// AbortSignal registers the SendOp itself as the listener (its handleEvent), so the signal costs no
+// closure, and the listener is removed as soon as the send's first moment settles.
 import * as Q from "../abi/sqe.ts";
 import { UringError } from "../error.ts";
 import type { Sockaddr } from "../net/sockaddr.ts";
@@ -13,6 +15,21 @@ export interface SendOwner {
   onSent(op: SendOp, res: number, more: boolean): void;
   /** A SEND_ZC notification; `copied`: the kernel copied the data (REPORT_USAGE). */
   onNotif(op: SendOp, copied: boolean): void;
+  /** The signal of `op` fired before its first moment settled. */
+  abortSend(op: SendOp): void;
+}
+
+/** Options of one send. */
+export interface SendOptions {
+  /** Aborts the send. Already aborted: the send rejects at once and nothing is submitted. Fired
+   * while the send waits in the socket's queue (behind `maxInflightSends`): it leaves the queue
+   * and rejects. Fired while a UDP send is in the kernel: IORING_OP_ASYNC_CANCEL is submitted for
+   * it, and `sent` rejects if the kernel cancelled it (ECANCELED) or resolves if the datagram had
+   * already gone. A TCP send already handed to the zero-copy sender is never cancelled (a send
+   * cut in the middle of a linked chain would leave a gap or half a message in the byte
+   * stream): it completes normally. Every rejection is the abort error (ECANCELED, the signal's
+   * reason as cause), and `released` still resolves exactly once, after the kernel's last CQE. */
+  signal?: AbortSignal;
 }
 
 const SENT_PENDING = 0;
@@ -35,6 +52,12 @@ export class SendOp implements PromiseLike<number> {
   zeroCopy = false;
   /** Set when a notification said the kernel copied the data anyway. */
   copied = false;
+  /** @internal — the signal watched until the first moment settles (null when none or done). */
+  signal: AbortSignal | null = null;
+  /** @internal — user_data of the SQE carrying this send (a UDP send in the kernel), else -1. */
+  userData = -1;
+  /** @internal — the signal fired while the send was in the kernel: a cancel was submitted. */
+  aborted = false;
   private state = SENT_PENDING;
   private releasedFlag = false;
   private error: UringError | null = null;
@@ -89,6 +112,25 @@ export class SendOp implements PromiseLike<number> {
     return this.releasedPromise;
   }
 
+  /** @internal — listen for `signal` (the op itself is the listener: see handleEvent). */
+  watch(signal: AbortSignal): void {
+    this.signal = signal;
+    signal.addEventListener("abort", this);
+  }
+
+  /** @internal — the signal's abort event (EventListener object protocol). */
+  handleEvent(): void {
+    if (this.state === SENT_PENDING) this.owner.abortSend(this);
+  }
+
+  /** @internal — stop listening (the send settled, or can no longer be aborted). */
+  unwatch(): void {
+    const signal = this.signal;
+    if (signal === null) return;
+    this.signal = null;
+    signal.removeEventListener("abort", this);
+  }
+
   then<A = number, B = never>(onSent?: ((n: number) => A | PromiseLike<A>) | null, onError?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
     return this.sent.then(onSent, onError);
   }
@@ -98,6 +140,7 @@ export class SendOp implements PromiseLike<number> {
     if (this.state !== SENT_PENDING) return;
     this.state = SENT_OK;
     this.offset = this.data.byteLength;
+    this.unwatch();
     if (this.sentResolve !== null) this.sentResolve(this.data.byteLength);
     this.sentResolve = this.sentReject = null;
     if (this.notifs === 0) this.release();
@@ -108,6 +151,7 @@ export class SendOp implements PromiseLike<number> {
     if (this.state !== SENT_PENDING) return;
     this.state = SENT_FAILED;
     this.error = error;
+    this.unwatch();
     if (this.sentReject !== null) this.sentReject(error);
     this.sentResolve = this.sentReject = null;
     if (this.notifs === 0) this.release();

@@ -6,19 +6,22 @@
 // goes out as one chain in one io_uring_enter. UDP sends (each may name its own destination) are
 // prepared here directly, SEND_ZC or SEND by the same size rule, with the destination in the
 // op's scratch block. Backpressure: at most `maxInflightSends` sends hold buffers at once; later
-// ones wait in the socket's queue, and their `sent` settles when they went out.
+// ones wait in the socket's queue, and their `sent` settles when they went out. A send's
+// AbortSignal takes it out of that queue, or cancels a UDP send in the kernel
+// (IORING_OP_ASYNC_CANCEL); a TCP send handed to the sender is never cut (see SendOptions).
 import { addressOf, c, errno } from "../../ffi/index.ts";
 import * as Q from "../abi/sqe.ts";
 import { ECANCELED, EOPNOTSUPP, ERRNO } from "../abi/errno.ts";
 import { MSG_NOSIGNAL, MSG_WAITALL, SHUT_WR } from "../abi/net.ts";
-import { UringError, closedError, invalidArgument } from "../error.ts";
+import { UringError, closedError, invalidArgument, unsupported } from "../error.ts";
+import { kernelAtLeast } from "../ring/kernel.ts";
 import { prepSend, prepSendSetAddr, prepSendZc } from "../ops/prep.ts";
 import type { LoopDriver, PreSubmit } from "../loop/driver.ts";
 import { type DecodedAddress, type SocketAddress, type Sockaddr, sockaddr } from "../net/sockaddr.ts";
 import { localAddress, peerAddress } from "../net/socket.ts";
 import { ZcSender, type ZcMode, type ZcStats, type ZcUsage } from "../zc/sender.ts";
-import { SendOp, type SendOwner, onSendCqe } from "./send.ts";
-import { RecvStream, type RecvHost, type RecvStreamOptions, type RecvSocket } from "./recv.ts";
+import { SendOp, type SendOptions, type SendOwner, onSendCqe } from "./send.ts";
+import { RECVFROM_HEADER_BYTES, RecvFromStream, RecvStream, type RecvHost, type RecvStreamBase, type RecvStreamOptions, type RecvSocket, abortError } from "./recv.ts";
 import { ZcrxStream, type ZcrxStreamHost, type ZcrxRecvOptions } from "./zcrx.ts";
 import type { ZcrxReceiver } from "../zcrx/receiver.ts";
 
@@ -73,7 +76,8 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
   private scheduled = false;
   /** Ring operations of this socket in flight (receive, sends, cancels). */
   private ops = 0;
-  private recvStream: RecvStream | null = null;
+  /** @internal — the receive stream (recv or recvFrom): one at a time. */
+  protected recvStream: RecvStreamBase<any> | null = null;
   private zcrxStream: ZcrxStream | null = null;
   /** UDP: SEND_ZC for large datagrams while notifications do not report copies. */
   private udpZc: boolean;
@@ -144,17 +148,25 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
 
   /** Queue `data` for sending. Returns at once; await the result (or `.sent`) for the byte count
    * and `.released` before modifying or reusing `data` (zero-copy sends read it until then).
-   * A string is encoded as UTF-8 first. */
-  send(data: Uint8Array | string): SendOp {
-    return this.enqueue(data, null);
+   * A string is encoded as UTF-8 first. `options.signal` aborts the send: see SendOptions for
+   * what an abort does at each stage (queued, in the kernel, TCP vs UDP). */
+  send(data: Uint8Array | string, options?: SendOptions): SendOp {
+    return this.enqueue(data, null, options);
   }
 
   /** @internal */
-  protected enqueue(data: Uint8Array | string, to: Sockaddr | null): SendOp {
+  protected enqueue(data: Uint8Array | string, to: Sockaddr | null, options: SendOptions | undefined): SendOp {
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     if (!(bytes instanceof Uint8Array)) throw invalidArgument("send", "data must be a Uint8Array or a string");
+    const signal = options?.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument("send", "options.signal must be an AbortSignal");
     const op = new SendOp(this, bytes);
     op.to = to;
+    if (signal?.aborted) {
+      // Nothing is submitted: the op settles at once (fail releases the buffer too).
+      op.fail(abortError(signal, "IORING_OP_SEND"));
+      return op;
+    }
     if (this.closing) {
       op.fail(closedError(this.stream ? "TcpSocket.send" : "UdpSocket.send", "socket"));
       return op;
@@ -162,9 +174,14 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
     if (this.zc !== null) {
       if (bytes.byteLength === 0) op.resolveSent();
       else if (this.qHead === this.queue.length && this.zc.available > 0) this.zcSubmit(op);
-      else this.queue.push(op);
+      else {
+        // Only a send waiting in the queue can still be aborted on a stream (see SendOptions).
+        if (signal !== undefined) op.watch(signal);
+        this.queue.push(op);
+      }
       return op;
     }
+    if (signal !== undefined) op.watch(signal);
     this.queue.push(op);
     if (!this.scheduled) {
       this.scheduled = true;
@@ -290,6 +307,8 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
   /** Hand one send to the sender, corked until the turn's submit. */
   private zcSubmit(op: SendOp): void {
     const zc = this.zc!;
+    // From here the bytes belong to the stream: an abort no longer applies (SendOptions).
+    op.unwatch();
     if (!this.corked) {
       this.corked = true;
       zc.cork();
@@ -367,6 +386,7 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
       if (zc) prepSendZc(ring.sq, slot, this.fd, addr, len, this.msgFlags, this.host.zcFlags);
       else prepSend(ring.sq, slot, this.fd, addr, len, this.msgFlags);
       op.zeroCopy = zc;
+      op.userData = ud;
       if (op.to !== null) {
         ring.ops.scratch.set(op.to.bytes, ring.ops.scratchOffset(ud));
         prepSendSetAddr(ring.sq, slot, ring.ops.scratchAddressOf(ud), op.to.length);
@@ -399,13 +419,20 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
   /** @internal — first CQE of a UDP send. */
   onSent(op: SendOp, res: number, more: boolean): void {
     if (!more) this.sqeDone();
+    op.userData = -1;
     const len = op.data.byteLength;
     const opcode = op.zeroCopy ? "IORING_OP_SEND_ZC" : "IORING_OP_SEND";
     if (res === len) {
+      // Done before an abort's cancel reached it (the cancel finds nothing: ENOENT).
       if (!op.zeroCopy) this.sendStats.plain++;
       op.resolveSent();
     } else if (res >= 0) {
       op.fail(new UringError(opcode, EIO, `datagram of ${len} bytes sent as ${res}`));
+    } else if (op.aborted && op.signal !== null && (res === -ECANCELED || res === -EOPNOTSUPP)) {
+      // The kernel cancelled it for the signal (or refused SEND_ZC, and the signal says not to
+      // try again): it never left.
+      if (res === -EOPNOTSUPP) this.zcUnsupported = true;
+      op.fail(abortError(op.signal, opcode));
     } else if (res === -EOPNOTSUPP && op.zeroCopy && !this.host.closing) {
       // This socket refuses SEND_ZC: plain SEND from now on, and this datagram goes again.
       this.zcUnsupported = true;
@@ -441,6 +468,31 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
     this.checkClosed();
   }
 
+  /** @internal — the signal of a send fired before it settled. */
+  abortSend(op: SendOp): void {
+    const signal = op.signal;
+    if (signal === null) return;
+    const i = this.queue.indexOf(op, this.qHead);
+    if (i >= 0) {
+      // Still queued: nothing reached the kernel, so it leaves the queue and settles now.
+      this.queue.splice(i, 1);
+      if (this.qHead === this.queue.length) {
+        this.queue.length = 0;
+        this.qHead = 0;
+      }
+      op.fail(abortError(signal, "IORING_OP_SEND"));
+      if (this.readyWaiters.length + this.idleWaiters.length > 0 && this.pendingSends < this.host.maxInflightSends) this.wakeReady();
+      this.checkClosed();
+      return;
+    }
+    if (this.zc === null && op.userData >= 0 && !op.aborted) {
+      // A datagram in the kernel (waiting for socket space): ask the kernel to cancel it. Its CQE
+      // says which won — -ECANCELED (onSent rejects it) or the byte count (it had gone).
+      op.aborted = true;
+      this.host.trackCancel(op.userData);
+    }
+  }
+
   private sqeDone(): void {
     this.holding--;
     this.ops--;
@@ -469,7 +521,7 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
   }
 
   /** @internal */
-  streamEnded(stream: RecvStream): void {
+  streamEnded(stream: RecvStreamBase<any>): void {
     if (this.recvStream === stream) this.recvStream = null;
     this.checkClosed();
   }
@@ -502,9 +554,31 @@ export class UdpSocket extends AsyncSocket {
   }
 
   /** Send one datagram; `to` is required unless the socket is connected. Encode a destination
-   * used often once with `sockaddr()` and pass that, to skip parsing per send. */
-  sendTo(data: Uint8Array | string, to: SocketAddress | Sockaddr): SendOp {
+   * used often once with `sockaddr()` and pass that, to skip parsing per send. `options.signal`
+   * aborts it (SendOptions). */
+  sendTo(data: Uint8Array | string, to: SocketAddress | Sockaddr, options?: SendOptions): SendOp {
     const addr = "bytes" in to ? (to as Sockaddr) : sockaddr(to);
-    return this.enqueue(data, addr);
+    return this.enqueue(data, addr, options);
+  }
+
+  /** Receive datagrams with their senders' addresses: an async iterable of
+   * `{ data, from, truncated, datagramBytes }` (one multishot IORING_OP_RECVMSG, Linux 6.0+).
+   * `data` is a view of a provided buffer, valid until the next iteration step, like recv()'s
+   * chunks. A datagram larger than `stream.maxPayloadBytes` (recvBufferBytes minus 44 bytes of
+   * header and address) arrives cut, with `truncated: true` and its full size in
+   * `datagramBytes`; the stream goes on. One receive stream (recv or recvFrom) per socket at a
+   * time; `options.signal` cancels it like recv()'s. */
+  recvFrom(options: RecvStreamOptions = {}): RecvFromStream {
+    if (this.isClosed) throw closedError("recvFrom", "socket");
+    if (this.recvStream !== null) throw invalidArgument("recvFrom", "this socket already has a receive stream; finish it (break or return()) first");
+    const kernel = this.host.ring.capabilities.kernel;
+    if (!kernelAtLeast("6.0", kernel)) throw unsupported("recvFrom", "multishot receive with the sender's address (IORING_OP_RECVMSG with IORING_RECV_MULTISHOT)", "6.0", kernel);
+    const bufferBytes = this.host.buffers().bufferSize;
+    if (bufferBytes < RECVFROM_HEADER_BYTES) {
+      throw invalidArgument("recvFrom", `receive buffers of ${bufferBytes} bytes cannot hold the ${RECVFROM_HEADER_BYTES}-byte io_uring_recvmsg_out header and address: open the ring with a larger recvBufferBytes`);
+    }
+    const s = new RecvFromStream(this.host, this, options);
+    this.recvStream = s;
+    return s;
   }
 }

@@ -252,3 +252,15 @@ export function prepRecvZc(m: SqeMemory, slot: number, fd: number, len: number, 
   setIoprio(m, slot, A.IORING_RECV_MULTISHOT | extraIoprio);
   m.u32[(slot << 4) + (A.SQE.zcrx_ifq_idx >> 2)] = ifqIdx;
 }
+
+// === 6.0: multishot recvmsg ===
+
+/** io_uring_prep_recvmsg_multishot with a provided-buffer group (6.0+): `msg` is the address of a
+ * struct msghdr whose msg_namelen / msg_controllen reserve room in every buffer (msg_iovlen 0);
+ * each CQE names the buffer it filled, which starts with a struct io_uring_recvmsg_out. */
+export function prepRecvmsgMultishot(m: SqeMemory, slot: number, fd: number, msg: number, bufGroup: number, flags: number): void {
+  prepRecvmsg(m, slot, fd, msg, flags);
+  setIoprio(m, slot, A.IORING_RECV_MULTISHOT);
+  setBufIndex(m, slot, bufGroup);
+  addSqeFlags(m, slot, A.IOSQE_BUFFER_SELECT);
+}
