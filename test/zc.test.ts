@@ -202,7 +202,7 @@ test("without REPORT_USAGE the release says unreported", () => {
   }
 });
 
-test("adaptive: loopback copies, so SEND is measured against SEND_ZC, the choice is explained, and measured again", () => {
+test("adaptive: loopback copies, so a short SEND_ZC usage probe settles the class on SEND, says why, and probes again later", () => {
   const p = tcpPair();
   try {
     const sender = new ZcSender(p.ring, p.client, { window: 8, probeEvery: 16, threshold: 4096, trialMs: 0, remeasureMs: 0, warmupMs: 0 });
@@ -214,19 +214,29 @@ test("adaptive: loopback copies, so SEND is measured against SEND_ZC, the choice
       for (let i = 0; i < n; i++) { sender.send(buf); total += buf.length; }
       p.ring.runUntil(() => sender.inflight === 0 && loop.bytes >= total, 10_000);
     };
-    // Enough large sends for the SEND_ZC trial (it waits for copy reports) and the SEND trial.
-    for (let k = 0; k < 8 && !/moved/.test(sender.stats.reason); k++) sendSome(16);
-    expect(sender.stats.reason).toMatch(/the kernel copies SEND_ZC data here, (and SEND|but SEND_ZC) moved \d+ MB\/s/);
+    // The probe waits for a quarter of a window's notifications (they trail the sends).
+    for (let k = 0; k < 8 && !/copies dominate/.test(sender.stats.reason); k++) sendSome(16);
+    expect(sender.stats.reason).toMatch(/^copies dominate: 100% of \d+ SEND_ZC notifications said the kernel copied the data, so SEND_ZC cannot beat SEND's one copy: sends of 8 KiB to under 16 KiB use SEND; probing again after 16 sends of the class and 0\.0 s$/);
+    expect(sender.stats.decision).toBe("copy");
+    const k = sender.stats.sizeClasses[0]!;
+    expect(k.decision).toBe("copy");
+    expect(k.measurements).toBe(1);
+    // No throughput trial ran: the usage alone decided.
+    expect(k.pairs).toBe(0);
     expect(sender.stats.copiedNotifications).toBeGreaterThan(0);
     expect(sender.stats.zcNotifications).toBe(0);
-    expect(sender.stats.zcSends).toBeGreaterThan(0);
-    expect(sender.stats.copySends).toBeGreaterThan(0);
-    // After probeEvery large sends the measurement starts over with SEND_ZC.
-    const zcBefore = sender.stats.zcSends, copyBefore = sender.stats.copySends;
-    sendSome(40);
-    expect(sender.stats.zcSends + sender.stats.copySends).toBe(zcBefore + copyBefore + 40);
-    expect(sender.stats.zcSends).toBeGreaterThan(zcBefore);
-    expect(sender.stats.reason.length).toBeGreaterThan(0);
+    const zcProbe = sender.stats.zcSends;
+    expect(zcProbe).toBeGreaterThanOrEqual(8);
+    // Settled: the class's next sends are SENDs, until probeEvery of them have gone; then the
+    // probe runs again (remeasureMs 0 here) and settles on SEND again.
+    const copyBefore = sender.stats.copySends;
+    sendSome(15);
+    expect(sender.stats.zcSends).toBe(zcProbe);
+    expect(sender.stats.copySends).toBe(copyBefore + 15);
+    for (let n = 0; n < 8 && k.measurements < 2; n++) sendSome(16);
+    expect(k.measurements).toBe(2);
+    expect(sender.stats.zcSends).toBeGreaterThan(zcProbe);
+    expect(k.decision).toBe("copy");
     expect(sender.stats.switches).toBeGreaterThanOrEqual(1);
     // Small payloads never use SEND_ZC.
     const zc = sender.stats.zcSends;
@@ -239,10 +249,11 @@ test("adaptive: loopback copies, so SEND is measured against SEND_ZC, the choice
   }
 });
 
-test("adaptive: each size class is measured on its own in alternating SEND_ZC / SEND windows and explains its choice", () => {
+test("adaptive without usage reports: each size class is measured on its own in alternating SEND_ZC / SEND windows and explains its choice", () => {
   const p = tcpPair();
   try {
-    const sender = new ZcSender(p.ring, p.client, { window: 4, rounds: 2, probeEvery: 1 << 20, threshold: 2048, trialMs: 0, remeasureMs: 0, warmupMs: 0 });
+    // Without REPORT_USAGE copies cannot be seen, so throughput trials decide.
+    const sender = new ZcSender(p.ring, p.client, { window: 4, rounds: 2, probeEvery: 1 << 20, threshold: 2048, trialMs: 0, remeasureMs: 0, warmupMs: 0, reportUsage: false });
     const { chunks, loop } = collect(p);
     const small = payload(3000, 1), large = payload(70_000, 2), tiny = payload(500, 3);
     const expected: Uint8Array[] = [];
@@ -271,8 +282,8 @@ test("adaptive: each size class is measured on its own in alternating SEND_ZC / 
       expect(k.zcMBs).toBeGreaterThan(0);
       expect(k.copyMBs).toBeGreaterThan(0);
       expect(["zc", "copy"]).toContain(k.decision);
-      // Loopback copies SEND_ZC data; the reason names the class and the rates behind the choice.
-      expect(k.reason).toMatch(/^the kernel copies SEND_ZC data here, (and SEND|but SEND_ZC) moved \d+ MB\/s .* over 2 alternating pairs of trials, SEND_ZC faster in [0-2]: sends of /);
+      // The reason names the class and the rates behind the choice.
+      expect(k.reason).toMatch(/^SEND_ZC's usage is not reported, (and SEND|but SEND_ZC) moved \d+ MB\/s .* over 2 alternating pairs of trials, SEND_ZC faster in [0-2]: sends of /);
       expect(k.reason).toContain(k.minBytes === 2048 ? "sends of 2 KiB to under 4 KiB" : "sends of 64 KiB to under 128 KiB");
     }
     // Both kinds ran in the trials, and every send was released.
@@ -290,7 +301,7 @@ test("adaptive: hysteresis keeps the first choice on SEND unless SEND_ZC wins by
   // With an impossible margin, SEND_ZC can never replace SEND, whatever the machine measures.
   const p = tcpPair();
   try {
-    const sender = new ZcSender(p.ring, p.client, { window: 4, rounds: 1, margin: 9, probeEvery: 1 << 20, threshold: 2048, trialMs: 0, remeasureMs: 0, warmupMs: 0 });
+    const sender = new ZcSender(p.ring, p.client, { window: 4, rounds: 1, margin: 9, probeEvery: 1 << 20, threshold: 2048, trialMs: 0, remeasureMs: 0, warmupMs: 0, reportUsage: false });
     const { loop } = collect(p);
     const buf = payload(20_000, 4);
     let total = 0;

@@ -34,14 +34,17 @@ import type { FixedBufferPool } from "./pool.ts";
  * - mixed: SEND below `threshold` bytes, SEND_ZC at or above it, order kept by the chain.
  * - adaptive (default): SEND_ZC only where it pays, decided per size class (powers of two:
  *   2-4 KiB, 4-8 KiB, ...), since the crossover depends on the payload size and the route.
- *   Below `threshold` bytes always SEND. For each class above it, after a warm-up, SEND_ZC and
- *   SEND alternate in `rounds` pairs of trial windows; if the first SEND_ZC window's usage
- *   reports confirm zero-copy for a class of 16 KiB or more, SEND_ZC stays without a SEND trial.
- *   Otherwise the other kind wins only when its pooled rate beats the current choice by
- *   `margin` and it won most pairs (hysteresis against a noisy machine; the first choice starts
- *   from SEND, which pins nothing). A copying SEND_ZC can still be faster (the copy then runs on
- *   the receive side, off the sending thread). Each class is measured again every `probeEvery`
- *   of its sends (and at most every `remeasureMs`). */
+ *   Below `threshold` bytes always SEND. With REPORT_USAGE, each class above it starts with a
+ *   usage probe: a window of SEND_ZC sends whose notifications say whether the kernel copied.
+ *   When copies dominate (`copiedRatio`), the class settles on SEND at once: a copying SEND_ZC
+ *   does SEND's copy plus pinning and a notification, so it cannot pay; the probe runs again
+ *   after `probeEvery` sends and `remeasureMs`, the wait doubling (up to 32 times) while the
+ *   kernel keeps copying, so a route that moves to a zero-copy NIC is found and a copying one
+ *   costs almost nothing. Zero-copy confirmed for a class of 16 KiB or more settles on SEND_ZC.
+ *   Otherwise (zero-copy below 16 KiB, or usage not reported, after a warm-up) SEND_ZC and SEND
+ *   alternate in `rounds` pairs of trial windows, and the other kind wins only when its pooled
+ *   rate beats the current choice by `margin` and it won most pairs (hysteresis against a noisy
+ *   machine; the first choice starts from SEND, which pins nothing). */
 export type ZcMode = "copy" | "zc" | "zc-fixed" | "mixed" | "adaptive";
 
 export const ZC_MODES: readonly ZcMode[] = ["copy", "zc", "zc-fixed", "mixed", "adaptive"];
@@ -77,8 +80,8 @@ export interface ZcSenderOptions {
   pool?: FixedBufferPool;
   /** Adaptive: fewest sends of a size class in one trial window. Default 128. */
   window?: number;
-  /** Adaptive: share of copied notifications above which zero-copy counts as not happening
-   * (then SEND is tried against it). Default 0.5. */
+  /** Adaptive: share of copied notifications from which copies dominate (the class settles on
+   * SEND without throughput trials). Default 0.5. */
   copiedRatio?: number;
   /** Adaptive: pairs of trial windows (SEND_ZC, then SEND) per measurement. Default 3. */
   rounds?: number;
@@ -92,7 +95,8 @@ export interface ZcSenderOptions {
   /** Adaptive: time from the first measured send to the first trial (TCP slow start and the
    * JIT's first compilations would bias whichever trial ran first). Default 100 ms. */
   warmupMs?: number;
-  /** Adaptive: shortest time between two measurements. Default 2000 ms. */
+  /** Adaptive: shortest time between two measurements. Default 2000 ms; doubled (up to 32
+   * times) after each usage probe in a row that found the kernel copying. */
   remeasureMs?: number;
   /** Extra IOSQE_* flags for every SQE (IOSQE_ASYNC, IOSQE_FIXED_FILE). IOSQE_CQE_SKIP_SUCCESS is
    * refused (the kernel rejects it for SEND_ZC) and IOSQE_IO_LINK is the sender's own. */
@@ -197,6 +201,9 @@ const AD_CLASSES = 32;
  * only from this size (below it, pinning and notifying can cost more than copying even when no
  * copy happens). */
 const AD_CONFIRM_MIN_BYTES = 16384;
+/** Adaptive: the re-probe wait of a copying class doubles at most this many times (2 s → 64 s
+ * with the default remeasureMs). */
+const AD_MAX_BACKOFF_DOUBLINGS = 5;
 const ST_FREE = 0, ST_QUEUED = 1, ST_SUBMITTED = 2, ST_AWAIT_NOTIF = 3;
 
 // Layout of an op's 128-byte scratch block for the sender's structs.
@@ -317,6 +324,10 @@ export class ZcSender {
   private readonly adChoice = new Uint8Array(AD_CLASSES).fill(AD_COPY);
   private readonly adProbeIn = new Float64Array(AD_CLASSES);
   private readonly adNextAt = new Float64Array(AD_CLASSES);
+  /** Usage probes in a row that found copies dominating (the re-probe wait doubles with each). */
+  private readonly adCopiedProbes = new Uint8Array(AD_CLASSES);
+  /** 1 once this measurement's usage probe handed over to throughput trials. */
+  private readonly adProbed = new Uint8Array(AD_CLASSES);
   // The current trial window of each class: sends, bytes, charged ms, wall start, notifications
   // (and copied ones), and which window of the measurement it is (even: SEND_ZC, odd: SEND).
   private readonly wSends = new Float64Array(AD_CLASSES);
@@ -685,7 +696,8 @@ export class ZcSender {
         const now = performance.now();
         if (this.adWarmEnd < 0) this.adWarmEnd = now + this.warmupMs;
         this.classStats(c);
-        if ((this.adProbeIn[c] = this.adProbeIn[c]! - 1) <= 0 && now >= this.adWarmEnd) this.startMeasurement(c, now);
+        // A usage probe needs no warm-up: it counts notifications, it does not time anything.
+        if (this.zcFlags !== 0 || ((this.adProbeIn[c] = this.adProbeIn[c]! - 1) <= 0 && now >= this.adWarmEnd)) this.startMeasurement(c, now);
         return KIND_ZC;
       }
       default:
@@ -695,6 +707,8 @@ export class ZcSender {
             this.startMeasurement(c, now);
             return KIND_ZC;
           }
+          // Not yet time: look at the clock again a window of sends later, not on every send.
+          this.adProbeIn[c] = this.window;
         }
         return this.adPhase[c] === AD_ZC ? KIND_ZC : KIND_COPY;
     }
@@ -976,10 +990,13 @@ export class ZcSender {
     this.mZcBytes[c] = this.mZcMs[c] = this.mCopyBytes[c] = this.mCopyMs[c] = this.mPairZc[c] = this.mNotifs[c] = this.mCopied[c] = 0;
     this.mZcWins[c] = 0;
     this.wIndex[c] = 0;
+    this.adProbed[c] = 0;
     this.startWindow(c, AD_MEASURE_ZC);
     const e = this.classStats(c);
     e.measuring = true;
-    e.reason = `measuring: ${this.rounds} pairs of SEND_ZC and SEND trial windows (${this.classRange(c)})`;
+    e.reason = this.zcFlags !== 0
+      ? `probing: a window of SEND_ZC sends, to see from their notifications whether the kernel copies (${this.classRange(c)})`
+      : `measuring: ${this.rounds} pairs of SEND_ZC and SEND trial windows (${this.classRange(c)})`;
     this.adNextAt[c] = now + this.remeasureMs;
   }
 
@@ -1006,21 +1023,14 @@ export class ZcSender {
     this.wSends[c] = this.wSends[c]! + sends;
     this.wBytes[c] = this.wBytes[c]! + res;
     this.wMs[c] = this.wMs[c]! + ms;
-    if (this.wSends[c]! < this.window || now - this.wStart[c]! < this.trialMs) return;
     const reporting = this.zcFlags !== 0;
     const w = this.wIndex[c]!;
+    if (phase === AD_MEASURE_ZC && w === 0 && reporting && this.adProbed[c] === 0 && this.probeUsage(c, now)) return;
+    if (this.wSends[c]! < this.window || now - this.wStart[c]! < this.trialMs) return;
     const rate = this.wMs[c]! > 0 ? this.wBytes[c]! / this.wMs[c]! / 1000 : Infinity;
     if (phase === AD_MEASURE_ZC) {
-      // Notifications trail the sends: the first window waits for a quarter of a window's worth
-      // before judging whether the kernel copies.
-      if (w === 0 && reporting && this.wNotifs[c]! < this.window >> 2) return;
       this.mNotifs[c] = this.mNotifs[c]! + this.wNotifs[c]!;
       this.mCopied[c] = this.mCopied[c]! + this.wCopied[c]!;
-      const share = this.mNotifs[c]! > 0 ? this.mCopied[c]! / this.mNotifs[c]! : 0;
-      if (w === 0 && reporting && share < this.copiedRatio && this.classStats(c).minBytes >= AD_CONFIRM_MIN_BYTES) {
-        this.settle(c, AD_ZC, `zero-copy confirmed: ${Math.round(share * 100)}% of ${this.mNotifs[c]} notifications reported a copy; ${this.classRange(c)} use SEND_ZC`);
-        return;
-      }
       this.mZcBytes[c] = this.mZcBytes[c]! + this.wBytes[c]!;
       this.mZcMs[c] = this.mZcMs[c]! + this.wMs[c]!;
       this.mPairZc[c] = rate;
@@ -1058,6 +1068,37 @@ export class ZcSender {
     } else {
       this.settle(c, AD_COPY, `${copied}, and SEND moved ${copy.toFixed(0)} MB/s against SEND_ZC's ${zc.toFixed(0)} MB/s ${detail}: ${this.classRange(c)} use SEND; ${again}`);
     }
+  }
+
+  /** Adaptive: the usage probe, the first SEND_ZC window of a measurement with REPORT_USAGE.
+   * Returns true while the window has to wait for notifications (they trail the sends) or once
+   * the usage decided the class; false when throughput trials must decide (zero-copy below
+   * AD_CONFIRM_MIN_BYTES): the window then goes on as the first SEND_ZC trial. */
+  private probeUsage(c: number, now: number): boolean {
+    const notifs = this.wNotifs[c]!;
+    if (this.wSends[c]! < this.window || notifs < Math.max(1, this.window >> 2)) return true;
+    const copied = this.wCopied[c]!;
+    const share = copied / notifs;
+    const pct = Math.round(share * 100);
+    if (share >= this.copiedRatio) {
+      const k = this.adCopiedProbes[c]!;
+      if (k < AD_MAX_BACKOFF_DOUBLINGS) this.adCopiedProbes[c] = k + 1;
+      const waitMs = this.remeasureMs * 2 ** k;
+      this.adNextAt[c] = now + waitMs;
+      this.classStats(c).measurements++;
+      this.settle(c, AD_COPY, `copies dominate: ${pct}% of ${notifs} SEND_ZC notifications said the kernel copied the data, so SEND_ZC cannot beat SEND's one copy: ${this.classRange(c)} use SEND; probing again after ${this.probeEvery} sends of the class and ${(waitMs / 1000).toFixed(1)} s`);
+      return true;
+    }
+    this.adCopiedProbes[c] = 0;
+    if (this.classStats(c).minBytes >= AD_CONFIRM_MIN_BYTES) {
+      this.classStats(c).measurements++;
+      this.settle(c, AD_ZC, `zero-copy confirmed: ${pct}% of ${notifs} notifications reported a copy; ${this.classRange(c)} use SEND_ZC`);
+      return true;
+    }
+    this.adProbed[c] = 1;
+    const e = this.classStats(c);
+    e.reason = `measuring: zero-copy (${pct}% of ${notifs} notifications reported a copy), but below ${AD_CONFIRM_MIN_BYTES / 1024} KiB pinning and notifying may cost more than copying: ${this.rounds} pairs of SEND_ZC and SEND trial windows (${this.classRange(c)})`;
+    return false;
   }
 
   /** Adaptive: class `c` settles on `choice` until its next measurement. */
