@@ -12,7 +12,7 @@
 //   node-net    node:net (a `node` child), write() with drain
 // TCP_NODELAY is on and SO_SNDBUF is 4 MiB for every io_uring sender (Bun and Node keep their
 // defaults). Each sender reports its bytes, seconds and CPU seconds of
-// the send loop; the table shows medians over the rounds. Results go to bench/results/ and the
+// the send loop; rounds interleave the senders, and the table shows medians over the rounds. Results go to bench/results/ and the
 // chart to docs/tcp-stream.svg.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -244,20 +244,26 @@ async function main(): Promise<void> {
 
   const rows: { size: number; sender: string; mode: string; mib_s: number; cpu_s: number; rounds_mib_s: number[]; decisions?: string[] }[] = [];
   for (const size of sizes) {
-    for (const spec of specs) {
-      const rates: number[] = [], cpus: number[] = [], decisions: string[] = [];
-      for (let r = 0; r < f.rounds; r++) {
-        const rep = await runOne(spec, bin, size);
-        rates.push(rep.bytes / (1 << 20) / rep.seconds);
-        cpus.push(rep.cpu_s);
-        if (rep.decision) decisions.push(rep.decision);
+    // Rounds interleave the senders (each round starts one sender later), so a slow stretch of a
+    // noisy machine lands on every sender alike instead of on all rounds of one.
+    const samples = specs.map(() => ({ rates: [] as number[], cpus: [] as number[], decisions: [] as string[] }));
+    for (let r = 0; r < f.rounds; r++) {
+      for (let k = 0; k < specs.length; k++) {
+        const i = (k + r) % specs.length;
+        const rep = await runOne(specs[i]!, bin, size);
+        samples[i]!.rates.push(rep.bytes / (1 << 20) / rep.seconds);
+        samples[i]!.cpus.push(rep.cpu_s);
+        if (rep.decision) samples[i]!.decisions.push(rep.decision);
       }
+    }
+    specs.forEach((spec, i) => {
+      const { rates, cpus, decisions } = samples[i]!;
       rows.push({ size, sender: spec.sender, mode: spec.mode, mib_s: median(rates), cpu_s: median(cpus), rounds_mib_s: rates.map((x) => Math.round(x)), ...(decisions.length ? { decisions } : {}) });
       if (!f.json) {
         console.error(`${size / 1024} KiB ${spec.sender} ${spec.mode}: ${median(rates).toFixed(0)} MiB/s (rounds ${rates.map((x) => x.toFixed(0)).join(", ")})`);
         for (const d of decisions) console.error(`    ${d}`);
       }
-    }
+    });
   }
 
   const at = (size: number, sender: string, mode: string) => rows.find((r) => r.size === size && r.sender === sender && r.mode === mode)?.mib_s ?? NaN;
