@@ -837,7 +837,12 @@ export class ZcSender {
     if (f) addSqeFlags(sq, slot, f);
     this.recUd[head] = ud;
     this.recTotal[head] = total;
-    if (this.mode === "adaptive") this.recWrittenAt[head] = performance.now();
+    // Adaptive: only an operation of a class under measurement is timed (0: not timed), so the
+    // settled path reads no clock per operation.
+    if (this.mode === "adaptive") {
+      const len = this.recLen[head]!;
+      this.recWrittenAt[head] = len >= this.threshold && this.adPhase[sizeClass(len)]! <= AD_MEASURE_COPY ? performance.now() : 0;
+    }
     for (let r = head; r >= 0; r = this.recNext[r]!) this.recState[r] = ST_SUBMITTED;
   }
 
@@ -883,12 +888,14 @@ export class ZcSender {
         this.setDecision("copy", "the kernel refused SEND_ZC on this socket (EOPNOTSUPP): every send is IORING_OP_SEND");
       }
     }
-    if (this.mode === "adaptive") {
+    if (this.mode === "adaptive" && this.recWrittenAt[head]! > 0) {
+      // An operation is charged the time since it was written or since the previous timed CQE,
+      // whichever is later (operations in flight together share the wall time).
       const now = performance.now();
       const since = this.recWrittenAt[head]! > this.adLastCqe ? this.recWrittenAt[head]! : this.adLastCqe;
       this.adLastCqe = now;
       const len = this.recLen[head]!;
-      if (res > 0 && len >= this.threshold) {
+      if (res > 0) {
         const c = sizeClass(len);
         if (this.adPhase[c]! <= AD_MEASURE_COPY) this.measure(c, kind, res, this.opSends(head), now - since, now);
       }
@@ -1076,7 +1083,10 @@ export class ZcSender {
    * AD_CONFIRM_MIN_BYTES): the window then goes on as the first SEND_ZC trial. */
   private probeUsage(c: number, now: number): boolean {
     const notifs = this.wNotifs[c]!;
-    if (this.wSends[c]! < this.window || notifs < Math.max(1, this.window >> 2)) return true;
+    // A quarter of a window's sends and notifications tell copied from zero-copy: the reports
+    // are all alike on one route, so a short probe costs little where SEND_ZC loses.
+    const need = Math.max(1, this.window >> 2);
+    if (this.wSends[c]! < need || notifs < need) return true;
     const copied = this.wCopied[c]!;
     const share = copied / notifs;
     const pct = Math.round(share * 100);
