@@ -8,7 +8,7 @@ import { Ring } from "../src/ring/ring.ts";
 import { kernelAtLeast } from "../src/ring/kernel.ts";
 import { AF_UNIX, SOCK_STREAM, SOCK_DGRAM, SOL_SOCKET, SO_LINGER, LINGER_SIZE, IOSQE_CQE_SKIP_SUCCESS, IOSQE_IO_LINK, SO_SNDBUF } from "../src/abi/index.ts";
 import { tcpListen, tcpConnect, tcpAccept, udpSocket, closeQuietly, RecvLoop, setSocketOption } from "../src/net/index.ts";
-import { ZcSender, FixedBufferPool, probeNotifUserData, type ZcMode, type ZcUsage } from "../src/zc/index.ts";
+import { ZcSender, FixedBufferPool, type ZcMode, type ZcUsage } from "../src/zc/index.ts";
 import { UringError } from "../src/error.ts";
 
 // Rings in kernel memory (mmap), not in library SharedArrayBuffers: after close(), the kernel can
@@ -590,17 +590,27 @@ test("a closed socket fails every send with EBADF and releases each", () => {
   }
 });
 
-test("IORING_SEND_ZC_NOTIF_USER_DATA is probed and the stats say whether it is used", () => {
+test("no separate notification user_data: off by default with the reason, notifUserData: true refused", () => {
   const p = tcpPair();
   try {
-    // The probe is the authority: Debian's 7.2 kernel refuses the flag (EINVAL), so only the
-    // kernels before 7.1 have a known answer.
-    const has = probeNotifUserData(p.ring);
-    if (!kernelAtLeast("7.1")) expect(has).toBe(false);
-    const sender = new ZcSender(p.ring, p.client, { mode: "zc" });
-    expect(sender.stats.notifUserData).toBe(has);
-    expect(sender.stats.notifUserDataReason).toContain(has ? "own user_data" : kernelAtLeast("7.1") ? "refused by this kernel" : "7.1");
-    if (!has) expect(() => new ZcSender(p.ring, p.client, { mode: "zc", notifUserData: true })).toThrow(/needs Linux 7.1/);
+    // No Linux release through 7.2 defines a SEND_ZC flag for it, so the stats say why it is off
+    // and asking for it is a clear EOPNOTSUPP, never a guessed bit sent to the kernel.
+    for (const notifUserData of [undefined, "auto", false] as const) {
+      const sender = new ZcSender(p.ring, p.client, { mode: "zc", notifUserData });
+      expect(sender.stats.notifUserData).toBe(false);
+      expect(sender.stats.notifUserDataReason).toContain("no Linux release through 7.2");
+      expect(sender.stats.notifUserDataReason).toContain("IORING_CQE_F_NOTIF");
+    }
+    let err: unknown;
+    try {
+      new ZcSender(p.ring, p.client, { mode: "zc", notifUserData: true });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UringError);
+    expect((err as UringError).code).toBe("EOPNOTSUPP");
+    expect((err as UringError).syscall).toBe("ZcSender");
+    expect((err as UringError).message).toContain("not in Linux through 7.2");
   } finally {
     closePair(p);
   }

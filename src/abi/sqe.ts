@@ -163,9 +163,6 @@ export const IORING_RECVSEND_FIXED_BUF = 1 << 2; // 6.0
 export const IORING_SEND_ZC_REPORT_USAGE = 1 << 3; // 6.2
 export const IORING_RECVSEND_BUNDLE = 1 << 4; // 6.10
 export const IORING_SEND_VECTORIZED = 1 << 5; // 6.17
-/** SEND_ZC: the notification CQE carries sqe.addr3 as its user_data instead of the request's
- * (7.1; older kernels refuse the bit with EINVAL in io_send_zc_prep). */
-export const IORING_SEND_ZC_NOTIF_USER_DATA = 1 << 6; // 7.1
 
 /** IORING_ACCEPT_* (sqe.ioprio for ACCEPT). */
 export const IORING_ACCEPT_MULTISHOT = 1 << 0; // 5.19

@@ -14,7 +14,7 @@ import { ProvidedBufferRing } from "../ring/register.ts";
 import { kernelAtLeast, supportedSetupFlags } from "../ring/kernel.ts";
 import { IORING_SETUP_DEFER_TASKRUN } from "../abi/setup.ts";
 import { LoopDriver } from "../loop/driver.ts";
-import { probeNotifUserData, probeReportUsage, type ZcMode } from "../zc/sender.ts";
+import { probeReportUsage, type ZcMode } from "../zc/sender.ts";
 import { ZcrxIfq, zcrxRingProblem, type ZcrxIfqOptions } from "../zcrx/ifq.ts";
 import type { ZcrxReceiver } from "../zcrx/receiver.ts";
 import { prepCancelFd } from "../ops/prep.ts";
@@ -177,10 +177,6 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
       throw invalidArgument("openRing", `sendMode must be "adaptive", "mixed", "zc" or "copy", got ${String(options.sendMode)}`);
     }
     this.zcMode = mode;
-    // ZcSender probes IORING_SEND_ZC_NOTIF_USER_DATA (7.1) once per ring by running the ring
-    // until the probe's CQE; sockets are made inside completion handlers, where that cannot run,
-    // so the probe happens here, before anything is in flight (the answer is cached per ring).
-    if (this.sendZc && this.zcMode !== "copy") probeNotifUserData(this.ring);
   }
 
   /** Whether close() began. */

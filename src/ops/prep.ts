@@ -222,14 +222,6 @@ export function prepSendVectorized(m: SqeMemory, slot: number, fd: number, iov: 
   setIoprio(m, slot, A.IORING_SEND_VECTORIZED);
 }
 
-/** IORING_SEND_ZC_NOTIF_USER_DATA (7.1): the notification CQE of this SEND_ZC carries
- * `notifUserData` (sqe.addr3) instead of the request's user_data. Applied after prepSendZc. */
-export function prepSendZcSetNotifUserData(m: SqeMemory, slot: number, notifUserData: number): void {
-  const h = (slot << 5) + (A.SQE.ioprio >> 1);
-  m.u16[h] = m.u16[h]! | A.IORING_SEND_ZC_NOTIF_USER_DATA;
-  putU64(m.u32, (slot << 4) + W_ADDR3, notifUserData);
-}
-
 // === 6.11 ===
 
 /** io_uring_prep_bind. */

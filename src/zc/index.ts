@@ -19,6 +19,10 @@
 //     sender.cork() / uncork() / flush()          build one linked chain from many sends
 //     sender.stats: ZcStats (decision + reason, zc/copied notifications and bytes, released,
 //                   errors, lastError, notifUserData(+Reason), vectorized(+Reason), anomalies)
+//     notifUserData: "auto" | false (default): off, the reason in stats.notifUserDataReason: no
+//       Linux through 7.2 has a SEND_ZC flag for a separate notification user_data, so each
+//       notification carries its send's user_data and IORING_CQE_F_NOTIF tells it apart;
+//       true: UringError EOPNOTSUPP
 //     sender.inflight / available / queued / isBroken
 //   Callbacks: onSent(tag, res) once per send at its first CQE (bytes or -errno);
 //   onReleased(tag, usage) exactly once per send, when the buffer may be reused;
@@ -29,7 +33,7 @@
 //   FixedBufferPool.create(ring, {bufferSize, count}) -> pool: alloc() -> index | -1, free(i),
 //     view(i): Uint8Array, address(i), indexOf(view), close(). Registered with
 //     IORING_REGISTER_BUFFERS2; buffer i is buf_index i.
-//   probeSendZcFlags(zcFlags), probeReportUsage(), probeNotifUserData(): what the kernel accepts,
+//   probeSendZcFlags(zcFlags), probeReportUsage(): what the kernel accepts,
 //     asked once per process on a private ring; checkZcSqeFlags(where, flags),
 //     zcSendError(res, detail)
 export * from "./sender.ts";

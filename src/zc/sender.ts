@@ -19,7 +19,7 @@ import * as Q from "../abi/sqe.ts";
 import { AF_UNIX, MSGHDR, MSG_NOSIGNAL, MSG_WAITALL, SOCK_STREAM, SOL_SOCKET, SO_DOMAIN, SO_TYPE } from "../abi/net.ts";
 import { IOVEC } from "../abi/register.ts";
 import { EBADF, EBUSY, ECANCELED, EOPNOTSUPP } from "../abi/errno.ts";
-import { prepSend, prepSendSetAddr, prepSendVectorized, prepSendZc, prepSendZcFixed, prepSendZcSetNotifUserData, prepSendZcVectorized, prepSendmsg, prepSendmsgZc, prepSendmsgZcFixed } from "../ops/prep.ts";
+import { prepSend, prepSendSetAddr, prepSendVectorized, prepSendZc, prepSendZcFixed, prepSendZcVectorized, prepSendmsg, prepSendmsgZc, prepSendmsgZcFixed } from "../ops/prep.ts";
 import { addSqeFlags } from "../ops/sqe.ts";
 import { kernelAtLeast } from "../ring/kernel.ts";
 import { Ring as RingClass, type Ring } from "../ring/ring.ts";
@@ -104,8 +104,10 @@ export interface ZcSenderOptions {
   /** Use IORING_SEND_VECTORIZED (6.17) for sendmsg() where the kernel has it, else SENDMSG_ZC.
    * Default "auto". */
   vectorized?: boolean | "auto";
-  /** IORING_SEND_ZC_NOTIF_USER_DATA (7.1): the notification comes under its own user_data.
-   * Default "auto" (used when the kernel has it, probed once per ring). */
+  /** A separate user_data for the notification CQE. No Linux release through 7.2 defines a
+   * SEND_ZC flag for it, so "auto" and false (default "auto") leave it off: each notification
+   * carries its send's user_data with IORING_CQE_F_NOTIF, which tells it apart, in any order.
+   * true is refused with EOPNOTSUPP. */
   notifUserData?: boolean | "auto";
   /** Socket type, read with getsockopt(SO_TYPE) when not given. */
   stream?: boolean;
@@ -212,14 +214,16 @@ const SCRATCH_IOV = MSGHDR.size; // two struct iovec, 32 bytes
 const SCRATCH_DEST = SCRATCH_IOV + 2 * IOVEC.size; // sockaddr_in6 at most, 28 bytes
 
 const U32_SPAN = 4294967296;
+/** Why ZcSender has no separate notification user_data (stats.notifUserDataReason, and the
+ * error for notifUserData: true). */
+const NOTIF_USER_DATA_ABSENT = "no Linux release through 7.2 defines a SEND_ZC flag for it (the uapi io_uring.h of 7.2 has IORING_RECVSEND_POLL_FIRST, IORING_RECVSEND_FIXED_BUF, IORING_SEND_ZC_REPORT_USAGE, IORING_RECVSEND_BUNDLE and IORING_SEND_VECTORIZED only), so each notification carries its send's user_data and the sender tells it apart by IORING_CQE_F_NOTIF, in any order";
 /** What the kernel answered to SEND_ZC ioprio flags, by flag word (one probe per process). */
 const zcFlagProbes = new Map<number, boolean>();
 
-/** Whether this kernel accepts the SEND_ZC ioprio flags `zcFlags` (with a notification user_data
- * when IORING_SEND_ZC_NOTIF_USER_DATA is among them). A SEND_ZC on fd -1 carrying the flags:
- * io_send_zc_prep refuses unknown flags with EINVAL before the file is looked up, so EBADF means
- * they were accepted. It runs on a private ring (kernel memory, closed at once), so it may be
- * called anywhere, inside a completion handler too; cached per process. */
+/** Whether this kernel accepts the SEND_ZC ioprio flags `zcFlags`. A SEND_ZC on fd -1 carrying
+ * the flags: io_send_zc_prep refuses unknown flags with EINVAL before the file is looked up, so
+ * EBADF means they were accepted. It runs on a private ring (kernel memory, closed at once), so it
+ * may be called anywhere, inside a completion handler too; cached per process. */
 export function probeSendZcFlags(zcFlags: number): boolean {
   const known = zcFlagProbes.get(zcFlags);
   if (known !== undefined) return known;
@@ -234,12 +238,12 @@ export function probeSendZcFlags(zcFlags: number): boolean {
           return;
         }
         p.res = res;
-        // An accepted NOTIF_USER_DATA sends the notification to user_data 0: stop at EBADF.
+        // EBADF already answers (the flags passed io_send_zc_prep); the notification that follows
+        // it is not needed, since this private ring is closed at once.
         if (!(flags & Q.IORING_CQE_F_MORE) || res === -EBADF) p.done = true;
       }, st, undefined);
       const slot = ring.getSqeFor(ud);
-      prepSendZc(ring.sq, slot, -1, 0, 0, 0, zcFlags & ~Q.IORING_SEND_ZC_NOTIF_USER_DATA);
-      if (zcFlags & Q.IORING_SEND_ZC_NOTIF_USER_DATA) prepSendZcSetNotifUserData(ring.sq, slot, 0);
+      prepSendZc(ring.sq, slot, -1, 0, 0, 0, zcFlags);
       ring.setUserData(slot, ud);
       ring.runUntil(() => st.done, 5000);
       if (ring.ops.isLive(ud)) ring.ops.cancelUnsubmitted(ud);
@@ -250,11 +254,6 @@ export function probeSendZcFlags(zcFlags: number): boolean {
   }
   zcFlagProbes.set(zcFlags, ok);
   return ok;
-}
-
-/** Whether this kernel accepts IORING_SEND_ZC_NOTIF_USER_DATA (7.1+); see probeSendZcFlags. */
-export function probeNotifUserData(_ring?: Ring): boolean {
-  return probeSendZcFlags(Q.IORING_SEND_ZC_NOTIF_USER_DATA);
 }
 
 /** Whether this kernel accepts IORING_SEND_ZC_REPORT_USAGE (6.2, and backported: Debian's 6.1
@@ -298,7 +297,6 @@ export class ZcSender {
   private readonly maxChain: number;
   private readonly dest: Sockaddr | null;
   private readonly pool: FixedBufferPool | null;
-  private readonly useNotifUd: boolean;
   private readonly useVectorized: boolean;
   private readonly handler: (rec: number, res: number, flags: number, index: number) => void;
   // Adaptive state.
@@ -363,7 +361,6 @@ export class ZcSender {
   private readonly recTotal: Float64Array;
   /** Adaptive: when the operation headed by the record was written to the SQ. */
   private readonly recWrittenAt: Float64Array;
-  private readonly recNotifUd: Float64Array;
   private readonly recTag: unknown[];
   private readonly recHold: unknown[];
   private readonly recHold2: unknown[];
@@ -440,15 +437,15 @@ export class ZcSender {
     s.mode = mode;
     s.reportUsage = reportUsage;
     const kernel = ring.capabilities.kernel;
+    // No kernel number is guessed for this: the uapi io_uring.h of Linux 7.2 has only POLL_FIRST,
+    // FIXED_BUF, REPORT_USAGE, BUNDLE and VECTORIZED among the SEND_ZC flags.
     const nud = o.notifUserData ?? "auto";
-    if (nud === true && !probeNotifUserData(ring)) throw unsupported(where, "IORING_SEND_ZC_NOTIF_USER_DATA", "7.1", kernel);
-    this.useNotifUd = mode !== "copy" && nud !== false && probeNotifUserData(ring);
-    s.notifUserData = this.useNotifUd;
-    s.notifUserDataReason = this.useNotifUd
-      ? "IORING_SEND_ZC_NOTIF_USER_DATA: notifications arrive under their own user_data"
-      : nud === false ? "IORING_SEND_ZC_NOTIF_USER_DATA turned off by the caller"
-      : kernelAtLeast("7.1", kernel) ? "IORING_SEND_ZC_NOTIF_USER_DATA refused by this kernel (probe)"
-      : `IORING_SEND_ZC_NOTIF_USER_DATA needs Linux 7.1, this kernel is ${kernel}: notifications share the send's user_data`;
+    if (nud !== true && nud !== false && nud !== "auto") throw invalidArgument(where, `notifUserData must be true, false or "auto", got ${String(nud)}`);
+    if (nud === true) {
+      throw new UringError(where, EOPNOTSUPP, `notifUserData: a separate user_data for SEND_ZC notifications is not in Linux through 7.2 (this kernel is ${kernel}); ${NOTIF_USER_DATA_ABSENT}`, "");
+    }
+    s.notifUserData = false;
+    s.notifUserDataReason = `no separate notification user_data: ${NOTIF_USER_DATA_ABSENT}`;
     const vec = o.vectorized ?? "auto";
     const haveVec = kernelAtLeast("6.17", kernel);
     if (vec === true && !haveVec) throw unsupported(where, "IORING_SEND_VECTORIZED", "6.17", kernel);
@@ -482,7 +479,6 @@ export class ZcSender {
     this.iovAddress = addressOf(this.iovArea);
     this.groupHeads = new Int32Array(this.maxChain);
     this.groupSizes = new Int32Array(this.maxChain);
-    this.recNotifUd = new Float64Array(capacity);
     this.recTag = new Array(capacity).fill(undefined);
     this.recHold = new Array(capacity).fill(undefined);
     this.recHold2 = new Array(capacity).fill(undefined);
@@ -827,11 +823,6 @@ export class ZcSender {
     else if (kind === KIND_FIXED) s.fixedSends += n;
     else s.msgSends += n;
     s.ops++;
-    if (this.useNotifUd && kind !== KIND_COPY) {
-      const nud = ring.ops.add(this.handler, head, undefined);
-      this.recNotifUd[head] = nud;
-      prepSendZcSetNotifUserData(sq, slot, nud);
-    }
     ring.setUserData(slot, ud);
     const f = this.extraSqeFlags | (link ? Q.IOSQE_IO_LINK : 0);
     if (f) addSqeFlags(sq, slot, f);
@@ -919,14 +910,9 @@ export class ZcSender {
       if (more) this.recState[r] = ST_AWAIT_NOTIF;
       if (cb !== undefined) cb(this.recTag[r], mine);
     }
-    if (more) {
-      // With NOTIF_USER_DATA the notification comes under its own entry; the send's entry will
-      // see no further CQE and is freed here.
-      if (this.useNotifUd && kind !== KIND_COPY) this.ring.ops.cancelUnsubmitted(this.recUd[head]!);
-    } else {
-      if (this.useNotifUd && kind !== KIND_COPY) this.ring.ops.cancelUnsubmitted(this.recNotifUd[head]!);
-      this.releaseOp(head, 0, false);
-    }
+    // With F_MORE the notification follows under the same user_data (the op-table entry stays
+    // live for it); without, no notification comes and the sends are released now.
+    if (!more) this.releaseOp(head, 0, false);
     if (this.stream && --this.chainLeft === 0) this.flush();
   }
 
