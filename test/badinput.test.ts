@@ -343,6 +343,8 @@ const registerRows: BadInputRow<Ring>[] = [
   { name: "ProvidedBufferRing: same bgid twice", code: "EBUSY", where: "ProvidedBufferRing.create", call: (r) => { ProvidedBufferRing.create(r, { bgid: 1, entries: 4, bufferSize: 64 }); ProvidedBufferRing.create(r, { bgid: 1, entries: 4, bufferSize: 64 }); } },
   { name: "ProvidedBufferRing.add: bid out of range", code: "EINVAL", where: "ProvidedBufferRing.add", call: (r) => ProvidedBufferRing.create(r, { bgid: 2, entries: 4, bufferSize: 64 }).add(4) },
   { name: "ProvidedBufferRing.view: len past the buffer", code: "EINVAL", where: "ProvidedBufferRing.view", call: (r) => ProvidedBufferRing.create(r, { bgid: 3, entries: 4, bufferSize: 64 }).view(0, 65) },
+  { name: "ProvidedBufferRing.view: negative offset", code: "EINVAL", where: "ProvidedBufferRing.view", call: (r) => ProvidedBufferRing.create(r, { bgid: 3, entries: 4, bufferSize: 64 }).view(0, 4, -1) },
+  { name: "ProvidedBufferRing.view: len past the buffer from an offset", code: "EINVAL", where: "ProvidedBufferRing.view", call: (r) => ProvidedBufferRing.create(r, { bgid: 3, entries: 4, bufferSize: 64 }).view(0, 60, 8) },
   { name: "registerEventfd: fd -1", code: "EINVAL", where: "registerEventfd", call: (r) => registerEventfd(r, -1) },
   { name: "registerEventfd: not an eventfd (kernel)", code: "EINVAL", call: (r) => { const [a, b] = openPipe(); try { registerEventfd(r, a); } finally { c.close(a); c.close(b); } } },
   { name: "unregisterEventfd with none registered (kernel)", code: "ENXIO", call: (r) => unregisterEventfd(r) },

@@ -395,12 +395,9 @@ export class RecvFromStream extends RecvStreamBase<Datagram> {
     const namelen = dv.getUint32(base + IO_URING_RECVMSG_OUT.namelen, true);
     const payloadlen = dv.getUint32(base + IO_URING_RECVMSG_OUT.payloadlen, true);
     const msgFlags = dv.getUint32(base + IO_URING_RECVMSG_OUT.flags, true);
-    const start = base + RECVFROM_HEADER_BYTES;
     const bytes = len > RECVFROM_HEADER_BYTES ? len - RECVFROM_HEADER_BYTES : 0;
-    // The buffer was handed out by the kernel: tell the pool (its view() bookkeeping), then view
-    // the payload past the header.
-    this.host.buffers().view(bid, 0);
-    const data = new Uint8Array(this.memory.buffer, this.memory.byteOffset + start, bytes);
+    // The payload past the header; view() also records that the kernel handed the buffer out.
+    const data = this.host.buffers().view(bid, bytes, RECVFROM_HEADER_BYTES);
     const from = this.sender(base + IO_URING_RECVMSG_OUT.size, Math.min(namelen, RECVFROM_NAME_BYTES));
     const truncated = (msgFlags & MSG_TRUNC) !== 0;
     return { data, from, truncated, datagramBytes: truncated ? Math.max(payloadlen, bytes) : bytes };

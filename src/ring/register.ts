@@ -419,13 +419,15 @@ export class ProvidedBufferRing {
     return (this.tail - this.published) & 0xffff;
   }
 
-  /** A view of the first `len` bytes of buffer `bid` (the CQE's res), over the ring's own memory:
-   * valid until the buffer is recycled. Marks the buffer as handed out by the kernel. */
-  view(bid: number, len: number): Uint8Array {
+  /** A view of `len` bytes of buffer `bid` from byte `offset` (default 0; a RECVMSG buffer starts
+   * with its io_uring_recvmsg_out header), over the ring's own memory: valid until the buffer is
+   * recycled. Marks the buffer as handed out by the kernel. */
+  view(bid: number, len: number, offset = 0): Uint8Array {
     if (!Number.isInteger(bid) || bid < 0 || bid >= this.entries) throw invalidArgument("ProvidedBufferRing.view", `bid must be 0..${this.entries - 1}, got ${bid}`);
-    if (!Number.isInteger(len) || len < 0 || len > this.bufferSize) throw invalidArgument("ProvidedBufferRing.view", `len must be 0..${this.bufferSize}, got ${len}`);
+    if (!Number.isInteger(offset) || offset < 0 || offset > this.bufferSize) throw invalidArgument("ProvidedBufferRing.view", `offset must be 0..${this.bufferSize}, got ${offset}`);
+    if (!Number.isInteger(len) || len < 0 || len > this.bufferSize - offset) throw invalidArgument("ProvidedBufferRing.view", `len must be 0..${this.bufferSize - offset} from offset ${offset}, got ${len}`);
     this.queued[bid] = 0;
-    return new Uint8Array(this.bufferMemory.buffer, this.bufferMemory.bytes.byteOffset + bid * this.bufferSize, len);
+    return new Uint8Array(this.bufferMemory.buffer, this.bufferMemory.bytes.byteOffset + bid * this.bufferSize + offset, len);
   }
 
   get isClosed(): boolean {
