@@ -7,10 +7,12 @@
 //                onSent?(tag, res), onReleased?(tag, usage)})
 //     mode: "copy" | "zc" | "zc-fixed" | "mixed" | "adaptive" (default adaptive)
 //       mixed: SEND below threshold (16 KiB), SEND_ZC above; stream order kept by IO_LINK chains
-//       adaptive: below threshold (2 KiB) SEND; above it each power-of-two size class
-//       alternates SEND_ZC and SEND trial windows (rounds pairs, default 3) and keeps the faster
-//       when it wins by margin (default 5%) and most pairs; zero-copy confirmed by REPORT_USAGE
-//       settles a class of 16 KiB+ on SEND_ZC; re-measured every remeasureMs;
+//       adaptive: below threshold (2 KiB) SEND; above it each power-of-two size class starts
+//       with a SEND_ZC usage probe (REPORT_USAGE): copies dominating settle it on SEND at once,
+//       probed again after probeEvery sends and remeasureMs (doubling while copies persist);
+//       zero-copy confirmed settles a class of 16 KiB+ on SEND_ZC; otherwise (smaller zero-copy
+//       classes, or no usage reports) SEND_ZC and SEND trial windows alternate (rounds pairs,
+//       default 3) and the faster is kept when it wins by margin (default 5%) and most pairs;
 //       stats.sizeClasses lists each class's choice, rates and reason;
 //       stats.decision / stats.reason say what and why
 //     sender.send(buf: Uint8Array, tag?)          held until onReleased(tag, usage)
