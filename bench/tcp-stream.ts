@@ -85,8 +85,9 @@ function childUring(f: Flags): SendReport {
   try {
     setSocketOption(ring, fd, SOL_SOCKET, SO_SNDBUF, 4 << 20, { via: "libc" });
     const window = f.batch * 4;
-    // zc-fixed needs the pool; adaptive gets it too, so its zero-copy choice is the fixed one.
-    if (f.mode === "zc-fixed" || f.mode === "adaptive") pool = FixedBufferPool.create(ring, { bufferSize: f.size, count: 1 });
+    // zc-fixed needs the pool. Every other mode sends from the same JavaScript memory, so
+    // adaptive is compared with the fixed modes on equal payload memory.
+    if (f.mode === "zc-fixed") pool = FixedBufferPool.create(ring, { bufferSize: f.size, count: 1 });
     // Records for the window plus sends awaiting their notification: like the C baseline, the
     // loop waits for "sent", never for "released" (the payload is never rewritten).
     const sender = new ZcSender(ring, fd, { mode: f.mode as ZcMode, pool, capacity: window * 16, maxChain: f.batch });

@@ -1,8 +1,10 @@
 // The ring: setup, memory, the SQ and CQ protocol, enter/wait, close. All memory ordering of
 // bun-uring lives in four places here (each says why): the acquire load of the kernel's SQ head in
-// getSqe, the release store of the SQ tail in flush, the acquire load of the CQ tail and the
-// release store of the CQ head in copyCqes. Atomics.load / Atomics.store are sequentially
-// consistent, at least as strong as the kernel's smp_load_acquire / smp_store_release pairs.
+// getSqe, the SQ tail store in flush, the acquire load of the CQ tail and the release store of the
+// CQ head in copyCqes. Atomics.load / Atomics.store are sequentially consistent, at least as strong
+// as the kernel's smp_load_acquire / smp_store_release pairs. The SQ tail is a plain store: without
+// SQPOLL the kernel reads it only inside this thread's own io_uring_enter, and the syscall orders
+// it after the SQE writes (liburing's __io_uring_flush_sq does the same).
 import { addressOf, c, sys, hasEnter2 } from "../../ffi/index.ts";
 import * as S from "../abi/setup.ts";
 import * as Q from "../abi/sqe.ts";
@@ -483,13 +485,15 @@ export class Ring {
     setUserData(this.sq, slot, userData % U32_SPAN, Math.floor(userData / U32_SPAN));
   }
 
-  /** Publish the written SQEs: one release store of the SQ tail per batch. */
+  /** Publish the written SQEs: one store of the SQ tail per batch. */
   flush(): number {
     if (this.closed) throw closedError("Ring.flush");
     const n = (this.sqeTail - this.sqeFlushed) >>> 0;
     if (n) {
-      // Release: SQE contents (plain stores) become visible before the new tail.
-      Atomics.store(this.sqRing, this.sqTail, this.sqeTail);
+      // No SQPOLL thread reads the tail concurrently: the kernel reads it in io_submit_sqes,
+      // inside this thread's next io_uring_enter, which is a full barrier after the SQE stores
+      // (and the JIT does not move stores across the FFI call). So a plain store, no fence.
+      this.sqRing[this.sqTail] = this.sqeTail;
       this.sqeFlushed = this.sqeTail;
     }
     return n;
