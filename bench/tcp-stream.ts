@@ -57,7 +57,7 @@ const SPEC = {
   senders: { type: "string", default: "bun-uring,c-liburing,bun-net,node-net", help: "which senders to run" },
   modes: { type: "string", default: "copy,zc,zc-fixed,mixed,adaptive,copy-gather,zc-gather", help: "which modes to run (bun-uring and c-liburing)" },
   json: { type: "boolean", default: false, help: "print one JSON object" },
-  "ab-slices": { type: "number", default: 10, help: "adaptive against the best fixed mode: alternating slices per side (0 skips)" },
+  "ab-slices": { type: "number", default: 20, help: "adaptive against the best fixed mode: alternating slices per side (0 skips)" },
   "slice-ms": { type: "number", default: 250, help: "length of one A/B slice" },
   "port-b": { type: "number", default: 0, help: "(internal) second receiver port (A/B child)" },
   pin: { type: "boolean", default: true, help: "pin each sender to the first CPU and its receiver to the last (taskset), when there are two or more" },
