@@ -16,7 +16,9 @@
 // Then, per size, adaptive runs against that size's best fixed bun-uring mode in alternating
 // slices inside one process (one connection and C receiver each, an untimed slice each first):
 // separate 1 s runs on a shared 2-CPU host differ by 20% even between identical senders, which
-// hides a 5% difference; slices side by side do not. Results go to bench/results/ and the
+// hides a 5% difference; slices side by side do not. At 64 KiB the C comparison is made that way
+// too: the bun-uring and C senders both run, each with a counting receiver, and the parent lets
+// one send at a time (SIGSTOP / SIGCONT), reading each receiver's count around every slice. Results go to bench/results/ and the
 // chart to docs/tcp-stream.svg.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -254,7 +256,8 @@ s.on("error", (e) => { console.error(e.message); process.exit(1); });
 interface SenderSpec {
   sender: string;
   mode: string;
-  cmd(port: number, size: number): string[];
+  /** The sender's command line; `seconds` overrides --seconds (the alternating runs). */
+  cmd(port: number, size: number, seconds?: number): string[];
 }
 
 /** CPU pinning of one run: the sender on the first CPU, its receiver on the last. Unpinned, the
@@ -314,6 +317,93 @@ async function runAb(self: string[], bin: string, size: number, mode: string, f:
   return { size, against: mode, ratio, adaptive_mib_s: r.a_mib_s.map(Math.round), fixed_mib_s: r.b_mib_s.map(Math.round) };
 }
 
+/** A C receiver whose byte count can be read at any moment: SIGUSR1 makes it print
+ * {"progress":N} (bench/c/tcp_stream.c). */
+async function startCountingReceiver(bin: string): Promise<{ port: number; count(): Promise<number>; close(): Promise<void> }> {
+  const child = Bun.spawn([...pinReceiver, bin, "recv", "127.0.0.1", "0"], { stdout: "pipe", stderr: "inherit" });
+  const reader = child.stdout.getReader();
+  const dec = new TextDecoder();
+  let text = "";
+  const nextMatch = async (re: RegExp): Promise<RegExpExecArray> => {
+    for (;;) {
+      const m = re.exec(text);
+      if (m) {
+        text = text.slice(m.index + m[0].length);
+        return m;
+      }
+      const { value, done } = await reader.read();
+      if (done) throw new Error("the receiver exited early");
+      text += dec.decode(value);
+    }
+  };
+  const port = Number((await nextMatch(/listening (\d+)\n/))[1]);
+  return {
+    port,
+    async count() {
+      child.kill("SIGUSR1");
+      return Number((await nextMatch(/\{"progress":(\d+)\}\n/))[1]);
+    },
+    async close() {
+      child.kill("SIGTERM");
+      await child.exited;
+    },
+  };
+}
+
+interface PairRow {
+  size: number;
+  mode: string;
+  /** Median over slice pairs of bun-uring's MiB/s divided by the C baseline's. */
+  ratio: number;
+  uring_mib_s: number[];
+  c_mib_s: number[];
+}
+
+/** bun-uring against the C baseline in one mode, in alternating slices: both senders run at once
+ * (each with its own counting receiver), the parent lets one send at a time (SIGSTOP / SIGCONT)
+ * and reads the bytes each receiver got in each slice. What the shared machine does to one slice
+ * it does to the neighbouring slice of the other. */
+async function runPair(uring: SenderSpec, cBase: SenderSpec, bin: string, size: number, f: Flags): Promise<PairRow> {
+  const slices = f["ab-slices"], sliceMs = f["slice-ms"];
+  const total = Math.ceil(((slices * 2 + 4) * (sliceMs + 60)) / 1000) + 5;
+  const rx = [await startCountingReceiver(bin), await startCountingReceiver(bin)];
+  const procs = [uring, cBase].map((spec, i) => Bun.spawn([...pinSender, ...spec.cmd(rx[i]!.port, size, total)], { stdout: "ignore", stderr: "inherit" }));
+  const rates: number[][] = [[], []];
+  try {
+    // Both start and warm up together (a second), then only one sends at a time.
+    await Bun.sleep(1000);
+    for (const p of procs) p.kill("SIGSTOP");
+    await Bun.sleep(50);
+    const slice = async (i: number, record: boolean) => {
+      const before = await rx[i]!.count();
+      const t0 = performance.now();
+      procs[i]!.kill("SIGCONT");
+      await Bun.sleep(sliceMs);
+      procs[i]!.kill("SIGSTOP");
+      const ms = performance.now() - t0;
+      // What the stopped sender already handed to the kernel drains to its receiver.
+      await Bun.sleep(30);
+      const after = await rx[i]!.count();
+      if (record) rates[i]!.push((after - before) / (1 << 20) / (ms / 1000));
+    };
+    await slice(0, false);
+    await slice(1, false);
+    for (let k = 0; k < slices; k++) {
+      const order = k % 2 === 0 ? [0, 1] : [1, 0];
+      for (const i of order) await slice(i, true);
+    }
+  } finally {
+    for (const p of procs) {
+      p.kill("SIGKILL");
+      p.kill("SIGCONT");
+    }
+    await Promise.all(procs.map((p) => p.exited));
+    await Promise.all(rx.map((r) => r.close()));
+  }
+  const ratio = median(rates[0]!.map((x, k) => x / rates[1]![k]!));
+  return { size, mode: uring.mode, ratio, uring_mib_s: rates[0]!.map(Math.round), c_mib_s: rates[1]!.map(Math.round) };
+}
+
 async function runOne(spec: SenderSpec, bin: string, size: number): Promise<SendReport & { received: number }> {
   const rx = await startReceiver(bin);
   const child = Bun.spawn([...pinSender, ...spec.cmd(rx.port, size)], { stdout: "pipe", stderr: "inherit" });
@@ -345,16 +435,16 @@ async function main(): Promise<void> {
   const wanted = new Set(f.senders.split(","));
   const wantedModes = new Set(f.modes.split(","));
   const self = [process.execPath, join(BENCH_DIR, "tcp-stream.ts")];
-  const common = (port: number, size: number) => ["--port", String(port), "--size", String(size), "--seconds", String(f.seconds), "--batch", String(f.batch)];
+  const common = (port: number, size: number, seconds = f.seconds) => ["--port", String(port), "--size", String(size), "--seconds", String(seconds), "--batch", String(f.batch)];
   const specs: SenderSpec[] = [];
   if (wanted.has("bun-uring")) {
     for (const mode of ["copy", "zc", "zc-fixed", "mixed", "adaptive"].filter((m) => wantedModes.has(m))) {
-      specs.push({ sender: "bun-uring", mode, cmd: (p, s) => [...self, "--child", "uring", "--mode", mode, ...common(p, s)] });
+      specs.push({ sender: "bun-uring", mode, cmd: (p, s, t) => [...self, "--child", "uring", "--mode", mode, ...common(p, s, t)] });
     }
   }
   if (wanted.has("c-liburing")) {
     for (const [mode, cmode] of ([["copy", "send"], ["zc", "zc"], ["zc-fixed", "zc-fixed"], ["copy-gather", "send-gather"], ["zc-gather", "zc-gather"]] as const).filter(([m]) => wantedModes.has(m))) {
-      specs.push({ sender: "c-liburing", mode, cmd: (p, s) => [bin, "send", cmode, "127.0.0.1", String(p), String(s), String(f.seconds), String(f.batch)] });
+      specs.push({ sender: "c-liburing", mode, cmd: (p, s, t = f.seconds) => [bin, "send", cmode, "127.0.0.1", String(p), String(s), String(t), String(f.batch)] });
     }
   }
   if (wanted.has("bun-net")) specs.push({ sender: "bun-net", mode: "copy", cmd: (p, s) => [...self, "--child", "bun", ...common(p, s)] });
@@ -362,6 +452,7 @@ async function main(): Promise<void> {
 
   const rows: { size: number; sender: string; mode: string; mib_s: number; cpu_s: number; rounds_mib_s: number[]; decisions?: string[] }[] = [];
   const abRows: AbRow[] = [];
+  const pairRows: PairRow[] = [];
   for (const size of sizes) {
     // Rounds interleave the senders (each round starts one sender later), so a slow stretch of a
     // noisy machine lands on every sender alike instead of on all rounds of one.
@@ -390,6 +481,17 @@ async function main(): Promise<void> {
       const ab = await runAb(self, bin, size, best.mode, f);
       abRows.push(ab);
       if (!f.json) console.error(`${size / 1024} KiB adaptive against ${best.mode}, ${f["ab-slices"]} alternating slices of ${f["slice-ms"]} ms each: ${ab.ratio.toFixed(3)} (median of the slice pairs' ratios)`);
+    }
+    // The goal's C comparison (64 KiB, same mode), in alternating slices as well.
+    if (f["ab-slices"] > 0 && size === 65536) {
+      for (const mode of ["copy", "zc", "zc-fixed"]) {
+        const u = specs.find((x) => x.sender === "bun-uring" && x.mode === mode);
+        const cb = specs.find((x) => x.sender === "c-liburing" && x.mode === mode);
+        if (!u || !cb) continue;
+        const pr = await runPair(u, cb, bin, size, f);
+        pairRows.push(pr);
+        if (!f.json) console.error(`${size / 1024} KiB bun-uring ${mode} against C ${mode}, ${f["ab-slices"]} alternating slices of ${f["slice-ms"]} ms each: ${pr.ratio.toFixed(3)}`);
+      }
     }
   }
 
@@ -423,6 +525,8 @@ async function main(): Promise<void> {
     // (one connection and receiver each): the machine's slow stretches fall on both sides alike,
     // which the separate runs above cannot ensure on a shared 2-CPU host.
     adaptive_vs_best_ab_min: abRows.length ? Math.min(...abRows.map((r) => r.ratio)) : null,
+    // The C comparison at 64 KiB made the same way: both senders running, one sending at a time.
+    vs_c_64k_ab_by_mode: Object.fromEntries(pairRows.map((r) => [r.mode, r.ratio])),
   };
   const goals = {
     vs_bun_64k: ">= 1.5", vs_c_64k: ">= 1.0 (each mode)", vs_bun_1k: ">= 2.0", adaptive_vs_best_min: ">= 0.95",
@@ -432,7 +536,7 @@ async function main(): Promise<void> {
     pinning: pinned ? `sender on CPU 0, receiver on CPU ${cpus - 1} (taskset)` : "none",
     receiver: "bench/c/tcp_stream.c recv(): one copying receiver process per sender run", route: "loopback 127.0.0.1 (the kernel copies SEND_ZC data: REPORT_USAGE says copied)",
   };
-  const json = { ...meta, rows, adaptive_ab: abRows, ratios, goals };
+  const json = { ...meta, rows, adaptive_ab: abRows, vs_c_ab: pairRows, ratios, goals };
   // A run narrowed with --sizes / --senders / --modes is for iterating: it would replace the
   // recorded full run with a partial one, so it is printed only.
   const full = f.sizes === SPEC.sizes.default && f.senders === SPEC.senders.default && f.modes === SPEC.modes.default;
@@ -452,6 +556,7 @@ async function main(): Promise<void> {
   const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "n/a");
   console.log(`vs Bun.connect at 64 KiB (best bun-uring mode): ${fmt(ratios.vs_bun_64k)}x (goal >= 1.5)`);
   console.log(`vs C baseline at 64 KiB, same mode: copy ${fmt(vsC[0]!)}x, zc ${fmt(vsC[1]!)}x, zc-fixed ${fmt(vsC[2]!)}x (goal >= 1.0)`);
+  if (pairRows.length) console.log(`  the same in alternating slices (both running, one sending at a time): ${pairRows.map((r) => `${r.mode} ${fmt(r.ratio)}x`).join(", ")}`);
   console.log(`vs gathered C (one SENDMSG / SENDMSG_ZC of the chain's iovecs) at 64 KiB: copy ${fmt(vsCGather[0]!)}x, zc ${fmt(vsCGather[1]!)}x (no goal; same shape as ZcSender's)`);
   console.log(`vs Bun.connect at 1 KiB: ${fmt(ratios.vs_bun_1k)}x (goal >= 2.0)`);
   console.log(`adaptive / best fixed mode, worst size: ${fmt(ratios.adaptive_vs_best_min)} (goal >= 0.95); paired within rounds: ${fmt(ratios.adaptive_vs_best_paired_min)}; alternating slices in one process: ${ratios.adaptive_vs_best_ab_min === null ? "not run" : fmt(ratios.adaptive_vs_best_ab_min)}`);

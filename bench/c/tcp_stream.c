@@ -8,7 +8,9 @@
  *       SENDMSG_ZC with `batch` iovecs, as ZcSender gathers consecutive sends of one kind
  *       prints {"bytes":N,"seconds":S,"cpu_s":U,"sends":K,"notifs":M,"copied":C}
  *   tcp_stream recv HOST PORT
- *       prints "listening PORT", then {"bytes":N} when the peer closes
+ *       prints "listening PORT", then {"bytes":N} when the peer closes; on SIGUSR1 it prints
+ *       {"progress":N}, the bytes received so far (the benchmark's alternating-slice runs read
+ *       the count at each slice boundary)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,8 +19,10 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,7 +64,20 @@ static socklen_t addr_of(const char *host, int port, struct sockaddr_storage *ss
 	exit(2);
 }
 
+static volatile sig_atomic_t report_progress;
+
+static void on_usr1(int sig) {
+	(void)sig;
+	report_progress = 1;
+}
+
 static int do_recv(const char *host, int port) {
+	/* No SA_RESTART: a blocked recv() returns EINTR, and the receive timeout below bounds the
+	 * wait when the signal lands just before recv() is entered. */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
 	struct sockaddr_storage ss;
 	socklen_t len = addr_of(host, port, &ss);
 	int l = socket(ss.ss_family, SOCK_STREAM, 0), one = 1;
@@ -76,15 +93,22 @@ static int do_recv(const char *host, int port) {
 	if (fd < 0) die("accept");
 	int rcvbuf = 4 << 20;
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	struct timeval tick = { .tv_sec = 0, .tv_usec = 20000 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof(tick));
 	size_t cap = 1 << 20;
 	char *buf = malloc(cap);
 	unsigned long long total = 0;
 	for (;;) {
 		/* A copying receive: the bytes land in user memory, as an application's would. */
 		ssize_t n = recv(fd, buf, cap, 0);
-		if (n < 0 && errno == EINTR) continue;
+		if (n > 0) total += n;
+		if (report_progress) {
+			report_progress = 0;
+			printf("{\"progress\":%llu}\n", total);
+			fflush(stdout);
+		}
+		if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
 		if (n <= 0) break;
-		total += n;
 	}
 	printf("{\"bytes\":%llu}\n", total);
 	return 0;
@@ -148,6 +172,8 @@ static int do_send(const char *mode, const char *host, int port, size_t size, do
 		while (sent < ops) {
 			struct io_uring_cqe *cqe;
 			int r = io_uring_wait_cqe(&ring, &cqe);
+			/* A signal (SIGCONT after the benchmark's SIGSTOP) ends the wait early: wait again. */
+			if (r == -EINTR) continue;
 			if (r < 0) { errno = -r; die("io_uring_wait_cqe"); }
 			unsigned head, n = 0;
 			io_uring_for_each_cqe(&ring, head, cqe) {
@@ -173,7 +199,9 @@ static int do_send(const char *mode, const char *host, int port, size_t size, do
 		     (ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) + (ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
 	while (pending_notifs > 0) {
 		struct io_uring_cqe *cqe;
-		if (io_uring_wait_cqe(&ring, &cqe) < 0) break;
+		int r = io_uring_wait_cqe(&ring, &cqe);
+		if (r == -EINTR) continue;
+		if (r < 0) break;
 		if (cqe->flags & IORING_CQE_F_NOTIF) {
 			notifs++;
 			pending_notifs--;
