@@ -23,6 +23,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Ring } from "../src/ring/ring.ts";
+import { allocShared } from "../src/ring/memory.ts";
 import { kernelRelease } from "../src/ring/kernel.ts";
 import { tcpConnect, closeQuietly, setSocketOption, shutdownSocket } from "../src/net/index.ts";
 import { ZcSender, FixedBufferPool, type ZcMode } from "../src/zc/index.ts";
@@ -59,7 +60,7 @@ const SPEC = {
   senders: { type: "string", default: "bun-uring,c-liburing,bun-net,node-net", help: "which senders to run" },
   modes: { type: "string", default: "copy,zc,zc-fixed,mixed,adaptive,copy-gather,zc-gather", help: "which modes to run (bun-uring and c-liburing)" },
   json: { type: "boolean", default: false, help: "print one JSON object" },
-  "ab-slices": { type: "number", default: 20, help: "adaptive against the best fixed mode: alternating slices per side (0 skips)" },
+  "ab-slices": { type: "number", default: 40, help: "alternating slices per side: adaptive against the best fixed mode, and bun-uring against C at 64 KiB (0 skips)" },
   "slice-ms": { type: "number", default: 250, help: "length of one A/B slice" },
   "port-b": { type: "number", default: 0, help: "(internal) second receiver port (A/B child)" },
   pin: { type: "boolean", default: true, help: "pin each sender to the first CPU and its receiver to the last (taskset), when there are two or more" },
@@ -83,10 +84,15 @@ function cpuSeconds(): number {
   return (u.userCPUTime + u.systemCPUTime) / 1e6;
 }
 
-function pattern(size: number): Uint8Array {
-  const b = new Uint8Array(size);
-  for (let i = 0; i < size; i++) b[i] = (i * 7 + 1) & 0xff;
-  return b;
+function pattern(size: number, into: Uint8Array = new Uint8Array(size)): Uint8Array {
+  for (let i = 0; i < size; i++) into[i] = (i * 7 + 1) & 0xff;
+  return into;
+}
+
+/** The payload of a bun-uring sender: page-aligned, as the C baseline's (posix_memalign), so the
+ * kernel's copies read the same alignment on both sides and in every mode. */
+function alignedPattern(size: number): Uint8Array {
+  return pattern(size, allocShared(size).bytes.subarray(0, size));
 }
 
 /** One bun-uring sender: its own ring and connection, ZcSender in one mode, the same shape as
@@ -112,8 +118,7 @@ class UringSide {
       // Records for the window plus sends awaiting their notification: like the C baseline, the
       // loop waits for "sent", never for "released" (the payload is never rewritten).
       this.sender = new ZcSender(this.ring, this.fd, { mode: mode as ZcMode, pool: this.pool, capacity: this.window * 16, maxChain: f.batch });
-      this.payload = this.pool ? this.pool.view(0).subarray(0, f.size) : pattern(f.size);
-      if (this.pool) this.payload.set(pattern(f.size));
+      this.payload = this.pool ? pattern(f.size, this.pool.view(0).subarray(0, f.size)) : alignedPattern(f.size);
     } catch (e) {
       this.ring.close();
       throw e;
@@ -290,11 +295,19 @@ async function startReceiver(bin: string): Promise<{ port: number; done: Promise
   return { port, done };
 }
 
+/** The geometric mean of a[i] / b[i] over the slice pairs: a ratio of two rates measured side by
+ * side, averaged in log space so a pair twice as fast weighs as much as one twice as slow. */
+function pairedRatio(a: number[], b: number[]): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += Math.log(a[i]! / b[i]!);
+  return Math.exp(sum / a.length);
+}
+
 interface AbRow {
   size: number;
   /** The fixed mode adaptive ran against: the best bun-uring mode of this size by median. */
   against: string;
-  /** Median over slice pairs of adaptive's MiB/s divided by the fixed mode's. */
+  /** Geometric mean over slice pairs of adaptive's MiB/s divided by the fixed mode's. */
   ratio: number;
   adaptive_mib_s: number[];
   fixed_mib_s: number[];
@@ -313,7 +326,7 @@ async function runAb(self: string[], bin: string, size: number, mode: string, f:
   const m = /\{.*\}/.exec(out);
   if (!m) throw new Error(`adaptive against ${mode}: no report in ${JSON.stringify(out)}`);
   const r = JSON.parse(m[0]) as { a_mib_s: number[]; b_mib_s: number[] };
-  const ratio = median(r.a_mib_s.map((x, i) => x / r.b_mib_s[i]!));
+  const ratio = pairedRatio(r.a_mib_s, r.b_mib_s);
   return { size, against: mode, ratio, adaptive_mib_s: r.a_mib_s.map(Math.round), fixed_mib_s: r.b_mib_s.map(Math.round) };
 }
 
@@ -353,7 +366,7 @@ async function startCountingReceiver(bin: string): Promise<{ port: number; count
 interface PairRow {
   size: number;
   mode: string;
-  /** Median over slice pairs of bun-uring's MiB/s divided by the C baseline's. */
+  /** Geometric mean over slice pairs of bun-uring's MiB/s divided by the C baseline's. */
   ratio: number;
   uring_mib_s: number[];
   c_mib_s: number[];
@@ -400,7 +413,7 @@ async function runPair(uring: SenderSpec, cBase: SenderSpec, bin: string, size: 
     await Promise.all(procs.map((p) => p.exited));
     await Promise.all(rx.map((r) => r.close()));
   }
-  const ratio = median(rates[0]!.map((x, k) => x / rates[1]![k]!));
+  const ratio = pairedRatio(rates[0]!, rates[1]!);
   return { size, mode: uring.mode, ratio, uring_mib_s: rates[0]!.map(Math.round), c_mib_s: rates[1]!.map(Math.round) };
 }
 
@@ -480,7 +493,7 @@ async function main(): Promise<void> {
       const best = fixed.reduce((x, y) => (y.mib_s > x.mib_s ? y : x));
       const ab = await runAb(self, bin, size, best.mode, f);
       abRows.push(ab);
-      if (!f.json) console.error(`${size / 1024} KiB adaptive against ${best.mode}, ${f["ab-slices"]} alternating slices of ${f["slice-ms"]} ms each: ${ab.ratio.toFixed(3)} (median of the slice pairs' ratios)`);
+      if (!f.json) console.error(`${size / 1024} KiB adaptive against ${best.mode}, ${f["ab-slices"]} alternating slices of ${f["slice-ms"]} ms each: ${ab.ratio.toFixed(3)} (geometric mean of the slice pairs' ratios)`);
     }
     // The goal's C comparison (64 KiB, same mode), in alternating slices as well.
     if (f["ab-slices"] > 0 && size === 65536) {
