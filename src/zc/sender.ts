@@ -41,7 +41,7 @@ import type { FixedBufferPool } from "./pool.ts";
  *   after `probeEvery` sends and `remeasureMs`, the wait doubling (up to 32 times) while the
  *   kernel keeps copying, so a route that moves to a zero-copy NIC is found and a copying one
  *   costs almost nothing. Zero-copy confirmed for a class of 16 KiB or more settles on SEND_ZC.
- *   Otherwise (zero-copy below 16 KiB, or usage not reported, after a warm-up) SEND_ZC and SEND
+ *   Otherwise (zero-copy below 16 KiB, or usage not reported, then after a warm-up) SEND_ZC and SEND
  *   alternate in `rounds` pairs of trial windows, and the other kind wins only when its pooled
  *   rate beats the current choice by `margin` and it won most pairs (hysteresis against a noisy
  *   machine; the first choice starts from SEND, which pins nothing). */
@@ -92,8 +92,9 @@ export interface ZcSenderOptions {
   probeEvery?: number;
   /** Adaptive: shortest trial window, so a scheduler hiccup cannot decide it. Default 25 ms. */
   trialMs?: number;
-  /** Adaptive: time from the first measured send to the first trial (TCP slow start and the
-   * JIT's first compilations would bias whichever trial ran first). Default 100 ms. */
+  /** Adaptive without usage reports: time from the first measured send to the first trial (TCP
+   * slow start and the JIT's first compilations would bias whichever trial ran first; a usage
+   * probe counts notifications and needs no warm-up). Default 100 ms. */
   warmupMs?: number;
   /** Adaptive: shortest time between two measurements. Default 2000 ms; doubled (up to 32
    * times) after each usage probe in a row that found the kernel copying. */
