@@ -6,11 +6,12 @@
 // enters with GETEVENTS first (Ring.completions does), since deferred task work runs only there.
 //
 // Options measured on this machine (kernel 6.18, 2 vCPUs, Bun 1.4.5): the time from submitting a
-// NOP to its handler running, 3000 round trips per run, three runs (p50 / p99 in µs):
-//   fs.read on the eventfd (waits in Bun's thread pool)            11–14 / 42–65
-//   Worker blocked in read(2) on the eventfd + Atomics.waitAsync     6–9 / 41–69
-//   Bun.file(eventfd).stream() (epoll on the main thread)            5–8 / 13–46   <- kept
-//   setImmediate polling of the CQ (a core busy while it polls)      1–2 / 7–9
+// NOP to its handler running (bench/latency.ts, the medians of 5 runs of 2000, p50 / p99 in µs,
+// the range over the runs recorded in bench/results/):
+//   fs.read on the eventfd (waits in Bun's thread pool)            11–49 / 29–108
+//   Worker blocked in read(2) on the eventfd + Atomics.waitAsync    6–57 / 20–110
+//   Bun.file(eventfd).stream() (epoll on the main thread)          4.7–8 / 7–46   <- kept
+//   setImmediate polling of the CQ (a core busy while it polls)    1.5–2 / 2–9
 // The stream is the fastest wait that costs no CPU. Polling is faster still, so the driver polls
 // from setImmediate for `spinUs` after each completion (adaptive: a busy connection stays on the
 // polling path, an idle one falls back to the eventfd). A pending Atomics.waitAsync does not keep
