@@ -73,6 +73,8 @@ export class LoopDriver {
   private flushQueued = false;
   private spinning = false;
   private spinUntilMs = 0;
+  /** Completions were handled since the poll window's deadline was last set. */
+  private activity = false;
   private closed = false;
   /** The eventfd is turned off (the driver will look at the CQ without a signal). */
   private quiet = false;
@@ -192,12 +194,18 @@ export class LoopDriver {
     this.arm();
   }
 
+  /** Open (or extend) the poll window. While a window is open this only marks activity: the
+   * next poll tick moves the deadline, so a busy ring reads the clock once per tick, not once per
+   * drain (a ping-pong that stays in microtasks never reaches a tick at all). */
   private startSpin(): void {
-    this.spinUntilMs = performance.now() + this.spinUs / 1000;
-    if (!this.spinning) {
-      this.spinning = true;
-      setImmediate(this.spinTask);
+    if (this.spinning) {
+      this.activity = true;
+      return;
     }
+    this.spinning = true;
+    this.activity = false;
+    this.spinUntilMs = performance.now() + this.spinUs / 1000;
+    setImmediate(this.spinTask);
   }
 
   private spin(): void {
@@ -214,7 +222,12 @@ export class LoopDriver {
       this.onError(e);
     }
     if (n > 0) this.stats.polls++;
-    if (performance.now() < this.spinUntilMs) {
+    const now = performance.now();
+    if (this.activity) {
+      this.activity = false;
+      this.spinUntilMs = now + this.spinUs / 1000;
+    }
+    if (now < this.spinUntilMs) {
       setImmediate(this.spinTask);
     } else {
       this.spinning = false;
