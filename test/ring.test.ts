@@ -155,6 +155,39 @@ describe("dispatch and user_data", () => {
       ring.close();
     }
   });
+
+  test("a raw SQE whose user_data fits in 32 bits never reaches a live tracked operation", () => {
+    const ring = Ring.create({ entries: 8, maxInflight: 4 });
+    try {
+      const log: Log = [];
+      const seen: number[] = [];
+      ring.onUnknownCqe = (ud) => seen.push(ud);
+      // A fresh entry's first generation is 1, not 0: its user_data is never the bare index.
+      const ts = timespec(200);
+      const slot = ring.getSqe();
+      P.prepTimeout(ring.sq, slot, addressOf(ts), 0, 0);
+      const ud = ring.track(slot, tagged(1), log, ts);
+      expect(ud).toBeGreaterThanOrEqual(2 ** 32);
+      const index = ud % 2 ** 32;
+      for (const raw of [index, 0, 1, 2, 3, 4]) {
+        const s2 = ring.getSqe();
+        P.prepNop(ring.sq, s2);
+        ring.setUserData(s2, raw);
+      }
+      ring.submitAndWait(6);
+      ring.completions();
+      // The NOPs' CQEs are unknown; the timeout is still in flight, its hold kept.
+      expect(log).toEqual([]);
+      expect(seen.sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, index].sort((a, b) => a - b));
+      expect(ring.ops.inflight).toBe(1);
+      expect(ring.ops.isLive(ud)).toBe(true);
+      ring.runUntil(() => log.length === 1, 5000);
+      expect(log[0]!.res).toBe(-ETIME);
+      expect(ring.ops.inflight).toBe(0);
+    } finally {
+      ring.close();
+    }
+  });
 });
 
 describe("memory modes", () => {

@@ -16,8 +16,10 @@ export const OP_SCRATCH_BYTES = 128;
 
 /** user_data = generation * 2^32 + index: the SQE's low u32 word is the table index and its high
  * word the entry's generation, so neither side splits or joins a double on the hot path. A stale
- * CQE (for a freed and reused entry) is told apart by its generation. Generations wrap below
- * 2^21, which keeps every user_data below 2^53 (an exact JS number). */
+ * CQE (for a freed and reused entry) is told apart by its generation. Generations run from 1 and
+ * wrap below 2^21 back to 1, never 0: every tracked user_data is at least 2^32 and below 2^53 (an
+ * exact JS number), so a raw SQE whose user_data fits in 32 bits can never be taken for a tracked
+ * operation. */
 export const OP_MAX_CAPACITY = (1 << 24) - 1;
 const GEN_MASK = (1 << 21) - 1;
 const U32_SPAN = 4294967296;
@@ -51,7 +53,7 @@ export class OpTable {
     this.handlers = new Array(capacity + 1).fill(undefined);
     this.data = new Array(capacity + 1).fill(undefined);
     this.holds = new Array(capacity + 1).fill(undefined);
-    this.gens = new Uint32Array(capacity + 1);
+    this.gens = new Uint32Array(capacity + 1).fill(1);
     this.freeList = new Int32Array(capacity);
     for (let i = 0; i < capacity; i++) this.freeList[i] = capacity - i;
     this.freeTop = capacity;
@@ -155,7 +157,8 @@ export class OpTable {
     this.handlers[i] = undefined;
     this.data[i] = undefined;
     this.holds[i] = undefined;
-    this.gens[i] = (this.gens[i]! + 1) & GEN_MASK;
+    const gen = (this.gens[i]! + 1) & GEN_MASK;
+    this.gens[i] = gen === 0 ? 1 : gen;
     this.freeList[this.freeTop++] = i;
     this.inflight--;
   }

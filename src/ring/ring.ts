@@ -149,7 +149,8 @@ export class Ring {
   abandoned = 0;
   /** CQEs whose user_data named no live operation (user_data 0 included). */
   unknownCqes = 0;
-  /** Called for a CQE whose user_data is not in the op table (raw SQEs). */
+  /** Called for a CQE whose user_data is not in the op table (raw SQEs, whose user_data should
+   * stay below 2^32: see setUserData). */
   onUnknownCqe: ((userData: number, res: number, flags: number, index: number) => void) | undefined;
 
   private enterFd: number;
@@ -477,7 +478,10 @@ export class Ring {
     throw error;
   }
 
-  /** Raw user_data for a prepped slot (operations outside the op table; keep it below 2^53). */
+  /** Raw user_data for a prepped slot. For an operation outside the op table, keep it below 2^32:
+   * tracked operations always have a generation (1 or more) in the high word, so such a value
+   * never matches one, and its CQE goes to `onUnknownCqe`. (The op table's own user_data values,
+   * from `ops.add`, go here too.) At most 2^53 - 1. */
   setUserData(slot: number, userData: number): void {
     if (this.closed) throw closedError("Ring.setUserData");
     if ((slot >>> 0) !== slot || slot >= this.sqEntries) throw invalidArgument("Ring.setUserData", `slot must be an integer 0..${this.sqEntries - 1}, got ${slot}`);
@@ -556,12 +560,16 @@ export class Ring {
         continue;
       }
       if ((e === EBUSY || e === EAGAIN) && toSubmit > 0) {
-        // The CQ is full (kernels that cannot queue overflow): make room, then retry once more.
+        // EBUSY: the CQ is full and its overflow could not be flushed (kernels that cannot queue
+        // overflow). EAGAIN: nothing was submitted because the kernel could not allocate a
+        // request (io_submit_sqes, memory pressure). Reaping frees CQ room and requests alike:
+        // do that, then retry once more.
         this.completions();
         toSubmit = (this.sqeTail - Atomics.load(this.sqRing, this.sqHead)) >>> 0;
         const again = sys.io_uring_enter2(this.enterFd, toSubmit, 0, (flags & ~S.IORING_ENTER_EXT_ARG) | this.enterFlags, null, 0);
         if (again >= 0) return again;
-        throw new UringError("io_uring_enter", -again, `${what}: completion queue full`);
+        const why = -again === EBUSY ? "the completion queue is full and its overflow could not be flushed" : -again === EAGAIN ? "the kernel could not allocate a request (memory pressure)" : "the retry after reaping failed";
+        throw new UringError("io_uring_enter", -again, `${what}: ${why}`);
       }
       throw new UringError("io_uring_enter", e, what);
     }
