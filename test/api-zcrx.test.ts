@@ -6,7 +6,8 @@ import { openRing, ZcrxStream, type ZcrxStreamHost } from "../src/api/index.ts";
 import { SimulatedZcrx } from "../src/testing/index.ts";
 import type { ZcrxReceiver } from "../src/zcrx/receiver.ts";
 import { UringError } from "../src/error.ts";
-import { ECONNRESET } from "../src/abi/errno.ts";
+import { EBUSY, ECANCELED, ECONNRESET } from "../src/abi/errno.ts";
+import { PAGE_SIZE } from "../src/ring/memory.ts";
 import { needKernel, testIf } from "./helpers.ts";
 
 /** Bound per test, generous for the VM tier (an emulated CPU). */
@@ -18,17 +19,23 @@ function pattern(n: number, seed: number): Uint8Array {
   return b;
 }
 
-/** Drives a simulated receiver from the event loop: completions on each turn, publish at once. */
-function simHost(rx: ZcrxReceiver): ZcrxStreamHost & { stop(): void; publishes: number } {
+/** Drives a simulated receiver from the event loop: completions on each turn, publish at once.
+ * With `sim`, a cancel reaches the simulated kernel as IORING_OP_ASYNC_CANCEL would; every
+ * cancel asked for is recorded in `cancels`. */
+function simHost(rx: ZcrxReceiver, sim?: SimulatedZcrx): ZcrxStreamHost & { stop(): void; publishes: number; cancels: number[] } {
   let running = true;
   const h = {
     publishes: 0,
+    cancels: [] as number[],
     schedulePublish(r: ZcrxReceiver) {
       h.publishes++;
       r.publish();
     },
     kick() {},
-    cancelFd() {},
+    cancelRecvZc(fd: number) {
+      h.cancels.push(fd);
+      sim?.cancel(fd);
+    },
     stop() {
       running = false;
     },
@@ -40,6 +47,38 @@ function simHost(rx: ZcrxReceiver): ZcrxStreamHost & { stop(): void; publishes: 
   };
   setImmediate(pump);
   return h;
+}
+
+/** Let the event loop (and the simHost pump) run until `done()`, bounded. */
+async function until(done: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!done()) {
+    if (performance.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+/** A few event-loop turns, for checking that something does not happen. */
+async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+}
+
+/** A stream on a 4-buffer area whose receive ran out of buffers (-ENOMEM) and is parked, with
+ * the 4 chunks taken and held; `finishes` counts onFinish, as a socket's ops count would. */
+async function parkedStream() {
+  const sim = new SimulatedZcrx({ areaBytes: 4 * PAGE_SIZE, rqEntries: 16 });
+  const rx = sim.createReceiver();
+  const host = simHost(rx, sim);
+  const fd = sim.connect();
+  const ac = new AbortController();
+  const stream = new ZcrxStream(rx, fd, host, { signal: ac.signal });
+  const state = { finishes: 0 };
+  stream.onFinish = () => state.finishes++;
+  sim.send(fd, pattern(16 * PAGE_SIZE, 2));
+  const held = [];
+  for (let i = 0; i < 4; i++) held.push((await stream.next()).value!);
+  await until(() => rx.stats.starvations === 1);
+  return { sim, rx, host, fd, ac, stream, state, held };
 }
 
 describe("ZcrxStream (simulated kernel side)", () => {
@@ -98,6 +137,109 @@ describe("ZcrxStream (simulated kernel side)", () => {
       expect(err).toBeInstanceOf(UringError);
       expect((err as UringError).code).toBe("ECONNRESET");
       expect((await stream.next()).done).toBe(true);
+    } finally {
+      host.stop();
+      rx.close();
+    }
+  }, ZCRX_TIMEOUT_MS);
+
+  test("next() called again before the first settled is refused with EBUSY; the first still gets its chunk", async () => {
+    const sim = new SimulatedZcrx({ areaBytes: 64 * 1024, rqEntries: 16 });
+    const rx = sim.createReceiver();
+    const host = simHost(rx, sim);
+    try {
+      const fd = sim.connect();
+      const stream = new ZcrxStream(rx, fd, host);
+      const first = stream.next();
+      const err = await stream.next().then(() => null, (e) => e);
+      expect(err).toBeInstanceOf(UringError);
+      expect((err as UringError).errno).toBe(EBUSY);
+      expect((err as UringError).syscall).toBe("ZcrxStream.next");
+      sim.send(fd, pattern(100, 4));
+      sim.shutdown(fd);
+      const r = await first;
+      expect(r.done).toBe(false);
+      expect(r.value!.data).toEqual(pattern(100, 4));
+      r.value!.release();
+      expect((await stream.next()).done).toBe(true);
+      expect(rx.live).toBe(0);
+    } finally {
+      host.stop();
+      rx.close();
+    }
+  }, ZCRX_TIMEOUT_MS);
+
+  test("return() while the receive is parked for buffers ends it at once; releases re-arm nothing", async () => {
+    const { sim, rx, host, fd, stream, state, held } = await parkedStream();
+    try {
+      // Parked, the receive still counts as the socket's operation.
+      expect(stream.armed).toBe(true);
+      const waiting = stream.next();
+      expect((await stream.return()).done).toBe(true);
+      expect((await waiting).done).toBe(true);
+      expect(state.finishes).toBe(1);
+      expect(stream.armed).toBe(false);
+      // Nothing was in the kernel, so nothing to cancel there.
+      expect(host.cancels).toEqual([]);
+      const handedOut = sim.counters.buffersHandedOut;
+      for (const c of held) c.release();
+      await turns(20);
+      expect(sim.counters.buffersHandedOut).toBe(handedOut);
+      expect(sim.queuedOn(fd)).toBe(12 * PAGE_SIZE);
+      expect(rx.stats.rearms).toBe(0);
+      expect(rx.live).toBe(0);
+      expect((await stream.next()).done).toBe(true);
+      expect(state.finishes).toBe(1);
+    } finally {
+      host.stop();
+      rx.close();
+    }
+  }, ZCRX_TIMEOUT_MS);
+
+  test("an abort while the receive is parked for buffers rejects next() at once with the abort error", async () => {
+    const { sim, rx, host, fd, ac, stream, state, held } = await parkedStream();
+    try {
+      const waiting = stream.next().then(() => null, (e) => e);
+      ac.abort();
+      const err = await waiting;
+      expect(err).toBeInstanceOf(UringError);
+      expect((err as UringError).errno).toBe(ECANCELED);
+      expect((err as UringError).message).toMatch(/aborted by its AbortSignal/);
+      expect(state.finishes).toBe(1);
+      expect(host.cancels).toEqual([]);
+      for (const c of held) c.release();
+      await turns(20);
+      expect(sim.queuedOn(fd)).toBe(12 * PAGE_SIZE);
+      expect(rx.stats.rearms).toBe(0);
+      expect((await stream.next()).done).toBe(true);
+    } finally {
+      host.stop();
+      rx.close();
+    }
+  }, ZCRX_TIMEOUT_MS);
+
+  test("return() with the receive in flight cancels the fd's RECV_ZC; its last CQE finishes the stream", async () => {
+    const sim = new SimulatedZcrx({ areaBytes: 64 * 1024, rqEntries: 16 });
+    const rx = sim.createReceiver();
+    const host = simHost(rx, sim);
+    try {
+      const fd = sim.connect();
+      const stream = new ZcrxStream(rx, fd, host);
+      let finishes = 0;
+      stream.onFinish = () => finishes++;
+      sim.send(fd, pattern(1000, 6));
+      const first = await stream.next();
+      first.value!.release();
+      expect((await stream.return()).done).toBe(true);
+      expect(host.cancels).toEqual([fd]);
+      await until(() => finishes === 1);
+      expect(stream.armed).toBe(false);
+      // The cancelled request is not re-armed: later bytes stay on the socket.
+      sim.send(fd, pattern(500, 7));
+      await turns(20);
+      expect(sim.queuedOn(fd)).toBe(500);
+      expect(rx.stats.rearms).toBe(0);
+      expect(finishes).toBe(1);
     } finally {
       host.stop();
       rx.close();

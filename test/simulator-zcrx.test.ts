@@ -3,9 +3,10 @@
 // running out of buffers, -ENOSPC re-arms.
 import { describe, expect, test } from "bun:test";
 import { SimulatedZcrx, POISON_BYTE, type SimulatedZcrxOptions } from "../src/testing/index.ts";
-import type { ZcrxReceiver } from "../src/zcrx/receiver.ts";
+import { ZcrxReceiver, type ZcrxSource } from "../src/zcrx/receiver.ts";
 import { PAGE_SIZE } from "../src/ring/memory.ts";
-import { ECONNRESET, ENOTSOCK } from "../src/abi/errno.ts";
+import { EBUSY, ECANCELED, ECONNRESET, ENOTSOCK } from "../src/abi/errno.ts";
+import { UringError } from "../src/error.ts";
 
 /** Bytes whose value depends on their position, so a misplaced or stale chunk shows. */
 function pattern(start: number, length: number): Uint8Array {
@@ -48,6 +49,21 @@ function setup(o: SimulatedZcrxOptions = {}) {
 
 function tailOf(sim: SimulatedZcrx): number {
   return Atomics.load(sim.refill.words, sim.refill.tail >> 2);
+}
+
+/** A second source over `sim`'s area and refill ring that, like a Ring's, refuses no receiver in
+ * bind: what a second ifq.receiver() call builds. It delivers nothing. */
+function sameRefillRing(sim: SimulatedZcrx): ZcrxSource {
+  return {
+    kind: "simulator",
+    area: sim.area,
+    areaTokenHigh: sim.areaTokenHigh,
+    refill: sim.refill,
+    bind() {},
+    arm() {},
+    reap: () => 0,
+    afterPublish: () => false,
+  };
 }
 
 describe("SimulatedZcrx + ZcrxReceiver", () => {
@@ -243,6 +259,73 @@ describe("SimulatedZcrx + ZcrxReceiver", () => {
     expect(sink.ends).toEqual([]);
   });
 
+  test("stop() on a connection parked after -ENOMEM ends it at once; releases re-arm nothing", () => {
+    const { sim, rx, fd, sink } = setup({ areaBytes: 4 * PAGE_SIZE, rqEntries: 4 });
+    const conn = rx.recv(fd, verifyingHandler(rx, true), sink);
+    sim.send(fd, pattern(0, 10 * PAGE_SIZE));
+    rx.completions();
+    expect(rx.stats.starvations).toBe(1);
+    expect(sink.ends).toEqual([]);
+    // Parked: no request in the kernel, so nothing for a cancel to find and no CQE to come.
+    expect(rx.stop(conn)).toBe(false);
+    expect(sink.ends).toEqual([-ECANCELED]);
+    expect(rx.ended(conn)).toBe(true);
+    const handedOut = sim.counters.buffersHandedOut;
+    for (const c of sink.held.splice(0)) rx.release(c);
+    rx.completions();
+    rx.completions();
+    // The releases were published (and the kernel side takes them back), yet nothing re-armed:
+    // the socket's bytes stayed where they were.
+    expect(rx.unpublished).toBe(0);
+    expect(sim.reclaim()).toBe(4);
+    expect(sim.buffersInUse).toBe(0);
+    expect(sim.counters.buffersHandedOut).toBe(handedOut);
+    expect(sim.queuedOn(fd)).toBe(6 * PAGE_SIZE);
+    expect(rx.stats.rearms).toBe(0);
+    expect(sink.ends).toEqual([-ECANCELED]);
+    expect(rx.stop(conn)).toBe(false);
+    expect(sink.ends).toEqual([-ECANCELED]);
+  });
+
+  test("stop() on a request in flight leaves the end to its last CQE: a cancel ends it, and so does a stop the kernel never saw", () => {
+    const { sim, rx, fd, sink } = setup({ areaBytes: 4 * PAGE_SIZE, rqEntries: 4 });
+    const conn = rx.recv(fd, verifyingHandler(rx), sink);
+    expect(rx.stop(conn)).toBe(true);
+    expect(sink.ends).toEqual([]);
+    expect(sim.cancel(fd)).toBe(true);
+    rx.completions();
+    expect(sink.ends).toEqual([-ECANCELED]);
+    expect(sim.cancel(fd)).toBe(false);
+
+    // No cancel at all: the request runs out of buffers, and its -ENOMEM ends the stopped
+    // connection instead of parking it.
+    const fd2 = sim.connect();
+    const s2: Sink = { received: 0, mismatches: 0, held: [], ends: [] };
+    const conn2 = rx.recv(fd2, verifyingHandler(rx, true), s2);
+    sim.send(fd2, pattern(0, 10 * PAGE_SIZE));
+    expect(rx.stop(conn2)).toBe(true);
+    rx.completions();
+    expect(sim.counters.enomem).toBe(1);
+    expect(rx.stats.starvations).toBe(0);
+    expect(s2.received).toBe(4 * PAGE_SIZE);
+    expect(s2.ends).toEqual([-ECANCELED]);
+    for (const c of s2.held.splice(0)) rx.release(c);
+    rx.completions();
+    expect(sim.queuedOn(fd2)).toBe(6 * PAGE_SIZE);
+    expect(rx.stats.rearms).toBe(0);
+  });
+
+  test("stop() after EOF changes nothing: the stream already ended with 0", () => {
+    const { sim, rx, fd, sink } = setup();
+    const conn = rx.recv(fd, verifyingHandler(rx), sink);
+    sim.send(fd, pattern(0, 100));
+    sim.shutdown(fd);
+    rx.completions();
+    expect(sink.ends).toEqual([0]);
+    expect(rx.stop(conn)).toBe(false);
+    expect(sink.ends).toEqual([0]);
+  });
+
   test("out of buffers on a NIC-like queue: the stream stalls, nothing ends, then resumes", () => {
     const { sim, rx, fd, sink } = setup({ areaBytes: 4 * PAGE_SIZE, rqEntries: 4, onStarve: "stall" });
     rx.recv(fd, verifyingHandler(rx, true), sink);
@@ -311,6 +394,75 @@ describe("SimulatedZcrx + ZcrxReceiver", () => {
     for (const c of held) rx.release(c);
     expect(rx.live).toBe(0);
     expect(rx.publish()).toBe(20);
+  });
+
+  test("one receiver per refill ring: a second is refused with EBUSY while the first is open", () => {
+    const { sim, rx } = setup();
+    let err: unknown = null;
+    try {
+      new ZcrxReceiver(sameRefillRing(sim));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UringError);
+    expect((err as UringError).errno).toBe(EBUSY);
+    expect((err as UringError).message).toMatch(/one refill ring and so one receiver/);
+    expect((err as UringError).message).toMatch(/reuse the first receiver/);
+    // The refused receiver left the first one working.
+    const fd2 = sim.connect();
+    const s2: Sink = { received: 0, mismatches: 0, held: [], ends: [] };
+    rx.recv(fd2, verifyingHandler(rx), s2);
+    sim.send(fd2, pattern(0, 3 * PAGE_SIZE));
+    sim.shutdown(fd2);
+    rx.completions();
+    expect(s2.received).toBe(3 * PAGE_SIZE);
+    expect(s2.ends).toEqual([0]);
+    expect(sim.violations).toEqual([]);
+  });
+
+  test("a closed receiver writes no more refills, and a new one takes over the refill ring", () => {
+    const { sim, rx, fd, sink } = setup({ areaBytes: 8 * PAGE_SIZE, rqEntries: 8 });
+    rx.recv(fd, verifyingHandler(rx, true), sink);
+    sim.send(fd, pattern(0, 3 * PAGE_SIZE));
+    sim.shutdown(fd);
+    rx.completions();
+    expect(sink.ends).toEqual([0]);
+    // One release published, one written but not published, one still held at close.
+    rx.release(sink.held[0]!);
+    rx.publish();
+    rx.release(sink.held[1]!);
+    const tail = tailOf(sim);
+    rx.close();
+    rx.release(sink.held[2]!);
+    expect(rx.publish()).toBe(0);
+    expect(tailOf(sim)).toBe(tail);
+
+    const rx2 = sim.createReceiver();
+    const fd2 = sim.connect();
+    const s2: Sink = { received: 0, mismatches: 0, held: [], ends: [] };
+    rx2.recv(fd2, verifyingHandler(rx2), s2);
+    const total = 40 * PAGE_SIZE;
+    sim.send(fd2, pattern(0, total));
+    sim.shutdown(fd2);
+    rx2.runUntil(() => s2.ends.length > 0, 5000);
+    expect(s2.received).toBe(total);
+    expect(s2.mismatches).toBe(0);
+    expect(s2.ends).toEqual([0]);
+    sim.reclaim();
+    // The two buffers the old receiver never published stay with the user side (a real kernel
+    // takes them back when its ring closes); every refill was valid.
+    expect(sim.buffersInUse).toBe(2);
+    expect(sim.violations).toEqual([]);
+    expect(() => new ZcrxReceiver(sameRefillRing(sim))).toThrow(/EBUSY/);
+    expect(() => sim.createReceiver()).toThrow(/one receiver per simulated zcrx/);
+    rx2.close();
+  });
+
+  test("a closed receiver with a request still armed cannot be replaced on the simulator", () => {
+    const { sim, rx, fd, sink } = setup();
+    rx.recv(fd, verifyingHandler(rx), sink);
+    rx.close();
+    expect(() => sim.createReceiver()).toThrow(/still has a RECV_ZC of the closed receiver armed/);
   });
 
   test("the receiver refuses use after close", () => {

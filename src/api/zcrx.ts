@@ -2,7 +2,7 @@
 // iterable. Each chunk is a view into the ZCRX area, no copy, and must be released; releases are
 // written to the refill ring at once and published with one tail store at the end of the turn
 // (the receiver's publish, which also flushes a device-less ifq and re-arms starved streams).
-import { ECANCELED } from "../abi/errno.ts";
+import { EBUSY, ECANCELED } from "../abi/errno.ts";
 import { UringError, invalidArgument } from "../error.ts";
 import type { ZcrxReceiver, RecvZcHandler } from "../zcrx/receiver.ts";
 import { abortError } from "./recv.ts";
@@ -40,14 +40,16 @@ export interface ZcrxStreamHost {
   schedulePublish(receiver: ZcrxReceiver): void;
   /** Submit SQEs prepared now (the RECV_ZC arm). */
   kick(): void;
-  /** IORING_OP_ASYNC_CANCEL of every request on `fd`. */
-  cancelFd(fd: number): void;
+  /** IORING_OP_ASYNC_CANCEL of the RECV_ZC requests on `fd` only (IORING_ASYNC_CANCEL_FD | ALL |
+   * OP): sends and other requests in flight on the same socket go on. */
+  cancelRecvZc(fd: number): void;
 }
 
 export interface ZcrxRecvOptions {
   /** End the stream after this many bytes (RECV_ZC len). */
   maxBytes?: number;
-  /** Cancels the receive (IORING_OP_ASYNC_CANCEL on the fd); next() rejects with ECANCELED. */
+  /** Cancels the receive (IORING_OP_ASYNC_CANCEL of the fd's RECV_ZC, or at once when it waits
+   * for buffers with nothing in the kernel); next() rejects with ECANCELED. */
   signal?: AbortSignal;
 }
 
@@ -66,6 +68,8 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
   readonly receiver: ZcrxReceiver;
   readonly fd: number;
   private readonly host: ZcrxStreamHost;
+  /** The receiver's connection id (-1 when the signal was aborted before anything was armed). */
+  private readonly conn: number = -1;
   private readonly queue: ZcrxChunk[] = [];
   private qHead = 0;
   private ended = false;
@@ -78,7 +82,7 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
   onFinish: (() => void) | null = null;
   private readonly onAbort = (): void => {
     this.aborted = true;
-    if (!this.ended) this.host.cancelFd(this.fd);
+    if (!this.ended) this.stop();
   };
 
   constructor(receiver: ZcrxReceiver, fd: number, host: ZcrxStreamHost, o: ZcrxRecvOptions = {}) {
@@ -93,7 +97,7 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
       this.error = abortError(o.signal, "IORING_OP_RECV_ZC");
       return;
     }
-    receiver.recv(fd, handler, this, { maxBytes: o.maxBytes ?? 0 });
+    this.conn = receiver.recv(fd, handler, this, { maxBytes: o.maxBytes ?? 0 });
     o.signal?.addEventListener("abort", this.onAbort, { once: true });
     host.kick();
   }
@@ -115,6 +119,8 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
       return Promise.reject(e);
     }
     if (this.ended) return Promise.resolve({ value: undefined, done: true });
+    // One waiter at a time: a second would replace the first, whose promise would never settle.
+    if (this.waitResolve !== null) return Promise.reject(new UringError("ZcrxStream.next", EBUSY, "next() called again before the previous call settled"));
     return new Promise<IteratorResult<ZcrxChunk>>((resolve, reject) => {
       this.waitResolve = resolve;
       this.waitReject = reject;
@@ -123,11 +129,21 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
 
   /** Stop: cancel the RECV_ZC and release every chunk not yet taken. */
   return(): Promise<IteratorResult<ZcrxChunk>> {
-    if (!this.ended) this.host.cancelFd(this.fd);
+    const wasEnded = this.ended;
+    // Ended first, so that a receive the receiver ends at once (parked for buffers) finishes
+    // quietly, as a stream the caller left, not as an error.
     this.ended = true;
+    if (!wasEnded) this.stop();
     while (this.qHead < this.queue.length) this.take().release();
     this.signal?.removeEventListener("abort", this.onAbort);
     return Promise.resolve({ value: undefined, done: true });
+  }
+
+  /** Stop the receive: the receiver never re-arms it again. A receive parked after -ENOMEM has no
+   * request in the kernel, so the receiver ends it at once (end(-ECANCELED) runs now); one in
+   * flight is cancelled in the kernel, and its last CQE ends it. */
+  private stop(): void {
+    if (this.receiver.stop(this.conn)) this.host.cancelRecvZc(this.fd);
   }
 
   private take(): ZcrxChunk {

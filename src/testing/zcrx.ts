@@ -10,7 +10,7 @@
 // another queue) ends the RECV_ZC with -ENOMEM (io_zcrx_copy_chunk). onStarve picks which one to
 // imitate; the default, "enomem", is what the device-less kernel in the VM tier does.
 import { IORING_CQE_F_MORE } from "../abi/sqe.ts";
-import { EINVAL, ENOMEM, ENOSPC, ENOTSOCK } from "../abi/errno.ts";
+import { ECANCELED, EINVAL, ENOMEM, ENOSPC, ENOTSOCK } from "../abi/errno.ts";
 import { IORING_ZCRX_AREA_SHIFT, ZCRX_RQE } from "../abi/zcrx.ts";
 import { UringError, invalidArgument } from "../error.ts";
 import { PAGE_SIZE, allocShared } from "../ring/memory.ts";
@@ -181,6 +181,16 @@ export class SimulatedZcrx implements ZcrxSource {
     this.stream(fd, "fail").error = -Math.abs(errno);
   }
 
+  /** IORING_OP_ASYNC_CANCEL of the RECV_ZC on `fd`: an armed request ends with -ECANCELED (its
+   * last CQE, no F_MORE), queued bytes stay on the socket. Returns false when nothing was armed,
+   * where the kernel's cancel would complete with -ENOENT. */
+  cancel(fd: number): boolean {
+    const s = this.stream(fd, "cancel");
+    if (!s.armed) return false;
+    this.terminate(s, -ECANCELED);
+    return true;
+  }
+
   /** Buffers handed to the receiver and not yet returned through the refill ring. */
   get buffersInUse(): number {
     return this.nBuffers - this.freeCount;
@@ -199,8 +209,17 @@ export class SimulatedZcrx implements ZcrxSource {
 
   // ---- ZcrxSource ----
 
+  /** One receiver at a time, as on a real ifq. A closed one may be replaced once nothing of it is
+   * left here: a real ring sends each request's CQEs to the receiver that armed it, while this
+   * simulated kernel has one completion queue and would hand them to the new receiver. */
   bind(receiver: ZcrxReceiver): void {
-    if (this.receiver) throw invalidArgument("SimulatedZcrx", "one receiver per simulated zcrx");
+    const prev = this.receiver;
+    if (prev !== undefined) {
+      if (!prev.isClosed) throw invalidArgument("SimulatedZcrx", "one receiver per simulated zcrx: close the first before making another");
+      const armed = this.order.find((s) => s.armed);
+      if (armed !== undefined) throw invalidArgument("SimulatedZcrx", `fd ${armed.fd} still has a RECV_ZC of the closed receiver armed: end its streams before making another receiver`);
+      if (this.cqTail !== this.cqHead || this.overflow.length > 0 || this.badArms.length > 0) throw invalidArgument("SimulatedZcrx", "completions for the closed receiver are still queued: dispatch them before making another receiver");
+    }
     this.receiver = receiver;
   }
 

@@ -12,7 +12,7 @@ import { EINVAL, ENODEV } from "../abi/errno.ts";
 import { IFNAMSIZ } from "../abi/net.ts";
 import { UringError, closedError, invalidArgument, unsupported } from "../error.ts";
 import type { Ring } from "../ring/ring.ts";
-import { allocShared, mapFd, unmapRegion, PAGE_SIZE, type Region, type MappedRegion } from "../ring/memory.ts";
+import { allocShared, mapFd, retireShared, unmapRegion, PAGE_SIZE, type Region, type MappedRegion, type SharedRegion } from "../ring/memory.ts";
 import { kernelRelease } from "../ring/kernel.ts";
 import { prepRecvZc } from "../ops/prep.ts";
 import { type AreaMemory, type ZcrxArea, createArea } from "./area.ts";
@@ -192,12 +192,25 @@ export class ZcrxIfq {
     const head = dv.getUint32(off + Z.ZCRX_OFFSETS.head, true);
     const tail = dv.getUint32(off + Z.ZCRX_OFFSETS.tail, true);
     const rqes = dv.getUint32(off + Z.ZCRX_OFFSETS.rqes, true);
-    // The kernel-allocated ring is mapped from the ring fd at the offset it wrote back.
-    this.refillRegion = userRegion ?? mapFd(ring.fd, refillBytes, this.refillMmapOffset, "zcrx refill ring");
-    const r = this.refillRegion;
-    if (rqes + this.rqEntries * Z.ZCRX_RQE.size > r.byteLength) {
-      throw new UringError(WHERE, EINVAL, `kernel refill layout (rqes at ${rqes}, ${this.rqEntries} entries) exceeds the ${r.byteLength}-byte region`);
+    // From here on the kernel holds the ifq: the area's pages are pinned for DMA (a NIC may write
+    // into them) and a user refill region is pinned too, until the ring closes. A failure now
+    // cannot undo the registration (there is no unregister), so the memory must outlive it.
+    let r: Region;
+    try {
+      // The kernel-allocated ring is mapped from the ring fd at the offset it wrote back.
+      r = userRegion ?? mapFd(ring.fd, refillBytes, this.refillMmapOffset, "zcrx refill ring");
+      if (rqes + this.rqEntries * Z.ZCRX_RQE.size > r.byteLength) {
+        // Our mapping of a kernel region only adds a reference to its pages: dropping it is safe.
+        if (r.kind === "mmap") unmapRegion(r);
+        throw new UringError(WHERE, EINVAL, `kernel refill layout (rqes at ${rqes}, ${this.rqEntries} entries) exceeds the ${r.byteLength}-byte region`);
+      }
+    } catch (e) {
+      keepPinned(area, userRegion);
+      const errno = e instanceof UringError ? e.errno : EINVAL;
+      const what = e instanceof Error ? e.message : String(e);
+      throw new UringError(WHERE, errno, `zcrx_id ${this.id} was registered, then: ${what}`, "the ifq stays registered, its area pinned, until the ring closes: close the ring to drop the registration (the area is kept alive until the process exits)", { cause: e });
     }
+    this.refillRegion = r;
     this.refill = { words: new Uint32Array(r.bytes.buffer, r.bytes.byteOffset, r.byteLength >> 2), head, tail, rqes, entries: this.rqEntries };
     this.ctrl = new Uint8Array(Z.ZCRX_CTRL.size);
     new DataView(this.ctrl.buffer).setUint32(Z.ZCRX_CTRL.zcrx_id, this.id, true);
@@ -218,7 +231,9 @@ export class ZcrxIfq {
     if (ret < 0) throw new UringError("IORING_REGISTER_ZCRX_CTRL", -ret, `ZCRX_CTRL_FLUSH_RQ zcrx_id ${this.id}`);
   }
 
-  /** A receiver over this ifq: RECV_ZC on `ring`, chunks in this area, refills batched. */
+  /** The receiver over this ifq: RECV_ZC on `ring`, chunks in this area, refills batched. An ifq
+   * has one refill ring, and so one receiver: a second call throws EBUSY while the first is
+   * open (reuse it). Once the first is closed, a new one takes over the refill ring. */
   receiver(options: ReceiverOptions = {}): ZcrxReceiver {
     if (this.closed) throw closedError("ZcrxIfq.receiver", "zcrx ifq");
     return new ZcrxReceiver(new RingSource(this.ring, this), options);
@@ -236,6 +251,18 @@ export class ZcrxIfq {
   get isClosed(): boolean {
     return this.closed;
   }
+}
+
+/** After a failure that left the ifq registered: keep the area and a user refill region from ever
+ * being freed, since the kernel holds them until the ring closes and this ifq object, which
+ * would have been closed after the ring, is never handed out. A SharedArrayBuffer is retired for
+ * the life of the process (retireShared, as Ring.close does with memory the kernel may still
+ * write); a mapping is simply never unmapped. */
+function keepPinned(area: ZcrxArea, userRegion: SharedRegion | undefined): void {
+  if (area.sharedBuffer !== undefined) {
+    retireShared({ kind: "shared", buffer: area.sharedBuffer, bytes: area.bytes, address: area.address, byteLength: area.byteLength }, true);
+  }
+  if (userRegion !== undefined) retireShared(userRegion, true);
 }
 
 /** Completions from a real Ring: RECV_ZC SQEs tracked in its op table, their CQE32 tails read

@@ -5,7 +5,7 @@
 // only needs the last). Where completions come from is a ZcrxSource: a Ring with a registered
 // ifq, or src/testing's simulated kernel. The handler, release and publish code is the same.
 import { IORING_CQE_F_MORE } from "../abi/sqe.ts";
-import { EAGAIN, EFAULT, EINTR, EINVAL, ENOMEM, ENOSPC, ETIME } from "../abi/errno.ts";
+import { EAGAIN, EBUSY, ECANCELED, EFAULT, EINTR, EINVAL, ENOMEM, ENOSPC, ETIME } from "../abi/errno.ts";
 import { IORING_ZCRX_AREA_SHIFT, ZCRX_RQE } from "../abi/zcrx.ts";
 import { UringError, closedError, invalidArgument } from "../error.ts";
 import { BATCH_BUCKETS, ZcrxStats } from "./stats.ts";
@@ -68,9 +68,17 @@ const U32_SPAN = 4294967296;
  * ones in its high word. */
 const OFF_HIGH_MASK = 2 ** (IORING_ZCRX_AREA_SHIFT - 32) - 1;
 
+/** The receiver that writes each refill ring, keyed by the ring's memory. A refill ring has one
+ * producer: each receiver caches its own tail, so a second one would write entries over the
+ * first's and publish a tail that skips or repeats them. */
+const refillOwners = new WeakMap<ArrayBufferLike, ZcrxReceiver>();
+
 class Conn {
   armed = false;
   starved = false;
+  /** stop() was called: the request is not re-armed or parked again, and its end is reported
+   * as -ECANCELED unless the kernel ended it for a reason of its own (EOF, an error). */
+  stopped = false;
   ended = false;
   received = 0;
   constructor(
@@ -160,7 +168,14 @@ export class ZcrxReceiver {
     this.freeTop = cap;
     this.pendOff = new Float64Array(r.entries);
     this.pendLen = new Uint32Array(r.entries);
+    // After bind, so that a source's own refusal (the simulator allows one receiver) speaks
+    // first; a RingSource refuses nothing, and this is where a second ifq.receiver() stops.
     source.bind(this);
+    const owner = refillOwners.get(r.words.buffer);
+    if (owner !== undefined && !owner.closed) {
+      throw new UringError("ZcrxReceiver", EBUSY, "this refill ring already has a receiver", "an ifq has one refill ring and so one receiver, whose cached tail is the ring's only writer: reuse the first receiver (ifq.receiver() once), or close it before making another");
+    }
+    refillOwners.set(r.words.buffer, this);
   }
 
   get kind(): "ring" | "simulator" {
@@ -199,6 +214,25 @@ export class ZcrxReceiver {
     this.conns.push(conn);
     this.arm(conn);
     return conn.id;
+  }
+
+  /** Stop connection `conn` (a stream's return() or abort): it is never re-armed again. Parked
+   * for lack of buffers, with no request in the kernel, it ends at once: onEnd runs now with
+   * -ECANCELED, as for a cancelled request, because no CQE will ever come to end it. Returns
+   * true when a request is still in flight: the caller must cancel it in the kernel (an
+   * IORING_OP_ASYNC_CANCEL of the RECV_ZC on its fd), and its last CQE ends the connection. An
+   * ended or unknown connection returns false. */
+  stop(conn: number): boolean {
+    const c = this.conns[conn];
+    if (c === undefined || c.ended) return false;
+    c.stopped = true;
+    if (c.armed) return true;
+    if (c.starved) {
+      c.starved = false;
+      this.starvedCount--;
+    }
+    this.endConn(c, -ECANCELED);
+    return false;
   }
 
   /** Whether connection `conn` has ended (EOF or error). */
@@ -241,7 +275,14 @@ export class ZcrxReceiver {
     conn.armed = false;
     if (conn.ended) return;
     const limitReached = conn.maxBytes !== 0 && conn.received >= conn.maxBytes;
-    if (!limitReached && (res === -ENOSPC || res === -EINTR || res === -EAGAIN || res > 0)) {
+    const retry = res === -ENOSPC || res === -EINTR || res === -EAGAIN || res > 0;
+    if (conn.stopped && !limitReached && (retry || res === -ENOMEM)) {
+      // The owner stopped this connection: what would have re-armed or parked it ends it
+      // instead, as the cancel the owner asked for would have.
+      this.endConn(conn, -ECANCELED);
+      return;
+    }
+    if (!limitReached && retry) {
       // -ENOSPC: the CQ had no room for the next CQE (io_zcrx_queue_cqe failed); the data is
       // still in the socket, so post the request again (liburing examples/zcrx.c does too).
       this.stats.rearms++;
@@ -257,9 +298,13 @@ export class ZcrxReceiver {
       this.starvedCount++;
       return;
     }
+    this.endConn(conn, limitReached && res > 0 ? 0 : res);
+  }
+
+  private endConn(conn: Conn, res: number): void {
     conn.ended = true;
     this.stats.ends++;
-    conn.handler.onEnd?.(conn.ctx, limitReached && res > 0 ? 0 : res);
+    conn.handler.onEnd?.(conn.ctx, res);
   }
 
   // ---- chunks ----
@@ -346,7 +391,9 @@ export class ZcrxReceiver {
   /** Give a chunk's buffer back to the kernel: one refill entry, written now with plain stores
    * and made visible by the next publish() (ZcrxReceiver.run does it after each drain). When
    * the refill ring is full the entry waits and is published later. A second release of the
-   * same handle, or a handle this receiver never issued, throws EINVAL. */
+   * same handle, or a handle this receiver never issued, throws EINVAL. After close() the
+   * handle is retired without a refill entry: the refill ring may have a new receiver by then,
+   * and the kernel takes every buffer back when its ring closes. */
   release(chunk: number): void {
     const i = chunk & CHUNK_INDEX_MASK;
     if (!((chunk | 0) === chunk && chunk >= 0 && i < this.chunkCap && this.chunkLive[i] === 1 && this.chunkGen[i] === chunk >>> CHUNK_INDEX_BITS)) {
@@ -356,6 +403,7 @@ export class ZcrxReceiver {
     this.freeChunks[this.freeTop++] = i;
     this.live--;
     this.stats.released++;
+    if (this.closed) return;
     const off = this.chunkOff[i]!;
     const len = this.chunkLen[i]!;
     // Fast path: nothing waiting and the cached head says there is room (no kernel read).
@@ -437,8 +485,10 @@ export class ZcrxReceiver {
   /** Publish every release since the last call with one release store of the refill tail.
    * Pending releases move into the ring first. A device-less zcrx is then flushed
    * (ZCRX_CTRL_FLUSH_RQ); when that freed room for more pending entries, it repeats (a few
-   * rounds at most). Streams parked for lack of buffers are re-armed. Returns entries published. */
+   * rounds at most). Streams parked for lack of buffers are re-armed. Returns entries published;
+   * 0 after close(), which ends this receiver's writes to the refill ring. */
   publish(): number {
+    if (this.closed) return 0;
     let total = 0;
     for (let round = 0; round < 4; round++) {
       if (this.pendCount > 0) this.movePending();
@@ -499,10 +549,14 @@ export class ZcrxReceiver {
     }
   }
 
-  /** Stop using the area: later calls throw. The kernel side (ring, ifq) is closed by its
-   * owner; chunks still held must not be read after that. */
+  /** Stop using the area: later calls throw, except release() (which then only retires the
+   * handle) and publish() (which does nothing). The kernel side (ring, ifq) is closed by its
+   * owner; chunks still held must not be read after that. Once closed, this receiver never writes
+   * the refill ring again, so another receiver may take it over (ZcrxIfq.receiver()); releases
+   * not yet published are dropped, and their buffers return to the kernel only with its ring. */
   close(): void {
     this.closed = true;
+    if (refillOwners.get(this.rqWords.buffer) === this) refillOwners.delete(this.rqWords.buffer);
   }
 
   get isClosed(): boolean {
