@@ -4,6 +4,10 @@
 import { describe, expect, test } from "bun:test";
 import { openRing, type AsyncRing, type TcpSocket } from "../src/api/index.ts";
 import { UringError } from "../src/error.ts";
+import { c } from "../ffi/index.ts";
+import { AF_INET, SOCK_DGRAM } from "../src/abi/net.ts";
+import { sockaddr } from "../src/net/sockaddr.ts";
+import { needKernel, testIf } from "./helpers.ts";
 import { pattern } from "../scripts/examples/lib.ts";
 
 /** Bound per test, generous for the VM tier (an emulated CPU): some move megabytes or open many
@@ -316,6 +320,78 @@ describe("async API", () => {
       expect(Buffer.compare(Buffer.from(d2.value!), Buffer.from(pattern(1200, 3)))).toBe(0);
       await it.return!();
       await Promise.all([a.close(), b.close()]);
+      expect(r.inflight).toBe(0);
+    } finally {
+      await r.close();
+    }
+  }, HEAVY_TIMEOUT_MS);
+
+  test("a stream starved by ENOBUFS resumes when the only buffer came back before its ENOBUFS was handled", async () => {
+    // Without DEFER_TASKRUN the kernel posts the ENOBUFS CQE at any syscall's return, so the
+    // consumer holding the pool's only buffer may give it back before the driver dispatches that
+    // CQE: no later recycle comes, and the starved stream must be armed again at once.
+    for (const deferTaskrun of [false, true]) {
+      const r = openRing({ deferTaskrun, recvBuffers: 1, recvBufferBytes: 2048 });
+      try {
+        const a = r.udp({ host: "127.0.0.1", port: 0 });
+        const b = r.udp({ host: "127.0.0.1", port: 0 });
+        const x = r.udp({ host: "127.0.0.1", port: 0 });
+        const sa = a.recv(), sb = b.recv();
+        await x.sendTo("to-a", a.localAddress);
+        expect(new TextDecoder().decode((await sa.next()).value!)).toBe("to-a");
+        expect(r.buffersOut).toBe(1);
+        await Bun.sleep(20);
+        // A datagram for B from outside the ring: B's receive finds no buffer while the driver
+        // waits, and A steps on (its buffer goes back) before the driver has run.
+        const raw = c.socket(AF_INET, SOCK_DGRAM, 0);
+        const to = sockaddr(b.localAddress);
+        const msg = new TextEncoder().encode("to-b");
+        expect(c.connect(raw, to.bytes, to.length)).toBe(0);
+        expect(c.send(raw, msg, msg.length, 0)).toBe(msg.length);
+        c.close(raw);
+        const pa = sa.next();
+        let got = "";
+        void sb.next().then((res) => (got = new TextDecoder().decode(res.value!)));
+        for (let i = 0; i < 200 && got === ""; i++) await Bun.sleep(5);
+        expect(got).toBe("to-b");
+        await Promise.all([sa.return(), sb.return()]);
+        void pa;
+        await Promise.all([a.close(), b.close(), x.close()]);
+        expect(r.inflight).toBe(0);
+        expect(r.buffersOut).toBe(0);
+      } finally {
+        await r.close();
+      }
+    }
+  }, HEAVY_TIMEOUT_MS);
+
+  testIf(needKernel("6.6", "IORING_ASYNC_CANCEL_OP"), "cancelling a socket's zero-copy receive leaves its sends in flight alone", async () => {
+    // What ZcrxStream.return(), its abort and TcpSocket.close() submit: ASYNC_CANCEL by fd and
+    // opcode (RECV_ZC). On a kernel without RECV_ZC it finds nothing; a cancel by fd alone would
+    // cut the 32 MiB send below in the middle.
+    const r = openRing();
+    try {
+      const l = r.listen({ host: "127.0.0.1", port: 0 });
+      const accepted = l.accept();
+      const sock = await r.connect({ host: "127.0.0.1", port: l.port });
+      const peer = await accepted;
+      const big = pattern(32 << 20, 5);
+      const op = sock.send(big);
+      await Bun.sleep(50);
+      expect(op.isSent).toBe(false);
+      r.cancelRecvZc(sock.fd);
+      await Bun.sleep(50);
+      // Still waiting for the peer to read, not failed.
+      expect(op.isSent).toBe(false);
+      let n = 0;
+      for await (const chunk of peer.recv()) {
+        n += chunk.length;
+        if (n >= big.length) break;
+      }
+      expect(n).toBe(big.length);
+      expect(await op.sent).toBe(big.length);
+      await op.released;
+      await Promise.all([sock.close(), peer.close(), l.close()]);
       expect(r.inflight).toBe(0);
     } finally {
       await r.close();

@@ -71,6 +71,7 @@ const CASES: Case[] = [
   ["prepLinkTimeout", (m, s) => P.prepLinkTimeout(m, s, BUF, 1 << 2), { opcode: 15, fd: -1, addr: BUF, len: 1, op_flags: 4 }],
   ["prepCancel64", (m, s) => P.prepCancel64(m, s, UD, 1), { opcode: 14, fd: -1, addr: UD, op_flags: 1 }],
   ["prepCancelFd", (m, s) => P.prepCancelFd(m, s, FD, 1), { opcode: 14, fd: FD, op_flags: 1 | 2 }],
+  ["prepCancelFdOp", (m, s) => P.prepCancelFdOp(m, s, FD, 58, 1), { opcode: 14, fd: FD, len: 58, op_flags: 1 | 2 | 32 }],
   ["prepAccept", (m, s) => P.prepAccept(m, s, FD, BUF, BUF + 128, 0o2000000), { opcode: 13, fd: FD, addr: BUF, off: BUF + 128, op_flags: 0o2000000 }],
   ["prepMultishotAccept", (m, s) => P.prepMultishotAccept(m, s, FD, 0, 0, 0), { opcode: 13, fd: FD, ioprio: 1 }],
   ["prepConnect", (m, s) => P.prepConnect(m, s, FD, BUF, 16), { opcode: 16, fd: FD, addr: BUF, off: 16 }],

@@ -17,7 +17,7 @@ import { LoopDriver } from "../loop/driver.ts";
 import { probeReportUsage, type ZcMode } from "../zc/sender.ts";
 import { ZcrxIfq, zcrxRingProblem, type ZcrxIfqOptions } from "../zcrx/ifq.ts";
 import type { ZcrxReceiver } from "../zcrx/receiver.ts";
-import { prepCancelFd } from "../ops/prep.ts";
+import { prepCancelFdOp } from "../ops/prep.ts";
 import { type DecodedAddress, type SocketAddress, sockaddr } from "../net/sockaddr.ts";
 import { localAddress, submitAccept, submitConnect } from "../net/socket.ts";
 import { abortError, type RecvStream } from "./recv.ts";
@@ -220,9 +220,14 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
     }
   }
 
-  /** @internal */
+  /** @internal — `stream` ended with ENOBUFS. It waits for the next recycle, unless a buffer is
+   * already back: without DEFER_TASKRUN the kernel posts the ENOBUFS CQE at any syscall's return,
+   * so a consumer may have given a buffer back before the driver dispatched it, and no later
+   * recycle need come. */
   starve(stream: RecvStream): void {
-    this.starved.push(stream);
+    const p = this.pbuf;
+    if (p !== null && !p.isClosed && this.buffersOut < p.entries) stream.rearm();
+    else this.starved.push(stream);
   }
 
   /** @internal */
@@ -275,12 +280,14 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
     if (this.zcrxRx !== null && !this.zcrxRx.isClosed && !this.ring.isClosed) this.zcrxRx.publish();
   }
 
-  /** @internal — ASYNC_CANCEL of every request on `fd` (IORING_ASYNC_CANCEL_FD | ALL). */
-  cancelFd(fd: number): void {
+  /** @internal — ASYNC_CANCEL of the zero-copy receive on `fd` and nothing else: the socket's
+   * sends in flight must complete (a linked chain cut in the middle leaves a gap in the stream).
+   * IORING_ASYNC_CANCEL_FD | OP (6.6; RECV_ZC itself needs 6.15) | ALL. */
+  cancelRecvZc(fd: number): void {
     if (this.ring.isClosed) return;
     const ud = this.ring.ops.add(onCancelCqe, this);
     const slot = this.ring.getSqe();
-    prepCancelFd(this.ring.sq, slot, fd, Q.IORING_ASYNC_CANCEL_ALL);
+    prepCancelFdOp(this.ring.sq, slot, fd, Q.IORING_OP_RECV_ZC, Q.IORING_ASYNC_CANCEL_ALL);
     this.ring.setUserData(slot, ud);
     this.ownOps++;
     this.loop.kick();
@@ -564,8 +571,10 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
     } else if (res !== -ECANCELED && !this.closing) {
       const e = new UringError("IORING_OP_ACCEPT", -res, `listener fd ${this.fd}`);
       const w = this.waiters.shift();
-      if (w) w.reject(e);
-      else this.error = e;
+      if (w) {
+        if (w.signal && w.onAbort) w.signal.removeEventListener("abort", w.onAbort);
+        w.reject(e);
+      } else this.error = e;
     }
     if (final && !this.closing && this.waiters.length > 0 && !this.owner.closing) this.arm();
     if (final) this.checkClosed();

@@ -82,6 +82,14 @@ export function prepCancelFd(m: SqeMemory, slot: number, fd: number, flags: numb
   setOpFlags(m, slot, flags | A.IORING_ASYNC_CANCEL_FD);
 }
 
+/** ASYNC_CANCEL of the requests on `fd` whose opcode is `opcode` (IORING_ASYNC_CANCEL_FD |
+ * IORING_ASYNC_CANCEL_OP, 6.6+: the kernel reads the opcode from sqe->len); add
+ * IORING_ASYNC_CANCEL_ALL in `flags` for all of them. */
+export function prepCancelFdOp(m: SqeMemory, slot: number, fd: number, opcode: number, flags: number): void {
+  prepRw(m, slot, A.IORING_OP_ASYNC_CANCEL, fd, 0, opcode, 0);
+  setOpFlags(m, slot, flags | A.IORING_ASYNC_CANCEL_FD | A.IORING_ASYNC_CANCEL_OP);
+}
+
 /** io_uring_prep_accept: `addr`/`addrLen` are addresses of a sockaddr buffer and its socklen_t
  * (both may be 0). */
 export function prepAccept(m: SqeMemory, slot: number, fd: number, addr: number, addrLen: number, flags: number): void {
