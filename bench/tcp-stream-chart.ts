@@ -88,8 +88,14 @@ export function renderChart(rows: readonly ChartRow[], meta: { kernel?: string; 
 
 if (import.meta.main) {
   const [input, output = "docs/tcp-stream.svg"] = process.argv.slice(2);
+  const usage = "usage: bun bench/tcp-stream-chart.ts bench/results/tcp-stream-<date>.json [out.svg]\n" +
+    "Redraws the throughput chart (one line per sender and mode) from a recorded tcp-stream run.";
+  if (input === "--help" || input === "-h") {
+    console.log(usage);
+    process.exit(0);
+  }
   if (!input) {
-    console.error("usage: bun bench/tcp-stream-chart.ts bench/results/tcp-stream-<date>.json [out.svg]");
+    console.error(usage);
     process.exit(2);
   }
   const j = JSON.parse(readFileSync(input, "utf8"));

@@ -20,7 +20,7 @@ const USAGE = `usage: bun scripts/doctor.ts [--json]
 Prints what this machine can do for zero-copy networking with bun-uring (SEND_ZC, ZCRX on a NIC
 queue, device-less ZCRX) and, for each path that will not work, why and the command that fixes it.
   --json   one JSON object instead of the report
-  --help   this text`;
+  -h, --help   this text`;
 
 const argv = process.argv.slice(2);
 if (argv.includes("--help") || argv.includes("-h")) {
@@ -159,7 +159,8 @@ function packetTapsByIfindex(): Map<number, number> {
   const lines = (readText("/proc/net/packet") ?? "").split("\n").slice(1);
   for (const l of lines) {
     const cols = l.trim().split(/\s+/);
-    const iface = Number(cols[5]);
+    // sk RefCnt Type Proto Iface R Rmem User Inode: the interface index is the fifth column.
+    const iface = Number(cols[4]);
     if (Number.isInteger(iface)) m.set(iface, (m.get(iface) ?? 0) + 1);
   }
   return m;

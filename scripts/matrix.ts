@@ -5,8 +5,8 @@
 //                         [--timeout S (per kernel, 1500)] [--offline] [--json] [--write-doc]
 //
 // Suites: "full" is every test file (test/*.test.ts, test/vm/*.test.ts); "matrix" (the default)
-// leaves out the slowest files that exercise no kernel difference (the long fuzz run and the
-// benchmarks-in-tests), to fit the CI budget: see MATRIX_EXCLUDE. Inside each VM the probe
+// leaves out the slowest file that exercises no kernel difference (the long fuzz run), to fit the
+// CI budget: see MATRIX_EXCLUDE. Inside each VM the probe
 // (test/fixtures/reliability-probe.test.ts) prints the kernel's feature rows; the table shows them
 // as yes/no with each kernel's pass/fail/skip counts, the run time, and every distinct skip reason
 // (a feature the kernel lacks must be a skip naming the version that has it). --write-doc saves

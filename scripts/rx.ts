@@ -13,7 +13,8 @@ import { UringError } from "../src/error.ts";
 const USAGE = `usage: bun scripts/rx.ts [options]
 
   --mode recv|zcrx   plain recv() into one buffer (copying baseline), or RECV_ZC (default zcrx)
-  -i IF -q RXQ       zcrx on rx queue RXQ of IF (steer the flow there: bun scripts/zcrx-setup.ts)
+  -i, --ifname IF -q, --rxq RXQ
+                     zcrx on rx queue RXQ of IF (steer the flow there: bun scripts/zcrx-setup.ts)
   --nodev            zcrx without a device (ZCRX_REG_NODEV, Linux 7.1+; the kernel copies)
   --addr A           listen address (default 127.0.0.1; :: for IPv6)
   -p, --port P       listen port (default 9999; 0 picks one)

@@ -15,7 +15,9 @@ const root = new URL("..", import.meta.url).pathname;
 const tsc = await runEcho([`${root}node_modules/.bin/tsc`, "--noEmit", "-p", root]);
 console.log(tsc.code === 0 ? "typecheck: ok" : "typecheck: FAILED");
 
-const run = await runEcho([process.execPath, "test", ...(args.length ? args : [])], { FORCE_COLOR: "0" });
+// With no files named, the project's own test/ runs whatever the current directory (named files
+// stay relative to where the caller is).
+const run = await runEcho([process.execPath, "test", ...args], { FORCE_COLOR: "0" }, args.length ? {} : { cwd: root });
 const counts = countsFromBunTest(run.text);
 counts.passed += tsc.code === 0 ? 1 : 0;
 counts.failed += tsc.code === 0 ? 0 : 1;

@@ -21,13 +21,15 @@ const USAGE = `usage: bun scripts/tx.ts [tcp|udp] [options]
        bun scripts/tx.ts -R [tcp|udp] [-p P]  receiver role (counts bytes, prints a line per second)
 
   tcp | udp            protocol (default tcp)
-  -m, --mode M         nonzc | zc | zc-fixed | mixed | adaptive (default adaptive); "all" runs each
+  -m, --mode M         nonzc | zc | zc-fixed | mixed | adaptive (default adaptive), or a comma
+                       list of them; "all" runs each
   -4, -6               IPv4 (default) or IPv6
   -s, --size B         payload bytes per send (suffix K, M; default 64K for tcp, 8K for udp);
                        a comma list runs each size
   -n, --batch N        sends per submission (default 8)
   -t, --time S         seconds to send (default 2)
-  -D, --dest ADDR      send to ADDR:PORT (a running receiver). Without -D the run is loopback only:
+  -D, --dest ADDR      send to ADDR (numeric IPv4 or IPv6; the port comes from -p), where a
+                       receiver runs. Without -D the run is loopback only:
                        a receiver child is started on 127.0.0.1 / ::1
   -p, --port P         destination port with -D; listen port with -R (default 8000; 0 = any)
   -C, --cpu N          pin this process to CPU N (sched_setaffinity)

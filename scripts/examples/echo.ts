@@ -1,6 +1,6 @@
 // A TCP echo server and a client that checks every byte comes back, through the async API
 // (openRing, listen/accept, recv as an async iterable, send with its sent/released moments).
-//   bun scripts/examples/echo.ts [--conns 4] [--bytes 262144] [--port 0]
+//   bun scripts/examples/echo.ts [--conns 4] [--bytes 262144] [--port 0] [--host 127.0.0.1]
 // Prints one summary line and exits 0 when every echo matched, 1 otherwise.
 import { openRing, type TcpSocket } from "../../src/api/index.ts";
 import { firstDifference, mismatch, parseArgs, pattern } from "./lib.ts";

@@ -39,7 +39,9 @@ export interface OpenRingOptions extends RingOptions {
   recvBufferGroup?: number;
   /** Send SQEs that may hold buffers at once, per socket. Default 64. */
   maxInflightSends?: number;
-  /** Sends from this size up try SEND_ZC. Default 16384 (ZcSender's default). */
+  /** Sends from this size up try SEND_ZC. Default 16384, for every send mode: the async API keeps
+   * small sends (requests, replies) on SEND. A ZcSender made directly uses 2048 in adaptive mode
+   * and 16384 in mixed mode. */
   zcThresholdBytes?: number;
   /** false: never SEND_ZC. Default true (where the kernel has it). */
   zeroCopy?: boolean;
