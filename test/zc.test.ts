@@ -6,6 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { c } from "../ffi/index.ts";
 import { Ring } from "../src/ring/ring.ts";
 import { kernelAtLeast } from "../src/ring/kernel.ts";
+import { SHUT_WR } from "../src/abi/net.ts";
 import { AF_UNIX, SOCK_STREAM, SOCK_DGRAM, SOL_SOCKET, SO_LINGER, LINGER_SIZE, IOSQE_CQE_SKIP_SUCCESS, IOSQE_IO_LINK, SO_SNDBUF } from "../src/abi/index.ts";
 import { tcpListen, tcpConnect, tcpAccept, udpSocket, closeQuietly, RecvLoop, setSocketOption } from "../src/net/index.ts";
 import { ZcSender, FixedBufferPool, type ZcMode, type ZcUsage } from "../src/zc/index.ts";
@@ -614,4 +615,108 @@ test("no separate notification user_data: off by default with the reason, notifU
   } finally {
     closePair(p);
   }
+});
+
+describe("limits: iovecs per operation, op-table room", () => {
+  test("more than 1024 queued sends gather into operations of at most 1024 iovecs (UIO_MAXIOV)", () => {
+    const p = tcpPair("127.0.0.1", 4096);
+    try {
+      const ledger = new Ledger();
+      const sender = new ZcSender(p.ring, p.client, { mode: "copy", maxChain: 2048, capacity: 2048, onSent: ledger.onSent, onReleased: ledger.onReleased });
+      const { chunks } = collect(p);
+      const expected: Uint8Array[] = [];
+      sender.cork();
+      for (let i = 0; i < 1100; i++) {
+        const d = payload(64, i);
+        expected.push(d);
+        sender.send(d, i);
+      }
+      sender.uncork();
+      p.ring.runUntil(() => sender.inflight === 0 && chunks.reduce((a, b) => a + b.length, 0) >= 1100 * 64, 10_000);
+      expect(sender.stats.errors).toBe(0);
+      expect(joined(chunks).equals(Buffer.concat(expected))).toBe(true);
+      ledger.expectExactlyOnce(1100);
+      // At least two operations: 1100 sends do not fit in one.
+      expect(sender.stats.ops).toBeGreaterThanOrEqual(2);
+    } finally {
+      closePair(p);
+    }
+  });
+
+  test("a full op table leaves sends queued in order (stalled), and a later flush sends them all", () => {
+    const ring = Ring.create({ entries: 64, maxInflight: 8, memory: RING_MEMORY });
+    const l = tcpListen(ring, { host: "127.0.0.1", port: 0 });
+    const client = tcpConnect(ring, { host: "127.0.0.1", port: l.address.port });
+    const server = tcpAccept(ring, l.fd);
+    const p: Pair = { ring, client, server, listener: l.fd };
+    try {
+      const ledger = new Ledger();
+      const sender = new ZcSender(ring, client, { mode: "copy", gather: false, maxChain: 64, onSent: ledger.onSent, onReleased: ledger.onReleased });
+      // Every entry but one taken by NOPs not yet submitted: the chain gets one operation.
+      const nops: number[] = [];
+      for (let i = 0; i < 7; i++) nops.push(ring.ops.add(() => {}, null));
+      sender.cork();
+      for (let i = 0; i < 20; i++) sender.send(payload(100, i), i);
+      sender.uncork();
+      expect(sender.queued).toBe(19);
+      expect(sender.stalled).toBe(false); // one operation in flight flushes the rest
+      ring.runUntil(() => sender.inflight === 0, 5000);
+      ledger.expectExactlyOnce(20);
+      expect(sender.stats.errors).toBe(0);
+      // Now no entry at all: nothing is written, nothing is lost, and the sender says so.
+      nops.push(ring.ops.add(() => {}, null));
+      expect(ring.ops.available).toBe(0);
+      sender.send(payload(100, 20), 20);
+      expect(sender.stalled).toBe(true);
+      expect(sender.stats.slotWaits).toBeGreaterThan(0);
+      for (const ud of nops) ring.ops.cancelUnsubmitted(ud);
+      sender.flush();
+      expect(sender.stalled).toBe(false);
+      ring.runUntil(() => sender.inflight === 0, 5000);
+      ledger.expectExactlyOnce(21);
+      const got: Uint8Array[] = [];
+      const loop = new RecvLoop(ring, server, { onData: (b) => got.push(b.slice()) });
+      ring.runUntil(() => got.reduce((a, b) => a + b.length, 0) >= 2100, 5000);
+      loop.stop();
+      const expected = Buffer.concat(Array.from({ length: 21 }, (_, i) => Buffer.from(payload(100, i))));
+      expect(joined(got).equals(expected)).toBe(true);
+      expect(sender.stats.anomalies).toBe(0);
+    } finally {
+      closePair(p);
+    }
+  });
+
+  test("a gathered send's error names the opcode it went out as (SENDMSG without vectorized sends)", () => {
+    const p = tcpPair();
+    try {
+      const sender = new ZcSender(p.ring, p.client, { mode: "copy", vectorized: false });
+      expect(c.shutdown(p.client, SHUT_WR)).toBe(0);
+      sender.cork();
+      for (let i = 0; i < 4; i++) sender.send(payload(1000, i), i);
+      sender.uncork();
+      p.ring.runUntil(() => sender.inflight === 0, 5000);
+      expect(sender.stats.errors).toBeGreaterThan(0);
+      expect(sender.stats.lastError!.message).toContain("IORING_OP_SENDMSG");
+      expect(sender.stats.lastError!.code).toBe("EPIPE");
+    } finally {
+      closePair(p);
+    }
+  });
+
+  test("notifCqes counts notification CQEs; notifications counts the sends they released", () => {
+    const p = tcpPair();
+    try {
+      const sender = new ZcSender(p.ring, p.client, { mode: "zc" });
+      const { chunks } = collect(p);
+      sender.cork();
+      for (let i = 0; i < 3; i++) sender.send(payload(20_000, i), i);
+      sender.uncork();
+      p.ring.runUntil(() => sender.inflight === 0 && chunks.reduce((a, b) => a + b.length, 0) >= 60_000, 5000);
+      expect(sender.stats.ops).toBe(1);
+      expect(sender.stats.notifCqes).toBe(1);
+      expect(sender.stats.notifications).toBe(3);
+    } finally {
+      closePair(p);
+    }
+  });
 });

@@ -170,14 +170,19 @@ export class ZcStats {
   gathered = 0;
   /** Bytes that went through plain SEND. */
   copySendBytes = 0;
-  /** Notification CQEs (F_NOTIF), split by REPORT_USAGE's answer, with the bytes of each. */
+  /** Sends released by a notification (F_NOTIF), split by REPORT_USAGE's answer, with their
+   * bytes. A gathered operation's one notification releases, and counts, each send it carried;
+   * `notifCqes` counts the notification CQEs themselves. */
   notifications = 0;
+  notifCqes = 0;
   zcNotifications = 0;
   copiedNotifications = 0;
   zcBytes = 0;
   copiedBytes = 0;
   /** Sends released (exactly once each). */
   released = 0;
+  /** Flushes that left sends queued because the ring's op table was full. */
+  slotWaits = 0;
   /** A CQE for a send that was already released or never submitted: must stay 0. */
   anomalies = 0;
   reportUsage = true;
@@ -196,7 +201,9 @@ export class ZcStats {
 }
 
 const KIND_COPY = 0, KIND_ZC = 1, KIND_FIXED = 2, KIND_MSG = 3, KIND_VEC = 4;
-const KIND_OPCODE = [Q.IORING_OP_SEND, Q.IORING_OP_SEND_ZC, Q.IORING_OP_SEND_ZC, Q.IORING_OP_SENDMSG_ZC, Q.IORING_OP_SEND_ZC];
+/** The most iovecs one operation may carry (UIO_MAXIOV): the kernel refuses more, EINVAL for a
+ * vectorized send and EMSGSIZE for SENDMSG, so a gathered group stops there. */
+const UIO_MAXIOV = 1024;
 const AD_MEASURE_ZC = 0, AD_MEASURE_COPY = 1, AD_ZC = 2, AD_COPY = 3, AD_WARMUP = 4;
 /** Adaptive size classes: floor(log2(bytes)), clamped. */
 const AD_CLASSES = 32;
@@ -376,6 +383,9 @@ export class ZcSender {
   private readonly gather: boolean;
   private readonly iovArea: Uint8Array;
   private readonly iovView: DataView;
+  /** The opcode each operation went out as (its first record's entry), for errors: a gathered
+   * or two-part send is SENDMSG / SENDMSG_ZC on kernels without IORING_SEND_VECTORIZED. */
+  private readonly recOpcode: Uint8Array;
   private readonly iovAddress: number;
   private iovUsed = 0;
   private readonly groupHeads: Int32Array;
@@ -474,6 +484,7 @@ export class ZcSender {
     this.recNext = new Int32Array(capacity).fill(-1);
     this.recTotal = new Float64Array(capacity);
     this.recWrittenAt = new Float64Array(capacity);
+    this.recOpcode = new Uint8Array(capacity);
     this.gather = this.stream && o.gather !== false;
     this.iovArea = new Uint8Array(Math.max(1, capacity) * IOVEC.size);
     this.iovView = new DataView(this.iovArea.buffer);
@@ -504,6 +515,13 @@ export class ZcSender {
   /** Sends queued behind the chain in flight (stream sockets) or while corked. */
   get queued(): number {
     return this.qCount;
+  }
+
+  /** Sends are queued, not corked, and no operation of this sender is in flight to flush them
+   * when it completes: the last flush found the ring's op table full. Call flush() once other
+   * operations have completed. */
+  get stalled(): boolean {
+    return this.qCount > 0 && !this.corked && !this.broken && this.chainLeft === 0;
   }
 
   /** Whether an earlier send on this stream failed: later sends are refused (their bytes would
@@ -606,8 +624,17 @@ export class ZcSender {
   flush(): void {
     if (this.corked || this.qCount === 0) return;
     const ring = this.ring;
+    // Every operation needs an op-table entry. When the table is full, what does not fit stays
+    // queued, in order and untouched (stats.slotWaits): this sender's next CQE flushes again,
+    // and with nothing of it in flight (`stalled`) the caller flushes once operations complete.
     if (!this.stream) {
-      while (this.qCount > 0) this.writeOp(this.dequeue(), 1, false);
+      while (this.qCount > 0) {
+        if (ring.ops.available === 0) {
+          this.stats.slotWaits++;
+          return;
+        }
+        this.writeOp(this.dequeue(), 1, false);
+      }
       return;
     }
     if (this.chainLeft > 0) return;
@@ -620,16 +647,22 @@ export class ZcSender {
     // mid-chain and cut the link.
     const groupHeads = this.groupHeads, groupSizes = this.groupSizes;
     let groups = 0, i = 0;
-    const maxGroups = Math.min(this.maxChain, Math.max(1, ring.sqSpace));
+    const slots = ring.ops.available;
+    if (slots === 0) {
+      this.stats.slotWaits++;
+      return;
+    }
+    const maxGroups = Math.min(this.maxChain, Math.max(1, ring.sqSpace), slots);
     while (i < this.qCount && groups < maxGroups) {
       const first = this.queue[(this.qHead + i) % this.capacity]!;
       let n = 1;
-      // Fixed-buffer sends gather only through SEND_ZC with IORING_SEND_VECTORIZED: kernels
-      // without it would take them as one SENDMSG_ZC with FIXED_BUF, which 6.1 and 6.12 cut
-      // short (seen: "short send", the rest of the chain ECANCELED).
+      // Fixed-buffer sends gather only on kernels with IORING_SEND_VECTORIZED (6.17): the group
+      // goes out as one SENDMSG_ZC with FIXED_BUF, whose iovecs the kernel resolves in the
+      // registered buffer (vectored registered buffers, 6.15). 6.1 and 6.12 take the same SQE
+      // but cut it short (seen: "short send", the rest of the chain ECANCELED).
       const kind = this.recKind[first]!;
       if (this.gather && (kind < KIND_FIXED || (kind === KIND_FIXED && this.useVectorized))) {
-        while (i + n < this.qCount && n < this.maxChain) {
+        while (i + n < this.qCount && n < this.maxChain && n < UIO_MAXIOV) {
           const r = this.queue[(this.qHead + i + n) % this.capacity]!;
           if (this.recKind[r] !== this.recKind[first] || this.recBufIndex[r] !== this.recBufIndex[first]) break;
           n++;
@@ -829,6 +862,8 @@ export class ZcSender {
     if (f) addSqeFlags(sq, slot, f);
     this.recUd[head] = ud;
     this.recTotal[head] = total;
+    // The opcode is the low byte of the SQE's first word (little endian).
+    this.recOpcode[head] = sq.u32[slot << 4]! & 0xff;
     // Adaptive: only an operation of a class under measurement is timed (0: not timed), so the
     // settled path reads no clock per operation.
     if (this.mode === "adaptive") {
@@ -868,11 +903,11 @@ export class ZcSender {
         // (io_send_zc returns the bytes done before the error): later bytes would follow a gap.
         s.shortSends++;
         this.broken = true;
-        s.lastError = new UringError(`IORING_OP_${Q.opcodeName(KIND_OPCODE[kind]!)}`, ECANCELED, `fd ${this.fd}: short send, ${res} of ${total} bytes; the stream failed part way`, "the connection broke during the send (reset or shut down); later sends are refused");
+        s.lastError = new UringError(`IORING_OP_${Q.opcodeName(this.recOpcode[head]!)}`, ECANCELED, `fd ${this.fd}: short send, ${res} of ${total} bytes; the stream failed part way`, "the connection broke during the send (reset or shut down); later sends are refused");
       }
     } else {
       if (res !== -ECANCELED || s.lastError === null) {
-        s.lastError = new UringError(`IORING_OP_${Q.opcodeName(KIND_OPCODE[kind]!)}`, -res, `fd ${this.fd}, ${total} bytes`);
+        s.lastError = new UringError(`IORING_OP_${Q.opcodeName(this.recOpcode[head]!)}`, -res, `fd ${this.fd}, ${total} bytes`);
       }
       if (this.stream) this.broken = true;
       if (res === -EOPNOTSUPP && this.mode === "adaptive") {
@@ -928,6 +963,7 @@ export class ZcSender {
     const cls = notified && this.mode === "adaptive" ? sizeClass(this.recLen[head]!) : -1;
     const counting = cls >= 0 && this.adPhase[cls] === AD_MEASURE_ZC;
     const cb = this.onReleased;
+    if (notified) s.notifCqes++;
     let r = head;
     while (r >= 0) {
       const next = this.recNext[r]!;
@@ -1110,6 +1146,14 @@ export class ZcSender {
     e.measuring = false;
     e.reason = reason;
     this.setDecision(d, reason);
+  }
+
+  /** Fail every send still queued (not yet written to the SQ): each gets -ECANCELED in onSent
+   * and is released. For an owner that stops using the sender, e.g. because the ring is going
+   * away while the sends wait for op-table room (`stalled`). Sends already in the kernel are not
+   * touched. */
+  abandonQueued(): void {
+    this.failQueued();
   }
 
   /** A failed stream: queued sends never reach the kernel; each still gets both callbacks. */
