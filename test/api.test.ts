@@ -398,6 +398,37 @@ describe("async API", () => {
     }
   }, HEAVY_TIMEOUT_MS);
 
+  test("a send that finds the ring's op table full waits, without blocking the loop, and goes out once room frees", async () => {
+    const r = openRing({ maxInflight: 32 });
+    try {
+      const l = r.listen({ host: "127.0.0.1", port: 0 });
+      const accepted = l.accept();
+      const sock = await r.connect({ host: "127.0.0.1", port: l.port });
+      const peer = await accepted;
+      const it = peer.recv()[Symbol.asyncIterator]();
+      await Bun.sleep(5);
+      // Take every free entry (as many busy sockets would), then send.
+      const taken: number[] = [];
+      while (r.ring.ops.available > 0) taken.push(r.ring.ops.add(() => {}, null));
+      const op = sock.send("waits for an entry");
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 1);
+      await Bun.sleep(30);
+      expect(op.isSent).toBe(false);
+      expect(ticks).toBeGreaterThan(0); // the event loop kept turning
+      for (const ud of taken) r.ring.ops.cancelUnsubmitted(ud);
+      expect(await op.sent).toBe(18);
+      clearInterval(timer);
+      const got = await it.next();
+      expect(new TextDecoder().decode(got.value!)).toBe("waits for an entry");
+      await it.return!();
+      await Promise.all([sock.close(), peer.close(), l.close()]);
+      expect(r.inflight).toBe(0);
+    } finally {
+      await r.close();
+    }
+  }, HEAVY_TIMEOUT_MS);
+
   test("errors reject with UringError: a refused connection, a send after close, a second receive stream", async () => {
     const r = openRing();
     try {

@@ -431,12 +431,14 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
     this.loop.close();
     if (this.ring.ops.inflight > 0) {
       // One cancel for everything left (IORING_ASYNC_CANCEL_ALL | ANY, 5.19): multishot receives
-      // and accepts end only this way.
-      const ud = this.ring.ops.add(onCancelCqe, this);
+      // and accepts end only this way. With the op table full it goes out untracked (user_data
+      // 0: its CQE is counted as unknown); Ring.close waits for the rest either way.
       const slot = this.ring.getSqe();
       prepCancel64(this.ring.sq, slot, 0, Q.IORING_ASYNC_CANCEL_ALL | Q.IORING_ASYNC_CANCEL_ANY);
-      this.ring.setUserData(slot, ud);
-      this.ownOps++;
+      if (this.ring.ops.available > 0) {
+        this.ring.setUserData(slot, this.ring.ops.add(onCancelCqe, this));
+        this.ownOps++;
+      } else this.ring.setUserData(slot, 0);
     }
     // Ring.close cancels what is still in flight and dispatches each last CQE, so every handler
     // runs (promises reject with ECANCELED, buffers are released) before the ring goes.

@@ -74,6 +74,14 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
   /** Send SQEs (UDP) whose last CQE is still due (they hold buffers). */
   private holding = 0;
   private scheduled = false;
+  /** A retry of a stalled flush (op table full) is queued with setImmediate. */
+  private retryQueued = false;
+  private readonly retryTask = (): void => {
+    this.retryQueued = false;
+    if (this.zc === null || this.fdClosed || this.host.ring.isClosed || this.scheduled) return;
+    this.scheduled = true;
+    this.host.loop.beforeSubmit(this);
+  };
   /** Ring operations of this socket in flight (receive, sends, cancels). */
   private ops = 0;
   /** @internal — the receive stream (recv or recvFrom): one at a time. */
@@ -275,6 +283,8 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
       this.corked = false;
       this.zc.uncork();
     }
+    // Sends still waiting for op-table room never reach the kernel now: fail and release them.
+    if (this.zc !== null && this.zc.stalled) this.zc.abandonQueued();
     this.wakeReady();
   }
 
@@ -296,7 +306,16 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
     this.scheduled = false;
     if (this.zc !== null) {
       this.corked = false;
-      if (!this.host.ring.isClosed) this.zc.uncork();
+      if (!this.host.ring.isClosed) {
+        this.zc.uncork();
+        // The ring's op table was full and nothing of this socket is in flight to flush the rest
+        // when it completes: try again on a later turn of the event loop (not in a microtask,
+        // since entries free up only as other completions are handled).
+        if (this.zc.stalled && !this.retryQueued) {
+          this.retryQueued = true;
+          setImmediate(this.retryTask);
+        }
+      }
       return;
     }
     this.pump();
@@ -332,7 +351,8 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
   private zcSent(op: SendOp, res: number): void {
     const len = op.data.byteLength;
     if (res === len) op.resolveSent();
-    else if (res >= 0) op.fail(new UringError("IORING_OP_SEND", EIO, `short send: ${res} of ${len} bytes on fd ${this.fd}`));
+    // The sender's last error names the opcode the send went out as and why it came back short.
+    else if (res >= 0) op.fail(this.zc!.stats.lastError ?? new UringError("IORING_OP_SEND", EIO, `short send: ${res} of ${len} bytes on fd ${this.fd}`));
     else op.fail(this.zc!.stats.lastError ?? new UringError("IORING_OP_SEND", -res, `fd ${this.fd}`));
   }
 
