@@ -40,6 +40,7 @@ describe("sockaddr", () => {
     ["::1", "::1", AF_INET6],
     ["::", "::", AF_INET6],
     ["fe80::1%3", "fe80::1%3", AF_INET6],
+    ["fe80::1%4294967295", "fe80::1%4294967295", AF_INET6],
     ["2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1", AF_INET6],
     ["2001:DB8::", "2001:db8::", AF_INET6],
     ["::ffff:10.1.2.3", "::ffff:10.1.2.3", AF_INET6],
@@ -68,6 +69,8 @@ describe("sockaddr", () => {
   const bad: Array<[string, number]> = [
     ["localhost", 80], ["1.2.3", 80], ["1.2.3.256", 80], ["1::2::3", 80], ["12345::", 80], ["1:2:3:4:5:6:7:8:9", 80],
     ["127.0.0.1", -1], ["127.0.0.1", 65536], ["127.0.0.1", 1.5],
+    // sin6_scope_id is a u32: 2^32 + 1 would wrap to interface 1.
+    ["fe80::1%4294967297", 80],
   ];
   for (const [host, port] of bad) {
     test(`refuses ${host} port ${port} before any kernel call`, () => {

@@ -60,7 +60,7 @@ export class RecvLoop {
   private arm(): void {
     const ring = this.ring;
     const ud = ring.ops.add(this.handler, this as RecvLoop, this.buf);
-    const slot = ring.getSqe();
+    const slot = ring.getSqeFor(ud);
     prepRecv(ring.sq, slot, this.fd, this.address, this.buf.length, this.flags);
     ring.setUserData(slot, ud);
   }

@@ -60,6 +60,8 @@ export function parseIPv6(s: string): { bytes: number[]; scopeId: number } | nul
     const scope = s.slice(pct + 1);
     if (!/^\d+$/.test(scope)) return null;
     scopeId = Number(scope);
+    // sin6_scope_id is a u32: a larger number would wrap to another interface.
+    if (scopeId > 0xffffffff) return null;
     s = s.slice(0, pct);
   }
   if (s.startsWith("[") && s.endsWith("]")) s = s.slice(1, -1);
