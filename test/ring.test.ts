@@ -544,6 +544,95 @@ test("submitAndWait with a timeout returns when it expires, with nothing complet
   }
 });
 
+describe("close() from odd places", () => {
+  function pipe(): [number, number] {
+    const p = new Int32Array(2);
+    expect(c.pipe2(p, 0)).toBe(0);
+    return [p[0]!, p[1]!];
+  }
+
+  test("a handler that closes the ring again during close(): the ring's fd is closed once", () => {
+    const [rd, wr] = pipe();
+    const ring = Ring.create({ entries: 4 });
+    const later = new Int32Array(2);
+    const res: number[] = [];
+    try {
+      const b1 = new Uint8Array(8), b2 = new Uint8Array(8);
+      let s = ring.getSqe();
+      P.prepRead(ring.sq, s, rd, addressOf(b1), 8, -1);
+      // On its end this handler opens a pipe: it gets the lowest free numbers, the ring's own
+      // fd among them if the ring's fd was already closed.
+      ring.track(s, (_d, r) => { res.push(r); expect(c.pipe2(later, 0)).toBe(0); }, null, b1);
+      s = ring.getSqe();
+      P.prepRead(ring.sq, s, rd, addressOf(b2), 8, -1);
+      ring.track(s, (_d, r) => { res.push(r); ring.close(); }, null, b2);
+      ring.submit();
+      expect(() => ring.close()).not.toThrow();
+      expect(res).toEqual([-ECANCELED, -ECANCELED]);
+      // The new pipe still works: nothing closed its descriptors behind its back.
+      const one = new Uint8Array([7]);
+      expect(c.write(later[1]!, one, 1)).toBe(1);
+      expect(c.read(later[0]!, one, 1)).toBe(1);
+    } finally {
+      ring.close();
+      for (const fd of [rd, wr, later[0]!, later[1]!]) if (fd > 0) c.close(fd);
+    }
+  });
+
+  for (const memory of ["shared", "mmap"] as const) {
+    test(`a handler that closes the ring during run() (${memory} memory): run returns, every handler runs once`, () => {
+      const ring = Ring.create({ entries: 4, memory });
+      const calls: number[] = [];
+      for (let k = 0; k < 2; k++) {
+        const s = ring.getSqe();
+        P.prepNop(ring.sq, s);
+        ring.track(s, (_d, r) => { calls.push(r); if (calls.length === 1) ring.close(); }, null);
+      }
+      expect(() => ring.run(2, 1000)).not.toThrow();
+      expect(ring.isClosed).toBe(true);
+      expect(calls.length).toBe(2);
+      expect(calls[0]).toBe(0);
+      expect(ring.ops.inflight).toBe(0);
+    });
+  }
+
+  test("a ring created disabled and never enabled closes cleanly, its memory not retained", () => {
+    const ring = Ring.create({ entries: 4, disabled: true });
+    const res: number[] = [];
+    const s = ring.getSqe();
+    P.prepNop(ring.sq, s);
+    ring.track(s, (_d, r) => res.push(r), null);
+    expect(() => ring.close()).not.toThrow();
+    expect(res).toEqual([-ECANCELED]);
+    expect(ring.retainedBytes).toBe(0);
+  });
+
+  test("an operation a handler re-arms during close() is cancelled too, not abandoned at the timeout", () => {
+    const [rd, wr] = pipe();
+    const ring = Ring.create({ entries: 4 });
+    const buf = new Uint8Array(64);
+    let calls = 0;
+    const arm = () => {
+      const s = ring.getSqe();
+      P.prepRead(ring.sq, s, rd, addressOf(buf), 64, -1);
+      ring.track(s, () => { calls++; if (!ring.isClosed && calls < 5) arm(); }, null, buf);
+    };
+    try {
+      arm();
+      ring.submit();
+      ring.close(1500);
+      // Each round re-sends the cancel: a re-armed read missed by it would still be pending at
+      // the timeout, then abandoned, its ring memory retained.
+      expect(calls).toBe(5);
+      expect(ring.abandoned).toBe(0);
+      expect(ring.retainedBytes).toBe(0);
+    } finally {
+      c.close(rd);
+      c.close(wr);
+    }
+  });
+});
+
 test("close() ends a pending RECV (its handler sees the end) and every later call throws EBADF", () => {
   const ring = Ring.create({ entries: 4 });
   let pair: TcpPair | undefined;

@@ -133,6 +133,13 @@ export class OpTable {
     if (this.isLive(userData)) this.free(indexOf(userData));
   }
 
+  /** The user_data of every live entry, in index order. */
+  liveUserData(): number[] {
+    const out: number[] = [];
+    for (let i = 1; i <= this.capacity; i++) if (this.handlers[i] !== undefined) out.push(this.gens[i]! * U32_SPAN + i);
+    return out;
+  }
+
   /** End every live entry after the ring is gone (no CQE can arrive any more): each handler is
    * called once more with `res` (-ECANCELED from Ring.close), flags 0 and index -1, so owners of
    * buffers see a final completion and release them. Returns how many were ended. */

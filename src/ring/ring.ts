@@ -15,7 +15,7 @@ import { type SqeMemory, sqeMemory, setUserData, addSqeFlags } from "../ops/sqe.
 import { prepCancel64, prepNop } from "../ops/prep.ts";
 import { OpTable, OP_MAX_CAPACITY, type CompletionHandler } from "./optable.ts";
 import { type Region, allocShared, mapFd, unmapRegion, pageAlign, retireShared, type MappedRegion } from "./memory.ts";
-import { kernelRelease, probeOpcodes, supportedSetupFlags, queryOpcodes } from "./kernel.ts";
+import { kernelAtLeast, kernelRelease, probeOpcodes, supportedSetupFlags, queryOpcodes } from "./kernel.ts";
 
 /** A flag the caller may require (true), refuse (false) or leave to the library ("auto": used
  * when the kernel has it). */
@@ -158,6 +158,10 @@ export class Ring {
   private registeredIndex = -1;
   private closed = false;
   private dispatching = false;
+  /** close() has started (its cancel round may run handlers, which may call close() again). */
+  private closing = false;
+  /** Created with IORING_SETUP_R_DISABLED and not enabled yet: the kernel has taken no SQE. */
+  private notEnabled = false;
   private readonly regions: Region[];
   private readonly sqRing: Uint32Array;
   private readonly cqRing: Uint32Array;
@@ -262,6 +266,7 @@ export class Ring {
     this.regions = regions;
     const dv = new DataView(params.buffer);
     this.flags = dv.getUint32(S.PARAMS.flags, true);
+    this.notEnabled = (this.flags & S.IORING_SETUP_R_DISABLED) !== 0;
     this.features = dv.getUint32(S.PARAMS.features, true);
     this.sqEntries = dv.getUint32(S.PARAMS.sq_entries, true);
     this.cqEntries = dv.getUint32(S.PARAMS.cq_entries, true);
@@ -676,6 +681,8 @@ export class Ring {
       const n = this.copyCqes();
       if (n > 0) this.dispatch(n);
       total += n;
+      // A handler closed the ring: the rest of the batch was abandoned with it.
+      if (this.closed) return total;
       const overflow = (Atomics.load(this.sqRing, this.sqFlagsIdx) & S.IORING_SQ_CQ_OVERFLOW) !== 0;
       if (overflow) {
         // The kernel queued CQEs that did not fit (IORING_FEAT_NODROP); GETEVENTS moves them in.
@@ -715,6 +722,8 @@ export class Ring {
     const b = this.batch;
     const ops = this.ops;
     for (let i = from; i < n; i++) {
+      // A handler closed the ring: every operation still live got its last call from close().
+      if (this.closed) return n;
       this.dispatchAt = i;
       const flags = b.flags[i]!;
       if (!ops.complete(b.udLo[i]!, b.udHi[i]!, b.res[i]!, flags, (flags & Q.IORING_CQE_F_MORE) !== 0, i)) {
@@ -764,6 +773,7 @@ export class Ring {
   /** Enable a ring created with `disabled: true` (IORING_REGISTER_ENABLE_RINGS). */
   enable(): void {
     this.register(R.IORING_REGISTER_ENABLE_RINGS, null, 0);
+    this.notEnabled = false;
   }
 
   // ---- teardown ----
@@ -773,9 +783,16 @@ export class Ring {
    * finished get one last handler call with -ECANCELED (flags 0, index -1). Idempotent. Later calls on the
    * ring throw EBADF "the ring is closed". */
   close(timeoutMs = 2000): void {
-    if (this.closed) return;
+    // `closing` as well: a handler that the cancel round runs may call close() again, and the
+    // teardown below (which closes the fd) must run once.
+    if (this.closed || this.closing) return;
+    this.closing = true;
     try {
-      if (this.ops.inflight > 0) this.cancelAll(timeoutMs);
+      // A ring never enabled has taken no SQE: nothing to cancel or wait for. Called from a
+      // handler (dispatching), the ring cannot wait for its own CQEs: everything is abandoned.
+      if (this.ops.inflight > 0 && !this.notEnabled && !this.dispatching) this.cancelAll(timeoutMs);
+    } catch {
+      // Best effort: whatever the cancel round did not finish is abandoned below.
     } finally {
       this.closed = true;
       if (this.registeredIndex >= 0) {
@@ -787,7 +804,7 @@ export class Ring {
       // Requests still in flight keep the kernel's teardown going for as long as they live (a
       // zero-copy notification waits for the peer to acknowledge the data), and the kernel writes
       // the CQ into the ring memory until then: memory it may still write is never handed back.
-      const stuck = this.ops.inflight > 0;
+      const stuck = this.ops.inflight > 0 && !this.notEnabled;
       for (const r of this.regions) {
         if (r.kind === "mmap") unmapRegion(r as MappedRegion);
         else retireShared(r, stuck);
@@ -798,20 +815,35 @@ export class Ring {
     }
   }
 
-  /** Best effort: ASYNC_CANCEL with IORING_ASYNC_CANCEL_ANY | _ALL (every request, multishot
-   * ones included; ANY alone cancels one), then dispatch until nothing is in
-   * flight or the time is up. */
+  /** Best effort: cancel every request, then dispatch until nothing is in flight or the time is
+   * up. The cancel goes out again each round, so an operation a handler armed meanwhile is
+   * cancelled too. On 5.19+ one ASYNC_CANCEL with IORING_ASYNC_CANCEL_ANY | _ALL covers every
+   * request, multishot ones included; older kernels refuse those flags (EINVAL), so there each
+   * live operation gets its own cancel by user_data. Without timed waits (IORING_FEAT_EXT_ARG,
+   * 5.11) the rounds poll the CQ with short sleeps instead of waiting in the kernel. */
   private cancelAll(timeoutMs: number): void {
-    if (this.dispatching) return;
-    if (this.sqSpace < 1) this.submit();
-    const slot = this.getSqe();
-    prepCancel64(this.sq, slot, 0, Q.IORING_ASYNC_CANCEL_ANY | Q.IORING_ASYNC_CANCEL_ALL);
-    this.setUserData(slot, 0);
+    const cancelAny = kernelAtLeast("5.19", this.capabilities.kernel);
+    const timedWait = hasEnter2 && (this.features & S.IORING_FEAT_EXT_ARG) !== 0;
     const deadline = performance.now() + timeoutMs;
     while (this.ops.inflight > 0) {
+      const targets = cancelAny ? [0] : this.ops.liveUserData();
+      for (const target of targets) {
+        if (this.sqSpace < 1) this.submit();
+        const slot = this.getSqe();
+        prepCancel64(this.sq, slot, target, cancelAny ? Q.IORING_ASYNC_CANCEL_ANY | Q.IORING_ASYNC_CANCEL_ALL : 0);
+        this.setUserData(slot, 0);
+      }
       const left = deadline - performance.now();
       if (left <= 0) break;
-      this.run(1, Math.min(left, 100));
+      if (timedWait) {
+        this.run(1, Math.min(left, 100));
+      } else {
+        this.submit();
+        const roundEnd = performance.now() + Math.min(left, 100);
+        while (this.ops.inflight > 0 && performance.now() < roundEnd) {
+          if (this.completions() === 0) Bun.sleepSync(1);
+        }
+      }
     }
   }
 
