@@ -73,11 +73,17 @@ function die(msg: string): never {
   process.exit(2);
 }
 
+const MAX_SIZE = 1 << 30;
+/** CPUs a sched_setaffinity mask here can name (its 128 bytes). */
+const MAX_CPUS = 1024;
+
 function parseSize(s: string): number {
   const m = /^(\d+)([kKmM]?)$/.exec(s);
   if (!m) die(`not a size: ${s}`);
   const v = Number(m[1]) * (m[2] === "" ? 1 : /k/i.test(m[2]!) ? 1024 : 1024 * 1024);
   if (v < 1) die(`size must be at least 1 byte: ${s}`);
+  // One send's payload (and, for zc-fixed, one registered buffer): 1 GiB is the pool's limit.
+  if (v > MAX_SIZE) die(`size must be at most 1G (${MAX_SIZE} bytes): ${s}`);
   return v;
 }
 
@@ -129,6 +135,10 @@ function parseArgs(argv: string[]): Args {
   if (!Number.isInteger(a.batch) || a.batch < 1 || a.batch > 512) die("--batch must be 1..512");
   if (!(a.time > 0)) die("--time must be > 0");
   if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) die("--port must be 0..65535");
+  const cpus = navigator.hardwareConcurrency;
+  for (const [flag, v] of [["--cpu", a.cpu], ["--receiver-cpu", a.receiverCpu]] as const) {
+    if (v !== -1 && (!Number.isInteger(v) || v < 0 || v >= Math.min(cpus, MAX_CPUS))) die(`${flag} must be a CPU number 0..${Math.min(cpus, MAX_CPUS) - 1} (this machine has ${cpus}), got ${v}`);
+  }
   if (a.dest !== null) {
     if (!(a.ipv6 ? parseIPv6(a.dest) : parseIPv4(a.dest))) die(`--dest must be a numeric ${a.ipv6 ? "IPv6 (with -6)" : "IPv4 (-6 for IPv6)"} address, got ${a.dest}`);
     if (a.port === 0) die("--dest needs a --port");
@@ -147,7 +157,12 @@ function pinCpu(cpu: number): void {
   if (cpu < 0) return;
   const mask = new Uint8Array(128);
   mask[cpu >> 3] = 1 << (cpu & 7);
-  if (c.sched_setaffinity(0, mask.length, mask) !== 0) throw new UringError("sched_setaffinity", errno(), `cpu ${cpu}`);
+  if (c.sched_setaffinity(0, mask.length, mask) !== 0) {
+    // An online CPU outside this process's cpuset, say: a clear message, not a stack trace.
+    const e = new UringError("sched_setaffinity", errno(), `cpu ${cpu}`);
+    console.error(`tx: cannot pin to CPU ${cpu}: ${e.message}`);
+    process.exit(2);
+  }
 }
 
 function cpuNow(): { user: number; sys: number } {
@@ -168,8 +183,10 @@ interface RunResult {
   bytes: number;
   mb_s: number;
   req_s: number;
-  zc_pct: number;
-  copied_pct: number;
+  /** Shares of the sent bytes, null when zero-copy sends went out without REPORT_USAGE (the
+   * kernel did not say whether it copied them). */
+  zc_pct: number | null;
+  copied_pct: number | null;
   cpu_user_s: number;
   cpu_sys_s: number;
   errors: number;
@@ -228,10 +245,11 @@ function sendRun(a: Args, mode: TxMode, size: number, host: string, port: number
     ring.runUntil(() => sender.inflight === 0, 10_000);
     const seconds = (performance.now() - t0) / 1000;
     const cpu1 = cpuNow();
+    const unreported = !a.reportUsage && s.sentBytes > s.copySendBytes;
     return {
       proto: a.proto, family: a.ipv6 ? "ipv6" : "ipv4", mode, size, batch: a.batch, seconds,
       sends: s.sent, bytes: s.sentBytes, mb_s: s.sentBytes / MB / seconds, req_s: s.sent / seconds,
-      zc_pct: pct(s.zcBytes, s.sentBytes), copied_pct: pct(s.copiedBytes + s.copySendBytes, s.sentBytes),
+      zc_pct: unreported ? null : pct(s.zcBytes, s.sentBytes), copied_pct: unreported ? null : pct(s.copiedBytes + s.copySendBytes, s.sentBytes),
       cpu_user_s: cpu1.user - cpu0.user, cpu_sys_s: cpu1.sys - cpu0.sys, errors: s.errors,
       decision: mode === "adaptive" && size < a.threshold ? "copy (below threshold)" : s.decision,
       reason: mode === "adaptive" && size < a.threshold ? `${size} bytes is below the ${a.threshold}-byte threshold: every send is SEND` : s.reason,
@@ -360,12 +378,12 @@ async function main(): Promise<void> {
   console.log(`\ntx ${a.proto} ${a.ipv6 ? "IPv6" : "IPv4"} to ${a.dest ?? "loopback (receiver child)"}, batch ${a.batch}, ${a.time} s per run, kernel ${kernelRelease()}`);
   printTable(
     ["mode", "size", "MB/s", "req/s", "zc %", "copied %", "user s", "sys s", "errors", "rx MB", "adaptive decision"],
-    results.map((r) => [r.mode, r.size, r.mb_s, Math.round(r.req_s), r.zc_pct, r.copied_pct, r.cpu_user_s, r.cpu_sys_s, r.errors,
+    results.map((r) => [r.mode, r.size, r.mb_s, Math.round(r.req_s), r.zc_pct ?? "-", r.copied_pct ?? "-", r.cpu_user_s, r.cpu_sys_s, r.errors,
       r.receiver_bytes === null ? "-" : r.receiver_bytes < 0 ? "?" : (r.receiver_bytes / MB).toFixed(1), r.mode === "adaptive" ? r.decision : ""]),
   );
   const adaptive = results.filter((r) => r.mode === "adaptive");
   if (adaptive.length) console.log(`\nadaptive: ${adaptive[adaptive.length - 1]!.reason}`);
-  if (a.dest === null) console.log("loopback: the kernel copies every zero-copy send (REPORT_USAGE says copied), so zero-copy cannot win here; use -D with a NIC peer for real numbers.");
+  if (a.dest === null) console.log(`loopback: the kernel copies every zero-copy send (${a.reportUsage ? "REPORT_USAGE says copied" : "run without --no-report-usage to see it reported"}), so zero-copy cannot win here; use -D with a NIC peer for real numbers.`);
 }
 
 await main();

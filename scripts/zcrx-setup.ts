@@ -16,7 +16,9 @@ const USAGE = `usage:
 Applies the ethtool steps zero-copy receive needs on rx queue RXQ of IF (tcp-data-split on,
 hds-thresh 0, channels, RSS away from RXQ, ntuple on, optional flow rule for TCP port P) after
 saving the previous settings to the state file (default ~/.local/state/bun-uring/zcrx-setup-IF.json);
---restore undoes them from that file. --dry-run prints the commands without running them.`;
+--restore undoes them from that file; RSS goes back to the default table, so the setup refuses to
+touch an indirection table that is not the default one (it could not put that back).
+--dry-run prints the commands without running them.`;
 
 interface Args {
   ifname: string;
@@ -102,6 +104,17 @@ function readState(a: Args): Saved {
   };
 }
 
+/** Whether the RSS indirection table (`ethtool -x`) is the driver's default, entry i on queue
+ * i mod N: "unknown" when the report has no table. */
+function rssTable(ifname: string): "default" | "custom" | "unknown" {
+  const out = ethtool(["-x", ifname]).out;
+  const rings = Number(/with (\d+) RX ring/i.exec(out)?.[1] ?? NaN);
+  const entries: number[] = [];
+  for (const m of out.matchAll(/^\s*\d+:((?:\s+\d+)+)\s*$/gm)) for (const v of m[1]!.trim().split(/\s+/)) entries.push(Number(v));
+  if (!(rings > 0) || entries.length === 0) return "unknown";
+  return entries.every((q, i) => q === i % rings) ? "default" : "custom";
+}
+
 /** Run one ethtool step (or print it with --dry-run); a failure stops with what to look at. */
 function step(a: Args, args: string[], why: string): string {
   console.log(`${a.dryRun ? "would run" : "run"}: ethtool ${args.join(" ")}   # ${why}`);
@@ -116,6 +129,10 @@ function step(a: Args, args: string[], why: string): string {
 
 function apply(a: Args): void {
   if (existsSync(a.state) && !a.dryRun) die(`${a.state} exists: a previous setup was not restored (run --restore first, or pass --state)`);
+  if (a.rxq > 0 && rssTable(a.ifname) === "custom") {
+    console.error(`${a.ifname} has its own RSS indirection table: this setup would replace it with one that keeps queue ${a.rxq} out of RSS, and --restore could only reset it to the default. Save it and steer queue ${a.rxq} out of RSS yourself (ethtool -X), or reset it first (ethtool -X ${a.ifname} default).`);
+    process.exit(1);
+  }
   const saved = readState(a);
   console.log(`saved state: tcp-data-split ${saved.tcp_data_split ?? "?"}, hds-thresh ${saved.hds_thresh ?? "?"}, combined ${saved.combined ?? "?"}, ntuple ${saved.ntuple ?? "?"}`);
   const persist = () => {
@@ -130,7 +147,8 @@ function apply(a: Args): void {
     process.exit(1);
   }
   step(a, ["-G", a.ifname, "tcp-data-split", "on"], "payload in separate buffers, headers in the kernel's");
-  if (saved.hds_thresh !== undefined && saved.hds_thresh !== "0") step(a, ["-G", a.ifname, "hds-thresh", "0"], "split every packet, however small");
+  // Drivers without the setting (gve among them) report "n/a", and setting it fails.
+  if (saved.hds_thresh !== undefined && /^\d+$/.test(saved.hds_thresh) && saved.hds_thresh !== "0") step(a, ["-G", a.ifname, "hds-thresh", "0"], "split every packet, however small");
   const combined = Number(saved.combined ?? 0);
   if (combined <= a.rxq) step(a, ["-L", a.ifname, "combined", String(a.rxq + 1)], `queue ${a.rxq} must exist`);
   if (a.rxq > 0) {

@@ -82,3 +82,24 @@ describe("examples", () => {
     expect(r.err).toContain("unknown flag --no-such-flag");
   }, EXAMPLE_TIMEOUT_MS);
 });
+
+describe("scripts/tx.ts refuses bad values with a message, not a stack trace", () => {
+  const cases: Array<[string[], RegExp]> = [
+    [["-C", "5000"], /^tx: --cpu must be a CPU number/],
+    [["-C", "1.5"], /^tx: --cpu must be a CPU number/],
+    [["--receiver-cpu", "4096"], /^tx: --receiver-cpu must be a CPU number/],
+    [["-s", "99999999M"], /^tx: size must be at most 1G/],
+    [["-s", "abc"], /^tx: not a size: abc/],
+    [["-p", "70000"], /^tx: --port must be 0\.\.65535/],
+    [["-D", "localhost", "-p", "9000"], /^tx: --dest must be a numeric IPv4/],
+  ];
+  for (const [args, message] of cases) {
+    test(`tx ${args.join(" ")}`, async () => {
+      const proc = Bun.spawn([process.execPath, join(ROOT, "scripts/tx.ts"), ...args, "-t", "0.2"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+      const [err, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+      expect(code).toBe(2);
+      expect(err).toMatch(message);
+      expect(err).not.toContain("    at ");
+    }, EXAMPLE_TIMEOUT_MS);
+  }
+});
