@@ -66,9 +66,12 @@ function hasLiburing() {
 if (!hasLiburing()) {
   say("liburing.so.2 missing: apt-get install -y liburing2");
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  if (!run("apt-get", ["install", "-y", "-q", "liburing2"], { env })) {
+  // A fresh cloud machine may still be running its own package updates: wait for the dpkg lock
+  // instead of failing at once.
+  const lock = ["-o", "DPkg::Lock::Timeout=300"];
+  if (!run("apt-get", [...lock, "install", "-y", "-q", "liburing2"], { env })) {
     say("retrying after apt-get update");
-    if (!run("apt-get", ["update", "-q"], { env }) || !run("apt-get", ["install", "-y", "-q", "liburing2"], { env })) {
+    if (!run("apt-get", [...lock, "update", "-q"], { env }) || !run("apt-get", [...lock, "install", "-y", "-q", "liburing2"], { env })) {
       say("could not install liburing2; install it (apt-get install liburing2) or set BUN_URING_LIBURING");
       process.exit(1);
     }

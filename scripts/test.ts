@@ -4,6 +4,7 @@
 //
 //   bun scripts/test.ts [bun test arguments...]
 import { closingLine, countsFromBunTest, runEcho } from "./lib/summary.ts";
+import { join } from "node:path";
 
 const args = process.argv.slice(2);
 if (args.includes("--help")) {
@@ -11,7 +12,7 @@ if (args.includes("--help")) {
   process.exit(0);
 }
 
-const root = new URL("..", import.meta.url).pathname;
+const root = join(import.meta.dir, "..") + "/";
 const tsc = await runEcho([`${root}node_modules/.bin/tsc`, "--noEmit", "-p", root]);
 console.log(tsc.code === 0 ? "typecheck: ok" : "typecheck: FAILED");
 

@@ -21,6 +21,9 @@ function parseOrExit(argv: string[]): VmOptions {
 
 const opts = parseOrExit(process.argv.slice(2));
 const result = await runInVm(opts);
+// A VM that could not be prepared, did not boot, timed out or lost bun without a failing test
+// still failed: the closing line must say so, as the exit status does.
+if (result.exitCode !== 0 && result.failed === 0) result.failed = 1;
 process.stdout.write(closingLine(result) + "\n");
 if (opts.json) {
   const { kernel, accel, passed, failed, skipped, exitCode, seconds } = result;

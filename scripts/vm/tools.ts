@@ -56,7 +56,8 @@ async function aptInstall(packages: string[], log: (line: string) => void, deadl
   if (result.code !== 0) {
     // The usual cause is package lists older than the archive (or none at all, on a fresh image).
     log(`install failed (${lastLine(result.stderr)}); running apt-get update, then installing again`);
-    await run(["apt-get", "update", "-q"], { env, deadline });
+    const update = await run(["apt-get", "update", "-q"], { env, deadline });
+    if (update.code !== 0) throw new Error(`apt-get update failed (no network or no reachable archive?), so ${packages.join(", ")} cannot be installed:\n${update.stderr.trim()}`);
     result = await run(install, { env, deadline });
   }
   if (result.code !== 0) throw new Error(`${install.join(" ")} failed:\n${result.stderr.trim()}`);
