@@ -48,7 +48,7 @@ function groupAlive(pgid: number): boolean {
 /** Start the script in its own process group (as a shell does for a foreground job), then send
  * SIGINT to the whole group, as Ctrl-C does: helper children (tx.ts starts a receiver) get it
  * too. */
-async function interrupt(args: string[], readyText: RegExp | null, waitForRing: boolean): Promise<{ signal: string | null; code: number | null; ringsBefore: number; ms: number; out: string; groupLeft: boolean }> {
+async function interrupt(args: string[], readyText: RegExp | null, waitForRing: boolean): Promise<{ signal: string | null; code: number | null; ringsBefore: number; wasReady: boolean; out: string; groupLeft: boolean }> {
   const p = spawn(process.execPath, args, { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   p.stdout!.on("data", (d: Buffer) => (out += d.toString()));
@@ -67,18 +67,17 @@ async function interrupt(args: string[], readyText: RegExp | null, waitForRing: 
   // Let it get going (sends in flight, rings registered), then interrupt.
   await Bun.sleep(300);
   const ringsBefore = ringFds(pid);
-  const t0 = performance.now();
+  const wasReady = ready();
   if (exit === null) process.kill(-pid, "SIGINT");
   const killer = setTimeout(() => groupAlive(pid) && process.kill(-pid, "SIGKILL"), 10_000);
   await exited;
-  const ms = performance.now() - t0;
   // Children of the group get a moment to go too.
   for (let i = 0; i < 50 && groupAlive(pid); i++) await Bun.sleep(100);
   const groupLeft = groupAlive(pid);
   if (groupLeft) process.kill(-pid, "SIGKILL");
   clearTimeout(killer);
   const e = exit as { code: number | null; signal: string | null } | null;
-  return { signal: e?.signal ?? null, code: e?.code ?? null, ringsBefore, ms, out, groupLeft };
+  return { signal: e?.signal ?? null, code: e?.code ?? null, ringsBefore, wasReady, out, groupLeft };
 }
 
 const cases: Array<{ name: string; args: string[]; ready: RegExp | null; usesRing: boolean }> = [
@@ -92,11 +91,12 @@ for (const c of cases) {
   const missing = existsSync(join(root, c.args[0]!)) ? skip : `${c.args[0]} is not there`;
   testIf(missing, `SIGINT during ${c.name}: the process ends at once, its rings with it`, async () => {
     const r = await interrupt(c.args, c.ready, c.usesRing);
-    // Ended by the signal itself (or a handler's exit 130), well before the 10 s SIGKILL; a
+    // Ended by the signal itself (or a handler's exit 130), not by the 10 s SIGKILL fallback; a
     // script that had already stopped on its own shows its exit code and last output here.
     const ended = r.signal === "SIGINT" || r.code === 130 ? "by SIGINT" : `on its own: signal ${r.signal}, exit ${r.code}, output ${JSON.stringify((r.out.split("\n").find((l) => /Error|error:/.test(l)) ?? r.out.trim().split("\n").slice(-3).join(" | ")).trim())}`;
     expect(ended).toBe("by SIGINT");
-    expect(r.ms).toBeLessThan(10_000);
+    // The signal came mid-run: the script had printed its ready line (or opened its ring).
+    expect(r.wasReady).toBe(true);
     // Nothing of the job is left running (a receiver child holding a ring and a socket).
     expect(r.groupLeft).toBe(false);
     // The rings existed when the signal came (the process was mid-run, not done already).
