@@ -246,3 +246,24 @@ test("multishot accept delivers one CQE per connection with F_MORE while armed",
     }
   });
 });
+
+test("an accept that times out is cancelled: the next connection goes to the next accept, no fd leaks", () => {
+  const ring = Ring.create({ entries: 16 });
+  const l = tcpListen(ring, { host: "127.0.0.1", port: 0 });
+  let client = -1, server = -1;
+  try {
+    expect(() => tcpAccept(ring, l.fd, { timeoutMs: 100 })).toThrow(/ETIME/);
+    // Nothing of the timed-out accept is left to take the next connection.
+    expect(ring.ops.inflight).toBe(0);
+    client = tcpConnect(ring, { host: "127.0.0.1", port: l.address.port });
+    server = tcpAccept(ring, l.fd, { timeoutMs: 5000 });
+    expect(server).toBeGreaterThan(0);
+    const msg = new TextEncoder().encode("x");
+    expect(c.send(client, msg, 1, 0)).toBe(1);
+    const got = new Uint8Array(1);
+    expect(c.recv(server, got, 1, 0)).toBe(1);
+  } finally {
+    ring.close();
+    for (const fd of [client, server, l.fd]) if (fd > 0) closeQuietly(fd);
+  }
+});

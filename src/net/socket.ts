@@ -10,7 +10,7 @@ import {
   AF_INET, AF_INET6, IPPROTO_IPV6, IPPROTO_TCP, IPV6_V6ONLY, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_STREAM,
   SOL_SOCKET, SO_REUSEADDR, TCP_NODELAY, MSG_WAITALL, MSG_NOSIGNAL, SOCK_NONBLOCK,
 } from "../abi/net.ts";
-import { prepAccept, prepBind, prepClose, prepConnect, prepListen, prepMultishotAccept, prepRecv, prepSend, prepSetsockopt, prepShutdown, prepSocket } from "../ops/prep.ts";
+import { prepAccept, prepBind, prepCancel64, prepClose, prepConnect, prepListen, prepMultishotAccept, prepRecv, prepSend, prepSetsockopt, prepShutdown, prepSocket } from "../ops/prep.ts";
 import type { Ring } from "../ring/ring.ts";
 import type { CompletionHandler } from "../ring/optable.ts";
 import { kernelAtLeast } from "../ring/kernel.ts";
@@ -148,11 +148,33 @@ function onceHandler(w: Waiter, res: number): void {
   w.done = true;
 }
 
-/** Run one op to completion and return its res, throwing the opcode's error when it is < 0. */
-function runOne(ring: Ring, op: number, detail: string, timeoutMs: number, submit: (w: Waiter) => void): number {
+/** How long a timed-out operation's cancel may take before the helper gives up on it. */
+const CANCEL_WAIT_MS = 1000;
+
+/** Run one op to completion and return its res, throwing the opcode's error when it is < 0.
+ * `submit` prepares the op and returns its user_data. On a timeout the op is cancelled before
+ * the ETIME error is thrown, so it cannot complete later behind the caller's back (an ACCEPT left
+ * pending would take the next connection and leak its fd); if it completed with a new fd in the
+ * meantime (SOCKET, ACCEPT), that fd is closed. */
+function runOne(ring: Ring, op: number, detail: string, timeoutMs: number, submit: (w: Waiter) => number): number {
   const w: Waiter = { res: 0, done: false };
-  submit(w);
-  ring.runUntil(() => w.done, timeoutMs);
+  const ud = submit(w);
+  try {
+    ring.runUntil(() => w.done, timeoutMs);
+  } catch (e) {
+    if (!w.done && !ring.isClosed) {
+      try {
+        const slot = ring.getSqe();
+        prepCancel64(ring.sq, slot, ud, 0);
+        ring.setUserData(slot, 0);
+        ring.runUntil(() => w.done, CANCEL_WAIT_MS);
+      } catch {
+        // The cancel could not be waited for: the op stays in flight until the ring closes.
+      }
+    }
+    if (w.done && w.res >= 0 && (op === Q.IORING_OP_SOCKET || op === Q.IORING_OP_ACCEPT)) c.close(w.res);
+    throw e;
+  }
   if (w.res < 0) throw socketError(op, w.res, detail);
   return w.res;
 }
@@ -212,9 +234,16 @@ export function bindSocket(ring: Ring, fd: number, addr: Sockaddr, o: SyncOption
   libcCheck("bind", c.bind(fd, addr.bytes, addr.length), detail);
 }
 
+/** A listen(2) backlog: an integer 0..2^31-1 (the kernel caps it at net.core.somaxconn). */
+export function checkBacklog(where: string, backlog: number): number {
+  if (!Number.isInteger(backlog) || backlog < 0 || backlog > 0x7fffffff) throw invalidArgument(where, `backlog must be an integer 0..2147483647, got ${String(backlog)}`);
+  return backlog;
+}
+
 /** Mark `fd` listening (LISTEN, or listen(2)). */
 export function listenSocket(ring: Ring, fd: number, backlog: number, o: SyncOptions = {}): void {
   checkFd("listenSocket", fd);
+  checkBacklog("listenSocket", backlog);
   if (useRing(ring, Q.IORING_OP_LISTEN, o.via, "listenSocket")) {
     runOne(ring, Q.IORING_OP_LISTEN, `fd ${fd}, backlog ${backlog}`, o.timeoutMs ?? DEFAULT_TIMEOUT_MS, (w) => submitListen(ring, fd, backlog, onceHandler, w));
     return;
@@ -392,6 +421,7 @@ export function sendAll(ring: Ring, fd: number, bytes: Uint8Array, o: SyncOption
       const [ud, slot] = reserve(ring, onceHandler as CompletionHandler, w, part);
       prepSend(ring.sq, slot, fd, address, part.length, MSG_WAITALL | MSG_NOSIGNAL);
       ring.setUserData(slot, ud);
+      return ud;
     });
     done += n;
   }
@@ -411,6 +441,7 @@ export function recvSome(ring: Ring, fd: number, buf: Uint8Array, o: SyncOptions
     const [ud, slot] = reserve(ring, onceHandler as CompletionHandler, w, buf);
     prepRecv(ring.sq, slot, fd, address, buf.length, 0);
     ring.setUserData(slot, ud);
+    return ud;
   });
 }
 
