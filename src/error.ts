@@ -38,7 +38,7 @@ const HINTS: Readonly<Record<string, string>> = {
   "*:ECONNREFUSED": "nothing listens on that address and port",
   "*:ECONNRESET": "the peer reset the connection",
   "*:EPIPE": "the peer closed the connection (or the socket was shut down for writing)",
-  "*:EADDRINUSE": "the address and port are taken; pick another port or set reuseAddr",
+  "*:EADDRINUSE": "another socket is bound to that address and port; pick another port (reuseAddr, on by default for TCP listeners, covers only connections left in TIME_WAIT)",
   "*:ECANCELED": "the operation was cancelled (ASYNC_CANCEL, a failed link, or ring close)",
   "*:ETIME": "the timeout expired",
   "*:EDESTADDRREQ": "an unconnected datagram socket needs a destination address",

@@ -427,6 +427,30 @@ describe("async API", () => {
     }
   }, HEAVY_TIMEOUT_MS);
 
+  test("bad socket requests fail up front with the reason: an unconnected UDP end(), a bad backlog; a refused connect names the address", async () => {
+    const r = openRing();
+    try {
+      const u = r.udp({ host: "127.0.0.1", port: 0 });
+      await expect(u.end()).rejects.toThrow(/unconnected UDP socket/);
+      // The socket is not shut for writing: it still sends.
+      const v = r.udp({ host: "127.0.0.1", port: 0 });
+      const it = v.recv()[Symbol.asyncIterator]();
+      await u.sendTo("still sends", v.localAddress);
+      expect(new TextDecoder().decode((await it.next()).value!)).toBe("still sends");
+      await it.return!();
+      for (const backlog of [Number.NaN, -1, 1.5, "abc" as unknown as number]) {
+        expect(() => r.listen({ host: "127.0.0.1", port: 0, backlog })).toThrow(/backlog must be an integer/);
+      }
+      const err = await r.connect({ host: "::1", port: 1 }).then(() => null, (e) => e as UringError);
+      expect(err?.code).toBe("ECONNREFUSED");
+      expect(err?.message).toContain("[::1]:1");
+      await Promise.all([u.close(), v.close()]);
+      expect(r.inflight).toBe(0);
+    } finally {
+      await r.close();
+    }
+  }, HEAVY_TIMEOUT_MS);
+
   test("errors reject with UringError: a refused connection, a send after close, a second receive stream", async () => {
     const r = openRing();
     try {

@@ -18,8 +18,8 @@ import { probeReportUsage, type ZcMode } from "../zc/sender.ts";
 import { ZcrxIfq, zcrxRingProblem, type ZcrxIfqOptions } from "../zcrx/ifq.ts";
 import type { ZcrxReceiver } from "../zcrx/receiver.ts";
 import { prepCancelFdOp } from "../ops/prep.ts";
-import { type DecodedAddress, type SocketAddress, sockaddr } from "../net/sockaddr.ts";
-import { localAddress, submitAccept, submitConnect } from "../net/socket.ts";
+import { type DecodedAddress, type SocketAddress, formatAddress, sockaddr } from "../net/sockaddr.ts";
+import { checkBacklog, localAddress, submitAccept, submitConnect } from "../net/socket.ts";
 import { abortError, type RecvStream } from "./recv.ts";
 import { AsyncSocket, TcpSocket, UdpSocket, type SocketHost } from "./socket.ts";
 
@@ -102,6 +102,8 @@ interface ConnectState extends Pending<TcpSocket> {
   signal: AbortSignal | undefined;
   onAbort: (() => void) | null;
   aborted: boolean;
+  /** The address connected to, for errors. */
+  to: string;
 }
 
 function onConnectCqe(st: ConnectState, res: number): void {
@@ -109,7 +111,7 @@ function onConnectCqe(st: ConnectState, res: number): void {
   if (st.signal && st.onAbort) st.signal.removeEventListener("abort", st.onAbort);
   if (res < 0) {
     c.close(st.fd);
-    st.reject(res === -ECANCELED && st.aborted ? abortError(st.signal!, "IORING_OP_CONNECT") : new UringError("IORING_OP_CONNECT", -res, `fd ${st.fd}`));
+    st.reject(res === -ECANCELED && st.aborted ? abortError(st.signal!, "IORING_OP_CONNECT") : new UringError("IORING_OP_CONNECT", -res, `to ${st.to}`));
     return;
   }
   st.resolve(st.ring.adopt(new TcpSocket(st.ring, st.fd)));
@@ -327,7 +329,7 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
     this.ensureOpen("connect");
     const addr = sockaddr(o);
     if (o.signal?.aborted) return Promise.reject(abortError(o.signal, "IORING_OP_CONNECT"));
-    const fd = openFd(addr.family, SOCK_STREAM, `TCP socket for ${o.host}:${o.port}`);
+    const fd = openFd(addr.family, SOCK_STREAM, `TCP socket for ${formatAddress(o)}`);
     try {
       if (o.noDelay !== false) setIntOption(fd, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
     } catch (e) {
@@ -335,7 +337,7 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
       throw e;
     }
     return new Promise<TcpSocket>((resolve, reject) => {
-      const st: ConnectState = { ring: this, fd, userData: 0, resolve, reject, signal: o.signal, onAbort: null, aborted: false };
+      const st: ConnectState = { ring: this, fd, userData: 0, resolve, reject, signal: o.signal, onAbort: null, aborted: false, to: formatAddress(o) };
       try {
         st.userData = submitConnect(this.ring, fd, addr, onConnectCqe, st);
       } catch (e) {
@@ -360,13 +362,13 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
   listen(o: ListenOptions): TcpListener {
     this.ensureOpen("listen");
     const addr = sockaddr(o);
-    const fd = openFd(addr.family, SOCK_STREAM, `TCP listener on ${o.host}:${o.port}`);
+    const fd = openFd(addr.family, SOCK_STREAM, `TCP listener on ${formatAddress(o)}`);
     try {
       if (o.reuseAddr !== false) setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
       if (o.ipv6Only !== undefined && addr.family === AF_INET6) setIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, o.ipv6Only ? 1 : 0, "IPV6_V6ONLY");
-      if (c.bind(fd, addr.bytes, addr.length) < 0) throw new UringError("bind", errno(), `${o.host}:${o.port}`);
-      const backlog = o.backlog ?? 511;
-      if (c.listen(fd, backlog) < 0) throw new UringError("listen", errno(), `${o.host}:${o.port}`);
+      if (c.bind(fd, addr.bytes, addr.length) < 0) throw new UringError("bind", errno(), formatAddress(o));
+      const backlog = checkBacklog("listen", o.backlog ?? 511);
+      if (c.listen(fd, backlog) < 0) throw new UringError("listen", errno(), formatAddress(o));
     } catch (e) {
       c.close(fd);
       throw e;
@@ -380,18 +382,18 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
   udp(o: UdpOptions): UdpSocket {
     this.ensureOpen("udp");
     const addr = sockaddr(o);
-    const fd = openFd(addr.family, SOCK_DGRAM, `UDP socket on ${o.host}:${o.port}`);
+    const fd = openFd(addr.family, SOCK_DGRAM, `UDP socket on ${formatAddress(o)}`);
     try {
-      if (c.bind(fd, addr.bytes, addr.length) < 0) throw new UringError("bind", errno(), `${o.host}:${o.port}`);
+      if (c.bind(fd, addr.bytes, addr.length) < 0) throw new UringError("bind", errno(), formatAddress(o));
       if (o.connect) {
         const peer = sockaddr(o.connect);
-        if (c.connect(fd, peer.bytes, peer.length) < 0) throw new UringError("connect", errno(), `${o.connect.host}:${o.connect.port}`);
+        if (c.connect(fd, peer.bytes, peer.length) < 0) throw new UringError("connect", errno(), formatAddress(o.connect));
       }
     } catch (e) {
       c.close(fd);
       throw e;
     }
-    return this.adopt(new UdpSocket(this, fd));
+    return this.adopt(new UdpSocket(this, fd, o.connect !== undefined));
   }
 
   /** Wrap a connected TCP socket fd made elsewhere (the ring takes ownership and closes it). */

@@ -568,9 +568,21 @@ export class TcpSocket extends AsyncSocket {
 
 /** A UDP socket: bound, and connected when `connect` was given. */
 export class UdpSocket extends AsyncSocket {
+  /** Whether the socket was connected to a peer (UdpOptions.connect). */
+  readonly connected: boolean;
+
   /** @internal */
-  constructor(host: SocketHost, fd: number) {
+  constructor(host: SocketHost, fd: number, connected = false) {
     super(host, fd, false);
+    this.connected = connected;
+  }
+
+  /** Half-close a connected UDP socket once its queued sends are through. An unconnected one is
+   * refused up front: Linux would shut it for writing and still answer ENOTCONN, leaving every
+   * later sendTo failing with EPIPE. */
+  override end(): Promise<void> {
+    if (!this.connected) return Promise.reject(invalidArgument("end", "an unconnected UDP socket has no peer to half-close; close() it instead"));
+    return super.end();
   }
 
   /** Send one datagram; `to` is required unless the socket is connected. Encode a destination
