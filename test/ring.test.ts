@@ -597,6 +597,32 @@ describe("close() from odd places", () => {
     });
   }
 
+  test("close() on the path for kernels before 5.19 (one cancel per operation) ends every operation", () => {
+    const [rd, wr] = pipe();
+    const ring = Ring.create({ entries: 8 });
+    // IORING_ASYNC_CANCEL_ANY | _ALL is 5.19+; older kernels refuse it, so close() cancels each
+    // live operation by its user_data. This kernel has both: take the older path on purpose.
+    (ring as unknown as { cancelAnySupported: boolean }).cancelAnySupported = false;
+    const res: number[] = [];
+    try {
+      for (let k = 0; k < 5; k++) {
+        const b = new Uint8Array(8);
+        const s = ring.getSqe();
+        P.prepRead(ring.sq, s, rd, addressOf(b), 8, -1);
+        ring.track(s, (_d, r) => res.push(r), null, b);
+      }
+      ring.submit();
+      ring.close();
+      expect(res).toEqual([-ECANCELED, -ECANCELED, -ECANCELED, -ECANCELED, -ECANCELED]);
+      // Each was cancelled in the kernel, none abandoned at the timeout.
+      expect(ring.abandoned).toBe(0);
+      expect(ring.retainedBytes).toBe(0);
+    } finally {
+      c.close(rd);
+      c.close(wr);
+    }
+  });
+
   test("a ring created disabled and never enabled closes cleanly, its memory not retained", () => {
     const ring = Ring.create({ entries: 4, disabled: true });
     const res: number[] = [];

@@ -162,6 +162,10 @@ export class Ring {
   private closing = false;
   /** Created with IORING_SETUP_R_DISABLED and not enabled yet: the kernel has taken no SQE. */
   private notEnabled = false;
+  /** IORING_ASYNC_CANCEL_ANY | _ALL (5.19): close() cancels everything with one SQE; before,
+   * it cancels each live operation by its user_data. A field so tests can take the older path on
+   * a newer kernel. */
+  private cancelAnySupported = false;
   private readonly regions: Region[];
   private readonly sqRing: Uint32Array;
   private readonly cqRing: Uint32Array;
@@ -332,6 +336,7 @@ export class Ring {
       sqEntries: this.sqEntries,
       cqEntries: this.cqEntries,
     };
+    this.cancelAnySupported = kernelAtLeast("5.19", this.capabilities.kernel);
   }
 
   private registerRingFd(): void {
@@ -822,7 +827,7 @@ export class Ring {
    * live operation gets its own cancel by user_data. Without timed waits (IORING_FEAT_EXT_ARG,
    * 5.11) the rounds poll the CQ with short sleeps instead of waiting in the kernel. */
   private cancelAll(timeoutMs: number): void {
-    const cancelAny = kernelAtLeast("5.19", this.capabilities.kernel);
+    const cancelAny = this.cancelAnySupported;
     const timedWait = hasEnter2 && (this.features & S.IORING_FEAT_EXT_ARG) !== 0;
     const deadline = performance.now() + timeoutMs;
     while (this.ops.inflight > 0) {
