@@ -1,17 +1,18 @@
 // Smoke test of the VM tier: proves the suite really runs inside the guest scripts/vm.ts booted,
 // with io_uring enabled and the liburing that init exported. Outside the VM it skips, saying why.
-import { describe, expect, test } from "bun:test";
+import { describe, expect } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
+import { testIf } from "../helpers.ts";
 
 const inVm = process.env.BUN_URING_IN_VM === "1";
-if (!inVm) console.log("skip test/vm/kernel.test.ts: BUN_URING_IN_VM is not 1, so this is not the scripts/vm.ts guest");
+const gate = inVm ? null : "BUN_URING_IN_VM is not 1, so this is not the scripts/vm.ts guest";
 
 function readTrimmed(path: string): string {
   return readFileSync(path, "utf8").trim();
 }
 
 describe("vm guest", () => {
-  test.skipIf(!inVm)("runs on the booted kernel, not the host's", () => {
+  testIf(gate, "runs on the booted kernel, not the host's", () => {
     const release = readTrimmed("/proc/sys/kernel/osrelease");
     console.log(`guest kernel ${release}`);
     expect(release).toMatch(/^\d+\.\d+/);
@@ -20,13 +21,13 @@ describe("vm guest", () => {
     expect(readFileSync("/proc/1/cmdline", "utf8").split("\0")).toContain("/init");
   });
 
-  test.skipIf(!inVm)("io_uring is not disabled by sysctl", () => {
+  testIf(gate, "io_uring is not disabled by sysctl", () => {
     // Absent before 6.6 (no such knob: io_uring always allowed); 0 means allowed for everyone.
     const knob = "/proc/sys/kernel/io_uring_disabled";
     if (existsSync(knob)) expect(readTrimmed(knob)).toBe("0");
   });
 
-  test.skipIf(!inVm)("liburing is where init said", () => {
+  testIf(gate, "liburing is where init said", () => {
     const path = process.env.BUN_URING_LIBURING;
     expect(path).toBeString();
     expect(existsSync(path!)).toBe(true);
@@ -34,7 +35,7 @@ describe("vm guest", () => {
     expect(readFileSync(path!).subarray(0, 4)).toEqual(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
   });
 
-  test.skipIf(!inVm)("memlock is unlimited and loopback is up", () => {
+  testIf(gate, "memlock is unlimited and loopback is up", () => {
     const limits = readTrimmed("/proc/self/limits");
     expect(limits).toMatch(/^Max locked memory\s+unlimited\s+unlimited/m);
     const flags = Number.parseInt(readTrimmed("/sys/class/net/lo/flags"), 16);
