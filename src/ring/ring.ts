@@ -727,11 +727,12 @@ export class Ring {
     const b = this.batch;
     const ops = this.ops;
     for (let i = from; i < n; i++) {
-      // A handler closed the ring: every operation still live got its last call from close().
-      if (this.closed) return n;
       this.dispatchAt = i;
       const flags = b.flags[i]!;
       if (!ops.complete(b.udLo[i]!, b.udHi[i]!, b.res[i]!, flags, (flags & Q.IORING_CQE_F_MORE) !== 0, i)) {
+        // A handler closed the ring: close() gave every live operation its last call, so the
+        // rest of the batch names none (checked here, off the path of a matching CQE).
+        if (this.closed) return n;
         this.unknownCqes++;
         this.onUnknownCqe?.(b.userDataAt(i), b.res[i]!, flags, i);
       }
