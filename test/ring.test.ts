@@ -545,14 +545,19 @@ test("submitAndWait with a timeout returns when it expires, with nothing complet
 });
 
 describe("close() from odd places", () => {
-  function pipe(): [number, number] {
+  /** Run `fn` with a pipe whose read end never has data (reads on it stay pending), closed after. */
+  function withPipe(fn: (rd: number) => void): void {
     const p = new Int32Array(2);
     expect(c.pipe2(p, 0)).toBe(0);
-    return [p[0]!, p[1]!];
+    try {
+      fn(p[0]!);
+    } finally {
+      c.close(p[0]!);
+      c.close(p[1]!);
+    }
   }
 
-  test("a handler that closes the ring again during close(): the ring's fd is closed once", () => {
-    const [rd, wr] = pipe();
+  test("a handler that closes the ring again during close(): the ring's fd is closed once", () => withPipe((rd) => {
     const ring = Ring.create({ entries: 4 });
     const later = new Int32Array(2);
     const res: number[] = [];
@@ -575,9 +580,9 @@ describe("close() from odd places", () => {
       expect(c.read(later[0]!, one, 1)).toBe(1);
     } finally {
       ring.close();
-      for (const fd of [rd, wr, later[0]!, later[1]!]) if (fd > 0) c.close(fd);
+      for (const fd of [later[0]!, later[1]!]) if (fd > 0) c.close(fd);
     }
-  });
+  }));
 
   for (const memory of ["shared", "mmap"] as const) {
     const gate = memory === "shared" ? needSetupFlag(S.IORING_SETUP_NO_MMAP, "NO_MMAP", "6.5") : null;
@@ -597,31 +602,25 @@ describe("close() from odd places", () => {
     });
   }
 
-  test("close() on the path for kernels before 5.19 (one cancel per operation) ends every operation", () => {
-    const [rd, wr] = pipe();
+  test("close() on the path for kernels before 5.19 (one cancel per operation) ends every operation", () => withPipe((rd) => {
     const ring = Ring.create({ entries: 8 });
     // IORING_ASYNC_CANCEL_ANY | _ALL is 5.19+; older kernels refuse it, so close() cancels each
     // live operation by its user_data. This kernel has both: take the older path on purpose.
     (ring as unknown as { cancelAnySupported: boolean }).cancelAnySupported = false;
     const res: number[] = [];
-    try {
-      for (let k = 0; k < 5; k++) {
-        const b = new Uint8Array(8);
-        const s = ring.getSqe();
-        P.prepRead(ring.sq, s, rd, addressOf(b), 8, -1);
-        ring.track(s, (_d, r) => res.push(r), null, b);
-      }
-      ring.submit();
-      ring.close();
-      expect(res).toEqual([-ECANCELED, -ECANCELED, -ECANCELED, -ECANCELED, -ECANCELED]);
-      // Each was cancelled in the kernel, none abandoned at the timeout.
-      expect(ring.abandoned).toBe(0);
-      expect(ring.retainedBytes).toBe(0);
-    } finally {
-      c.close(rd);
-      c.close(wr);
+    for (let k = 0; k < 5; k++) {
+      const b = new Uint8Array(8);
+      const s = ring.getSqe();
+      P.prepRead(ring.sq, s, rd, addressOf(b), 8, -1);
+      ring.track(s, (_d, r) => res.push(r), null, b);
     }
-  });
+    ring.submit();
+    ring.close();
+    expect(res).toEqual([-ECANCELED, -ECANCELED, -ECANCELED, -ECANCELED, -ECANCELED]);
+    // Each was cancelled in the kernel, none abandoned at the timeout.
+    expect(ring.abandoned).toBe(0);
+    expect(ring.retainedBytes).toBe(0);
+  }));
 
   test("a ring created disabled and never enabled closes cleanly, its memory not retained", () => {
     const ring = Ring.create({ entries: 4, disabled: true });
@@ -634,8 +633,7 @@ describe("close() from odd places", () => {
     expect(ring.retainedBytes).toBe(0);
   });
 
-  test("an operation a handler re-arms during close() is cancelled too, not abandoned at the timeout", () => {
-    const [rd, wr] = pipe();
+  test("an operation a handler re-arms during close() is cancelled too, not abandoned at the timeout", () => withPipe((rd) => {
     const ring = Ring.create({ entries: 4 });
     const buf = new Uint8Array(64);
     let calls = 0;
@@ -644,20 +642,15 @@ describe("close() from odd places", () => {
       P.prepRead(ring.sq, s, rd, addressOf(buf), 64, -1);
       ring.track(s, () => { calls++; if (!ring.isClosed && calls < 5) arm(); }, null, buf);
     };
-    try {
-      arm();
-      ring.submit();
-      ring.close(1500);
-      // Each round re-sends the cancel: a re-armed read missed by it would still be pending at
-      // the timeout, then abandoned, its ring memory retained.
-      expect(calls).toBe(5);
-      expect(ring.abandoned).toBe(0);
-      expect(ring.retainedBytes).toBe(0);
-    } finally {
-      c.close(rd);
-      c.close(wr);
-    }
-  });
+    arm();
+    ring.submit();
+    ring.close(1500);
+    // Each round re-sends the cancel: a re-armed read missed by it would still be pending at
+    // the timeout, then abandoned, its ring memory retained.
+    expect(calls).toBe(5);
+    expect(ring.abandoned).toBe(0);
+    expect(ring.retainedBytes).toBe(0);
+  }));
 });
 
 test("close() ends a pending RECV (its handler sees the end) and every later call throws EBADF", () => {
