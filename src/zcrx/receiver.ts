@@ -49,6 +49,12 @@ export interface RecvZcHandler<T = unknown> {
   /** The stream ended: res 0 on EOF (or after maxBytes), -errno on an error. Delivered chunks
    * stay valid until released. */
   onEnd?(ctx: T, res: number): void;
+  /** The area ran dry under this connection: its RECV_ZC ended with -ENOMEM (the copy path found
+   * no free buffer) and waits, with nothing in the kernel, until enough releases are published
+   * (ReceiverOptions.rearmLowWater) or releases stop coming. A consumer that holds chunks learns
+   * here that it must give some back before more data can arrive. A NIC queue stalls instead
+   * and reports nothing here. */
+  onStarve?(ctx: T): void;
 }
 
 export interface RecvOptions {
@@ -56,13 +62,18 @@ export interface RecvOptions {
   maxBytes?: number;
 }
 
-/** A chunk handle is (generation << 22) | index: a small non-negative int32 (so the engine keeps
- * it unboxed) naming one delivery. The 9-bit generation tells a stale handle from the slot's
- * current one, so a second release of a handle is caught even after its slot was reused. */
+/** A chunk handle is generation * 2^22 + index: a non-negative integer below 2^53 naming one
+ * delivery. The index picks a slot of the chunk table; the 31-bit generation tells a stale handle
+ * from the slot's current one, so a second release of a handle is caught even after its slot was
+ * reused. A stale handle can only pass for a live chunk if its slot took exactly a multiple of
+ * 2^31 deliveries in between (the 9 bits of an int32 handle wrapped after 512). JSC keeps such
+ * numbers unboxed like int32s. */
 export const CHUNK_INDEX_BITS = 22;
-const CHUNK_INDEX_MASK = (1 << CHUNK_INDEX_BITS) - 1;
-const CHUNK_MAX_SLOTS = 1 << CHUNK_INDEX_BITS;
-const CHUNK_GEN_MASK = 0x1ff;
+const CHUNK_SLOT_SPAN = 2 ** CHUNK_INDEX_BITS;
+const CHUNK_MAX_SLOTS = CHUNK_SLOT_SPAN;
+/** Generations run 1..2^31-1 and wrap to 1: 0 is never live, so a small integer that only looks
+ * like an index never names a chunk. */
+const CHUNK_GEN_SPAN = 2 ** 31;
 const U32_SPAN = 4294967296;
 /** Area offsets are the low IORING_ZCRX_AREA_SHIFT (48) bits of a zcrx offset: these are the
  * ones in its high word. */
@@ -94,7 +105,20 @@ export interface ReceiverOptions {
   /** Chunk handles preallocated; the table doubles when more are live at once. Default: area
    * pages + refill entries. */
   chunkCapacity?: number;
+  /** A receive parked because the area ran dry is posted again by publish() once this many
+   * buffers went back since (or once every chunk is back). Re-arming on fewer lets the kernel
+   * fill those few and run dry again, one CQE per refill. resumeStarved() re-arms regardless.
+   * Default: a quarter of the area's pages, at most 64, at least 1. */
+  rearmLowWater?: number;
+  /** Called with an exception thrown by a handler's onData, onEnd or onStarve. The receiver
+   * goes on with the rest of the batch either way (a chunk whose onData threw is released for
+   * it unless it was already). Default: the first such exception of a batch is rethrown by the
+   * next publish() (so by run() or completions(), after the batch and the publish). */
+  onError?: (error: unknown) => void;
 }
+
+/** Default cap on ReceiverOptions.rearmLowWater. */
+const REARM_LOW_WATER_MAX = 64;
 
 export class ZcrxReceiver {
   readonly stats = new ZcrxStats();
@@ -105,6 +129,12 @@ export class ZcrxReceiver {
   private readonly conns: Conn[] = [];
   private closed = false;
   private starvedCount = 0;
+  /** Refill entries published since the area last ran dry (while a receive is parked). */
+  private backSinceDry = 0;
+  private readonly lowWater: number;
+  private readonly onError: ((error: unknown) => void) | undefined;
+  /** The first handler exception not yet rethrown (without options.onError). */
+  private handlerError: { error: unknown } | null = null;
 
   // Chunk table: parallel typed arrays, one slot per live chunk, and a stack of free slots.
   private chunkOff: Float64Array;
@@ -113,6 +143,8 @@ export class ZcrxReceiver {
   private chunkGen: Uint32Array;
   private chunkUses: Float64Array;
   private chunkLive: Uint8Array;
+  /** Connection each slot's latest chunk came in on. */
+  private chunkConn: Int32Array;
   private freeChunks: Int32Array;
   private freeTop: number;
   private chunkCap: number;
@@ -163,9 +195,15 @@ export class ZcrxReceiver {
     this.chunkGen = new Uint32Array(cap);
     this.chunkUses = new Float64Array(cap);
     this.chunkLive = new Uint8Array(cap);
+    this.chunkConn = new Int32Array(cap);
     this.freeChunks = new Int32Array(cap);
     for (let i = 0; i < cap; i++) this.freeChunks[i] = cap - 1 - i;
     this.freeTop = cap;
+    const lowWater = options.rearmLowWater ?? Math.max(1, Math.min(REARM_LOW_WATER_MAX, Math.floor(this.areaBytes / 4096 / 4)));
+    if (!Number.isInteger(lowWater) || lowWater < 1) throw invalidArgument("ZcrxReceiver", `rearmLowWater must be a positive integer, got ${options.rearmLowWater}`);
+    this.lowWater = lowWater;
+    if (options.onError !== undefined && typeof options.onError !== "function") throw invalidArgument("ZcrxReceiver", "onError must be a function");
+    this.onError = options.onError;
     this.pendOff = new Float64Array(r.entries);
     this.pendLen = new Uint32Array(r.entries);
     // After bind, so that a source's own refusal (the simulator allows one receiver) speaks
@@ -235,6 +273,11 @@ export class ZcrxReceiver {
     return false;
   }
 
+  /** Whether connection `conn` is parked because the area ran dry. */
+  starvedOn(conn: number): boolean {
+    return this.conns[conn]?.starved ?? false;
+  }
+
   /** Whether connection `conn` has ended (EOF or error). */
   ended(conn: number): boolean {
     return this.conns[conn]?.ended ?? true;
@@ -261,11 +304,18 @@ export class ZcrxReceiver {
       if (offset + res > this.areaBytes) {
         throw new UringError("IORING_OP_RECV_ZC", EFAULT, `a CQE points at ${res} bytes at area offset ${offset}, past the ${this.areaBytes}-byte area`);
       }
-      const chunk = this.takeChunk(offset, res);
+      const chunk = this.takeChunk(offset, res, connId);
       conn.received += res;
       this.stats.chunks++;
       this.stats.bytes += res;
-      conn.handler.onData(conn.ctx, chunk, offset, res);
+      try {
+        conn.handler.onData(conn.ctx, chunk, offset, res);
+      } catch (e) {
+        // The rest of the batch must still be delivered (its buffers are the kernel's to lend
+        // only once): give this chunk back, unless the handler did, and report the error.
+        if (this.slotOf(chunk) >= 0) this.release(chunk);
+        this.handlerThrew(e);
+      }
     }
     if (!(flags & IORING_CQE_F_MORE)) this.finished(conn, res);
   }
@@ -295,7 +345,14 @@ export class ZcrxReceiver {
       // releases to reach the kernel, then post it again from publish().
       this.stats.starvations++;
       conn.starved = true;
-      this.starvedCount++;
+      if (this.starvedCount++ === 0) this.backSinceDry = 0;
+      if (conn.handler.onStarve !== undefined) {
+        try {
+          conn.handler.onStarve(conn.ctx);
+        } catch (e) {
+          this.handlerThrew(e);
+        }
+      }
       return;
     }
     this.endConn(conn, limitReached && res > 0 ? 0 : res);
@@ -304,29 +361,42 @@ export class ZcrxReceiver {
   private endConn(conn: Conn, res: number): void {
     conn.ended = true;
     this.stats.ends++;
-    conn.handler.onEnd?.(conn.ctx, res);
+    if (conn.handler.onEnd === undefined) return;
+    try {
+      conn.handler.onEnd(conn.ctx, res);
+    } catch (e) {
+      this.handlerThrew(e);
+    }
+  }
+
+  private handlerThrew(e: unknown): void {
+    this.stats.handlerErrors++;
+    if (this.onError !== undefined) this.onError(e);
+    else if (this.handlerError === null) this.handlerError = { error: e };
   }
 
   // ---- chunks ----
 
-  private takeChunk(offset: number, length: number): number {
+  private takeChunk(offset: number, length: number, conn: number): number {
     if (this.freeTop === 0) this.growChunks();
     const i = this.freeChunks[--this.freeTop]!;
-    const gen = (this.chunkGen[i]! + 1) & CHUNK_GEN_MASK;
+    const next = this.chunkGen[i]! + 1;
+    const gen = next === CHUNK_GEN_SPAN ? 1 : next;
     this.chunkGen[i] = gen;
     this.chunkUses[i]!++;
     this.chunkOff[i] = offset;
     this.chunkLen[i] = length;
+    this.chunkConn[i] = conn;
     this.chunkLive[i] = 1;
     this.live++;
-    return (gen << CHUNK_INDEX_BITS) | i;
+    return gen * CHUNK_SLOT_SPAN + i;
   }
 
   private growChunks(): void {
     const old = this.chunkCap;
     const cap = Math.min(old * 2, CHUNK_MAX_SLOTS);
     if (cap === old) throw new UringError("ZcrxReceiver", ENOMEM, `${old} chunks are held and none released`, "release chunks: the kernel cannot reuse their buffers until then");
-    const grow = <A extends Float64Array | Uint32Array | Uint8Array>(a: A, make: (n: number) => A): A => {
+    const grow = <A extends Float64Array | Uint32Array | Uint8Array | Int32Array>(a: A, make: (n: number) => A): A => {
       const b = make(cap);
       b.set(a as never);
       return b;
@@ -336,6 +406,7 @@ export class ZcrxReceiver {
     this.chunkGen = grow(this.chunkGen, (n) => new Uint32Array(n));
     this.chunkUses = grow(this.chunkUses, (n) => new Float64Array(n));
     this.chunkLive = grow(this.chunkLive, (n) => new Uint8Array(n));
+    this.chunkConn = grow(this.chunkConn, (n) => new Int32Array(n));
     const free = new Int32Array(cap);
     free.set(this.freeChunks.subarray(0, this.freeTop));
     let top = this.freeTop;
@@ -345,10 +416,14 @@ export class ZcrxReceiver {
     this.chunkCap = cap;
   }
 
-  /** Slot of a live chunk handle, or -1. */
+  /** Slot of a live chunk handle, or -1. A handle that is not a number, negative, fractional,
+   * NaN or too large yields a slot no live chunk has (a fractional or NaN index reads undefined
+   * from the table). */
   private slotOf(chunk: number): number {
-    const i = chunk & CHUNK_INDEX_MASK;
-    if ((chunk | 0) === chunk && chunk >= 0 && i < this.chunkCap && this.chunkLive[i] === 1 && this.chunkGen[i] === chunk >>> CHUNK_INDEX_BITS) return i;
+    if (typeof chunk !== "number") return -1;
+    const gen = Math.floor(chunk / CHUNK_SLOT_SPAN);
+    const i = chunk - gen * CHUNK_SLOT_SPAN;
+    if (i < this.chunkCap && this.chunkLive[i] === 1 && this.chunkGen[i] === gen) return i;
     return -1;
   }
 
@@ -359,15 +434,28 @@ export class ZcrxReceiver {
   }
 
   private badChunk(chunk: number, where: string): UringError {
-    const i = chunk & CHUNK_INDEX_MASK;
-    if ((chunk | 0) === chunk && chunk >= 0 && i < this.chunkCap) {
+    const gen = Math.floor(chunk / CHUNK_SLOT_SPAN);
+    const i = chunk - gen * CHUNK_SLOT_SPAN;
+    if (typeof chunk === "number" && Number.isInteger(chunk) && gen >= 1 && gen < CHUNK_GEN_SPAN && i < this.chunkCap) {
       // How many deliveries ago this handle's generation was issued on its slot.
-      const ago = (this.chunkGen[i]! - (chunk >>> CHUNK_INDEX_BITS)) & CHUNK_GEN_MASK;
+      const ago = (this.chunkGen[i]! - gen + CHUNK_GEN_SPAN - 1) % (CHUNK_GEN_SPAN - 1);
       if (ago < this.chunkUses[i]!) {
         return new UringError(where, EINVAL, `chunk ${chunk} was already released`, "release each chunk exactly once; its bytes may already hold newer data");
       }
     }
     return new UringError(where, EINVAL, `chunk ${chunk} was never issued by this receiver`, "pass the handle onData received");
+  }
+
+  /** Every chunk delivered and not yet released, in slot order: its handle, the fd it came in
+   * on, where it is in the area. For leak reports (bun-uring/testing's assertClean); it walks
+   * the whole chunk table. */
+  heldChunks(): { chunk: number; fd: number; offset: number; length: number }[] {
+    const out: { chunk: number; fd: number; offset: number; length: number }[] = [];
+    for (let i = 0; i < this.chunkCap; i++) {
+      if (this.chunkLive[i] !== 1) continue;
+      out.push({ chunk: this.chunkGen[i]! * CHUNK_SLOT_SPAN + i, fd: this.conns[this.chunkConn[i]!]!.fd, offset: this.chunkOff[i]!, length: this.chunkLen[i]! });
+    }
+    return out;
   }
 
   /** Area offset of a live chunk. */
@@ -395,10 +483,8 @@ export class ZcrxReceiver {
    * handle is retired without a refill entry: the refill ring may have a new receiver by then,
    * and the kernel takes every buffer back when its ring closes. */
   release(chunk: number): void {
-    const i = chunk & CHUNK_INDEX_MASK;
-    if (!((chunk | 0) === chunk && chunk >= 0 && i < this.chunkCap && this.chunkLive[i] === 1 && this.chunkGen[i] === chunk >>> CHUNK_INDEX_BITS)) {
-      throw this.badChunk(chunk, "ZcrxReceiver.release");
-    }
+    const i = this.slotOf(chunk);
+    if (i < 0) throw this.badChunk(chunk, "ZcrxReceiver.release");
     this.chunkLive[i] = 0;
     this.freeChunks[this.freeTop++] = i;
     this.live--;
@@ -482,43 +568,75 @@ export class ZcrxReceiver {
     return this.stats.published - ((this.rqPublished - this.loadRefillHead()) >>> 0);
   }
 
-  /** Publish every release since the last call with one release store of the refill tail.
-   * Pending releases move into the ring first. A device-less zcrx is then flushed
-   * (ZCRX_CTRL_FLUSH_RQ); when that freed room for more pending entries, it repeats (a few
-   * rounds at most). Streams parked for lack of buffers are re-armed. Returns entries published;
-   * 0 after close(), which ends this receiver's writes to the refill ring. */
+  /** Publish every release since the last call with one release store of the refill tail,
+   * after moving pending releases into the ring. A device-less zcrx is then flushed once
+   * (ZCRX_CTRL_FLUSH_RQ); releases still pending (the ring was full) wait for the next publish
+   * (`needsPublish` says so). Streams parked because the area ran dry are re-armed once
+   * rearmLowWater buffers went back since, or once every chunk is back. Returns entries
+   * published; 0 after close(), which ends this receiver's writes to the refill ring. Then, if a
+   * handler threw during the batch and no onError was given, rethrows the first exception. */
   publish(): number {
     if (this.closed) return 0;
-    let total = 0;
-    for (let round = 0; round < 4; round++) {
-      if (this.pendCount > 0) this.movePending();
-      const n = (this.rqTail - this.rqPublished) >>> 0;
-      if (n === 0) break;
+    if (this.pendCount > 0) this.movePending();
+    const n = (this.rqTail - this.rqPublished) >>> 0;
+    if (n > 0) {
       this.storeRefillTail(this.rqTail);
       this.rqPublished = this.rqTail;
-      total += n;
       const s = this.stats;
       s.publishes++;
       s.published += n;
       if (n > s.batchMax) s.batchMax = n;
       const b = 31 - Math.clz32(n);
       s.batchHistogram[b < BATCH_BUCKETS ? b : BATCH_BUCKETS - 1]!++;
-      if (!this.source.afterPublish()) break;
-      s.flushes++;
-      if (this.pendCount === 0) break;
+      if (this.source.afterPublish()) s.flushes++;
     }
-    if (this.starvedCount > 0 && (total > 0 || (this.live === 0 && this.pendCount === 0))) this.rearmStarved();
-    return total;
+    if (this.starvedCount > 0) {
+      this.backSinceDry += n;
+      if (this.backSinceDry >= this.lowWater || (this.live === 0 && this.pendCount === 0)) this.rearmStarved();
+    }
+    const err = this.handlerError;
+    if (err !== null) {
+      this.handlerError = null;
+      throw err.error;
+    }
+    return n;
   }
 
-  private rearmStarved(): void {
+  /** Whether a publish() is still due: releases written and not published, or waiting for room. */
+  get needsPublish(): boolean {
+    return this.pendCount > 0 || this.rqTail !== this.rqPublished;
+  }
+
+  /** Receives parked because the area ran dry. */
+  get starved(): number {
+    return this.starvedCount;
+  }
+
+  /** Buffers published since the area last ran dry (counted while a receive is parked). */
+  get returnedSinceDry(): number {
+    return this.starvedCount > 0 ? this.backSinceDry : 0;
+  }
+
+  /** Re-arm every parked receive now, whatever came back: for when no more releases are coming
+   * soon (the synchronous run() does it after each publish that returned buffers; the async API
+   * when a turn released nothing). Returns how many were re-armed. */
+  resumeStarved(): number {
+    if (this.closed || this.starvedCount === 0) return 0;
+    return this.rearmStarved();
+  }
+
+  private rearmStarved(): number {
     this.starvedCount = 0;
+    this.backSinceDry = 0;
+    let n = 0;
     for (const conn of this.conns) {
       if (conn.starved && !conn.ended) {
         this.stats.rearms++;
         this.arm(conn);
+        n++;
       }
     }
+    return n;
   }
 
   // ---- driving ----
@@ -527,7 +645,7 @@ export class ZcrxReceiver {
   completions(): number {
     if (this.closed) throw closedError("ZcrxReceiver.completions", "zcrx receiver");
     const n = this.source.reap(0, undefined);
-    this.publish();
+    this.endDrain();
     return n;
   }
 
@@ -535,8 +653,18 @@ export class ZcrxReceiver {
   run(waitNr = 1, timeoutMs?: number): number {
     if (this.closed) throw closedError("ZcrxReceiver.run", "zcrx receiver");
     const n = this.source.reap(waitNr, timeoutMs);
-    this.publish();
+    this.endDrain();
     return n;
+  }
+
+  /** A synchronous drain's end: publish, and re-arm a parked receive with whatever went back
+   * (the caller's next wait would otherwise have nothing in the kernel to end it). */
+  private endDrain(): void {
+    try {
+      this.publish();
+    } finally {
+      if (this.starvedCount > 0 && this.backSinceDry > 0) this.rearmStarved();
+    }
   }
 
   /** run() until `done()`; throws ETIME after `timeoutMs`. */

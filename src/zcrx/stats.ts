@@ -35,6 +35,8 @@ export class ZcrxStats {
   flushes = 0;
   /** Streams that ended: EOF (res 0) or an error. */
   ends = 0;
+  /** Exceptions thrown by handlers (onData, onEnd, onStarve); the batch went on after each. */
+  handlerErrors = 0;
 
   /** Mean refill entries per publish. */
   get batchMean(): number {
@@ -64,6 +66,7 @@ export class ZcrxStats {
       pending_high_water: this.pendingHighWater,
       flushes: this.flushes,
       ends: this.ends,
+      handler_errors: this.handlerErrors,
     };
   }
 }
