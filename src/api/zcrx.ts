@@ -1,10 +1,14 @@
 // Zero-copy receive in the async API: RECV_ZC chunks of a ZcrxReceiver (src/zcrx) as an async
 // iterable. Each chunk is a view into the ZCRX area, no copy, and must be released; releases are
-// written to the refill ring at once and published with one tail store at the end of the turn
-// (the receiver's publish, which also flushes a device-less ifq and re-arms starved streams).
+// written to the refill ring at once and published with one tail store per event-loop turn
+// (RefillTurn, from setImmediate). Not from a microtask: `for await` takes each queued chunk in a
+// microtask of its own, so a microtask publish ran between every two releases and published one
+// entry each time (and, device-less, paid a ZCRX_CTRL_FLUSH_RQ syscall for it and re-armed a
+// starved receive for one buffer). A turn's check phase comes after all of them.
 import { EBUSY, ECANCELED } from "../abi/errno.ts";
 import { UringError, invalidArgument } from "../error.ts";
 import type { ZcrxReceiver, RecvZcHandler } from "../zcrx/receiver.ts";
+import type { ZcrxStats } from "../zcrx/stats.ts";
 import { abortError } from "./recv.ts";
 
 /** One received chunk: `data` views the area and stays valid until release(). */
@@ -33,11 +37,9 @@ export class ZcrxChunk {
   }
 }
 
-/** What a stream needs from the place it runs: scheduling of the turn's publish and of the
- * submit after a (re-)arm, and a cancel of the RECV_ZC on its fd. */
+/** What a stream needs from the place it runs: the submit after a (re-)arm, and a cancel of the
+ * RECV_ZC on its fd. */
 export interface ZcrxStreamHost {
-  /** Publish releases at the end of this turn (and submit what publishing re-armed). */
-  schedulePublish(receiver: ZcrxReceiver): void;
   /** Submit SQEs prepared now (the RECV_ZC arm). */
   kick(): void;
   /** IORING_OP_ASYNC_CANCEL of the RECV_ZC requests on `fd` only (IORING_ASYNC_CANCEL_FD | ALL |
@@ -60,7 +62,61 @@ const handler: RecvZcHandler<ZcrxStream> = {
   onEnd(s, res) {
     s.end(res);
   },
+  onStarve(s) {
+    s.starve();
+  },
 };
+
+/** The publish of one receiver's releases, once per event-loop turn, whatever the number of
+ * releases and streams. A receive parked because the area ran dry is re-armed by the publish
+ * once the receiver's low-water mark of buffers is back, or at the first turn that released
+ * nothing (the consumer holds the rest), with whatever came back. */
+export class RefillTurn {
+  private queued = false;
+  private readonly task = (): void => this.run();
+
+  constructor(
+    readonly receiver: ZcrxReceiver,
+    private readonly host: ZcrxStreamHost,
+  ) {}
+
+  /** Publish at this turn's check phase (setImmediate), after every microtask of the turn. */
+  schedule(): void {
+    if (this.queued) return;
+    this.queued = true;
+    setImmediate(this.task);
+  }
+
+  /** One publish now (and the submit of what it re-armed). */
+  run(): void {
+    this.queued = false;
+    const rx = this.receiver;
+    if (rx.isClosed) return;
+    const rearms = rx.stats.rearms;
+    let n = 0;
+    try {
+      n = rx.publish();
+    } finally {
+      if (n === 0 && rx.returnedSinceDry > 0) rx.resumeStarved();
+      if (rx.stats.rearms !== rearms) this.host.kick();
+      // Releases that found the refill ring full, or a parked receive waiting to see whether
+      // more releases come: look again next turn.
+      if (rx.needsPublish || rx.returnedSinceDry > 0) this.schedule();
+    }
+  }
+}
+
+const refillTurns = new WeakMap<ZcrxReceiver, RefillTurn>();
+
+/** The receiver's RefillTurn, shared by its streams. */
+export function refillTurnOf(receiver: ZcrxReceiver, host: ZcrxStreamHost): RefillTurn {
+  let t = refillTurns.get(receiver);
+  if (t === undefined) {
+    t = new RefillTurn(receiver, host);
+    refillTurns.set(receiver, t);
+  }
+  return t;
+}
 
 /** An async iterable of ZcrxChunk. The stream ends at EOF (or maxBytes); an error or an abort
  * rejects next(). Chunks handed out stay valid after the stream ends, until released. */
@@ -68,6 +124,9 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
   readonly receiver: ZcrxReceiver;
   readonly fd: number;
   private readonly host: ZcrxStreamHost;
+  private readonly refill: RefillTurn;
+  /** Resolvers of areaDry() promises waiting for the next time the area runs dry. */
+  private dryWaiters: ((dry: boolean) => void)[] = [];
   /** The receiver's connection id (-1 when the signal was aborted before anything was armed). */
   private readonly conn: number = -1;
   private readonly queue: ZcrxChunk[] = [];
@@ -89,6 +148,7 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
     this.receiver = receiver;
     this.fd = fd;
     this.host = host;
+    this.refill = refillTurnOf(receiver, host);
     this.signal = o.signal;
     if (o.signal?.aborted) {
       this.aborted = true;
@@ -109,6 +169,38 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
   /** Chunks received and not yet taken. */
   get queued(): number {
     return this.queue.length - this.qHead;
+  }
+
+  /** The receiver's counters (shared by the ring's streams): chunks, publishes, starvations... */
+  get stats(): ZcrxStats {
+    return this.receiver.stats;
+  }
+
+  /** Whether the receive is parked now because the area ran dry: nothing arrives until chunks
+   * are released (the receive resumes by itself once enough are back). */
+  get starved(): boolean {
+    return this.conn >= 0 && this.receiver.starvedOn(this.conn);
+  }
+
+  /** Resolves true the next time the area runs dry under this stream (at once if it is dry
+   * now), false if the stream ends first. A consumer that holds chunks awaits it beside next():
+   * `await Promise.race([it.next(), stream.areaDry()])`, and releases some when it wins. */
+  areaDry(): Promise<boolean> {
+    if (this.starved) return Promise.resolve(true);
+    if (this.finished) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => this.dryWaiters.push(resolve));
+  }
+
+  /** @internal — the receive parked for buffers. */
+  starve(): void {
+    this.settleDry(true);
+  }
+
+  private settleDry(dry: boolean): void {
+    const w = this.dryWaiters;
+    if (w.length === 0) return;
+    this.dryWaiters = [];
+    for (const resolve of w) resolve(dry);
   }
 
   next(): Promise<IteratorResult<ZcrxChunk>> {
@@ -158,7 +250,7 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
   /** @internal */
   releaseHandle(handle: number): void {
     this.receiver.release(handle);
-    this.host.schedulePublish(this.receiver);
+    this.refill.schedule();
   }
 
   /** @internal */
@@ -184,6 +276,7 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
   /** @internal */
   end(res: number): void {
     this.finished = true;
+    this.settleDry(false);
     const fin = this.onFinish;
     this.onFinish = null;
     fin?.();
