@@ -157,6 +157,9 @@ const CANCEL_WAIT_MS = 1000;
  * pending would take the next connection and leak its fd); if it completed with a new fd in the
  * meantime (SOCKET, ACCEPT), that fd is closed. */
 function runOne(ring: Ring, op: number, detail: string, timeoutMs: number, submit: (w: Waiter) => number): number {
+  // Refused before anything is submitted: from a handler the wait could never end, and the
+  // operation (a new socket) would be left behind.
+  ring.assertCanWait(`synchronous IORING_OP_${Q.opcodeName(op)} (${detail})`);
   const w: Waiter = { res: 0, done: false };
   const ud = submit(w);
   try {

@@ -1,9 +1,34 @@
 // One pure function per opcode. Each zeroes and fills a whole 64-byte slot (through prepRw), the
 // way the liburing helper of the same name fills its SQE; none touches user_data, which the ring
-// sets after prep. Arguments are addresses (numbers), never arrays: the caller resolves and keeps
-// buffers alive. Grouped by the kernel version that added each opcode.
+// sets after prep. Every argument is checked before the first store (integer, range, u16/u32/u64,
+// the slot one getSqe handed out and not yet prepared), and a refusal names the opcode and the
+// field. Grouped by the kernel version that added each opcode.
+//
+// Memory arguments: where a function takes a data buffer (`buf`), it may be a typed array or
+// DataView, checked here (not detached, at least `len` bytes) and resolved to its address; the
+// caller keeps it alive until the operation's last CQE (Ring.track's `hold`). A number is a raw
+// address: the caller vouches that addr..addr+len is memory the kernel may use for that long, and
+// only its form is checked. Struct arguments (msghdr, iovec, timespec, sockaddr) are always raw
+// addresses.
 import * as A from "../abi/sqe.ts";
-import { type SqeMemory, prepRw, putU64, setOpFlags, setIoprio, setBufIndex, addSqeFlags } from "./sqe.ts";
+import { addressOf } from "../../ffi/index.ts";
+import { type SqeMemory, prepRw, putU64, writeOpFlags, writeIoprio, writeBufIndex, orSqeFlags, checkU16, checkU32, checkU64, checkI32, checkPrepared, refuseField, shown } from "./sqe.ts";
+import { invalidArgument } from "../error.ts";
+
+/** A data buffer argument: a view (checked, then resolved to its address) or a raw address. */
+export type BufferArg = number | NodeJS.TypedArray | DataView;
+
+/** The address of `buf` for an SQE of `op` that moves `len` bytes: a number passes through (prepRw
+ * checks its form), a view must be attached and hold `len` bytes. */
+function bufferAddress(op: number, buf: BufferArg, len: number): number {
+  if (typeof buf === "number") return buf;
+  if (!ArrayBuffer.isView(buf)) refuseField(op, "buf", "a typed array, a DataView or an address", buf);
+  checkU32(op, "len", len);
+  // A detached buffer reads as length 0; a resizable one may have shrunk since it was filled.
+  if (buf.byteLength === 0) refuseField(op, "buf", "an attached, non-empty view", "a detached or empty view");
+  if (len > buf.byteLength) throw invalidArgument(`IORING_OP_${A.opcodeName(op)}`, `len ${len} exceeds the buffer's ${buf.byteLength} bytes`);
+  return addressOf(buf);
+}
 
 const W_ADDR2 = A.SQE.addr2 >> 2;
 const W_FILE_INDEX = A.SQE.file_index >> 2;
@@ -18,35 +43,40 @@ export function prepNop(m: SqeMemory, slot: number): void {
 }
 
 /** io_uring_prep_read_fixed: read into registered buffer `bufIndex` (addr inside it). */
-export function prepReadFixed(m: SqeMemory, slot: number, fd: number, buf: number, len: number, offset: number, bufIndex: number): void {
-  prepRw(m, slot, A.IORING_OP_READ_FIXED, fd, buf, len, offset);
-  setBufIndex(m, slot, bufIndex);
+export function prepReadFixed(m: SqeMemory, slot: number, fd: number, buf: BufferArg, len: number, offset: number, bufIndex: number): void {
+  checkU16(A.IORING_OP_READ_FIXED, "bufIndex", bufIndex);
+  prepRw(m, slot, A.IORING_OP_READ_FIXED, fd, bufferAddress(A.IORING_OP_READ_FIXED, buf, len), len, offset);
+  writeBufIndex(m, slot, bufIndex);
 }
 
 /** io_uring_prep_write_fixed. */
-export function prepWriteFixed(m: SqeMemory, slot: number, fd: number, buf: number, len: number, offset: number, bufIndex: number): void {
-  prepRw(m, slot, A.IORING_OP_WRITE_FIXED, fd, buf, len, offset);
-  setBufIndex(m, slot, bufIndex);
+export function prepWriteFixed(m: SqeMemory, slot: number, fd: number, buf: BufferArg, len: number, offset: number, bufIndex: number): void {
+  checkU16(A.IORING_OP_WRITE_FIXED, "bufIndex", bufIndex);
+  prepRw(m, slot, A.IORING_OP_WRITE_FIXED, fd, bufferAddress(A.IORING_OP_WRITE_FIXED, buf, len), len, offset);
+  writeBufIndex(m, slot, bufIndex);
 }
 
 /** io_uring_prep_poll_add: `pollMask` is POLLIN/POLLOUT... (32-bit events). */
 export function prepPollAdd(m: SqeMemory, slot: number, fd: number, pollMask: number): void {
+  checkU32(A.IORING_OP_POLL_ADD, "pollMask", pollMask);
   prepRw(m, slot, A.IORING_OP_POLL_ADD, fd, 0, 0, 0);
-  setOpFlags(m, slot, pollMask);
+  writeOpFlags(m, slot, pollMask);
 }
 
 // === 5.3 ===
 
 /** io_uring_prep_sendmsg: `msg` is the address of a struct msghdr. */
 export function prepSendmsg(m: SqeMemory, slot: number, fd: number, msg: number, flags: number): void {
+  checkU32(A.IORING_OP_SENDMSG, "flags", flags);
   prepRw(m, slot, A.IORING_OP_SENDMSG, fd, msg, 1, 0);
-  setOpFlags(m, slot, flags);
+  writeOpFlags(m, slot, flags);
 }
 
 /** io_uring_prep_recvmsg. */
 export function prepRecvmsg(m: SqeMemory, slot: number, fd: number, msg: number, flags: number): void {
+  checkU32(A.IORING_OP_RECVMSG, "flags", flags);
   prepRw(m, slot, A.IORING_OP_RECVMSG, fd, msg, 1, 0);
-  setOpFlags(m, slot, flags);
+  writeOpFlags(m, slot, flags);
 }
 
 // === 5.4 / 5.5 ===
@@ -54,57 +84,68 @@ export function prepRecvmsg(m: SqeMemory, slot: number, fd: number, msg: number,
 /** io_uring_prep_timeout: `ts` is the address of a struct __kernel_timespec (copied by the kernel
  * at submission); completes after the time or after `count` other completions. */
 export function prepTimeout(m: SqeMemory, slot: number, ts: number, count: number, flags: number): void {
+  checkU32(A.IORING_OP_TIMEOUT, "count", count);
+  checkU32(A.IORING_OP_TIMEOUT, "flags", flags);
   prepRw(m, slot, A.IORING_OP_TIMEOUT, -1, ts, 1, count);
-  setOpFlags(m, slot, flags);
+  writeOpFlags(m, slot, flags);
 }
 
 /** io_uring_prep_timeout_remove: `userData` of the timeout to remove. */
 export function prepTimeoutRemove(m: SqeMemory, slot: number, userData: number, flags: number): void {
+  checkU32(A.IORING_OP_TIMEOUT_REMOVE, "flags", flags);
   prepRw(m, slot, A.IORING_OP_TIMEOUT_REMOVE, -1, userData, 0, 0);
-  setOpFlags(m, slot, flags);
+  writeOpFlags(m, slot, flags);
 }
 
 /** io_uring_prep_link_timeout: bounds the SQE before it (which must carry IOSQE_IO_LINK). */
 export function prepLinkTimeout(m: SqeMemory, slot: number, ts: number, flags: number): void {
+  checkU32(A.IORING_OP_LINK_TIMEOUT, "flags", flags);
   prepRw(m, slot, A.IORING_OP_LINK_TIMEOUT, -1, ts, 1, 0);
-  setOpFlags(m, slot, flags);
+  writeOpFlags(m, slot, flags);
 }
 
 /** io_uring_prep_cancel64: cancel the request whose user_data is `userData`. */
 export function prepCancel64(m: SqeMemory, slot: number, userData: number, flags: number): void {
+  checkU32(A.IORING_OP_ASYNC_CANCEL, "flags", flags);
   prepRw(m, slot, A.IORING_OP_ASYNC_CANCEL, -1, userData, 0, 0);
-  setOpFlags(m, slot, flags);
+  writeOpFlags(m, slot, flags);
 }
 
 /** io_uring_prep_cancel_fd: cancel requests on `fd` (IORING_ASYNC_CANCEL_FD is added). */
 export function prepCancelFd(m: SqeMemory, slot: number, fd: number, flags: number): void {
+  checkU32(A.IORING_OP_ASYNC_CANCEL, "flags", flags);
   prepRw(m, slot, A.IORING_OP_ASYNC_CANCEL, fd, 0, 0, 0);
-  setOpFlags(m, slot, flags | A.IORING_ASYNC_CANCEL_FD);
+  writeOpFlags(m, slot, flags | A.IORING_ASYNC_CANCEL_FD);
 }
 
 /** ASYNC_CANCEL of the requests on `fd` whose opcode is `opcode` (IORING_ASYNC_CANCEL_FD |
  * IORING_ASYNC_CANCEL_OP, 6.6+: the kernel reads the opcode from sqe->len); add
  * IORING_ASYNC_CANCEL_ALL in `flags` for all of them. */
 export function prepCancelFdOp(m: SqeMemory, slot: number, fd: number, opcode: number, flags: number): void {
+  if ((opcode & 0xff) !== opcode) refuseField(A.IORING_OP_ASYNC_CANCEL, "opcode", "an IORING_OP_* number 0..255", opcode);
+  checkU32(A.IORING_OP_ASYNC_CANCEL, "flags", flags);
   prepRw(m, slot, A.IORING_OP_ASYNC_CANCEL, fd, 0, opcode, 0);
-  setOpFlags(m, slot, flags | A.IORING_ASYNC_CANCEL_FD | A.IORING_ASYNC_CANCEL_OP);
+  writeOpFlags(m, slot, flags | A.IORING_ASYNC_CANCEL_FD | A.IORING_ASYNC_CANCEL_OP);
 }
 
 /** io_uring_prep_accept: `addr`/`addrLen` are addresses of a sockaddr buffer and its socklen_t
  * (both may be 0). */
 export function prepAccept(m: SqeMemory, slot: number, fd: number, addr: number, addrLen: number, flags: number): void {
+  checkU32(A.IORING_OP_ACCEPT, "flags", flags);
+  checkU64(A.IORING_OP_ACCEPT, "addrLen (the address of a socklen_t)", addrLen);
   prepRw(m, slot, A.IORING_OP_ACCEPT, fd, addr, 0, addrLen);
-  setOpFlags(m, slot, flags);
+  writeOpFlags(m, slot, flags);
 }
 
 /** io_uring_prep_multishot_accept (5.19): one SQE, a CQE per accepted connection. */
 export function prepMultishotAccept(m: SqeMemory, slot: number, fd: number, addr: number, addrLen: number, flags: number): void {
   prepAccept(m, slot, fd, addr, addrLen, flags);
-  setIoprio(m, slot, A.IORING_ACCEPT_MULTISHOT);
+  writeIoprio(m, slot, A.IORING_ACCEPT_MULTISHOT);
 }
 
 /** io_uring_prep_connect. */
 export function prepConnect(m: SqeMemory, slot: number, fd: number, addr: number, addrLen: number): void {
+  checkU32(A.IORING_OP_CONNECT, "addrLen", addrLen);
   prepRw(m, slot, A.IORING_OP_CONNECT, fd, addr, 0, addrLen);
 }
 
@@ -117,47 +158,56 @@ export function prepClose(m: SqeMemory, slot: number, fd: number): void {
 
 /** io_uring_prep_close_direct: close registered file slot `fileIndex`. */
 export function prepCloseDirect(m: SqeMemory, slot: number, fileIndex: number): void {
+  if ((fileIndex >>> 0) !== fileIndex || fileIndex === 0xffffffff) refuseField(A.IORING_OP_CLOSE, "fileIndex", "an integer 0..4294967294 (a registered file slot)", fileIndex);
   prepRw(m, slot, A.IORING_OP_CLOSE, 0, 0, 0, 0);
   m.u32[(slot << 4) + W_FILE_INDEX] = fileIndex + 1;
 }
 
 /** io_uring_prep_read (offset -1: the file position). */
-export function prepRead(m: SqeMemory, slot: number, fd: number, buf: number, len: number, offset: number): void {
-  prepRw(m, slot, A.IORING_OP_READ, fd, buf, len, offset);
+export function prepRead(m: SqeMemory, slot: number, fd: number, buf: BufferArg, len: number, offset: number): void {
+  prepRw(m, slot, A.IORING_OP_READ, fd, bufferAddress(A.IORING_OP_READ, buf, len), len, offset);
 }
 
 /** io_uring_prep_write. */
-export function prepWrite(m: SqeMemory, slot: number, fd: number, buf: number, len: number, offset: number): void {
-  prepRw(m, slot, A.IORING_OP_WRITE, fd, buf, len, offset);
+export function prepWrite(m: SqeMemory, slot: number, fd: number, buf: BufferArg, len: number, offset: number): void {
+  prepRw(m, slot, A.IORING_OP_WRITE, fd, bufferAddress(A.IORING_OP_WRITE, buf, len), len, offset);
 }
 
 /** io_uring_prep_send. */
-export function prepSend(m: SqeMemory, slot: number, fd: number, buf: number, len: number, flags: number): void {
-  prepRw(m, slot, A.IORING_OP_SEND, fd, buf, len, 0);
-  setOpFlags(m, slot, flags);
+export function prepSend(m: SqeMemory, slot: number, fd: number, buf: BufferArg, len: number, flags: number): void {
+  checkU32(A.IORING_OP_SEND, "flags", flags);
+  prepRw(m, slot, A.IORING_OP_SEND, fd, bufferAddress(A.IORING_OP_SEND, buf, len), len, 0);
+  writeOpFlags(m, slot, flags);
 }
 
 /** io_uring_prep_send_set_addr: destination for SEND / SEND_ZC on an unconnected datagram
  * socket (6.0+). Applied after the prep function, like the liburing helper. */
 export function prepSendSetAddr(m: SqeMemory, slot: number, addr: number, addrLen: number): void {
+  checkPrepared(m, slot, "prepSendSetAddr");
+  if (!(Math.floor(addr) === addr && addr >= 0 && addr <= Number.MAX_SAFE_INTEGER) || (addrLen & 0xffff) !== addrLen) {
+    throw invalidArgument("prepSendSetAddr", `addr must be an integer 0..2^53-1 and addrLen 0..65535, got ${shown(addr)} and ${shown(addrLen)}`);
+  }
   putU64(m.u32, (slot << 4) + W_ADDR2, addr);
   m.u16[(slot << 5) + H_ADDR_LEN] = addrLen;
 }
 
 /** io_uring_prep_recv. */
-export function prepRecv(m: SqeMemory, slot: number, fd: number, buf: number, len: number, flags: number): void {
-  prepRw(m, slot, A.IORING_OP_RECV, fd, buf, len, 0);
-  setOpFlags(m, slot, flags);
+export function prepRecv(m: SqeMemory, slot: number, fd: number, buf: BufferArg, len: number, flags: number): void {
+  checkU32(A.IORING_OP_RECV, "flags", flags);
+  prepRw(m, slot, A.IORING_OP_RECV, fd, bufferAddress(A.IORING_OP_RECV, buf, len), len, 0);
+  writeOpFlags(m, slot, flags);
 }
 
 /** io_uring_prep_recv_multishot with a provided-buffer group (6.0+): each CQE names the buffer
  * it filled (IORING_CQE_F_BUFFER, id in flags >> 16). */
 export function prepRecvMultishot(m: SqeMemory, slot: number, fd: number, bufGroup: number, flags: number): void {
+  checkU16(A.IORING_OP_RECV, "bufGroup", bufGroup);
+  checkU32(A.IORING_OP_RECV, "flags", flags);
   prepRw(m, slot, A.IORING_OP_RECV, fd, 0, 0, 0);
-  setOpFlags(m, slot, flags);
-  setIoprio(m, slot, A.IORING_RECV_MULTISHOT);
-  setBufIndex(m, slot, bufGroup);
-  addSqeFlags(m, slot, A.IOSQE_BUFFER_SELECT);
+  writeOpFlags(m, slot, flags);
+  writeIoprio(m, slot, A.IORING_RECV_MULTISHOT);
+  writeBufIndex(m, slot, bufGroup);
+  orSqeFlags(m, slot, A.IOSQE_BUFFER_SELECT);
 }
 
 // === 5.11 ===
@@ -171,12 +221,20 @@ export function prepShutdown(m: SqeMemory, slot: number, fd: number, how: number
 
 /** io_uring_prep_socket: the CQE's res is the new fd. */
 export function prepSocket(m: SqeMemory, slot: number, domain: number, type: number, protocol: number, flags: number): void {
+  checkU32(A.IORING_OP_SOCKET, "domain", domain);
+  checkU32(A.IORING_OP_SOCKET, "type", type);
+  checkU32(A.IORING_OP_SOCKET, "protocol", protocol);
+  checkU32(A.IORING_OP_SOCKET, "flags", flags);
   prepRw(m, slot, A.IORING_OP_SOCKET, domain, 0, protocol, type);
-  setOpFlags(m, slot, flags);
+  writeOpFlags(m, slot, flags);
 }
 
 /** io_uring_prep_cmd_sock(SOCKET_URING_OP_SETSOCKOPT) (6.7+): setsockopt through the ring. */
 export function prepSetsockopt(m: SqeMemory, slot: number, fd: number, level: number, optname: number, optval: number, optlen: number): void {
+  checkI32(A.IORING_OP_URING_CMD, "level", level);
+  checkI32(A.IORING_OP_URING_CMD, "optname", optname);
+  checkU64(A.IORING_OP_URING_CMD, "optval", optval);
+  checkU32(A.IORING_OP_URING_CMD, "optlen", optlen);
   prepRw(m, slot, A.IORING_OP_URING_CMD, fd, 0, 0, 0);
   const w = slot << 4;
   m.u32[w + (A.SQE.cmd_op >> 2)] = A.SOCKET_URING_OP_SETSOCKOPT;
@@ -191,49 +249,61 @@ export function prepSetsockopt(m: SqeMemory, slot: number, fd: number, level: nu
 /** io_uring_prep_send_zc: two CQEs follow (the result, then F_NOTIF when the buffer is free)
  * whenever the first has F_MORE. `zcFlags` go to ioprio (REPORT_USAGE, POLL_FIRST,
  * VECTORIZED). */
-export function prepSendZc(m: SqeMemory, slot: number, fd: number, buf: number, len: number, flags: number, zcFlags: number): void {
-  prepRw(m, slot, A.IORING_OP_SEND_ZC, fd, buf, len, 0);
-  setOpFlags(m, slot, flags);
-  setIoprio(m, slot, zcFlags);
+export function prepSendZc(m: SqeMemory, slot: number, fd: number, buf: BufferArg, len: number, flags: number, zcFlags: number): void {
+  checkU32(A.IORING_OP_SEND_ZC, "flags", flags);
+  checkU16(A.IORING_OP_SEND_ZC, "zcFlags", zcFlags);
+  prepRw(m, slot, A.IORING_OP_SEND_ZC, fd, bufferAddress(A.IORING_OP_SEND_ZC, buf, len), len, 0);
+  writeOpFlags(m, slot, flags);
+  writeIoprio(m, slot, zcFlags);
 }
 
 /** io_uring_prep_send_zc_fixed: from registered buffer `bufIndex`; buf/len lie inside it. */
-export function prepSendZcFixed(m: SqeMemory, slot: number, fd: number, buf: number, len: number, flags: number, zcFlags: number, bufIndex: number): void {
+export function prepSendZcFixed(m: SqeMemory, slot: number, fd: number, buf: BufferArg, len: number, flags: number, zcFlags: number, bufIndex: number): void {
+  checkU16(A.IORING_OP_SEND_ZC, "zcFlags", zcFlags);
+  checkU16(A.IORING_OP_SEND_ZC, "bufIndex", bufIndex);
   prepSendZc(m, slot, fd, buf, len, flags, zcFlags | A.IORING_RECVSEND_FIXED_BUF);
-  setBufIndex(m, slot, bufIndex);
+  writeBufIndex(m, slot, bufIndex);
 }
 
 /** io_uring_prep_sendmsg_zc: `msg` is a struct msghdr address (msg_name for datagrams). */
 export function prepSendmsgZc(m: SqeMemory, slot: number, fd: number, msg: number, flags: number, zcFlags: number): void {
+  checkU32(A.IORING_OP_SENDMSG_ZC, "flags", flags);
+  checkU16(A.IORING_OP_SENDMSG_ZC, "zcFlags", zcFlags);
   prepRw(m, slot, A.IORING_OP_SENDMSG_ZC, fd, msg, 1, 0);
-  setOpFlags(m, slot, flags);
-  setIoprio(m, slot, zcFlags);
+  writeOpFlags(m, slot, flags);
+  writeIoprio(m, slot, zcFlags);
 }
 
 /** io_uring_prep_sendmsg_zc_fixed: every iovec lies inside registered buffer `bufIndex`. */
 export function prepSendmsgZcFixed(m: SqeMemory, slot: number, fd: number, msg: number, flags: number, zcFlags: number, bufIndex: number): void {
+  checkU16(A.IORING_OP_SENDMSG_ZC, "zcFlags", zcFlags);
+  checkU16(A.IORING_OP_SENDMSG_ZC, "bufIndex", bufIndex);
   prepSendmsgZc(m, slot, fd, msg, flags, zcFlags | A.IORING_RECVSEND_FIXED_BUF);
-  setBufIndex(m, slot, bufIndex);
+  writeBufIndex(m, slot, bufIndex);
 }
 
 /** Vectorized SEND_ZC (IORING_SEND_VECTORIZED, 6.17): `iov` is the address of `iovcnt` struct
  * iovec; like io_uring_prep_send_zc with the vectorized flag. */
 export function prepSendZcVectorized(m: SqeMemory, slot: number, fd: number, iov: number, iovcnt: number, flags: number, zcFlags: number): void {
+  checkU16(A.IORING_OP_SEND_ZC, "zcFlags", zcFlags);
+  checkU64(A.IORING_OP_SEND_ZC, "iov", iov);
   prepSendZc(m, slot, fd, iov, iovcnt, flags, zcFlags | A.IORING_SEND_VECTORIZED);
 }
 
 /** Vectorized SEND (IORING_SEND_VECTORIZED in ioprio, 6.17): `iov` is the address of `iovcnt`
  * struct iovec, gathered into one copying send. */
 export function prepSendVectorized(m: SqeMemory, slot: number, fd: number, iov: number, iovcnt: number, flags: number): void {
+  checkU32(A.IORING_OP_SEND, "flags", flags);
   prepRw(m, slot, A.IORING_OP_SEND, fd, iov, iovcnt, 0);
-  setOpFlags(m, slot, flags);
-  setIoprio(m, slot, A.IORING_SEND_VECTORIZED);
+  writeOpFlags(m, slot, flags);
+  writeIoprio(m, slot, A.IORING_SEND_VECTORIZED);
 }
 
 // === 6.11 ===
 
 /** io_uring_prep_bind. */
 export function prepBind(m: SqeMemory, slot: number, fd: number, addr: number, addrLen: number): void {
+  checkU32(A.IORING_OP_BIND, "addrLen", addrLen);
   prepRw(m, slot, A.IORING_OP_BIND, fd, addr, 0, addrLen);
 }
 
@@ -248,8 +318,10 @@ export function prepListen(m: SqeMemory, slot: number, fd: number, backlog: numb
  * mandatory; `len` caps the total bytes (0 = unlimited); `ifqIdx` is the zcrx_id from
  * registration; `extraIoprio` may add IORING_RECVSEND_POLL_FIRST. */
 export function prepRecvZc(m: SqeMemory, slot: number, fd: number, len: number, ifqIdx: number, extraIoprio: number): void {
+  checkU32(A.IORING_OP_RECV_ZC, "ifqIdx", ifqIdx);
+  checkU16(A.IORING_OP_RECV_ZC, "extraIoprio", extraIoprio);
   prepRw(m, slot, A.IORING_OP_RECV_ZC, fd, 0, len, 0);
-  setIoprio(m, slot, A.IORING_RECV_MULTISHOT | extraIoprio);
+  writeIoprio(m, slot, A.IORING_RECV_MULTISHOT | extraIoprio);
   m.u32[(slot << 4) + (A.SQE.zcrx_ifq_idx >> 2)] = ifqIdx;
 }
 
@@ -259,8 +331,9 @@ export function prepRecvZc(m: SqeMemory, slot: number, fd: number, len: number, 
  * struct msghdr whose msg_namelen / msg_controllen reserve room in every buffer (msg_iovlen 0);
  * each CQE names the buffer it filled, which starts with a struct io_uring_recvmsg_out. */
 export function prepRecvmsgMultishot(m: SqeMemory, slot: number, fd: number, msg: number, bufGroup: number, flags: number): void {
+  checkU16(A.IORING_OP_RECVMSG, "bufGroup", bufGroup);
   prepRecvmsg(m, slot, fd, msg, flags);
-  setIoprio(m, slot, A.IORING_RECV_MULTISHOT);
-  setBufIndex(m, slot, bufGroup);
-  addSqeFlags(m, slot, A.IOSQE_BUFFER_SELECT);
+  writeIoprio(m, slot, A.IORING_RECV_MULTISHOT);
+  writeBufIndex(m, slot, bufGroup);
+  orSqeFlags(m, slot, A.IOSQE_BUFFER_SELECT);
 }

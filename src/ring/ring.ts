@@ -9,10 +9,10 @@ import { addressOf, c, sys, hasEnter2 } from "../../ffi/index.ts";
 import * as S from "../abi/setup.ts";
 import * as Q from "../abi/sqe.ts";
 import * as R from "../abi/register.ts";
-import { EAGAIN, EBUSY, EINTR, ETIME, EINVAL, EFAULT, ECANCELED } from "../abi/errno.ts";
+import { EAGAIN, EBUSY, EINTR, ETIME, EINVAL, EFAULT, ECANCELED, ENOMEM, ERRNO } from "../abi/errno.ts";
 import { UringError, check, closedError, invalidArgument, unsupported } from "../error.ts";
-import { type SqeMemory, sqeMemory, setUserData, addSqeFlags } from "../ops/sqe.ts";
-import { prepCancel64, prepNop } from "../ops/prep.ts";
+import { type SqeMemory, sqeMemory, writeUserData, orSqeFlags, idleSlot, checkPrepared, shown, SLOT_FREE, SLOT_TAKEN, SLOT_PREPARED, SLOT_OWNED } from "../ops/sqe.ts";
+import { prepCancel64 } from "../ops/prep.ts";
 import { OpTable, OP_MAX_CAPACITY, type CompletionHandler } from "./optable.ts";
 import { type Region, allocShared, mapFd, unmapRegion, pageAlign, retireShared, type MappedRegion } from "./memory.ts";
 import { kernelAtLeast, kernelRelease, probeOpcodes, supportedSetupFlags, queryOpcodes } from "./kernel.ts";
@@ -108,6 +108,58 @@ export class CqeBatch {
 
 const U32_SPAN = 4294967296;
 
+/** Rings that may have work in the kernel, by pin index (see Ring.pin): a strong reference, so
+ * such a ring is never collected while the kernel can still write into memory it holds. */
+const pinnedRings: (Ring | undefined)[] = [];
+const freePinIndices: number[] = [];
+
+function takePinIndex(): number {
+  return freePinIndices.length > 0 ? freePinIndices.pop()! : pinnedRings.push(undefined) - 1;
+}
+
+/** What closing a ring needs, kept apart from the Ring object so a FinalizationRegistry can hold
+ * it without keeping the ring alive. */
+interface RingRemains {
+  fd: number;
+  registeredIndex: number;
+  regions: Region[];
+  pinIndex: number;
+}
+
+/** Unregister the ring fd, close it, unmap or retire the memory, free the pin slot: once. */
+function releaseRemains(r: RingRemains, stuck: boolean): void {
+  if (r.fd < 0) return;
+  if (r.registeredIndex >= 0) {
+    // A registered ring fd is a reference of its own (the task's ring table): without this the
+    // ring would outlive close(2).
+    const upd = new Uint8Array(R.RSRC_UPDATE.size);
+    new DataView(upd.buffer).setUint32(R.RSRC_UPDATE.offset, r.registeredIndex, true);
+    sys.io_uring_register(r.fd, R.IORING_UNREGISTER_RING_FDS, upd, 1);
+  }
+  c.close(r.fd);
+  r.fd = -1;
+  for (const region of r.regions) {
+    if (region.kind === "mmap") unmapRegion(region as MappedRegion);
+    else retireShared(region, stuck);
+  }
+  if (r.pinIndex >= 0) {
+    pinnedRings[r.pinIndex] = undefined;
+    freePinIndices.push(r.pinIndex);
+    r.pinIndex = -1;
+  }
+}
+
+/** A ring dropped without close() is closed when it is collected. A ring with operations in
+ * flight is pinned (never collected) until completions() sees none left, so this runs only for a
+ * ring the kernel holds no work of. */
+const dropped = new FinalizationRegistry<RingRemains>((r) => {
+  try {
+    releaseRemains(r, false);
+  } catch {
+    // Nothing to report to: the ring's owner is gone.
+  }
+});
+
 function roundUpPow2(n: number): number {
   let p = 1;
   while (p < n) p *= 2;
@@ -149,6 +201,8 @@ export class Ring {
   abandoned = 0;
   /** CQEs whose user_data named no live operation (user_data 0 included). */
   unknownCqes = 0;
+  /** Slots getSqe handed out that were submitted without a prep: each went out as a NOP. */
+  unpreparedSqes = 0;
   /** Called for a CQE whose user_data is not in the op table (raw SQEs, whose user_data should
    * stay below 2^32: see setUserData). */
   onUnknownCqe: ((userData: number, res: number, flags: number, index: number) => void) | undefined;
@@ -194,6 +248,11 @@ export class Ring {
   private readonly waitArg: Uint8Array;
   private readonly waitView: DataView;
   private readonly waitArgAddress: number;
+  /** Held in `pinnedRings` (see pin) while operations may be in the kernel. */
+  private pinned = false;
+  private readonly pinIndex: number;
+  /** What a ring dropped without close() leaves to the FinalizationRegistry (no path to `this`). */
+  private readonly remains: RingRemains;
 
   /** Set up a ring. Throws UringError naming what the kernel refused and why. */
   static create(options: RingOptions = {}): Ring {
@@ -266,77 +325,91 @@ export class Ring {
     if (!setup) setup = setupMapped(entries, flags, o.cqEntries);
 
     const { fd, params, regions } = setup;
-    this.fd = fd;
-    this.regions = regions;
-    const dv = new DataView(params.buffer);
-    this.flags = dv.getUint32(S.PARAMS.flags, true);
-    this.notEnabled = (this.flags & S.IORING_SETUP_R_DISABLED) !== 0;
-    this.features = dv.getUint32(S.PARAMS.features, true);
-    this.sqEntries = dv.getUint32(S.PARAMS.sq_entries, true);
-    this.cqEntries = dv.getUint32(S.PARAMS.cq_entries, true);
-    this.cqeSize = this.flags & S.IORING_SETUP_CQE32 ? Q.CQE.size32 : Q.CQE.size;
-    this.cqeWords = this.cqeSize >> 2;
-    this.mixed = (this.flags & S.IORING_SETUP_CQE_MIXED) !== 0;
+    this.remains = { fd, registeredIndex: -1, regions, pinIndex: -1 };
+    try {
+      this.pinIndex = this.remains.pinIndex = takePinIndex();
+      this.fd = fd;
+      this.regions = regions;
+      const dv = new DataView(params.buffer);
+      this.flags = dv.getUint32(S.PARAMS.flags, true);
+      this.notEnabled = (this.flags & S.IORING_SETUP_R_DISABLED) !== 0;
+      this.features = dv.getUint32(S.PARAMS.features, true);
+      this.sqEntries = dv.getUint32(S.PARAMS.sq_entries, true);
+      this.cqEntries = dv.getUint32(S.PARAMS.cq_entries, true);
+      this.cqeSize = this.flags & S.IORING_SETUP_CQE32 ? Q.CQE.size32 : Q.CQE.size;
+      this.cqeWords = this.cqeSize >> 2;
+      this.mixed = (this.flags & S.IORING_SETUP_CQE_MIXED) !== 0;
 
-    const sqo = S.PARAMS.sq_off, cqo = S.PARAMS.cq_off;
-    const off = (base: number, f: number) => dv.getUint32(base + f, true) >> 2;
-    const ringRegion = regions[0]!;
-    const cqRegion = regions[2] ?? ringRegion;
-    this.sqRing = new Uint32Array(ringRegion.bytes.buffer, ringRegion.bytes.byteOffset, ringRegion.byteLength >> 2);
-    this.cqRing = new Uint32Array(cqRegion.bytes.buffer, cqRegion.bytes.byteOffset, cqRegion.byteLength >> 2);
-    this.sqHead = off(sqo, S.SQRING_OFFSETS.head);
-    this.sqTail = off(sqo, S.SQRING_OFFSETS.tail);
-    this.sqFlagsIdx = off(sqo, S.SQRING_OFFSETS.flags);
-    this.sqMask = this.sqRing[off(sqo, S.SQRING_OFFSETS.ring_mask)]!;
-    this.cqHead = off(cqo, S.CQRING_OFFSETS.head);
-    this.cqTail = off(cqo, S.CQRING_OFFSETS.tail);
-    this.cqOverflowIdx = off(cqo, S.CQRING_OFFSETS.overflow);
-    // The kernel writes the offsets it uses; a kernel before 5.8 leaves cq_off.flags at 0.
-    this.cqFlagsIdx = dv.getUint32(cqo + S.CQRING_OFFSETS.flags, true) === 0 ? -1 : off(cqo, S.CQRING_OFFSETS.flags);
-    this.cqMask = this.cqRing[off(cqo, S.CQRING_OFFSETS.ring_mask)]!;
-    const cqesOff = dv.getUint32(cqo + S.CQRING_OFFSETS.cqes, true);
-    this.cqes = new Uint32Array(cqRegion.bytes.buffer, cqRegion.bytes.byteOffset + cqesOff, (this.cqEntries * this.cqeSize) >> 2);
-    // A fresh ring starts with all indices at zero (the Zig std assertion).
-    this.sqeTail = this.sqeFlushed = Atomics.load(this.sqRing, this.sqTail);
-    this.sqHeadSeen = Atomics.load(this.sqRing, this.sqHead);
-    this.cqHeadLocal = Atomics.load(this.cqRing, this.cqHead);
-    if (!(this.flags & S.IORING_SETUP_NO_SQARRAY)) {
-      // Identity-map the SQ index array once: slot i is always SQE i (liburing does the same).
-      const arr = off(sqo, S.SQRING_OFFSETS.array);
-      for (let i = 0; i < this.sqEntries; i++) this.sqRing[arr + i] = i;
+      const sqo = S.PARAMS.sq_off, cqo = S.PARAMS.cq_off;
+      const off = (base: number, f: number) => dv.getUint32(base + f, true) >> 2;
+      const ringRegion = regions[0]!;
+      const cqRegion = regions[2] ?? ringRegion;
+      this.sqRing = new Uint32Array(ringRegion.bytes.buffer, ringRegion.bytes.byteOffset, ringRegion.byteLength >> 2);
+      this.cqRing = new Uint32Array(cqRegion.bytes.buffer, cqRegion.bytes.byteOffset, cqRegion.byteLength >> 2);
+      this.sqHead = off(sqo, S.SQRING_OFFSETS.head);
+      this.sqTail = off(sqo, S.SQRING_OFFSETS.tail);
+      this.sqFlagsIdx = off(sqo, S.SQRING_OFFSETS.flags);
+      this.sqMask = this.sqRing[off(sqo, S.SQRING_OFFSETS.ring_mask)]!;
+      this.cqHead = off(cqo, S.CQRING_OFFSETS.head);
+      this.cqTail = off(cqo, S.CQRING_OFFSETS.tail);
+      this.cqOverflowIdx = off(cqo, S.CQRING_OFFSETS.overflow);
+      // The kernel writes the offsets it uses; a kernel before 5.8 leaves cq_off.flags at 0.
+      this.cqFlagsIdx = dv.getUint32(cqo + S.CQRING_OFFSETS.flags, true) === 0 ? -1 : off(cqo, S.CQRING_OFFSETS.flags);
+      this.cqMask = this.cqRing[off(cqo, S.CQRING_OFFSETS.ring_mask)]!;
+      const cqesOff = dv.getUint32(cqo + S.CQRING_OFFSETS.cqes, true);
+      this.cqes = new Uint32Array(cqRegion.bytes.buffer, cqRegion.bytes.byteOffset + cqesOff, (this.cqEntries * this.cqeSize) >> 2);
+      // A fresh ring starts with all indices at zero (the Zig std assertion).
+      this.sqeTail = this.sqeFlushed = Atomics.load(this.sqRing, this.sqTail);
+      this.sqHeadSeen = Atomics.load(this.sqRing, this.sqHead);
+      this.cqHeadLocal = Atomics.load(this.cqRing, this.cqHead);
+      if (!(this.flags & S.IORING_SETUP_NO_SQARRAY)) {
+        // Identity-map the SQ index array once: slot i is always SQE i (liburing does the same).
+        const arr = off(sqo, S.SQRING_OFFSETS.array);
+        for (let i = 0; i < this.sqEntries; i++) this.sqRing[arr + i] = i;
+      }
+      const sqeRegion = regions[1]!;
+      this.sq = sqeMemory(sqeRegion.bytes.buffer, sqeRegion.bytes.byteOffset, this.sqEntries, true);
+      // A slot handed out and never prepared is a NOP that posts no CQE where the kernel can skip
+      // one (IORING_FEAT_CQE_SKIP, 5.17); before that its CQE carries user_data 0 (unknownCqes).
+      if (this.features & S.IORING_FEAT_CQE_SKIP) this.sq.idleWord0 = Q.IORING_OP_NOP | (Q.IOSQE_CQE_SKIP_SUCCESS << 8);
+      this.mustGetEvents = (this.flags & S.IORING_SETUP_DEFER_TASKRUN) !== 0;
+
+      this.waitArg = new Uint8Array(S.GETEVENTS_ARG.size + S.KERNEL_TIMESPEC.size);
+      this.waitView = new DataView(this.waitArg.buffer);
+      this.waitArgAddress = addressOf(this.waitArg);
+      this.waitView.setUint32(S.GETEVENTS_ARG.sigmask_sz, S.KERNEL_SIGSET_BYTES, true);
+      this.waitView.setBigUint64(S.GETEVENTS_ARG.ts, BigInt(this.waitArgAddress + S.GETEVENTS_ARG.size), true);
+
+      this.ops = new OpTable(o.maxInflight ?? 4096);
+      this.batch = new CqeBatch(o.batchSize ?? this.cqEntries);
+
+      this.enterFd = fd;
+      this.enterFlags = 0;
+      if (o.registerRingFd !== false) this.registerRingFd();
+
+      const opcodes = probeOpcodes(fd);
+      this.capabilities = {
+        kernel: kernelRelease(),
+        setupFlags: supported,
+        ringFlags: this.flags,
+        features: this.features,
+        opcodes,
+        query: queryOpcodes() !== null,
+        memory: ringRegion.kind === "shared" ? "shared" : "mmap",
+        memoryReason,
+        registeredRing: this.registeredIndex >= 0,
+        sqEntries: this.sqEntries,
+        cqEntries: this.cqEntries,
+      };
+      this.cancelAnySupported = kernelAtLeast("5.19", this.capabilities.kernel);
+    } catch (e) {
+      // Nothing of a ring that failed half way stays behind: its fd, memory and pin slot go.
+      releaseRemains(this.remains, false);
+      if (e instanceof UringError) throw e;
+      throw new UringError("Ring.create", ENOMEM, `setting up the ring after io_uring_setup failed (${(e as Error)?.message ?? String(e)}); the ring fd was closed`,
+        "lower maxInflight or batchSize (the op table takes 128 bytes of scratch memory and three array slots per entry)", { cause: e });
     }
-    const sqeRegion = regions[1]!;
-    this.sq = sqeMemory(sqeRegion.bytes.buffer, sqeRegion.bytes.byteOffset, this.sqEntries);
-    this.mustGetEvents = (this.flags & S.IORING_SETUP_DEFER_TASKRUN) !== 0;
-
-    this.waitArg = new Uint8Array(S.GETEVENTS_ARG.size + S.KERNEL_TIMESPEC.size);
-    this.waitView = new DataView(this.waitArg.buffer);
-    this.waitArgAddress = addressOf(this.waitArg);
-    this.waitView.setUint32(S.GETEVENTS_ARG.sigmask_sz, S.KERNEL_SIGSET_BYTES, true);
-    this.waitView.setBigUint64(S.GETEVENTS_ARG.ts, BigInt(this.waitArgAddress + S.GETEVENTS_ARG.size), true);
-
-    this.ops = new OpTable(o.maxInflight ?? 4096);
-    this.batch = new CqeBatch(o.batchSize ?? this.cqEntries);
-
-    this.enterFd = fd;
-    this.enterFlags = 0;
-    if (o.registerRingFd !== false) this.registerRingFd();
-
-    const opcodes = probeOpcodes(fd);
-    this.capabilities = {
-      kernel: kernelRelease(),
-      setupFlags: supported,
-      ringFlags: this.flags,
-      features: this.features,
-      opcodes,
-      query: queryOpcodes() !== null,
-      memory: ringRegion.kind === "shared" ? "shared" : "mmap",
-      memoryReason,
-      registeredRing: this.registeredIndex >= 0,
-      sqEntries: this.sqEntries,
-      cqEntries: this.cqEntries,
-    };
-    this.cancelAnySupported = kernelAtLeast("5.19", this.capabilities.kernel);
+    dropped.register(this, this.remains, this.remains);
   }
 
   private registerRingFd(): void {
@@ -346,7 +419,7 @@ export class Ring {
     dv.setBigUint64(R.RSRC_UPDATE.data, BigInt(this.fd), true);
     const ret = sys.io_uring_register(this.fd, R.IORING_REGISTER_RING_FDS, upd, 1);
     if (ret === 1) {
-      this.registeredIndex = dv.getUint32(R.RSRC_UPDATE.offset, true);
+      this.registeredIndex = this.remains.registeredIndex = dv.getUint32(R.RSRC_UPDATE.offset, true);
       this.enterFd = this.registeredIndex;
       this.enterFlags = S.IORING_ENTER_REGISTERED_RING;
     }
@@ -403,29 +476,65 @@ export class Ring {
     return this.sqEntries - ((this.sqeTail - Atomics.load(this.sqRing, this.sqHead)) >>> 0);
   }
 
-  /** The next SQ slot. When the SQ is full, what is queued is submitted first to make room. The
-   * caller must prep the slot at once (prep functions zero it whole) and then call `track` or
-   * `setUserData`. */
+  /** The next SQ slot, holding a NOP that posts nothing until a prep function fills it: a slot
+   * whose prep never comes (an exception in between, or no prep at all) goes out as that NOP,
+   * never as the SQE it held a lap earlier. Prepare it at once, then call `track` or
+   * `setUserData`. When the SQ is full, the prepared slots queued before the first unprepared one
+   * are submitted to make room; an unprepared slot is never submitted by this call (its prep
+   * would come too late), and if nothing can be submitted the call throws EBUSY. */
   getSqe(): number {
     if (this.closed) throw closedError("Ring.getSqe");
     // The kernel's SQ head only moves forward, so a stale copy can only under-count free slots:
     // it is reloaded (acquire, so slots the kernel consumed may be rewritten) only when the SQ
     // looks full, not once per SQE.
-    if (((this.sqeTail - this.sqHeadSeen) >>> 0) >= this.sqEntries) {
-      this.sqHeadSeen = Atomics.load(this.sqRing, this.sqHead);
-      if (((this.sqeTail - this.sqHeadSeen) >>> 0) >= this.sqEntries) {
-        this.submit();
-        this.sqHeadSeen = Atomics.load(this.sqRing, this.sqHead);
-        if (((this.sqeTail - this.sqHeadSeen) >>> 0) >= this.sqEntries) {
-          throw new UringError("Ring.getSqe", EBUSY, "the submission queue is full and the kernel took no entries");
-        }
-      }
-    }
+    if (((this.sqeTail - this.sqHeadSeen) >>> 0) >= this.sqEntries) this.makeRoom();
+    if (!this.pinned) this.pin();
     const slot = this.sqeTail & this.sqMask;
     this.sqeTail = (this.sqeTail + 1) >>> 0;
+    idleSlot(this.sq, slot);
     return slot;
   }
 
+  /** getSqe on a full SQ (cold): reload the head; if still full, submit the prepared prefix. */
+  private makeRoom(): void {
+    this.sqHeadSeen = Atomics.load(this.sqRing, this.sqHead);
+    if (((this.sqeTail - this.sqHeadSeen) >>> 0) < this.sqEntries) return;
+    this.publish(this.preparedPrefix());
+    const toSubmit = (this.sqeFlushed - this.sqHeadSeen) >>> 0;
+    if (toSubmit > 0) this.enter(toSubmit, 0, this.needsGetEvents() ? S.IORING_ENTER_GETEVENTS : 0, "submit");
+    this.sqHeadSeen = Atomics.load(this.sqRing, this.sqHead);
+    if (((this.sqeTail - this.sqHeadSeen) >>> 0) >= this.sqEntries) {
+      const first = this.sqeFlushed & this.sqMask;
+      const why = toSubmit === 0
+        ? `slot ${first} was handed out by getSqe() and not prepared yet, and nothing before it can go: prepare it (or submit() to send it as a NOP) first`
+        : "the kernel took no entries";
+      throw new UringError("Ring.getSqe", EBUSY, `the submission queue is full: ${why}`);
+    }
+  }
+
+  /** How many unpublished slots, from the first, hold a prepared SQE. */
+  private preparedPrefix(): number {
+    const state = this.sq.state;
+    let n = 0;
+    for (let t = this.sqeFlushed; t !== this.sqeTail; t = (t + 1) >>> 0) {
+      if ((state[t & this.sqMask]! & SLOT_PREPARED) === 0) break;
+      n++;
+    }
+    return n;
+  }
+
+  /** Keep this ring reachable while the kernel may hold work of it: a ring dropped without
+   * close() with operations in flight must not have their buffers collected under the kernel.
+   * One array store; completions() lets go once nothing is in flight. */
+  private pin(): void {
+    pinnedRings[this.pinIndex] = this;
+    this.pinned = true;
+  }
+
+  private unpin(): void {
+    pinnedRings[this.pinIndex] = undefined;
+    this.pinned = false;
+  }
 
   /** The next SQ slot for an operation already added to the op table (`ops.add`, for callers that
    * need the entry's scratch memory before they prep): if no slot can be had, the entry is given
@@ -444,29 +553,33 @@ export class Ring {
    * referenced until the last one. Returns the user_data. `sqeFlags` are OR'd in (IOSQE_*). */
   track<T>(slot: number, handler: CompletionHandler<T>, data: T, hold?: unknown, sqeFlags?: number): number {
     // A few compares on the hot path; the precise refusal is built off it (refuseTrack). A bad
-    // slot would land the user_data in another SQE, a non-function handler would throw inside
-    // dispatch, unknown IOSQE bits would be cut to 8 bits silently, and a full op table must not
-    // leave a prepped SQE behind.
+    // slot would land the user_data in another SQE, a slot tracked twice would orphan the first
+    // entry, a non-function handler would throw inside dispatch, unknown IOSQE bits would be cut
+    // to 8 bits silently, and a full op table must not leave a prepped SQE behind.
     const f = sqeFlags === undefined ? 0 : sqeFlags;
-    if (this.closed || (slot >>> 0) !== slot || slot >= this.sqEntries || typeof handler !== "function" ||
+    if (this.closed || (slot >>> 0) !== slot || (this.sq.state[slot]! & (SLOT_PREPARED | SLOT_OWNED)) !== SLOT_PREPARED || typeof handler !== "function" ||
         (f >>> 0) !== f || f > 0x7f || (f & Q.IOSQE_CQE_SKIP_SUCCESS) !== 0 || this.ops.available === 0) {
       this.refuseTrack(slot, handler, f);
     }
     // The entry's index and generation go into the SQE as the two words of its user_data.
     const i = this.ops.reserve(handler, data, hold);
     const gen = this.ops.genOf(i);
-    setUserData(this.sq, slot, i, gen);
-    if (f !== 0) addSqeFlags(this.sq, slot, f);
+    writeUserData(this.sq, slot, i, gen);
+    if (f !== 0) orSqeFlags(this.sq, slot, f);
+    this.sq.state[slot] = SLOT_PREPARED | SLOT_OWNED;
     return gen * U32_SPAN + i;
   }
 
-  /** Why `track` refuses (cold path): throws the precise error, turning a valid slot into a NOP
-   * first so the prepped operation never runs. */
+  /** Why `track` refuses (cold path): throws the precise error, turning a prepared slot that no
+   * operation owns into the idle NOP first so the prepped operation never runs. */
   private refuseTrack(slot: number, handler: unknown, sqeFlags: number): never {
     if (this.closed) throw closedError("Ring.track");
-    if ((slot >>> 0) !== slot || slot >= this.sqEntries) throw invalidArgument("Ring.track", `slot must be an integer 0..${this.sqEntries - 1}, got ${slot}`);
+    // Not a slot of this lap, or already owned: it is not this call's to touch.
+    if ((slot >>> 0) !== slot || slot >= this.sqEntries) throw invalidArgument("Ring.track", `slot must be an integer 0..${this.sqEntries - 1} from getSqe(), got ${shown(slot)}`);
+    if (this.sq.state[slot]! & SLOT_OWNED) throw invalidArgument("Ring.track", `slot ${slot} already has its user_data (tracked or setUserData): one slot carries one operation`);
+    checkPrepared(this.sq, slot, "Ring.track");
     if (typeof handler !== "function") this.refuseSlot(slot, invalidArgument("Ring.track", `handler must be a function, got ${typeof handler}`));
-    if ((sqeFlags >>> 0) !== sqeFlags || sqeFlags > 0x7f) this.refuseSlot(slot, invalidArgument("Ring.track", `sqeFlags must be IOSQE_* bits (0..0x7f), got ${sqeFlags}`));
+    if ((sqeFlags >>> 0) !== sqeFlags || sqeFlags > 0x7f) this.refuseSlot(slot, invalidArgument("Ring.track", `sqeFlags must be IOSQE_* bits (0..0x7f), got ${shown(sqeFlags)}`));
     // The op table frees an entry (and drops its hold) at the operation's last CQE; a success
     // with CQE_SKIP_SUCCESS posts none, so the entry would stay in flight forever.
     if (sqeFlags & Q.IOSQE_CQE_SKIP_SUCCESS) this.refuseSlot(slot, invalidArgument("Ring.track", "IOSQE_CQE_SKIP_SUCCESS on a tracked operation would leave its entry in flight (no CQE on success); use setUserData for untracked SQEs"));
@@ -478,13 +591,13 @@ export class Ring {
     throw new UringError("Ring.track", EBUSY, "refused");
   }
 
-
   /** A slot handed out by getSqe cannot be taken back (the local tail has moved past it), so a
-   * refused track turns it into a NOP with user_data 0 before throwing: the prepped operation
-   * (a send from a buffer nobody holds now) never reaches the kernel. */
+   * refused track turns it back into the idle NOP before throwing: the prepped operation (a send
+   * from a buffer nobody holds now) never reaches the kernel. The NOP counts as prepared and
+   * owned: nobody preps it again, and a full SQ may submit it. */
   private refuseSlot(slot: number, error: unknown): never {
-    prepNop(this.sq, slot);
-    if (this.features & S.IORING_FEAT_CQE_SKIP) addSqeFlags(this.sq, slot, Q.IOSQE_CQE_SKIP_SUCCESS);
+    idleSlot(this.sq, slot);
+    this.sq.state[slot] = SLOT_PREPARED | SLOT_OWNED;
     throw error;
   }
 
@@ -494,23 +607,37 @@ export class Ring {
    * from `ops.add`, go here too.) At most 2^53 - 1. */
   setUserData(slot: number, userData: number): void {
     if (this.closed) throw closedError("Ring.setUserData");
-    if ((slot >>> 0) !== slot || slot >= this.sqEntries) throw invalidArgument("Ring.setUserData", `slot must be an integer 0..${this.sqEntries - 1}, got ${slot}`);
-    if (!Number.isSafeInteger(userData) || userData < 0) throw invalidArgument("Ring.setUserData", `userData must be an integer 0..2^53-1, got ${userData}`);
-    setUserData(this.sq, slot, userData % U32_SPAN, Math.floor(userData / U32_SPAN));
+    checkPrepared(this.sq, slot, "Ring.setUserData");
+    if (!Number.isSafeInteger(userData) || userData < 0) throw invalidArgument("Ring.setUserData", `userData must be an integer 0..2^53-1, got ${shown(userData)}`);
+    writeUserData(this.sq, slot, userData % U32_SPAN, Math.floor(userData / U32_SPAN));
+    this.sq.state[slot] = SLOT_PREPARED | SLOT_OWNED;
   }
 
-  /** Publish the written SQEs: one store of the SQ tail per batch. */
+  /** Publish the written SQEs: one store of the SQ tail per batch. A slot still unprepared goes
+   * out as the NOP getSqe left in it (counted in `unpreparedSqes`); every published slot is
+   * FREE again, so a late prep of it is refused instead of lost. */
   flush(): number {
     if (this.closed) throw closedError("Ring.flush");
     const n = (this.sqeTail - this.sqeFlushed) >>> 0;
-    if (n) {
-      // No SQPOLL thread reads the tail concurrently: the kernel reads it in io_submit_sqes,
-      // inside this thread's next io_uring_enter, which is a full barrier after the SQE stores
-      // (and the JIT does not move stores across the FFI call). So a plain store, no fence.
-      this.sqRing[this.sqTail] = this.sqeTail;
-      this.sqeFlushed = this.sqeTail;
-    }
+    if (n) this.publish(n);
     return n;
+  }
+
+  /** Publish the next `n` unpublished slots. */
+  private publish(n: number): void {
+    if (n === 0) return;
+    const state = this.sq.state, mask = this.sqMask;
+    const end = (this.sqeFlushed + n) >>> 0;
+    for (let t = this.sqeFlushed; t !== end; t = (t + 1) >>> 0) {
+      const i = t & mask;
+      if (state[i] === SLOT_TAKEN) this.unpreparedSqes++;
+      state[i] = SLOT_FREE;
+    }
+    // No SQPOLL thread reads the tail concurrently: the kernel reads it in io_submit_sqes,
+    // inside this thread's next io_uring_enter, which is a full barrier after the SQE stores
+    // (and the JIT does not move stores across the FFI call). So a plain store, no fence.
+    this.sqRing[this.sqTail] = end;
+    this.sqeFlushed = end;
   }
 
   /** SQ flag word bits that need an enter with GETEVENTS: pending task work or a CQ overflow. */
@@ -638,6 +765,10 @@ export class Ring {
     let head = this.cqHeadLocal;
     // Acquire: CQE contents written before the kernel's tail store are visible after this load.
     const tail = Atomics.load(this.cqRing, this.cqTail);
+    // The kernel never runs more than the CQ's size ahead of the head. A tail further out was not
+    // written by it (the ring words are in memory a Worker may hold through sharedBuffers): copying
+    // up to it would dispatch garbage CQEs, so nothing is copied.
+    if (((tail - head) >>> 0) > this.cqEntries) this.refuseCqTail(head, tail);
     let n = 0;
     while (head !== tail && n < batch.capacity) {
       const w = (head & mask) * words;
@@ -673,6 +804,12 @@ export class Ring {
     return n;
   }
 
+  /** Off the hot path: the error for a CQ tail the kernel cannot have written. */
+  private refuseCqTail(head: number, tail: number): never {
+    throw new UringError("Ring.completions", ERRNO.EIO!, `the CQ tail (${tail}) is ${(tail - head) >>> 0} entries past the head (${head}), but the CQ holds ${this.cqEntries}: the ring's shared memory was overwritten (by a Worker holding ring.sharedBuffers?); no CQE was dispatched`,
+      "the ring memory is no longer trustworthy: close the ring and open a new one; give Workers the counters read-only");
+  }
+
   /** Reap and dispatch every completion available now: enter with GETEVENTS first when the
    * kernel holds some back (DEFER_TASKRUN, task work, CQ overflow), copy a batch, advance the
    * head, then run the handlers; repeat until the CQ and the overflow list are empty. Returns
@@ -696,6 +833,8 @@ export class Ring {
       }
       if (n < this.batch.capacity && this.cqReady === 0) break;
     }
+    // Nothing of this ring is in the kernel any more: it may be collected if dropped.
+    if (this.pinned && this.ops.inflight === 0) this.unpin();
     return total;
   }
 
@@ -743,6 +882,7 @@ export class Ring {
   /** Submit, wait for at least `waitNr` completions (bounded by `timeoutMs` when given), and
    * dispatch everything ready. Returns the number of CQEs handled. */
   run(waitNr = 1, timeoutMs?: number): number {
+    if (this.dispatching && waitNr > 0) this.refuseWait("Ring.run");
     if (this.cqReady < waitNr) this.submitAndWait(waitNr, timeoutMs);
     else this.submit();
     return this.completions();
@@ -750,12 +890,32 @@ export class Ring {
 
   /** Dispatch until `done()` is true, waiting as needed; throws ETIME after `timeoutMs`. */
   runUntil(done: () => boolean, timeoutMs = 30_000): void {
+    if (this.dispatching) this.refuseWait("Ring.runUntil");
     const deadline = performance.now() + timeoutMs;
     while (!done()) {
       const left = deadline - performance.now();
       if (left <= 0) throw new UringError("Ring.runUntil", ETIME, `condition not met within ${timeoutMs} ms (${this.ops.inflight} operations in flight)`);
       this.run(1, Math.min(left, 1000));
     }
+  }
+
+  /** Whether a completion handler of this ring is running now (a wait from here cannot work). */
+  get inHandler(): boolean {
+    return this.dispatching;
+  }
+
+  /** Throw EDEADLK when called from inside a completion handler of this ring, where no wait can
+   * see its result (synchronous helpers check this before they start anything). */
+  assertCanWait(where: string): void {
+    if (this.dispatching) this.refuseWait(where);
+  }
+
+  /** A wait from inside a completion handler: the ring dispatches nothing until the handler
+   * returns, so the wait could only spin until its timeout. */
+  private refuseWait(where: string): never {
+    if (this.closed) throw closedError(where);
+    throw new UringError(where, ERRNO.EDEADLK!, "called from inside a completion handler of this ring: nothing is dispatched until the handler returns, so the wait could never see its result",
+      "start the operation with a callback (submit* / track) instead of a synchronous helper, or call it after the handler returns");
   }
 
   // ---- registration ----
@@ -801,20 +961,15 @@ export class Ring {
       // Best effort: whatever the cancel round did not finish is abandoned below.
     } finally {
       this.closed = true;
-      if (this.registeredIndex >= 0) {
-        const upd = new Uint8Array(R.RSRC_UPDATE.size);
-        new DataView(upd.buffer).setUint32(R.RSRC_UPDATE.offset, this.registeredIndex, true);
-        sys.io_uring_register(this.fd, R.IORING_UNREGISTER_RING_FDS, upd, 1);
-      }
-      c.close(this.fd);
+      dropped.unregister(this.remains);
+      // No slot of a closed ring can be prepared any more, even one handed out before.
+      this.sq.state.fill(SLOT_FREE);
       // Requests still in flight keep the kernel's teardown going for as long as they live (a
       // zero-copy notification waits for the peer to acknowledge the data), and the kernel writes
       // the CQ into the ring memory until then: memory it may still write is never handed back.
       const stuck = this.ops.inflight > 0 && !this.notEnabled;
-      for (const r of this.regions) {
-        if (r.kind === "mmap") unmapRegion(r as MappedRegion);
-        else retireShared(r, stuck);
-      }
+      releaseRemains(this.remains, stuck);
+      this.pinned = false;
       if (stuck) this.retainedBytes = this.regions.reduce((a, r) => a + r.byteLength, 0);
       // Whatever the cancel round did not finish ends here, with ECANCELED and index -1.
       this.abandoned = this.ops.abandon(-ECANCELED);
