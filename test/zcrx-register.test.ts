@@ -7,6 +7,7 @@ import { queryZcrx } from "../src/zcrx/query.ts";
 import { UringError } from "../src/error.ts";
 import { IORING_SETUP_CQE_MIXED } from "../src/abi/setup.ts";
 import { kernelAtLeast, kernelRelease } from "../src/ring/kernel.ts";
+import { ZCRX_SINCE } from "../src/abi/zcrx.ts";
 import { testIf, needRoot, needKernel, needSetupFlag, needEnv } from "./helpers.ts";
 import { PAGE_SIZE } from "../src/ring/memory.ts";
 
@@ -146,7 +147,7 @@ describe("ZCRX registration on this kernel", () => {
     expect(() => registerZcrxIfq(ring, { ifname: "lo" })).toThrow(/closed/);
   });
 
-  testIf(queryZcrx() ? null : `IO_URING_QUERY_ZCRX needs Linux 7.0+, this kernel is ${kernelRelease()}`, "IO_URING_QUERY_ZCRX reports a usable refill header", () => {
+  testIf(queryZcrx() ? null : `IO_URING_QUERY_ZCRX needs Linux ${ZCRX_SINCE.query}+, this kernel is ${kernelRelease()}`, "IO_URING_QUERY_ZCRX reports a usable refill header", () => {
     const q = queryZcrx()!;
     expect(q.rqHeader.size).toBeGreaterThan(0);
     expect(q.rqHeader.alignment & (q.rqHeader.alignment - 1)).toBe(0);

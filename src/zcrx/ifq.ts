@@ -92,7 +92,7 @@ export class ZcrxIfq {
   readonly refillMemory: "kernel" | "user";
   readonly refillMmapOffset: number;
   readonly refillBytes: number;
-  /** The kernel's IO_URING_QUERY_ZCRX answer (null before 7.0). */
+  /** The kernel's IO_URING_QUERY_ZCRX answer (null before 6.19). */
   readonly query: ZcrxQuery | null;
   private readonly ring: Ring;
   private readonly refillRegion: Region;
@@ -134,7 +134,7 @@ export class ZcrxIfq {
     const rxBufLen = o.rxBufLen ?? 0;
     if (rxBufLen !== 0) {
       if (!Number.isInteger(rxBufLen) || rxBufLen < PAGE_SIZE || (rxBufLen & (rxBufLen - 1)) !== 0) throw invalidArgument(WHERE, `rxBufLen must be a power of two >= ${PAGE_SIZE}, got ${rxBufLen}`);
-      if (!q?.rxBufLen) throw unsupported(WHERE, "rx_buf_len (ZCRX_FEATURE_RX_PAGE_SIZE)", Z.ZCRX_SINCE.query, release);
+      if (!q?.rxBufLen) throw unsupported(WHERE, "rx_buf_len (ZCRX_FEATURE_RX_PAGE_SIZE)", Z.ZCRX_SINCE.rxBufLen, release);
       if (nodev && rxBufLen !== PAGE_SIZE) throw invalidArgument(WHERE, "device-less zcrx copies into page-sized buffers: rxBufLen must be 0 or the page size");
     }
     const areaBytes = o.areaBytes ?? 16 * 1024 * 1024;
