@@ -349,7 +349,7 @@ console.log(`kernel           ${kernel}`);
 console.log(`io_uring         ${iou.ringOk ? "works" : `fails: ${iou.ringError}`}; kernel.io_uring_disabled = ${iou.disabled}${iou.group ? `, io_uring_group = ${iou.group}` : ""}`);
 console.log(`opcodes          SEND_ZC ${yes(iou.sendZc)}, SENDMSG_ZC ${yes(iou.sendmsgZc)}, RECV_ZC ${yes(iou.recvZc)}`);
 console.log(`ring flags       DEFER_TASKRUN ${yes(iou.deferTaskrun)}, CQE32 ${yes(iou.cqe32)}, CQE_MIXED ${yes(iou.cqeMixed)}`);
-console.log(`zcrx query       ${iou.zcrxQuery ? `NODEV ${yes(iou.nodev)}, IMPORT ${yes(iou.import)}, ZCRX_CTRL flush ${yes(iou.flushRq)}` : "not answered (IO_URING_QUERY_ZCRX needs Linux 7.0)"}`);
+console.log(`zcrx query       ${iou.zcrxQuery ? `NODEV ${yes(iou.nodev)}, IMPORT ${yes(iou.import)}, ZCRX_CTRL flush ${yes(iou.flushRq)}` : `not answered (IO_URING_QUERY_ZCRX needs Linux ${ZCRX_SINCE.query})`}`);
 console.log(`memlock          ${memlock.soft === Infinity ? "unlimited" : `${memlock.soft} bytes`} — ${memlockNote}`);
 console.log(`capabilities     CAP_NET_ADMIN ${yes(caps.netAdmin)}, CAP_IPC_LOCK ${yes(caps.ipcLock)}`);
 console.log(`ethtool          ${ethtool ?? "not installed (apt-get install ethtool): offloads, header split, channels and n-tuple are unknown"}`);
