@@ -4,11 +4,14 @@
 // start with a struct io_uring_recvmsg_out and the sender's address. Each CQE names the buffer it
 // filled; the stream queues (bid, length) pairs in preallocated arrays and hands them out as
 // views. A chunk is valid until the next `next()` call, which gives its buffer back to the kernel
-// (one tail store).
+// (one tail store) — unless a send of the chunk still reads it: the host then keeps the buffer
+// until that send is released (AsyncRing.holdChunk). Leaving a `for await` loop (return()) pauses
+// the stream: the multishot receive is cancelled, and what was received is kept for the next
+// reader of the socket.
 import * as Q from "../abi/sqe.ts";
-import { EBUSY, ECANCELED, ENOBUFS } from "../abi/errno.ts";
+import { EBUSY, ECANCELED, ENOBUFS, ERRNO } from "../abi/errno.ts";
 import { IO_URING_RECVMSG_OUT, MSGHDR, MSG_TRUNC, SOCKADDR_IN6 } from "../abi/net.ts";
-import { UringError } from "../error.ts";
+import { UringError, invalidArgument } from "../error.ts";
 import { type DecodedAddress, decodeSockaddr } from "../net/sockaddr.ts";
 import { prepRecvMultishot, prepRecvmsgMultishot } from "../ops/prep.ts";
 import type { ProvidedBufferRing } from "../ring/register.ts";
@@ -25,6 +28,11 @@ export interface RecvHost {
   /** Give a buffer back and re-arm streams that ran out; `viewed` false for a buffer that was
    * never handed out as a view. */
   recycle(bid: number, viewed?: boolean): void;
+  /** Buffer `bid` is handed to a consumer as a chunk (a send of it may hold it past recycle). */
+  lend(bid: number): void;
+  /** Hold the receive buffers `bytes` views until a send of it is released (-1: other memory). */
+  holdChunk(bytes: Uint8Array): number;
+  unholdChunk(first: number, last: number): void;
   /** Re-arm `stream` once some buffer comes back. */
   starve(stream: RecvStreamBase<any>): void;
   kick(): void;
@@ -39,11 +47,31 @@ export interface RecvSocket {
   opDelta(delta: number): void;
   /** The stream ended (EOF, error, cancel or return()). */
   streamEnded(stream: RecvStreamBase<any>): void;
+  /** A receive failed: the socket keeps its first error (AsyncSocket.error, closed). */
+  noteError(error: UringError): void;
 }
 
 export interface RecvStreamOptions {
-  /** Cancels the receive (IORING_OP_ASYNC_CANCEL); the pending next() rejects with ECANCELED. */
+  /** Cancels the receive (IORING_OP_ASYNC_CANCEL); the pending next() rejects with ECANCELED
+   * (with `AbortSignal.timeout(ms)`: an error named "TimeoutError", ETIMEDOUT). */
   signal?: AbortSignal;
+  /** Per-read timeout in milliseconds: a next() that waits this long for data rejects with an
+   * error named "TimeoutError" (ETIMEDOUT). The stream pauses, losing nothing: the socket's next
+   * recv() goes on from where it stopped. Default: none. */
+  timeoutMs?: number;
+}
+
+/** The largest per-read timeout (setTimeout's limit, about 24.8 days). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** Checks RecvStreamOptions at the edge; returns the timeout (0: none). */
+export function checkRecvOptions(where: string, o: RecvStreamOptions): number {
+  if (o === null || typeof o !== "object") throw invalidArgument(where, "options must be an object");
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgument(where, "options.signal must be an AbortSignal");
+  const t = o.timeoutMs;
+  if (t === undefined) return 0;
+  if (typeof t !== "number" || !Number.isInteger(t) || t < 1 || t > MAX_TIMEOUT_MS) throw invalidArgument(where, `options.timeoutMs must be an integer 1..${MAX_TIMEOUT_MS}, got ${String(t)}`);
+  return t;
 }
 
 const NO_BID = -1;
@@ -75,8 +103,15 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
   private aborted = false;
   private waitResolve: ((r: IteratorResult<T>) => void) | null = null;
   private waitReject: ((e: unknown) => void) | null = null;
-  private readonly signal: AbortSignal | undefined;
+  private signal: AbortSignal | undefined;
   private readonly onAbort = (): void => this.abort();
+  /** The consumer left (return()): the kernel side is cancelled, queued chunks are kept. */
+  private paused = false;
+  /** A cancel for the armed multishot is on its way (pause): its ECANCELED is no error. */
+  private cancelling = false;
+  private timeoutMs = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private readonly onTimeout = (): void => this.timedOut();
 
   /** @internal — the subclass calls start() once its own fields are set. */
   constructor(host: RecvHost, socket: RecvSocket, datagram: boolean, opcode: string, o: RecvStreamOptions) {
@@ -87,6 +122,7 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
     const cap = host.buffers().entries;
     this.bids = new Int32Array(cap);
     this.lens = new Int32Array(cap);
+    this.timeoutMs = checkRecvOptions(opcode === "IORING_OP_RECV" ? "recv" : "recvFrom", o);
     this.signal = o.signal;
   }
 
@@ -106,7 +142,9 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
         this.error = abortError(signal, this.opcode);
       } else signal.addEventListener("abort", this.onAbort, { once: true });
     }
-    if (this.error === null) this.arm();
+    // A resumed stream may still have its multishot armed (a cancel on its way re-arms at its
+    // last CQE) or have seen EOF already.
+    if (this.error === null && !this.armed && !this.starved && !this.eof) this.arm();
   }
 
   [Symbol.asyncIterator](): this {
@@ -118,8 +156,25 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
     return this.qCount;
   }
 
+  /** Whether the consumer left (return()) with the stream able to go on: the socket's next
+   * recv() resumes it. */
+  get isPaused(): boolean {
+    return this.paused && !this.ended;
+  }
+
+  /** @internal — the socket's next recv() takes the paused stream up again, with new options. */
+  resume(o: RecvStreamOptions): void {
+    const timeoutMs = checkRecvOptions(this.opcode === "IORING_OP_RECV" ? "recv" : "recvFrom", o);
+    this.paused = false;
+    this.timeoutMs = timeoutMs;
+    this.aborted = false;
+    this.signal = o.signal;
+    this.start();
+  }
+
   next(): Promise<IteratorResult<T>> {
     this.giveBack();
+    this.paused = false;
     if (this.qCount > 0) return Promise.resolve(this.take());
     if (this.error !== null) {
       const e = this.error;
@@ -133,22 +188,65 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
     }
     if (this.waitResolve !== null) return Promise.reject(new UringError("RecvStream.next", EBUSY, "next() called again before the previous call settled"));
     if (!this.armed && !this.starved) this.arm();
+    if (this.timeoutMs > 0) this.timer = setTimeout(this.onTimeout, this.timeoutMs);
     return new Promise<IteratorResult<T>>((resolve, reject) => {
       this.waitResolve = resolve;
       this.waitReject = reject;
     });
   }
 
-  /** Stop receiving: cancel the multishot receive and give every queued buffer back. */
+  /** Leave the stream (what `break` out of `for await` calls): the multishot receive is
+   * cancelled, and chunks already received (and any the kernel delivers before the cancel lands)
+   * stay queued for the socket's next recv(). Nothing received is dropped. */
   return(): Promise<IteratorResult<T>> {
-    this.stop();
+    this.pause();
     return Promise.resolve({ value: undefined, done: true });
+  }
+
+  private pause(): void {
+    if (this.ended) return;
+    this.giveBack();
+    this.clearTimer();
+    this.paused = true;
+    this.signal?.removeEventListener("abort", this.onAbort);
+    if (this.armed && !this.cancelling) {
+      this.cancelling = true;
+      this.cancelKernelSide();
+    }
+    const resolve = this.waitResolve;
+    if (resolve !== null) {
+      this.waitResolve = this.waitReject = null;
+      resolve({ value: undefined, done: true });
+    }
+    // Nothing more can come (EOF or an error with nothing queued): end now, so the socket's next
+    // recv() starts a fresh stream that reports it.
+    if (!this.armed && this.qCount === 0 && (this.eof || this.error !== null)) {
+      this.error = null;
+      this.finish();
+    }
+  }
+
+  private timedOut(): void {
+    this.timer = null;
+    const reject = this.waitReject;
+    if (reject === null) return;
+    this.waitResolve = this.waitReject = null;
+    reject(new TimeoutError(this.opcode, `no data within ${this.timeoutMs} ms on fd ${this.socket.fd}; the stream is paused and the socket's next recv() goes on from here`));
+    this.pause();
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
   }
 
   /** @internal — cancel (for close and return). */
   stop(): void {
     if (this.ended) return;
     this.ended = true;
+    this.clearTimer();
     this.cancelKernelSide();
     this.giveBack();
     this.drop();
@@ -190,6 +288,7 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
   rearm(): void {
     if (!this.starved || this.ended) return;
     this.starved = false;
+    if (this.paused) return; // the next reader arms it
     if (this.waitResolve !== null || this.qCount === 0) this.arm();
   }
 
@@ -214,19 +313,24 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
           this.starved = true;
           this.host.starve(this);
         }
-      } else if (res === -ECANCELED && (this.ended || this.aborted)) {
+      } else if (res === -ECANCELED && (this.ended || this.aborted || this.cancelling)) {
         if (this.aborted && !this.ended) this.error = abortError(this.signal!, this.opcode);
       } else if (!this.ended) {
         this.error = new UringError(this.opcode, -res, `fd ${this.socket.fd}`);
+        this.socket.noteError(this.error);
       }
     }
-    if (final && !this.armed && !this.starved && !this.eof && this.error === null && !this.ended && !this.aborted) {
+    if (final) this.cancelling = false;
+    if (final && !this.armed && !this.starved && !this.eof && this.error === null && !this.ended && !this.aborted && !this.paused) {
       // A multishot receive can end with data still to come (CQ overflow, or a kernel that ends
       // it after each buffer): arm it again.
       this.arm();
     }
     this.settleWaiter();
-    if (final && (this.eof || this.ended) && this.qCount === 0) this.finish();
+    if (final && (this.eof || this.ended || (this.paused && this.error !== null)) && this.qCount === 0) {
+      if (this.paused) this.error = null;
+      this.finish();
+    }
   }
 
   private push(bid: number, len: number): void {
@@ -243,6 +347,7 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
     this.qHead = (this.qHead + 1) % this.bids.length;
     this.qCount--;
     this.held = bid;
+    this.host.lend(bid);
     return { value: this.value(bid, len), done: false };
   }
 
@@ -266,6 +371,7 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
   private settleWaiter(): void {
     const resolve = this.waitResolve;
     if (resolve === null) return;
+    if (this.timer !== null && (this.qCount > 0 || this.error !== null || this.eof || this.ended || this.aborted)) this.clearTimer();
     if (this.qCount > 0) {
       this.waitResolve = this.waitReject = null;
       resolve(this.take());
@@ -437,5 +543,18 @@ export class RecvFromStream extends RecvStreamBase<Datagram> {
 /** The error an aborted operation rejects with: ECANCELED, the opcode, and the signal's reason
  * as the cause. */
 export function abortError(signal: AbortSignal, opcode = "IORING_OP_RECV"): UringError {
+  const reason = signal.reason as { name?: unknown } | undefined;
+  if (reason !== null && typeof reason === "object" && reason.name === "TimeoutError") {
+    return new TimeoutError(opcode, "the AbortSignal's timeout fired (IORING_OP_ASYNC_CANCEL)", { cause: reason });
+  }
   return new UringError(opcode, ECANCELED, "aborted by its AbortSignal (IORING_OP_ASYNC_CANCEL)", undefined, { cause: signal.reason });
+}
+
+/** A timeout (a read's `timeoutMs`, or an `AbortSignal.timeout` signal): a UringError with errno
+ * ETIMEDOUT whose `name` is "TimeoutError", as Bun and the DOM name timeouts. */
+export class TimeoutError extends UringError {
+  constructor(opcode: string, detail: string, options?: { cause?: unknown }) {
+    super(opcode, ERRNO.ETIMEDOUT!, detail, "the operation took longer than its timeout", options);
+    this.name = "TimeoutError";
+  }
 }

@@ -11,8 +11,7 @@ import { UringError, closedError, invalidArgument, unsupported } from "../error.
 import { prepCancel64 } from "../ops/prep.ts";
 import { Ring, type RingOptions } from "../ring/ring.ts";
 import { ProvidedBufferRing } from "../ring/register.ts";
-import { kernelAtLeast, supportedSetupFlags } from "../ring/kernel.ts";
-import { IORING_SETUP_DEFER_TASKRUN } from "../abi/setup.ts";
+import { kernelAtLeast } from "../ring/kernel.ts";
 import { LoopDriver } from "../loop/driver.ts";
 import { probeReportUsage, type ZcMode } from "../zc/sender.ts";
 import { ZcrxIfq, zcrxRingProblem, type ZcrxIfqOptions } from "../zcrx/ifq.ts";
@@ -24,10 +23,14 @@ import { abortError, type RecvStream } from "./recv.ts";
 import { AsyncSocket, TcpSocket, UdpSocket, type SocketHost } from "./socket.ts";
 
 export interface OpenRingOptions extends RingOptions {
-  /** IORING_SETUP_DEFER_TASKRUN. Default: on where the kernel has it (6.1+). An async ring is
-   * driven from one thread, which is what DEFER_TASKRUN asks for, and its completions then run
-   * in the driver's own enter instead of through task-work signals (about 0.5 µs less per
-   * loopback round trip here). */
+  /** IORING_SETUP_DEFER_TASKRUN. Default: off. With it, a completion caused by another process
+   * (data from a peer, a connection) reaches this ring from the network softirq, and the kernel
+   * signals the ring's eventfd from there through an RCU callback (io_eventfd_signal →
+   * call_rcu_hurry → io_eventfd_do_signal): the driver, asleep in Bun's epoll, wakes one RCU grace
+   * period later, ≈ 16 ms per wake on this 6.18 host, 32 ms per cross-process round trip
+   * (bench/results/wakeup-2026-12-05.md). Without it the kernel queues task work that interrupts
+   * the wait and posts the CQE from this thread, which signals the eventfd at once. Turn it on
+   * for ZCRX (registerZcrx needs it) or when completions come from this process only. */
   deferTaskrun?: boolean;
   /** Poll the CQ from setImmediate for this long after completions (see LoopDriver). Default 50. */
   spinUs?: number;
@@ -133,6 +136,12 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
   /** Receive buffers the kernel filled and consumers hold. */
   buffersOut = 0;
   private pbuf: ProvidedBufferRing | null = null;
+  /** Per receive buffer: handed to a consumer as a chunk (1) and not given back yet. */
+  private chunkLent: Uint8Array | null = null;
+  /** Per receive buffer: sends that read it and are not released yet (holdChunk). */
+  private chunkHolds: Int32Array | null = null;
+  /** Per receive buffer: given back while a send held it; recycled at that send's release. */
+  private chunkDeferred: Uint8Array | null = null;
   private readonly recvBuffers: number;
   private readonly recvBufferBytes: number;
   private readonly recvBufferGroup: number;
@@ -164,7 +173,8 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
     this.recvBufferGroup = group;
     this.maxInflightSends = maxInflightSends;
     this.zcThresholdBytes = zcThresholdBytes;
-    const deferTaskrun = options.deferTaskrun ?? (supportedSetupFlags() & IORING_SETUP_DEFER_TASKRUN) !== 0;
+    const deferTaskrun = options.deferTaskrun ?? false;
+    if (typeof deferTaskrun !== "boolean") throw invalidArgument("openRing", `deferTaskrun must be a boolean, got ${String(options.deferTaskrun)}`);
     this.ring = Ring.create({ maxInflight: 8192, ...options, deferTaskrun });
     try {
       this.loop = new LoopDriver(this.ring, { spinUs: options.spinUs });
@@ -203,12 +213,63 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
       // came in 6.0 (the buffer ring itself in 5.19).
       if (!kernelAtLeast("6.0", this.ring.capabilities.kernel)) throw unsupported("recv", "multishot receive (IORING_RECV_MULTISHOT)", "6.0", this.ring.capabilities.kernel);
       this.pbuf = ProvidedBufferRing.create(this.ring, { bgid: this.recvBufferGroup, entries: this.recvBuffers, bufferSize: this.recvBufferBytes });
+      this.chunkLent = new Uint8Array(this.recvBuffers);
+      this.chunkDeferred = new Uint8Array(this.recvBuffers);
+      this.chunkHolds = new Int32Array(this.recvBuffers);
     }
     return this.pbuf;
   }
 
+  /** @internal — a stream handed buffer `bid` to its consumer as a chunk. */
+  lend(bid: number): void {
+    this.chunkLent![bid] = 1;
+  }
+
+  /** @internal — `bytes` is about to be sent. If it is a view of receive buffers that consumers
+   * hold (a chunk from recv()/recvFrom(), or part of one), the buffers stay out of the kernel's
+   * reach until that send releases them, whatever the consumer's stream does meanwhile: the
+   * zero-copy echo. Returns the first and last buffer id held as `first * 65536 + last`, or -1
+   * when `bytes` is other memory. A view of a buffer already given back is refused: the kernel
+   * may be writing the next receive into it. */
+  holdChunk(bytes: Uint8Array): number {
+    const p = this.pbuf;
+    if (p === null || bytes.byteLength === 0 || bytes.buffer !== p.bufferMemory.buffer) return -1;
+    const rel = bytes.byteOffset - p.bufferMemory.bytes.byteOffset;
+    if (rel < 0 || rel + bytes.byteLength > p.entries * p.bufferSize) return -1;
+    const first = Math.floor(rel / p.bufferSize);
+    const last = Math.floor((rel + bytes.byteLength - 1) / p.bufferSize);
+    const lent = this.chunkLent!;
+    for (let b = first; b <= last; b++) {
+      if (lent[b] === 0) throw invalidArgument("send", `the data is a received chunk whose buffer (${b}) was already given back to the kernel (a chunk is valid until the next iteration step, or until a send of it is released): copy it with chunk.slice() to keep it`);
+    }
+    const holds = this.chunkHolds!;
+    for (let b = first; b <= last; b++) holds[b]!++;
+    return first * 65536 + last;
+  }
+
+  /** @internal — the send holding buffers `first..last` (holdChunk) released them. */
+  unholdChunk(first: number, last: number): void {
+    const holds = this.chunkHolds;
+    if (holds === null) return;
+    for (let b = first; b <= last; b++) {
+      if (--holds[b]! === 0 && this.chunkDeferred![b] === 1) {
+        this.chunkDeferred![b] = 0;
+        this.recycle(b);
+      }
+    }
+  }
+
   /** @internal */
   recycle(bid: number, viewed = true): void {
+    const holds = this.chunkHolds;
+    if (holds !== null) {
+      this.chunkLent![bid] = 0;
+      // A send still reads this buffer: it goes back when that send is released.
+      if (holds[bid]! > 0) {
+        this.chunkDeferred![bid] = 1;
+        return;
+      }
+    }
     this.buffersOut--;
     const p = this.pbuf;
     if (p === null || p.isClosed) return;
@@ -253,8 +314,8 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
   // ---- ZCRX ----
 
   /** Register a ZCRX interface queue on this ring (IORING_REGISTER_ZCRX_IFQ): a NIC rx queue
-   * (ifname + rxq) or device-less (nodev, Linux 7.1+). The ring must have DEFER_TASKRUN (the
-   * default where the kernel has it) and have been opened with `cqe32: true` (or `cqeMixed`). Sockets then receive with recvZc(). */
+   * (ifname + rxq) or device-less (nodev, Linux 7.1+). The ring must have been opened with
+   * `deferTaskrun: true` and `cqe32: true` (or `cqeMixed`). Sockets then receive with recvZc(). */
   registerZcrx(options: ZcrxIfqOptions): ZcrxIfq {
     this.ensureOpen("registerZcrx");
     if (this.zcrxIfq !== null) throw invalidArgument("registerZcrx", "this ring already has a ZCRX queue");
@@ -473,7 +534,10 @@ function onAcceptCqe(l: TcpListener, res: number, flags: number): void {
 }
 
 /** A listening TCP socket. `accept()` one connection at a time, or iterate with `for await`.
- * One multishot ACCEPT stays armed while someone waits. */
+ * One multishot ACCEPT stays armed while someone waits. When nobody has waited for a whole turn
+ * of the event loop, it is cancelled, so an idle listener keeps no operation in flight and the
+ * process may exit; connections the kernel accepted before the cancel landed are kept for the
+ * next accept(). */
 export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
   readonly fd: number;
   /** The bound address; `port` is the kernel's pick when 0 was asked. */
@@ -489,6 +553,16 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
   private error: UringError | null = null;
   private closePromise: Promise<void> | null = null;
   private closeResolve: (() => void) | null = null;
+  /** A check for a multishot accept nobody waits for is queued (setImmediate). */
+  private idleCheckQueued = false;
+  private cancelling = false;
+  private readonly idleCheck = (): void => {
+    this.idleCheckQueued = false;
+    if (this.waiters.length === 0 && this.armed && !this.cancelling && !this.closing && !this.owner.ring.isClosed) {
+      this.cancelling = true;
+      this.owner.trackCancel(this.userData);
+    }
+  };
 
   /** @internal */
   constructor(owner: AsyncRing, fd: number, noDelay: boolean) {
@@ -558,13 +632,19 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
     if (i < 0) return;
     this.waiters.splice(i, 1);
     w.reject(abortError(w.signal!, "IORING_OP_ACCEPT"));
-    if (this.waiters.length === 0 && this.armed) this.owner.trackCancel(this.userData);
+    if (this.waiters.length === 0 && this.armed && !this.cancelling) {
+      this.cancelling = true;
+      this.owner.trackCancel(this.userData);
+    }
   }
 
   /** @internal */
   cqe(res: number, flags: number): void {
     const final = (flags & Q.IORING_CQE_F_MORE) === 0;
-    if (final) this.armed = false;
+    if (final) {
+      this.armed = false;
+      this.cancelling = false;
+    }
     if (res >= 0) {
       if (this.closing) c.close(res);
       else {
@@ -583,6 +663,12 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
       } else this.error = e;
     }
     if (final && !this.closing && this.waiters.length > 0 && !this.owner.closing) this.arm();
+    // Nobody waits now: a `for await` loop asks again within this turn; if no one has by the
+    // next turn, the multishot accept goes (idleCheck).
+    if (this.armed && this.waiters.length === 0 && !this.idleCheckQueued && !this.cancelling) {
+      this.idleCheckQueued = true;
+      setImmediate(this.idleCheck);
+    }
     if (final) this.checkClosed();
   }
 
@@ -596,7 +682,10 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
       if (w.signal && w.onAbort) w.signal.removeEventListener("abort", w.onAbort);
       w.reject(err);
     }
-    if (this.armed && !this.owner.ring.isClosed) this.owner.trackCancel(this.userData);
+    if (this.armed && !this.cancelling && !this.owner.ring.isClosed) {
+      this.cancelling = true;
+      this.owner.trackCancel(this.userData);
+    }
     this.checkClosed();
     return this.closePromise;
   }

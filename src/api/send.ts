@@ -17,6 +17,11 @@ export interface SendOwner {
   onNotif(op: SendOp, copied: boolean): void;
   /** The signal of `op` fired before its first moment settled. */
   abortSend(op: SendOp): void;
+  /** `op` was released; it held received chunks' buffers (`hold`, from holdChunk). */
+  unholdChunk(hold: number): void;
+  /** `op` fails with `error`: the socket records its first error, and gives a send cancelled
+   * because an earlier one failed (a broken link chain: ECANCELED) that first error instead. */
+  sendError(error: UringError): UringError;
 }
 
 /** Options of one send. */
@@ -58,6 +63,9 @@ export class SendOp implements PromiseLike<number> {
   userData = -1;
   /** @internal — the signal fired while the send was in the kernel: a cancel was submitted. */
   aborted = false;
+  /** @internal — receive buffers this send reads (a received chunk being echoed), held until
+   * release: `first * 65536 + last`, or -1. */
+  chunkHold = -1;
   private state = SENT_PENDING;
   private releasedFlag = false;
   private error: UringError | null = null;
@@ -150,6 +158,7 @@ export class SendOp implements PromiseLike<number> {
   fail(error: UringError): void {
     if (this.state !== SENT_PENDING) return;
     this.state = SENT_FAILED;
+    error = this.owner.sendError(error);
     this.error = error;
     this.unwatch();
     if (this.sentReject !== null) this.sentReject(error);
@@ -161,6 +170,11 @@ export class SendOp implements PromiseLike<number> {
   release(): void {
     if (this.releasedFlag) return;
     this.releasedFlag = true;
+    if (this.chunkHold >= 0) {
+      const hold = this.chunkHold;
+      this.chunkHold = -1;
+      this.owner.unholdChunk(hold);
+    }
     if (this.releasedResolve !== null) this.releasedResolve();
     this.releasedResolve = null;
   }

@@ -97,6 +97,9 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
   private fdClosed = false;
   private closePromise: Promise<void> | null = null;
   private closeResolve: (() => void) | null = null;
+  private firstError: UringError | null = null;
+  private closedPromise: Promise<UringError | null> | null = null;
+  private closedResolve: ((e: UringError | null) => void) | null = null;
   private readyWaiters: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
   /** The zero-copy sender of a TCP socket (null for UDP). */
@@ -133,6 +136,36 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
     return this.zc === null ? null : this.zc.stats;
   }
 
+  /** The first error any operation of this socket met (a send nobody awaited included): the
+   * kernel's errno (ECONNRESET, EPIPE...), or null. Aborts and cancels by this side do not count. */
+  get error(): UringError | null {
+    return this.firstError;
+  }
+
+  /** Resolves once the socket's fd is closed (by close(), or with its ring), with the first error
+   * it met or null. It never rejects, so it can be left unobserved; await it to learn how a
+   * connection ended. */
+  get closed(): Promise<UringError | null> {
+    if (this.closedPromise === null) {
+      if (this.fdClosed) this.closedPromise = Promise.resolve(this.firstError);
+      else this.closedPromise = new Promise<UringError | null>((resolve) => (this.closedResolve = resolve));
+    }
+    return this.closedPromise;
+  }
+
+  /** @internal */
+  noteError(error: UringError): void {
+    if (this.firstError === null && error.errno !== ECANCELED && error.name !== "TimeoutError") this.firstError = error;
+  }
+
+  /** @internal */
+  sendError(error: UringError): UringError {
+    // A send cancelled because one before it in its link chain failed carries that failure.
+    if (error.errno === ECANCELED && error.cause === undefined && this.firstError !== null) return this.firstError;
+    this.noteError(error);
+    return error;
+  }
+
   /** Whether close() was called (or the ring closed). */
   get isClosed(): boolean {
     return this.closing;
@@ -166,9 +199,12 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
   protected enqueue(data: Uint8Array | string, to: Sockaddr | null, options: SendOptions | undefined): SendOp {
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     if (!(bytes instanceof Uint8Array)) throw invalidArgument("send", "data must be a Uint8Array or a string");
+    if ((bytes.buffer as ArrayBuffer).detached === true) throw invalidArgument("send", "data's ArrayBuffer is detached (transferred): there is nothing left to send");
     const signal = options?.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument("send", "options.signal must be an AbortSignal");
     const op = new SendOp(this, bytes);
+    // A received chunk being sent (the echo) keeps its receive buffer until this send releases it.
+    op.chunkHold = this.host.holdChunk(bytes);
     op.to = to;
     if (signal?.aborted) {
       // Nothing is submitted: the op settles at once (fail releases the buffer too).
@@ -225,10 +261,22 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
    * receive stream per socket at a time. */
   recv(options: RecvStreamOptions = {}): RecvStream {
     if (this.closing) throw closedError("recv", "socket");
-    if (this.recvStream !== null) throw invalidArgument("recv", "this socket already has a receive stream; finish it (break or return()) first");
+    const paused = this.resumable(RecvStream, "recv", options);
+    if (paused !== null) return paused;
     const s = new RecvStream(this.host, this, !this.stream, options);
     this.recvStream = s;
     return s;
+  }
+
+  /** The socket's receive stream if a consumer left it (paused, with whatever it received kept):
+   * the next reader takes it up. Throws while another reader is still on it. */
+  protected resumable<S extends RecvStreamBase<any>>(kind: abstract new (...a: any[]) => S, where: string, options: RecvStreamOptions): S | null {
+    const cur = this.recvStream;
+    if (cur === null) return null;
+    if (!cur.isPaused) throw invalidArgument(where, "this socket already has a receive stream; finish it (break or return()) first");
+    if (!(cur instanceof kind)) throw invalidArgument(where, `a ${where === "recv" ? "recvFrom()" : "recv()"} stream of this socket was left with data still queued: read it with ${where === "recv" ? "recvFrom()" : "recv()"} again, or close the socket`);
+    cur.resume(options);
+    return cur;
   }
 
   /** Zero-copy receive (RECV_ZC) through the ring's registered ZCRX queue: an async iterable of
@@ -297,6 +345,8 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
     this.wakeReady();
     this.closeResolve?.();
     this.closeResolve = null;
+    this.closedResolve?.(this.firstError);
+    this.closedResolve = null;
   }
 
   // ---- PreSubmit ----
@@ -488,6 +538,11 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
     this.checkClosed();
   }
 
+  /** @internal */
+  unholdChunk(hold: number): void {
+    this.host.unholdChunk(Math.floor(hold / 65536), hold % 65536);
+  }
+
   /** @internal — the signal of a send fired before it settled. */
   abortSend(op: SendOp): void {
     const signal = op.signal;
@@ -602,7 +657,8 @@ export class UdpSocket extends AsyncSocket {
    * time; `options.signal` cancels it like recv()'s. */
   recvFrom(options: RecvStreamOptions = {}): RecvFromStream {
     if (this.isClosed) throw closedError("recvFrom", "socket");
-    if (this.recvStream !== null) throw invalidArgument("recvFrom", "this socket already has a receive stream; finish it (break or return()) first");
+    const paused = this.resumable(RecvFromStream, "recvFrom", options);
+    if (paused !== null) return paused;
     const kernel = this.host.ring.capabilities.kernel;
     if (!kernelAtLeast("6.0", kernel)) throw unsupported("recvFrom", "multishot receive with the sender's address (IORING_OP_RECVMSG with IORING_RECV_MULTISHOT)", "6.0", kernel);
     const bufferBytes = this.host.buffers().bufferSize;
