@@ -39,9 +39,11 @@ export class RecvLoop {
   private stopped = false;
 
   constructor(ring: Ring, fd: number, o: RecvLoopOptions = {}) {
-    if (!Number.isInteger(fd) || fd < 0) throw invalidArgument("RecvLoop", `fd must be a non-negative integer, got ${fd}`);
+    if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgument("RecvLoop", `fd must be a non-negative integer, got ${fd}`);
     const size = o.bufferSize ?? 262144;
-    if (!Number.isInteger(size) || size < 1) throw invalidArgument("RecvLoop", `bufferSize must be a positive integer, got ${size}`);
+    // One RECV's length is a u32, and a larger buffer than the kernel's MAX_RW_COUNT is never filled.
+    if (!Number.isInteger(size) || size < 1 || size > 0x7ffff000) throw invalidArgument("RecvLoop", `bufferSize must be an integer 1..2147479552, got ${size}`);
+    if (o.onData !== undefined && typeof o.onData !== "function") throw invalidArgument("RecvLoop", `onData must be a function, got ${typeof o.onData}`);
     this.ring = ring;
     this.fd = fd;
     this.buf = new Uint8Array(size);
@@ -69,9 +71,15 @@ export class RecvLoop {
     if (res > 0) {
       this.bytes += res;
       this.recvs++;
-      if (this.onData) this.onData(this.buf.subarray(0, res));
-      if (!this.stopped) this.arm();
-      else this.done = true;
+      // The receive is re-armed even when onData throws (the error still reaches the caller of
+      // ring.completions() / run(), after the rest of the batch): one bad callback must not stop
+      // the loop. Re-arming waits for onData, which reads the bytes the next RECV overwrites.
+      try {
+        if (this.onData) this.onData(this.buf.subarray(0, res));
+      } finally {
+        if (!this.stopped && !this.ring.isClosed) this.arm();
+        else this.done = true;
+      }
       return;
     }
     if (res < 0) this.error = socketError(IORING_OP_RECV, res, `fd ${this.fd}`);

@@ -175,6 +175,13 @@ export function idleSlot(m: SqeMemory, slot: number): void {
   m.state[slot] = (m.state[slot]! & SLOT_LOOSE) | SLOT_TAKEN;
 }
 
+/** Turn a slot whose operation was refused after its prep into a NOP nobody may prepare again
+ * (PREPARED | OWNED): it goes out as a NOP that posts nothing, and a full SQ may submit it. */
+export function retireSlot(m: SqeMemory, slot: number): void {
+  idleSlot(m, slot);
+  m.state[slot] = SLOT_PREPARED | SLOT_OWNED;
+}
+
 /** Zero a slot and fill the fields shared by the read/write-shaped opcodes (liburing's
  * io_uring_prep_rw): opcode, fd, addr, len, off. Every value is checked first (a handful of
  * compares; the message is built by refuseRw, off this path): fd an integer >= -1, addr a u64,

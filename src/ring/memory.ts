@@ -86,22 +86,55 @@ export type Region = SharedRegion | MappedRegion;
 /** How long shared memory given to a closed ring stays referenced: see retireShared. */
 export const SHARED_RETIRE_MS = 10_000;
 
+/** The most bytes of closed rings' shared memory kept at once. Past it, Ring.create with memory
+ * "auto" maps kernel memory instead (unmapped at close, nothing to keep), so create/close churn
+ * cannot hold more than this. */
+export const SHARED_RETIRE_BUDGET_BYTES = 64 * 1024 * 1024;
+
 const retired: { region: SharedRegion; untilMs: number }[] = [];
+let retiredBytes = 0;
+let pruneTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** Drop the entries whose time is up; re-arm the timer for the next one. */
+function pruneRetired(): void {
+  const now = performance.now();
+  let keep = 0, bytes = 0, next = Infinity;
+  for (const r of retired) {
+    if (r.untilMs <= now) continue;
+    retired[keep++] = r;
+    if (r.untilMs === Infinity) continue; // kept for good: not churn, not in the budget
+    bytes += r.region.byteLength;
+    if (r.untilMs < next) next = r.untilMs;
+  }
+  retired.length = keep;
+  retiredBytes = bytes;
+  if (pruneTimer !== undefined) clearTimeout(pruneTimer);
+  pruneTimer = undefined;
+  if (next !== Infinity) {
+    // Unref'd: a pending prune never keeps the process alive.
+    pruneTimer = setTimeout(pruneRetired, Math.max(1, next - now) + 1);
+    (pruneTimer as { unref?: () => void }).unref?.();
+  }
+}
+
+/** Bytes of closed rings' shared memory kept for a while right now (see retireShared); memory
+ * kept for good (`forever`) is not counted. */
+export function retiredSharedBytes(): number {
+  pruneRetired();
+  return retiredBytes;
+}
 
 /** Keep a closed ring's SharedArrayBuffer memory referenced for SHARED_RETIRE_MS. close(2) on a
  * ring fd only starts the teardown (io_ring_exit_work runs later, on a workqueue): until it ends,
  * the kernel keeps the IORING_SETUP_NO_MMAP pages pinned and may still write to them (CQEs of
  * cancelled requests, the CQ tail). Were the buffer collected at once, the allocator could hand
  * the same pages to the next ring, which would then start with the old ring's counters (seen on
- * 6.18: a fresh ring with cq.tail 16, whose next wait spun in the kernel). Expired entries are
- * dropped on each call, so this needs no timer. `forever` keeps the memory for the life of the
- * process: Ring.close passes it when requests were still in flight, because the kernel's teardown
- * then lasts as long as they do. */
+ * 6.18: a fresh ring with cq.tail 16, whose next wait spun in the kernel). An unref'd timer drops
+ * expired entries, so the memory goes when its time is up, not at some later close; Ring.create
+ * stops using shared memory while SHARED_RETIRE_BUDGET_BYTES are kept. `forever` keeps the memory
+ * for the life of the process: Ring.close passes it when requests were still in flight, because
+ * the kernel's teardown then lasts as long as they do. */
 export function retireShared(region: SharedRegion, forever = false): void {
-  const now = performance.now();
-  let keep = 0;
-  for (const r of retired) if (r.untilMs > now) retired[keep++] = r;
-  retired.length = keep;
-  retired.push({ region, untilMs: forever ? Infinity : now + SHARED_RETIRE_MS });
+  retired.push({ region, untilMs: forever ? Infinity : performance.now() + SHARED_RETIRE_MS });
+  pruneRetired();
 }
-

@@ -65,6 +65,9 @@ export class BufferTable {
   readonly nr: number;
   private readonly views: (BufferView | null)[];
   private readonly addresses: Float64Array;
+  /** Each slot's byteLength at registration: a view whose length changed since (its buffer was
+   * transferred, or a resizable one shrunk) no longer covers the pages the kernel pinned. */
+  private readonly lengths: Float64Array;
   private registered = true;
 
   /** @internal — made by registerBuffers / registerBuffersSparse. */
@@ -72,6 +75,7 @@ export class BufferTable {
     this.nr = nr;
     this.views = new Array(nr).fill(null);
     this.addresses = new Float64Array(nr);
+    this.lengths = new Float64Array(nr);
   }
 
   /** Whether the table is still registered. */
@@ -89,7 +93,11 @@ export class BufferTable {
    * `buf`); throws for an empty slot. */
   address(index: number): number {
     this.checkIndex(index, "BufferTable.address");
-    if (this.views[index] === null) throw invalidArgument("BufferTable.address", `registered buffer slot ${index} is empty`);
+    const v = this.views[index];
+    if (v === null || v === undefined) throw invalidArgument("BufferTable.address", `registered buffer slot ${index} is empty`);
+    if (v.byteLength !== this.lengths[index]) {
+      throw invalidArgument("BufferTable.address", `the memory of registered buffer slot ${index} was detached (transferred) or resized since registration (${this.lengths[index]} bytes then, ${v.byteLength} now): the kernel still pins the old pages, which the process may reuse; replace the slot with updateBuffers`);
+    }
     return this.addresses[index]!;
   }
 
@@ -109,6 +117,7 @@ export class BufferTable {
       const v = views[i]!;
       this.views[offset + i] = v;
       this.addresses[offset + i] = v === null ? 0 : addressOf(v);
+      this.lengths[offset + i] = v === null ? 0 : v.byteLength;
     }
   }
 
@@ -117,6 +126,7 @@ export class BufferTable {
     this.registered = false;
     this.views.fill(null);
     this.addresses.fill(0);
+    this.lengths.fill(0);
   }
 }
 

@@ -11,10 +11,10 @@ import * as Q from "../abi/sqe.ts";
 import * as R from "../abi/register.ts";
 import { EAGAIN, EBUSY, EINTR, ETIME, EINVAL, EFAULT, ECANCELED, ENOMEM, ERRNO } from "../abi/errno.ts";
 import { UringError, check, closedError, invalidArgument, unsupported } from "../error.ts";
-import { type SqeMemory, sqeMemory, writeUserData, orSqeFlags, idleSlot, checkPrepared, shown, SLOT_FREE, SLOT_TAKEN, SLOT_PREPARED, SLOT_OWNED } from "../ops/sqe.ts";
+import { type SqeMemory, sqeMemory, writeUserData, orSqeFlags, idleSlot, retireSlot, checkPrepared, shown, SLOT_FREE, SLOT_TAKEN, SLOT_PREPARED, SLOT_OWNED } from "../ops/sqe.ts";
 import { prepCancel64 } from "../ops/prep.ts";
 import { OpTable, OP_MAX_CAPACITY, type CompletionHandler } from "./optable.ts";
-import { type Region, allocShared, mapFd, unmapRegion, pageAlign, retireShared, type MappedRegion } from "./memory.ts";
+import { type Region, allocShared, mapFd, unmapRegion, pageAlign, retireShared, retiredSharedBytes, SHARED_RETIRE_BUDGET_BYTES, type MappedRegion } from "./memory.ts";
 import { kernelAtLeast, kernelRelease, probeOpcodes, supportedSetupFlags, queryOpcodes } from "./kernel.ts";
 
 /** A flag the caller may require (true), refuse (false) or leave to the library ("auto": used
@@ -309,7 +309,10 @@ export class Ring {
     let memoryReason = "";
     const canShare = (supported & S.IORING_SETUP_NO_MMAP) !== 0;
     if (memoryChoice === "shared" && !canShare) throw unsupported("io_uring_setup", "ring memory in SharedArrayBuffers (IORING_SETUP_NO_MMAP)", "6.5", kernelRelease());
-    if (memoryChoice !== "mmap" && canShare) {
+    // Closed rings' shared memory is kept a while (retireShared); while that is at its budget,
+    // "auto" maps kernel memory, which close() can hand back at once.
+    const retiredFull = memoryChoice === "auto" && canShare && retiredSharedBytes() >= SHARED_RETIRE_BUDGET_BYTES;
+    if (memoryChoice !== "mmap" && canShare && !retiredFull) {
       const r = setupShared(entries, flags, sqEntries, cqEntries, cqeSize, o.cqEntries);
       if ("fd" in r) {
         setup = r;
@@ -320,7 +323,9 @@ export class Ring {
         memoryReason = `the kernel refused ring memory from the library (${r.error.code}), so the rings are mapped from the ring fd`;
       }
     } else {
-      memoryReason = memoryChoice === "mmap" ? "mmap requested" : `IORING_SETUP_NO_MMAP needs Linux 6.5; the rings are mapped from the ring fd`;
+      memoryReason = memoryChoice === "mmap" ? "mmap requested" : retiredFull
+        ? `closed rings' shared memory still kept for the kernel's teardown is at its ${SHARED_RETIRE_BUDGET_BYTES >> 20} MiB budget, so the rings are mapped from the ring fd`
+        : `IORING_SETUP_NO_MMAP needs Linux 6.5; the rings are mapped from the ring fd`;
     }
     if (!setup) setup = setupMapped(entries, flags, o.cqEntries);
 
@@ -596,8 +601,7 @@ export class Ring {
    * from a buffer nobody holds now) never reaches the kernel. The NOP counts as prepared and
    * owned: nobody preps it again, and a full SQ may submit it. */
   private refuseSlot(slot: number, error: unknown): never {
-    idleSlot(this.sq, slot);
-    this.sq.state[slot] = SLOT_PREPARED | SLOT_OWNED;
+    retireSlot(this.sq, slot);
     throw error;
   }
 

@@ -6,7 +6,8 @@
 import { allocShared, PAGE_SIZE, type SharedRegion } from "../ring/memory.ts";
 import { registerBuffers, unregisterBuffers, type BufferTable } from "../ring/register.ts";
 import type { Ring } from "../ring/ring.ts";
-import { invalidArgument } from "../error.ts";
+import { UringError, closedError, invalidArgument } from "../error.ts";
+import { ENOMEM } from "../abi/errno.ts";
 
 export interface FixedBufferPoolOptions {
   /** Bytes per buffer, rounded up to whole pages. Default 65536. */
@@ -17,6 +18,9 @@ export interface FixedBufferPoolOptions {
 
 /** The most buffers a ring can register (IORING_MAX_REG_BUFFERS). */
 const MAX_BUFFERS = 1 << 14;
+
+/** The most memory one pool may take (all of it registered, so pinned). */
+const MAX_POOL_BYTES = 2 ** 32;
 
 export class FixedBufferPool {
   readonly ring: Ring;
@@ -37,7 +41,12 @@ export class FixedBufferPool {
     this.ring = ring;
     this.bufferSize = bufferSize;
     this.count = count;
-    this.region = allocShared(bufferSize * count);
+    try {
+      this.region = allocShared(bufferSize * count);
+    } catch (e) {
+      if (e instanceof UringError) throw e;
+      throw new UringError("FixedBufferPool.create", ENOMEM, `${bufferSize * count} bytes of shared memory could not be allocated`, "use fewer or smaller buffers", { cause: e });
+    }
     this.views = [];
     for (let i = 0; i < count; i++) this.views.push(this.region.bytes.subarray(i * bufferSize, (i + 1) * bufferSize));
     this.table = registerBuffers(ring, this.views);
@@ -55,6 +64,12 @@ export class FixedBufferPool {
     if (!Number.isInteger(size) || size < 1 || size > 1 << 30) throw invalidArgument("FixedBufferPool.create", `bufferSize must be 1..2^30 bytes, got ${size}`);
     if (!Number.isInteger(count) || count < 1 || count > MAX_BUFFERS) throw invalidArgument("FixedBufferPool.create", `count must be 1..${MAX_BUFFERS}, got ${count}`);
     const aligned = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
+    // One SharedArrayBuffer holds the pool, and all of it is pinned: a pool past MAX_POOL_BYTES
+    // would fail inside the allocator with a bare RangeError, or pin most of the machine.
+    if (aligned * count > MAX_POOL_BYTES) {
+      throw invalidArgument("FixedBufferPool.create", `bufferSize × count (${aligned} × ${count} = ${aligned * count} bytes after page rounding) must be at most ${MAX_POOL_BYTES} bytes (4 GiB)`);
+    }
+    if (ring.isClosed) throw closedError("FixedBufferPool.create");
     return new FixedBufferPool(ring, aligned, count);
   }
 

@@ -18,12 +18,12 @@ import { addressOf, c } from "../../ffi/index.ts";
 import * as Q from "../abi/sqe.ts";
 import { AF_UNIX, MSGHDR, MSG_NOSIGNAL, MSG_WAITALL, SOCK_STREAM, SOL_SOCKET, SO_DOMAIN, SO_TYPE } from "../abi/net.ts";
 import { IOVEC } from "../abi/register.ts";
-import { EBADF, EBUSY, ECANCELED, EOPNOTSUPP } from "../abi/errno.ts";
+import { EBADF, EBUSY, ECANCELED, EFAULT, EOPNOTSUPP } from "../abi/errno.ts";
 import { prepSend, prepSendSetAddr, prepSendVectorized, prepSendZc, prepSendZcFixed, prepSendZcVectorized, prepSendmsg, prepSendmsgZc, prepSendmsgZcFixed } from "../ops/prep.ts";
-import { addSqeFlags } from "../ops/sqe.ts";
+import { addSqeFlags, retireSlot } from "../ops/sqe.ts";
 import { kernelAtLeast } from "../ring/kernel.ts";
 import { Ring as RingClass, type Ring } from "../ring/ring.ts";
-import { UringError, invalidArgument, unsupported } from "../error.ts";
+import { UringError, closedError, invalidArgument, unsupported } from "../error.ts";
 import { type SocketAddress, type Sockaddr, sockaddr, formatAddress } from "../net/sockaddr.ts";
 import type { FixedBufferPool } from "./pool.ts";
 
@@ -392,10 +392,15 @@ export class ZcSender {
   private readonly groupSizes: Int32Array;
   private corked = false;
   private broken = false;
+  /** The first error a user callback threw, rethrown once the sender's state is whole again. */
+  private callbackError: unknown = undefined;
+  private callbackFailed = false;
 
   constructor(ring: Ring, fd: number, o: ZcSenderOptions = {}) {
     const where = "ZcSender";
-    if (!Number.isInteger(fd) || fd < 0) throw invalidArgument(where, `fd must be a non-negative integer, got ${fd}`);
+    if (!(ring instanceof RingClass)) throw invalidArgument(where, "ring must be a Ring");
+    if (ring.isClosed) throw closedError(where);
+    if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgument(where, `fd must be a non-negative integer, got ${fd}`);
     const mode = o.mode ?? "adaptive";
     if (!ZC_MODES.includes(mode)) throw invalidArgument(where, `mode must be one of ${ZC_MODES.join(", ")}, got ${String(mode)}`);
     checkZcSqeFlags(where, o.sqeFlags ?? 0);
@@ -546,7 +551,8 @@ export class ZcSender {
    * of the pool. */
   send(buf: Uint8Array, tag?: unknown): void {
     const len = buf?.byteLength;
-    if (!(buf instanceof Uint8Array) || len === 0) throw invalidArgument("ZcSender.send", "buf must be a non-empty Uint8Array");
+    if (!(buf instanceof Uint8Array) || len === 0) throw invalidArgument("ZcSender.send", "buf must be a non-empty Uint8Array (not detached)");
+    if (len > 0xffffffff) throw invalidArgument("ZcSender.send", `buf must be at most 4294967295 bytes (an SQE's length is a u32), got ${len}`);
     let kind: number;
     let bufIndex = -1;
     if (this.mode === "zc-fixed") {
@@ -622,8 +628,18 @@ export class ZcSender {
    * SENDMSG_ZC), several such operations are linked, and the next flush waits until this chain
    * has reported "sent". Datagrams go out one operation per send. */
   flush(): void {
+    this.flushQueue();
+    this.raiseCallbackError();
+  }
+
+  private flushQueue(): void {
     if (this.corked || this.qCount === 0) return;
     const ring = this.ring;
+    // A closed ring takes nothing more: what is queued fails now instead of being pinned forever.
+    if (ring.isClosed) {
+      this.failQueued();
+      return;
+    }
     // Every operation needs an op-table entry. When the table is full, what does not fit stays
     // queued, in order and untouched (stats.slotWaits): this sender's next CQE flushes again,
     // and with nothing of it in flight (`stalled`) the caller flushes once operations complete.
@@ -633,7 +649,10 @@ export class ZcSender {
           this.stats.slotWaits++;
           return;
         }
-        this.writeOp(this.dequeue(), 1, false);
+        const rec = this.dequeue();
+        // A datagram stands alone: one whose buffer went away fails by itself.
+        if (!this.intact(rec)) this.failDetached(rec);
+        else this.writeOp(rec, 1, false);
       }
       return;
     }
@@ -655,6 +674,12 @@ export class ZcSender {
     const maxGroups = Math.min(this.maxChain, Math.max(1, ring.sqSpace), slots);
     while (i < this.qCount && groups < maxGroups) {
       const first = this.queue[(this.qHead + i) % this.capacity]!;
+      // A send whose buffer was detached or shrunk since send() is never written: its bytes are
+      // gone, and the stream cannot skip them, so it and everything after it fail (broken).
+      if (!this.intact(first)) {
+        this.breakOnDetached(first);
+        break;
+      }
       let n = 1;
       // Fixed-buffer sends gather only on kernels with IORING_SEND_VECTORIZED (6.17): the group
       // goes out as one SENDMSG_ZC with FIXED_BUF, whose iovecs the kernel resolves in the
@@ -665,6 +690,10 @@ export class ZcSender {
         while (i + n < this.qCount && n < this.maxChain && n < UIO_MAXIOV) {
           const r = this.queue[(this.qHead + i + n) % this.capacity]!;
           if (this.recKind[r] !== this.recKind[first] || this.recBufIndex[r] !== this.recBufIndex[first]) break;
+          if (!this.intact(r)) {
+            this.breakOnDetached(r);
+            break;
+          }
           n++;
         }
       }
@@ -672,22 +701,38 @@ export class ZcSender {
       groupSizes[groups] = n;
       groups++;
       i += n;
+      if (this.broken) break;
+    }
+    if (groups === 0) {
+      // The first queued send was the detached one: nothing goes out, everything queued fails.
+      this.failQueued();
+      return;
     }
     if (ring.sqSpace < groups) ring.submit();
     this.chainLeft = groups;
     this.iovUsed = 0;
-    for (let g = 0; g < groups; g++) {
-      const n = groupSizes[g]!;
-      // Link the group's records in queue order; the op's data is the first record.
-      let prev = -1;
-      for (let k = 0; k < n; k++) {
-        const r = this.dequeue();
-        if (prev >= 0) this.recNext[prev] = r;
-        prev = r;
-      }
-      this.recNext[prev] = -1;
-      this.writeOp(groupHeads[g]!, n, g < groups - 1);
+    let g = 0;
+    try {
+      for (; g < groups; g++) this.writeGroup(groupHeads[g]!, groupSizes[g]!, g < groups - 1);
+    } catch (e) {
+      // writeOp failed group g (and released its sends): only the groups written before it will
+      // report, and the stream is broken from it on.
+      this.chainLeft = g;
+      throw e;
     }
+  }
+
+  /** Dequeue a group of `n` sends headed by `head`, link them, and write their operation. */
+  private writeGroup(head: number, n: number, link: boolean): void {
+    // Link the group's records in queue order; the op's data is the first record.
+    let prev = -1;
+    for (let k = 0; k < n; k++) {
+      const r = this.dequeue();
+      if (prev >= 0) this.recNext[prev] = r;
+      prev = r;
+    }
+    this.recNext[prev] = -1;
+    this.writeOp(head, n, link);
   }
 
   // ---- internals ----
@@ -745,6 +790,11 @@ export class ZcSender {
   }
 
   private take(): number {
+    if (this.ring.isClosed) {
+      // Whatever is still queued can never go out: release it now, then refuse.
+      this.failQueued();
+      throw closedError("ZcSender.send");
+    }
     if (this.broken) {
       throw this.stats.lastError ?? new UringError("ZcSender.send", ECANCELED, "an earlier send on this stream failed");
     }
@@ -762,7 +812,7 @@ export class ZcSender {
     const cap = this.capacity;
     this.queue[(this.qHead + this.qCount) % cap] = rec;
     this.qCount++;
-    this.flush();
+    this.flushQueue();
   }
 
   private dequeue(): number {
@@ -775,10 +825,40 @@ export class ZcSender {
   /** Write one operation for `n` records starting at `head` (linked through recNext when n > 1). */
   private writeOp(head: number, n: number, link: boolean): void {
     const ring = this.ring;
+    const ud = ring.ops.add(this.handler, head, undefined);
+    let slot = -1;
+    try {
+      slot = ring.getSqeFor(ud);
+      this.writeSqe(head, n, link, ud, slot);
+    } catch (e) {
+      // Nothing of this operation may reach the kernel, and its sends must not be lost: the
+      // slot becomes a NOP, the entry is given back, and each send fails and is released.
+      if (slot >= 0) retireSlot(ring.sq, slot);
+      ring.ops.cancelUnsubmitted(ud);
+      this.failOp(head, e);
+      throw e;
+    }
+  }
+
+  /** Fail every send of an operation that could not be written, with the error's errno. */
+  private failOp(head: number, e: unknown): void {
+    const res = e instanceof UringError ? -e.errno : -ECANCELED;
+    if (e instanceof UringError) this.stats.lastError = e;
+    if (this.stream) this.broken = true;
+    for (let r = head; r >= 0; r = this.recNext[r]!) {
+      this.recRes[r] = res;
+      this.stats.errors++;
+      const cb = this.onSent;
+      if (cb !== undefined) this.callSent(cb, this.recTag[r], res);
+    }
+    this.releaseOp(head, 0, false);
+  }
+
+  /** Prep the SQE of an operation in `slot` (user_data `ud`). */
+  private writeSqe(head: number, n: number, link: boolean, ud: number, slot: number): void {
+    const ring = this.ring;
     const sq = ring.sq;
     const kind = this.recKind[head]!;
-    const ud = ring.ops.add(this.handler, head, undefined);
-    const slot = ring.getSqeFor(ud);
     if (n === 1) this.recNext[head] = -1;
     const scratchOff = ring.ops.scratchOffset(ud);
     const scratchAddr = ring.ops.scratchAddressOf(ud);
@@ -944,12 +1024,13 @@ export class ZcSender {
       s.sent++;
       if (mine < 0) s.errors++;
       if (more) this.recState[r] = ST_AWAIT_NOTIF;
-      if (cb !== undefined) cb(this.recTag[r], mine);
+      if (cb !== undefined) this.callSent(cb, this.recTag[r], mine);
     }
     // With F_MORE the notification follows under the same user_data (the op-table entry stays
     // live for it); without, no notification comes and the sends are released now.
     if (!more) this.releaseOp(head, 0, false);
-    if (this.stream && --this.chainLeft === 0) this.flush();
+    if (this.stream && --this.chainLeft === 0) this.flushQueue();
+    this.raiseCallbackError();
   }
 
   /** Release every send of an operation (exactly once each: records go back to the free list). */
@@ -990,7 +1071,7 @@ export class ZcSender {
       this.recNext[r] = -1;
       this.freeList[this.freeTop++] = r;
       s.released++;
-      if (cb !== undefined) cb(tag, usage);
+      if (cb !== undefined) this.callReleased(cb, tag, usage);
       r = next;
     }
   }
@@ -1154,19 +1235,91 @@ export class ZcSender {
    * touched. */
   abandonQueued(): void {
     this.failQueued();
+    this.raiseCallbackError();
   }
 
   /** A failed stream: queued sends never reach the kernel; each still gets both callbacks. */
   private failQueued(): void {
     while (this.qCount > 0) {
       const rec = this.dequeue();
-      this.recRes[rec] = -ECANCELED;
+      // The send whose buffer went away says so; the ones behind it were cancelled.
+      const res = this.intact(rec) ? -ECANCELED : -EFAULT;
+      this.recRes[rec] = res;
       this.recNext[rec] = -1;
       this.stats.errors++;
       const cb = this.onSent;
-      if (cb !== undefined) cb(this.recTag[rec], -ECANCELED);
+      if (cb !== undefined) this.callSent(cb, this.recTag[rec], res);
       this.releaseOp(rec, 0, false);
     }
+  }
+
+  /** Whether a queued send's memory is still what send() saw: a view's buffer can be transferred
+   * (detached: length 0) or a resizable one shrunk after send(), and its old address would then
+   * point the kernel at memory the process uses for something else. Checked when the SQE is
+   * written; after that the buffer must stay put until onReleased (the caller's part). */
+  private intact(rec: number): boolean {
+    const h = this.recHold[rec];
+    const kind = this.recKind[rec]!;
+    if (h instanceof Uint8Array && h.byteLength !== (kind >= KIND_MSG ? this.recLen[rec]! - this.recLen2[rec]! : this.recLen[rec]!)) return false;
+    const h2 = this.recHold2[rec];
+    return !(h2 instanceof Uint8Array) || h2.byteLength === this.recLen2[rec]!;
+  }
+
+  /** The error for a send whose buffer went away before its SQE was written. */
+  private detachedError(rec: number): UringError {
+    return new UringError("ZcSender.send", EFAULT, `fd ${this.fd}: the buffer of a queued ${this.recLen[rec]}-byte send was detached (transferred) or shrunk before its SQE was written; nothing of it was sent`,
+      "keep a sent buffer unchanged (no transfer(), no resize()) until onReleased");
+  }
+
+  /** A datagram whose buffer went away: it alone fails, with EFAULT, and is released. */
+  private failDetached(rec: number): void {
+    const s = this.stats;
+    s.lastError = this.detachedError(rec);
+    this.recRes[rec] = -EFAULT;
+    this.recNext[rec] = -1;
+    s.errors++;
+    const cb = this.onSent;
+    if (cb !== undefined) this.callSent(cb, this.recTag[rec], -EFAULT);
+    this.releaseOp(rec, 0, false);
+  }
+
+  /** A stream send whose buffer went away: the stream is broken from it on (failQueued ends it). */
+  private breakOnDetached(rec: number): void {
+    this.broken = true;
+    this.stats.lastError = this.detachedError(rec);
+  }
+
+  /** Run a user callback without letting its exception cut the sender's bookkeeping short: the
+   * first error is kept and rethrown by raiseCallbackError once every record is accounted for. */
+  private callSent(cb: (tag: any, res: number) => void, tag: unknown, res: number): void {
+    try {
+      cb(tag, res);
+    } catch (e) {
+      this.keepCallbackError(e);
+    }
+  }
+
+  private callReleased(cb: (tag: any, usage: ZcUsage) => void, tag: unknown, usage: ZcUsage): void {
+    try {
+      cb(tag, usage);
+    } catch (e) {
+      this.keepCallbackError(e);
+    }
+  }
+
+  private keepCallbackError(e: unknown): void {
+    if (this.callbackFailed) return;
+    this.callbackFailed = true;
+    this.callbackError = e;
+  }
+
+  /** Rethrow the first callback error (once), after the sender's state is whole again. */
+  private raiseCallbackError(): void {
+    if (!this.callbackFailed) return;
+    const e = this.callbackError;
+    this.callbackFailed = false;
+    this.callbackError = undefined;
+    throw e;
   }
 }
 
