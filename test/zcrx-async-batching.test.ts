@@ -3,8 +3,8 @@
 // one publish per turn whatever the releases, one flush per publish at most, a receive parked by
 // an empty area re-armed at the low-water mark or when releases stop, and the area-dry signal.
 import { describe, expect, test } from "bun:test";
-import { SimulatedRecvZc, assertClean } from "../src/testing/index.ts";
-import type { ZcrxChunk } from "../src/api/zcrx.ts";
+import { SimulatedRecvZc, SimulatedZcrx, assertClean } from "../src/testing/index.ts";
+import { ZcrxStream, type ZcrxChunk } from "../src/api/zcrx.ts";
 import { PAGE_SIZE } from "../src/ring/memory.ts";
 
 const TIMEOUT_MS = 30_000;
@@ -116,6 +116,35 @@ describe("async refill batching (simulated device-less zcrx)", () => {
       assertClean(host);
     } finally {
       host.close();
+    }
+  }, TIMEOUT_MS);
+
+  test("the area runs dry in a later drain than its chunks, all of them already released and published: the receive still resumes", async () => {
+    // Four buffers, and the simulated ring hands over four CQEs per drain, driven by hand here
+    // so the order is a real ring's under load: the four chunks come in one drain, are released,
+    // and the turn publishes them; the -ENOMEM that ended the receive comes in the next drain,
+    // when nothing is held and no release is coming.
+    const sim = new SimulatedZcrx({ areaBytes: 4 * PAGE_SIZE, rqEntries: 16, maxDispatch: 4, reclaim: "flush" });
+    const rx = sim.createReceiver();
+    const kicks = { n: 0 };
+    const stream = new ZcrxStream(rx, sim.connect(), { kick: () => kicks.n++, cancelRecvZc() {} });
+    try {
+      sim.send(stream.fd, pattern(12 * PAGE_SIZE, 5));
+      expect(sim.reap(0, undefined)).toBe(4);
+      for (let i = 0; i < 4; i++) (await stream.next()).value!.release();
+      await turns(1);
+      expect(rx.stats.published).toBe(4);
+      expect(sim.reap(0, undefined)).toBe(1);
+      expect(stream.starved).toBe(true);
+      expect(rx.live).toBe(0);
+      await turns(2);
+      expect(rx.stats.rearms).toBe(1);
+      expect(stream.starved).toBe(false);
+      expect(sim.reap(0, undefined)).toBe(4);
+      expect(stream.queued).toBe(4);
+    } finally {
+      await stream.return();
+      rx.close();
     }
   }, TIMEOUT_MS);
 

@@ -191,8 +191,10 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
     return new Promise<boolean>((resolve) => this.dryWaiters.push(resolve));
   }
 
-  /** @internal — the receive parked for buffers. */
+  /** @internal — the receive parked for buffers. A turn looks at it even if no release comes:
+   * with every chunk already back (released before this CQE was seen), the publish re-arms it. */
   starve(): void {
+    this.refill.schedule();
     this.settleDry(true);
   }
 

@@ -53,6 +53,9 @@ export interface SimulatedZcrxOptions {
   /** Throw at the refill that reveals a protocol violation (default true); false records it in
    * `violations` only. */
   strict?: boolean;
+  /** Most CQEs one dispatch() hands to the receiver; the rest wait for the next one, as CQEs
+   * past a ring's batch wait for its next drain. Default: all of them. */
+  maxDispatch?: number;
 }
 
 class Stream {
@@ -95,6 +98,7 @@ export class SimulatedZcrx implements ZcrxSource {
   private readonly starveMode: "enomem" | "stall";
   private readonly poison: boolean;
   private readonly strict: boolean;
+  private readonly maxDispatch: number;
   private readonly nBuffers: number;
   /** User references per buffer: one per CQE pointing into it, dropped by its refill entry. */
   private readonly userRefs: Uint32Array;
@@ -132,6 +136,8 @@ export class SimulatedZcrx implements ZcrxSource {
     if (this.starveMode !== "enomem" && this.starveMode !== "stall") throw invalidArgument("SimulatedZcrx", `onStarve must be "enomem" or "stall", got ${String(o.onStarve)}`);
     this.poison = o.poison ?? true;
     this.strict = o.strict ?? true;
+    this.maxDispatch = o.maxDispatch ?? Infinity;
+    if (this.maxDispatch !== Infinity && (!Number.isInteger(this.maxDispatch) || this.maxDispatch < 1)) throw invalidArgument("SimulatedZcrx", `maxDispatch must be a positive integer, got ${o.maxDispatch}`);
 
     this.area = allocShared(areaBytes).bytes;
     this.areaTokenHigh = (this.areaId << (IORING_ZCRX_AREA_SHIFT - 32)) >>> 0;
@@ -323,8 +329,8 @@ export class SimulatedZcrx implements ZcrxSource {
     const batch = this.batch;
     let total = 0;
     for (;;) {
-      const n = (this.cqTail - this.cqHead) >>> 0;
-      if (n === 0) break;
+      const n = Math.min((this.cqTail - this.cqHead) >>> 0, this.maxDispatch - total);
+      if (n <= 0) break;
       for (let k = 0; k < n; k++) {
         const w = ((this.cqHead + k) & (this.cqEntries - 1)) * 8;
         const b = k * 4;
