@@ -25,7 +25,7 @@ function bufferAddress(op: number, buf: BufferArg, len: number): number {
   if (!ArrayBuffer.isView(buf)) refuseField(op, "buf", "a typed array, a DataView or an address", buf);
   checkU32(op, "len", len);
   // A detached buffer reads as length 0; a resizable one may have shrunk since it was filled.
-  if (buf.byteLength === 0) refuseField(op, "buf", "an attached, non-empty view", "a detached or empty view");
+  if (buf.byteLength === 0) throw invalidArgument(`IORING_OP_${A.opcodeName(op)}`, "buf is detached (its ArrayBuffer was transferred) or empty");
   if (len > buf.byteLength) throw invalidArgument(`IORING_OP_${A.opcodeName(op)}`, `len ${len} exceeds the buffer's ${buf.byteLength} bytes`);
   return addressOf(buf);
 }
