@@ -32,7 +32,8 @@ export interface OpenRingOptions extends RingOptions {
    * the wait and posts the CQE from this thread, which signals the eventfd at once. Turn it on
    * for ZCRX (registerZcrx needs it) or when completions come from this process only. */
   deferTaskrun?: boolean;
-  /** Poll the CQ from setImmediate for this long after completions (see LoopDriver). Default 50. */
+  /** Poll the CQ from setImmediate for this long after completions (see LoopDriver). Default 0:
+   * polling pays only where a core would otherwise idle. */
   spinUs?: number;
   /** Buffers in the shared receive pool (a power of two). Default 256. */
   recvBuffers?: number;

@@ -1,34 +1,36 @@
 // Completions inside Bun's event loop, without blocking it. The ring's eventfd
-// (IORING_REGISTER_EVENTFD) is read through a Bun.file(fd) stream: Bun polls a non-blocking fd
+// (IORING_REGISTER_EVENTFD) is read through a Bun.file(fd) stream: Bun polls the non-blocking fd
 // with its own epoll loop on the main thread, so a completion wakes the loop the way a socket
 // does, and timers, Bun.serve requests and other I/O keep running while operations wait. After
-// the wake the driver drains the CQ on this thread; with IORING_SETUP_DEFER_TASKRUN the drain
-// enters with GETEVENTS first (Ring.completions does), since deferred task work runs only there.
+// the wake the driver drains the CQ on this thread. The other waits tried (fs.read on the eventfd
+// in Bun's thread pool, a Worker blocked in read(2) with Atomics.waitAsync) were slower and
+// cannot be withdrawn when nothing is in flight; the stream can be cancelled, which is how the
+// driver lets the process exit. Figures: bench/results/latency-2026-11-25.json.
 //
-// Options measured on this machine (kernel 6.18, 2 vCPUs, Bun 1.4.5): the time from submitting a
-// NOP to its handler running (bench/latency.ts, the medians of 5 runs of 2000, p50 / p99 in µs,
-// the range over the runs recorded in bench/results/):
-//   fs.read on the eventfd (waits in Bun's thread pool)            11–49 / 29–108
-//   Worker blocked in read(2) on the eventfd + Atomics.waitAsync    6–57 / 20–110
-//   Bun.file(eventfd).stream() (epoll on the main thread)          4.7–8 / 7–46   <- kept
-//   setImmediate polling of the CQ (a core busy while it polls)    1.5–2 / 2–9
-// The stream is the fastest wait that costs no CPU. Polling is faster still, so the driver polls
-// from setImmediate for `spinUs` after each completion (adaptive: a busy connection stays on the
-// polling path, an idle one falls back to the eventfd). A pending Atomics.waitAsync does not keep
-// Bun alive, and fs.read cannot be withdrawn from the thread pool; the stream can be cancelled,
-// which is how the driver lets the process exit when nothing is in flight. On a loopback
-// ping-pong most completions are already in the CQ when the turn's submit returns (the kernel
-// ran the receive inline), so the driver dispatches them right after its submit, without a wake:
-// two io_uring_enter per round trip, p50 ≈ 6.5 µs each, and ≈ 0.6 µs per drain (bench/latency.ts).
+// When the kernel signals the eventfd decides how fast a wake is (measured and traced in
+// bench/results/wakeup-2026-12-05.md):
+// - Without DEFER_TASKRUN (the async API's default) a completion raised by another process (the
+//   network softirq: a peer's data, a connection) queues task work, which interrupts this
+//   thread's epoll wait; the CQE is posted from this thread and the eventfd is signalled at once.
+// - With DEFER_TASKRUN the completion is only queued (io_req_local_work_add) and the kernel
+//   signals the eventfd when that queue goes from empty to non-empty. Raised from the softirq,
+//   the signal is deferred through an RCU callback (io_eventfd_signal → call_rcu_hurry →
+//   io_eventfd_do_signal): on 6.18 and 7.2 the wake came one grace period later, 16 ms here.
+//   Deferred work runs only inside an enter with GETEVENTS, so the driver enters before it looks
+//   at the CQ (Ring.completions does) and once more after turning the eventfd back on.
+//
+// `spinUs` (default 0) polls the CQ from setImmediate for that long after completions. It helps
+// a ping-pong only when a core is idle: with client and server as separate processes on two
+// cores, polling takes the CPU the peer needs, and the round trip got 2–3× slower.
 //
 // Submissions are batched per event-loop turn: `kick()` queues one microtask that publishes every
 // SQE prepared during the turn with a single io_uring_enter.
 //
 // While the driver looks at the CQ anyway (inside a turn, and while it polls), it turns the
 // eventfd off (IORING_CQ_EVENTFD_DISABLED, liburing's io_uring_cq_eventfd_toggle): the kernel then
-// skips the eventfd write and the epoll wake-up for each CQE, about 0.7 µs of a 14 µs loopback
-// round trip here. It turns the eventfd back on only before it goes back to waiting on it, and
-// then looks at the CQ once more, since nothing posted in between signalled.
+// skips the eventfd write and the epoll wake-up for each CQE. It turns the eventfd back on only
+// before it goes back to waiting on it, and then looks at the CQ once more, since nothing posted
+// in between signalled.
 import { c, errno } from "../../ffi/index.ts";
 import { EFD_CLOEXEC, EFD_NONBLOCK } from "../abi/net.ts";
 import { UringError, closedError, invalidArgument } from "../error.ts";
@@ -38,12 +40,12 @@ import { IORING_SETUP_DEFER_TASKRUN } from "../abi/setup.ts";
 
 export interface LoopDriverOptions {
   /** Microseconds to keep polling the CQ from setImmediate after completions arrived, before
-   * waiting on the eventfd alone. 0 disables polling. Default 50. */
+   * waiting on the eventfd alone. Default 0 (no polling): see the header for when it helps. */
   spinUs?: number;
-  /** Called with an exception thrown by a completion handler; the driver keeps running. Handlers
-   * should not throw: Ring.completions stops dispatching its batch at the throw, so the CQEs after
-   * it in that batch are not delivered. Default: rethrown from a microtask, like an uncaught
-   * error of any callback. */
+  /** Called with an exception thrown by a completion handler; the driver keeps running. A
+   * throwing handler costs no other CQE: Ring.completions runs every handler of the batch, then
+   * throws the first error. Default: rethrown from a microtask, like an uncaught error of any
+   * callback. */
   onError?: (error: unknown) => void;
 }
 
@@ -53,7 +55,7 @@ export interface PreSubmit {
   prepareSubmit(): void;
 }
 
-const DEFAULT_SPIN_US = 50;
+const DEFAULT_SPIN_US = 0;
 const MAX_SPIN_US = 1_000_000;
 
 /** Drives one ring from Bun's event loop. Create it on the thread that submits (the ring is
