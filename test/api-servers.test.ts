@@ -135,11 +135,11 @@ test("a peer's reset reaches the socket: send errors keep the kernel's errno and
   }
   expect(failure).not.toBeNull();
   expect(["ECONNRESET", "EPIPE"]).toContain(failure!.code);
-  expect(["ECONNRESET", "EPIPE"]).toContain(sock.error?.code);
+  expect(["ECONNRESET", "EPIPE"]).toContain(String(sock.error?.code));
   const closing = sock.close();
   const closedWith = await sock.closed;
   await closing;
-  expect(["ECONNRESET", "EPIPE"]).toContain(closedWith?.code);
+  expect(["ECONNRESET", "EPIPE"]).toContain(String(closedWith?.code));
 });
 
 test("a read timeout rejects with a TimeoutError and loses nothing that comes later", async () => {
@@ -169,4 +169,51 @@ test("a read timeout rejects with a TimeoutError and loses nothing that comes la
     err2 = e;
   }
   expect(err2?.name).toBe("TimeoutError");
+});
+
+test("hosts as Bun users write them: hostname, localhost (resolved through Bun's DNS for connect)", async () => {
+  await using ring = openRing();
+  const listener = ring.listen({ hostname: "localhost", port: 0 });
+  expect(listener.address.host).toBe("127.0.0.1");
+  const client = await ring.connect({ hostname: "localhost", port: listener.port });
+  const server = await listener.accept();
+  await client.send("hi");
+  for await (const chunk of server.recv()) {
+    expect(new TextDecoder().decode(chunk)).toBe("hi");
+    break;
+  }
+  expect(() => ring.listen({ host: "db.internal", port: 0 })).toThrow(/numeric address.*Bun\.dns\.lookup/);
+  expect(() => ring.listen({ host: "127.0.0.1", hostname: "::1", port: 0 } as any)).toThrow(/differ/);
+  expect(() => ring.connect({ port: 1 } as any)).toThrow(/host \(or hostname\)/);
+});
+
+test("socket options on async sockets: buffer sizes, keepalive, nodelay; bad values refused before a socket exists", async () => {
+  const { getIntOption } = await import("../src/api/sockopt.ts");
+  const { SOL_SOCKET, SO_KEEPALIVE, IPPROTO_TCP, TCP_NODELAY, TCP_KEEPIDLE } = await import("../src/abi/net.ts");
+  await using ring = openRing();
+  const listener = ring.listen({ host: "127.0.0.1", port: 0, keepAlive: true, receiveBufferSize: 1 << 16 });
+  const client = await ring.connect({ host: "127.0.0.1", port: listener.port, sendBufferSize: 1 << 16, keepAlive: true, keepAliveInitialDelayMs: 1500 });
+  const server = await listener.accept();
+  // The kernel doubles what was set (sock_setsockopt: SO_SNDBUF stores val * 2).
+  expect(client.sendBufferSize).toBe(1 << 17);
+  expect(server.receiveBufferSize).toBe(1 << 17);
+  expect(getIntOption(client.fd, SOL_SOCKET, SO_KEEPALIVE, "t")).toBe(1);
+  expect(getIntOption(client.fd, IPPROTO_TCP, TCP_KEEPIDLE, "t")).toBe(2);
+  expect(getIntOption(server.fd, SOL_SOCKET, SO_KEEPALIVE, "t")).toBe(1);
+  expect(getIntOption(server.fd, IPPROTO_TCP, TCP_NODELAY, "t")).toBe(1);
+  server.setNoDelay(false);
+  expect(getIntOption(server.fd, IPPROTO_TCP, TCP_NODELAY, "t")).toBe(0);
+  client.setKeepAlive(false);
+  expect(getIntOption(client.fd, SOL_SOCKET, SO_KEEPALIVE, "t")).toBe(0);
+  client.setReceiveBufferSize(1 << 15);
+  expect(client.receiveBufferSize).toBe(1 << 16);
+  expect(() => client.setSendBufferSize(-1)).toThrow(/bytes must be an integer/);
+  expect(() => client.setKeepAlive("yes" as any)).toThrow(/boolean/);
+  const before = ring.inflight;
+  expect(() => ring.connect({ host: "127.0.0.1", port: listener.port, sendBufferSize: 2 ** 40 })).toThrow(/sendBufferSize/);
+  expect(() => ring.connect({ host: "127.0.0.1", port: listener.port, noDelay: 1 as any })).toThrow(/noDelay must be a boolean/);
+  expect(ring.inflight).toBe(before);
+  await client.close();
+  expect(() => client.localAddress).toThrow(/closed/);
+  expect(() => client.sendBufferSize).toThrow(/closed/);
 });

@@ -21,6 +21,13 @@ export const SO_INCOMING_CPU = 49;
 export const SO_ZEROCOPY = 60;
 export const SO_BINDTODEVICE = 25;
 export const TCP_NODELAY = 1;
+/** SO_KEEPALIVE (SOL_SOCKET): send keepalive probes on an idle connection. */
+export const SO_KEEPALIVE = 9;
+/** TCP keepalive tuning (IPPROTO_TCP, include/uapi/linux/tcp.h): idle seconds before the first
+ * probe, seconds between probes, probes before the connection is dropped. */
+export const TCP_KEEPIDLE = 4;
+export const TCP_KEEPINTVL = 5;
+export const TCP_KEEPCNT = 6;
 export const IPPROTO_IPV6 = 41;
 export const IPV6_V6ONLY = 26;
 

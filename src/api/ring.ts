@@ -6,7 +6,7 @@
 import { c, errno } from "../../ffi/index.ts";
 import * as Q from "../abi/sqe.ts";
 import { ECANCELED } from "../abi/errno.ts";
-import { IPPROTO_TCP, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, TCP_NODELAY, IPPROTO_IPV6, IPV6_V6ONLY, AF_INET6 } from "../abi/net.ts";
+import { SOCK_CLOEXEC, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, IPPROTO_IPV6, IPV6_V6ONLY, AF_INET6 } from "../abi/net.ts";
 import { UringError, closedError, invalidArgument, unsupported } from "../error.ts";
 import { prepCancel64 } from "../ops/prep.ts";
 import { Ring, type RingOptions } from "../ring/ring.ts";
@@ -17,7 +17,9 @@ import { probeReportUsage, type ZcMode } from "../zc/sender.ts";
 import { ZcrxIfq, zcrxRingProblem, type ZcrxIfqOptions } from "../zcrx/ifq.ts";
 import type { ZcrxReceiver } from "../zcrx/receiver.ts";
 import { prepCancelFdOp } from "../ops/prep.ts";
-import { type DecodedAddress, type SocketAddress, formatAddress, sockaddr } from "../net/sockaddr.ts";
+import { type DecodedAddress, type Sockaddr, formatAddress, sockaddr } from "../net/sockaddr.ts";
+import { type HostAddress, bindAddress, connectAddresses, hostOf, tryNextAddress } from "./address.ts";
+import { type SocketOptions, applySocketOptions, checkBufferSize, checkSocketOptions, setBufferSize, setIntOption } from "./sockopt.ts";
 import { checkBacklog, localAddress, submitAccept, submitConnect } from "../net/socket.ts";
 import { abortError, type RecvStream } from "./recv.ts";
 import { AsyncSocket, TcpSocket, UdpSocket, type SocketHost } from "./socket.ts";
@@ -53,21 +55,22 @@ export interface OpenRingOptions extends RingOptions {
   sendMode?: Exclude<ZcMode, "zc-fixed">;
 }
 
-export interface ConnectOptions extends SocketAddress {
-  /** TCP_NODELAY. Default true. */
-  noDelay?: boolean;
-  /** Cancels the connect (IORING_OP_ASYNC_CANCEL); the promise rejects with ECANCELED. */
+/** Where to connect (`host` or `hostname`: a numeric address or a name, resolved through Bun's
+ * DNS, each address tried in order) and the new socket's options. */
+export interface ConnectOptions extends HostAddress, SocketOptions {
+  /** Cancels the connect (IORING_OP_ASYNC_CANCEL); the promise rejects with ECANCELED (an error
+   * named "TimeoutError" for AbortSignal.timeout). */
   signal?: AbortSignal;
 }
 
-export interface ListenOptions extends SocketAddress {
+/** Where to listen (a numeric address or "localhost": listen() binds at once), and the options
+ * of every accepted socket. */
+export interface ListenOptions extends HostAddress, SocketOptions {
   backlog?: number;
   /** SO_REUSEADDR. Default true. */
   reuseAddr?: boolean;
   /** IPV6_V6ONLY for an IPv6 listener. */
   ipv6Only?: boolean;
-  /** TCP_NODELAY on accepted sockets. Default true. */
-  noDelay?: boolean;
 }
 
 export interface AcceptOptions {
@@ -76,17 +79,15 @@ export interface AcceptOptions {
   signal?: AbortSignal;
 }
 
-export interface UdpOptions extends SocketAddress {
-  /** Connect to this peer: send() then needs no destination. */
-  connect?: SocketAddress;
+export interface UdpOptions extends HostAddress {
+  /** Connect to this peer (a numeric address or "localhost"): send() then needs no destination. */
+  connect?: HostAddress;
+  /** SO_SNDBUF in bytes. Default: the kernel's. */
+  sendBufferSize?: number;
+  /** SO_RCVBUF in bytes. Default: the kernel's. */
+  receiveBufferSize?: number;
 }
 
-const intArg = new Int32Array(1);
-
-function setIntOption(fd: number, level: number, name: number, value: number, what: string): void {
-  intArg[0] = value;
-  if (c.setsockopt(fd, level, name, intArg, 4) < 0) throw new UringError("setsockopt", errno(), what);
-}
 
 function openFd(family: number, type: number, what: string): number {
   const fd = c.socket(family, type | SOCK_CLOEXEC, 0);
@@ -386,20 +387,51 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
 
   // ---- sockets ----
 
-  /** Connect a TCP socket (IORING_OP_CONNECT). Rejects with UringError (ECONNREFUSED...). */
+  /** Connect a TCP socket (IORING_OP_CONNECT). A name is resolved through Bun's DNS first and
+   * its addresses are tried in order. Rejects with UringError (ECONNREFUSED...). */
   connect(o: ConnectOptions): Promise<TcpSocket> {
     this.ensureOpen("connect");
-    const addr = sockaddr(o);
+    const host = hostOf("connect", o);
+    checkSocketOptions("connect", o);
+    if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgument("connect", "signal must be an AbortSignal");
     if (o.signal?.aborted) return Promise.reject(abortError(o.signal, "IORING_OP_CONNECT"));
-    const fd = openFd(addr.family, SOCK_STREAM, `TCP socket for ${formatAddress(o)}`);
+    let numeric: Sockaddr | null = null;
     try {
-      if (o.noDelay !== false) setIntOption(fd, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
+      numeric = sockaddr({ host, port: o.port });
+    } catch (e) {
+      // Not a numeric address: a name (a bad port is refused the same way for both).
+      sockaddr({ host: "0.0.0.0", port: o.port });
+    }
+    if (numeric !== null) return this.connectTo(numeric, o, formatAddress({ host, port: o.port }));
+    return this.connectByName(o);
+  }
+
+  private async connectByName(o: ConnectOptions): Promise<TcpSocket> {
+    const addrs = await connectAddresses("connect", o);
+    const name = hostOf("connect", o);
+    let last: unknown = null;
+    for (const a of addrs) {
+      this.ensureOpen("connect");
+      try {
+        return await this.connectTo(sockaddr(a), o, `${name} (${formatAddress(a)})`);
+      } catch (e) {
+        if (o.signal?.aborted || !tryNextAddress(e)) throw e;
+        last = e;
+      }
+    }
+    throw last;
+  }
+
+  private connectTo(addr: Sockaddr, o: ConnectOptions, label: string): Promise<TcpSocket> {
+    const fd = openFd(addr.family, SOCK_STREAM, `TCP socket for ${label}`);
+    try {
+      applySocketOptions(fd, o);
     } catch (e) {
       c.close(fd);
       throw e;
     }
     return new Promise<TcpSocket>((resolve, reject) => {
-      const st: ConnectState = { ring: this, fd, userData: 0, resolve, reject, signal: o.signal, onAbort: null, aborted: false, to: formatAddress(o) };
+      const st: ConnectState = { ring: this, fd, userData: 0, resolve, reject, signal: o.signal, onAbort: null, aborted: false, to: label };
       try {
         st.userData = submitConnect(this.ring, fd, addr, onConnectCqe, st);
       } catch (e) {
@@ -423,19 +455,21 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
    * kernel pick; read it from `listener.port`. */
   listen(o: ListenOptions): TcpListener {
     this.ensureOpen("listen");
-    const addr = sockaddr(o);
-    const fd = openFd(addr.family, SOCK_STREAM, `TCP listener on ${formatAddress(o)}`);
+    const where = bindAddress("listen", o);
+    checkSocketOptions("listen", o);
+    const addr = sockaddr(where);
+    const fd = openFd(addr.family, SOCK_STREAM, `TCP listener on ${formatAddress(where)}`);
     try {
       if (o.reuseAddr !== false) setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
       if (o.ipv6Only !== undefined && addr.family === AF_INET6) setIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, o.ipv6Only ? 1 : 0, "IPV6_V6ONLY");
-      if (c.bind(fd, addr.bytes, addr.length) < 0) throw new UringError("bind", errno(), formatAddress(o));
+      if (c.bind(fd, addr.bytes, addr.length) < 0) throw new UringError("bind", errno(), formatAddress(where));
       const backlog = checkBacklog("listen", o.backlog ?? 511);
-      if (c.listen(fd, backlog) < 0) throw new UringError("listen", errno(), formatAddress(o));
+      if (c.listen(fd, backlog) < 0) throw new UringError("listen", errno(), formatAddress(where));
     } catch (e) {
       c.close(fd);
       throw e;
     }
-    const l = new TcpListener(this, fd, o.noDelay !== false);
+    const l = new TcpListener(this, fd, { noDelay: o.noDelay, keepAlive: o.keepAlive, keepAliveInitialDelayMs: o.keepAliveInitialDelayMs, sendBufferSize: o.sendBufferSize, receiveBufferSize: o.receiveBufferSize });
     this.listeners.add(l);
     return l;
   }
@@ -443,13 +477,19 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
   /** A UDP socket bound to host:port (port 0: any), connected to `connect` when given. */
   udp(o: UdpOptions): UdpSocket {
     this.ensureOpen("udp");
-    const addr = sockaddr(o);
-    const fd = openFd(addr.family, SOCK_DGRAM, `UDP socket on ${formatAddress(o)}`);
+    const where = bindAddress("udp", o);
+    const to = o.connect ? bindAddress("udp", o.connect) : null;
+    if (o.sendBufferSize !== undefined) checkBufferSize("udp", "sendBufferSize", o.sendBufferSize);
+    if (o.receiveBufferSize !== undefined) checkBufferSize("udp", "receiveBufferSize", o.receiveBufferSize);
+    const addr = sockaddr(where);
+    const fd = openFd(addr.family, SOCK_DGRAM, `UDP socket on ${formatAddress(where)}`);
     try {
-      if (c.bind(fd, addr.bytes, addr.length) < 0) throw new UringError("bind", errno(), formatAddress(o));
-      if (o.connect) {
-        const peer = sockaddr(o.connect);
-        if (c.connect(fd, peer.bytes, peer.length) < 0) throw new UringError("connect", errno(), formatAddress(o.connect));
+      if (o.sendBufferSize !== undefined) setBufferSize(fd, true, o.sendBufferSize);
+      if (o.receiveBufferSize !== undefined) setBufferSize(fd, false, o.receiveBufferSize);
+      if (c.bind(fd, addr.bytes, addr.length) < 0) throw new UringError("bind", errno(), formatAddress(where));
+      if (to !== null) {
+        const peer = sockaddr(to);
+        if (c.connect(fd, peer.bytes, peer.length) < 0) throw new UringError("connect", errno(), formatAddress(to));
       }
     } catch (e) {
       c.close(fd);
@@ -544,7 +584,8 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
   /** The bound address; `port` is the kernel's pick when 0 was asked. */
   readonly address: DecodedAddress;
   private readonly owner: AsyncRing;
-  private readonly noDelay: boolean;
+  /** Options of every accepted socket. */
+  private readonly socketOptions: SocketOptions;
   private readonly fds: number[] = [];
   private waiters: AcceptWaiter[] = [];
   private userData = -1;
@@ -566,10 +607,10 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
   };
 
   /** @internal */
-  constructor(owner: AsyncRing, fd: number, noDelay: boolean) {
+  constructor(owner: AsyncRing, fd: number, socketOptions: SocketOptions) {
     this.owner = owner;
     this.fd = fd;
-    this.noDelay = noDelay;
+    this.socketOptions = socketOptions;
     this.address = localAddress(fd);
   }
 
@@ -581,7 +622,13 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
   accept(o: AcceptOptions = {}): Promise<TcpSocket> {
     if (this.closing) return Promise.reject(closedError("accept", "listener"));
     if (o.signal?.aborted) return Promise.reject(abortError(o.signal, "IORING_OP_ACCEPT"));
-    if (this.fds.length > 0) return Promise.resolve(this.wrap(this.fds.shift()!));
+    if (this.fds.length > 0) {
+      try {
+        return Promise.resolve(this.wrap(this.fds.shift()!));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     if (this.error !== null) {
       const e = this.error;
       this.error = null;
@@ -611,10 +658,13 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
     }
   }
 
+  /** An accepted fd as a socket with the listener's options; a refused option closes the fd. */
   private wrap(fd: number): TcpSocket {
-    if (this.noDelay) {
-      intArg[0] = 1;
-      c.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, intArg, 4);
+    try {
+      applySocketOptions(fd, this.socketOptions);
+    } catch (e) {
+      c.close(fd);
+      throw e;
     }
     return this.owner.adopt(new TcpSocket(this.owner, fd));
   }
@@ -652,7 +702,11 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
         const w = this.waiters.shift();
         if (w) {
           if (w.signal && w.onAbort) w.signal.removeEventListener("abort", w.onAbort);
-          w.resolve(this.wrap(res));
+          try {
+            w.resolve(this.wrap(res));
+          } catch (e) {
+            w.reject(e);
+          }
         } else this.fds.push(res);
       }
     } else if (res !== -ECANCELED && !this.closing) {

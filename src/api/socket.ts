@@ -12,7 +12,8 @@
 import { addressOf, c, errno } from "../../ffi/index.ts";
 import * as Q from "../abi/sqe.ts";
 import { ECANCELED, EOPNOTSUPP, ERRNO } from "../abi/errno.ts";
-import { MSG_NOSIGNAL, MSG_WAITALL, SHUT_WR } from "../abi/net.ts";
+import { MSG_NOSIGNAL, MSG_WAITALL, SHUT_WR, SOL_SOCKET, SO_RCVBUF, SO_SNDBUF } from "../abi/net.ts";
+import { checkBufferSize, getIntOption, keepIdleSeconds, setBufferSize, setKeepAlive, setNoDelay } from "./sockopt.ts";
 import { UringError, closedError, invalidArgument, unsupported } from "../error.ts";
 import { kernelAtLeast } from "../ring/kernel.ts";
 import { prepSend, prepSendSetAddr, prepSendZc } from "../ops/prep.ts";
@@ -182,8 +183,39 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
     return this.ops;
   }
 
+  /** SO_SNDBUF as the kernel reports it (twice what was set: the kernel's bookkeeping share). */
+  get sendBufferSize(): number {
+    this.liveFd("sendBufferSize");
+    return getIntOption(this.fd, SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF");
+  }
+
+  /** SO_RCVBUF as the kernel reports it. */
+  get receiveBufferSize(): number {
+    this.liveFd("receiveBufferSize");
+    return getIntOption(this.fd, SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF");
+  }
+
+  /** Set SO_SNDBUF (bytes; the kernel doubles it and caps it at net.core.wmem_max). */
+  setSendBufferSize(bytes: number): void {
+    this.liveFd("setSendBufferSize");
+    setBufferSize(this.fd, true, checkBufferSize("setSendBufferSize", "bytes", bytes));
+  }
+
+  /** Set SO_RCVBUF (bytes; doubled, capped at net.core.rmem_max). */
+  setReceiveBufferSize(bytes: number): void {
+    this.liveFd("setReceiveBufferSize");
+    setBufferSize(this.fd, false, checkBufferSize("setReceiveBufferSize", "bytes", bytes));
+  }
+
+  /** @internal — an option call needs the fd still open (its number may belong to another file
+   * after close). */
+  protected liveFd(where: string): void {
+    if (this.fdClosed) throw closedError(where, "socket");
+  }
+
   /** The address this socket is bound to (getsockname). */
   get localAddress(): DecodedAddress {
+    this.liveFd("localAddress");
     return localAddress(this.fd);
   }
 
@@ -617,7 +649,23 @@ export class TcpSocket extends AsyncSocket {
 
   /** The peer's address (getpeername). */
   get remoteAddress(): DecodedAddress {
+    this.liveFd("remoteAddress");
     return peerAddress(this.fd);
+  }
+
+  /** TCP_NODELAY on or off (on by default). */
+  setNoDelay(on = true): void {
+    this.liveFd("setNoDelay");
+    if (typeof on !== "boolean") throw invalidArgument("setNoDelay", `on must be a boolean, got ${String(on)}`);
+    setNoDelay(this.fd, on);
+  }
+
+  /** SO_KEEPALIVE on or off; with `initialDelayMs`, the idle time before the first probe
+   * (TCP_KEEPIDLE, rounded up to whole seconds; 0 keeps the kernel's). */
+  setKeepAlive(on: boolean, initialDelayMs = 0): void {
+    this.liveFd("setKeepAlive");
+    if (typeof on !== "boolean") throw invalidArgument("setKeepAlive", `on must be a boolean, got ${String(on)}`);
+    setKeepAlive(this.fd, on, keepIdleSeconds("setKeepAlive", initialDelayMs));
   }
 }
 
