@@ -20,7 +20,7 @@ import { AF_UNIX, MSGHDR, MSG_NOSIGNAL, MSG_WAITALL, SOCK_STREAM, SOL_SOCKET, SO
 import { IOVEC } from "../abi/register.ts";
 import { EBADF, EBUSY, ECANCELED, EFAULT, EOPNOTSUPP } from "../abi/errno.ts";
 import { prepSend, prepSendSetAddr, prepSendVectorized, prepSendZc, prepSendZcFixed, prepSendZcVectorized, prepSendmsg, prepSendmsgZc, prepSendmsgZcFixed } from "../ops/prep.ts";
-import { addSqeFlags, retireSlot } from "../ops/sqe.ts";
+import { addSqeFlags, retireSlot, shown } from "../ops/sqe.ts";
 import { kernelAtLeast } from "../ring/kernel.ts";
 import { Ring as RingClass, type Ring } from "../ring/ring.ts";
 import { UringError, closedError, invalidArgument, unsupported } from "../error.ts";
@@ -400,7 +400,7 @@ export class ZcSender {
     const where = "ZcSender";
     if (!(ring instanceof RingClass)) throw invalidArgument(where, "ring must be a Ring");
     if (ring.isClosed) throw closedError(where);
-    if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgument(where, `fd must be a non-negative integer, got ${fd}`);
+    if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgument(where, `fd must be a non-negative integer, got ${shown(fd)}`);
     const mode = o.mode ?? "adaptive";
     if (!ZC_MODES.includes(mode)) throw invalidArgument(where, `mode must be one of ${ZC_MODES.join(", ")}, got ${String(mode)}`);
     checkZcSqeFlags(where, o.sqeFlags ?? 0);
