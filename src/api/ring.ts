@@ -6,7 +6,7 @@
 import { c, errno } from "../../ffi/index.ts";
 import * as Q from "../abi/sqe.ts";
 import { ECANCELED } from "../abi/errno.ts";
-import { SOCK_CLOEXEC, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, IPPROTO_IPV6, IPV6_V6ONLY, AF_INET6 } from "../abi/net.ts";
+import { SOCK_CLOEXEC, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, SO_TYPE, SO_DOMAIN, IPPROTO_IPV6, IPV6_V6ONLY, AF_INET, AF_INET6 } from "../abi/net.ts";
 import { UringError, closedError, invalidArgument, unsupported } from "../error.ts";
 import { prepCancel64 } from "../ops/prep.ts";
 import { Ring, type RingOptions } from "../ring/ring.ts";
@@ -19,7 +19,7 @@ import type { ZcrxReceiver } from "../zcrx/receiver.ts";
 import { prepCancelFdOp } from "../ops/prep.ts";
 import { type DecodedAddress, type Sockaddr, formatAddress, sockaddr } from "../net/sockaddr.ts";
 import { type HostAddress, bindAddress, connectAddresses, hostOf, tryNextAddress } from "./address.ts";
-import { type SocketOptions, applySocketOptions, checkBufferSize, checkSocketOptions, setBufferSize, setIntOption } from "./sockopt.ts";
+import { type SocketOptions, applySocketOptions, checkBufferSize, checkSocketOptions, getIntOption, setBufferSize, setIntOption } from "./sockopt.ts";
 import { checkBacklog, localAddress, submitAccept, submitConnect } from "../net/socket.ts";
 import { abortError, type RecvStream } from "./recv.ts";
 import { AsyncSocket, TcpSocket, UdpSocket, type SocketHost } from "./socket.ts";
@@ -119,7 +119,16 @@ function onConnectCqe(st: ConnectState, res: number): void {
     st.reject(res === -ECANCELED && st.aborted ? abortError(st.signal!, "IORING_OP_CONNECT") : new UringError("IORING_OP_CONNECT", -res, `to ${st.to}`));
     return;
   }
-  st.resolve(st.ring.adopt(new TcpSocket(st.ring, st.fd)));
+  let sock: TcpSocket;
+  try {
+    sock = new TcpSocket(st.ring, st.fd);
+  } catch (e) {
+    // Nothing may throw out of a completion handler: the promise carries it.
+    c.close(st.fd);
+    st.reject(e);
+    return;
+  }
+  st.resolve(st.ring.adopt(sock));
 }
 
 function onCancelCqe(ring: AsyncRing): void {
@@ -165,7 +174,10 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
     const recvBufferBytes = options.recvBufferBytes ?? 16384;
     if (!Number.isInteger(recvBufferBytes) || recvBufferBytes < 1 || recvBufferBytes > 1 << 30) throw invalidArgument("openRing", `recvBufferBytes must be 1..2^30, got ${options.recvBufferBytes}`);
     const maxInflightSends = options.maxInflightSends ?? 64;
-    if (!Number.isInteger(maxInflightSends) || maxInflightSends < 1) throw invalidArgument("openRing", `maxInflightSends must be a positive integer, got ${options.maxInflightSends}`);
+    // A socket's sends each need an op-table entry: more than the table holds can never be in
+    // flight (and the sender's per-send arrays are sized by it).
+    const opSlots = options.maxInflight ?? DEFAULT_OP_SLOTS;
+    if (!Number.isInteger(maxInflightSends) || maxInflightSends < 1 || maxInflightSends > opSlots) throw invalidArgument("openRing", `maxInflightSends must be an integer 1..${opSlots} (the op table, maxInflight), got ${options.maxInflightSends}`);
     const zcThresholdBytes = options.zcThresholdBytes ?? 16384;
     if (!Number.isInteger(zcThresholdBytes) || zcThresholdBytes < 0) throw invalidArgument("openRing", `zcThresholdBytes must be an integer >= 0, got ${options.zcThresholdBytes}`);
     const group = options.recvBufferGroup ?? 0x7b01;
@@ -177,7 +189,16 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
     this.zcThresholdBytes = zcThresholdBytes;
     const deferTaskrun = options.deferTaskrun ?? false;
     if (typeof deferTaskrun !== "boolean") throw invalidArgument("openRing", `deferTaskrun must be a boolean, got ${String(options.deferTaskrun)}`);
-    this.ring = Ring.create({ maxInflight: 8192, ...options, deferTaskrun });
+    this.ring = Ring.create({ maxInflight: DEFAULT_OP_SLOTS, ...options, deferTaskrun });
+    // Closing the Ring itself (asyncRing.ring.close()) is the same as closeNow(): the sockets'
+    // queued sends, accepts and receives settle, and the driver stops waiting on the eventfd
+    // (else the process could never exit).
+    const ring = this.ring;
+    const closeRing = ring.close.bind(ring);
+    ring.close = (timeoutMs?: number): void => {
+      if (this.isClosing) closeRing(timeoutMs);
+      else this.closeNow();
+    };
     try {
       this.loop = new LoopDriver(this.ring, { spinUs: options.spinUs });
     } catch (e) {
@@ -305,6 +326,15 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
   /** @internal — ASYNC_CANCEL of one operation by its user_data. */
   trackCancel(target: number): void {
     if (this.ring.isClosed) return;
+    if (this.ring.ops.available === 0) {
+      // Every op slot is taken (a socket per slot, each with its receive armed): the cancel goes
+      // out untracked (user_data 0, its CQE counted as unknown), so closing never needs a slot.
+      const slot = this.ring.getSqe();
+      prepCancel64(this.ring.sq, slot, target, 0);
+      this.ring.setUserData(slot, 0);
+      this.loop.kick();
+      return;
+    }
     const ud = this.ring.ops.add(onCancelCqe, this);
     const slot = this.ring.getSqeFor(ud);
     prepCancel64(this.ring.sq, slot, target, 0);
@@ -501,7 +531,20 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
   /** Wrap a connected TCP socket fd made elsewhere (the ring takes ownership and closes it). */
   adoptTcp(fd: number): TcpSocket {
     this.ensureOpen("adoptTcp");
-    if (!Number.isInteger(fd) || fd < 0) throw invalidArgument("adoptTcp", `fd must be a descriptor, got ${fd}`);
+    if (typeof fd !== "number" || !Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgument("adoptTcp", `fd must be a descriptor (an integer >= 0), got ${String(fd)}`);
+    for (const s of this.sockets) if (s.fd === fd) throw invalidArgument("adoptTcp", `fd ${fd} already belongs to a socket of this ring`);
+    for (const l of this.listeners) if (l.fd === fd) throw invalidArgument("adoptTcp", `fd ${fd} is this ring's listener`);
+    // The ring will send, receive and finally close(2) it: it must be a TCP socket (a wrong fd
+    // would be closed from under its real owner).
+    let type: number;
+    let domain: number;
+    try {
+      type = getIntOption(fd, SOL_SOCKET, SO_TYPE, "SO_TYPE");
+      domain = getIntOption(fd, SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN");
+    } catch (e) {
+      throw invalidArgument("adoptTcp", `fd ${fd} is not a socket (${(e as UringError).code})`);
+    }
+    if (type !== SOCK_STREAM || (domain !== AF_INET && domain !== AF_INET6)) throw invalidArgument("adoptTcp", `fd ${fd} is not a TCP socket (SO_TYPE ${type}, SO_DOMAIN ${domain})`);
     return this.adopt(new TcpSocket(this, fd));
   }
 
@@ -660,13 +703,15 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
 
   /** An accepted fd as a socket with the listener's options; a refused option closes the fd. */
   private wrap(fd: number): TcpSocket {
+    let sock: TcpSocket;
     try {
       applySocketOptions(fd, this.socketOptions);
+      sock = new TcpSocket(this.owner, fd);
     } catch (e) {
       c.close(fd);
       throw e;
     }
-    return this.owner.adopt(new TcpSocket(this.owner, fd));
+    return this.owner.adopt(sock);
   }
 
   private arm(): void {
@@ -708,6 +753,14 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
             w.reject(e);
           }
         } else this.fds.push(res);
+      }
+    } else if (res === -ECANCELED && final && !this.closing && !this.cancelling && this.waiters.length > 0) {
+      // Cancelled by nobody here: the ring went away underneath (its own close). Waiting on would
+      // wait forever.
+      const e = new UringError("IORING_OP_ACCEPT", ECANCELED, `listener fd ${this.fd}: the accept was cancelled outside the listener (the ring closed)`);
+      for (const w of this.waiters.splice(0)) {
+        if (w.signal && w.onAbort) w.signal.removeEventListener("abort", w.onAbort);
+        w.reject(e);
       }
     } else if (res !== -ECANCELED && !this.closing) {
       const e = new UringError("IORING_OP_ACCEPT", -res, `listener fd ${this.fd}`);
@@ -770,6 +823,9 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
     this.closeResolve = null;
   }
 }
+
+/** Op-table entries of an async ring (RingOptions.maxInflight) unless the options say otherwise. */
+const DEFAULT_OP_SLOTS = 8192;
 
 /** Open a ring driven by Bun's event loop. */
 export function openRing(options: OpenRingOptions = {}): AsyncRing {

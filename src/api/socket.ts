@@ -62,6 +62,7 @@ const ZC_PROBE_AFTER = 1024;
 
 const encoder = new TextEncoder();
 const EIO = ERRNO.EIO!;
+const EINVAL = ERRNO.EINVAL!;
 
 export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, AsyncDisposable {
   /** The socket's file descriptor (closed by close()). */
@@ -469,6 +470,13 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
     n = Math.min(n, ring.sqSpace);
     for (let i = 0; i < n; i++) {
       const op = this.queue[this.qHead]!;
+      if ((op.data.buffer as ArrayBuffer).detached === true) {
+        // Transferred after send() returned: the view now covers nothing (or, through a stale
+        // pointer, someone else's memory). Checked here, where the SQE would be written.
+        this.qHead++;
+        op.fail(new UringError("IORING_OP_SEND", EINVAL, `the data's ArrayBuffer was detached (transferred) after send() and before the datagram went out on fd ${this.fd}: nothing was sent`));
+        continue;
+      }
       let ud: number;
       try {
         ud = ring.ops.add(onSendCqe, op, op.data);

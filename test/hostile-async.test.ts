@@ -1,0 +1,50 @@
+// Hostile and careless use of the async API, each scenario in its own process
+// (test/fixtures/hostile/async.ts): teardown with a full op table, an oversized send bound, the
+// inner Ring closed directly, buffers transferred mid-send, fds that are not the ring's to own.
+import { describe, expect, test } from "bun:test";
+import { expectClean, runScenario } from "./fixtures/hostile/spawn.ts";
+
+describe("async API under hostile use (each in its own process)", () => {
+  test("close() with every op slot holding a pending receive settles everything and leaks no fd", () => {
+    const r = expectClean(runScenario("async.ts", "close-full-table"));
+    expect(r.full).toBeLessThanOrEqual(1);
+    expect(r.sockets).toBeGreaterThan(50);
+    expect(r.outcomes).toEqual(["resolved"]);
+    expect(r.fdsLeft).toBe(0);
+    expect(r.closed).toBe(true);
+  });
+
+  test("maxInflightSends beyond the op table is refused at openRing, not inside a completion handler", () => {
+    const r = expectClean(runScenario("async.ts", "huge-inflight-sends"));
+    expect(r.errors[0]).toMatch(/maxInflightSends must be an integer 1\.\.8192/);
+    expect(r.errors[1]).toMatch(/maxInflightSends/);
+    expect(r.got).toBe(2);
+  });
+
+  test("closing asyncRing.ring directly settles waiting accepts, receives and queued sends; the process exits", () => {
+    const r = expectClean(runScenario("async.ts", "close-inner-ring", 30_000));
+    expect(r.accept).toMatch(/^rejected /);
+    expect(r.read).toMatch(/^(rejected |resolved)/);
+    expect(r.sends.every((s: string) => s === "resolved" || s.startsWith("rejected "))).toBe(true);
+    expect(r.closing).toBe(true);
+  });
+
+  test("a buffer transferred while its send waits is never sent; transferred before send() is refused", () => {
+    const r = expectClean(runScenario("async.ts", "transfer-async"));
+    expect(r.udp).toBe("rejected EINVAL");
+    expect(r.early).toMatch(/detached/);
+    expect(r.tcp).toMatch(/^rejected E/);
+    expect(r.peerBytes).toBe(0);
+    expect(r.datagrams).toBe(0);
+  });
+
+  test("adoptTcp refuses fds that are not TCP sockets or already belong to the ring", () => {
+    const r = expectClean(runScenario("async.ts", "adopt-wrong-fds"));
+    expect(r.errors[0]).toMatch(/fd 0 is not a socket/);
+    expect(r.errors[1]).toMatch(/not a TCP socket/);
+    expect(r.errors[2]).toMatch(/already belongs/);
+    expect(r.errors[3]).toMatch(/listener/);
+    expect(r.errors[4]).toMatch(/integer/);
+    expect(r.errors[5]).toMatch(/integer/);
+  });
+});
