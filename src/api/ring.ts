@@ -43,7 +43,8 @@ export interface OpenRingOptions extends RingOptions {
   recvBufferBytes?: number;
   /** Buffer group id of the receive pool. Default 0x7b01. */
   recvBufferGroup?: number;
-  /** Send SQEs that may hold buffers at once, per socket. Default 64. */
+  /** Send SQEs that may hold buffers at once, per socket: 1..maxInflight. Default 64 (or
+   * maxInflight when that is smaller). */
   maxInflightSends?: number;
   /** Sends from this size up try SEND_ZC. Default 16384, for every send mode: the async API keeps
    * small sends (requests, replies) on SEND. A ZcSender made directly uses 2048 in adaptive mode
@@ -173,10 +174,10 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
     if (!Number.isInteger(recvBuffers) || recvBuffers < 1 || recvBuffers > 32768 || (recvBuffers & (recvBuffers - 1)) !== 0) throw invalidArgument("openRing", `recvBuffers must be a power of two 1..32768, got ${options.recvBuffers}`);
     const recvBufferBytes = options.recvBufferBytes ?? 16384;
     if (!Number.isInteger(recvBufferBytes) || recvBufferBytes < 1 || recvBufferBytes > 1 << 30) throw invalidArgument("openRing", `recvBufferBytes must be 1..2^30, got ${options.recvBufferBytes}`);
-    const maxInflightSends = options.maxInflightSends ?? 64;
     // A socket's sends each need an op-table entry: more than the table holds can never be in
     // flight (and the sender's per-send arrays are sized by it).
     const opSlots = options.maxInflight ?? DEFAULT_OP_SLOTS;
+    const maxInflightSends = options.maxInflightSends ?? Math.min(64, opSlots);
     if (!Number.isInteger(maxInflightSends) || maxInflightSends < 1 || maxInflightSends > opSlots) throw invalidArgument("openRing", `maxInflightSends must be an integer 1..${opSlots} (the op table, maxInflight), got ${options.maxInflightSends}`);
     const zcThresholdBytes = options.zcThresholdBytes ?? 16384;
     if (!Number.isInteger(zcThresholdBytes) || zcThresholdBytes < 0) throw invalidArgument("openRing", `zcThresholdBytes must be an integer >= 0, got ${options.zcThresholdBytes}`);
