@@ -9,23 +9,43 @@ import { Ring } from "../src/ring/ring.ts";
 import { registerZcrxIfq } from "../src/zcrx/ifq.ts";
 import { kernelRelease } from "../src/ring/kernel.ts";
 import { UringError } from "../src/error.ts";
+import { DEFAULT_PORT, ToolError, UsageError, choiceArg, numberArg, parseCli, portArg, runTool, sizeArg } from "./lib/cli.ts";
+import { PATTERN_PERIOD, UDP_MAX_IPV6, fillPattern } from "./lib/wire.ts";
+import { receive } from "./lib/receiver.ts";
+import { rowHeader, rowLine, type LabRow } from "./lib/report.ts";
 
-const USAGE = `usage: bun scripts/rx.ts [options]
+/** A UDP burst ends after this much silence (as with tx -R). */
+const UDP_SILENCE_MS = 500;
 
+const USAGE = `usage: bun scripts/rx.ts [options] [tcp|udp]
+
+Receives one TCP stream (or one UDP burst) and reports bytes, seconds, MB/s, chunks/s and CPU,
+through plain recv() (the copying baseline) or through ZCRX (RECV_ZC on a NIC queue, or
+device-less on Linux 7.1+). Senders: bun scripts/tx.ts -D, liburing's send-zerocopy -D, or --self.
+
+  tcp | udp          protocol (default tcp); udp receives with recv() only (ZCRX is TCP-only)
+                     and ends after ${UDP_SILENCE_MS / 1000} s without a datagram
   --mode recv|zcrx   plain recv() into one buffer (copying baseline), or RECV_ZC (default zcrx)
   -i, --ifname IF -q, --rxq RXQ
                      zcrx on rx queue RXQ of IF (steer the flow there: bun scripts/zcrx-setup.ts)
   --nodev            zcrx without a device (ZCRX_REG_NODEV, Linux 7.1+; the kernel copies)
-  --addr A           listen address (default 127.0.0.1; :: for IPv6)
-  -p, --port P       listen port (default 9999; 0 picks one)
+  -4, -6             IPv4 (default) or IPv6: the default --addr is 127.0.0.1 or ::1
+  --addr A           listen address
+  -p, --port P       listen port (default ${DEFAULT_PORT}, as tx and send-zerocopy; 0 picks one)
   --self N           also send N bytes to ourselves over loopback (suffixes K, M, G)
-  -v, --verify       check every byte against the --self sender's pattern
+  -v, --verify       check every byte against send-zerocopy's pattern ('a' + i % 26): TCP as one
+                     continuous stream (what --self, tx -v and send-zerocopy -v send), UDP each
+                     datagram from the pattern's start
+  -s, --size B       udp: every datagram must be B bytes (send-zerocopy -R checks its -s)
   -S, --area BYTES   zcrx area size (default 64M)
-  -R, --rq N         refill ring entries (default: one per area buffer, 64..32768)
+  --rq N             refill ring entries (default: one per area buffer, 64..32768)
   --json             one JSON object instead of the report
   -h, --help         this text`;
 
+const CLI = { name: "rx", usage: USAGE };
+
 interface Args {
+  proto: "tcp" | "udp";
   mode: "recv" | "zcrx";
   ifname: string;
   rxq: number;
@@ -34,50 +54,56 @@ interface Args {
   port: number;
   self: number;
   verify: boolean;
+  size: number | null;
   area: number;
   rq: number;
   json: boolean;
 }
 
-function size(s: string): number {
-  const m = /^(\d+)([kKmMgG]?)$/.exec(s);
-  if (!m) die(`not a size: ${s}`);
-  return Number(m[1]) * ({ "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[m[2]!.toLowerCase()]!;
-}
-
-function die(msg: string): never {
-  console.error(`${msg}\n\n${USAGE}`);
-  process.exit(2);
-}
-
 function parse(argv: string[]): Args {
-  const a: Args = { mode: "zcrx", ifname: "", rxq: 0, nodev: false, addr: "127.0.0.1", port: 9999, self: 0, verify: false, area: 64 * 1024 * 1024, rq: 0, json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i]!;
-    const next = () => argv[++i] ?? die(`${k} needs a value`);
-    switch (k) {
-      case "-h": case "--help": console.log(USAGE); process.exit(0);
-      case "--mode": { const m = next(); if (m !== "recv" && m !== "zcrx") die("--mode is recv or zcrx"); a.mode = m; break; }
-      case "-i": case "--ifname": a.ifname = next(); break;
-      case "-q": case "--rxq": a.rxq = Number(next()); break;
-      case "--nodev": a.nodev = true; break;
-      case "--addr": a.addr = next(); break;
-      case "-p": case "--port": a.port = Number(next()); break;
-      case "--self": a.self = size(next()); break;
-      case "-v": case "--verify": a.verify = true; break;
-      case "-S": case "--area": a.area = size(next()); break;
-      case "-R": case "--rq": a.rq = Number(next()); break;
-      case "--json": a.json = true; break;
-      default: die(`unknown argument ${k}`);
-    }
-  }
-  if (a.mode === "zcrx" && !a.nodev && !a.ifname) die("zcrx needs -i IF -q RXQ, or --nodev (or use --mode recv)");
-  if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) die("--port must be 0..65535");
-  if (a.verify && a.self === 0) die("--verify checks the --self sender's pattern: give --self N");
+  const { values: v, positionals } = parseCli(CLI, argv, {
+    mode: { type: "string" },
+    ifname: { type: "string", short: "i" },
+    rxq: { type: "string", short: "q" },
+    nodev: { type: "boolean" },
+    "4": { type: "boolean", short: "4" },
+    "6": { type: "boolean", short: "6" },
+    addr: { type: "string" },
+    port: { type: "string", short: "p" },
+    self: { type: "string" },
+    verify: { type: "boolean", short: "v" },
+    size: { type: "string", short: "s" },
+    area: { type: "string", short: "S" },
+    rq: { type: "string" },
+    json: { type: "boolean" },
+  }, { positionals: true });
+  if (positionals.length > 1 || (positionals[0] !== undefined && positionals[0] !== "tcp" && positionals[0] !== "udp")) throw new UsageError(`unexpected argument ${positionals.join(" ")} (the protocol is tcp or udp)`);
+  const proto = (positionals[0] ?? "tcp") as "tcp" | "udp";
+  if (v["4"] && v["6"]) throw new UsageError("give one of -4 and -6");
+  const a: Args = {
+    proto,
+    mode: v.mode === undefined ? (proto === "udp" ? "recv" : "zcrx") : choiceArg("--mode", v.mode, ["recv", "zcrx"] as const),
+    ifname: v.ifname ?? "",
+    rxq: v.rxq === undefined ? 0 : numberArg("--rxq", v.rxq, { max: 65535 }),
+    nodev: v.nodev === true,
+    addr: v.addr ?? (v["6"] ? "::1" : "127.0.0.1"),
+    port: v.port === undefined ? DEFAULT_PORT : portArg("--port", v.port),
+    self: v.self === undefined ? 0 : sizeArg("--self", v.self),
+    verify: v.verify === true,
+    size: v.size === undefined ? null : sizeArg("--size", v.size, { max: UDP_MAX_IPV6 }),
+    area: v.area === undefined ? 64 * 1024 * 1024 : sizeArg("--area", v.area),
+    rq: v.rq === undefined ? 0 : numberArg("--rq", v.rq, { min: 1, max: 32768 }),
+    json: v.json === true,
+  };
+  if (a.proto === "udp") {
+    if (a.mode === "zcrx") throw new UsageError("ZCRX receives TCP only; udp uses --mode recv");
+    if (a.self > 0) throw new UsageError("--self sends a TCP stream; for udp run a sender (tx udp -D, send-zerocopy udp -D)");
+  } else if (a.size !== null) throw new UsageError("--size checks UDP datagrams; a TCP stream has no message size");
+  if (a.mode === "zcrx" && !a.nodev && !a.ifname) throw new UsageError("zcrx needs -i IF -q RXQ, or --nodev (or use --mode recv)");
   return a;
 }
 
-const PERIOD = 65521;
+const PERIOD = PATTERN_PERIOD;
 const SEND_MAX = 64 * 1024;
 
 function ok(ret: number, what: string): number {
@@ -93,11 +119,11 @@ function sockaddr(addr: string, port: number): Uint8Array {
     dv.setUint16(SOCKADDR_IN6.family, AF_INET6, true);
     dv.setUint16(SOCKADDR_IN6.port, port, false);
     if (addr === "::1") sa[SOCKADDR_IN6.addr + 15] = 1;
-    else if (addr !== "::") die("IPv6 listen addresses supported here: :: and ::1");
+    else if (addr !== "::") throw new UsageError(`IPv6 listen addresses supported here: :: and ::1, got ${addr}`);
     return sa;
   }
   const parts = addr.split(".").map(Number);
-  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) die(`bad IPv4 address ${addr}`);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) throw new UsageError(`--addr: not a numeric IPv4 address: ${addr}`);
   const sa = new Uint8Array(SOCKADDR_IN.size);
   const dv = new DataView(sa.buffer);
   dv.setUint16(SOCKADDR_IN.family, AF_INET, true);
@@ -106,12 +132,23 @@ function sockaddr(addr: string, port: number): Uint8Array {
   return sa;
 }
 
-const args = parse(process.argv.slice(2));
-const pattern = new Uint8Array(PERIOD + SEND_MAX);
-for (let i = 0; i < pattern.length; i++) {
-  const p = i % PERIOD;
-  pattern[i] = (p * 7 + (p >>> 8)) & 0xff;
+/** UDP: the shared receiver (tx -R's), one burst, reported with the same row as TCP. */
+function udpMain(args: Args): void {
+  const mismatches = receive({
+    proto: "udp", host: args.addr, port: args.port, verify: args.verify, size: args.size, once: true, silenceMs: UDP_SILENCE_MS,
+    onListening(port) {
+      if (!args.json) console.log(`listening on ${args.addr} port ${port}; send UDP datagrams (a burst ends after ${UDP_SILENCE_MS / 1000} s of silence)`);
+    },
+    onResult(row, extra) {
+      if (args.json) console.log(JSON.stringify({ kernel: kernelRelease(), ...row, ...extra }));
+      else console.log(`${rowHeader()}\n${rowLine(row)}`);
+    },
+  });
+  if (mismatches > 0) throw new ToolError(`${mismatches} datagrams failed the check`);
 }
+
+function tcpMain(args: Args): void {
+const pattern = fillPattern(new Uint8Array(PERIOD + SEND_MAX));
 const patternAddress = addressOf(pattern);
 
 // Listener, then (with --self) our own client, then the accepted connection.
@@ -205,9 +242,6 @@ try {
       if (!ring.isClosed) ring.close();
     }
   }
-} catch (e) {
-  console.error((e as Error).message);
-  process.exit(1);
 } finally {
   c.close(conn);
   if (client >= 0) c.close(client);
@@ -235,6 +269,12 @@ const result = {
 };
 if (args.json) console.log(JSON.stringify(result));
 else {
+  const row: LabRow = {
+    role: "receive", proto: "tcp", family: v6 ? "ipv6" : "ipv4", mode: result.mode, size: null, bytes: received, seconds, mb_s: result.mb_per_s, ops: chunks,
+    cpu_user_s: result.cpu_user_s, cpu_sys_s: result.cpu_sys_s, cpu_pct: result.cpu_percent, zc_pct: null, copied_pct: null, errors: 0,
+    note: args.verify ? (mismatches === 0 ? "pattern verified" : `${mismatches} bytes differ from the pattern`) : "",
+  };
+  console.log(`${rowHeader()}\n${rowLine(row)}`);
   console.log(`${result.mode}: ${received} bytes in ${seconds.toFixed(3)} s = ${result.mb_per_s.toFixed(1)} MB/s (${result.gbit_per_s.toFixed(2)} Gbit/s)`);
   console.log(`chunks ${chunks} (${result.chunks_per_s.toFixed(0)}/s, ${result.bytes_per_chunk.toFixed(0)} bytes each); CPU user ${result.cpu_user_s.toFixed(2)} s, sys ${result.cpu_sys_s.toFixed(2)} s (${result.cpu_percent.toFixed(0)}% of one core${args.self ? ", sender included" : ""})`);
   if ("zcrx" in extra) {
@@ -243,4 +283,11 @@ else {
   }
   if (args.verify) console.log(mismatches === 0 ? "verified: every byte matched" : `MISMATCH: ${mismatches} bytes differ`);
 }
-if (args.verify && mismatches !== 0) process.exit(1);
+if (args.verify && mismatches !== 0) throw new ToolError(`${mismatches} bytes differ from the pattern`);
+}
+
+await runTool(CLI, () => {
+  const args = parse(process.argv.slice(2));
+  if (args.proto === "udp") udpMain(args);
+  else tcpMain(args);
+});

@@ -1,57 +1,92 @@
 // bun scripts/tx.ts: the zero-copy transmit experiment (also `npm start`). Modelled on the kernel
-// selftest io_uring_zerocopy_tx and liburing's examples/send-zerocopy.c: stream or datagram sends
-// in one of five modes, a batch of sends per submission, for a fixed time, with a progress line
-// each second and a final table that also says how much the kernel really sent without a copy
-// (IORING_SEND_ZC_REPORT_USAGE, which neither C tool reports) and what CPU it cost.
+// selftest io_uring_zerocopy_tx and liburing's examples/send-zerocopy.c, and interchangeable with
+// the latter: the same options where the meaning is the same (-4 -6 -D -p -s -n -t -C -R -v), its
+// payload pattern ('a' + i % 26), its default size (65435 bytes) and port (8000), connected UDP
+// sockets. Stream or datagram sends in one of five modes, a batch of sends per submission, for a
+// fixed time; each run's row is printed when it ends, with what the kernel really sent without a
+// copy (IORING_SEND_ZC_REPORT_USAGE, which neither C tool reports) and the CPU it cost.
 //
-// With no arguments it runs on loopback only: for each mode and a few sizes it starts a copying
-// receiver (this script with -R, as a child process), sends for a short time and prints the
-// comparison table. Any other destination must be given with -D; nothing else is ever contacted.
+// With no arguments it runs on loopback only (npm start): every mode at a few sizes against a
+// receiver child on 127.0.0.1, beside Bun's own sockets. Any other destination must be given with
+// -D; nothing else is ever contacted.
 import { c, errno } from "../ffi/index.ts";
 import { Ring } from "../src/ring/ring.ts";
 import { kernelRelease } from "../src/ring/kernel.ts";
-import { tcpListen, tcpConnect, tcpAccept, udpSocket, closeQuietly, RecvLoop, setSocketOption, parseIPv4, parseIPv6 } from "../src/net/index.ts";
+import { tcpConnect, udpSocket, closeQuietly, setSocketOption, parseIPv4, parseIPv6 } from "../src/net/index.ts";
 import { ZcSender, FixedBufferPool, type ZcMode } from "../src/zc/index.ts";
-import { SOL_SOCKET, SO_SNDBUF, SO_RCVBUF } from "../src/abi/net.ts";
+import { SOL_SOCKET, SO_SNDBUF } from "../src/abi/net.ts";
 import { UringError } from "../src/error.ts";
-import { printTable } from "../bench/lib/harness.ts";
+import { DEFAULT_PORT, ToolError, UsageError, numberArg, parseCli, portArg, runTool, sizeArg } from "./lib/cli.ts";
+import { LIBURING_PAYLOAD, PATTERN_PERIOD, UDP_MAX_IPV4, UDP_MAX_IPV6, fillPattern } from "./lib/wire.ts";
+import { COLUMN_HELP, MB, pct, pctCell, rowHeader, rowLine, startWindow, type LabRow } from "./lib/report.ts";
+import { receive } from "./lib/receiver.ts";
+import { bunSend } from "./lib/bun-sockets.ts";
 
-const USAGE = `usage: bun scripts/tx.ts [tcp|udp] [options]
-       bun scripts/tx.ts                      loopback comparison of every mode and a few sizes
-       bun scripts/tx.ts -R [tcp|udp] [-p P]  receiver role (counts bytes, prints a line per second)
+const USAGE = `usage: bun scripts/tx.ts [options] [tcp|udp]
+       bun scripts/tx.ts                       loopback comparison (npm start): every mode at a
+                                               few sizes, and Bun's own sockets, about 25 s
+       bun scripts/tx.ts -R [options] [tcp|udp] receiver role
 
+Options shared with liburing's examples/send-zerocopy (same letters, same meaning):
   tcp | udp            protocol (default tcp)
-  -m, --mode M         nonzc | zc | zc-fixed | mixed | adaptive (default adaptive), or a comma
-                       list of them; "all" runs each
   -4, -6               IPv4 (default) or IPv6
-  -s, --size B         payload bytes per send (suffix K, M; default 64K for tcp, 8K for udp);
-                       a comma list runs each size
+  -D, --dest ADDR      send to ADDR (numeric IPv4, or IPv6 with -6) where a receiver listens;
+                       without -D the run is loopback only, against a receiver child
+  -p, --port P         destination port, or listen port with -R (default ${DEFAULT_PORT}; 0 = any with -R)
+  -s, --size B         bytes per send (suffix K, M; default ${LIBURING_PAYLOAD}, send-zerocopy's); a comma
+                       list runs each. With -R and udp: every datagram must be B bytes
   -n, --batch N        sends per submission (default 8)
-  -t, --time S         seconds to send (default 2)
-  -D, --dest ADDR      send to ADDR (numeric IPv4 or IPv6; the port comes from -p), where a
-                       receiver runs. Without -D the run is loopback only:
-                       a receiver child is started on 127.0.0.1 / ::1
-  -p, --port P         destination port with -D; listen port with -R (default 8000; 0 = any)
-  -C, --cpu N          pin this process to CPU N (sched_setaffinity)
+  -t, --time S         seconds to send (default 2; fractions allowed)
+  -C, --cpu N          pin this process to CPU N
+  -R, --receiver       receiver role: listen on --addr and count (and with -v check) each TCP
+                       connection or UDP burst, printing a row as each ends
+  -v, --verify         sender: TCP sends continue the pattern across sends (send-zerocopy's -v);
+                       receiver: check every byte against the pattern (TCP: one continuous stream,
+                       as -v senders send; UDP: each datagram from the pattern's start)
+
+Options of this tool:
+  -m, --mode M         nonzc | zc | zc-fixed | mixed | adaptive (default adaptive), a comma list,
+                       or "all"; each mode is a separate connection and row
   --receiver-cpu N     pin the loopback receiver child to CPU N
   --threshold B        mixed/adaptive: smallest payload sent with SEND_ZC (default 16K)
-  --no-report-usage    SEND_ZC without IORING_SEND_ZC_REPORT_USAGE
+  --no-report-usage    SEND_ZC without IORING_SEND_ZC_REPORT_USAGE (zc % and copied % show "-")
   --nodelay            TCP_NODELAY on the sender
-  -R, --receiver       receiver role: listen on --addr (default 127.0.0.1, ::1 with -6) and count
-  --addr A             receiver listen address
-  --once               receiver: exit after the first connection (tcp) or 1 s of silence (udp)
-  --json               print one JSON object instead of the table
-  -h, --help           this text`;
+  --addr A             receiver listen address (default 127.0.0.1, ::1 with -6)
+  --once               receiver: exit after the first TCP connection, or the first UDP burst
+                       (a burst ends after 0.5 s without a datagram)
+  --json               one JSON object per row, on stdout, instead of the table
+  -h, --help           this text
+
+The payload is send-zerocopy's pattern, 'a' + i % 26, one buffer sent again and again (the kernel
+only reads it). UDP sockets are connected, so a missing receiver is an error (ECONNREFUSED).
+
+${COLUMN_HELP}`;
+
+const CLI = { name: "tx", usage: USAGE };
 
 type Proto = "tcp" | "udp";
 const MODES = ["nonzc", "zc", "zc-fixed", "mixed", "adaptive"] as const;
 type TxMode = (typeof MODES)[number];
+const ZC_MODE: Record<TxMode, ZcMode> = { nonzc: "copy", zc: "zc", "zc-fixed": "zc-fixed", mixed: "mixed", adaptive: "adaptive" };
+
+/** npm start: sizes and seconds per run of the loopback comparison. */
+const MATRIX_SIZES = [4096, 65536, 262144];
+const MATRIX_SECONDS = 1;
+/** Seconds a loopback run takes beyond its sending time (receiver child start, ring setup). */
+const RUN_OVERHEAD_S = 0.4;
+/** One send's payload (and, for zc-fixed, one registered buffer): 1 GiB is the pool's limit. */
+const MAX_SIZE = 1 << 30;
+/** CPUs a sched_setaffinity mask here can name (its 128 bytes). */
+const MAX_CPUS = 1024;
+/** A UDP receiver's burst ends after this much silence. */
+const UDP_SILENCE_MS = 500;
 
 interface Args {
   proto: Proto;
   modes: TxMode[];
   ipv6: boolean;
   sizes: number[];
+  sizeGiven: boolean;
   batch: number;
   time: number;
   dest: string | null;
@@ -64,91 +99,83 @@ interface Args {
   receiver: boolean;
   addr: string | null;
   once: boolean;
+  verify: boolean;
   json: boolean;
   matrix: boolean;
 }
 
-function die(msg: string): never {
-  console.error(`tx: ${msg}\n\n${USAGE}`);
-  process.exit(2);
-}
-
-const MAX_SIZE = 1 << 30;
-/** CPUs a sched_setaffinity mask here can name (its 128 bytes). */
-const MAX_CPUS = 1024;
-
-function parseSize(s: string): number {
-  const m = /^(\d+)([kKmM]?)$/.exec(s);
-  if (!m) die(`not a size: ${s}`);
-  const v = Number(m[1]) * (m[2] === "" ? 1 : /k/i.test(m[2]!) ? 1024 : 1024 * 1024);
-  if (v < 1) die(`size must be at least 1 byte: ${s}`);
-  // One send's payload (and, for zc-fixed, one registered buffer): 1 GiB is the pool's limit.
-  if (v > MAX_SIZE) die(`size must be at most 1G (${MAX_SIZE} bytes): ${s}`);
-  return v;
-}
-
-function parseArgs(argv: string[]): Args {
+function parse(argv: string[]): Args {
+  const { values: v, positionals } = parseCli(CLI, argv, {
+    mode: { type: "string", short: "m" },
+    "4": { type: "boolean", short: "4" },
+    "6": { type: "boolean", short: "6" },
+    size: { type: "string", short: "s" },
+    batch: { type: "string", short: "n" },
+    time: { type: "string", short: "t" },
+    dest: { type: "string", short: "D" },
+    port: { type: "string", short: "p" },
+    cpu: { type: "string", short: "C" },
+    "receiver-cpu": { type: "string" },
+    threshold: { type: "string" },
+    "no-report-usage": { type: "boolean" },
+    nodelay: { type: "boolean" },
+    receiver: { type: "boolean", short: "R" },
+    addr: { type: "string" },
+    once: { type: "boolean" },
+    verify: { type: "boolean", short: "v" },
+    json: { type: "boolean" },
+  }, { positionals: true });
+  if (positionals.length > 1) throw new UsageError(`one protocol at most, got ${positionals.join(" ")}`);
+  const proto = positionals[0] ?? "tcp";
+  if (proto !== "tcp" && proto !== "udp") throw new UsageError(`unexpected argument ${proto} (the protocol is tcp or udp)`);
+  if (v["4"] && v["6"]) throw new UsageError("give one of -4 and -6");
+  const ipv6 = v["6"] === true;
+  let modes: TxMode[] = ["adaptive"];
+  if (v.mode === "all") modes = [...MODES];
+  else if (v.mode !== undefined) {
+    modes = v.mode.split(",") as TxMode[];
+    for (const m of modes) if (!(MODES as readonly string[]).includes(m)) throw new UsageError(`unknown mode ${m} (modes: ${MODES.join(", ")}, all)`);
+  }
+  const cpus = Math.min(navigator.hardwareConcurrency, MAX_CPUS);
+  const cpuArg = (flag: string, s: string | undefined) => {
+    if (s === undefined) return -1;
+    if (!/^\d+$/.test(s) || Number(s) >= cpus) throw new UsageError(`${flag} must be a CPU number 0..${cpus - 1} (this machine has ${navigator.hardwareConcurrency}), got ${s}`);
+    return Number(s);
+  };
+  const matrix = argv.length === 0 || (argv.length === 1 && argv[0] === "--json");
   const a: Args = {
-    proto: "tcp", modes: ["adaptive"], ipv6: false, sizes: [], batch: 8, time: 2, dest: null, port: 8000, cpu: -1,
-    receiverCpu: -1, threshold: 16384, reportUsage: true, nodelay: false, receiver: false, addr: null, once: false, json: false,
-    matrix: argv.length === 0 || (argv.length === 1 && argv[0] === "--json"),
+    proto, modes, ipv6,
+    sizes: v.size === undefined ? [] : v.size.split(",").map((s) => sizeArg("--size", s, { max: MAX_SIZE })),
+    sizeGiven: v.size !== undefined,
+    batch: v.batch === undefined ? 8 : numberArg("--batch", v.batch, { min: 1, max: 512 }),
+    time: v.time === undefined ? 2 : numberArg("--time", v.time, { min: 0.01, max: 86400, fraction: true }),
+    dest: v.dest ?? null,
+    port: v.port === undefined ? DEFAULT_PORT : portArg("--port", v.port),
+    cpu: cpuArg("--cpu", v.cpu),
+    receiverCpu: cpuArg("--receiver-cpu", v["receiver-cpu"]),
+    threshold: v.threshold === undefined ? 16384 : sizeArg("--threshold", v.threshold, { max: MAX_SIZE }),
+    reportUsage: v["no-report-usage"] !== true,
+    nodelay: v.nodelay === true,
+    receiver: v.receiver === true,
+    addr: v.addr ?? null,
+    once: v.once === true,
+    verify: v.verify === true,
+    json: v.json === true,
+    matrix,
   };
-  const num = (i: number, name: string): number => {
-    const v = argv[i];
-    if (v === undefined || !/^-?\d+(\.\d+)?$/.test(v)) die(`${name} needs a number`);
-    return Number(v);
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const x = argv[i]!;
-    switch (x) {
-      case "tcp": case "udp": a.proto = x; break;
-      case "-m": case "--mode": {
-        const v = argv[++i];
-        if (v === "all") a.modes = [...MODES];
-        else {
-          const list = (v ?? "").split(",");
-          for (const m of list) if (!(MODES as readonly string[]).includes(m)) die(`unknown mode ${m}`);
-          a.modes = list as TxMode[];
-        }
-        break;
-      }
-      case "-4": a.ipv6 = false; break;
-      case "-6": a.ipv6 = true; break;
-      case "-s": case "--size": a.sizes = (argv[++i] ?? die("--size needs a value")).split(",").map(parseSize); break;
-      case "-n": case "--batch": a.batch = num(++i, "--batch"); break;
-      case "-t": case "--time": a.time = num(++i, "--time"); break;
-      case "-D": case "--dest": a.dest = argv[++i] ?? die("--dest needs an address"); break;
-      case "-p": case "--port": a.port = num(++i, "--port"); break;
-      case "-C": case "--cpu": a.cpu = num(++i, "--cpu"); break;
-      case "--receiver-cpu": a.receiverCpu = num(++i, "--receiver-cpu"); break;
-      case "--threshold": a.threshold = parseSize(argv[++i] ?? die("--threshold needs a value")); break;
-      case "--no-report-usage": a.reportUsage = false; break;
-      case "--nodelay": a.nodelay = true; break;
-      case "-R": case "--receiver": a.receiver = true; break;
-      case "--addr": a.addr = argv[++i] ?? die("--addr needs an address"); break;
-      case "--once": a.once = true; break;
-      case "--json": a.json = true; break;
-      case "-h": case "--help": console.log(USAGE); process.exit(0);
-      default: die(`unknown argument ${x}`);
-    }
-  }
-  if (!Number.isInteger(a.batch) || a.batch < 1 || a.batch > 512) die("--batch must be 1..512");
-  if (!(a.time > 0)) die("--time must be > 0");
-  if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) die("--port must be 0..65535");
-  const cpus = navigator.hardwareConcurrency;
-  for (const [flag, v] of [["--cpu", a.cpu], ["--receiver-cpu", a.receiverCpu]] as const) {
-    if (v !== -1 && (!Number.isInteger(v) || v < 0 || v >= Math.min(cpus, MAX_CPUS))) die(`${flag} must be a CPU number 0..${Math.min(cpus, MAX_CPUS) - 1} (this machine has ${cpus}), got ${v}`);
-  }
   if (a.dest !== null) {
-    if (!(a.ipv6 ? parseIPv6(a.dest) : parseIPv4(a.dest))) die(`--dest must be a numeric ${a.ipv6 ? "IPv6 (with -6)" : "IPv4 (-6 for IPv6)"} address, got ${a.dest}`);
-    if (a.port === 0) die("--dest needs a --port");
+    if (a.receiver) throw new UsageError("-D is the sender's destination; the receiver listens on --addr");
+    if (!(a.ipv6 ? parseIPv6(a.dest) : parseIPv4(a.dest))) throw new UsageError(`--dest must be a numeric ${a.ipv6 ? "IPv6 address (with -6)" : "IPv4 address (-6 for IPv6)"}, got ${a.dest}`);
+    if (a.port === 0) throw new UsageError("--dest needs a --port other than 0");
   }
-  if (a.sizes.length === 0) a.sizes = a.matrix ? [1024, 16384, 65536, 262144] : [a.proto === "udp" ? 8192 : 65536];
-  const udpMax = a.ipv6 ? 65527 : 65507;
-  if (a.proto === "udp") for (const s of a.sizes) if (s > udpMax) die(`udp payloads are at most ${udpMax} bytes, got ${s}`);
+  if (a.addr !== null && !(a.ipv6 ? parseIPv6(a.addr) : parseIPv4(a.addr))) throw new UsageError(`--addr must be a numeric ${a.ipv6 ? "IPv6 address (with -6)" : "IPv4 address (-6 for IPv6)"}, got ${a.addr}`);
+  if (a.sizes.length === 0) a.sizes = a.matrix ? MATRIX_SIZES : [LIBURING_PAYLOAD];
+  const udpMax = a.ipv6 ? UDP_MAX_IPV6 : UDP_MAX_IPV4;
+  if (a.proto === "udp") for (const s of a.sizes) if (s > udpMax) throw new UsageError(`udp payloads are at most ${udpMax} bytes over ${a.ipv6 ? "IPv6" : "IPv4"}, got ${s}`);
+  if (a.receiver && a.sizes.length > 1) throw new UsageError("the receiver checks one datagram size: give one --size");
   if (a.matrix) {
     a.modes = [...MODES];
-    a.time = 1.5;
+    a.time = MATRIX_SECONDS;
   }
   return a;
 }
@@ -157,103 +184,83 @@ function pinCpu(cpu: number): void {
   if (cpu < 0) return;
   const mask = new Uint8Array(128);
   mask[cpu >> 3] = 1 << (cpu & 7);
-  if (c.sched_setaffinity(0, mask.length, mask) !== 0) {
-    // An online CPU outside this process's cpuset, say: a clear message, not a stack trace.
-    const e = new UringError("sched_setaffinity", errno(), `cpu ${cpu}`);
-    console.error(`tx: cannot pin to CPU ${cpu}: ${e.message}`);
-    process.exit(2);
-  }
+  // An online CPU outside this process's cpuset, say: a clear message, not a stack trace.
+  if (c.sched_setaffinity(0, mask.length, mask) !== 0) throw new ToolError(`cannot pin to CPU ${cpu}: ${new UringError("sched_setaffinity", errno(), `cpu ${cpu}`).message}`);
 }
 
-function cpuNow(): { user: number; sys: number } {
-  const u = process.resourceUsage();
-  return { user: u.userCPUTime / 1e6, sys: u.systemCPUTime / 1e6 };
-}
-
-const ZC_MODE: Record<TxMode, ZcMode> = { nonzc: "copy", zc: "zc", "zc-fixed": "zc-fixed", mixed: "mixed", adaptive: "adaptive" };
-
-interface RunResult {
-  proto: Proto;
-  family: string;
-  mode: TxMode;
-  size: number;
+interface SendResult extends LabRow {
   batch: number;
-  seconds: number;
-  sends: number;
-  bytes: number;
-  mb_s: number;
-  req_s: number;
-  /** Shares of the sent bytes, null when zero-copy sends went out without REPORT_USAGE (the
-   * kernel did not say whether it copied them). */
-  zc_pct: number | null;
-  copied_pct: number | null;
-  cpu_user_s: number;
-  cpu_sys_s: number;
-  errors: number;
   decision: string;
   reason: string;
+  /** What the loopback receiver child counted (null with -D: the remote receiver reports it). */
   receiver_bytes: number | null;
 }
 
-const MB = 1e6;
-
 /** One sending run against host:port. Rings live in kernel memory (mmap): late notifications
  * after close can then never land in reused JavaScript memory. */
-function sendRun(a: Args, mode: TxMode, size: number, host: string, port: number, quiet: boolean): RunResult {
+function sendRun(a: Args, mode: TxMode, size: number, host: string, port: number, quiet: boolean): SendResult {
   const ring = Ring.create({ entries: 512, memory: "mmap", maxInflight: 8192 });
   let fd = -1;
   let pool: FixedBufferPool | undefined;
   try {
-    if (a.proto === "tcp") {
-      fd = tcpConnect(ring, { host, port, noDelay: a.nodelay });
-    } else {
-      fd = udpSocket(ring, { host: a.ipv6 ? "::" : "0.0.0.0", port: 0 }).fd;
-    }
+    // UDP is connected, as send-zerocopy's sender is: a missing receiver is ECONNREFUSED.
+    fd = a.proto === "tcp"
+      ? tcpConnect(ring, { host, port, noDelay: a.nodelay })
+      : udpSocket(ring, { host: a.ipv6 ? "::" : "0.0.0.0", port: 0, connect: { host, port } }).fd;
     setSocketOption(ring, fd, SOL_SOCKET, SO_SNDBUF, 4 << 20, { via: "libc" });
     const window = a.batch * 4;
+    // -v on TCP: each send starts where the last one's pattern stopped, so the buffer holds one
+    // period more than a send (send-zerocopy's payload is allocated the same way).
+    const phased = a.verify && a.proto === "tcp";
+    const bufferBytes = size + (phased ? PATTERN_PERIOD : 0);
     // zc-fixed needs the pool; adaptive gets it too, so its zero-copy choice is the fixed one.
-    if (mode === "zc-fixed" || mode === "adaptive") pool = FixedBufferPool.create(ring, { bufferSize: size, count: 1 });
+    if (mode === "zc-fixed" || mode === "adaptive") pool = FixedBufferPool.create(ring, { bufferSize: bufferBytes, count: 1 });
     const sender = new ZcSender(ring, fd, {
       mode: ZC_MODE[mode], pool, threshold: a.threshold, reportUsage: a.reportUsage, capacity: window * 2, maxChain: a.batch,
-      destination: a.proto === "udp" ? { host, port } : undefined,
     });
-    // One payload, sent again and again (send-zerocopy.c does the same): the kernel only reads it.
-    const payload = pool ? pool.view(0).subarray(0, size) : new Uint8Array(size);
-    for (let i = 0; i < size; i++) payload[i] = (i * 7 + 1) & 0xff;
+    const buffer = fillPattern(pool ? pool.view(0).subarray(0, bufferBytes) : new Uint8Array(bufferBytes));
+    const phases = phased ? Array.from({ length: PATTERN_PERIOD }, (_, p) => buffer.subarray(p, p + size)) : [buffer];
     const s = sender.stats;
-    const cpu0 = cpuNow();
+    const stop = startWindow();
     const t0 = performance.now();
     const end = t0 + a.time * 1000;
+    let queued = 0;
     let nextTick = t0 + 1000, lastBytes = 0, lastSends = 0;
     while (performance.now() < end) {
       while (sender.inflight + a.batch <= window) {
         sender.cork();
-        for (let i = 0; i < a.batch; i++) sender.send(payload);
+        for (let i = 0; i < a.batch; i++) {
+          sender.send(phases[phased ? queued % PATTERN_PERIOD : 0]!);
+          queued += size;
+        }
         sender.uncork();
       }
       ring.run(1, 100);
-      if (sender.isBroken) throw s.lastError ?? new Error("the stream broke");
+      if (sender.isBroken || s.errors > 0) throw sendFailure(a, host, port, s.lastError);
       const now = performance.now();
       if (now >= nextTick && !quiet) {
         const db = s.sentBytes - lastBytes, dn = s.sent - lastSends;
-        console.error(`tx ${a.proto} ${mode} ${size}B: ${(db / MB).toFixed(1)} MB/s, ${dn} req/s, decision ${s.decision}, zc ${pct(s.zcBytes, s.sentBytes)}%, copied ${pct(s.copiedBytes + s.copySendBytes, s.sentBytes)}%`);
+        const usage = a.reportUsage || mode === "nonzc" ? `zc ${pct(s.zcBytes, s.sentBytes)}%, copied ${pct(s.copiedBytes + s.copySendBytes, s.sentBytes)}%` : "zc -, copied - (--no-report-usage)";
+        process.stderr.write(`tx ${a.proto} ${mode} ${size}B: ${(db / MB).toFixed(1)} MB/s, ${dn} sends/s, decision ${s.decision}, ${usage}\n`);
         lastBytes = s.sentBytes;
         lastSends = s.sent;
         nextTick += 1000;
       }
     }
     ring.runUntil(() => sender.inflight === 0, 10_000);
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu1 = cpuNow();
+    if (s.errors > 0) throw sendFailure(a, host, port, s.lastError);
+    const w = stop();
     const unreported = !a.reportUsage && s.sentBytes > s.copySendBytes;
+    const belowThreshold = mode === "adaptive" && size < a.threshold;
+    const zc = unreported ? null : pct(s.zcBytes, s.sentBytes);
+    const copied = unreported ? null : pct(s.copiedBytes + s.copySendBytes, s.sentBytes);
     return {
-      proto: a.proto, family: a.ipv6 ? "ipv6" : "ipv4", mode, size, batch: a.batch, seconds,
-      sends: s.sent, bytes: s.sentBytes, mb_s: s.sentBytes / MB / seconds, req_s: s.sent / seconds,
-      zc_pct: unreported ? null : pct(s.zcBytes, s.sentBytes), copied_pct: unreported ? null : pct(s.copiedBytes + s.copySendBytes, s.sentBytes),
-      cpu_user_s: cpu1.user - cpu0.user, cpu_sys_s: cpu1.sys - cpu0.sys, errors: s.errors,
-      decision: mode === "adaptive" && size < a.threshold ? "copy (below threshold)" : s.decision,
-      reason: mode === "adaptive" && size < a.threshold ? `${size} bytes is below the ${a.threshold}-byte threshold: every send is SEND` : s.reason,
-      receiver_bytes: null,
+      role: "send", proto: a.proto, family: a.ipv6 ? "ipv6" : "ipv4", mode, size, batch: a.batch, bytes: s.sentBytes, seconds: w.seconds,
+      mb_s: s.sentBytes / MB / w.seconds, ops: s.sent, cpu_user_s: w.cpu_user_s, cpu_sys_s: w.cpu_sys_s, cpu_pct: w.cpu_pct,
+      zc_pct: zc, copied_pct: copied, errors: s.errors,
+      decision: belowThreshold ? "copy (below threshold)" : s.decision,
+      reason: belowThreshold ? `${size} bytes is below the ${a.threshold}-byte threshold: every send is SEND` : s.reason,
+      note: kernelDid(mode, zc, copied), receiver_bytes: null,
     };
   } finally {
     pool?.close();
@@ -262,72 +269,42 @@ function sendRun(a: Args, mode: TxMode, size: number, host: string, port: number
   }
 }
 
-function pct(part: number, total: number): number {
-  return total > 0 ? Math.round((part / total) * 1000) / 10 : 0;
+/** What the kernel did with the bytes, so no row named after zero-copy hides a 100% copy. */
+function kernelDid(mode: TxMode, zc: number | null, copied: number | null): string {
+  if (mode === "nonzc") return "SEND (copies by design)";
+  if (zc === null || copied === null) return "kernel did not report (--no-report-usage)";
+  if (copied >= 99.95) return "the kernel copied every byte: no zero-copy happened";
+  if (zc >= 99.95) return "zero-copy: the kernel sent every byte in place";
+  return `partly zero-copy: ${zc}% in place, ${copied}% copied`;
 }
 
-/** Receiver role: count bytes per second until stopped (or once: one connection / 1 s silence). */
-function receive(a: Args): void {
-  const host = a.addr ?? (a.ipv6 ? "::1" : "127.0.0.1");
-  const ring = Ring.create({ entries: 64, memory: "mmap" });
-  const fds: number[] = [];
-  try {
-    let loop: RecvLoop;
-    if (a.proto === "tcp") {
-      const l = tcpListen(ring, { host, port: a.port, backlog: 4 });
-      fds.push(l.fd);
-      console.log(`listening ${l.address.port}`);
-      const fd = tcpAccept(ring, l.fd, { timeoutMs: 600_000 });
-      fds.push(fd);
-      setSocketOption(ring, fd, SOL_SOCKET, SO_RCVBUF, 4 << 20, { via: "libc" });
-      loop = new RecvLoop(ring, fd, { bufferSize: 1 << 20, discard: true });
-    } else {
-      const u = udpSocket(ring, { host, port: a.port });
-      fds.push(u.fd);
-      setSocketOption(ring, u.fd, SOL_SOCKET, SO_RCVBUF, 8 << 20, { via: "libc" });
-      console.log(`listening ${u.address.port}`);
-      loop = new RecvLoop(ring, u.fd, { bufferSize: 65536 });
-    }
-    let last = 0, lastAt = performance.now();
-    let seen = 0, lastDataAt = performance.now();
-    for (;;) {
-      ring.run(1, 250);
-      const now = performance.now();
-      if (now - lastAt >= 1000) {
-        if (!a.once && loop.bytes !== last) console.error(`rx ${a.proto}: ${((loop.bytes - last) / MB / ((now - lastAt) / 1000)).toFixed(1)} MB/s`);
-        last = loop.bytes;
-        lastAt = now;
-      }
-      if (loop.bytes !== seen) {
-        seen = loop.bytes;
-        lastDataAt = now;
-      }
-      if (loop.done) break;
-      // A datagram receiver has no end of stream: with --once it stops after 1 s of silence.
-      if (a.once && a.proto === "udp" && seen > 0 && now - lastDataAt > 1000) break;
-    }
-    console.log(JSON.stringify({ bytes: loop.bytes, recvs: loop.recvs, error: loop.error?.message ?? null }));
-  } finally {
-    ring.close();
-    for (const fd of fds) closeQuietly(fd);
-  }
+function sendFailure(a: Args, host: string, port: number, e: UringError | null): ToolError {
+  const where = `${a.proto} ${a.ipv6 ? `[${host}]` : host}:${port}`;
+  if (e?.code === "ECONNREFUSED") return new ToolError(`no receiver at ${where}: ${e.message}`);
+  return new ToolError(`sending to ${where} failed: ${e?.message ?? "the stream broke"}`);
 }
 
-/** A loopback receiver child (this script with -R --once), its port, and its final byte count. */
-async function startReceiver(a: Args): Promise<{ port: number; done: Promise<number>; kill(): void }> {
-  const args = [process.execPath, import.meta.path, "-R", a.proto, a.ipv6 ? "-6" : "-4", "-p", "0", "--once"];
+/** A loopback receiver child (this script with -R --once --json), its port, and its row. */
+async function startReceiver(a: Args, size: number): Promise<{ port: number; done: Promise<LabRow | null>; kill(): void }> {
+  const args = [process.execPath, import.meta.path, "-R", a.proto, a.ipv6 ? "-6" : "-4", "-p", "0", "--once", "--json"];
+  if (a.proto === "udp") args.push("-s", String(size));
   if (a.receiverCpu >= 0) args.push("-C", String(a.receiverCpu));
+  return childReceiver(args);
+}
+
+/** Spawns a receiver that prints "listening PORT", then (as its last line) one JSON object. */
+async function childReceiver<T>(args: string[]): Promise<{ port: number; done: Promise<T | null>; kill(): void }> {
   const child = Bun.spawn(args, { stdout: "pipe", stderr: "inherit" });
   const reader = child.stdout.getReader();
   let text = "";
   const dec = new TextDecoder();
   while (!text.includes("\n")) {
     const { value, done } = await reader.read();
-    if (done) throw new Error("the receiver child exited before listening");
+    if (done) throw new ToolError("the loopback receiver child exited before listening");
     text += dec.decode(value);
   }
   const m = /listening (\d+)/.exec(text);
-  if (!m) throw new Error(`unexpected receiver output: ${text}`);
+  if (!m) throw new ToolError(`unexpected receiver output: ${text.trim()}`);
   const done = (async () => {
     for (;;) {
       const { value, done: eof } = await reader.read();
@@ -335,56 +312,131 @@ async function startReceiver(a: Args): Promise<{ port: number; done: Promise<num
       if (eof) break;
     }
     await child.exited;
-    const j = /\{.*\}/.exec(text);
-    return j ? (JSON.parse(j[0]) as { bytes: number }).bytes : -1;
+    const j = text.trim().split("\n").pop() ?? "";
+    return j.startsWith("{") ? (JSON.parse(j) as T) : null;
   })();
   return { port: Number(m[1]), done, kill: () => child.kill() };
 }
 
-async function main(): Promise<void> {
-  const a = parseArgs(process.argv.slice(2));
-  pinCpu(a.cpu);
-  if (a.receiver) {
-    receive(a);
-    return;
-  }
-  const results: RunResult[] = [];
-  for (const size of a.sizes) {
-    for (const mode of a.modes) {
-      let r: RunResult;
-      if (a.dest !== null) {
-        r = sendRun(a, mode, size, a.dest, a.port, a.json);
-      } else {
-        // Loopback only: our own receiver child on 127.0.0.1 / ::1.
-        const host = a.ipv6 ? "::1" : "127.0.0.1";
-        const rx = await startReceiver(a);
-        try {
-          r = sendRun(a, mode, size, host, rx.port, a.json || a.matrix);
-        } catch (e) {
-          rx.kill();
-          throw e;
-        }
-        if (a.proto === "udp") await Bun.sleep(50);
-        r.receiver_bytes = await Promise.race([rx.done, Bun.sleep(5000).then(() => { rx.kill(); return -1; })]);
-      }
-      results.push(r);
-      if (a.matrix && !a.json) console.error(`tx ${r.proto} ${r.mode} ${r.size}B: ${r.mb_s.toFixed(1)} MB/s (${r.decision})`);
-    }
-  }
-  if (a.json) {
-    console.log(JSON.stringify({ kernel: kernelRelease(), destination: a.dest ?? "loopback", config: { proto: a.proto, ipv6: a.ipv6, batch: a.batch, time_s: a.time, threshold: a.threshold, report_usage: a.reportUsage }, results }));
-    return;
-  }
-  console.log(`\ntx ${a.proto} ${a.ipv6 ? "IPv6" : "IPv4"} to ${a.dest ?? "loopback (receiver child)"}, batch ${a.batch}, ${a.time} s per run, kernel ${kernelRelease()}`);
-  printTable(
-    ["mode", "size", "MB/s", "req/s", "zc %", "copied %", "user s", "sys s", "errors", "rx MB", "adaptive decision"],
-    results.map((r) => [r.mode, r.size, r.mb_s, Math.round(r.req_s), r.zc_pct ?? "-", r.copied_pct ?? "-", r.cpu_user_s, r.cpu_sys_s, r.errors,
-      r.receiver_bytes === null ? "-" : r.receiver_bytes < 0 ? "?" : (r.receiver_bytes / MB).toFixed(1), r.mode === "adaptive" ? r.decision : ""]),
-  );
-  const adaptive = results.filter((r) => r.mode === "adaptive");
-  if (adaptive.length) console.log(`\nadaptive: ${adaptive[adaptive.length - 1]!.reason}`);
-  if (a.dest === null) console.log(`loopback: the kernel copies every zero-copy send (${a.reportUsage ? "REPORT_USAGE says copied" : "run without --no-report-usage to see it reported"}), so zero-copy cannot win here; use -D with a NIC peer for real numbers.`);
+/** Waits for a child's result, at most `ms`; null (and the child killed) past it. */
+function resultWithin<T>(rx: { done: Promise<T | null>; kill(): void }, ms: number): Promise<T | null> {
+  return Promise.race([rx.done, Bun.sleep(ms).then(() => { rx.kill(); return null; })]);
 }
 
-await main();
+function printRow(a: Args, r: LabRow & Partial<SendResult>): void {
+  if (a.json) console.log(JSON.stringify({ kernel: kernelRelease(), destination: a.dest ?? "loopback", ...r }));
+  else console.log(rowLine(r));
+}
 
+/** Receiver role: one row per TCP connection or UDP burst; exit 1 if any byte failed the check. */
+function receiverRole(a: Args): void {
+  const host = a.addr ?? (a.ipv6 ? "::1" : "127.0.0.1");
+  const mismatches = receive({
+    proto: a.proto, host, port: a.port, verify: a.verify, size: a.proto === "udp" && a.sizeGiven ? a.sizes[0]! : null, once: a.once, silenceMs: UDP_SILENCE_MS,
+    onListening(port) {
+      console.log(`listening ${port}`);
+      if (!a.json) console.log(`tx -R ${a.proto} on ${a.ipv6 ? `[${host}]` : host}:${port}, kernel ${kernelRelease()}: a row per ${a.proto === "tcp" ? "connection" : "burst"}\n${rowHeader()}`);
+    },
+    onResult(row, extra) {
+      if (a.json) console.log(JSON.stringify({ kernel: kernelRelease(), ...row, ...extra }));
+      else console.log(rowLine(row) + (extra.error ? `  error: ${extra.error}` : ""));
+    },
+  });
+  if (mismatches > 0) throw new ToolError(`${mismatches} ${a.proto === "udp" ? "datagrams" : "chunks"} failed the check`);
+}
+
+/** Sends with each mode and size to -D, a row as each run ends. */
+function remoteRuns(a: Args): void {
+  if (!a.json) {
+    console.log(`tx ${a.proto} ${a.ipv6 ? "IPv6" : "IPv4"} to ${a.ipv6 ? `[${a.dest}]` : a.dest}:${a.port}, batch ${a.batch}, ${a.time} s per run, kernel ${kernelRelease()}`);
+    console.log(rowHeader());
+  }
+  for (const size of a.sizes) {
+    for (const mode of a.modes) {
+      const r = sendRun(a, mode, size, a.dest!, a.port, a.json);
+      printRow(a, r);
+      if (mode === "adaptive" && !a.json) console.log(`  adaptive: ${r.reason}`);
+      // A datagram receiver tells runs apart by silence: leave it some between them.
+      if (a.proto === "udp" && a.modes.length * a.sizes.length > 1) Bun.sleepSync(UDP_SILENCE_MS * 2);
+    }
+  }
+}
+
+/** Loopback runs against receiver children (the comparison `npm start` prints, or the chosen
+ * modes and sizes); with the matrix, Bun's own sockets too, and a verdict. */
+async function loopbackRuns(a: Args): Promise<void> {
+  const host = a.ipv6 ? "::1" : "127.0.0.1";
+  const runs = a.sizes.length * a.modes.length + (a.matrix ? a.sizes.length : 0);
+  if (!a.json) {
+    console.log(`tx: ${runs} runs on loopback (${host}) of ${a.time} s each, about ${Math.ceil(runs * (a.time + RUN_OVERHEAD_S))} s in all; nothing leaves this machine and no NIC is needed.`);
+    console.log(`Each run: this process sends ${a.proto.toUpperCase()} for ${a.time} s, ${a.batch} sends per submission, to a receiver child that counts the bytes.`);
+    if (a.matrix) console.log(`Modes: nonzc (IORING_OP_SEND, copies), zc (SEND_ZC), zc-fixed (SEND_ZC from a registered buffer), mixed and adaptive (SEND_ZC from --threshold 16K up), and bun (Bun.connect to Bun.listen, default options) as the baseline.`);
+    console.log(`${COLUMN_HELP}\n\nkernel ${kernelRelease()}, ${a.proto} ${a.ipv6 ? "IPv6" : "IPv4"}`);
+    console.log(rowHeader());
+  }
+  const rows: SendResult[] = [];
+  const bunRows: LabRow[] = [];
+  for (const size of a.sizes) {
+    for (const mode of a.modes) {
+      const rx = await startReceiver(a, size);
+      let r: SendResult;
+      try {
+        r = sendRun(a, mode, size, host, rx.port, a.json || a.matrix);
+      } catch (e) {
+        rx.kill();
+        throw e;
+      }
+      const got = await resultWithin(rx, 5000 + UDP_SILENCE_MS);
+      r.receiver_bytes = got ? got.bytes : null;
+      if (a.proto === "tcp" && got && got.bytes !== r.bytes) r.note += `; RECEIVER COUNTED ${got.bytes} BYTES`;
+      if (a.proto === "udp" && got) r.note += `; receiver got ${got.ops} of ${r.ops} datagrams`;
+      rows.push(r);
+      printRow(a, r);
+    }
+    if (a.matrix) {
+      const rx = await childReceiver<{ bytes: number }>([process.execPath, new URL("./lib/bun-sockets.ts", import.meta.url).pathname, host]);
+      let b: LabRow;
+      try {
+        b = await bunSend(host, rx.port, size, a.time);
+      } catch (e) {
+        rx.kill();
+        throw new ToolError(`Bun.connect baseline failed: ${(e as Error).message}`);
+      }
+      const got = await resultWithin(rx, 5000);
+      if (got && got.bytes !== b.bytes) b.note += `; RECEIVER COUNTED ${got.bytes} BYTES`;
+      bunRows.push(b);
+      printRow(a, b);
+    }
+  }
+  if (a.json) return;
+  const adaptive = rows.filter((r) => r.mode === "adaptive");
+  if (adaptive.length) console.log(`\nadaptive: ${adaptive[adaptive.length - 1]!.reason}`);
+  console.log(`loopback: the kernel copies every zero-copy send here (${a.reportUsage ? "copied % says so" : "run without --no-report-usage to see it reported"}), so zero-copy cannot win on loopback; run tx -D against a receiver across a NIC for that.`);
+  if (a.matrix) console.log(verdict(rows, bunRows));
+}
+
+/** One line: does bun-uring beat Bun's own sockets here, at the largest size, and why. */
+function verdict(rows: SendResult[], bunRows: LabRow[]): string {
+  const bun = bunRows[bunRows.length - 1]!;
+  const ours = rows.filter((r) => r.size === bun.size).sort((x, y) => y.mb_s - x.mb_s)[0]!;
+  const ratio = ours.mb_s / bun.mb_s;
+  const cpuPerMbOurs = (ours.cpu_user_s + ours.cpu_sys_s) / (ours.bytes / MB), cpuPerMbBun = (bun.cpu_user_s + bun.cpu_sys_s) / (bun.bytes / MB);
+  const cpu = `sender CPU per MB ${(cpuPerMbOurs * 1e6).toFixed(0)} µs vs Bun's ${(cpuPerMbBun * 1e6).toFixed(0)} µs`;
+  const copied = ours.copied_pct !== null && ours.copied_pct >= 99.95 && ours.mode !== "nonzc" ? " (its SEND_ZC was copied by the kernel, as loopback always does)" : "";
+  return ratio >= 1
+    ? `verdict: bun-uring wins on this machine at ${bun.size} bytes per send: ${ours.mode} moves ${ratio.toFixed(2)}× Bun.connect's bytes${copied}, because ${ours.batch} sends share one io_uring_enter while Bun makes a write() call per send; ${cpu}.`
+    : `verdict: bun-uring does not win on this machine at ${bun.size} bytes per send: its best mode, ${ours.mode}, moves ${ratio.toFixed(2)}× Bun.connect's bytes${copied}; loopback copies every byte either way, so only the per-send overhead differs; ${cpu}.`;
+}
+
+async function main(): Promise<void> {
+  const a = parse(process.argv.slice(2));
+  pinCpu(a.cpu);
+  if (a.receiver) receiverRole(a);
+  else if (a.dest !== null) remoteRuns(a);
+  else await loopbackRuns(a);
+}
+
+await runTool(CLI, main);
+// Rings and children are closed; nothing is left to wait for, so exit now rather than when the
+// event loop notices (npm start must return promptly).
+process.exit(0);

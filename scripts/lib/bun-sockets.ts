@@ -1,0 +1,69 @@
+// Bun's own sockets as the baseline row of `npm start`: Bun.connect sending to Bun.listen in
+// another process, both with default options, the same payload and time as the io_uring rows.
+// Run as a script it is the receiving side: it prints "listening PORT", counts what one
+// connection sends, and prints {"bytes": N} when the peer closes.
+import { fillPattern } from "./wire.ts";
+import { MB, startWindow, type LabRow } from "./report.ts";
+
+/** Send `size`-byte writes to host:port for `seconds`, then end the connection. Bytes counted are
+ * those each write() accepted; a partial write's rest goes out first after the next drain. */
+export async function bunSend(host: string, port: number, size: number, seconds: number): Promise<LabRow> {
+  const payload = fillPattern(new Uint8Array(size));
+  let bytes = 0, writes = 0, pending = 0;
+  let done!: () => void;
+  let failed!: (e: Error) => void;
+  const closed = new Promise<void>((res, rej) => { done = res; failed = rej; });
+  let stop = startWindow();
+  let end = 0;
+  const pump = (s: Bun.Socket<undefined>) => {
+    while (performance.now() < end) {
+      const n = s.write(pending ? payload.subarray(size - pending) : payload);
+      if (n > 0) {
+        bytes += n;
+        pending = pending ? pending - n : size - n;
+        if (pending === 0) writes++;
+      }
+      if (n <= 0 || pending > 0) return; // the socket's buffer is full: drain() calls again
+    }
+    s.end();
+  };
+  await Bun.connect({
+    hostname: host,
+    port,
+    socket: {
+      open(s) {
+        stop = startWindow();
+        end = performance.now() + seconds * 1000;
+        pump(s);
+      },
+      drain: pump,
+      data() {},
+      close() { done(); },
+      error(_s, e) { failed(e); },
+      connectError(_s, e) { failed(e); },
+    },
+  });
+  await closed;
+  const w = stop();
+  return {
+    role: "send", proto: "tcp", family: host.includes(":") ? "ipv6" : "ipv4", mode: "bun", size, bytes, seconds: w.seconds, mb_s: bytes / MB / w.seconds, ops: writes,
+    cpu_user_s: w.cpu_user_s, cpu_sys_s: w.cpu_sys_s, cpu_pct: w.cpu_pct, zc_pct: null, copied_pct: null, errors: 0, note: "Bun.connect -> Bun.listen, default options (copies)",
+  };
+}
+
+if (import.meta.main) {
+  const host = process.argv[2] ?? "127.0.0.1";
+  let bytes = 0;
+  const server = Bun.listen({
+    hostname: host,
+    port: 0,
+    socket: {
+      data(_s, d) { bytes += d.length; },
+      close() {
+        console.log(JSON.stringify({ bytes }));
+        server.stop(true);
+      },
+    },
+  });
+  console.log(`listening ${server.port}`);
+}

@@ -1,0 +1,134 @@
+// The copying receiver of the lab tools (tx -R, rx udp): counts, and with `verify` checks, what a
+// sender puts on the wire, one result row per TCP connection or UDP burst. It plays the part of
+// send-zerocopy.c -R and also receives its traffic: liburing's pattern, its datagram sizes.
+import { Ring } from "../../src/ring/ring.ts";
+import { tcpListen, tcpAccept, udpSocket, closeQuietly, RecvLoop, setSocketOption } from "../../src/net/index.ts";
+import { SOL_SOCKET, SO_RCVBUF } from "../../src/abi/net.ts";
+import { PatternChecker, udpDrops } from "./wire.ts";
+import { MB, startWindow, type LabRow } from "./report.ts";
+
+export interface ReceiveOptions {
+  proto: "tcp" | "udp";
+  host: string;
+  port: number;
+  /** Check every byte against send-zerocopy.c's pattern (TCP: one continuous stream, as its -v
+   * sends; UDP: each datagram from the pattern's start, as it always sends). */
+  verify: boolean;
+  /** UDP: the datagram size every datagram must have (send-zerocopy.c -R checks its -s). */
+  size: number | null;
+  /** Stop after one connection (TCP) or one burst (UDP). */
+  once: boolean;
+  /** UDP: a burst ends after this much silence. */
+  silenceMs: number;
+  onListening(port: number): void;
+  onResult(row: LabRow, extra: ReceiveExtra): void;
+}
+
+export interface ReceiveExtra {
+  /** Datagrams the kernel dropped for this socket during the burst (UDP; null for TCP). */
+  drops: number | null;
+  /** Bytes that did not match the pattern, or datagrams of the wrong size or content; null
+   * without `verify` (and, for sizes, without `size`). */
+  mismatches: number | null;
+  error: string | null;
+}
+
+const TCP_BUFFER = 1 << 20;
+/** Larger than any datagram (65527 bytes over IPv6), so none is truncated. */
+const UDP_BUFFER = 65536;
+
+/** Receive until `once` is satisfied (or forever); returns the mismatch count over all rows. */
+export function receive(o: ReceiveOptions): number {
+  const ring = Ring.create({ entries: 64, memory: "mmap" });
+  const family = o.host.includes(":") ? "ipv6" : "ipv4";
+  const fds: number[] = [];
+  let totalMismatches = 0;
+  try {
+    if (o.proto === "tcp") {
+      const l = tcpListen(ring, { host: o.host, port: o.port, backlog: 4 });
+      fds.push(l.fd);
+      o.onListening(l.address.port);
+      const checker = o.verify ? new PatternChecker(TCP_BUFFER) : null;
+      for (;;) {
+        const fd = tcpAccept(ring, l.fd, { timeoutMs: 24 * 3600_000 });
+        const stop = startWindow();
+        let mismatches = 0;
+        try {
+          setSocketOption(ring, fd, SOL_SOCKET, SO_RCVBUF, 4 << 20, { via: "libc" });
+          const loop: RecvLoop = new RecvLoop(ring, fd, {
+            bufferSize: TCP_BUFFER,
+            discard: !checker,
+            onData: checker ? (b) => { if (!checker.matches(b, loop.bytes - b.length)) mismatches++; } : undefined,
+          });
+          while (!loop.done) ring.run(1, 250);
+          const w = stop();
+          totalMismatches += mismatches;
+          o.onResult(row(o, family, loop.bytes, loop.recvs, w, checker ? (mismatches ? `${mismatches} chunks differ from the pattern` : "pattern verified") : ""), { drops: null, mismatches: checker ? mismatches : null, error: loop.error?.message ?? null });
+        } finally {
+          closeQuietly(fd);
+        }
+        if (o.once) break;
+      }
+    } else {
+      const u = udpSocket(ring, { host: o.host, port: o.port });
+      fds.push(u.fd);
+      setSocketOption(ring, u.fd, SOL_SOCKET, SO_RCVBUF, 8 << 20, { via: "libc" });
+      o.onListening(u.address.port);
+      const checker = o.verify ? new PatternChecker(UDP_BUFFER) : null;
+      let bytes = 0, datagrams = 0, wrongSize = 0, wrongData = 0;
+      // Drops are counted from the end of the last burst (or the bind): a burst's first
+      // datagrams can overflow the queue before this loop sees any of them.
+      let dropsBase = udpDrops(u.fd) ?? 0;
+      const loop = new RecvLoop(ring, u.fd, {
+        bufferSize: UDP_BUFFER,
+        onData: (b) => {
+          bytes += b.length;
+          datagrams++;
+          if (o.size !== null && b.length !== o.size) wrongSize++;
+          else if (checker && !checker.matches(b, 0)) wrongData++;
+        },
+      });
+      for (;;) {
+        // One burst: from its first datagram until silenceMs pass without one.
+        while (datagrams === 0 && !loop.done) ring.run(1, 250);
+        if (loop.done) throw loop.error ?? new Error("the UDP receive loop ended");
+        const stop = startWindow();
+        let last = stop(), lastCount = datagrams, lastAt = performance.now();
+        while (performance.now() - lastAt < o.silenceMs && !loop.done) {
+          ring.run(1, 50);
+          if (datagrams !== lastCount) {
+            lastCount = datagrams;
+            lastAt = performance.now();
+            last = stop();
+          }
+        }
+        const dropsNow = udpDrops(u.fd) ?? dropsBase;
+        const drops = dropsNow - dropsBase;
+        dropsBase = dropsNow;
+        const mismatches = wrongSize + wrongData;
+        totalMismatches += mismatches;
+        const checks = o.size !== null || checker !== null;
+        const note = [
+          `${drops} dropped`,
+          checks ? (mismatches ? `${wrongSize} of the wrong size, ${wrongData} differ from the pattern` : `${o.size !== null ? `every datagram ${o.size} bytes` : ""}${o.size !== null && checker ? ", " : ""}${checker ? "pattern verified" : ""}`) : "",
+        ].filter(Boolean).join("; ");
+        const r = row(o, family, bytes, datagrams, last, note);
+        r.size = o.size;
+        o.onResult(r, { drops, mismatches: checks ? mismatches : null, error: loop.error?.message ?? null });
+        bytes = datagrams = wrongSize = wrongData = 0;
+        if (o.once || loop.done) break;
+      }
+    }
+  } finally {
+    ring.close();
+    for (const fd of fds) closeQuietly(fd);
+  }
+  return totalMismatches;
+}
+
+function row(o: ReceiveOptions, family: "ipv4" | "ipv6", bytes: number, ops: number, w: ReturnType<ReturnType<typeof startWindow>>, note: string): LabRow {
+  return {
+    role: "receive", proto: o.proto, family, mode: "recv", size: null, bytes, seconds: w.seconds, mb_s: w.seconds > 0 ? bytes / MB / w.seconds : 0, ops,
+    cpu_user_s: w.cpu_user_s, cpu_sys_s: w.cpu_sys_s, cpu_pct: w.cpu_pct, zc_pct: null, copied_pct: null, errors: 0, note,
+  };
+}
