@@ -217,3 +217,68 @@ test("socket options on async sockets: buffer sizes, keepalive, nodelay; bad val
   expect(() => client.localAddress).toThrow(/closed/);
   expect(() => client.sendBufferSize).toThrow(/closed/);
 });
+
+test("Bun.listen-shaped handlers over the same core: echo with a peer process, end/close, drain, a throwing handler", async () => {
+  await using ring = openRing({ maxInflightSends: 2 });
+  const events: string[] = [];
+  const listener = ring.listen({
+    hostname: "localhost",
+    port: 0,
+    socket: {
+      open() {
+        events.push("open");
+      },
+      data(sock, chunk) {
+        sock.send(chunk);
+      },
+      end() {
+        events.push("end");
+      },
+      close(_sock, err) {
+        events.push(`close ${err === null ? "clean" : err.code}`);
+      },
+    },
+  });
+  const r = await result(peer("stream", listener.port, 2 << 20));
+  expect(r).toEqual({ bytes: 2 << 20, firstBad: -1 });
+  for (let i = 0; i < 200 && !events.includes("close clean"); i++) await Bun.sleep(5);
+  expect(events).toEqual(["open", "end", "close clean"]);
+
+  // drain: four sends per chunk against a bound of two.
+  let drains = 0;
+  const errors: string[] = [];
+  const l2 = ring.listen({
+    host: "127.0.0.1",
+    port: 0,
+    socket: {
+      data(sock, chunk) {
+        if (chunk[0] === 0x21) throw new Error("handler bug");
+        for (let i = 0; i < 4; i++) sock.send(new Uint8Array(64 << 10));
+      },
+      drain() {
+        drains++;
+      },
+      error(_sock, e) {
+        errors.push((e as Error).message);
+      },
+    },
+  });
+  let got = 0;
+  const client = await ring.connect({
+    host: "127.0.0.1",
+    port: l2.port,
+    socket: {
+      data(_s, d) {
+        got += d.length;
+      },
+    },
+  });
+  await client.send("go");
+  for (let i = 0; i < 400 && got < 4 * (64 << 10); i++) await Bun.sleep(5);
+  expect(got).toBe(4 * (64 << 10));
+  expect(drains).toBeGreaterThanOrEqual(1);
+  await client.send("!");
+  for (let i = 0; i < 200 && errors.length === 0; i++) await Bun.sleep(5);
+  expect(errors).toEqual(["handler bug"]);
+  expect(() => ring.listen({ host: "127.0.0.1", port: 0, socket: { data: 5 } as any })).toThrow(/socket\.data must be a function/);
+});

@@ -18,6 +18,7 @@ import { ZcrxIfq, zcrxRingProblem, type ZcrxIfqOptions } from "../zcrx/ifq.ts";
 import type { ZcrxReceiver } from "../zcrx/receiver.ts";
 import { prepCancelFdOp } from "../ops/prep.ts";
 import { type DecodedAddress, type Sockaddr, formatAddress, sockaddr } from "../net/sockaddr.ts";
+import { type SocketHandlers, checkHandlers, drive, reportHandlerError } from "./handlers.ts";
 import { type HostAddress, bindAddress, connectAddresses, hostOf, tryNextAddress } from "./address.ts";
 import { type SocketOptions, applySocketOptions, checkBufferSize, checkSocketOptions, getIntOption, setBufferSize, setIntOption } from "./sockopt.ts";
 import { checkBacklog, localAddress, submitAccept, submitConnect } from "../net/socket.ts";
@@ -59,6 +60,9 @@ export interface OpenRingOptions extends RingOptions {
 /** Where to connect (`host` or `hostname`: a numeric address or a name, resolved through Bun's
  * DNS, each address tried in order) and the new socket's options. */
 export interface ConnectOptions extends HostAddress, SocketOptions {
+  /** Bun.connect-shaped handlers (open, data, drain, end, close, error) that drive the socket;
+   * see src/api/handlers.ts for how they map onto recv() and send(). */
+  socket?: SocketHandlers;
   /** Cancels the connect (IORING_OP_ASYNC_CANCEL); the promise rejects with ECANCELED (an error
    * named "TimeoutError" for AbortSignal.timeout). */
   signal?: AbortSignal;
@@ -67,6 +71,9 @@ export interface ConnectOptions extends HostAddress, SocketOptions {
 /** Where to listen (a numeric address or "localhost": listen() binds at once), and the options
  * of every accepted socket. */
 export interface ListenOptions extends HostAddress, SocketOptions {
+  /** Bun.listen-shaped handlers: the listener accepts every connection itself and drives each
+   * socket with them (src/api/handlers.ts). */
+  socket?: SocketHandlers;
   backlog?: number;
   /** SO_REUSEADDR. Default true. */
   reuseAddr?: boolean;
@@ -433,8 +440,13 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
       // Not a numeric address: a name (a bad port is refused the same way for both).
       sockaddr({ host: "0.0.0.0", port: o.port });
     }
-    if (numeric !== null) return this.connectTo(numeric, o, formatAddress({ host, port: o.port }));
-    return this.connectByName(o);
+    const handlers = o.socket === undefined ? null : checkHandlers("connect", o.socket);
+    const connecting = numeric !== null ? this.connectTo(numeric, o, formatAddress({ host, port: o.port })) : this.connectByName(o);
+    if (handlers === null) return connecting;
+    return connecting.then((sock) => {
+      void drive(sock, handlers, this.maxInflightSends);
+      return sock;
+    });
   }
 
   private async connectByName(o: ConnectOptions): Promise<TcpSocket> {
@@ -488,6 +500,7 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
     this.ensureOpen("listen");
     const where = bindAddress("listen", o);
     checkSocketOptions("listen", o);
+    const handlers = o.socket === undefined ? null : checkHandlers("listen", o.socket);
     const addr = sockaddr(where);
     const fd = openFd(addr.family, SOCK_STREAM, `TCP listener on ${formatAddress(where)}`);
     try {
@@ -502,6 +515,7 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
     }
     const l = new TcpListener(this, fd, { noDelay: o.noDelay, keepAlive: o.keepAlive, keepAliveInitialDelayMs: o.keepAliveInitialDelayMs, sendBufferSize: o.sendBufferSize, receiveBufferSize: o.receiveBufferSize });
     this.listeners.add(l);
+    if (handlers !== null) void serve(l, handlers, this.maxInflightSends);
     return l;
   }
 
@@ -660,6 +674,11 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
 
   get port(): number {
     return this.address.port;
+  }
+
+  /** Whether close() began (or the ring closed). */
+  get isClosed(): boolean {
+    return this.closing;
   }
 
   /** The next connection. */
@@ -824,6 +843,25 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
     this.closeResolve = null;
   }
 }
+
+/** A listener with handlers serves itself until it closes. A failed accept (EMFILE, ENFILE...)
+ * goes to the error handler with a null socket, and accepting resumes after a pause so a lasting
+ * failure does not spin. */
+async function serve(l: TcpListener, h: SocketHandlers, maxInflightSends: number): Promise<void> {
+  while (!l.isClosed) {
+    try {
+      for await (const sock of l) void drive(sock, h, maxInflightSends);
+      return;
+    } catch (e) {
+      if (l.isClosed) return;
+      reportHandlerError(null, h, e);
+      await new Promise<void>((r) => setTimeout(r, ACCEPT_RETRY_MS));
+    }
+  }
+}
+
+/** Pause before accepting again after a failed accept. */
+const ACCEPT_RETRY_MS = 10;
 
 /** Op-table entries of an async ring (RingOptions.maxInflight) unless the options say otherwise. */
 const DEFAULT_OP_SLOTS = 8192;
