@@ -30,7 +30,7 @@ const HINTS: Readonly<Record<string, string>> = {
     "this socket type cannot do zero-copy sends (AF_UNIX, or a socket without SOCK_SUPPORT_ZC); use a copying SEND",
   "IORING_OP_SENDMSG_ZC:EOPNOTSUPP":
     "this socket type cannot do zero-copy sends (AF_UNIX, or a socket without SOCK_SUPPORT_ZC); use a copying SENDMSG",
-  "IORING_OP_SEND_ZC:EFAULT": "with a fixed buffer, the range must lie inside the registered buffer and the index must exist",
+  "IORING_OP_SEND_ZC:EFAULT": "the buffer is not mapped memory, or (a fixed-buffer send) its range lies outside the registered buffer or the index does not exist",
   "IORING_OP_SEND_ZC:ENOMEM": "pinning the send buffer is charged to RLIMIT_MEMLOCK; raise `ulimit -l` or use registered buffers",
   "mmap:ENOMEM": "out of address space or RLIMIT_MEMLOCK reached for locked mappings",
   "*:EBADF": "the file descriptor is not open (closed already, or never valid)",
@@ -66,6 +66,16 @@ export class UringError extends Error {
     this.syscall = syscall;
     this.hint = h;
   }
+}
+
+/** How a refused value reads in an error: a string or a bigint is named as such, since "3" and
+ * 3n print like the number they are not, and an object by its type. */
+export function shown(v: unknown): string {
+  if (typeof v === "number") return String(v);
+  if (typeof v === "string") return `${JSON.stringify(v)} (a string)`;
+  if (typeof v === "bigint") return `${v}n (a bigint)`;
+  if (typeof v === "boolean" || v === undefined) return String(v);
+  return v === null ? "null" : typeof v;
 }
 
 /** An invalid argument caught before anything reached the kernel. */

@@ -42,6 +42,11 @@ describe("the ring under hostile use (each in its own process)", () => {
     expect(r.open).toBe(3);
   });
 
+  test("a synchronous helper that times out names the operation (IORING_OP_CONNECT), not Ring.runUntil, and closes its socket", () => {
+    const r = expectClean(runScenario("ring.ts", "sync-timeout"));
+    expect(r.error).toContain("IORING_OP_CONNECT: ETIME");
+  });
+
   test("a throwing handler costs neither the rest of its batch nor the ring", () => {
     const r = expectClean(runScenario("ring.ts", "throwing-handler"));
     expect(r).toEqual({ seen: 8, after: 4 });

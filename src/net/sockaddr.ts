@@ -3,7 +3,7 @@
 // so nothing is parsed or allocated per operation. Ports and IPv4 addresses are big-endian on the
 // wire (htons/htonl in C); the family and scope id are host order.
 import { AF_INET, AF_INET6, SOCKADDR_IN, SOCKADDR_IN6, SOCKADDR_STORAGE_SIZE } from "../abi/net.ts";
-import { invalidArgument } from "../error.ts";
+import { invalidArgument, shown } from "../error.ts";
 
 /** A host and port. `host` is a numeric IPv4 ("127.0.0.1") or IPv6 ("::1", "fe80::1%2") address:
  * no name resolution happens here. */
@@ -33,7 +33,7 @@ export interface Sockaddr {
 export const SOCKADDR_MAX_BYTES = SOCKADDR_IN6.size;
 
 function parsePort(where: string, port: number): number {
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalidArgument(where, `port must be an integer 0..65535, got ${port}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalidArgument(where, `port must be an integer 0..65535, got ${shown(port)}`);
   return port;
 }
 

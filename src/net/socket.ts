@@ -14,7 +14,7 @@ import { prepAccept, prepBind, prepCancel64, prepClose, prepConnect, prepListen,
 import type { Ring } from "../ring/ring.ts";
 import type { CompletionHandler } from "../ring/optable.ts";
 import { kernelAtLeast } from "../ring/kernel.ts";
-import { UringError, invalidArgument, unsupported } from "../error.ts";
+import { UringError, invalidArgument, unsupported, shown } from "../error.ts";
 import { type DecodedAddress, type Sockaddr, type SocketAddress, decodeSockaddr, formatAddress, sockaddr, SOCKADDR_RETURN_BYTES } from "./sockaddr.ts";
 
 /** Which path a synchronous helper takes: the ring when the kernel has the opcode ("auto"), the
@@ -28,7 +28,7 @@ export function socketError(op: number, res: number, detail?: string): UringErro
 }
 
 function checkFd(where: string, fd: number): void {
-  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgument(where, `fd must be a non-negative integer, got ${fd}`);
+  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgument(where, `fd must be a non-negative integer, got ${shown(fd)}`);
 }
 
 
@@ -176,6 +176,11 @@ function runOne(ring: Ring, op: number, detail: string, timeoutMs: number, submi
       }
     }
     if (w.done && w.res >= 0 && (op === Q.IORING_OP_SOCKET || op === Q.IORING_OP_ACCEPT)) c.close(w.res);
+    // The wait's own ETIME names Ring.runUntil; the caller asked for this operation.
+    if (e instanceof UringError && e.syscall === "Ring.runUntil" && e.code === "ETIME") {
+      throw new UringError(`IORING_OP_${Q.opcodeName(op)}`, e.errno, `${detail}: no completion within ${timeoutMs} ms, so the operation was cancelled`,
+        "nothing answered in time: check the peer (does something listen? is its backlog full?) or raise timeoutMs", { cause: e });
+    }
     throw e;
   }
   if (w.res < 0) throw socketError(op, w.res, detail);

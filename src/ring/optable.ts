@@ -4,7 +4,7 @@
 // 128-byte scratch block per entry holds small kernel-read structs (timespec, sockaddr, msghdr
 // and iovecs) without an allocation per operation.
 import { addressOf } from "../../ffi/index.ts";
-import { UringError } from "../error.ts";
+import { UringError, shown } from "../error.ts";
 import { ERRNO } from "../abi/errno.ts";
 
 /** Called once per CQE of an operation. `index` is the CQE's position in ring.batch, for
@@ -46,7 +46,7 @@ export class OpTable {
 
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > OP_MAX_CAPACITY) {
-      throw new UringError("OpTable", ERRNO.EINVAL!, `capacity must be 1..${OP_MAX_CAPACITY}, got ${capacity}`);
+      throw new UringError("OpTable", ERRNO.EINVAL!, `capacity must be 1..${OP_MAX_CAPACITY}, got ${shown(capacity)}`);
     }
     this.capacity = capacity;
     // Index 0 is never handed out: user_data 0 means "no operation" (raw SQEs, internal waits).

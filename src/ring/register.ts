@@ -6,7 +6,7 @@
 // per-ring registry for as long as it is registered (ptr() keeps nothing alive).
 import { addressOf } from "../../ffi/index.ts";
 import * as R from "../abi/register.ts";
-import { closedError, invalidArgument, unsupported, UringError } from "../error.ts";
+import { closedError, invalidArgument, unsupported, UringError, shown } from "../error.ts";
 import { EBUSY } from "../abi/errno.ts";
 import { kernelAtLeast } from "./kernel.ts";
 import { allocShared, type SharedRegion } from "./memory.ts";
@@ -108,7 +108,7 @@ export class BufferTable {
   }
 
   private checkIndex(index: number, where: string): void {
-    if (!Number.isInteger(index) || index < 0 || index >= this.nr) throw invalidArgument(where, `index must be 0..${this.nr - 1}, got ${index}`);
+    if (!Number.isInteger(index) || index < 0 || index >= this.nr) throw invalidArgument(where, `index must be 0..${this.nr - 1}, got ${shown(index)}`);
   }
 
   /** @internal */
@@ -192,7 +192,7 @@ export function registerBuffersSparse(ring: Ring, nr: number): BufferTable {
   const where = "registerBuffersSparse";
   requireOpen(ring, where);
   requireKernel(ring, where, "sparse buffer tables (IORING_RSRC_REGISTER_SPARSE)", "5.19");
-  if (!Number.isInteger(nr) || nr < 1 || nr > R.IORING_MAX_REG_BUFFERS) throw invalidArgument(where, `nr must be 1..${R.IORING_MAX_REG_BUFFERS}, got ${nr}`);
+  if (!Number.isInteger(nr) || nr < 1 || nr > R.IORING_MAX_REG_BUFFERS) throw invalidArgument(where, `nr must be 1..${R.IORING_MAX_REG_BUFFERS}, got ${shown(nr)}`);
   const reg = registryOf(ring);
   if (reg.buffers) throw new UringError(where, EBUSY, "this ring already has registered buffers", "call unregisterBuffers first");
   ring.register(R.IORING_REGISTER_BUFFERS2, rsrcRegister(nr, R.IORING_RSRC_REGISTER_SPARSE, 0), R.RSRC_REGISTER.size);
@@ -243,7 +243,7 @@ function fdsOf(where: string, fds: ReadonlyArray<number>, allowSpecial: boolean)
     const fd = fds[i]!;
     const min = allowSpecial ? R.IORING_REGISTER_FILES_SKIP : -1;
     if (!Number.isInteger(fd) || fd < min || fd > 0x7fffffff) {
-      throw invalidArgument(where, `fds[${i}] must be a file descriptor${allowSpecial ? ", -1 (empty the slot) or -2 (IORING_REGISTER_FILES_SKIP)" : " or -1 (empty slot)"}, got ${fd}`);
+      throw invalidArgument(where, `fds[${i}] must be a file descriptor${allowSpecial ? ", -1 (empty the slot) or -2 (IORING_REGISTER_FILES_SKIP)" : " or -1 (empty slot)"}, got ${shown(fd)}`);
     }
     arr[i] = fd;
   }
@@ -272,7 +272,7 @@ export function registerFilesSparse(ring: Ring, nr: number): number {
   const where = "registerFilesSparse";
   requireOpen(ring, where);
   requireKernel(ring, where, "sparse file tables (IORING_RSRC_REGISTER_SPARSE)", "5.19");
-  if (!Number.isInteger(nr) || nr < 1 || nr > R.IORING_MAX_FIXED_FILES) throw invalidArgument(where, `nr must be 1..${R.IORING_MAX_FIXED_FILES}, got ${nr}`);
+  if (!Number.isInteger(nr) || nr < 1 || nr > R.IORING_MAX_FIXED_FILES) throw invalidArgument(where, `nr must be 1..${R.IORING_MAX_FIXED_FILES}, got ${shown(nr)}`);
   const reg = registryOf(ring);
   if (reg.files >= 0) throw new UringError(where, EBUSY, "this ring already has registered files", "call unregisterFiles first");
   ring.register(R.IORING_REGISTER_FILES2, rsrcRegister(nr, R.IORING_RSRC_REGISTER_SPARSE, 0), R.RSRC_REGISTER.size);
@@ -361,12 +361,12 @@ export class ProvidedBufferRing {
     requireKernel(ring, where, "provided-buffer rings (IORING_REGISTER_PBUF_RING)", "5.19");
     if (o === null || typeof o !== "object") throw invalidArgument(where, "options {bgid, entries, bufferSize} are required");
     const { bgid, entries, bufferSize } = o;
-    if (!Number.isInteger(bgid) || bgid < 0 || bgid > 0xffff) throw invalidArgument(where, `bgid must be 0..65535, got ${bgid}`);
+    if (!Number.isInteger(bgid) || bgid < 0 || bgid > 0xffff) throw invalidArgument(where, `bgid must be 0..65535, got ${shown(bgid)}`);
     if (!Number.isInteger(entries) || entries < 1 || entries > R.PBUF_RING_MAX_ENTRIES || (entries & (entries - 1)) !== 0) {
-      throw invalidArgument(where, `entries must be a power of two from 1 to ${R.PBUF_RING_MAX_ENTRIES}, got ${entries}`);
+      throw invalidArgument(where, `entries must be a power of two from 1 to ${R.PBUF_RING_MAX_ENTRIES}, got ${shown(entries)}`);
     }
     if (!Number.isInteger(bufferSize) || bufferSize < 1 || bufferSize > R.IORING_MAX_REG_BUFFER_BYTES) {
-      throw invalidArgument(where, `bufferSize must be 1 byte to 1 GiB, got ${bufferSize}`);
+      throw invalidArgument(where, `bufferSize must be 1 byte to 1 GiB, got ${shown(bufferSize)}`);
     }
     if (!Number.isSafeInteger(entries * bufferSize)) throw invalidArgument(where, `entries * bufferSize is too large`);
     const reg = registryOf(ring);
@@ -395,7 +395,7 @@ export class ProvidedBufferRing {
    * it after publish). The resv field of entry 0 is the ring's tail, so it is never written. */
   add(bid: number): void {
     if (this.closed) throw closedError("ProvidedBufferRing.add", "provided-buffer ring");
-    if (!Number.isInteger(bid) || bid < 0 || bid >= this.entries) throw invalidArgument("ProvidedBufferRing.add", `bid must be 0..${this.entries - 1}, got ${bid}`);
+    if (!Number.isInteger(bid) || bid < 0 || bid >= this.entries) throw invalidArgument("ProvidedBufferRing.add", `bid must be 0..${this.entries - 1}, got ${shown(bid)}`);
     if (this.queued[bid] === 1) throw invalidArgument("ProvidedBufferRing.add", `buffer ${bid} is already in the ring`);
     this.queued[bid] = 1;
     const w = ((this.tail & this.mask) * R.BUF.size) >> 2;
@@ -433,9 +433,9 @@ export class ProvidedBufferRing {
    * with its io_uring_recvmsg_out header), over the ring's own memory: valid until the buffer is
    * recycled. Marks the buffer as handed out by the kernel. */
   view(bid: number, len: number, offset = 0): Uint8Array {
-    if (!Number.isInteger(bid) || bid < 0 || bid >= this.entries) throw invalidArgument("ProvidedBufferRing.view", `bid must be 0..${this.entries - 1}, got ${bid}`);
-    if (!Number.isInteger(offset) || offset < 0 || offset > this.bufferSize) throw invalidArgument("ProvidedBufferRing.view", `offset must be 0..${this.bufferSize}, got ${offset}`);
-    if (!Number.isInteger(len) || len < 0 || len > this.bufferSize - offset) throw invalidArgument("ProvidedBufferRing.view", `len must be 0..${this.bufferSize - offset} from offset ${offset}, got ${len}`);
+    if (!Number.isInteger(bid) || bid < 0 || bid >= this.entries) throw invalidArgument("ProvidedBufferRing.view", `bid must be 0..${this.entries - 1}, got ${shown(bid)}`);
+    if (!Number.isInteger(offset) || offset < 0 || offset > this.bufferSize) throw invalidArgument("ProvidedBufferRing.view", `offset must be 0..${this.bufferSize}, got ${shown(offset)}`);
+    if (!Number.isInteger(len) || len < 0 || len > this.bufferSize - offset) throw invalidArgument("ProvidedBufferRing.view", `len must be 0..${this.bufferSize - offset} from offset ${offset}, got ${shown(len)}`);
     this.queued[bid] = 0;
     return new Uint8Array(this.bufferMemory.buffer, this.bufferMemory.bytes.byteOffset + bid * this.bufferSize + offset, len);
   }
@@ -467,7 +467,7 @@ export class ProvidedBufferRing {
 export function registerEventfd(ring: Ring, fd: number, o: { async?: boolean } = {}): void {
   const where = "registerEventfd";
   requireOpen(ring, where);
-  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgument(where, `fd must be a file descriptor, got ${fd}`);
+  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgument(where, `fd must be a file descriptor, got ${shown(fd)}`);
   if (o.async) requireKernel(ring, where, "IORING_REGISTER_EVENTFD_ASYNC", "5.6");
   const arg = new Int32Array([fd]);
   ring.register(o.async ? R.IORING_REGISTER_EVENTFD_ASYNC : R.IORING_REGISTER_EVENTFD, arg, 1);
@@ -521,7 +521,7 @@ export function registerNapi(ring: Ring, o: { busyPollUs: number; preferBusyPoll
   requireOpen(ring, where);
   requireKernel(ring, where, "IORING_REGISTER_NAPI", "6.9");
   if (o === null || typeof o !== "object") throw invalidArgument(where, "options {busyPollUs, preferBusyPoll?, tracking?} are required");
-  if (!Number.isInteger(o.busyPollUs) || o.busyPollUs < 0 || o.busyPollUs > 0xffffffff) throw invalidArgument(where, `busyPollUs must be an integer 0..2^32-1, got ${o.busyPollUs}`);
+  if (!Number.isInteger(o.busyPollUs) || o.busyPollUs < 0 || o.busyPollUs > 0xffffffff) throw invalidArgument(where, `busyPollUs must be an integer 0..2^32-1, got ${shown(o.busyPollUs)}`);
   const tracking = o.tracking ?? "dynamic";
   if (tracking !== "dynamic" && tracking !== "static") throw invalidArgument(where, `tracking must be "dynamic" or "static", got ${String(tracking)}`);
   // The tracking mode lives in op_param, which the kernel reads since 6.13; an older kernel saw

@@ -6,7 +6,7 @@
 import { allocShared, PAGE_SIZE, type SharedRegion } from "../ring/memory.ts";
 import { registerBuffers, unregisterBuffers, type BufferTable } from "../ring/register.ts";
 import type { Ring } from "../ring/ring.ts";
-import { UringError, closedError, invalidArgument } from "../error.ts";
+import { UringError, closedError, invalidArgument, shown } from "../error.ts";
 import { ENOMEM } from "../abi/errno.ts";
 
 export interface FixedBufferPoolOptions {
@@ -61,8 +61,8 @@ export class FixedBufferPool {
   static create(ring: Ring, o: FixedBufferPoolOptions = {}): FixedBufferPool {
     const size = o.bufferSize ?? 65536;
     const count = o.count ?? 64;
-    if (!Number.isInteger(size) || size < 1 || size > 1 << 30) throw invalidArgument("FixedBufferPool.create", `bufferSize must be 1..2^30 bytes, got ${size}`);
-    if (!Number.isInteger(count) || count < 1 || count > MAX_BUFFERS) throw invalidArgument("FixedBufferPool.create", `count must be 1..${MAX_BUFFERS}, got ${count}`);
+    if (!Number.isInteger(size) || size < 1 || size > 1 << 30) throw invalidArgument("FixedBufferPool.create", `bufferSize must be 1..2^30 bytes, got ${shown(size)}`);
+    if (!Number.isInteger(count) || count < 1 || count > MAX_BUFFERS) throw invalidArgument("FixedBufferPool.create", `count must be 1..${MAX_BUFFERS}, got ${shown(count)}`);
     const aligned = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
     // One SharedArrayBuffer holds the pool, and all of it is pinned: a pool past MAX_POOL_BYTES
     // would fail inside the allocator with a bare RangeError, or pin most of the machine.
@@ -98,7 +98,7 @@ export class FixedBufferPool {
   /** Buffer `index` as a Uint8Array over the registered memory. */
   view(index: number): Uint8Array {
     const v = this.views[index];
-    if (v === undefined) throw invalidArgument("FixedBufferPool.view", `index must be 0..${this.count - 1}, got ${index}`);
+    if (v === undefined) throw invalidArgument("FixedBufferPool.view", `index must be 0..${this.count - 1}, got ${shown(index)}`);
     return v;
   }
 
@@ -106,7 +106,7 @@ export class FixedBufferPool {
   address(index: number): number {
     // An address goes straight into an SQE: an index outside the pool would point the kernel at
     // memory the pool does not own.
-    if ((index >>> 0) !== index || index >= this.count) throw invalidArgument("FixedBufferPool.address", `index must be 0..${this.count - 1}, got ${index}`);
+    if ((index >>> 0) !== index || index >= this.count) throw invalidArgument("FixedBufferPool.address", `index must be 0..${this.count - 1}, got ${shown(index)}`);
     return this.region.address + index * this.bufferSize;
   }
 

@@ -20,10 +20,10 @@ import { AF_UNIX, MSGHDR, MSG_NOSIGNAL, MSG_WAITALL, SOCK_STREAM, SOL_SOCKET, SO
 import { IOVEC } from "../abi/register.ts";
 import { EBADF, EBUSY, ECANCELED, EFAULT, EOPNOTSUPP } from "../abi/errno.ts";
 import { prepSend, prepSendSetAddr, prepSendVectorized, prepSendZc, prepSendZcFixed, prepSendZcVectorized, prepSendmsg, prepSendmsgZc, prepSendmsgZcFixed } from "../ops/prep.ts";
-import { addSqeFlags, retireSlot, shown } from "../ops/sqe.ts";
+import { addSqeFlags, retireSlot } from "../ops/sqe.ts";
 import { kernelAtLeast } from "../ring/kernel.ts";
 import { Ring as RingClass, type Ring } from "../ring/ring.ts";
-import { UringError, closedError, invalidArgument, unsupported } from "../error.ts";
+import { UringError, closedError, invalidArgument, unsupported, shown } from "../error.ts";
 import { type SocketAddress, type Sockaddr, sockaddr, formatAddress } from "../net/sockaddr.ts";
 import type { FixedBufferPool } from "./pool.ts";
 
@@ -272,7 +272,7 @@ export function probeReportUsage(): boolean {
 
 /** Refuse SQE flags the sender cannot honour, before anything reaches the kernel. */
 export function checkZcSqeFlags(where: string, flags: number): void {
-  if (!Number.isInteger(flags) || flags < 0 || flags > 0x7f) throw invalidArgument(where, `sqeFlags must be IOSQE_* bits (0..0x7f), got ${flags}`);
+  if (!Number.isInteger(flags) || flags < 0 || flags > 0x7f) throw invalidArgument(where, `sqeFlags must be IOSQE_* bits (0..0x7f), got ${shown(flags)}`);
   if (flags & Q.IOSQE_CQE_SKIP_SUCCESS) {
     throw invalidArgument(where, "IOSQE_CQE_SKIP_SUCCESS cannot be used with SEND_ZC: the kernel rejects it (io_send_zc_prep returns EINVAL), and the first CQE is how the sender learns whether a notification follows");
   }
@@ -405,9 +405,9 @@ export class ZcSender {
     if (!ZC_MODES.includes(mode)) throw invalidArgument(where, `mode must be one of ${ZC_MODES.join(", ")}, got ${String(mode)}`);
     checkZcSqeFlags(where, o.sqeFlags ?? 0);
     const capacity = o.capacity ?? 1024;
-    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 20) throw invalidArgument(where, `capacity must be 1..2^20, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 20) throw invalidArgument(where, `capacity must be 1..2^20, got ${shown(capacity)}`);
     const threshold = o.threshold ?? (mode === "adaptive" ? 2048 : 16384);
-    if (!Number.isInteger(threshold) || threshold < 0) throw invalidArgument(where, `threshold must be a non-negative integer, got ${threshold}`);
+    if (!Number.isInteger(threshold) || threshold < 0) throw invalidArgument(where, `threshold must be a non-negative integer, got ${shown(threshold)}`);
     if (mode !== "copy") ring.requireOp(Q.IORING_OP_SEND_ZC, where);
     if (mode === "zc-fixed" && !o.pool) throw invalidArgument(where, "mode zc-fixed needs a FixedBufferPool (options.pool)");
     if (o.pool && o.pool.ring !== ring) throw invalidArgument(where, "the pool is registered with another ring");
@@ -425,7 +425,7 @@ export class ZcSender {
     this.pool = o.pool ?? null;
     this.extraSqeFlags = o.sqeFlags ?? 0;
     this.maxChain = o.maxChain ?? 64;
-    if (!Number.isInteger(this.maxChain) || this.maxChain < 1) throw invalidArgument(where, `maxChain must be a positive integer, got ${o.maxChain}`);
+    if (!Number.isInteger(this.maxChain) || this.maxChain < 1) throw invalidArgument(where, `maxChain must be a positive integer, got ${shown(o.maxChain)}`);
     // MSG_WAITALL makes a short stream send retry inside the kernel (io_net_retry), which a link
     // needs; MSG_NOSIGNAL keeps a reset peer from raising SIGPIPE (SEND_ZC adds it itself).
     this.msgFlags = (this.stream ? MSG_WAITALL : 0) | MSG_NOSIGNAL;
@@ -440,9 +440,9 @@ export class ZcSender {
     this.probeEvery = o.probeEvery ?? 8192;
     this.adProbeIn.fill(this.window);
     this.rounds = o.rounds ?? 3;
-    if (!Number.isInteger(this.rounds) || this.rounds < 1 || this.rounds > 64) throw invalidArgument(where, `rounds must be 1..64, got ${o.rounds}`);
+    if (!Number.isInteger(this.rounds) || this.rounds < 1 || this.rounds > 64) throw invalidArgument(where, `rounds must be 1..64, got ${shown(o.rounds)}`);
     this.margin = o.margin ?? 0.05;
-    if (!(this.margin >= 0 && this.margin < 10)) throw invalidArgument(where, `margin must be 0..10, got ${o.margin}`);
+    if (!(this.margin >= 0 && this.margin < 10)) throw invalidArgument(where, `margin must be 0..10, got ${shown(o.margin)}`);
     this.trialMs = o.trialMs ?? 25;
     this.remeasureMs = o.remeasureMs ?? 2000;
     this.warmupMs = o.warmupMs ?? 100;
@@ -552,7 +552,7 @@ export class ZcSender {
   send(buf: Uint8Array, tag?: unknown): void {
     const len = buf?.byteLength;
     if (!(buf instanceof Uint8Array) || len === 0) throw invalidArgument("ZcSender.send", "buf must be a non-empty Uint8Array (not detached)");
-    if (len > 0xffffffff) throw invalidArgument("ZcSender.send", `buf must be at most 4294967295 bytes (an SQE's length is a u32), got ${len}`);
+    if (len > 0xffffffff) throw invalidArgument("ZcSender.send", `buf must be at most 4294967295 bytes (an SQE's length is a u32), got ${shown(len)}`);
     let kind: number;
     let bufIndex = -1;
     if (this.mode === "zc-fixed") {
@@ -586,7 +586,7 @@ export class ZcSender {
   sendFixed(index: number, length: number, tag?: unknown, offset = 0): void {
     const pool = this.pool;
     if (!pool) throw invalidArgument("ZcSender.sendFixed", "the sender has no FixedBufferPool (options.pool)");
-    if (!Number.isInteger(index) || index < 0 || index >= pool.count) throw invalidArgument("ZcSender.sendFixed", `index must be 0..${pool.count - 1}, got ${index}`);
+    if (!Number.isInteger(index) || index < 0 || index >= pool.count) throw invalidArgument("ZcSender.sendFixed", `index must be 0..${pool.count - 1}, got ${shown(index)}`);
     if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 1 || offset + length > pool.bufferSize) {
       throw invalidArgument("ZcSender.sendFixed", `offset ${offset} + length ${length} must lie inside the ${pool.bufferSize}-byte buffer`);
     }
