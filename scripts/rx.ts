@@ -135,9 +135,10 @@ function sockaddr(addr: string, port: number): Uint8Array {
 /** UDP: the shared receiver (tx -R's), one burst, reported with the same row as TCP. */
 function udpMain(args: Args): void {
   const mismatches = receive({
-    proto: "udp", host: args.addr, port: args.port, verify: args.verify, size: args.size, once: true, silenceMs: UDP_SILENCE_MS,
+    proto: "udp", host: args.addr, port: args.port, verify: args.verify, size: args.size, conns: 1, silenceMs: UDP_SILENCE_MS,
     onListening(port) {
-      if (!args.json) console.log(`listening on ${args.addr} port ${port}; send UDP datagrams (a burst ends after ${UDP_SILENCE_MS / 1000} s of silence)`);
+      // With --json, stdout carries only the result: the listening line goes to stderr.
+      (args.json ? console.error : console.log)(`listening on ${args.addr} port ${port}; send UDP datagrams (a burst ends after ${UDP_SILENCE_MS / 1000} s of silence)`);
     },
     onResult(row, extra) {
       if (args.json) console.log(JSON.stringify({ kernel: kernelRelease(), ...row, ...extra }));
@@ -167,8 +168,8 @@ if (args.self > 0) {
   const to = sockaddr(v6 ? "::1" : "127.0.0.1", port);
   client = ok(c.socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket");
   ok(c.connect(client, to, to.length), "connect");
-} else if (!args.json) {
-  console.log(`listening on ${args.addr} port ${port}; send one TCP stream and close it`);
+} else {
+  (args.json ? console.error : console.log)(`listening on ${args.addr} port ${port}; send one TCP stream and close it`);
 }
 const conn = ok(c.accept4(listener, null, null, SOCK_CLOEXEC), "accept4");
 

@@ -53,7 +53,8 @@ Options of this tool:
   --nodelay            TCP_NODELAY on the sender
   --addr A             receiver listen address (default 127.0.0.1, ::1 with -6)
   --once               receiver: exit after the first TCP connection, or the first UDP burst
-                       (a burst ends after 0.5 s without a datagram)
+                       (a burst ends after 0.5 s without a datagram); same as --conns 1
+  --conns N            receiver: exit after N connections or bursts (default: run until stopped)
   --json               one JSON object per row, on stdout, instead of the table
   -h, --help           this text
 
@@ -98,7 +99,8 @@ interface Args {
   nodelay: boolean;
   receiver: boolean;
   addr: string | null;
-  once: boolean;
+  /** Receiver: connections (or UDP bursts) to take before exiting; 0 = until stopped. */
+  conns: number;
   verify: boolean;
   json: boolean;
   matrix: boolean;
@@ -122,6 +124,7 @@ function parse(argv: string[]): Args {
     receiver: { type: "boolean", short: "R" },
     addr: { type: "string" },
     once: { type: "boolean" },
+    conns: { type: "string" },
     verify: { type: "boolean", short: "v" },
     json: { type: "boolean" },
   }, { positionals: true });
@@ -158,11 +161,12 @@ function parse(argv: string[]): Args {
     nodelay: v.nodelay === true,
     receiver: v.receiver === true,
     addr: v.addr ?? null,
-    once: v.once === true,
+    conns: v.once ? 1 : v.conns === undefined ? 0 : numberArg("--conns", v.conns, { min: 1, max: 1e9 }),
     verify: v.verify === true,
     json: v.json === true,
     matrix,
   };
+  if (v.once && v.conns !== undefined) throw new UsageError("give --once or --conns, not both");
   if (a.dest !== null) {
     if (a.receiver) throw new UsageError("-D is the sender's destination; the receiver listens on --addr");
     if (!(a.ipv6 ? parseIPv6(a.dest) : parseIPv4(a.dest))) throw new UsageError(`--dest must be a numeric ${a.ipv6 ? "IPv6 address (with -6)" : "IPv4 address (-6 for IPv6)"}, got ${a.dest}`);
@@ -332,7 +336,7 @@ function printRow(a: Args, r: LabRow & Partial<SendResult>): void {
 function receiverRole(a: Args): void {
   const host = a.addr ?? (a.ipv6 ? "::1" : "127.0.0.1");
   const mismatches = receive({
-    proto: a.proto, host, port: a.port, verify: a.verify, size: a.proto === "udp" && a.sizeGiven ? a.sizes[0]! : null, once: a.once, silenceMs: UDP_SILENCE_MS,
+    proto: a.proto, host, port: a.port, verify: a.verify, size: a.proto === "udp" && a.sizeGiven ? a.sizes[0]! : null, conns: a.conns, silenceMs: UDP_SILENCE_MS,
     onListening(port) {
       console.log(`listening ${port}`);
       if (!a.json) console.log(`tx -R ${a.proto} on ${a.ipv6 ? `[${host}]` : host}:${port}, kernel ${kernelRelease()}: a row per ${a.proto === "tcp" ? "connection" : "burst"}\n${rowHeader()}`);

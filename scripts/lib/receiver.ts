@@ -16,8 +16,8 @@ export interface ReceiveOptions {
   verify: boolean;
   /** UDP: the datagram size every datagram must have (send-zerocopy.c -R checks its -s). */
   size: number | null;
-  /** Stop after one connection (TCP) or one burst (UDP). */
-  once: boolean;
+  /** Stop after this many connections (TCP) or bursts (UDP); 0: never. */
+  conns: number;
   /** UDP: a burst ends after this much silence. */
   silenceMs: number;
   onListening(port: number): void;
@@ -37,12 +37,12 @@ const TCP_BUFFER = 1 << 20;
 /** Larger than any datagram (65527 bytes over IPv6), so none is truncated. */
 const UDP_BUFFER = 65536;
 
-/** Receive until `once` is satisfied (or forever); returns the mismatch count over all rows. */
+/** Receive until `conns` rows are out (or forever); returns the mismatch count over all rows. */
 export function receive(o: ReceiveOptions): number {
   const ring = Ring.create({ entries: 64, memory: "mmap" });
   const family = o.host.includes(":") ? "ipv6" : "ipv4";
   const fds: number[] = [];
-  let totalMismatches = 0;
+  let totalMismatches = 0, rows = 0;
   try {
     if (o.proto === "tcp") {
       const l = tcpListen(ring, { host: o.host, port: o.port, backlog: 4 });
@@ -67,7 +67,7 @@ export function receive(o: ReceiveOptions): number {
         } finally {
           closeQuietly(fd);
         }
-        if (o.once) break;
+        if (++rows === o.conns) break;
       }
     } else {
       const u = udpSocket(ring, { host: o.host, port: o.port });
@@ -116,7 +116,7 @@ export function receive(o: ReceiveOptions): number {
         r.size = o.size;
         o.onResult(r, { drops, mismatches: checks ? mismatches : null, error: loop.error?.message ?? null });
         bytes = datagrams = wrongSize = wrongData = 0;
-        if (o.once || loop.done) break;
+        if (++rows === o.conns || loop.done) break;
       }
     }
   } finally {
