@@ -14,6 +14,8 @@ import { PATTERN_PERIOD, UDP_MAX_IPV6, fillPattern } from "./lib/wire.ts";
 import { receive } from "./lib/receiver.ts";
 import { rowHeader, rowLine, type LabRow } from "./lib/report.ts";
 
+/** SO_RCVBUF of the UDP receiver: room for bursts of 64 KiB datagrams. */
+const UDP_RCVBUF = 8 << 20;
 /** A UDP burst ends after this much silence (as with tx -R). */
 const UDP_SILENCE_MS = 500;
 
@@ -135,7 +137,7 @@ function sockaddr(addr: string, port: number): Uint8Array {
 /** UDP: the shared receiver (tx -R's), one burst, reported with the same row as TCP. */
 function udpMain(args: Args): void {
   const mismatches = receive({
-    proto: "udp", host: args.addr, port: args.port, verify: args.verify, size: args.size, conns: 1, silenceMs: UDP_SILENCE_MS,
+    proto: "udp", host: args.addr, port: args.port, verify: args.verify, rcvbuf: UDP_RCVBUF, size: args.size, conns: 1, silenceMs: UDP_SILENCE_MS,
     onListening(port) {
       // With --json, stdout carries only the result: the listening line goes to stderr.
       (args.json ? console.error : console.log)(`listening on ${args.addr} port ${port}; send UDP datagrams (a burst ends after ${UDP_SILENCE_MS / 1000} s of silence)`);

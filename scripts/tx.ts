@@ -51,6 +51,8 @@ Options of this tool:
   --threshold B        mixed/adaptive: smallest payload sent with SEND_ZC (default 16K)
   --no-report-usage    SEND_ZC without IORING_SEND_ZC_REPORT_USAGE (zc % and copied % show "-")
   --nodelay            TCP_NODELAY on the sender
+  --sockbuf B          SO_SNDBUF of the sender, SO_RCVBUF of the receiver (default 4M; 0 keeps
+                       the kernel's default, as npm start does on every side, Bun's included)
   --addr A             receiver listen address (default 127.0.0.1, ::1 with -6)
   --once               receiver: exit after the first TCP connection, or the first UDP burst
                        (a burst ends after 0.5 s without a datagram); same as --conns 1
@@ -79,6 +81,8 @@ const RUN_OVERHEAD_S = 0.4;
 const MAX_SIZE = 1 << 30;
 /** CPUs a sched_setaffinity mask here can name (its 128 bytes). */
 const MAX_CPUS = 1024;
+/** SO_SNDBUF / SO_RCVBUF unless --sockbuf says otherwise: room for a batch of large sends. */
+const DEFAULT_SOCKBUF = 4 << 20;
 /** A UDP receiver's burst ends after this much silence. */
 const UDP_SILENCE_MS = 500;
 
@@ -97,6 +101,8 @@ interface Args {
   threshold: number;
   reportUsage: boolean;
   nodelay: boolean;
+  /** SO_SNDBUF / SO_RCVBUF bytes; 0 leaves the kernel's default. */
+  sockbuf: number;
   receiver: boolean;
   addr: string | null;
   /** Receiver: connections (or UDP bursts) to take before exiting; 0 = until stopped. */
@@ -121,6 +127,7 @@ function parse(argv: string[]): Args {
     threshold: { type: "string" },
     "no-report-usage": { type: "boolean" },
     nodelay: { type: "boolean" },
+    sockbuf: { type: "string" },
     receiver: { type: "boolean", short: "R" },
     addr: { type: "string" },
     once: { type: "boolean" },
@@ -159,6 +166,7 @@ function parse(argv: string[]): Args {
     threshold: v.threshold === undefined ? 16384 : sizeArg("--threshold", v.threshold, { max: MAX_SIZE }),
     reportUsage: v["no-report-usage"] !== true,
     nodelay: v.nodelay === true,
+    sockbuf: v.sockbuf === undefined ? DEFAULT_SOCKBUF : v.sockbuf === "0" ? 0 : sizeArg("--sockbuf", v.sockbuf, { max: 1 << 30 }),
     receiver: v.receiver === true,
     addr: v.addr ?? null,
     conns: v.once ? 1 : v.conns === undefined ? 0 : numberArg("--conns", v.conns, { min: 1, max: 1e9 }),
@@ -180,6 +188,8 @@ function parse(argv: string[]): Args {
   if (a.matrix) {
     a.modes = [...MODES];
     a.time = MATRIX_SECONDS;
+    // The same socket options as Bun's row: the kernel's defaults on both sides.
+    a.sockbuf = 0;
   }
   return a;
 }
@@ -211,7 +221,7 @@ function sendRun(a: Args, mode: TxMode, size: number, host: string, port: number
     fd = a.proto === "tcp"
       ? tcpConnect(ring, { host, port, noDelay: a.nodelay })
       : udpSocket(ring, { host: a.ipv6 ? "::" : "0.0.0.0", port: 0, connect: { host, port } }).fd;
-    setSocketOption(ring, fd, SOL_SOCKET, SO_SNDBUF, 4 << 20, { via: "libc" });
+    if (a.sockbuf > 0) setSocketOption(ring, fd, SOL_SOCKET, SO_SNDBUF, a.sockbuf, { via: "libc" });
     const window = a.batch * 4;
     // -v on TCP: each send starts where the last one's pattern stopped, so the buffer holds one
     // period more than a send (send-zerocopy's payload is allocated the same way).
@@ -290,7 +300,7 @@ function sendFailure(a: Args, host: string, port: number, e: UringError | null):
 
 /** A loopback receiver child (this script with -R --once --json), its port, and its row. */
 async function startReceiver(a: Args, size: number): Promise<{ port: number; done: Promise<LabRow | null>; kill(): void }> {
-  const args = [process.execPath, import.meta.path, "-R", a.proto, a.ipv6 ? "-6" : "-4", "-p", "0", "--once", "--json"];
+  const args = [process.execPath, import.meta.path, "-R", a.proto, a.ipv6 ? "-6" : "-4", "-p", "0", "--once", "--json", "--sockbuf", String(a.sockbuf)];
   if (a.proto === "udp") args.push("-s", String(size));
   if (a.receiverCpu >= 0) args.push("-C", String(a.receiverCpu));
   return childReceiver(args);
@@ -336,7 +346,7 @@ function printRow(a: Args, r: LabRow & Partial<SendResult>): void {
 function receiverRole(a: Args): void {
   const host = a.addr ?? (a.ipv6 ? "::1" : "127.0.0.1");
   const mismatches = receive({
-    proto: a.proto, host, port: a.port, verify: a.verify, size: a.proto === "udp" && a.sizeGiven ? a.sizes[0]! : null, conns: a.conns, silenceMs: UDP_SILENCE_MS,
+    proto: a.proto, host, port: a.port, verify: a.verify, rcvbuf: a.sockbuf, size: a.proto === "udp" && a.sizeGiven ? a.sizes[0]! : null, conns: a.conns, silenceMs: UDP_SILENCE_MS,
     onListening(port) {
       console.log(`listening ${port}`);
       if (!a.json) console.log(`tx -R ${a.proto} on ${a.ipv6 ? `[${host}]` : host}:${port}, kernel ${kernelRelease()}: a row per ${a.proto === "tcp" ? "connection" : "burst"}\n${rowHeader()}`);
@@ -373,7 +383,7 @@ async function loopbackRuns(a: Args): Promise<void> {
   const runs = a.sizes.length * a.modes.length + (a.matrix ? a.sizes.length : 0);
   if (!a.json) {
     console.log(`tx: ${runs} runs on loopback (${host}) of ${a.time} s each, about ${Math.ceil(runs * (a.time + RUN_OVERHEAD_S))} s in all; nothing leaves this machine and no NIC is needed.`);
-    console.log(`Each run: this process sends ${a.proto.toUpperCase()} for ${a.time} s, ${a.batch} sends per submission, to a receiver child that counts the bytes.`);
+    console.log(`Each run: this process sends ${a.proto.toUpperCase()} for ${a.time} s, ${a.batch} sends per submission, to a receiver child that counts the bytes; socket buffers: ${a.sockbuf ? `${a.sockbuf} bytes` : "the kernel's defaults"}.`);
     if (a.matrix) console.log(`Modes: nonzc (IORING_OP_SEND, copies), zc (SEND_ZC), zc-fixed (SEND_ZC from a registered buffer), mixed and adaptive (SEND_ZC from --threshold 16K up), and bun (Bun.connect to Bun.listen, default options) as the baseline.`);
     console.log(`${COLUMN_HELP}\n\nkernel ${kernelRelease()}, ${a.proto} ${a.ipv6 ? "IPv6" : "IPv4"}`);
     console.log(rowHeader());
@@ -426,10 +436,11 @@ function verdict(rows: SendResult[], bunRows: LabRow[]): string {
   const ratio = ours.mb_s / bun.mb_s;
   const cpuPerMbOurs = (ours.cpu_user_s + ours.cpu_sys_s) / (ours.bytes / MB), cpuPerMbBun = (bun.cpu_user_s + bun.cpu_sys_s) / (bun.bytes / MB);
   const cpu = `sender CPU per MB ${(cpuPerMbOurs * 1e6).toFixed(0)} µs vs Bun's ${(cpuPerMbBun * 1e6).toFixed(0)} µs`;
-  const copied = ours.copied_pct !== null && ours.copied_pct >= 99.95 && ours.mode !== "nonzc" ? " (its SEND_ZC was copied by the kernel, as loopback always does)" : "";
+  const copied = ours.copied_pct !== null && ours.copied_pct >= 99.95 && ours.mode !== "nonzc" ? " (the kernel copied every byte, as loopback always does)" : "";
+  const same = "same payload, time and default socket options on both sides";
   return ratio >= 1
-    ? `verdict: bun-uring wins on this machine at ${bun.size} bytes per send: ${ours.mode} moves ${ratio.toFixed(2)}× Bun.connect's bytes${copied}, because ${ours.batch} sends share one io_uring_enter while Bun makes a write() call per send; ${cpu}.`
-    : `verdict: bun-uring does not win on this machine at ${bun.size} bytes per send: its best mode, ${ours.mode}, moves ${ratio.toFixed(2)}× Bun.connect's bytes${copied}; loopback copies every byte either way, so only the per-send overhead differs; ${cpu}.`;
+    ? `verdict: bun-uring wins on this machine at ${bun.size} bytes per send (${same}): ${ours.mode} moves ${ratio.toFixed(2)}× Bun.connect's bytes${copied}. Not through zero-copy, which loopback never does: ${ours.batch} sends go to the kernel in one io_uring_enter where Bun makes a write() per send; ${cpu}.`
+    : `verdict: bun-uring does not win on this machine at ${bun.size} bytes per send (${same}): its best mode, ${ours.mode}, moves ${ratio.toFixed(2)}× Bun.connect's bytes${copied}; loopback copies every byte either way, so only the per-send cost differs; ${cpu}.`;
 }
 
 async function main(): Promise<void> {

@@ -14,6 +14,8 @@ export interface ReceiveOptions {
   /** Check every byte against send-zerocopy.c's pattern (TCP: one continuous stream, as its -v
    * sends; UDP: each datagram from the pattern's start, as it always sends). */
   verify: boolean;
+  /** SO_RCVBUF bytes; 0 leaves the kernel's default. */
+  rcvbuf: number;
   /** UDP: the datagram size every datagram must have (send-zerocopy.c -R checks its -s). */
   size: number | null;
   /** Stop after this many connections (TCP) or bursts (UDP); 0: never. */
@@ -54,7 +56,7 @@ export function receive(o: ReceiveOptions): number {
         const stop = startWindow();
         let mismatches = 0;
         try {
-          setSocketOption(ring, fd, SOL_SOCKET, SO_RCVBUF, 4 << 20, { via: "libc" });
+          if (o.rcvbuf > 0) setSocketOption(ring, fd, SOL_SOCKET, SO_RCVBUF, o.rcvbuf, { via: "libc" });
           const loop: RecvLoop = new RecvLoop(ring, fd, {
             bufferSize: TCP_BUFFER,
             discard: !checker,
@@ -72,7 +74,7 @@ export function receive(o: ReceiveOptions): number {
     } else {
       const u = udpSocket(ring, { host: o.host, port: o.port });
       fds.push(u.fd);
-      setSocketOption(ring, u.fd, SOL_SOCKET, SO_RCVBUF, 8 << 20, { via: "libc" });
+      if (o.rcvbuf > 0) setSocketOption(ring, u.fd, SOL_SOCKET, SO_RCVBUF, o.rcvbuf, { via: "libc" });
       o.onListening(u.address.port);
       const checker = o.verify ? new PatternChecker(UDP_BUFFER) : null;
       let bytes = 0, datagrams = 0, wrongSize = 0, wrongData = 0;
