@@ -14,6 +14,7 @@ import { ZCRX_SINCE } from "../src/abi/zcrx.ts";
 import { Ring } from "../src/ring/ring.ts";
 import { kernelAtLeast, kernelRelease, supportedSetupFlags } from "../src/ring/kernel.ts";
 import { queryZcrx } from "../src/zcrx/query.ts";
+import { parseCli } from "./lib/cli.ts";
 
 const USAGE = `usage: bun scripts/doctor.ts [--json]
 
@@ -22,16 +23,7 @@ queue, device-less ZCRX) and, for each path that will not work, why and the comm
   --json   one JSON object instead of the report
   -h, --help   this text`;
 
-const argv = process.argv.slice(2);
-if (argv.includes("--help") || argv.includes("-h")) {
-  console.log(USAGE);
-  process.exit(0);
-}
-for (const a of argv) if (a !== "--json") {
-  console.error(`unknown argument ${a}\n${USAGE}`);
-  process.exit(2);
-}
-const asJson = argv.includes("--json");
+const asJson = parseCli({ name: "doctor", usage: USAGE }, process.argv.slice(2), { json: { type: "boolean" } }).values.json === true;
 
 /** Drivers with netdev queue-management ops (the memory-provider API zcrx binds a queue with). */
 const QUEUE_MGMT_DRIVERS = new Set(["bnxt_en", "gve", "mlx5_core", "fbnic", "netdevsim"]);

@@ -10,6 +10,7 @@ import * as Q from "../src/abi/sqe.ts";
 import { prepSendZc } from "../src/ops/index.ts";
 import { kernelRelease, supportedSetupFlags, queryOpcodes } from "../src/ring/kernel.ts";
 import { queryZcrx } from "../src/zcrx/query.ts";
+import { parseCli } from "./lib/cli.ts";
 import { errnoName } from "../src/abi/errno.ts";
 
 export interface FeatureRow {
@@ -76,9 +77,17 @@ export function probe(): ProbeReport {
   }
 }
 
+const USAGE = `usage: bun scripts/probe.ts [--json]
+
+One row per io_uring feature bun-uring uses: available or not, the kernel version that has it,
+and how it was found out.
+  --json       one JSON object instead of the table
+  -h, --help   this text`;
+
 if (import.meta.main) {
+  const json = parseCli({ name: "probe", usage: USAGE }, process.argv.slice(2), { json: { type: "boolean" } }).values.json === true;
   const r = probe();
-  if (process.argv.includes("--json")) {
+  if (json) {
     console.log(JSON.stringify(r));
   } else {
     console.log(`kernel ${r.kernel}`);

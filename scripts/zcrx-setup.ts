@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync, unlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { homedir } from "node:os";
+import { choiceArg, numberArg, parseCli, portArg, runTool, usageExit } from "./lib/cli.ts";
 
 const USAGE = `usage:
   bun scripts/zcrx-setup.ts -i IF -q RXQ [--port P] [--flow-type tcp6|tcp4] [--dry-run] [--state FILE]
@@ -30,38 +31,35 @@ interface Args {
   state: string;
 }
 
+const CLI = { name: "zcrx-setup", usage: USAGE };
+
 function parse(argv: string[]): Args {
-  const a: Args = { ifname: "", rxq: -1, port: 0, flowType: "tcp6", dryRun: false, restore: false, state: "" };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i]!;
-    const next = () => {
-      const v = argv[++i];
-      if (v === undefined) die(`${k} needs a value`);
-      return v;
-    };
-    if (k === "-h" || k === "--help") {
-      console.log(USAGE);
-      process.exit(0);
-    } else if (k === "-i" || k === "--ifname") a.ifname = next();
-    else if (k === "-q" || k === "--rxq") a.rxq = Number(next());
-    else if (k === "-p" || k === "--port") a.port = Number(next());
-    else if (k === "--flow-type") a.flowType = next();
-    else if (k === "--dry-run") a.dryRun = true;
-    else if (k === "--restore") a.restore = true;
-    else if (k === "--state") a.state = next();
-    else die(`unknown argument ${k}`);
-  }
+  const { values: v } = parseCli(CLI, argv, {
+    ifname: { type: "string", short: "i" },
+    rxq: { type: "string", short: "q" },
+    port: { type: "string", short: "p" },
+    "flow-type": { type: "string" },
+    "dry-run": { type: "boolean" },
+    restore: { type: "boolean" },
+    state: { type: "string" },
+  });
+  const a: Args = {
+    ifname: v.ifname ?? "",
+    rxq: v.rxq === undefined ? -1 : numberArg("--rxq", v.rxq, { max: 65535 }),
+    port: v.port === undefined ? 0 : portArg("--port", v.port),
+    flowType: v["flow-type"] === undefined ? "tcp6" : choiceArg("--flow-type", v["flow-type"], ["tcp4", "tcp6"] as const),
+    dryRun: v["dry-run"] === true,
+    restore: v.restore === true,
+    state: v.state ?? "",
+  };
   if (!/^[\w.:-]{1,15}$/.test(a.ifname)) die("-i IF is required (an interface name)");
-  if (!a.restore && (!Number.isInteger(a.rxq) || a.rxq < 0)) die("-q RXQ is required (a queue index >= 0)");
-  if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) die("--port must be 0..65535");
-  if (!["tcp4", "tcp6"].includes(a.flowType)) die("--flow-type must be tcp4 or tcp6");
+  if (!a.restore && a.rxq < 0) die("-q RXQ is required (a queue index >= 0)");
   if (!a.state) a.state = join(process.env.XDG_STATE_HOME || join(homedir(), ".local", "state"), "bun-uring", `zcrx-setup-${a.ifname}.json`);
   return a;
 }
 
 function die(msg: string): never {
-  console.error(`${msg}\n\n${USAGE}`);
-  process.exit(2);
+  usageExit(CLI, msg);
 }
 
 const ETHTOOL = ["/usr/sbin/ethtool", "/sbin/ethtool", "/usr/bin/ethtool"].find((p) => existsSync(p));
@@ -182,7 +180,10 @@ function restore(a: Args): void {
   console.log(a.dryRun ? "dry run: nothing changed" : `restored ${a.ifname} (saved ${s.saved_at})`);
 }
 
-const args = parse(process.argv.slice(2));
+let args!: Args;
+await runTool(CLI, () => {
+  args = parse(process.argv.slice(2));
+});
 if (!ETHTOOL) {
   console.error("ethtool is not installed: apt-get install ethtool");
   process.exit(1);
