@@ -14,7 +14,7 @@ import { ProvidedBufferRing } from "../ring/register.ts";
 import { kernelAtLeast } from "../ring/kernel.ts";
 import { LoopDriver } from "../loop/driver.ts";
 import { probeReportUsage, type ZcMode } from "../zc/sender.ts";
-import { ZcrxIfq, zcrxRingProblem, type ZcrxIfqOptions } from "../zcrx/ifq.ts";
+import { ZcrxIfq, zcrxRingDefaults, zcrxRingProblem, type ZcrxIfqOptions } from "../zcrx/ifq.ts";
 import type { ZcrxReceiver } from "../zcrx/receiver.ts";
 import { prepCancelFdOp } from "../ops/prep.ts";
 import { type DecodedAddress, type Sockaddr, formatAddress, sockaddr } from "../net/sockaddr.ts";
@@ -55,6 +55,10 @@ export interface OpenRingOptions extends RingOptions {
   zeroCopy?: boolean;
   /** How TCP sockets send (ZcSender mode): "adaptive" (default), "mixed", "zc" or "copy". */
   sendMode?: Exclude<ZcMode, "zc-fixed">;
+  /** Register this ZCRX queue at open, as registerZcrx(zcrx) would. Where not given otherwise,
+   * the ring then gets what ZCRX needs: deferTaskrun, 32-byte CQEs, and a CQ with one entry per
+   * area buffer (a drain of the whole area then never ends the receive with -ENOSPC). */
+  zcrx?: ZcrxIfqOptions;
 }
 
 /** Where to connect (`host` or `hostname`: a numeric address or a name, resolved through Bun's
@@ -169,8 +173,6 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
   private starved: RecvStream[] = [];
   private zcrxIfq: ZcrxIfq | null = null;
   private zcrxRx: ZcrxReceiver | null = null;
-  private publishQueued = false;
-  private readonly publishTask = { prepareSubmit: (): void => this.publishNow() };
   /** Ring operations the async layer itself has in flight (connects, cancels). */
   private ownOps = 0;
   private isClosing = false;
@@ -195,9 +197,10 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
     this.recvBufferGroup = group;
     this.maxInflightSends = maxInflightSends;
     this.zcThresholdBytes = zcThresholdBytes;
-    const deferTaskrun = options.deferTaskrun ?? false;
+    const zcrx = options.zcrx;
+    const deferTaskrun = options.deferTaskrun ?? zcrx !== undefined;
     if (typeof deferTaskrun !== "boolean") throw invalidArgument("openRing", `deferTaskrun must be a boolean, got ${String(options.deferTaskrun)}`);
-    this.ring = Ring.create({ maxInflight: DEFAULT_OP_SLOTS, ...options, deferTaskrun });
+    this.ring = Ring.create({ maxInflight: DEFAULT_OP_SLOTS, ...options, deferTaskrun, ...(zcrx !== undefined ? zcrxRingDefaults(options, zcrx) : {}) });
     // Closing the Ring itself (asyncRing.ring.close()) is the same as closeNow(): the sockets'
     // queued sends, accepts and receives settle, and the driver stops waiting on the eventfd
     // (else the process could never exit).
@@ -222,6 +225,14 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
       throw invalidArgument("openRing", `sendMode must be "adaptive", "mixed", "zc" or "copy", got ${String(options.sendMode)}`);
     }
     this.zcMode = mode;
+    if (zcrx !== undefined) {
+      try {
+        this.registerZcrx(zcrx);
+      } catch (e) {
+        this.closeNow();
+        throw e;
+      }
+    }
   }
 
   /** Whether close() began. */
@@ -367,22 +378,15 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
     return ifq;
   }
 
+  /** The ZCRX queue registered on this ring (registerZcrx or openRing({ zcrx })), or null. */
+  get zcrxQueue(): ZcrxIfq | null {
+    return this.zcrxIfq;
+  }
+
   /** @internal */
   zcrxReceiver(): ZcrxReceiver {
     if (this.zcrxRx === null) throw invalidArgument("recvZc", "this ring has no ZCRX queue: call registerZcrx first");
     return this.zcrxRx;
-  }
-
-  /** @internal — one publish of the refill tail per turn, whatever the number of releases. */
-  schedulePublish(_receiver: ZcrxReceiver): void {
-    if (this.publishQueued || this.ring.isClosed) return;
-    this.publishQueued = true;
-    this.loop.beforeSubmit(this.publishTask);
-  }
-
-  private publishNow(): void {
-    this.publishQueued = false;
-    if (this.zcrxRx !== null && !this.zcrxRx.isClosed && !this.ring.isClosed) this.zcrxRx.publish();
   }
 
   /** @internal — ASYNC_CANCEL of the zero-copy receive on `fd` and nothing else: the socket's
