@@ -2,7 +2,9 @@
 // the ring-level checks of registerZcrx here, and RECV_ZC end to end with ZCRX_REG_NODEV where the
 // kernel has it (7.1+, the VM tier).
 import { describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
 import { openRing, ZcrxStream, type ZcrxStreamHost } from "../src/api/index.ts";
+import { zcrxRingDefaults } from "../src/zcrx/ifq.ts";
 import { SimulatedZcrx } from "../src/testing/index.ts";
 import type { ZcrxReceiver } from "../src/zcrx/receiver.ts";
 import { UringError } from "../src/error.ts";
@@ -290,6 +292,59 @@ describe("AsyncRing.registerZcrx", () => {
       expect(mismatch).toBe(-1);
       await Promise.all([cl.close(), peer.close(), l.close()]);
       expect(r.inflight).toBe(0);
+    } finally {
+      await r.close();
+    }
+  }, ZCRX_TIMEOUT_MS);
+
+  test("openRing({ zcrx }) sizes the CQ to the area and turns on what ZCRX needs, unless told otherwise", () => {
+    // 16 MiB default area: 4096 page buffers; 1 MiB: 256, under twice the default SQ (512).
+    expect(zcrxRingDefaults({}, { nodev: true })).toEqual({ cqe32: true, cqEntries: 4096 });
+    expect(zcrxRingDefaults({}, { nodev: true, areaBytes: 1 << 20 })).toEqual({ cqe32: true, cqEntries: 512 });
+    expect(zcrxRingDefaults({ entries: 64 }, { nodev: true, areaBytes: 1 << 20 })).toEqual({ cqe32: true, cqEntries: 256 });
+    expect(zcrxRingDefaults({}, { ifname: "eth0", areaBytes: 64 << 20, rxBufLen: 16384 })).toEqual({ cqe32: true, cqEntries: 4096 });
+    expect(zcrxRingDefaults({ cqEntries: 1024, cqeMixed: true }, { nodev: true })).toEqual({ cqEntries: 1024 });
+    expect(zcrxRingDefaults({}, { nodev: true, areaBytes: 1 << 30 }).cqEntries).toBe(65536);
+  });
+
+  test("openRing({ zcrx }) that the kernel refuses throws its reason and leaves no descriptor open", () => {
+    const fds = () => readdirSync("/proc/self/fd").length;
+    const before = fds();
+    let err: unknown = null;
+    try {
+      openRing({ zcrx: { ifname: "lo", rxq: 0, areaBytes: 1 << 20 } });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UringError);
+    expect((err as UringError).syscall).toBe("IORING_REGISTER_ZCRX_IFQ");
+    expect(fds()).toBe(before);
+  });
+
+  testIf(needKernel("7.1", "ZCRX_REG_NODEV"), "openRing({ zcrx: { nodev } }): registered at open, a CQ entry per area buffer, recvZc() works", async () => {
+    const r = openRing({ zcrx: { nodev: true, areaBytes: 4 << 20 } });
+    try {
+      expect(r.zcrxQueue).not.toBeNull();
+      expect(r.ring.cqEntries).toBeGreaterThanOrEqual(1024);
+      const l = r.listen({ host: "127.0.0.1", port: 0 });
+      const accepted = l.accept();
+      const cl = await r.connect({ host: "127.0.0.1", port: l.port });
+      const peer = await accepted;
+      const data = pattern(3_000_000, 8);
+      const sending = (async () => {
+        await cl.send(data).released;
+        await cl.end();
+      })();
+      let got = 0;
+      const stream = peer.recvZc();
+      for await (const chunk of stream) {
+        got += chunk.data.length;
+        chunk.release();
+      }
+      await sending;
+      expect(got).toBe(data.length);
+      expect(stream.stats.rearmsEnospc).toBe(0);
+      await Promise.all([cl.close(), peer.close(), l.close()]);
     } finally {
       await r.close();
     }

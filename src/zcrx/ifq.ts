@@ -16,7 +16,7 @@ import { allocShared, mapFd, retireShared, unmapRegion, PAGE_SIZE, type Region, 
 import { kernelRelease } from "../ring/kernel.ts";
 import { prepRecvZc } from "../ops/prep.ts";
 import { type AreaMemory, type ZcrxArea, createArea } from "./area.ts";
-import { DEFAULT_REFILL_HEADER, areaChunks, refillRingBytes, roundUpPowerOfTwo } from "./sizes.ts";
+import { DEFAULT_AREA_BYTES, DEFAULT_REFILL_HEADER, areaChunks, refillRingBytes, roundUpPowerOfTwo, zcrxCqEntries } from "./sizes.ts";
 import { type ZcrxQuery, queryZcrx } from "./query.ts";
 import { explainRegisterError } from "./errors.ts";
 import { type RefillLayout, type ReceiverOptions, type ZcrxSource, ZcrxReceiver } from "./receiver.ts";
@@ -137,7 +137,7 @@ export class ZcrxIfq {
       if (!q?.rxBufLen) throw unsupported(WHERE, "rx_buf_len (ZCRX_FEATURE_RX_PAGE_SIZE)", Z.ZCRX_SINCE.rxBufLen, release);
       if (nodev && rxBufLen !== PAGE_SIZE) throw invalidArgument(WHERE, "device-less zcrx copies into page-sized buffers: rxBufLen must be 0 or the page size");
     }
-    const areaBytes = o.areaBytes ?? 16 * 1024 * 1024;
+    const areaBytes = o.areaBytes ?? DEFAULT_AREA_BYTES;
     const pages = areaChunks(Math.ceil(areaBytes / PAGE_SIZE) * PAGE_SIZE);
     const rqWanted = o.rqEntries ?? Math.min(Z.ZCRX_RQ_MAX_ENTRIES, Math.max(64, roundUpPowerOfTwo(pages)));
     if (!Number.isInteger(rqWanted) || rqWanted < 1 || rqWanted > Z.ZCRX_RQ_MAX_ENTRIES) throw invalidArgument(WHERE, `rqEntries must be 1..${Z.ZCRX_RQ_MAX_ENTRIES}, got ${o.rqEntries}`);
@@ -312,6 +312,16 @@ class RingSource implements ZcrxSource {
     this.ifq.flush();
     return true;
   }
+}
+
+/** What a ring that will register `zcrx` needs where its own options say nothing: 32-byte CQEs
+ * (unless CQE_MIXED was asked for), and a CQ with one entry per area buffer (zcrxCqEntries), at
+ * least the kernel's default of twice the SQ. */
+export function zcrxRingDefaults(o: { entries?: number; cqEntries?: number; cqe32?: boolean; cqeMixed?: boolean }, zcrx: ZcrxIfqOptions): { cqe32?: boolean; cqEntries: number } {
+  const sq = roundUpPowerOfTwo(o.entries ?? 256);
+  const bufferBytes = zcrx.rxBufLen !== undefined && zcrx.rxBufLen > 0 ? zcrx.rxBufLen : PAGE_SIZE;
+  const cqEntries = o.cqEntries ?? zcrxCqEntries(zcrx.areaBytes ?? DEFAULT_AREA_BYTES, bufferBytes, 2 * sq);
+  return o.cqe32 === undefined && o.cqeMixed !== true ? { cqe32: true, cqEntries } : { cqEntries };
 }
 
 /** Register an ifq on `ring`; see ZcrxIfq.register. */

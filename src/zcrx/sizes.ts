@@ -12,6 +12,11 @@ export interface RefillHeader {
   readonly alignment: number;
 }
 
+/** The area a registration makes when it names no size (ZcrxIfqOptions.areaBytes). */
+export const DEFAULT_AREA_BYTES = 16 * 1024 * 1024;
+/** Largest CQ Ring.create makes (IORING_MAX_CQ_ENTRIES is 2 * 32768). */
+const CQ_ENTRIES_MAX = 65536;
+
 /** The header assumed when the kernel cannot be asked: one page, page aligned. */
 export const DEFAULT_REFILL_HEADER: RefillHeader = { size: PAGE_SIZE, alignment: PAGE_SIZE };
 
@@ -48,4 +53,13 @@ export function refillRingBytes(entries: number, hdr: RefillHeader = DEFAULT_REF
  * have handed out and not yet got back. */
 export function areaChunks(bytes: number, chunkBytes = PAGE_SIZE): number {
   return Math.floor(bytes / chunkBytes);
+}
+
+/** CQ entries for a ring receiving into an area of `areaBytes` with `bufferBytes` per buffer:
+ * one CQE per buffer the kernel can have handed out, so a drain of a whole area never ends its
+ * RECV_ZC with -ENOSPC, and never fewer than `minimum` (the kernel's default, twice the SQ). A
+ * power of two, at most 65536. */
+export function zcrxCqEntries(areaBytes: number, bufferBytes: number, minimum: number): number {
+  const buffers = areaChunks(Math.ceil(areaBytes / PAGE_SIZE) * PAGE_SIZE, bufferBytes);
+  return Math.min(CQ_ENTRIES_MAX, roundUpPowerOfTwo(Math.max(minimum, buffers)));
 }
