@@ -36,7 +36,8 @@ import * as S from "../src/abi/setup.ts";
 import { supportedSetupFlags, kernelAtLeast } from "../src/ring/kernel.ts";
 import { ZcSender, type ZcMode } from "../src/zc/index.ts";
 import { SimulatedZcrx } from "../src/testing/index.ts";
-import type { ZcrxReceiver } from "../src/zcrx/receiver.ts";
+import type { ZcrxReceiver } from "../src/zcrx/receiver.ts";import { UsageError, numberArg, parseCli, usageExit } from "./lib/cli.ts";
+
 
 export interface FuzzOptions {
   sequences: number;
@@ -699,32 +700,37 @@ export function runFuzz(o: FuzzOptions): FuzzReport {
   return report;
 }
 
+const USAGE = `usage: bun scripts/fuzz.ts [options]
+
+Random valid and invalid operation sequences against a live ring; exit 1 on any violation.
+  --sequences N    sequences to run (default 100000)
+  --seed S         random seed (default 1)
+  --ring-every K   a fresh ring every K sequences (default 200)
+  --max-seconds T  stop after T seconds (default: no limit)
+  --json           one JSON object instead of the report
+  -h, --help       this text`;
+
 function parseArgs(argv: string[]): { sequences: number; seed: number; ringEvery: number; json: boolean; maxMs: number } {
-  const out = { sequences: 100_000, seed: 1, ringEvery: 200, json: false, maxMs: 0 };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const [k, inline] = a.includes("=") ? a.split("=", 2) as [string, string] : [a, undefined];
-    const val = () => Number(inline ?? argv[++i]);
-    if (k === "--sequences") out.sequences = val();
-    else if (k === "--seed") out.seed = val();
-    else if (k === "--ring-every") out.ringEvery = val();
-    else if (k === "--max-seconds") out.maxMs = val() * 1000;
-    else if (k === "--json") out.json = true;
-    else if (k === "--help") {
-      console.log("usage: bun scripts/fuzz.ts [--sequences N (100000)] [--seed S (1)] [--ring-every K (200)] [--max-seconds T] [--json]");
-      process.exit(0);
-    } else {
-      console.error(`fuzz: unknown argument ${a}`);
-      process.exit(2);
-    }
+  const cli = { name: "fuzz", usage: USAGE };
+  const { values: v } = parseCli(cli, argv, {
+    sequences: { type: "string" },
+    seed: { type: "string" },
+    "ring-every": { type: "string" },
+    "max-seconds": { type: "string" },
+    json: { type: "boolean" },
+  });
+  try {
+    return {
+      sequences: v.sequences === undefined ? 100_000 : numberArg("--sequences", v.sequences),
+      seed: v.seed === undefined ? 1 : numberArg("--seed", v.seed, { max: 2 ** 32 - 1 }),
+      ringEvery: v["ring-every"] === undefined ? 200 : numberArg("--ring-every", v["ring-every"]),
+      json: v.json === true,
+      maxMs: v["max-seconds"] === undefined ? 0 : numberArg("--max-seconds", v["max-seconds"], { fraction: true }) * 1000,
+    };
+  } catch (e) {
+    if (e instanceof UsageError) usageExit(cli, e.message);
+    throw e;
   }
-  for (const [k, v] of Object.entries(out)) {
-    if (typeof v === "number" && (!Number.isFinite(v) || v < 0)) {
-      console.error(`fuzz: --${k} must be a number >= 0`);
-      process.exit(2);
-    }
-  }
-  return out;
 }
 
 if (import.meta.main) {

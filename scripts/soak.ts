@@ -23,6 +23,8 @@ import { SimulatedZcrx } from "../src/testing/index.ts";
 import { tcpListen, tcpConnect, tcpAccept, closeQuietly } from "../src/net/socket.ts";
 import { kernelAtLeast, kernelRelease } from "../src/ring/kernel.ts";
 import { errnoName } from "../src/abi/errno.ts";
+import { parseCli, usageExit } from "./lib/cli.ts";
+
 
 interface Args {
   seconds: number;
@@ -30,32 +32,33 @@ interface Args {
   json: boolean;
 }
 
+const USAGE = `usage: bun scripts/soak.ts [options]
+
+Zero-copy streams over loopback for a long time, checking every byte and that memory stays flat.
+  --minutes M    run for M minutes (default 10)
+  --seconds S    run for S seconds instead
+  --interval S   seconds between progress lines (default 60, or a tenth of --seconds)
+  --json         one JSON object instead of the report
+  -h, --help     this text`;
+
 function parseArgs(argv: string[]): Args {
-  let minutes = 10, seconds: number | undefined, interval: number | undefined, json = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const num = () => {
-      const v = Number(argv[++i]);
-      if (!(v > 0)) {
-        console.error(`soak: ${a} needs a positive number`);
-        process.exit(2);
-      }
-      return v;
-    };
-    if (a === "--minutes") minutes = num();
-    else if (a === "--seconds") seconds = num();
-    else if (a === "--interval") interval = num();
-    else if (a === "--json") json = true;
-    else if (a === "--help") {
-      console.log("usage: bun scripts/soak.ts [--minutes M (10)] [--seconds S] [--interval S] [--json]");
-      process.exit(0);
-    } else {
-      console.error(`soak: unknown argument ${a}`);
-      process.exit(2);
-    }
-  }
-  const total = seconds ?? minutes * 60;
-  return { seconds: total, intervalS: interval ?? (seconds !== undefined ? Math.max(1, total / 10) : 60), json };
+  const cli = { name: "soak", usage: USAGE };
+  const { values: v } = parseCli(cli, argv, {
+    minutes: { type: "string" },
+    seconds: { type: "string" },
+    interval: { type: "string" },
+    json: { type: "boolean" },
+  });
+  const positive = (flag: string, s: string | undefined) => {
+    if (s === undefined) return undefined;
+    const n = Number(s);
+    if (!/^\d+(\.\d+)?$/.test(s) || !(n > 0)) usageExit(cli, `${flag} needs a positive number, got ${s}`);
+    return n;
+  };
+  const seconds = positive("--seconds", v.seconds);
+  const total = seconds ?? (positive("--minutes", v.minutes) ?? 10) * 60;
+  const interval = positive("--interval", v.interval);
+  return { seconds: total, intervalS: interval ?? (seconds !== undefined ? Math.max(1, total / 10) : 60), json: v.json === true };
 }
 
 const MiB = 1024 * 1024;
