@@ -36,7 +36,8 @@ import * as S from "../src/abi/setup.ts";
 import { supportedSetupFlags, kernelAtLeast } from "../src/ring/kernel.ts";
 import { ZcSender, type ZcMode } from "../src/zc/index.ts";
 import { SimulatedZcrx } from "../src/testing/index.ts";
-import type { ZcrxReceiver } from "../src/zcrx/receiver.ts";import { UsageError, numberArg, parseCli, usageExit } from "./lib/cli.ts";
+import type { ZcrxReceiver } from "../src/zcrx/receiver.ts";
+import { UsageError, numberArg, parseCli, usageExit } from "./lib/cli.ts";
 
 
 export interface FuzzOptions {
