@@ -3,6 +3,7 @@
 import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { kernelRelease } from "../../src/ring/kernel.ts";
+import { parseCli, usageExit } from "../../scripts/lib/cli.ts";
 
 export const BENCH_DIR = resolve(import.meta.dir, "..");
 export const RESULTS_DIR = join(BENCH_DIR, "results");
@@ -33,41 +34,25 @@ export function printTable(headers: readonly string[], rows: ReadonlyArray<Reado
 
 export type FlagSpec = Record<string, { type: "number" | "string" | "boolean"; default?: number | string | boolean; help: string }>;
 
-/** Parse `--name value` / `--name=value` / `--flag` against a spec; `--help` prints the spec and
- * exits. Unknown flags are an error (exit 2). */
+/** Parse `--name value` / `--name=value` / `--flag` against a spec, through the tools' shared
+ * convention (scripts/lib/cli.ts): `--help` prints the usage and the spec, a wrong flag is a
+ * one-line usage error (exit 2). */
 export function parseFlags<T extends Record<string, number | string | boolean>>(argv: readonly string[], spec: FlagSpec, usage: string): T {
+  const help = [usage, ...Object.entries(spec).map(([k, v]) => `  --${k}${v.type === "boolean" ? "" : ` <${v.type}>`}  ${v.help}${v.default !== undefined ? ` (default ${v.default})` : ""}`)].join("\n");
+  const cli = { name: basename(process.argv[1] ?? "bench").replace(/\.ts$/, ""), usage: help };
+  const options = Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, { type: v.type === "boolean" ? "boolean" as const : "string" as const }]));
+  const { values } = parseCli(cli, [...argv], options);
   const out: Record<string, number | string | boolean> = {};
   for (const [k, v] of Object.entries(spec)) if (v.default !== undefined) out[k] = v.default;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === "--help" || a === "-h") {
-      console.log(usage);
-      for (const [k, v] of Object.entries(spec)) console.log(`  --${k}${v.type === "boolean" ? "" : ` <${v.type}>`}  ${v.help}${v.default !== undefined ? ` (default ${v.default})` : ""}`);
-      process.exit(0);
-    }
-    if (!a.startsWith("--")) fail(`unexpected argument ${a}`);
-    const eq = a.indexOf("=");
-    const name = a.slice(2, eq < 0 ? undefined : eq);
-    const s = spec[name];
-    if (!s) fail(`unknown flag --${name} (see --help)`);
-    if (s.type === "boolean") {
-      out[name] = eq < 0 ? true : a.slice(eq + 1) !== "false";
-      continue;
-    }
-    const raw = eq < 0 ? argv[++i] : a.slice(eq + 1);
-    if (raw === undefined) fail(`--${name} needs a value`);
-    if (s.type === "number") {
+  for (const [k, raw] of Object.entries(values as Record<string, string | boolean | undefined>)) {
+    if (raw === undefined || k === "help") continue;
+    if (spec[k]!.type === "number") {
       const n = Number(raw);
-      if (!Number.isFinite(n)) fail(`--${name} must be a number, got ${raw}`);
-      out[name] = n;
-    } else out[name] = raw;
+      if (typeof raw !== "string" || raw.trim() === "" || !Number.isFinite(n)) usageExit(cli, `--${k} must be a number, got ${raw}`);
+      out[k] = n;
+    } else out[k] = raw;
   }
   return out as T;
-}
-
-function fail(msg: string): never {
-  console.error(msg);
-  process.exit(2);
 }
 
 /** Process CPU time so far (user and system seconds). */

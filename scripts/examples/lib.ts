@@ -1,35 +1,31 @@
 // Small helpers the examples share: flag parsing (long and short names), a deterministic byte
 // pattern to verify what arrived, and the exit on a mismatch.
+import { basename } from "node:path";
+import { parseCli, usageExit } from "../lib/cli.ts";
 
-/** Flags as `--name value`, `--name=value`, `-x value` or a bare boolean `--name`. `aliases` maps
- * a short name to its long one (`{ i: "ifname" }`). */
+/** Flags as `--name value`, `--name=value`, `-x value` or a bare boolean `--name`, through the
+ * tools' shared convention (scripts/lib/cli.ts): `--help` lists the flags with their defaults, a
+ * wrong one is a one-line usage error (exit 2). `aliases` maps a one-letter short name to its long
+ * one (`{ i: "ifname" }`). */
 export function parseArgs(argv: readonly string[], defaults: Record<string, string | number | boolean>, aliases: Record<string, string> = {}): Record<string, string | number | boolean> {
+  const script = basename(process.argv[1] ?? "example.ts");
+  const shortOf = Object.fromEntries(Object.entries(aliases).map(([short, long]) => [long, short]));
+  const usage = `usage: bun scripts/examples/${script} [flags]\n\n` + Object.entries(defaults)
+    .map(([k, d]) => `  ${shortOf[k] ? `-${shortOf[k]}, ` : ""}--${k}${typeof d === "boolean" ? "" : typeof d === "number" ? " N" : " S"}   (default ${JSON.stringify(d)})`)
+    .join("\n") + "\n  -h, --help   this text";
+  const cli = { name: script.replace(/\.ts$/, ""), usage };
+  const options = Object.fromEntries(Object.entries(defaults).map(([k, d]) => [k, { type: typeof d === "boolean" ? "boolean" as const : "string" as const, ...(shortOf[k] ? { short: shortOf[k] } : {}) }]));
+  const { values } = parseCli(cli, [...argv], options);
   const out: Record<string, string | number | boolean> = { ...defaults };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const m = /^--?([^=]+)(?:=(.*))?$/.exec(a);
-    if (!m) usageError(`unexpected argument ${a}`);
-    const name = aliases[m[1]!] ?? m[1]!;
-    if (!(name in defaults)) usageError(`unknown flag ${a}; known: ${Object.keys(defaults).map((k) => `--${k}`).join(" ")}`);
-    const d = defaults[name];
-    if (typeof d === "boolean") {
-      out[name] = m[2] === undefined ? true : m[2] !== "false";
-      continue;
-    }
-    const raw = m[2] ?? argv[++i];
-    if (raw === undefined) usageError(`${a} needs a value`);
-    if (typeof d === "number") {
-      const n = Number(raw);
-      if (!Number.isFinite(n)) usageError(`${a} must be a number, got ${raw}`);
-      out[name] = n;
-    } else out[name] = raw;
+  for (const [k, v] of Object.entries(values as Record<string, string | boolean | undefined>)) {
+    if (v === undefined || k === "help") continue;
+    if (typeof defaults[k] === "number") {
+      const n = Number(v);
+      if (typeof v !== "string" || v.trim() === "" || !Number.isFinite(n)) usageExit(cli, `--${k} must be a number, got ${v}`);
+      out[k] = n;
+    } else out[k] = v;
   }
   return out;
-}
-
-function usageError(msg: string): never {
-  console.error(msg);
-  process.exit(2);
 }
 
 /** `n` bytes of a pattern that differs per `seed` (xorshift32), so misplaced bytes show. */
