@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import { parseArgs, UsageError, USAGE, type VmOptions } from "./vm/options.ts";
 import { runInVm } from "./vm/run.ts";
 import { closingLine } from "./vm/summary.ts";
+import { usageExit } from "./lib/cli.ts";
 
 const projectDir = join(dirname(Bun.fileURLToPath(import.meta.url)), "..");
 
@@ -14,8 +15,7 @@ function parseOrExit(argv: string[]): VmOptions {
     process.exit(0);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`vm: ${err.message}\n\n${USAGE}`);
-    process.exit(2);
+    usageExit({ name: "vm", usage: USAGE }, err.message);
   }
 }
 

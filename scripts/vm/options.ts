@@ -1,6 +1,8 @@
 // Command-line options of scripts/vm.ts, and the usage text that describes them.
 import { readdirSync } from "node:fs";
 import { isAbsolute, join, relative, resolve } from "node:path";
+import { parseArgs as nodeParseArgs } from "node:util";
+import { UsageError, parseArgsMessage } from "../lib/cli.ts";
 
 export type KernelArg = "newest" | "stable" | "oldstable" | "host";
 export const KERNELS: KernelArg[] = ["newest", "stable", "oldstable", "host"];
@@ -52,48 +54,48 @@ Exit status: bun test's own inside the guest; 124 when the time bound expired; 1
 guest could not be prepared, did not boot, or stopped before bun test ended; 2 for a usage error.
 `;
 
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+export { UsageError };
 
-/** Parses argv (without the runtime and script) into options; --help is returned as null. */
+/** Parses argv (without the runtime and script) into options; --help is returned as null. Flags
+ * go through node:util's parseArgs; a wrong one is a UsageError (scripts/lib/cli.ts). */
 export function parseArgs(argv: string[], projectDir: string): VmOptions | null {
+  let parsed;
+  try {
+    parsed = nodeParseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: true,
+      options: {
+        help: { type: "boolean", short: "h" },
+        kernel: { type: "string" },
+        timeout: { type: "string" },
+        mem: { type: "string" },
+        json: { type: "boolean" },
+        offline: { type: "boolean" },
+        env: { type: "string", multiple: true },
+        module: { type: "string", multiple: true },
+        suite: { type: "string" },
+      },
+    });
+  } catch (e) {
+    if (String((e as { code?: unknown }).code).startsWith("ERR_PARSE_ARGS")) throw new UsageError(parseArgsMessage((e as Error).message));
+    throw e;
+  }
+  const v = parsed.values;
+  if (v.help) return null;
   const opts: VmOptions = {
-    kernel: "newest",
-    timeoutSec: 900,
-    memMb: 2048,
-    json: false,
-    offline: false,
-    env: {},
-    modules: [...DEFAULT_MODULES],
-    files: [],
+    kernel: v.kernel === undefined ? "newest" : kernelArg(v.kernel),
+    timeoutSec: v.timeout === undefined ? 900 : positiveNumber("--timeout", v.timeout),
+    memMb: v.mem === undefined ? 2048 : positiveNumber("--mem", v.mem),
+    json: v.json === true,
+    offline: v.offline === true,
+    env: Object.assign({}, ...(v.env ?? []).map(envPair)),
+    modules: [...DEFAULT_MODULES, ...(v.module ?? [])],
+    files: parsed.positionals.map((f) => projectRelative(projectDir, f)),
     projectDir,
   };
-  let suite: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new UsageError(`${arg} needs a value`);
-      return v;
-    };
-    if (arg === "-h" || arg === "--help") return null;
-    else if (arg === "--kernel") opts.kernel = kernelArg(value());
-    else if (arg === "--timeout") opts.timeoutSec = positiveNumber(arg, value());
-    else if (arg === "--mem") opts.memMb = positiveNumber(arg, value());
-    else if (arg === "--json") opts.json = true;
-    else if (arg === "--offline") opts.offline = true;
-    else if (arg === "--env") Object.assign(opts.env, envPair(value()));
-    else if (arg === "--module") opts.modules.push(value());
-    else if (arg === "--suite") suite = value();
-    else if (arg.startsWith("-")) throw new UsageError(`unknown option ${arg}`);
-    else opts.files.push(projectRelative(projectDir, arg));
-  }
-  if (suite !== undefined && opts.files.length) throw new UsageError("give either --suite or files, not both");
-  if (!opts.files.length) opts.files = suiteFiles(projectDir, suite ?? "vm");
+  if (v.suite !== undefined && opts.files.length) throw new UsageError("give either --suite or files, not both");
+  if (!opts.files.length) opts.files = suiteFiles(projectDir, v.suite ?? "vm");
   return opts;
 }
 
