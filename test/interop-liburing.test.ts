@@ -136,61 +136,54 @@ async function waitBound(proto: "tcp" | "udp", f: Family, port: number): Promise
 }
 
 describe("liburing send-zerocopy sends, our receivers count and check every byte", () => {
+  /** One of our receivers (port printed on `portOn`), then send-zerocopy for 0.2 s (-t 0) at it;
+   * both must exit 0. Returns send-zerocopy's packet count and the receiver's row. */
+  async function pair(f: Family, proto: "tcp" | "udp", script: string, args: string[], portOn: "stdout" | "stderr") {
+    const rx = await ourReceiver(script, [proto, `-${f}`, "-p", "0", "--json", "-v", ...args], portOn);
+    // TCP with -v keeps the pattern continuous across sends, which needs one send at a time.
+    const tx = spawn([SZ, `-${f}`, "-D", host(f), "-p", String(rx.port), "-t", "0", ...(proto === "tcp" ? ["-v", "-n", "1"] : []), proto]);
+    const [txCode, txOut] = await Promise.all([tx.proc.exited, tx.out]);
+    const r = await rx.result;
+    expect(txCode).toBe(0);
+    expect(r.code).toBe(0);
+    const packets = liburingPackets(txOut);
+    expect(packets).toBeGreaterThan(0);
+    return { packets, row: lastJson(r.out) };
+  }
+
+  /** TCP: every byte of every send arrived, in the pattern. */
+  function expectStream({ packets, row }: { packets: number; row: JsonRow }): void {
+    expect(row.bytes).toBe(packets * LIBURING_PAYLOAD);
+  }
+
+  /** UDP: every datagram sent was received or dropped by the kernel, and those received were whole. */
+  function expectDatagrams({ packets, row }: { packets: number; row: JsonRow }): void {
+    expect(row.ops).toBeGreaterThan(0);
+    expect(row.ops + row.drops!).toBe(packets);
+    expect(row.bytes).toBe(row.ops * LIBURING_PAYLOAD);
+    expect(row.mismatches).toBe(0);
+  }
+
   for (const f of ["4", "6"] as const) {
     testIf(SKIP, `send-zerocopy tcp -${f} -v -> tx -R -v: bytes = packets x ${LIBURING_PAYLOAD}, the stream is its pattern`, async () => {
-      const rx = await ourReceiver("tx.ts", ["-R", "tcp", `-${f}`, "-p", "0", "--once", "--json", "-v"], "stdout");
-      const tx = spawn([SZ, `-${f}`, "-D", host(f), "-p", String(rx.port), "-t", "0", "-v", "-n", "1", "tcp"]);
-      const [txCode, txOut] = await Promise.all([tx.proc.exited, tx.out]);
-      const r = await rx.result;
-      expect(txCode).toBe(0);
-      expect(r.code).toBe(0);
-      const packets = liburingPackets(txOut);
-      const row = lastJson(r.out);
-      expect(packets).toBeGreaterThan(0);
-      expect(row.bytes).toBe(packets * LIBURING_PAYLOAD);
-      expect(row.mismatches).toBe(0);
-      expect(row.note).toBe("pattern verified");
+      const r = await pair(f, "tcp", "tx.ts", ["-R", "--once"], "stdout");
+      expectStream(r);
+      expect(r.row.mismatches).toBe(0);
+      expect(r.row.note).toBe("pattern verified");
     }, TIMEOUT_MS);
 
     testIf(SKIP, `send-zerocopy udp -${f} -> tx -R -s ${LIBURING_PAYLOAD} -v: received + dropped = packets, each datagram checked`, async () => {
-      const rx = await ourReceiver("tx.ts", ["-R", "udp", `-${f}`, "-p", "0", "--once", "--json", "-v", "-s", String(LIBURING_PAYLOAD)], "stdout");
-      const tx = spawn([SZ, `-${f}`, "-D", host(f), "-p", String(rx.port), "-t", "0", "udp"]);
-      const [txCode, txOut] = await Promise.all([tx.proc.exited, tx.out]);
-      const r = await rx.result;
-      expect(txCode).toBe(0);
-      expect(r.code).toBe(0);
-      const packets = liburingPackets(txOut);
-      const row = lastJson(r.out);
-      expect(packets).toBeGreaterThan(0);
-      expect(row.ops).toBeGreaterThan(0);
-      expect(row.ops + row.drops!).toBe(packets);
-      expect(row.bytes).toBe(row.ops * LIBURING_PAYLOAD);
-      expect(row.mismatches).toBe(0);
+      expectDatagrams(await pair(f, "udp", "tx.ts", ["-R", "--once", "-s", String(LIBURING_PAYLOAD)], "stdout"));
     }, TIMEOUT_MS);
 
     testIf(SKIP, `send-zerocopy tcp -${f} -v -> rx --mode recv -v: bytes = packets x ${LIBURING_PAYLOAD}, verified`, async () => {
-      const rx = await ourReceiver("rx.ts", ["tcp", `-${f}`, "--mode", "recv", "-p", "0", "-v", "--json"], "stderr");
-      const tx = spawn([SZ, `-${f}`, "-D", host(f), "-p", String(rx.port), "-t", "0", "-v", "-n", "1", "tcp"]);
-      const [txCode, txOut] = await Promise.all([tx.proc.exited, tx.out]);
-      const r = await rx.result;
-      expect(txCode).toBe(0);
-      expect(r.code).toBe(0);
-      const row = lastJson(r.out);
-      expect(row.bytes).toBe(liburingPackets(txOut) * LIBURING_PAYLOAD);
-      expect(row.verified).toBe(true);
+      const r = await pair(f, "tcp", "rx.ts", ["--mode", "recv"], "stderr");
+      expectStream(r);
+      expect(r.row.verified).toBe(true);
     }, TIMEOUT_MS);
 
     testIf(SKIP, `send-zerocopy udp -${f} -> rx udp -s ${LIBURING_PAYLOAD} -v: received + dropped = packets`, async () => {
-      const rx = await ourReceiver("rx.ts", ["udp", `-${f}`, "-p", "0", "-v", "-s", String(LIBURING_PAYLOAD), "--json"], "stderr");
-      const tx = spawn([SZ, `-${f}`, "-D", host(f), "-p", String(rx.port), "-t", "0", "udp"]);
-      const [txCode, txOut] = await Promise.all([tx.proc.exited, tx.out]);
-      const r = await rx.result;
-      expect(txCode).toBe(0);
-      expect(r.code).toBe(0);
-      const row = lastJson(r.out);
-      expect(row.ops + row.drops!).toBe(liburingPackets(txOut));
-      expect(row.bytes).toBe(row.ops * LIBURING_PAYLOAD);
-      expect(row.mismatches).toBe(0);
+      expectDatagrams(await pair(f, "udp", "rx.ts", ["-s", String(LIBURING_PAYLOAD)], "stderr"));
     }, TIMEOUT_MS);
   }
 });
