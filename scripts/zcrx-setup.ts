@@ -19,7 +19,7 @@ hds-thresh 0, channels, RSS away from RXQ, ntuple on, optional flow rule for TCP
 saving the previous settings to the state file (default ~/.local/state/bun-uring/zcrx-setup-IF.json);
 --restore undoes them from that file; RSS goes back to the default table, so the setup refuses to
 touch an indirection table that is not the default one (it could not put that back).
---dry-run prints the commands without running them.`;
+--dry-run prints the commands without running them. -h, --help prints this text.`;
 
 interface Args {
   ifname: string;

@@ -106,3 +106,44 @@ describe("scripts/tx.ts refuses bad values with a message, not a stack trace", (
     }, EXAMPLE_TIMEOUT_MS);
   }
 });
+
+describe("every lab tool follows the shared command-line convention (scripts/lib/cli.ts)", () => {
+  const tools = ["scripts/tx.ts", "scripts/rx.ts", "scripts/doctor.ts", "scripts/probe.ts", "scripts/zcrx-setup.ts", "scripts/fuzz.ts", "scripts/soak.ts", "scripts/vm.ts", "scripts/examples/echo.ts", "bench/alloc.ts"];
+  async function runTool(path: string, args: string[]) {
+    const proc = Bun.spawn([process.execPath, join(ROOT, path), ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    return { out, err, code };
+  }
+  for (const path of tools) {
+    const name = path.replace(/^.*\//, "").replace(/\.ts$/, "");
+    test(`${name}: a bad flag is one line and exit 2; --help is the usage and exit 0`, async () => {
+      const bad = await runTool(path, ["--no-such-flag"]);
+      expect(bad.code).toBe(2);
+      expect(bad.err).toBe(`${name}: unknown option --no-such-flag (--help for usage)\n`);
+      const help = await runTool(path, ["--help"]);
+      expect(help.code).toBe(0);
+      expect(help.out).toMatch(/^usage:/);
+      expect(help.out).toContain("--help");
+    }, EXAMPLE_TIMEOUT_MS);
+  }
+
+  test("rx: -R is no longer refill entries (tx and liburing use -R for the receiver); --rq is", async () => {
+    const r = await runTool("scripts/rx.ts", ["-R", "64"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe("rx: unknown option -R (--help for usage)\n");
+  }, EXAMPLE_TIMEOUT_MS);
+
+  test("tx: a refused connection is one line and exit 1, no stack trace", async () => {
+    // Port 1 on loopback: nothing listens there (a privileged port no test binds).
+    const r = await runTool("scripts/tx.ts", ["-D", "127.0.0.1", "-p", "1", "-t", "0.1", "--json"]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^tx: IORING_OP_CONNECT: ECONNREFUSED \(fd \d+ to 127\.0\.0\.1:1\)[^\n]*\n$/);
+  }, EXAMPLE_TIMEOUT_MS);
+
+  test("tx udp: a missing receiver is ECONNREFUSED on the connected socket, exit 1, not a run that looks fine", async () => {
+    const r = await runTool("scripts/tx.ts", ["udp", "-D", "127.0.0.1", "-p", "1", "-t", "2", "--json"]);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe("");
+    expect(r.err).toMatch(/^tx: no receiver at udp 127\.0\.0\.1:1: [^\n]*ECONNREFUSED[^\n]*\n$/);
+  }, EXAMPLE_TIMEOUT_MS);
+});

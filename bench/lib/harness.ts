@@ -38,7 +38,7 @@ export type FlagSpec = Record<string, { type: "number" | "string" | "boolean"; d
  * convention (scripts/lib/cli.ts): `--help` prints the usage and the spec, a wrong flag is a
  * one-line usage error (exit 2). */
 export function parseFlags<T extends Record<string, number | string | boolean>>(argv: readonly string[], spec: FlagSpec, usage: string): T {
-  const help = [usage, ...Object.entries(spec).map(([k, v]) => `  --${k}${v.type === "boolean" ? "" : ` <${v.type}>`}  ${v.help}${v.default !== undefined ? ` (default ${v.default})` : ""}`)].join("\n");
+  const help = [usage, ...Object.entries(spec).map(([k, v]) => `  --${k}${v.type === "boolean" ? "" : ` <${v.type}>`}  ${v.help}${v.default !== undefined ? ` (default ${v.default})` : ""}`), "  -h, --help  this text"].join("\n");
   const cli = { name: basename(process.argv[1] ?? "bench").replace(/\.ts$/, ""), usage: help };
   const options = Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, { type: v.type === "boolean" ? "boolean" as const : "string" as const }]));
   const { values } = parseCli(cli, [...argv], options);
