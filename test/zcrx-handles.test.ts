@@ -12,13 +12,13 @@ function bytes(n: number, seed: number): Uint8Array {
 }
 
 describe("chunk handles", () => {
-  test("a stale handle released after 512 (and 1024) deliveries on its slot is refused; the live chunk stays live", () => {
+  test("a stale handle stays refused through 4,096 later deliveries (the old 9-bit generation wrapped at 512); the live chunk stays live", () => {
     const sim = new SimulatedZcrx({ areaBytes: 16 * PAGE_SIZE, rqEntries: 16 });
     const rx = sim.createReceiver();
     const fd = sim.connect();
     const handles: number[] = [];
     rx.recv(fd, { onData: (_: null, chunk) => handles.push(chunk) }, null);
-    // One chunk per drain, released at once: the free slot is reused by every delivery.
+    // One chunk per drain, released before the next: the receiver reuses free slots.
     const deliverOne = (): number => {
       sim.send(fd, bytes(PAGE_SIZE, handles.length));
       rx.completions();
@@ -26,19 +26,16 @@ describe("chunk handles", () => {
     };
     const stale = deliverOne();
     rx.release(stale);
-    for (const deliveries of [512, 1024]) {
-      while (handles.length < deliveries) rx.release(deliverOne());
-      // Delivery number `deliveries + 1` is live now, on the slot the stale handle named.
+    for (let n = 1; n <= 4096; n++) {
       const live = deliverOne();
       expect(rx.live).toBe(1);
-      expect(() => rx.release(stale)).toThrow(/already released/);
-      expect(() => rx.view(stale)).toThrow(/already released/);
+      // A handle is either the live one or refused, whatever slot it names.
+      if (live !== stale) expect(() => rx.release(stale)).toThrow(/already released/);
       expect(rx.live).toBe(1);
-      expect(rx.unpublished + rx.stats.published).toBe(handles.length - 1);
-      // The live chunk still reads its own bytes and releases once.
-      expect(rx.view(live)).toEqual(bytes(PAGE_SIZE, handles.length - 1));
+      if (n % 512 === 0) expect(rx.view(live)).toEqual(bytes(PAGE_SIZE, n));
       rx.release(live);
     }
+    expect(new Set(handles).size).toBe(handles.length);
     rx.publish();
     sim.reclaim();
     expect(sim.buffersInUse).toBe(0);
@@ -102,33 +99,62 @@ describe("handlers that throw", () => {
     expect(seen.length).toBe(5);
   });
 
-  test("with onError, every exception goes there and completions() returns normally; onEnd throwing is reported the same way", () => {
+  test("onData throwing on every chunk and onEnd throwing: every CQE is still handled, every chunk goes back, the first error comes out after the batch", () => {
     const sim = new SimulatedZcrx({ areaBytes: 16 * PAGE_SIZE, rqEntries: 16 });
-    const errors: unknown[] = [];
-    const rx = sim.createReceiver({ onError: (e) => errors.push(e) });
+    const rx = sim.createReceiver();
     const fd = sim.connect();
     let n = 0;
+    let ended = false;
     rx.recv(fd, {
       onData: (_: null, chunk) => {
         n++;
-        // A handler that kept the handle and then threw: the receiver leaves it alone.
-        if (n % 2 === 0) {
-          rx.release(chunk);
-          throw new Error(`even ${n}`);
-        }
-        throw new Error(`odd ${n}`);
+        // Half of them release before throwing: the receiver must not release those again.
+        if (n % 2 === 0) rx.release(chunk);
+        throw new Error(`chunk ${n}`);
       },
       onEnd: () => {
+        ended = true;
         throw new Error("end");
       },
     }, null);
     sim.send(fd, bytes(4 * PAGE_SIZE, 4));
     sim.shutdown(fd);
-    expect(rx.completions()).toBe(5);
-    expect(errors.map((e) => (e as Error).message)).toEqual(["odd 1", "even 2", "odd 3", "even 4", "end"]);
-    expect(rx.live).toBe(0);
+    expect(() => rx.completions()).toThrow(/^chunk 1$/);
+    expect(n).toBe(4);
+    expect(ended).toBe(true);
     expect(rx.ended(0)).toBe(true);
+    expect(rx.live).toBe(0);
+    expect(rx.stats.handlerErrors).toBe(4);
+    expect(rx.stats.released).toBe(4);
     sim.reclaim();
     expect(sim.buffersInUse).toBe(0);
+    expect(sim.violations).toEqual([]);
+  });
+
+  test("a request that ends (-ENOSPC, a 2-entry CQ) after an onData that threw is still re-armed, and the stream completes", () => {
+    // A 2-entry CQ: the request ends with -ENOSPC after two chunks, so the re-arm logic runs.
+    const sim = new SimulatedZcrx({ areaBytes: 16 * PAGE_SIZE, rqEntries: 16, cqEntries: 2 });
+    const rx = sim.createReceiver();
+    const fd = sim.connect();
+    let got = 0;
+    rx.recv(fd, {
+      onData: (_: null, chunk, _o, length) => {
+        got += length;
+        rx.release(chunk);
+        if (got === 2 * PAGE_SIZE) throw new Error("once");
+      },
+    }, null);
+    sim.send(fd, bytes(6 * PAGE_SIZE, 5));
+    sim.shutdown(fd);
+    for (let i = 0; i < 50 && !rx.ended(0); i++) {
+      try {
+        rx.completions();
+      } catch (e) {
+        expect((e as Error).message).toBe("once");
+      }
+    }
+    expect(got).toBe(6 * PAGE_SIZE);
+    expect(rx.ended(0)).toBe(true);
+    expect(rx.stats.handlerErrors).toBe(1);
   });
 });

@@ -328,6 +328,7 @@ export class SimulatedZcrx implements ZcrxSource {
     if (!receiver) return 0;
     const batch = this.batch;
     let total = 0;
+    let failure: { error: unknown } | null = null;
     for (;;) {
       const n = Math.min((this.cqTail - this.cqHead) >>> 0, this.maxDispatch - total);
       if (n <= 0) break;
@@ -346,13 +347,34 @@ export class SimulatedZcrx implements ZcrxSource {
         const [c, r, f, o] = this.overflow.splice(0, 4) as [number, number, number, number];
         this.post(c, r, f, o);
       }
-      for (let k = 0; k < n; k++) {
-        const b = k * 4;
-        receiver.deliver(batch[b]!, batch[b + 1]! | 0, batch[b + 2]!, batch[b + 3]!, batch[4 * this.cqEntries + k]!);
-      }
+      const e = this.deliverBatch(receiver, n);
+      if (e !== null && failure === null) failure = e;
       total += n;
     }
+    if (failure !== null) throw failure.error;
     return total;
+  }
+
+  /** Hand `n` copied CQEs to the receiver. A handler that throws does not cost the CQEs after
+   * it: the loop resumes past it and the first exception is returned, to be thrown once the
+   * whole batch is through (as Ring.completions does; the try stays outside the per-CQE loop). */
+  private deliverBatch(receiver: ZcrxReceiver, n: number): { error: unknown } | null {
+    const batch = this.batch;
+    const high = 4 * this.cqEntries;
+    let failure: { error: unknown } | null = null;
+    let k = 0;
+    while (k < n) {
+      try {
+        for (; k < n; k++) {
+          const b = k * 4;
+          receiver.deliver(batch[b]!, batch[b + 1]! | 0, batch[b + 2]!, batch[b + 3]!, batch[high + k]!);
+        }
+      } catch (e) {
+        failure ??= { error: e };
+        k++;
+      }
+    }
+    return failure;
   }
 
   /** For benchmarks: post `count` data CQEs of `length` bytes on `fd`'s armed request without

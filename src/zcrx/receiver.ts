@@ -62,18 +62,18 @@ export interface RecvOptions {
   maxBytes?: number;
 }
 
-/** A chunk handle is generation * 2^22 + index: a non-negative integer below 2^53 naming one
- * delivery. The index picks a slot of the chunk table; the 31-bit generation tells a stale handle
- * from the slot's current one, so a second release of a handle is caught even after its slot was
- * reused. A stale handle can only pass for a live chunk if its slot took exactly a multiple of
- * 2^31 deliveries in between (the 9 bits of an int32 handle wrapped after 512). JSC keeps such
- * numbers unboxed like int32s. */
-export const CHUNK_INDEX_BITS = 22;
-const CHUNK_SLOT_SPAN = 2 ** CHUNK_INDEX_BITS;
-const CHUNK_MAX_SLOTS = CHUNK_SLOT_SPAN;
-/** Generations run 1..2^31-1 and wrap to 1: 0 is never live, so a small integer that only looks
- * like an index never names a chunk. */
-const CHUNK_GEN_SPAN = 2 ** 31;
+/** A chunk handle is (generation << indexBits) | index: a non-negative int32 (so the engine
+ * keeps it unboxed; a handle above 2^31 made every CQE several times dearer) naming one delivery.
+ * The index picks a slot of the chunk table, and indexBits is sized to this receiver's area, so
+ * the rest of the 31 bits is generation: 21 bits for a 1 MiB area, 17 for 16 MiB, 11 for 1 GiB,
+ * where the old fixed 22-bit index left 9. A slot's generation tells a stale handle from its current one, so a
+ * second release of a handle is caught even after the slot was reused. Free slots are reused in
+ * FIFO order, so a slot's generation advances once per lap of the free slots: a stale handle
+ * could pass for a live chunk only after 2^genBits laps (2^21 laps of 1,024 slots for a 1 MiB
+ * area: two billion deliveries), where the fixed 9 bits and a LIFO stack wrapped after 512. */
+export const CHUNK_INDEX_BITS_MAX = 22;
+const CHUNK_INDEX_BITS_MIN = 10;
+const CHUNK_MAX_SLOTS = 2 ** CHUNK_INDEX_BITS_MAX;
 const U32_SPAN = 4294967296;
 /** Area offsets are the low IORING_ZCRX_AREA_SHIFT (48) bits of a zcrx offset: these are the
  * ones in its high word. */
@@ -110,11 +110,6 @@ export interface ReceiverOptions {
    * fill those few and run dry again, one CQE per refill. resumeStarved() re-arms regardless.
    * Default: a quarter of the area's pages, at most 64, at least 1. */
   rearmLowWater?: number;
-  /** Called with an exception thrown by a handler's onData, onEnd or onStarve. The receiver
-   * goes on with the rest of the batch either way (a chunk whose onData threw is released for
-   * it unless it was already). Default: the first such exception of a batch is rethrown by the
-   * next publish() (so by run() or completions(), after the batch and the publish). */
-  onError?: (error: unknown) => void;
 }
 
 /** Default cap on ReceiverOptions.rearmLowWater. */
@@ -132,9 +127,6 @@ export class ZcrxReceiver {
   /** Refill entries published since the area last ran dry (while a receive is parked). */
   private backSinceDry = 0;
   private readonly lowWater: number;
-  private readonly onError: ((error: unknown) => void) | undefined;
-  /** The first handler exception not yet rethrown (without options.onError). */
-  private handlerError: { error: unknown } | null = null;
 
   // Chunk table: parallel typed arrays, one slot per live chunk, and a stack of free slots.
   private chunkOff: Float64Array;
@@ -145,9 +137,22 @@ export class ZcrxReceiver {
   private chunkLive: Uint8Array;
   /** Connection each slot's latest chunk came in on. */
   private chunkConn: Int32Array;
+  /** Free slots, a FIFO ring of chunkCap entries. */
   private freeChunks: Int32Array;
-  private freeTop: number;
+  private freeHead = 0;
+  private freeCount: number;
   private chunkCap: number;
+  /** Handle layout: index in the low idxBits, generation (1..genMask) above. */
+  private readonly idxBits: number;
+  private readonly idxMask: number;
+  private readonly genMask: number;
+  // The onData call in progress: a handler that throws leaves these set, and the next deliver
+  // or publish finishes that CQE's work (the try stays out of the per-CQE path: the source's
+  // dispatcher catches, goes on with the batch and rethrows after it, as Ring.completions does).
+  private handlerConn = -1;
+  private handlerChunk = 0;
+  private handlerRes = 0;
+  private handlerFlags = 0;
   /** Chunks delivered and not yet released. */
   live = 0;
 
@@ -187,9 +192,16 @@ export class ZcrxReceiver {
     this.rqTail = this.rqPublished = this.loadRefillTail();
     this.rqHead = this.loadRefillHead();
 
-    const cap = options.chunkCapacity ?? Math.max(64, Math.ceil(this.areaBytes / 4096) + r.entries);
+    const areaPages = Math.ceil(this.areaBytes / 4096);
+    const cap = options.chunkCapacity ?? Math.max(64, areaPages + r.entries);
     if (!Number.isInteger(cap) || cap < 1 || cap > CHUNK_MAX_SLOTS) throw invalidArgument("ZcrxReceiver", `chunkCapacity must be 1..${CHUNK_MAX_SLOTS}, got ${cap}`);
     this.chunkCap = cap;
+    // Room for twice what the area and the refill ring can account for (a buffer can be in two
+    // chunks when TCP splits what landed in it), and never less than the table asked for.
+    const slotsMax = Math.max(cap, 2 * (areaPages + r.entries));
+    this.idxBits = Math.min(CHUNK_INDEX_BITS_MAX, Math.max(CHUNK_INDEX_BITS_MIN, Math.ceil(Math.log2(slotsMax))));
+    this.idxMask = (1 << this.idxBits) - 1;
+    this.genMask = 2 ** (31 - this.idxBits) - 1;
     this.chunkOff = new Float64Array(cap);
     this.chunkLen = new Uint32Array(cap);
     this.chunkGen = new Uint32Array(cap);
@@ -197,13 +209,11 @@ export class ZcrxReceiver {
     this.chunkLive = new Uint8Array(cap);
     this.chunkConn = new Int32Array(cap);
     this.freeChunks = new Int32Array(cap);
-    for (let i = 0; i < cap; i++) this.freeChunks[i] = cap - 1 - i;
-    this.freeTop = cap;
+    for (let i = 0; i < cap; i++) this.freeChunks[i] = i;
+    this.freeCount = cap;
     const lowWater = options.rearmLowWater ?? Math.max(1, Math.min(REARM_LOW_WATER_MAX, Math.floor(this.areaBytes / 4096 / 4)));
     if (!Number.isInteger(lowWater) || lowWater < 1) throw invalidArgument("ZcrxReceiver", `rearmLowWater must be a positive integer, got ${options.rearmLowWater}`);
     this.lowWater = lowWater;
-    if (options.onError !== undefined && typeof options.onError !== "function") throw invalidArgument("ZcrxReceiver", "onError must be a function");
-    this.onError = options.onError;
     this.pendOff = new Float64Array(r.entries);
     this.pendLen = new Uint32Array(r.entries);
     // After bind, so that a source's own refusal (the simulator allows one receiver) speaks
@@ -298,6 +308,7 @@ export class ZcrxReceiver {
   /** One RECV_ZC CQE, from either source. offLo/offHi are the two words of
    * io_uring_zcrx_cqe.off (CQE bytes 16..23). */
   deliver(connId: number, res: number, flags: number, offLo: number, offHi: number): void {
+    if (this.handlerConn >= 0) this.afterHandlerThrew();
     const conn = this.conns[connId]!;
     if (res > 0) {
       const offset = (offHi & OFF_HIGH_MASK) * U32_SPAN + offLo;
@@ -308,16 +319,25 @@ export class ZcrxReceiver {
       conn.received += res;
       this.stats.chunks++;
       this.stats.bytes += res;
-      try {
-        conn.handler.onData(conn.ctx, chunk, offset, res);
-      } catch (e) {
-        // The rest of the batch must still be delivered (its buffers are the kernel's to lend
-        // only once): give this chunk back, unless the handler did, and report the error.
-        if (this.slotOf(chunk) >= 0) this.release(chunk);
-        this.handlerThrew(e);
-      }
+      this.handlerConn = connId;
+      this.handlerChunk = chunk;
+      this.handlerRes = res;
+      this.handlerFlags = flags;
+      conn.handler.onData(conn.ctx, chunk, offset, res);
+      this.handlerConn = -1;
     }
     if (!(flags & IORING_CQE_F_MORE)) this.finished(conn, res);
+  }
+
+  /** The last onData threw (its exception went to the source's dispatcher, which delivers the
+   * rest of the batch and rethrows it after): give its chunk back unless the handler did, since
+   * nothing else would, and finish what its CQE started (a last CQE ends or re-arms). */
+  private afterHandlerThrew(): void {
+    const conn = this.conns[this.handlerConn]!;
+    this.handlerConn = -1;
+    this.stats.handlerErrors++;
+    if (this.slotOf(this.handlerChunk) >= 0) this.release(this.handlerChunk);
+    if (!(this.handlerFlags & IORING_CQE_F_MORE)) this.finished(conn, this.handlerRes);
   }
 
   /** The request ended (no F_MORE): re-arm it, park it until refills arrive, or end the stream. */
@@ -346,13 +366,7 @@ export class ZcrxReceiver {
       this.stats.starvations++;
       conn.starved = true;
       if (this.starvedCount++ === 0) this.backSinceDry = 0;
-      if (conn.handler.onStarve !== undefined) {
-        try {
-          conn.handler.onStarve(conn.ctx);
-        } catch (e) {
-          this.handlerThrew(e);
-        }
-      }
+      conn.handler.onStarve?.(conn.ctx);
       return;
     }
     this.endConn(conn, limitReached && res > 0 ? 0 : res);
@@ -361,27 +375,18 @@ export class ZcrxReceiver {
   private endConn(conn: Conn, res: number): void {
     conn.ended = true;
     this.stats.ends++;
-    if (conn.handler.onEnd === undefined) return;
-    try {
-      conn.handler.onEnd(conn.ctx, res);
-    } catch (e) {
-      this.handlerThrew(e);
-    }
-  }
-
-  private handlerThrew(e: unknown): void {
-    this.stats.handlerErrors++;
-    if (this.onError !== undefined) this.onError(e);
-    else if (this.handlerError === null) this.handlerError = { error: e };
+    conn.handler.onEnd?.(conn.ctx, res);
   }
 
   // ---- chunks ----
 
   private takeChunk(offset: number, length: number, conn: number): number {
-    if (this.freeTop === 0) this.growChunks();
-    const i = this.freeChunks[--this.freeTop]!;
+    if (this.freeCount === 0) this.growChunks();
+    const i = this.freeChunks[this.freeHead]!;
+    this.freeHead = this.freeHead + 1 === this.chunkCap ? 0 : this.freeHead + 1;
+    this.freeCount--;
     const next = this.chunkGen[i]! + 1;
-    const gen = next === CHUNK_GEN_SPAN ? 1 : next;
+    const gen = next > this.genMask ? 1 : next;
     this.chunkGen[i] = gen;
     this.chunkUses[i]!++;
     this.chunkOff[i] = offset;
@@ -389,12 +394,12 @@ export class ZcrxReceiver {
     this.chunkConn[i] = conn;
     this.chunkLive[i] = 1;
     this.live++;
-    return gen * CHUNK_SLOT_SPAN + i;
+    return (gen << this.idxBits) | i;
   }
 
   private growChunks(): void {
     const old = this.chunkCap;
-    const cap = Math.min(old * 2, CHUNK_MAX_SLOTS);
+    const cap = Math.min(old * 2, this.idxMask + 1);
     if (cap === old) throw new UringError("ZcrxReceiver", ENOMEM, `${old} chunks are held and none released`, "release chunks: the kernel cannot reuse their buffers until then");
     const grow = <A extends Float64Array | Uint32Array | Uint8Array | Int32Array>(a: A, make: (n: number) => A): A => {
       const b = make(cap);
@@ -407,12 +412,12 @@ export class ZcrxReceiver {
     this.chunkUses = grow(this.chunkUses, (n) => new Float64Array(n));
     this.chunkLive = grow(this.chunkLive, (n) => new Uint8Array(n));
     this.chunkConn = grow(this.chunkConn, (n) => new Int32Array(n));
+    // Called with no slot free: the new FIFO holds the new slots only.
     const free = new Int32Array(cap);
-    free.set(this.freeChunks.subarray(0, this.freeTop));
-    let top = this.freeTop;
-    for (let i = cap - 1; i >= old; i--) free[top++] = i;
+    for (let k = 0; k < cap - old; k++) free[k] = old + k;
     this.freeChunks = free;
-    this.freeTop = top;
+    this.freeHead = 0;
+    this.freeCount = cap - old;
     this.chunkCap = cap;
   }
 
@@ -420,10 +425,8 @@ export class ZcrxReceiver {
    * NaN or too large yields a slot no live chunk has (a fractional or NaN index reads undefined
    * from the table). */
   private slotOf(chunk: number): number {
-    if (typeof chunk !== "number") return -1;
-    const gen = Math.floor(chunk / CHUNK_SLOT_SPAN);
-    const i = chunk - gen * CHUNK_SLOT_SPAN;
-    if (i < this.chunkCap && this.chunkLive[i] === 1 && this.chunkGen[i] === gen) return i;
+    const i = chunk & this.idxMask;
+    if ((chunk | 0) === chunk && chunk >= 0 && i < this.chunkCap && this.chunkLive[i] === 1 && this.chunkGen[i] === chunk >>> this.idxBits) return i;
     return -1;
   }
 
@@ -434,11 +437,12 @@ export class ZcrxReceiver {
   }
 
   private badChunk(chunk: number, where: string): UringError {
-    const gen = Math.floor(chunk / CHUNK_SLOT_SPAN);
-    const i = chunk - gen * CHUNK_SLOT_SPAN;
-    if (typeof chunk === "number" && Number.isInteger(chunk) && gen >= 1 && gen < CHUNK_GEN_SPAN && i < this.chunkCap) {
-      // How many deliveries ago this handle's generation was issued on its slot.
-      const ago = (this.chunkGen[i]! - gen + CHUNK_GEN_SPAN - 1) % (CHUNK_GEN_SPAN - 1);
+    const i = chunk & this.idxMask;
+    const gen = chunk >>> this.idxBits;
+    if ((chunk | 0) === chunk && chunk >= 0 && gen >= 1 && i < this.chunkCap) {
+      // How many deliveries ago this handle's generation was issued on its slot (generations
+      // cycle through 1..genMask).
+      const ago = (this.chunkGen[i]! - gen + this.genMask) % this.genMask;
       if (ago < this.chunkUses[i]!) {
         return new UringError(where, EINVAL, `chunk ${chunk} was already released`, "release each chunk exactly once; its bytes may already hold newer data");
       }
@@ -453,7 +457,7 @@ export class ZcrxReceiver {
     const out: { chunk: number; fd: number; offset: number; length: number }[] = [];
     for (let i = 0; i < this.chunkCap; i++) {
       if (this.chunkLive[i] !== 1) continue;
-      out.push({ chunk: this.chunkGen[i]! * CHUNK_SLOT_SPAN + i, fd: this.conns[this.chunkConn[i]!]!.fd, offset: this.chunkOff[i]!, length: this.chunkLen[i]! });
+      out.push({ chunk: (this.chunkGen[i]! << this.idxBits) | i, fd: this.conns[this.chunkConn[i]!]!.fd, offset: this.chunkOff[i]!, length: this.chunkLen[i]! });
     }
     return out;
   }
@@ -486,7 +490,9 @@ export class ZcrxReceiver {
     const i = this.slotOf(chunk);
     if (i < 0) throw this.badChunk(chunk, "ZcrxReceiver.release");
     this.chunkLive[i] = 0;
-    this.freeChunks[this.freeTop++] = i;
+    const tail = this.freeHead + this.freeCount;
+    this.freeChunks[tail >= this.chunkCap ? tail - this.chunkCap : tail] = i;
+    this.freeCount++;
     this.live--;
     this.stats.released++;
     if (this.closed) return;
@@ -573,10 +579,10 @@ export class ZcrxReceiver {
    * (ZCRX_CTRL_FLUSH_RQ); releases still pending (the ring was full) wait for the next publish
    * (`needsPublish` says so). Streams parked because the area ran dry are re-armed once
    * rearmLowWater buffers went back since, or once every chunk is back. Returns entries
-   * published; 0 after close(), which ends this receiver's writes to the refill ring. Then, if a
-   * handler threw during the batch and no onError was given, rethrows the first exception. */
+   * published; 0 after close(), which ends this receiver's writes to the refill ring. */
   publish(): number {
     if (this.closed) return 0;
+    if (this.handlerConn >= 0) this.afterHandlerThrew();
     if (this.pendCount > 0) this.movePending();
     const n = (this.rqTail - this.rqPublished) >>> 0;
     if (n > 0) {
@@ -593,11 +599,6 @@ export class ZcrxReceiver {
     if (this.starvedCount > 0) {
       this.backSinceDry += n;
       if (this.backSinceDry >= this.lowWater || (this.live === 0 && this.pendCount === 0)) this.rearmStarved();
-    }
-    const err = this.handlerError;
-    if (err !== null) {
-      this.handlerError = null;
-      throw err.error;
     }
     return n;
   }
@@ -644,27 +645,29 @@ export class ZcrxReceiver {
   /** Dispatch the completions ready now, then publish. Returns CQEs handled. */
   completions(): number {
     if (this.closed) throw closedError("ZcrxReceiver.completions", "zcrx receiver");
-    const n = this.source.reap(0, undefined);
-    this.endDrain();
-    return n;
+    try {
+      return this.source.reap(0, undefined);
+    } finally {
+      this.endDrain();
+    }
   }
 
   /** Wait for at least `waitNr` completions (bounded by `timeoutMs`), dispatch, publish. */
   run(waitNr = 1, timeoutMs?: number): number {
     if (this.closed) throw closedError("ZcrxReceiver.run", "zcrx receiver");
-    const n = this.source.reap(waitNr, timeoutMs);
-    this.endDrain();
-    return n;
+    try {
+      return this.source.reap(waitNr, timeoutMs);
+    } finally {
+      this.endDrain();
+    }
   }
 
   /** A synchronous drain's end: publish, and re-arm a parked receive with whatever went back
    * (the caller's next wait would otherwise have nothing in the kernel to end it). */
   private endDrain(): void {
-    try {
-      this.publish();
-    } finally {
-      if (this.starvedCount > 0 && this.backSinceDry > 0) this.rearmStarved();
-    }
+    if (this.closed) return;
+    this.publish();
+    if (this.starvedCount > 0 && this.backSinceDry > 0) this.rearmStarved();
   }
 
   /** run() until `done()`; throws ETIME after `timeoutMs`. */

@@ -35,7 +35,7 @@ export class ZcrxStats {
   flushes = 0;
   /** Streams that ended: EOF (res 0) or an error. */
   ends = 0;
-  /** Exceptions thrown by handlers (onData, onEnd, onStarve); the batch went on after each. */
+  /** Exceptions thrown by onData: the batch went on after each, and the chunk went back. */
   handlerErrors = 0;
 
   /** Mean refill entries per publish. */
