@@ -22,9 +22,22 @@ import { COLUMN_HELP, MB, pct, pctCell, rowHeader, rowLine, startWindow, type La
 import { receive } from "./lib/receiver.ts";
 import { bunSend } from "./lib/bun-sockets.ts";
 
+type Proto = "tcp" | "udp";
+const MODES = ["nonzc", "zc", "zc-fixed", "mixed", "adaptive"] as const;
+type TxMode = (typeof MODES)[number];
+const ZC_MODE: Record<TxMode, ZcMode> = { nonzc: "copy", zc: "zc", "zc-fixed": "zc-fixed", mixed: "mixed", adaptive: "adaptive" };
+
+/** npm start: sizes and seconds per run of the loopback comparison. */
+const MATRIX_SIZES = [4096, 65536, 262144];
+const MATRIX_SECONDS = 1;
+/** Seconds a loopback run takes beyond its sending time (receiver child start, ring setup). */
+const RUN_OVERHEAD_S = 0.2;
+/** npm start's expected duration: every mode plus Bun's row at each size. */
+const MATRIX_ESTIMATE_S = Math.ceil(MATRIX_SIZES.length * (MODES.length + 1) * (MATRIX_SECONDS + RUN_OVERHEAD_S));
+
 const USAGE = `usage: bun scripts/tx.ts [options] [tcp|udp]
        bun scripts/tx.ts                       loopback comparison (npm start): every mode at a
-                                               few sizes, and Bun's own sockets, about 25 s
+                                               few sizes, and Bun's own sockets, about ${MATRIX_ESTIMATE_S} s
        bun scripts/tx.ts -R [options] [tcp|udp] receiver role
 
 Options shared with liburing's examples/send-zerocopy (same letters, same meaning):
@@ -67,16 +80,6 @@ ${COLUMN_HELP}`;
 
 const CLI = { name: "tx", usage: USAGE };
 
-type Proto = "tcp" | "udp";
-const MODES = ["nonzc", "zc", "zc-fixed", "mixed", "adaptive"] as const;
-type TxMode = (typeof MODES)[number];
-const ZC_MODE: Record<TxMode, ZcMode> = { nonzc: "copy", zc: "zc", "zc-fixed": "zc-fixed", mixed: "mixed", adaptive: "adaptive" };
-
-/** npm start: sizes and seconds per run of the loopback comparison. */
-const MATRIX_SIZES = [4096, 65536, 262144];
-const MATRIX_SECONDS = 1;
-/** Seconds a loopback run takes beyond its sending time (receiver child start, ring setup). */
-const RUN_OVERHEAD_S = 0.4;
 /** One send's payload (and, for zc-fixed, one registered buffer): 1 GiB is the pool's limit. */
 const MAX_SIZE = 1 << 30;
 /** CPUs a sched_setaffinity mask here can name (its 128 bytes). */
