@@ -40,7 +40,8 @@ const USAGE = `usage: bun scripts/tx.ts [options] [tcp|udp]
                                                few sizes, and Bun's own sockets, about ${MATRIX_ESTIMATE_S} s
        bun scripts/tx.ts -R [options] [tcp|udp] receiver role
 
-Options shared with liburing's examples/send-zerocopy (same letters, same meaning):
+Options shared with liburing's examples/send-zerocopy (same letters, same meaning; its -d, -l,
+-T, -I and -y have no counterpart here and are refused):
   tcp | udp            protocol (default tcp)
   -4, -6               IPv4 (default) or IPv6
   -D, --dest ADDR      send to ADDR (numeric IPv4, or IPv6 with -6) where a receiver listens;
@@ -51,6 +52,9 @@ Options shared with liburing's examples/send-zerocopy (same letters, same meanin
   -n, --batch N        sends per submission (default 8)
   -t, --time S         seconds to send (default 2; fractions allowed)
   -C, --cpu N          pin this process to CPU N
+  -z, --zc N           0: copying sends (-m nonzc); otherwise SEND_ZC, from a registered buffer
+                       unless -b 0 (-m zc-fixed, or -m zc with -b 0), send-zerocopy's default
+  -b, --fixed N        with -z: 0 sends from ordinary memory, otherwise a registered buffer
   -R, --receiver       receiver role: listen on --addr and count (and with -v check) each TCP
                        connection or UDP burst, printing a row as each ends
   -v, --verify         sender: TCP sends continue the pattern across sends (send-zerocopy's -v);
@@ -126,6 +130,8 @@ function parse(argv: string[]): Args {
     dest: { type: "string", short: "D" },
     port: { type: "string", short: "p" },
     cpu: { type: "string", short: "C" },
+    zc: { type: "string", short: "z" },
+    fixed: { type: "string", short: "b" },
     "receiver-cpu": { type: "string" },
     threshold: { type: "string" },
     "no-report-usage": { type: "boolean" },
@@ -148,6 +154,13 @@ function parse(argv: string[]): Args {
   else if (v.mode !== undefined) {
     modes = v.mode.split(",") as TxMode[];
     for (const m of modes) if (!(MODES as readonly string[]).includes(m)) throw new UsageError(`unknown mode ${m} (modes: ${MODES.join(", ")}, all)`);
+  }
+  // send-zerocopy's -z/-b pick one of our modes: -z 0 copies; otherwise SEND_ZC, fixed unless -b 0.
+  if (v.zc !== undefined || v.fixed !== undefined) {
+    if (v.mode !== undefined) throw new UsageError("give -m, or send-zerocopy's -z/-b, not both");
+    const zc = v.zc === undefined ? 1 : numberArg("-z", v.zc, { max: 2 ** 31 - 1 });
+    const fixed = v.fixed === undefined ? 1 : numberArg("-b", v.fixed, { max: 2 ** 31 - 1 });
+    modes = [zc === 0 ? "nonzc" : fixed === 0 ? "zc" : "zc-fixed"];
   }
   const cpus = Math.min(navigator.hardwareConcurrency, MAX_CPUS);
   const cpuArg = (flag: string, s: string | undefined) => {
