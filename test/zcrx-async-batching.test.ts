@@ -148,6 +148,38 @@ describe("async refill batching (simulated device-less zcrx)", () => {
     }
   }, TIMEOUT_MS);
 
+  test("poll() takes what a drain delivered without a promise, and null when nothing is queued", async () => {
+    const host = new SimulatedRecvZc({ areaBytes: 64 * PAGE_SIZE, rqEntries: 64 });
+    try {
+      const fd = host.connect();
+      const stream = host.recvZc(fd);
+      expect(stream.poll()).toBeNull();
+      const data = pattern(10 * PAGE_SIZE, 6);
+      host.sim.send(fd, data);
+      host.sim.shutdown(fd);
+      let got = 0, polled = 0;
+      for await (const first of stream) {
+        const use = (c: ZcrxChunk): void => {
+          expect(Buffer.from(c.data).equals(data.subarray(got, got + c.data.length))).toBe(true);
+          got += c.data.length;
+          c.release();
+        };
+        use(first);
+        for (let c = stream.poll(); c !== null; c = stream.poll()) {
+          polled++;
+          use(c);
+        }
+      }
+      expect(got).toBe(data.length);
+      expect(polled).toBe(9);
+      expect(stream.poll()).toBeNull();
+      await turns(2);
+      assertClean(host);
+    } finally {
+      host.close();
+    }
+  }, TIMEOUT_MS);
+
   test("areaDry() resolves false when the stream ends first; assertClean names the chunks still held", async () => {
     const host = new SimulatedRecvZc({ areaBytes: 64 * PAGE_SIZE, rqEntries: 64 });
     try {

@@ -56,8 +56,8 @@ export interface ZcrxRecvOptions {
 }
 
 const handler: RecvZcHandler<ZcrxStream> = {
-  onData(s, chunk, _offset, _length) {
-    s.data(chunk);
+  onData(s, chunk, offset, length) {
+    s.data(chunk, offset, length);
   },
   onEnd(s, res) {
     s.end(res);
@@ -205,6 +205,14 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
     for (const resolve of w) resolve(dry);
   }
 
+  /** A chunk already received, or null when none is queued: no promise, no wait. Inside a
+   * `for await` body it takes the rest of what one drain delivered at a fraction of next()'s
+   * cost (one promise and one microtask per chunk):
+   * `for await (const c of s) { use(c); for (let d = s.poll(); d; d = s.poll()) use(d); }` */
+  poll(): ZcrxChunk | null {
+    return this.qHead < this.queue.length ? this.take() : null;
+  }
+
   next(): Promise<IteratorResult<ZcrxChunk>> {
     if (this.qHead < this.queue.length) return Promise.resolve({ value: this.take(), done: false });
     if (this.error !== null) {
@@ -256,8 +264,9 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
   }
 
   /** @internal */
-  data(handle: number): void {
-    const c = new ZcrxChunk(this, handle, this.receiver.view(handle));
+  data(handle: number, offset: number, length: number): void {
+    // The receiver just issued the handle for these bytes: the view needs no check.
+    const c = new ZcrxChunk(this, handle, this.receiver.viewAt(offset, length));
     if (this.ended) {
       c.release();
       return;

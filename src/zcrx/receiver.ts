@@ -121,6 +121,10 @@ export class ZcrxReceiver {
   readonly area: Uint8Array;
   private readonly source: ZcrxSource;
   private readonly areaBytes: number;
+  // The area's memory, for views: new Uint8Array(buffer, offset, length) costs about a quarter
+  // less than area.subarray() per chunk (no species lookup).
+  private readonly areaBuffer: ArrayBufferLike;
+  private readonly areaBase: number;
   private readonly conns: Conn[] = [];
   private closed = false;
   private starvedCount = 0;
@@ -178,6 +182,8 @@ export class ZcrxReceiver {
     this.source = source;
     this.area = source.area;
     this.areaBytes = source.area.byteLength;
+    this.areaBuffer = source.area.buffer;
+    this.areaBase = source.area.byteOffset;
     const r = source.refill;
     if (r.head % 4 || r.tail % 4 || r.rqes % 4 || r.rqes + r.entries * ZCRX_RQE.size > r.words.byteLength || (r.entries & (r.entries - 1)) !== 0) {
       throw new UringError("ZcrxReceiver", EINVAL, `refill layout head ${r.head} tail ${r.tail} rqes ${r.rqes} x${r.entries} does not fit ${r.words.byteLength} bytes`);
@@ -476,8 +482,13 @@ export class ZcrxReceiver {
    * Valid until release(chunk). For a SharedArrayBuffer area it can be posted to a Worker. */
   view(chunk: number): Uint8Array {
     const i = this.checkChunk(chunk, "ZcrxReceiver.view");
-    const off = this.chunkOff[i]!;
-    return this.area.subarray(off, off + this.chunkLen[i]!);
+    return this.viewAt(this.chunkOff[i]!, this.chunkLen[i]!);
+  }
+
+  /** A Uint8Array over area bytes [offset, offset + length), unchecked: for the chunk onData was
+   * just given (the async API's ZcrxChunk.data). */
+  viewAt(offset: number, length: number): Uint8Array {
+    return new Uint8Array(this.areaBuffer, this.areaBase + offset, length);
   }
 
   /** Give a chunk's buffer back to the kernel: one refill entry, written now with plain stores

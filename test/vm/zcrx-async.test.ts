@@ -53,15 +53,15 @@ async function receiveFromSender(total: number, areaBytes: number, kind: SenderK
     const senderExit = await sender.exited;
     // One more turn: the publish of the final drain's releases.
     await new Promise((r) => setImmediate(r));
-    return report(got, bad, senderExit, stream, t0);
+    return report(kind, got, bad, senderExit, stream, t0);
   } finally {
     clearInterval(watchdog);
   }
 }
 
-function report(got: number, bad: number, senderExit: number, stream: ZcrxStream, t0: number) {
+function report(sender: SenderKind, got: number, bad: number, senderExit: number, stream: ZcrxStream, t0: number) {
   const stats = stream.receiver.stats.snapshot();
-  const r = { kernel: kernelRelease(), bytes: got, first_mismatch: bad, sender_exit: senderExit, live_after: stream.receiver.live, stats, elapsed_ms: Math.round(performance.now() - t0) };
+  const r = { sender, kernel: kernelRelease(), bytes: got, first_mismatch: bad, sender_exit: senderExit, live_after: stream.receiver.live, stats, elapsed_ms: Math.round(performance.now() - t0) };
   console.log(`zcrx-vm-async: ${JSON.stringify(r)}`);
   return r;
 }
