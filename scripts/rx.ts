@@ -11,13 +11,11 @@ import { kernelRelease } from "../src/ring/kernel.ts";
 import { UringError } from "../src/error.ts";
 import { DEFAULT_PORT, ToolError, UsageError, choiceArg, numberArg, parseCli, portArg, runTool, sizeArg } from "./lib/cli.ts";
 import { PATTERN_PERIOD, UDP_MAX_IPV6, fillPattern } from "./lib/wire.ts";
-import { receive } from "./lib/receiver.ts";
+import { UDP_BURST_SILENCE_MS, receive } from "./lib/receiver.ts";
 import { rowHeader, rowLine, type LabRow } from "./lib/report.ts";
 
 /** SO_RCVBUF of the UDP receiver: room for bursts of 64 KiB datagrams. */
 const UDP_RCVBUF = 8 << 20;
-/** A UDP burst ends after this much silence (as with tx -R). */
-const UDP_SILENCE_MS = 500;
 
 const USAGE = `usage: bun scripts/rx.ts [options] [tcp|udp]
 
@@ -26,7 +24,7 @@ through plain recv() (the copying baseline) or through ZCRX (RECV_ZC on a NIC qu
 device-less on Linux 7.1+). Senders: bun scripts/tx.ts -D, liburing's send-zerocopy -D, or --self.
 
   tcp | udp          protocol (default tcp); udp receives with recv() only (ZCRX is TCP-only)
-                     and ends after ${UDP_SILENCE_MS / 1000} s without a datagram
+                     and ends after ${UDP_BURST_SILENCE_MS / 1000} s without a datagram
   --mode recv|zcrx   plain recv() into one buffer (copying baseline), or RECV_ZC (default zcrx)
   -i, --ifname IF -q, --rxq RXQ
                      zcrx on rx queue RXQ of IF (steer the flow there: bun scripts/zcrx-setup.ts)
@@ -137,10 +135,10 @@ function sockaddr(addr: string, port: number): Uint8Array {
 /** UDP: the shared receiver (tx -R's), one burst, reported with the same row as TCP. */
 function udpMain(args: Args): void {
   const mismatches = receive({
-    proto: "udp", host: args.addr, port: args.port, verify: args.verify, rcvbuf: UDP_RCVBUF, size: args.size, conns: 1, silenceMs: UDP_SILENCE_MS,
+    proto: "udp", host: args.addr, port: args.port, verify: args.verify, rcvbuf: UDP_RCVBUF, size: args.size, conns: 1, silenceMs: UDP_BURST_SILENCE_MS,
     onListening(port) {
       // With --json, stdout carries only the result: the listening line goes to stderr.
-      (args.json ? console.error : console.log)(`listening on ${args.addr} port ${port}; send UDP datagrams (a burst ends after ${UDP_SILENCE_MS / 1000} s of silence)`);
+      (args.json ? console.error : console.log)(`listening on ${args.addr} port ${port}; send UDP datagrams (a burst ends after ${UDP_BURST_SILENCE_MS / 1000} s of silence)`);
     },
     onResult(row, extra) {
       if (args.json) console.log(JSON.stringify({ kernel: kernelRelease(), ...row, ...extra }));

@@ -19,7 +19,7 @@ import { UringError } from "../src/error.ts";
 import { DEFAULT_PORT, ToolError, UsageError, numberArg, parseCli, portArg, runTool, sizeArg } from "./lib/cli.ts";
 import { LIBURING_PAYLOAD, PATTERN_PERIOD, UDP_MAX_IPV4, UDP_MAX_IPV6, fillPattern } from "./lib/wire.ts";
 import { COLUMN_HELP, MB, pct, pctCell, rowHeader, rowLine, startWindow, type LabRow } from "./lib/report.ts";
-import { receive } from "./lib/receiver.ts";
+import { UDP_BURST_SILENCE_MS, receive } from "./lib/receiver.ts";
 import { bunSend } from "./lib/bun-sockets.ts";
 
 type Proto = "tcp" | "udp";
@@ -72,7 +72,7 @@ Options of this tool:
                        the kernel's default, as npm start does on every side, Bun's included)
   --addr A             receiver listen address (default 127.0.0.1, ::1 with -6)
   --once               receiver: exit after the first TCP connection, or the first UDP burst
-                       (a burst ends after 0.5 s without a datagram); same as --conns 1
+                       (a burst ends after ${UDP_BURST_SILENCE_MS / 1000} s without a datagram); same as --conns 1
   --conns N            receiver: exit after N connections or bursts (default: run until stopped)
   --json               one JSON object per row, on stdout, instead of the table
   -h, --help           this text
@@ -90,8 +90,6 @@ const MAX_SIZE = 1 << 30;
 const MAX_CPUS = 1024;
 /** SO_SNDBUF / SO_RCVBUF unless --sockbuf says otherwise: room for a batch of large sends. */
 const DEFAULT_SOCKBUF = 4 << 20;
-/** A UDP receiver's burst ends after this much silence. */
-const UDP_SILENCE_MS = 500;
 
 interface Args {
   proto: Proto;
@@ -362,7 +360,7 @@ function printRow(a: Args, r: LabRow & Partial<SendResult>): void {
 function receiverRole(a: Args): void {
   const host = a.addr ?? (a.ipv6 ? "::1" : "127.0.0.1");
   const mismatches = receive({
-    proto: a.proto, host, port: a.port, verify: a.verify, rcvbuf: a.sockbuf, size: a.proto === "udp" && a.sizeGiven ? a.sizes[0]! : null, conns: a.conns, silenceMs: UDP_SILENCE_MS,
+    proto: a.proto, host, port: a.port, verify: a.verify, rcvbuf: a.sockbuf, size: a.proto === "udp" && a.sizeGiven ? a.sizes[0]! : null, conns: a.conns, silenceMs: UDP_BURST_SILENCE_MS,
     onListening(port) {
       console.log(`listening ${port}`);
       if (!a.json) console.log(`tx -R ${a.proto} on ${a.ipv6 ? `[${host}]` : host}:${port}, kernel ${kernelRelease()}: a row per ${a.proto === "tcp" ? "connection" : "burst"}\n${rowHeader()}`);
@@ -387,7 +385,7 @@ function remoteRuns(a: Args): void {
       printRow(a, r);
       if (mode === "adaptive" && !a.json) console.log(`  adaptive: ${r.reason}`);
       // A datagram receiver tells runs apart by silence: leave it some between them.
-      if (a.proto === "udp" && a.modes.length * a.sizes.length > 1) Bun.sleepSync(UDP_SILENCE_MS * 2);
+      if (a.proto === "udp" && a.modes.length * a.sizes.length > 1) Bun.sleepSync(UDP_BURST_SILENCE_MS * 2);
     }
   }
 }
@@ -416,7 +414,7 @@ async function loopbackRuns(a: Args): Promise<void> {
         rx.kill();
         throw e;
       }
-      const got = await resultWithin(rx, 5000 + UDP_SILENCE_MS);
+      const got = await resultWithin(rx, 5000 + UDP_BURST_SILENCE_MS);
       r.receiver_bytes = got ? got.bytes : null;
       if (a.proto === "tcp" && got && got.bytes !== r.bytes) r.note += `; RECEIVER COUNTED ${got.bytes} BYTES`;
       if (a.proto === "udp" && got) r.note += `; receiver got ${got.ops} of ${r.ops} datagrams`;

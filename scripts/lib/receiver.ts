@@ -35,6 +35,10 @@ export interface ReceiveExtra {
   error: string | null;
 }
 
+/** A UDP burst ends after this much silence: long enough that a sender stalled on a busy machine
+ * does not split its run in two, short enough to wait for at the end of a run. */
+export const UDP_BURST_SILENCE_MS = 1000;
+
 const TCP_BUFFER = 1 << 20;
 /** Larger than any datagram (65527 bytes over IPv6), so none is truncated. */
 const UDP_BUFFER = 65536;
