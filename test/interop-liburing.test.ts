@@ -93,6 +93,7 @@ interface JsonRow {
   note: string;
   drops: number | null;
   mismatches: number | null;
+  error?: string | null;
   verified?: boolean | null;
 }
 
@@ -153,11 +154,13 @@ describe("liburing send-zerocopy sends, our receivers count and check every byte
 
   /** TCP: every byte of every send arrived, in the pattern. */
   function expectStream({ packets, row }: { packets: number; row: JsonRow }): void {
+    expect(row.error ?? null).toBe(null);
     expect(row.bytes).toBe(packets * LIBURING_PAYLOAD);
   }
 
   /** UDP: every datagram sent was received or dropped by the kernel, and those received were whole. */
   function expectDatagrams({ packets, row }: { packets: number; row: JsonRow }): void {
+    expect(row.error).toBe(null);
     expect(row.ops).toBeGreaterThan(0);
     expect(row.ops + row.drops!).toBe(packets);
     expect(row.bytes).toBe(row.ops * LIBURING_PAYLOAD);

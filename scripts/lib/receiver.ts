@@ -79,12 +79,12 @@ export function receive(o: ReceiveOptions): number {
       const u = udpSocket(ring, { host: o.host, port: o.port });
       fds.push(u.fd);
       if (o.rcvbuf > 0) setSocketOption(ring, u.fd, SOL_SOCKET, SO_RCVBUF, o.rcvbuf, { via: "libc" });
+      // Drops are counted from the end of the last burst, or from before the port is announced:
+      // a sender may start at once, and overflow the queue before this loop sees a datagram.
+      let dropsBase = udpDrops(u.fd) ?? 0;
       o.onListening(u.address.port);
       const checker = o.verify ? new PatternChecker(UDP_BUFFER) : null;
       let bytes = 0, datagrams = 0, wrongSize = 0, wrongData = 0;
-      // Drops are counted from the end of the last burst (or the bind): a burst's first
-      // datagrams can overflow the queue before this loop sees any of them.
-      let dropsBase = udpDrops(u.fd) ?? 0;
       const loop = new RecvLoop(ring, u.fd, {
         bufferSize: UDP_BUFFER,
         onData: (b) => {
