@@ -7,7 +7,7 @@ import { queryZcrx } from "../src/zcrx/query.ts";
 import { UringError } from "../src/error.ts";
 import { IORING_SETUP_CQE_MIXED } from "../src/abi/setup.ts";
 import { kernelAtLeast, kernelRelease } from "../src/ring/kernel.ts";
-import { ZCRX_SINCE } from "../src/abi/zcrx.ts";
+import { ZCRX_FEATURE_EVENT, ZCRX_SINCE } from "../src/abi/zcrx.ts";
 import { testIf, needRoot, needKernel, needSetupFlag, needEnv } from "./helpers.ts";
 import { PAGE_SIZE } from "../src/ring/memory.ts";
 
@@ -33,6 +33,7 @@ function registerError(ring: Ring, options: Parameters<typeof registerZcrxIfq>[1
 
 /** Whether this kernel takes ZCRX_REG_NODEV (then loopback registration is not refused). */
 const nodevAccepted = queryZcrx()?.nodev === true;
+const eventsAccepted = ((queryZcrx()?.features ?? 0) & ZCRX_FEATURE_EVENT) !== 0;
 
 describe("ZCRX registration on this kernel", () => {
   testIf(gate, "lo: EOPNOTSUPP, explained as a virtual device with the NODEV way out", () => {
@@ -107,6 +108,20 @@ describe("ZCRX registration on this kernel", () => {
       expect(zcrxRingProblem(ring)).toBeNull();
       const e = registerError(ring, { ifname: "lo" });
       expect(e.code).toBe("EOPNOTSUPP");
+    } finally {
+      ring.close();
+    }
+  });
+
+  testIf(eventsAccepted ? `this kernel (${kernelRelease()}) reports ZCRX_FEATURE_EVENT` : recvZc, "events: true is refused before the syscall with the 7.2 message", () => {
+    const ring = zcrxRing();
+    try {
+      const e = registerError(ring, { ifname: "lo", rxq: 0, events: true });
+      expect(e.code).toBe("EOPNOTSUPP");
+      expect(e.message).toMatch(/ZCRX events \(ZCRX_FEATURE_EVENT\) needs Linux 7\.2/);
+      expect(e.message).toContain(kernelRelease());
+      // Without the option the same registration gets as far as the kernel (which refuses lo).
+      expect(registerError(ring, { ifname: "lo", rxq: 0 }).syscall).toBe("IORING_REGISTER_ZCRX_IFQ");
     } finally {
       ring.close();
     }

@@ -1,6 +1,6 @@
 // Tier 1: the refill ring size helper, table-driven, and its refusals.
 import { describe, expect, test } from "bun:test";
-import { refillRingBytes, areaChunks, roundUpPowerOfTwo, DEFAULT_REFILL_HEADER } from "../src/zcrx/sizes.ts";
+import { refillRingBytes, refillRingBytesWithStats, refillStatsOffset, areaChunks, roundUpPowerOfTwo, DEFAULT_REFILL_HEADER } from "../src/zcrx/sizes.ts";
 import { PAGE_SIZE } from "../src/ring/memory.ts";
 
 describe("refillRingBytes", () => {
@@ -52,5 +52,23 @@ describe("areaChunks", () => {
     expect(areaChunks(1024 * 1024)).toBe((1024 * 1024) / PAGE_SIZE);
     expect(areaChunks(PAGE_SIZE + 1)).toBe(1);
     expect(areaChunks(64 * 1024, 16 * 1024)).toBe(4);
+  });
+});
+
+describe("refill region with 7.2's copy counters", () => {
+  test("struct zcrx_stats sits after the last entry on its own cache line, inside the region", () => {
+    for (const [entries, hdr] of [[64, { size: 64, alignment: 64 }], [256, { size: 8, alignment: 8 }], [4096, DEFAULT_REFILL_HEADER]] as const) {
+      const at = refillStatsOffset(entries, hdr);
+      const rqesEnd = Math.ceil(hdr.size / hdr.alignment) * hdr.alignment + entries * 16;
+      expect(at).toBeGreaterThanOrEqual(rqesEnd);
+      expect(at % 64).toBe(0);
+      const bytes = refillRingBytesWithStats(entries, hdr);
+      expect(bytes % PAGE_SIZE).toBe(0);
+      expect(at + 16).toBeLessThanOrEqual(bytes);
+      expect(bytes).toBeGreaterThanOrEqual(refillRingBytes(entries, hdr));
+    }
+    // A one-page header and 256 entries end exactly at a page boundary: the counters need one more.
+    expect(refillRingBytes(256, DEFAULT_REFILL_HEADER)).toBe(2 * PAGE_SIZE);
+    expect(refillRingBytesWithStats(256, DEFAULT_REFILL_HEADER)).toBe(3 * PAGE_SIZE);
   });
 });

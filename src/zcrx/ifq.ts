@@ -16,7 +16,7 @@ import { allocShared, mapFd, retireShared, unmapRegion, PAGE_SIZE, type Region, 
 import { kernelRelease } from "../ring/kernel.ts";
 import { prepRecvZc } from "../ops/prep.ts";
 import { type AreaMemory, type ZcrxArea, createArea } from "./area.ts";
-import { DEFAULT_AREA_BYTES, DEFAULT_REFILL_HEADER, areaChunks, refillRingBytes, roundUpPowerOfTwo, zcrxCqEntries } from "./sizes.ts";
+import { DEFAULT_AREA_BYTES, DEFAULT_REFILL_HEADER, areaChunks, refillRingBytes, refillRingBytesWithStats, refillStatsOffset, roundUpPowerOfTwo, zcrxCqEntries } from "./sizes.ts";
 import { type ZcrxQuery, queryZcrx } from "./query.ts";
 import { explainRegisterError } from "./errors.ts";
 import { type RefillLayout, type ReceiverOptions, type ZcrxSource, ZcrxReceiver } from "./receiver.ts";
@@ -33,6 +33,12 @@ export interface ZcrxIfqOptions {
   /** ZCRX_REG_NODEV (Linux 7.1): no device; the kernel copies any TCP socket's data into the
    * area. Every RECV_ZC path runs without a zero-copy NIC. */
   nodev?: boolean;
+  /** ZCRX events and copy counters (ZCRX_FEATURE_EVENT, Linux 7.2): the kernel posts a CQE when
+   * it had to copy data into the area instead of receiving it in place (ZCRX_EVENT_COPY: the
+   * flow came in on another queue, RSS, a bond) or found no free buffer
+   * (ZCRX_EVENT_ALLOC_FAIL), and counts copied CQEs and bytes (copyStats()). Default: on where
+   * the kernel reports the feature; true on an older kernel is refused with the version. */
+  events?: boolean;
   /** Area size in bytes (rounded up to pages). Default 16 MiB. */
   areaBytes?: number;
   /** Area memory; see AreaMemory. Default "shared". */
@@ -94,6 +100,14 @@ export class ZcrxIfq {
   readonly refillBytes: number;
   /** The kernel's IO_URING_QUERY_ZCRX answer (null before 6.19). */
   readonly query: ZcrxQuery | null;
+  /** Whether the kernel posts ZCRX events for this ifq and keeps its copy counters (7.2). */
+  readonly events: boolean;
+  /** The user_data of this ifq's event CQEs: below 2^32, so the op table never issues it and the
+   * CQE reaches Ring.onUnknownCqe, where the receiver's source picks it up. */
+  readonly eventUserData: number;
+  /** u32 index of struct zcrx_stats in the refill region's words (-1 without events). */
+  private readonly statsIndex: number;
+  private readonly armCtrl: Uint8Array;
   private readonly ring: Ring;
   private readonly refillRegion: Region;
   private readonly ctrl: Uint8Array;
@@ -145,14 +159,21 @@ export class ZcrxIfq {
     if (refillMemory !== "kernel" && refillMemory !== "user") throw invalidArgument(WHERE, `refillMemory must be "kernel" or "user", got ${String(refillMemory)}`);
 
     const area = createArea(areaBytes, o.areaMemory ?? "shared");
-    const refillBytes = refillRingBytes(rqWanted, q?.rqHeader ?? DEFAULT_REFILL_HEADER);
+    const canEvents = ((q?.features ?? 0) & Z.ZCRX_FEATURE_EVENT) !== 0;
+    if (o.events !== undefined && typeof o.events !== "boolean") throw invalidArgument(WHERE, `events must be a boolean, got ${String(o.events)}`);
+    if (o.events === true && !canEvents) throw unsupported(WHERE, "ZCRX events (ZCRX_FEATURE_EVENT)", Z.ZCRX_SINCE.events, release);
+    const events = o.events ?? canEvents;
+    const hdr = q?.rqHeader ?? DEFAULT_REFILL_HEADER;
+    const statsOffset = events ? refillStatsOffset(rqWanted, hdr) : -1;
+    const refillBytes = events ? refillRingBytesWithStats(rqWanted, hdr) : refillRingBytes(rqWanted, hdr);
+    const eventUserData = events ? EVENT_USER_DATA_BASE + (nextEventTag++ & 0xffff) : 0;
     const userRegion = refillMemory === "user" ? allocShared(refillBytes) : undefined;
 
     // One buffer for the three structs the kernel reads and writes back.
-    const mem = new Uint8Array(Z.ZCRX_AREA_REG.size + R.REGION_DESC.size + Z.ZCRX_IFQ_REG.size);
+    const mem = new Uint8Array(Z.ZCRX_AREA_REG.size + R.REGION_DESC.size + Z.ZCRX_IFQ_REG.size + Z.ZCRX_EVENT_DESC.size);
     const dv = new DataView(mem.buffer);
     const base = addressOf(mem);
-    const A = 0, D = Z.ZCRX_AREA_REG.size, G = D + R.REGION_DESC.size;
+    const A = 0, D = Z.ZCRX_AREA_REG.size, G = D + R.REGION_DESC.size, E = G + Z.ZCRX_IFQ_REG.size;
     dv.setBigUint64(A + Z.ZCRX_AREA_REG.addr, BigInt(area.address), true);
     dv.setBigUint64(A + Z.ZCRX_AREA_REG.len, BigInt(area.byteLength), true);
     dv.setBigUint64(D + R.REGION_DESC.size_, BigInt(refillBytes), true);
@@ -167,6 +188,13 @@ export class ZcrxIfq {
     dv.setBigUint64(G + Z.ZCRX_IFQ_REG.area_ptr, BigInt(base + A), true);
     dv.setBigUint64(G + Z.ZCRX_IFQ_REG.region_ptr, BigInt(base + D), true);
     dv.setUint32(G + Z.ZCRX_IFQ_REG.rx_buf_len, rxBufLen, true);
+    if (events) {
+      dv.setBigUint64(E + Z.ZCRX_EVENT_DESC.user_data, BigInt(eventUserData), true);
+      dv.setUint32(E + Z.ZCRX_EVENT_DESC.type_mask, (1 << Z.ZCRX_EVENT_ALLOC_FAIL) | (1 << Z.ZCRX_EVENT_COPY), true);
+      dv.setUint32(E + Z.ZCRX_EVENT_DESC.flags, Z.ZCRX_EVENT_DESC_FLAG_STATS, true);
+      dv.setBigUint64(E + Z.ZCRX_EVENT_DESC.stats_offset, BigInt(statsOffset), true);
+      dv.setBigUint64(G + Z.ZCRX_IFQ_REG.event_desc, BigInt(base + E), true);
+    }
 
     const ret = sys.io_uring_register(ring.fd, R.IORING_REGISTER_ZCRX_IFQ, mem.subarray(G), 1);
     if (ret < 0) {
@@ -185,6 +213,9 @@ export class ZcrxIfq {
     this.areaToken = dv.getBigUint64(A + Z.ZCRX_AREA_REG.rq_area_token, true);
     this.area = area;
     this.query = q;
+    this.events = events;
+    this.eventUserData = eventUserData;
+    this.statsIndex = statsOffset >> 2;
     this.refillMemory = refillMemory;
     this.refillBytes = refillBytes;
     this.refillMmapOffset = Number(dv.getBigUint64(D + R.REGION_DESC.mmap_offset, true));
@@ -199,7 +230,7 @@ export class ZcrxIfq {
     try {
       // The kernel-allocated ring is mapped from the ring fd at the offset it wrote back.
       r = userRegion ?? mapFd(ring.fd, refillBytes, this.refillMmapOffset, "zcrx refill ring");
-      if (rqes + this.rqEntries * Z.ZCRX_RQE.size > r.byteLength) {
+      if (rqes + this.rqEntries * Z.ZCRX_RQE.size > (events ? statsOffset : r.byteLength)) {
         // Our mapping of a kernel region only adds a reference to its pages: dropping it is safe.
         if (r.kind === "mmap") unmapRegion(r);
         throw new UringError(WHERE, EINVAL, `kernel refill layout (rqes at ${rqes}, ${this.rqEntries} entries) exceeds the ${r.byteLength}-byte region`);
@@ -215,6 +246,33 @@ export class ZcrxIfq {
     this.ctrl = new Uint8Array(Z.ZCRX_CTRL.size);
     new DataView(this.ctrl.buffer).setUint32(Z.ZCRX_CTRL.zcrx_id, this.id, true);
     new DataView(this.ctrl.buffer).setUint32(Z.ZCRX_CTRL.op, Z.ZCRX_CTRL_FLUSH_RQ, true);
+    this.armCtrl = new Uint8Array(Z.ZCRX_CTRL.size);
+    new DataView(this.armCtrl.buffer).setUint32(Z.ZCRX_CTRL.zcrx_id, this.id, true);
+    new DataView(this.armCtrl.buffer).setUint32(Z.ZCRX_CTRL.op, Z.ZCRX_CTRL_ARM_EVENT, true);
+  }
+
+  /** struct zcrx_stats (7.2): CQEs the kernel filled by copying (copy fallback) and the bytes it
+   * copied, since registration. A device-less ifq copies everything; on a NIC queue anything but
+   * 0 means traffic arriving on another queue (RSS, flow steering, a bond) and costing a copy.
+   * Kernels before 7.2 keep no such counters: this throws EOPNOTSUPP with the version, never 0s. */
+  copyStats(): { copyCount: number; copyBytes: number } {
+    if (!this.events) throw unsupported("ZcrxIfq.copyStats", "the zcrx copy counters (struct zcrx_stats)", Z.ZCRX_SINCE.events, kernelRelease());
+    if (this.closed) throw closedError("ZcrxIfq.copyStats", "zcrx ifq");
+    const w = this.refill.words, i = this.statsIndex;
+    // Two u64s, little-endian, written by the kernel with plain stores (WRITE_ONCE per field).
+    return { copyCount: w[i + 1]! * U32_SPAN + w[i]!, copyBytes: w[i + 3]! * U32_SPAN + w[i + 2]! };
+  }
+
+  /** ZCRX_CTRL_ARM_EVENT: events are one-shot; after one of type `type` (ZCRX_EVENT_*) the
+   * kernel posts no other of that type until this is called. The receiver re-arms at its next
+   * publish. */
+  armEvent(type: number): void {
+    if (!this.events) throw unsupported("ZCRX_CTRL_ARM_EVENT", "ZCRX events (ZCRX_FEATURE_EVENT)", Z.ZCRX_SINCE.events, kernelRelease());
+    if (this.closed || this.ring.isClosed) throw closedError("ZCRX_CTRL_ARM_EVENT", "zcrx ifq");
+    if (type !== Z.ZCRX_EVENT_ALLOC_FAIL && type !== Z.ZCRX_EVENT_COPY) throw invalidArgument("ZCRX_CTRL_ARM_EVENT", `type must be ZCRX_EVENT_ALLOC_FAIL (0) or ZCRX_EVENT_COPY (1), got ${type}`);
+    new DataView(this.armCtrl.buffer).setUint32(Z.ZCRX_CTRL.payload, type, true);
+    const ret = sys.io_uring_register(this.ring.fd, R.IORING_REGISTER_ZCRX_CTRL, this.armCtrl, 0);
+    if (ret < 0) throw new UringError("IORING_REGISTER_ZCRX_CTRL", -ret, `ZCRX_CTRL_ARM_EVENT type ${type} zcrx_id ${this.id}`);
   }
 
   /** Whether ZCRX_CTRL_FLUSH_RQ is available (the kernel reports ZCRX_CTRL opcodes). */
@@ -265,6 +323,11 @@ function keepPinned(area: ZcrxArea, userRegion: SharedRegion | undefined): void 
   if (userRegion !== undefined) retireShared(userRegion, true);
 }
 
+/** user_data of ZCRX event CQEs: "zc" in the high half of the low word, a per-process tag below. */
+const EVENT_USER_DATA_BASE = 0x7a630000;
+let nextEventTag = 0;
+const U32_SPAN = 4294967296;
+
 /** Completions from a real Ring: RECV_ZC SQEs tracked in its op table, their CQE32 tails read
  * from ring.batch.big. */
 class RingSource implements ZcrxSource {
@@ -291,6 +354,19 @@ class RingSource implements ZcrxSource {
 
   bind(receiver: ZcrxReceiver): void {
     this.receiver = receiver;
+    if (!this.ifq.events) return;
+    // Event CQEs carry a user_data outside the op table: take ours, pass the rest on.
+    const ud = this.ifq.eventUserData;
+    const prev = this.ring.onUnknownCqe;
+    this.ring.onUnknownCqe = (userData, res, flags, index) => {
+      if (userData === ud) receiver.event(res);
+      else prev?.(userData, res, flags, index);
+    };
+  }
+
+  armEvents(types: number): void {
+    if (types & (1 << Z.ZCRX_EVENT_ALLOC_FAIL)) this.ifq.armEvent(Z.ZCRX_EVENT_ALLOC_FAIL);
+    if (types & (1 << Z.ZCRX_EVENT_COPY)) this.ifq.armEvent(Z.ZCRX_EVENT_COPY);
   }
 
   arm(conn: number, fd: number, maxBytes: number): void {

@@ -6,7 +6,7 @@
 // ifq, or src/testing's simulated kernel. The handler, release and publish code is the same.
 import { IORING_CQE_F_MORE } from "../abi/sqe.ts";
 import { EAGAIN, EBUSY, ECANCELED, EFAULT, EINTR, EINVAL, ENOMEM, ENOSPC, ETIME } from "../abi/errno.ts";
-import { IORING_ZCRX_AREA_SHIFT, ZCRX_RQE } from "../abi/zcrx.ts";
+import { IORING_ZCRX_AREA_SHIFT, ZCRX_EVENT_ALLOC_FAIL, ZCRX_EVENT_COPY, ZCRX_RQE } from "../abi/zcrx.ts";
 import { UringError, closedError, invalidArgument } from "../error.ts";
 import { BATCH_BUCKETS, ZcrxStats } from "./stats.ts";
 
@@ -39,6 +39,8 @@ export interface ZcrxSource {
    * the kernel to take them now (ZCRX_CTRL_FLUSH_RQ) and returns true; a NIC queue takes them
    * when it needs buffers, and the source returns false. */
   afterPublish(): boolean;
+  /** Re-arm the one-shot ZCRX events whose bits (1 << ZCRX_EVENT_*) are set (7.2). */
+  armEvents?(types: number): void;
 }
 
 /** What a receiving application supplies per connection. */
@@ -128,6 +130,8 @@ export class ZcrxReceiver {
   private readonly conns: Conn[] = [];
   private closed = false;
   private starvedCount = 0;
+  /** Event types (bits) seen since the last publish, to re-arm there. */
+  private eventsToArm = 0;
   /** Refill entries published since the area last ran dry (while a receive is parked). */
   private backSinceDry = 0;
   private readonly lowWater: number;
@@ -287,6 +291,25 @@ export class ZcrxReceiver {
     }
     this.endConn(c, -ECANCELED);
     return false;
+  }
+
+  /** A ZCRX event CQE (7.2) for this ifq: its res is the ZCRX_EVENT_* type (checked on 7.2.13).
+   * Events are one-shot in the kernel. ALLOC_FAIL is re-armed by the next publish (at most one
+   * ZCRX_CTRL_ARM_EVENT per turn). COPY is not: its first CQE marks this receiver `copied`, and
+   * ZcrxIfq.copyStats() counts every copy after it, where re-arming would cost a syscall per
+   * publish on a queue that copies everything (device-less, or traffic on the wrong queue). */
+  event(type: number): void {
+    if (type === ZCRX_EVENT_COPY) this.stats.copyEvents++;
+    else if (type === ZCRX_EVENT_ALLOC_FAIL) {
+      this.stats.allocFailEvents++;
+      this.eventsToArm |= 1 << ZCRX_EVENT_ALLOC_FAIL;
+    } else this.stats.otherEvents++;
+  }
+
+  /** Whether the kernel reported copying data into the area instead of receiving it in place
+   * (a ZCRX_EVENT_COPY since this receiver began; 7.2 only: before, nothing tells). */
+  get copied(): boolean {
+    return this.stats.copyEvents > 0;
   }
 
   /** Whether connection `conn` is parked because the area ran dry. */
@@ -606,6 +629,11 @@ export class ZcrxReceiver {
       const b = 31 - Math.clz32(n);
       s.batchHistogram[b < BATCH_BUCKETS ? b : BATCH_BUCKETS - 1]!++;
       if (this.source.afterPublish()) s.flushes++;
+    }
+    if (this.eventsToArm !== 0) {
+      const types = this.eventsToArm;
+      this.eventsToArm = 0;
+      this.source.armEvents?.(types);
     }
     if (this.starvedCount > 0) {
       this.backSinceDry += n;

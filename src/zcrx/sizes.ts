@@ -1,6 +1,6 @@
 // Sizes of the memory a zcrx instance needs, computed by named helpers so no call site does the
 // arithmetic inline (the tokio-rs/io-uring zcrx test mapped the wrong refill size doing so).
-import { ZCRX_RQE, ZCRX_RQ_MAX_ENTRIES } from "../abi/zcrx.ts";
+import { ZCRX_RQE, ZCRX_RQ_MAX_ENTRIES, ZCRX_STATS } from "../abi/zcrx.ts";
 import { PAGE_SIZE } from "../ring/memory.ts";
 import { invalidArgument } from "../error.ts";
 
@@ -47,6 +47,18 @@ export function refillRingBytes(entries: number, hdr: RefillHeader = DEFAULT_REF
     throw invalidArgument("refillRingBytes", `header size must be >= 0 and alignment a power of two, got ${hdr.size}/${hdr.alignment}`);
   }
   return alignUp(alignUp(hdr.size, hdr.alignment) + roundUpPowerOfTwo(entries) * ZCRX_RQE.size, PAGE_SIZE);
+}
+
+/** Where struct zcrx_stats (7.2's copy counters) goes in a refill region for `entries` RQEs:
+ * after the last entry, on a cache line of its own. The kernel writes it; we read it. */
+export function refillStatsOffset(entries: number, hdr: RefillHeader = DEFAULT_REFILL_HEADER): number {
+  return alignUp(alignUp(hdr.size, hdr.alignment) + roundUpPowerOfTwo(entries) * ZCRX_RQE.size, 64);
+}
+
+/** Bytes of a refill region that also holds struct zcrx_stats at refillStatsOffset, in whole
+ * pages. */
+export function refillRingBytesWithStats(entries: number, hdr: RefillHeader = DEFAULT_REFILL_HEADER): number {
+  return Math.max(refillRingBytes(entries, hdr), alignUp(refillStatsOffset(entries, hdr) + ZCRX_STATS.size, PAGE_SIZE));
 }
 
 /** Chunks (PAGE_SIZE buffers, "niovs") an area of `bytes` holds: the most chunks the kernel can

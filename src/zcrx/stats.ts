@@ -37,6 +37,13 @@ export class ZcrxStats {
   ends = 0;
   /** Exceptions thrown by onData: the batch went on after each, and the chunk went back. */
   handlerErrors = 0;
+  /** ZCRX_EVENT_COPY CQEs (7.2): the kernel copied data into the area. One-shot and left
+   * un-armed, so 1 at most: ZcrxIfq.copyStats() counts the copies. */
+  copyEvents = 0;
+  /** ZCRX_EVENT_ALLOC_FAIL CQEs (7.2): the queue found no free buffer in the area. */
+  allocFailEvents = 0;
+  /** Event CQEs of a type this library does not know. */
+  otherEvents = 0;
 
   /** Mean refill entries per publish. */
   get batchMean(): number {
@@ -67,6 +74,9 @@ export class ZcrxStats {
       flushes: this.flushes,
       ends: this.ends,
       handler_errors: this.handlerErrors,
+      copy_events: this.copyEvents,
+      alloc_fail_events: this.allocFailEvents,
+      other_events: this.otherEvents,
     };
   }
 }
