@@ -56,8 +56,15 @@ export function pctCell(v: number | null): string {
   return v === null ? "-" : v.toFixed(1);
 }
 
+/** The mode, and "(copied)" where a zero-copy mode's bytes were all copied by the kernel, so no
+ * row reads as zero-copy while its copied % says 100. */
+function modeCell(r: LabRow): string {
+  const zeroCopyMode = r.role === "send" && r.mode !== "nonzc" && r.mode !== "bun";
+  return zeroCopyMode && r.copied_pct !== null && r.copied_pct >= 99.95 ? `${r.mode} (copied)` : r.mode;
+}
+
 const COLUMNS: Array<[header: string, width: number, cell: (r: LabRow) => string]> = [
-  ["mode", 9, (r) => r.mode],
+  ["mode", 17, modeCell],
   ["size", 7, (r) => (r.size === null ? "-" : String(r.size))],
   ["bytes", 13, (r) => String(r.bytes)],
   ["s", 6, (r) => r.seconds.toFixed(2)],
@@ -82,7 +89,8 @@ export function rowLine(r: LabRow): string {
 }
 
 /** What the columns mean, for the tools' --help and npm start's preamble. */
-export const COLUMN_HELP = `columns: mode (what sent or received) · size (bytes per send or datagram) · bytes (total
+export const COLUMN_HELP = `columns: mode (what sent or received; "(copied)" where the kernel copied every byte of a
+zero-copy mode, as it always does on loopback) · size (bytes per send or datagram) · bytes (total
 moved) · s (wall seconds) · MB/s (10^6 bytes/s) · ops/s (sends, datagrams or receive
 completions per second) · CPU % (user+sys over wall time, 100 = one core) · user s / sys s (CPU
 seconds) · zc % / copied % (share of the bytes the kernel sent in place / copied, as
