@@ -3,7 +3,7 @@
 // kernel has it (7.1+, the VM tier).
 import { describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
-import { openRing, ZcrxStream, type ZcrxStreamHost } from "../src/api/index.ts";
+import { openRing, ZcrxStream, type AsyncRing, type TcpListener, type TcpSocket, type ZcrxStreamHost } from "../src/api/index.ts";
 import { zcrxRingDefaults } from "../src/zcrx/ifq.ts";
 import { SimulatedZcrx } from "../src/testing/index.ts";
 import type { ZcrxReceiver } from "../src/zcrx/receiver.ts";
@@ -44,6 +44,20 @@ function simHost(rx: ZcrxReceiver, sim?: SimulatedZcrx): ZcrxStreamHost & { stop
   };
   setImmediate(pump);
   return h;
+}
+
+/** A listener on 127.0.0.1 of ring `r`, a client connected to it, and the accepted peer. */
+async function loopbackPair(r: AsyncRing): Promise<{ l: TcpListener; cl: TcpSocket; peer: TcpSocket }> {
+  const l = r.listen({ host: "127.0.0.1", port: 0 });
+  const accepted = l.accept();
+  const cl = await r.connect({ host: "127.0.0.1", port: l.port });
+  return { l, cl, peer: await accepted };
+}
+
+/** Send `data` on `cl` (resolved once the kernel let go of it), then end the stream. */
+async function sendAndEnd(cl: TcpSocket, data: Uint8Array): Promise<void> {
+  await cl.send(data).released;
+  await cl.end();
 }
 
 /** Let the event loop (and the simHost pump) run until `done()`, bounded. */
@@ -257,10 +271,7 @@ describe("AsyncRing.registerZcrx", () => {
     const r = openRing();
     try {
       expect(() => r.registerZcrx({ nodev: true })).toThrow(/IORING_SETUP_CQE32/);
-      const l = r.listen({ host: "127.0.0.1", port: 0 });
-      const accepted = l.accept();
-      const cl = await r.connect({ host: "127.0.0.1", port: l.port });
-      const peer = await accepted;
+      const { l, cl, peer } = await loopbackPair(r);
       expect(() => peer.recvZc()).toThrow(/registerZcrx/);
       await Promise.all([cl.close(), peer.close(), l.close()]);
     } finally {
@@ -272,15 +283,9 @@ describe("AsyncRing.registerZcrx", () => {
     const r = openRing({ deferTaskrun: true, cqe32: true, cqEntries: 4096 });
     try {
       r.registerZcrx({ nodev: true, areaBytes: 1 << 20 });
-      const l = r.listen({ host: "127.0.0.1", port: 0 });
-      const accepted = l.accept();
-      const cl = await r.connect({ host: "127.0.0.1", port: l.port });
-      const peer = await accepted;
+      const { l, cl, peer } = await loopbackPair(r);
       const data = pattern(4_000_000, 5);
-      const sending = (async () => {
-        await cl.send(data).released;
-        await cl.end();
-      })();
+      const sending = sendAndEnd(cl, data);
       let got = 0, mismatch = -1;
       for await (const chunk of peer.recvZc()) {
         for (let i = 0; i < chunk.data.length && mismatch < 0; i++) if (chunk.data[i] !== data[got + i]) mismatch = got + i;
@@ -326,15 +331,9 @@ describe("AsyncRing.registerZcrx", () => {
     try {
       expect(r.zcrxQueue).not.toBeNull();
       expect(r.ring.cqEntries).toBeGreaterThanOrEqual(1024);
-      const l = r.listen({ host: "127.0.0.1", port: 0 });
-      const accepted = l.accept();
-      const cl = await r.connect({ host: "127.0.0.1", port: l.port });
-      const peer = await accepted;
+      const { l, cl, peer } = await loopbackPair(r);
       const data = pattern(3_000_000, 8);
-      const sending = (async () => {
-        await cl.send(data).released;
-        await cl.end();
-      })();
+      const sending = sendAndEnd(cl, data);
       let got = 0;
       const stream = peer.recvZc();
       for await (const chunk of stream) {
@@ -361,10 +360,7 @@ describe("AsyncRing.registerZcrx", () => {
       }
       expect(err).toBeInstanceOf(UringError);
       expect((err as UringError).syscall).toBe("IORING_REGISTER_ZCRX_IFQ");
-      const l = r.listen({ host: "127.0.0.1", port: 0 });
-      const accepted = l.accept();
-      const cl = await r.connect({ host: "127.0.0.1", port: l.port });
-      const peer = await accepted;
+      const { l, cl, peer } = await loopbackPair(r);
       const it = peer.recv()[Symbol.asyncIterator]();
       await cl.send("still works");
       expect(new TextDecoder().decode((await it.next()).value!)).toBe("still works");
