@@ -2,7 +2,7 @@
 // side. A stale handle must never free a live chunk, however many deliveries its slot has had
 // since; a handler that throws must not cost the rest of its batch or their buffers.
 import { describe, expect, test } from "bun:test";
-import { SimulatedZcrx } from "../src/testing/index.ts";
+import { SimulatedZcrx, type SimulatedZcrxOptions } from "../src/testing/index.ts";
 import { PAGE_SIZE } from "../src/ring/memory.ts";
 
 function bytes(n: number, seed: number): Uint8Array {
@@ -11,11 +11,15 @@ function bytes(n: number, seed: number): Uint8Array {
   return b;
 }
 
+/** A 16-page simulated zcrx with a 16-entry refill ring, its receiver and one connection. */
+function setup(o: SimulatedZcrxOptions = {}) {
+  const sim = new SimulatedZcrx({ areaBytes: 16 * PAGE_SIZE, rqEntries: 16, ...o });
+  return { sim, rx: sim.createReceiver(), fd: sim.connect() };
+}
+
 describe("chunk handles", () => {
   test("a stale handle stays refused through 4,096 later deliveries (the old 9-bit generation wrapped at 512); the live chunk stays live", () => {
-    const sim = new SimulatedZcrx({ areaBytes: 16 * PAGE_SIZE, rqEntries: 16 });
-    const rx = sim.createReceiver();
-    const fd = sim.connect();
+    const { sim, rx, fd } = setup();
     const handles: number[] = [];
     rx.recv(fd, { onData: (_: null, chunk) => handles.push(chunk) }, null);
     // One chunk per drain, released before the next: the receiver reuses free slots.
@@ -43,9 +47,7 @@ describe("chunk handles", () => {
   });
 
   test("handles are non-negative integers; strings, fractions and out-of-range numbers name no chunk", () => {
-    const sim = new SimulatedZcrx({ areaBytes: 16 * PAGE_SIZE, rqEntries: 16 });
-    const rx = sim.createReceiver();
-    const fd = sim.connect();
+    const { sim, rx, fd } = setup();
     const handles: number[] = [];
     rx.recv(fd, { onData: (_: null, chunk) => handles.push(chunk) }, null);
     sim.send(fd, bytes(2 * PAGE_SIZE, 1));
@@ -65,9 +67,7 @@ describe("chunk handles", () => {
 
 describe("handlers that throw", () => {
   test("onData throwing on one chunk: the rest of the batch is delivered, its chunk is given back, the error surfaces after the batch", () => {
-    const sim = new SimulatedZcrx({ areaBytes: 16 * PAGE_SIZE, rqEntries: 16 });
-    const rx = sim.createReceiver();
-    const fd = sim.connect();
+    const { sim, rx, fd } = setup();
     const seen: number[] = [];
     const boom = new Error("handler bug");
     rx.recv(fd, {
@@ -100,9 +100,7 @@ describe("handlers that throw", () => {
   });
 
   test("onData throwing on every chunk and onEnd throwing: every CQE is still handled, every chunk goes back, the first error comes out after the batch", () => {
-    const sim = new SimulatedZcrx({ areaBytes: 16 * PAGE_SIZE, rqEntries: 16 });
-    const rx = sim.createReceiver();
-    const fd = sim.connect();
+    const { sim, rx, fd } = setup();
     let n = 0;
     let ended = false;
     rx.recv(fd, {
@@ -133,9 +131,7 @@ describe("handlers that throw", () => {
 
   test("a request that ends (-ENOSPC, a 2-entry CQ) after an onData that threw is still re-armed, and the stream completes", () => {
     // A 2-entry CQ: the request ends with -ENOSPC after two chunks, so the re-arm logic runs.
-    const sim = new SimulatedZcrx({ areaBytes: 16 * PAGE_SIZE, rqEntries: 16, cqEntries: 2 });
-    const rx = sim.createReceiver();
-    const fd = sim.connect();
+    const { sim, rx, fd } = setup({ cqEntries: 2 });
     let got = 0;
     rx.recv(fd, {
       onData: (_: null, chunk, _o, length) => {
