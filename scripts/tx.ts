@@ -19,8 +19,9 @@ import { UringError } from "../src/error.ts";
 import { DEFAULT_PORT, ToolError, UsageError, numberArg, parseCli, portArg, runTool, sizeArg } from "./lib/cli.ts";
 import { LIBURING_PAYLOAD, PATTERN_PERIOD, UDP_MAX_IPV4, UDP_MAX_IPV6, fillPattern } from "./lib/wire.ts";
 import { COLUMN_HELP, MB, pct, pctCell, rowHeader, rowLine, startWindow, type LabRow } from "./lib/report.ts";
-import { UDP_BURST_SILENCE_MS, receive } from "./lib/receiver.ts";
+import { UDP_BURST_SILENCE_MS, receive, type ReceiveExtra } from "./lib/receiver.ts";
 import { bunSend } from "./lib/bun-sockets.ts";
+import { lastJsonLine, spawnListening, type ListeningChild } from "./lib/child.ts";
 
 type Proto = "tcp" | "udp";
 const MODES = ["nonzc", "zc", "zc-fixed", "mixed", "adaptive"] as const;
@@ -313,37 +314,27 @@ function sendFailure(a: Args, host: string, port: number, e: UringError | null):
 }
 
 /** A loopback receiver child (this script with -R --once --json), its port, and its row. */
-async function startReceiver(a: Args, size: number): Promise<{ port: number; done: Promise<LabRow | null>; kill(): void }> {
+async function startReceiver(a: Args, size: number): Promise<{ port: number; done: Promise<(LabRow & ReceiveExtra) | null>; kill(): void }> {
   const args = [process.execPath, import.meta.path, "-R", a.proto, a.ipv6 ? "-6" : "-4", "-p", "0", "--once", "--json", "--sockbuf", String(a.sockbuf)];
   if (a.proto === "udp") args.push("-s", String(size));
   if (a.receiverCpu >= 0) args.push("-C", String(a.receiverCpu));
   return childReceiver(args);
 }
 
-/** Spawns a receiver that prints "listening PORT", then (as its last line) one JSON object. */
+/** A receiver child: its port, and the JSON object it prints last (null if it printed none). Its
+ * stderr is passed on, so a child's failure is seen. */
 async function childReceiver<T>(args: string[]): Promise<{ port: number; done: Promise<T | null>; kill(): void }> {
-  const child = Bun.spawn(args, { stdout: "pipe", stderr: "inherit" });
-  const reader = child.stdout.getReader();
-  let text = "";
-  const dec = new TextDecoder();
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new ToolError("the loopback receiver child exited before listening");
-    text += dec.decode(value);
+  let child: ListeningChild;
+  try {
+    child = await spawnListening(args);
+  } catch (e) {
+    throw new ToolError(`the loopback receiver child failed: ${(e as Error).message}`);
   }
-  const m = /listening (\d+)/.exec(text);
-  if (!m) throw new ToolError(`unexpected receiver output: ${text.trim()}`);
-  const done = (async () => {
-    for (;;) {
-      const { value, done: eof } = await reader.read();
-      if (value) text += dec.decode(value);
-      if (eof) break;
-    }
-    await child.exited;
-    const j = text.trim().split("\n").pop() ?? "";
-    return j.startsWith("{") ? (JSON.parse(j) as T) : null;
-  })();
-  return { port: Number(m[1]), done, kill: () => child.kill() };
+  const done = child.result.then((r) => {
+    if (r.err) process.stderr.write(r.err);
+    return lastJsonLine<T>(r.out);
+  });
+  return { port: child.port, done, kill: child.kill };
 }
 
 /** Waits for a child's result, at most `ms`; null (and the child killed) past it. */
@@ -417,7 +408,7 @@ async function loopbackRuns(a: Args): Promise<void> {
       const got = await resultWithin(rx, 5000 + UDP_BURST_SILENCE_MS);
       r.receiver_bytes = got ? got.bytes : null;
       if (a.proto === "tcp" && got && got.bytes !== r.bytes) r.note += `; RECEIVER COUNTED ${got.bytes} BYTES`;
-      if (a.proto === "udp" && got) r.note += `; receiver got ${got.ops} of ${r.ops} datagrams`;
+      if (a.proto === "udp" && got) r.note += `; receiver got ${got.ops} of ${r.ops} datagrams, the kernel dropped ${got.drops ?? "?"}`;
       rows.push(r);
       printRow(a, r);
     }

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { testIf } from "./helpers.ts";
 import { sendZerocopy } from "../scripts/lib/liburing-source.ts";
 import { LIBURING_PAYLOAD } from "../scripts/lib/wire.ts";
+import { lastJsonLine, spawnListening } from "../scripts/lib/child.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const built = await sendZerocopy(60_000);
@@ -35,46 +36,12 @@ function spawn(argv: string[]): Proc {
 
 const bun = (script: string, args: string[]) => spawn([process.execPath, join(ROOT, "scripts", script), ...args]);
 
-/** The port one of our receivers printed ("listening 41234" / "listening on ... port 41234"). */
-async function listeningPort(stream: ReadableStream<Uint8Array> | null, tee: (text: string) => void): Promise<number> {
-  const reader = stream!.getReader();
-  const dec = new TextDecoder();
-  let text = "";
-  for (;;) {
-    const m = /listening (?:on \S+ port )?(\d+)/.exec(text);
-    if (m) {
-      // The rest of the stream still has to be read (and kept) for the result.
-      (async () => {
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          text += dec.decode(value);
-        }
-        tee(text);
-      })();
-      return Number(m[1]);
-    }
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`receiver exited before listening: ${text}`);
-    text += dec.decode(value);
-  }
-}
-
-/** Spawns one of our receivers and waits for its port; `result` is its whole stdout (and stderr). */
+/** One of our receivers; `result` is its exit code and output once it exits. */
 async function ourReceiver(script: string, args: string[], portOn: "stdout" | "stderr") {
-  const proc = Bun.spawn([process.execPath, join(ROOT, "scripts", script), ...args], { cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const killer = setTimeout(() => proc.kill("SIGKILL"), TIMEOUT_MS);
-  let resolveText!: (t: string) => void;
-  const watched = new Promise<string>((r) => (resolveText = r));
-  const other = new Response(portOn === "stdout" ? proc.stderr : proc.stdout).text();
-  const port = await listeningPort(portOn === "stdout" ? proc.stdout : proc.stderr, resolveText);
-  const result = (async () => {
-    const code = await proc.exited;
-    clearTimeout(killer);
-    const [a, b] = await Promise.all([watched, other]);
-    return { code, out: portOn === "stdout" ? a : b, err: portOn === "stdout" ? b : a };
-  })();
-  return { port, result };
+  const child = await spawnListening([process.execPath, join(ROOT, "scripts", script), ...args], { portOn, cwd: ROOT });
+  const killer = setTimeout(() => child.kill(), TIMEOUT_MS);
+  child.result.then(() => clearTimeout(killer));
+  return child;
 }
 
 /** send-zerocopy's closing line: "packets=N (MB=M), rps=... (MB/s=...)". */
@@ -104,7 +71,7 @@ function jsonRows(out: string): JsonRow[] {
 
 /** The last JSON object a tool printed. */
 function lastJson(out: string): JsonRow {
-  const row = jsonRows(out).pop();
+  const row = lastJsonLine<JsonRow>(out);
   if (!row) throw new Error(`no JSON line in: ${out}`);
   return row;
 }
