@@ -58,7 +58,9 @@ Options shared with liburing's examples/send-zerocopy (same letters, same meanin
   -b, --fixed N        with -z: 0 sends from ordinary memory, otherwise a registered buffer
   -R, --receiver       receiver role: listen on --addr and count (and with -v check) each TCP
                        connection or UDP burst, printing a row as each ends
-  -v, --verify         sender: TCP sends continue the pattern across sends (send-zerocopy's -v);
+  -v, --verify         sender: TCP sends continue the pattern across sends (send-zerocopy's -v,
+                       which needs -n 1 there; ZcSender links a batch's sends, so any -n keeps
+                       the order);
                        receiver: check every byte against the pattern (TCP: one continuous stream,
                        as -v senders send; UDP: each datagram from the pattern's start)
 
