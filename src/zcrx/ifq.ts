@@ -275,6 +275,28 @@ export class ZcrxIfq {
     if (ret < 0) throw new UringError("IORING_REGISTER_ZCRX_CTRL", -ret, `ZCRX_CTRL_ARM_EVENT type ${type} zcrx_id ${this.id}`);
   }
 
+  /** The area and refill ring an importing ring receives through (importZcrx). */
+  get shared(): ZcrxSharedQueue {
+    return { area: this.area.bytes, areaToken: this.areaToken, refill: this.refill, nodev: this.nodev };
+  }
+
+  /** ZCRX_CTRL_EXPORT (6.19): a new file descriptor (close-on-exec) that stands for this ifq;
+   * importZcrx() registers it on another ring, which then receives into the same area and gives
+   * buffers back through the same refill ring. The caller closes the fd once imported. */
+  export(): number {
+    if (this.closed || this.ring.isClosed) throw closedError("ZCRX_CTRL_EXPORT", "zcrx ifq");
+    if ((this.query?.nrCtrlOpcodes ?? 0) <= Z.ZCRX_CTRL_EXPORT) throw unsupported("ZCRX_CTRL_EXPORT", "exporting a zcrx ifq (ZCRX_CTRL_EXPORT)", Z.ZCRX_SINCE.importExport, kernelRelease());
+    const ctrl = new Uint8Array(Z.ZCRX_CTRL.size);
+    const dv = new DataView(ctrl.buffer);
+    dv.setUint32(Z.ZCRX_CTRL.zcrx_id, this.id, true);
+    dv.setUint32(Z.ZCRX_CTRL.op, Z.ZCRX_CTRL_EXPORT, true);
+    const ret = sys.io_uring_register(this.ring.fd, R.IORING_REGISTER_ZCRX_CTRL, ctrl, 0);
+    if (ret < 0) throw new UringError("IORING_REGISTER_ZCRX_CTRL", -ret, `ZCRX_CTRL_EXPORT zcrx_id ${this.id}${this.nodev ? " (device-less)" : ""}`);
+    // struct zcrx_ctrl_export.zcrx_fd is where the kernel puts the new fd (it also returns it).
+    const fd = dv.getUint32(Z.ZCRX_CTRL.payload, true);
+    return fd > 0 ? fd : ret;
+  }
+
   /** Whether ZCRX_CTRL_FLUSH_RQ is available (the kernel reports ZCRX_CTRL opcodes). */
   get canFlush(): boolean {
     return this.query?.flushRq === true;
@@ -330,6 +352,20 @@ const U32_SPAN = 4294967296;
 
 /** Completions from a real Ring: RECV_ZC SQEs tracked in its op table, their CQE32 tails read
  * from ring.batch.big. */
+/** What RingSource needs of a queue: a registered ifq, or one imported from another ring. */
+interface ZcrxQueue {
+  readonly id: number;
+  readonly area: { readonly bytes: Uint8Array };
+  readonly areaToken: bigint;
+  readonly refill: RefillLayout;
+  readonly nodev: boolean;
+  readonly canFlush: boolean;
+  readonly events: boolean;
+  readonly eventUserData: number;
+  flush(): void;
+  armEvent(type: number): void;
+}
+
 class RingSource implements ZcrxSource {
   readonly kind = "ring" as const;
   readonly area: Uint8Array;
@@ -339,7 +375,7 @@ class RingSource implements ZcrxSource {
   private readonly onCqe: (conn: number, res: number, flags: number, index: number) => void;
   private readonly flushes: boolean;
 
-  constructor(private readonly ring: Ring, private readonly ifq: ZcrxIfq) {
+  constructor(private readonly ring: Ring, private readonly ifq: ZcrxQueue) {
     this.area = ifq.area.bytes;
     this.areaTokenHigh = Number(ifq.areaToken >> 32n);
     this.refill = ifq.refill;
@@ -398,6 +434,80 @@ export function zcrxRingDefaults(o: { entries?: number; cqEntries?: number; cqe3
   const bufferBytes = zcrx.rxBufLen !== undefined && zcrx.rxBufLen > 0 ? zcrx.rxBufLen : PAGE_SIZE;
   const cqEntries = o.cqEntries ?? zcrxCqEntries(zcrx.areaBytes ?? DEFAULT_AREA_BYTES, bufferBytes, 2 * sq);
   return o.cqe32 === undefined && o.cqeMixed !== true ? { cqe32: true, cqEntries } : { cqEntries };
+}
+
+/** What a ring importing an exported ifq needs to receive through it: the exporter's area and
+ * refill ring (the same memory: SharedArrayBuffers can go to a Worker with postMessage) and its
+ * layout. */
+export interface ZcrxSharedQueue {
+  readonly area: Uint8Array;
+  readonly areaToken: bigint;
+  readonly refill: RefillLayout;
+  readonly nodev: boolean;
+}
+
+/** An ifq registered on this ring with ZCRX_REG_IMPORT (6.19): RECV_ZC on this ring with its
+ * own zcrx_id, into the exporter's area, refills into the exporter's refill ring. */
+export class ImportedZcrx implements ZcrxQueue {
+  readonly id: number;
+  readonly area: { readonly bytes: Uint8Array };
+  readonly areaToken: bigint;
+  readonly refill: RefillLayout;
+  readonly nodev: boolean;
+  readonly canFlush: boolean;
+  readonly events = false;
+  readonly eventUserData = 0;
+  private readonly ctrl: Uint8Array;
+
+  /** @internal */
+  constructor(private readonly ring: Ring, id: number, shared: ZcrxSharedQueue) {
+    this.id = id;
+    this.area = { bytes: shared.area };
+    this.areaToken = shared.areaToken;
+    this.refill = shared.refill;
+    this.nodev = shared.nodev;
+    this.canFlush = queryZcrx()?.flushRq === true;
+    this.ctrl = new Uint8Array(Z.ZCRX_CTRL.size);
+    new DataView(this.ctrl.buffer).setUint32(Z.ZCRX_CTRL.zcrx_id, id, true);
+    new DataView(this.ctrl.buffer).setUint32(Z.ZCRX_CTRL.op, Z.ZCRX_CTRL_FLUSH_RQ, true);
+  }
+
+  /** The receiver on this ring. The refill ring has one producer: while another receiver over it
+   * (the exporter's, or another importer's) is open, this one is refused with EBUSY. */
+  receiver(options: ReceiverOptions = {}): ZcrxReceiver {
+    if (this.ring.isClosed) throw closedError("ImportedZcrx.receiver");
+    return new ZcrxReceiver(new RingSource(this.ring, this), options);
+  }
+
+  /** ZCRX_CTRL_FLUSH_RQ through this ring's zcrx_id. */
+  flush(): void {
+    if (this.ring.isClosed) throw closedError("ZCRX_CTRL_FLUSH_RQ");
+    const ret = sys.io_uring_register(this.ring.fd, R.IORING_REGISTER_ZCRX_CTRL, this.ctrl, 0);
+    if (ret < 0) throw new UringError("IORING_REGISTER_ZCRX_CTRL", -ret, `ZCRX_CTRL_FLUSH_RQ imported zcrx_id ${this.id}`);
+  }
+
+  armEvent(): void {
+    throw invalidArgument("ZCRX_CTRL_ARM_EVENT", "events belong to the ring that registered the ifq, not to an importer");
+  }
+}
+
+/** IORING_REGISTER_ZCRX_IFQ with ZCRX_REG_IMPORT (6.19): register the ifq behind `fd` (from
+ * ZcrxIfq.export(), here or in another Worker of this process) on `ring`. `shared` is the
+ * exporter's area and refill ring. The ring needs DEFER_TASKRUN and CQE32 (or CQE_MIXED). */
+export function importZcrx(ring: Ring, fd: number, shared: ZcrxSharedQueue): ImportedZcrx {
+  const where = "IORING_REGISTER_ZCRX_IFQ";
+  if (ring.isClosed) throw closedError(where);
+  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgument(where, `fd must be a descriptor from ZcrxIfq.export(), got ${fd}`);
+  const problem = zcrxRingProblem(ring);
+  if (problem) throw new UringError(where, EINVAL, problem, "an importing ring needs DEFER_TASKRUN and CQE32 (or CQE_MIXED) like the exporter's");
+  if (!queryZcrx()?.import) throw unsupported(where, "ZCRX_REG_IMPORT", Z.ZCRX_SINCE.importExport, kernelRelease());
+  const mem = new Uint8Array(Z.ZCRX_IFQ_REG.size);
+  const dv = new DataView(mem.buffer);
+  dv.setUint32(Z.ZCRX_IFQ_REG.if_idx, fd, true);
+  dv.setUint32(Z.ZCRX_IFQ_REG.flags, Z.ZCRX_REG_IMPORT, true);
+  const ret = sys.io_uring_register(ring.fd, R.IORING_REGISTER_ZCRX_IFQ, mem, 1);
+  if (ret < 0) throw new UringError(where, -ret, `ZCRX_REG_IMPORT of fd ${fd}`, "the fd must come from ZcrxIfq.export() and still be open; the importing ring needs DEFER_TASKRUN and CQE32");
+  return new ImportedZcrx(ring, dv.getUint32(Z.ZCRX_IFQ_REG.zcrx_id, true), shared);
 }
 
 /** Register an ifq on `ring`; see ZcrxIfq.register. */
