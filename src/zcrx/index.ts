@@ -7,3 +7,4 @@ export { refillRingBytes, areaChunks, isPowerOfTwo, roundUpPowerOfTwo, DEFAULT_R
 export { queryZcrx, type ZcrxQuery } from "./query.ts";
 export { explainRegisterError, type RegisterContext } from "./errors.ts";
 export { planZcrxWorkers, startZcrxWorkers, type ZcrxWorkerPlan, type PlanOptions } from "./workers.ts";
+export { RefillLock } from "./refill-lock.ts";

@@ -9,6 +9,7 @@ import { EAGAIN, EBUSY, ECANCELED, EFAULT, EINTR, EINVAL, ENOMEM, ENOSPC, ETIME 
 import { IORING_ZCRX_AREA_SHIFT, ZCRX_EVENT_ALLOC_FAIL, ZCRX_EVENT_COPY, ZCRX_RQE } from "../abi/zcrx.ts";
 import { UringError, closedError, invalidArgument } from "../error.ts";
 import { BATCH_BUCKETS, ZcrxStats } from "./stats.ts";
+import { RefillLock } from "./refill-lock.ts";
 
 /** The refill ring as the kernel laid it out: a u32 view of its region and the byte offsets
  * io_uring_zcrx_ifq_reg.offsets reported (never constants). */
@@ -112,6 +113,10 @@ export interface ReceiverOptions {
    * fill those few and run dry again, one CQE per refill. resumeStarved() re-arms regardless.
    * Default: a quarter of the area's pages, at most 64, at least 1. */
   rearmLowWater?: number;
+  /** The refill ring is shared with other receivers (an ifq imported into rings in several
+   * Workers, 6.19): releases wait in this receiver until publish(), which writes them under this
+   * lock (see refill-lock.ts). Every receiver of the ring must use the same lock. */
+  refillLock?: RefillLock;
 }
 
 /** Default cap on ReceiverOptions.rearmLowWater. */
@@ -135,6 +140,7 @@ export class ZcrxReceiver {
   /** Refill entries published since the area last ran dry (while a receive is parked). */
   private backSinceDry = 0;
   private readonly lowWater: number;
+  private readonly lock: RefillLock | null;
 
   // Chunk table: parallel typed arrays, one slot per live chunk, and a stack of free slots.
   private chunkOff: Float64Array;
@@ -226,9 +232,14 @@ export class ZcrxReceiver {
     this.lowWater = lowWater;
     this.pendOff = new Float64Array(r.entries);
     this.pendLen = new Uint32Array(r.entries);
+    const lock = options.refillLock ?? null;
+    if (lock !== null && !(lock instanceof RefillLock)) throw invalidArgument("ZcrxReceiver", "refillLock must be a RefillLock");
+    this.lock = lock;
     // After bind, so that a source's own refusal (the simulator allows one receiver) speaks
     // first; a RingSource refuses nothing, and this is where a second ifq.receiver() stops.
     source.bind(this);
+    // Producers that share the ring through a lock do not own it.
+    if (lock !== null) return;
     const owner = refillOwners.get(r.words.buffer);
     if (owner !== undefined && !owner.closed) {
       throw new UringError("ZcrxReceiver", EBUSY, "this refill ring already has a receiver", "an ifq has one refill ring and so one receiver, whose cached tail is the ring's only writer: reuse the first receiver (ifq.receiver() once), or close it before making another");
@@ -532,8 +543,10 @@ export class ZcrxReceiver {
     if (this.closed) return;
     const off = this.chunkOff[i]!;
     const len = this.chunkLen[i]!;
-    // Fast path: nothing waiting and the cached head says there is room (no kernel read).
-    if (this.pendCount === 0 && ((this.rqTail - this.rqHead) >>> 0) < this.rqEntries) this.writeRqe(off, len);
+    // Fast path: nothing waiting and the cached head says there is room (no kernel read). A
+    // shared ring's tail is not ours between publishes: its releases always wait.
+    if (this.lock !== null) this.pend(off, len);
+    else if (this.pendCount === 0 && ((this.rqTail - this.rqHead) >>> 0) < this.rqEntries) this.writeRqe(off, len);
     else if (this.pendCount === 0 && this.refillSpace() > 0) this.writeRqe(off, len);
     else this.pend(off, len);
   }
@@ -560,8 +573,9 @@ export class ZcrxReceiver {
   }
 
   private pend(off: number, len: number): void {
-    // One event per time the ring filled up with releases behind it.
-    if (this.pendCount === 0) this.stats.rqFull++;
+    // One event per time the ring filled up with releases behind it (a shared ring's releases
+    // all wait for the publish: not a full ring).
+    if (this.pendCount === 0 && this.lock === null) this.stats.rqFull++;
     if (this.pendCount === this.pendOff.length) {
       const n = this.pendOff.length * 2;
       const o = new Float64Array(n), l = new Uint32Array(n);
@@ -617,11 +631,8 @@ export class ZcrxReceiver {
   publish(): number {
     if (this.closed) return 0;
     if (this.handlerConn >= 0) this.afterHandlerThrew();
-    if (this.pendCount > 0) this.movePending();
-    const n = (this.rqTail - this.rqPublished) >>> 0;
+    const n = this.lock === null ? this.commit() : this.commitShared(this.lock);
     if (n > 0) {
-      this.storeRefillTail(this.rqTail);
-      this.rqPublished = this.rqTail;
       const s = this.stats;
       s.publishes++;
       s.published += n;
@@ -640,6 +651,31 @@ export class ZcrxReceiver {
       if (this.backSinceDry >= this.lowWater || (this.live === 0 && this.pendCount === 0)) this.rearmStarved();
     }
     return n;
+  }
+
+  /** Move pending releases in and store the tail once: the entries published. */
+  private commit(): number {
+    if (this.pendCount > 0) this.movePending();
+    const n = (this.rqTail - this.rqPublished) >>> 0;
+    if (n > 0) {
+      this.storeRefillTail(this.rqTail);
+      this.rqPublished = this.rqTail;
+    }
+    return n;
+  }
+
+  /** commit() on a ring other receivers also fill: under their common lock, from the tail the
+   * last of them stored and the kernel's current head. */
+  private commitShared(lock: RefillLock): number {
+    if (this.pendCount === 0) return 0;
+    lock.acquire();
+    try {
+      this.rqTail = this.rqPublished = this.loadRefillTail();
+      this.rqHead = this.loadRefillHead();
+      return this.commit();
+    } finally {
+      lock.release();
+    }
   }
 
   /** Whether a publish() is still due: releases written and not published, or waiting for room. */
