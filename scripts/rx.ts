@@ -135,7 +135,7 @@ function sockaddr(addr: string, port: number): Uint8Array {
 /** UDP: the shared receiver (tx -R's), one burst, reported with the same row as TCP. */
 function udpMain(args: Args): void {
   const mismatches = receive({
-    proto: "udp", host: args.addr, port: args.port, verify: args.verify, rcvbuf: UDP_RCVBUF, size: args.size, conns: 1, silenceMs: UDP_BURST_SILENCE_MS,
+    proto: "udp", host: args.addr, port: args.port, verify: args.verify, rcvbuf: UDP_RCVBUF, discard: false, size: args.size, conns: 1, silenceMs: UDP_BURST_SILENCE_MS,
     onListening(port) {
       // With --json, stdout carries only the result: the listening line goes to stderr.
       (args.json ? console.error : console.log)(`listening on ${args.addr} port ${port}; send UDP datagrams (a burst ends after ${UDP_BURST_SILENCE_MS / 1000} s of silence)`);

@@ -1,7 +1,8 @@
 // Bun's own sockets as the baseline row of `npm start`: Bun.connect sending to Bun.listen in
 // another process, both with default options, the same payload and time as the io_uring rows.
 // Run as a script it is the receiving side: it prints "listening PORT", counts what one
-// connection sends, and prints {"bytes": N} when the peer closes.
+// connection sends, and prints {"bytes": N, "cpu_s": S} when the peer closes (S: the CPU seconds
+// this process spent from the connection's open to its close).
 import { fillPattern } from "./wire.ts";
 import { MB, startWindow, type LabRow } from "./report.ts";
 
@@ -54,13 +55,16 @@ export async function bunSend(host: string, port: number, size: number, seconds:
 if (import.meta.main) {
   const host = process.argv[2] ?? "127.0.0.1";
   let bytes = 0;
+  let cpu0 = process.cpuUsage();
   const server = Bun.listen({
     hostname: host,
     port: 0,
     socket: {
+      open() { cpu0 = process.cpuUsage(); },
       data(_s, d) { bytes += d.length; },
       close() {
-        console.log(JSON.stringify({ bytes }));
+        const cpu = process.cpuUsage(cpu0);
+        console.log(JSON.stringify({ bytes, cpu_s: (cpu.user + cpu.system) / 1e6 }));
         server.stop(true);
       },
     },

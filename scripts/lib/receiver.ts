@@ -16,6 +16,10 @@ export interface ReceiveOptions {
   verify: boolean;
   /** SO_RCVBUF bytes; 0 leaves the kernel's default. */
   rcvbuf: number;
+  /** TCP: count with MSG_TRUNC, the data dropped in the kernel and never copied out (what
+   * send-zerocopy -R does); otherwise every byte is copied into this process, as an application
+   * receives. Ignored with `verify`, which needs the bytes. */
+  discard: boolean;
   /** UDP: the datagram size every datagram must have (send-zerocopy.c -R checks its -s). */
   size: number | null;
   /** Stop after this many connections (TCP) or bursts (UDP); 0: never. */
@@ -63,7 +67,7 @@ export function receive(o: ReceiveOptions): number {
           if (o.rcvbuf > 0) setSocketOption(ring, fd, SOL_SOCKET, SO_RCVBUF, o.rcvbuf, { via: "libc" });
           const loop: RecvLoop = new RecvLoop(ring, fd, {
             bufferSize: TCP_BUFFER,
-            discard: !checker,
+            discard: o.discard && !checker,
             onData: checker ? (b) => { if (!checker.matches(b, loop.bytes - b.length)) mismatches++; } : undefined,
           });
           while (!loop.done) ring.run(1, 250);
