@@ -39,6 +39,7 @@ const MATRIX_ESTIMATE_S = Math.ceil(MATRIX_SIZES.length * (MODES.length + 1) * (
 const USAGE = `usage: bun scripts/tx.ts [options] [tcp|udp]
        bun scripts/tx.ts                       loopback comparison (npm start): every mode at a
                                                few sizes, and Bun's own sockets, about ${MATRIX_ESTIMATE_S} s
+       bun scripts/tx.ts --compare [-s B] [-t S]  the same comparison at chosen sizes and time
        bun scripts/tx.ts -R [options] [tcp|udp] receiver role
 
 Options shared with liburing's examples/send-zerocopy (same letters, same meaning; its -d, -l,
@@ -79,6 +80,9 @@ Options of this tool:
   --conns N            receiver: exit after N connections or bursts (default: run until stopped)
   --discard            receiver, TCP: count with MSG_TRUNC and drop the data in the kernel, as
                        send-zerocopy -R does (default: copy every byte out, as an application does)
+  --compare            the loopback comparison npm start runs (every mode, TCP, and Bun's own
+                       sockets beside each size, default socket buffers, a verdict); -s and -t
+                       change its sizes (default 4K,64K,256K) and time per run (default 1)
   --json               one JSON object per row, on stdout, instead of the table
   -h, --help           this text
 
@@ -148,6 +152,7 @@ function parse(argv: string[]): Args {
     discard: { type: "boolean" },
     verify: { type: "boolean", short: "v" },
     json: { type: "boolean" },
+    compare: { type: "boolean" },
   }, { positionals: true });
   if (positionals.length > 1) throw new UsageError(`one protocol at most, got ${positionals.join(" ")}`);
   const proto = positionals[0] ?? "tcp";
@@ -173,7 +178,12 @@ function parse(argv: string[]): Args {
     if (!/^\d+$/.test(s) || Number(s) >= cpus) throw new UsageError(`${flag} must be a CPU number 0..${cpus - 1} (this machine has ${navigator.hardwareConcurrency}), got ${s}`);
     return Number(s);
   };
-  const matrix = argv.length === 0 || (argv.length === 1 && argv[0] === "--json");
+  const matrix = v.compare === true || argv.length === 0 || (argv.length === 1 && argv[0] === "--json");
+  if (v.compare) {
+    const allowed = new Set(["compare", "size", "time", "json", "cpu", "receiver-cpu"]);
+    const other = Object.keys(v).filter((k) => !allowed.has(k));
+    if (other.length || positionals.length) throw new UsageError(`--compare takes only -s, -t, --json and the CPU pins, got --${[...other, ...positionals].join(", --")}`);
+  }
   const a: Args = {
     proto, modes, ipv6,
     sizes: v.size === undefined ? [] : v.size.split(",").map((s) => sizeArg("--size", s, { max: MAX_SIZE })),
@@ -209,7 +219,7 @@ function parse(argv: string[]): Args {
   if (a.receiver && a.sizes.length > 1) throw new UsageError("the receiver checks one datagram size: give one --size");
   if (a.matrix) {
     a.modes = [...MODES];
-    a.time = MATRIX_SECONDS;
+    if (v.time === undefined) a.time = MATRIX_SECONDS;
     // The same socket options as Bun's row: the kernel's defaults on both sides.
     a.sockbuf = 0;
   }

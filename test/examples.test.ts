@@ -147,3 +147,26 @@ describe("every lab tool follows the shared command-line convention (scripts/lib
     expect(r.err).toMatch(/^tx: no receiver at udp 127\.0\.0\.1:1: [^\n]*ECONNREFUSED[^\n]*\n$/);
   }, EXAMPLE_TIMEOUT_MS);
 });
+
+describe("npm start's comparison (tx --compare, shortened to one size and 0.2 s runs)", () => {
+  test("plan and columns first, a Bun row, no zero-copy row without '(copied)' when the kernel copied, a verdict, exit 0", async () => {
+    const proc = Bun.spawn([process.execPath, join(ROOT, "scripts/tx.ts"), "--compare", "-s", "4K", "-t", "0.2"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+    const killer = setTimeout(() => proc.kill(), EXAMPLE_TIMEOUT_MS);
+    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    clearTimeout(killer);
+    expect(err).toBe("");
+    expect(code).toBe(0);
+    const lines = out.trim().split("\n");
+    // The plan and its expected duration come before any result.
+    expect(lines[0]).toMatch(/^tx: 6 runs on loopback \(127\.0\.0\.1\) of 0\.2 s each, about \d+ s in all/);
+    expect(out.indexOf("columns: mode")).toBeLessThan(out.indexOf("\nnonzc "));
+    const rows = lines.filter((l) => /^(nonzc|zc|zc-fixed|mixed|adaptive|bun)[ (]/.test(l));
+    expect(rows.map((l) => l.split(" ")[0])).toEqual(["nonzc", "zc", "zc-fixed", "mixed", "adaptive", "bun"]);
+    for (const row of rows.filter((l) => !/^(nonzc|bun) /.test(l))) {
+      const cells = row.replace(/^\S+ \(copied\)/, "MODE").trim().split(/\s+/);
+      // cells: MODE size bytes s MB/s ops/s CPU% user sys zc% copied% errors note...
+      if (cells[10] === "100.0") expect(row).toMatch(/^\S+ \(copied\) /);
+    }
+    expect(lines[lines.length - 1]).toMatch(/^verdict: bun-uring (wins|does not win) on this machine at 4096 bytes per send: .*CPU per MB: sender \d+ µs vs Bun's \d+ µs, receiver \d+ µs vs Bun's \d+ µs\.$/);
+  }, EXAMPLE_TIMEOUT_MS);
+});
