@@ -6,6 +6,7 @@ import { tcpListen, tcpAccept, udpSocket, closeQuietly, RecvLoop, setSocketOptio
 import { SOL_SOCKET, SO_RCVBUF } from "../../src/abi/net.ts";
 import { PatternChecker, udpDrops } from "./wire.ts";
 import { MB, startWindow, type LabRow } from "./report.ts";
+import { ToolError } from "./cli.ts";
 
 export interface ReceiveOptions {
   proto: "tcp" | "udp";
@@ -101,7 +102,7 @@ export function receive(o: ReceiveOptions): number {
       for (;;) {
         // One burst: from its first datagram until silenceMs pass without one.
         while (datagrams === 0 && !loop.done) ring.run(1, 250);
-        if (loop.done) throw loop.error ?? new Error("the UDP receive loop ended");
+        if (loop.done) throw loop.error ?? new ToolError("the UDP receive loop ended without an error");
         const stop = startWindow();
         let last = stop(), lastCount = datagrams, lastAt = performance.now();
         while (performance.now() - lastAt < o.silenceMs && !loop.done) {
