@@ -389,13 +389,15 @@ function remoteRuns(a: Args): void {
     console.log(`tx ${a.proto} ${a.ipv6 ? "IPv6" : "IPv4"} to ${a.ipv6 ? `[${a.dest}]` : a.dest}:${a.port}, batch ${a.batch}, ${a.time} s per run, kernel ${kernelRelease()}`);
     console.log(rowHeader());
   }
+  let first = true;
   for (const size of a.sizes) {
     for (const mode of a.modes) {
+      // A datagram receiver tells runs apart by silence: leave it some between them.
+      if (a.proto === "udp" && !first) Bun.sleepSync(UDP_BURST_SILENCE_MS * 2);
+      first = false;
       const r = sendRun(a, mode, size, a.dest!, a.port, a.json);
       printRow(a, r);
       if (mode === "adaptive" && !a.json) console.log(`  adaptive: ${r.reason}`);
-      // A datagram receiver tells runs apart by silence: leave it some between them.
-      if (a.proto === "udp" && a.modes.length * a.sizes.length > 1) Bun.sleepSync(UDP_BURST_SILENCE_MS * 2);
     }
   }
 }
