@@ -235,4 +235,18 @@ describe("tx -m all against one of our receivers", () => {
     expect(received.map((x) => x.bytes)).toEqual(sent.map((x) => x.bytes));
     for (const x of received) expect(x.mismatches).toBe(0);
   }, TIMEOUT_MS);
+
+  testIf(SKIP, "tx udp with two modes: tx -R tells the bursts apart, and each burst's received + dropped = that mode's sends", async () => {
+    const rx = await ourReceiver("tx.ts", ["-R", "udp", "-p", "0", "--conns", "2", "--json", "-v", "-s", String(LIBURING_PAYLOAD)], "stdout");
+    const tx = bun("tx.ts", ["udp", "-D", "127.0.0.1", "-p", String(rx.port), "-t", "0.2", "-m", "zc,nonzc", "--json"]);
+    const [txCode, txOut, txErr] = await Promise.all([tx.proc.exited, tx.out, tx.err]);
+    expect(txErr).toBe("");
+    expect(txCode).toBe(0);
+    const sent = jsonRows(txOut);
+    const r = await rx.result;
+    expect(r.code).toBe(0);
+    const bursts = jsonRows(r.out);
+    expect(bursts.map((b) => b.ops + b.drops!)).toEqual(sent.map((x) => x.ops));
+    for (const b of bursts) expect(b.mismatches).toBe(0);
+  }, TIMEOUT_MS);
 });
