@@ -47,6 +47,9 @@ export class SendOp implements PromiseLike<number> {
   /** @internal */ readonly owner: SendOwner;
   /** The caller's bytes: held (not copied) until released. */
   readonly data: Uint8Array;
+  /** @internal — data's length when send() was called: a view that no longer has it (its
+   * ArrayBuffer detached or shrunk since) is never handed to the kernel. */
+  readonly length: number;
   /** @internal — bytes of `data` already in the socket (short sends are resumed from here). */
   offset = 0;
   /** @internal — notifications still owed for this send's SQEs. */
@@ -79,6 +82,7 @@ export class SendOp implements PromiseLike<number> {
   constructor(owner: SendOwner, data: Uint8Array) {
     this.owner = owner;
     this.data = data;
+    this.length = data.byteLength;
   }
 
   /** Bytes sent, once `sent` settled successfully. */

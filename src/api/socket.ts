@@ -409,6 +409,12 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
   /** Hand one send to the sender, corked until the turn's submit. */
   private zcSubmit(op: SendOp): void {
     const zc = this.zc!;
+    if (op.data.byteLength !== op.length) {
+      // Waited in the queue while its ArrayBuffer was transferred or shrunk.
+      op.unwatch();
+      op.fail(new UringError("IORING_OP_SEND", EINVAL, `the data's ArrayBuffer changed size (${op.length} to ${op.data.byteLength} bytes: transferred or resized) after send() and before it reached the sender on fd ${this.fd}: nothing was sent`));
+      return;
+    }
     // From here the bytes belong to the stream: an abort no longer applies (SendOptions).
     op.unwatch();
     if (!this.corked) {
@@ -470,11 +476,13 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
     n = Math.min(n, ring.sqSpace);
     for (let i = 0; i < n; i++) {
       const op = this.queue[this.qHead]!;
-      if ((op.data.buffer as ArrayBuffer).detached === true) {
-        // Transferred after send() returned: the view now covers nothing (or, through a stale
-        // pointer, someone else's memory). Checked here, where the SQE would be written.
+      if (op.data.byteLength !== op.length) {
+        // Transferred or shrunk after send() returned: the view no longer covers the bytes it
+        // had (a stale pointer would reach someone else's memory). Checked here, where the SQE
+        // is written.
         this.qHead++;
-        op.fail(new UringError("IORING_OP_SEND", EINVAL, `the data's ArrayBuffer was detached (transferred) after send() and before the datagram went out on fd ${this.fd}: nothing was sent`));
+        const how = (op.data.buffer as ArrayBuffer).detached === true ? "detached (transferred)" : `resized to ${op.data.byteLength} bytes`;
+        op.fail(new UringError("IORING_OP_SEND", EINVAL, `the data's ArrayBuffer was ${how} after send() and before the datagram went out on fd ${this.fd}: nothing was sent`));
         continue;
       }
       let ud: number;
