@@ -1,6 +1,6 @@
-// scripts/examples/zcrx-async.ts runs as the user runs it and checks its own bytes; this suite
-// runs it in each mode and checks the line it prints (its synchronous twin, zcrx-receiver.ts, is
-// covered in examples.test.ts).
+// scripts/examples/zcrx-async.ts and worker-per-queue.ts's shared-queue mode run as the user runs
+// them and check their own bytes; this suite runs them and checks the line they print (the
+// synchronous zcrx-receiver.ts and the other worker-per-queue modes are in examples.test.ts).
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { kernelAtLeast } from "../src/ring/kernel.ts";
@@ -10,8 +10,8 @@ const EXAMPLE_TIMEOUT_MS = 60_000;
 /** ZCRX_REG_NODEV exists from Linux 7.1: there --nodev must run end to end; before, explain. */
 const NODEV = kernelAtLeast("7.1");
 
-async function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const proc = Bun.spawn([process.execPath, join(ROOT, "scripts/examples/zcrx-async.ts"), ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+async function run(args: string[], script = "zcrx-async.ts"): Promise<{ code: number | null; out: string; err: string }> {
+  const proc = Bun.spawn([process.execPath, join(ROOT, "scripts/examples", script), ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
   const killer = setTimeout(() => proc.kill(), EXAMPLE_TIMEOUT_MS);
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   clearTimeout(killer);
@@ -40,5 +40,21 @@ describe("zcrx-async example", () => {
     expect(r.code).toBe(0);
     if (NODEV) expect(r.out).toMatch(/^zcrx-async \(ZCRX_REG_NODEV\): 1000000 bytes in \d+ chunks, byte-exact, all released; \d+ refills in \d+ publishes/);
     else expect(r.out).toMatch(/^zcrx-async: cannot run here — IORING_REGISTER_ZCRX_IFQ: EOPNOTSUPP \((ZCRX_REG_NODEV needs Linux 7\.1|.*needs Linux 6\.15)/);
+  }, EXAMPLE_TIMEOUT_MS);
+});
+
+describe("worker-per-queue --shared", () => {
+  test(`--nodev --shared: ${NODEV ? "one device-less queue imported by every Worker's ring" : "the kernel's refusal, explained"}`, async () => {
+    const r = await run(["--nodev", "--shared", "--workers", "2", "--bytes", "300000"], "worker-per-queue.ts");
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    if (NODEV) expect(r.out).toMatch(/^worker-per-queue \(nodev, shared queue\): 2 Workers, each with its own ring, one queue shared through ZCRX_REG_IMPORT, received 600000 bytes byte-exact/);
+    else expect(r.out).toMatch(/^worker-per-queue \(nodev, shared queue\): cannot run here — IORING_REGISTER_ZCRX_IFQ: EOPNOTSUPP/);
+  }, EXAMPLE_TIMEOUT_MS);
+
+  test("--shared without a queue to share is a usage error", async () => {
+    const r = await run(["--shared"], "worker-per-queue.ts");
+    expect(r.code).toBe(2);
+    expect(r.err).toBe("worker-per-queue: --shared needs --nodev or -i IFNAME -q RXQ (a ZCRX queue to share)");
   }, EXAMPLE_TIMEOUT_MS);
 });

@@ -9,19 +9,50 @@
 //   ... -i IFNAME -q FIRST  hardware: Worker k registers an ifq on rx queue FIRST+k and serves
 //                           port --port+k (steer: ethtool -N IFNAME flow-type tcp6 dst-port P action Q).
 //   ... --nodev             device-less ZCRX per Worker (Linux 7.1+), loopback senders.
+//   ... --shared            with --nodev or -i/-q: ONE queue for all Workers (Linux 6.19+): the
+//                           main thread registers it and exports it (ZCRX_CTRL_EXPORT), each
+//                           Worker imports it into its own ring (ZCRX_REG_IMPORT), and they share
+//                           its refill ring under one RefillLock.
 // Exits 0 when every Worker received its bytes intact (or, for ZCRX modes this machine cannot
 // run, after saying why), 1 on a mismatch.
 import { openRing } from "../../src/api/index.ts";
+import { Ring } from "../../src/ring/ring.ts";
+import { ZcrxIfq } from "../../src/zcrx/ifq.ts";
+import { RefillLock } from "../../src/zcrx/refill-lock.ts";
+import { UringError } from "../../src/error.ts";
+import { closeQuietly } from "../../src/net/socket.ts";
 import { mismatch, parseArgs, pattern } from "./lib.ts";
 
 const args = parseArgs(
   process.argv.slice(2),
-  { workers: 2, bytes: 2 * 1024 * 1024, simulate: false, nodev: false, ifname: "", rxq: 0, port: 9100 },
+  { workers: 2, bytes: 2 * 1024 * 1024, simulate: false, nodev: false, shared: false, ifname: "", rxq: 0, port: 9100 },
   { i: "ifname", q: "rxq", p: "port" },
 );
 const workers = args.workers as number;
 const bytes = args.bytes as number;
 const mode = args.simulate ? "simulate" : args.ifname !== "" ? "hardware" : args.nodev ? "nodev" : "socket";
+const shared = args.shared === true;
+if (shared && mode !== "nodev" && mode !== "hardware") {
+  console.error("worker-per-queue: --shared needs --nodev or -i IFNAME -q RXQ (a ZCRX queue to share)");
+  process.exit(2);
+}
+
+// Shared-queue mode: the one queue, registered on a ring of this thread, exported to each Worker.
+let exporter: { ring: Ring; ifq: ZcrxIfq; lock: RefillLock; fds: number[] } | null = null;
+if (shared) {
+  const ring = Ring.create({ entries: 64, deferTaskrun: true, cqe32: true });
+  try {
+    const ifq = mode === "hardware"
+      ? ZcrxIfq.register(ring, { ifname: args.ifname as string, rxq: args.rxq as number, refillMemory: "user" })
+      : ZcrxIfq.register(ring, { nodev: true, refillMemory: "user" });
+    exporter = { ring, ifq, lock: new RefillLock(), fds: Array.from({ length: workers }, () => ifq.export()) };
+  } catch (e) {
+    ring.close();
+    if (!(e instanceof UringError)) throw e;
+    console.log(`worker-per-queue (${mode}, shared queue): cannot run here — ${e.message}`);
+    process.exit(0);
+  }
+}
 
 interface Reply {
   index: number;
@@ -52,7 +83,15 @@ const replies = pool.map(
 const readyPorts: ((port: number) => void)[] = [];
 const ports = pool.map((_, i) => new Promise<number>((resolve) => (readyPorts[i] = resolve)));
 pool.forEach((w, index) =>
-  w.postMessage({ index, mode, bytes, ifname: args.ifname, rxq: (args.rxq as number) + index, port: mode === "hardware" ? (args.port as number) + index : 0 }),
+  w.postMessage({
+    index,
+    mode,
+    bytes,
+    ifname: args.ifname,
+    rxq: (args.rxq as number) + (shared ? 0 : index),
+    port: mode === "hardware" ? (args.port as number) + index : 0,
+    shared: exporter ? { fd: exporter.fds[index]!, queue: exporter.ifq.postable(), lock: exporter.lock.buffer } : undefined,
+  }),
 );
 
 // Senders for the loopback modes: one connection per Worker through the main thread's own ring.
@@ -79,10 +118,15 @@ const results = await Promise.all(replies);
 await senders;
 clearTimeout(timer);
 for (const w of pool) w.terminate();
+if (exporter) {
+  for (const fd of exporter.fds) closeQuietly(fd);
+  exporter.ring.close();
+  exporter.ifq.close();
+}
 
 const skips = results.filter((r) => r.skip);
 if (skips.length > 0) {
-  console.log(`worker-per-queue (${mode}): cannot run here — ${skips[0]!.skip}`);
+  console.log(`worker-per-queue (${mode}${shared ? ", shared queue" : ""}): cannot run here — ${skips[0]!.skip}`);
   process.exit(0);
 }
 for (const r of results) {
@@ -94,4 +138,5 @@ for (const r of results) {
 }
 const total = results.reduce((a, r) => a + r.result!.bytes, 0);
 const chunks = results.map((r) => r.result!.chunks).join("/");
-console.log(`worker-per-queue (${mode}): ${workers} Workers, each with its own ${mode === "simulate" ? "simulated queue" : "ring"}, received ${total} bytes byte-exact (chunks per Worker ${chunks})`);
+const what = shared ? "ring, one queue shared through ZCRX_REG_IMPORT" : mode === "simulate" ? "simulated queue" : "ring";
+console.log(`worker-per-queue (${mode}${shared ? ", shared queue" : ""}): ${workers} Workers, each with its own ${what}, received ${total} bytes byte-exact (chunks per Worker ${chunks})`);

@@ -2,7 +2,8 @@
 // of bytes checked against the pattern its index selects.
 import { openRing } from "../../src/api/index.ts";
 import { Ring } from "../../src/ring/ring.ts";
-import { ZcrxIfq } from "../../src/zcrx/ifq.ts";
+import { ZcrxIfq, importZcrx, sharedQueueFrom, type PostableZcrxQueue } from "../../src/zcrx/ifq.ts";
+import { RefillLock } from "../../src/zcrx/refill-lock.ts";
 import type { ZcrxReceiver } from "../../src/zcrx/receiver.ts";
 import { SimulatedZcrx } from "../../src/testing/zcrx.ts";
 import { tcpListen, tcpAccept, closeQuietly } from "../../src/net/socket.ts";
@@ -19,6 +20,9 @@ interface Job {
   ifname: string;
   rxq: number;
   port: number;
+  /** Shared-queue mode: the main thread's exported ifq (its fd), its memory and the lock every
+   * Worker's receiver takes to write the one refill ring. */
+  shared?: { fd: number; queue: PostableZcrxQueue; lock: SharedArrayBuffer };
 }
 
 function check(expect: Uint8Array, at: number, chunk: Uint8Array, badAt: number): number {
@@ -89,16 +93,24 @@ function simulateMode(job: Job): void {
 
 function zcrxMode(job: Job): void {
   const ring = Ring.create({ entries: 256, cqEntries: 4096, deferTaskrun: true, cqe32: true });
-  let ifq: ZcrxIfq;
+  let ifq: ZcrxIfq | null = null;
+  let rx: ZcrxReceiver;
   try {
-    ifq = job.mode === "hardware" ? ZcrxIfq.register(ring, { ifname: job.ifname, rxq: job.rxq }) : ZcrxIfq.register(ring, { nodev: true });
+    if (job.shared) {
+      // One queue for all Workers: this ring imports it, and the refill ring is written under
+      // the common lock.
+      const imported = importZcrx(ring, job.shared.fd, sharedQueueFrom(job.shared.queue));
+      rx = imported.receiver({ refillLock: new RefillLock(job.shared.lock) });
+    } else {
+      ifq = job.mode === "hardware" ? ZcrxIfq.register(ring, { ifname: job.ifname, rxq: job.rxq }) : ZcrxIfq.register(ring, { nodev: true });
+      rx = ifq.receiver();
+    }
   } catch (e) {
     ring.close();
     if (!(e instanceof UringError)) throw e;
     self.postMessage({ index: job.index, skip: e.message });
     return;
   }
-  const rx = ifq.receiver();
   try {
     const l = tcpListen(ring, { host: job.mode === "hardware" ? "::" : "127.0.0.1", port: job.port, via: "libc" });
     self.postMessage({ index: job.index, ready: { port: l.address.port } });
@@ -110,7 +122,7 @@ function zcrxMode(job: Job): void {
   } finally {
     rx.close();
     ring.close();
-    ifq.close();
+    ifq?.close();
   }
 }
 

@@ -280,6 +280,23 @@ export class ZcrxIfq {
     return { area: this.area.bytes, areaToken: this.areaToken, refill: this.refill, nodev: this.nodev };
   }
 
+  /** `shared` as postMessage can carry it to a Worker (sharedQueueFrom() there). The area and
+   * the refill ring must be SharedArrayBuffers: areaMemory "shared" (the default) and
+   * refillMemory "user". */
+  postable(): PostableZcrxQueue {
+    const a = this.area.bytes, w = this.refill.words;
+    if (!(a.buffer instanceof SharedArrayBuffer) || !(w.buffer instanceof SharedArrayBuffer)) {
+      throw invalidArgument("ZcrxIfq.postable", "the area and the refill ring must be SharedArrayBuffers to reach a Worker: register with areaMemory \"shared\" and refillMemory \"user\"");
+    }
+    const r = this.refill;
+    return {
+      area: { buffer: a.buffer, byteOffset: a.byteOffset, byteLength: a.byteLength },
+      refill: { buffer: w.buffer, byteOffset: w.byteOffset, byteLength: w.byteLength, head: r.head, tail: r.tail, rqes: r.rqes, entries: r.entries },
+      areaToken: String(this.areaToken),
+      nodev: this.nodev,
+    };
+  }
+
   /** ZCRX_CTRL_EXPORT (6.19): a new file descriptor (close-on-exec) that stands for this ifq;
    * importZcrx() registers it on another ring, which then receives into the same area and gives
    * buffers back through the same refill ring. The caller closes the fd once imported. */
@@ -444,6 +461,26 @@ export interface ZcrxSharedQueue {
   readonly areaToken: bigint;
   readonly refill: RefillLayout;
   readonly nodev: boolean;
+}
+
+/** ZcrxSharedQueue as plain data with SharedArrayBuffers (ZcrxIfq.postable()). */
+export interface PostableZcrxQueue {
+  readonly area: { readonly buffer: SharedArrayBuffer; readonly byteOffset: number; readonly byteLength: number };
+  readonly refill: { readonly buffer: SharedArrayBuffer; readonly byteOffset: number; readonly byteLength: number; readonly head: number; readonly tail: number; readonly rqes: number; readonly entries: number };
+  /** rq_area_token as a decimal string (a bigint does not survive every transport). */
+  readonly areaToken: string;
+  readonly nodev: boolean;
+}
+
+/** The ZcrxSharedQueue a PostableZcrxQueue describes, for importZcrx in the receiving Worker. */
+export function sharedQueueFrom(p: PostableZcrxQueue): ZcrxSharedQueue {
+  const r = p.refill;
+  return {
+    area: new Uint8Array(p.area.buffer, p.area.byteOffset, p.area.byteLength),
+    areaToken: BigInt(p.areaToken),
+    refill: { words: new Uint32Array(r.buffer, r.byteOffset, r.byteLength >> 2), head: r.head, tail: r.tail, rqes: r.rqes, entries: r.entries },
+    nodev: p.nodev,
+  };
 }
 
 /** An ifq registered on this ring with ZCRX_REG_IMPORT (6.19): RECV_ZC on this ring with its

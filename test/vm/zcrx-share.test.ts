@@ -50,20 +50,12 @@ describe("one device-less ifq, several rings", () => {
     const total = 4 << 20;
     const workers: Worker[] = [];
     try {
-      const area = ifq.area.bytes, words = ifq.refill.words;
+      const queue = ifq.postable();
       const results = await Promise.all([0, 1].map(() => {
         const fd = ifq.export();
         const w = new Worker(new URL("./fixtures/zcrx-share-worker.ts", import.meta.url));
         workers.push(w);
-        const job: ShareJob = {
-          fd,
-          area: { buffer: area.buffer as SharedArrayBuffer, byteOffset: area.byteOffset, byteLength: area.byteLength },
-          refill: { buffer: words.buffer as SharedArrayBuffer, byteOffset: words.byteOffset, byteLength: words.byteLength, head: ifq.refill.head, tail: ifq.refill.tail, rqes: ifq.refill.rqes, entries: ifq.refill.entries },
-          areaToken: String(ifq.areaToken),
-          nodev: true,
-          lock: lock.buffer,
-          total,
-        };
+        const job: ShareJob = { fd, queue, lock: lock.buffer, total };
         return new Promise<ShareResult & { ok: boolean; error?: string; zcrxId: number }>((resolve, reject) => {
           w.onmessage = (e) => {
             c.close(fd);
