@@ -15,6 +15,7 @@ const ROOT = join(import.meta.dir, "..");
 const built = await sendZerocopy(60_000).catch((e: Error) => ({ skip: `liburing's send-zerocopy could not be prepared: ${e.message}` }));
 const SKIP = "skip" in built ? built.skip : null;
 const SZ = "path" in built ? built.path : "";
+if ("path" in built) console.log(`interop: liburing ${built.version}'s examples/send-zerocopy, ${built.path}`);
 /** Bound for one pairing; each takes 1-3 s here. */
 const TIMEOUT_MS = 30_000;
 
