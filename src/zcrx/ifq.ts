@@ -367,8 +367,6 @@ const EVENT_USER_DATA_BASE = 0x7a630000;
 let nextEventTag = 0;
 const U32_SPAN = 4294967296;
 
-/** Completions from a real Ring: RECV_ZC SQEs tracked in its op table, their CQE32 tails read
- * from ring.batch.big. */
 /** What RingSource needs of a queue: a registered ifq, or one imported from another ring. */
 interface ZcrxQueue {
   readonly id: number;
@@ -383,6 +381,8 @@ interface ZcrxQueue {
   armEvent(type: number): void;
 }
 
+/** Completions from a real Ring: RECV_ZC SQEs tracked in its op table, their CQE32 tails read
+ * from ring.batch.big. */
 class RingSource implements ZcrxSource {
   readonly kind = "ring" as const;
   readonly area: Uint8Array;
