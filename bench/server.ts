@@ -19,10 +19,10 @@
 // The client: one C program for every server (bench/c/echo_epoll.c client), a new process per
 // measurement. It is neither Bun nor the library, so it favours no side, and it costs about what
 // the C server costs per message (one recv and one send each; the kernel's TCP work dominates
-// both), less than any server written in JavaScript. On 2 CPUs the client has one core at most,
-// so at 1,000 connections the C server's rate is also where the client's core is full (measured:
-// ≈ 100% busy there, 65-90% against the JavaScript servers): c-epoll's figure on that row is the
-// ceiling with this client. The client's CPU share is reported beside every result.
+// both), less than any server written in JavaScript. On 2 CPUs the client has one core at most:
+// at 1,000 connections with --pin, the C server kept the client's core 98% busy (2026-12-05), so
+// c-epoll's figure on that row is the ceiling with this client rather than C's own. The client's
+// CPU share of its core is reported beside every result; near 100%, the client was the limit.
 // Each connection keeps one message in flight: it sends a message, reads the echo back, compares
 // every byte with what it sent, then sends the next. Sizes and contents come from --seed and the connection's index
 // only, so every server is asked for the same bytes. A byte that differs, a connection closed or
