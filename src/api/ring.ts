@@ -14,7 +14,8 @@ import { ProvidedBufferRing } from "../ring/register.ts";
 import { kernelAtLeast } from "../ring/kernel.ts";
 import { LoopDriver } from "../loop/driver.ts";
 import { probeReportUsage, type ZcMode } from "../zc/sender.ts";
-import { ZcrxIfq, zcrxRingDefaults, zcrxRingProblem, type ZcrxIfqOptions } from "../zcrx/ifq.ts";
+import { ZcrxIfq, ImportedZcrx, importZcrx, sharedQueueFrom, zcrxRingDefaults, zcrxRingProblem, type PostableZcrxQueue, type ZcrxIfqOptions } from "../zcrx/ifq.ts";
+import { RefillLock } from "../zcrx/refill-lock.ts";
 import type { ZcrxReceiver } from "../zcrx/receiver.ts";
 import { prepCancelFdOp } from "../ops/prep.ts";
 import { type DecodedAddress, type Sockaddr, formatAddress, sockaddr } from "../net/sockaddr.ts";
@@ -376,6 +377,20 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
     this.zcrxIfq = ifq;
     this.zcrxRx = ifq.receiver();
     return ifq;
+  }
+
+  /** Take part in a ZCRX queue another ring registered and exported (ZcrxIfq.export(), Linux
+   * 6.19), on this thread or in another Worker: `queue` is that ifq's postable() and
+   * `refillLock` the RefillLock every ring sharing the queue takes to write its one refill ring.
+   * The ring needs deferTaskrun and cqe32 like the exporter's. Sockets then receive with
+   * recvZc(). The fd can be closed once this returns. */
+  importZcrx(fd: number, queue: PostableZcrxQueue, refillLock: RefillLock): ImportedZcrx {
+    this.ensureOpen("importZcrx");
+    if (this.zcrxRx !== null) throw invalidArgument("importZcrx", "this ring already has a ZCRX queue");
+    if (!(refillLock instanceof RefillLock)) throw invalidArgument("importZcrx", "refillLock must be the RefillLock the queue's other rings use (new RefillLock(lock.buffer) in a Worker)");
+    const imported = importZcrx(this.ring, fd, sharedQueueFrom(queue));
+    this.zcrxRx = imported.receiver({ refillLock });
+    return imported;
   }
 
   /** The ZCRX queue registered on this ring (registerZcrx or openRing({ zcrx })), or null. */
