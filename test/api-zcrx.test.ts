@@ -5,6 +5,8 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { openRing, ZcrxStream, type AsyncRing, type TcpListener, type TcpSocket, type ZcrxStreamHost } from "../src/api/index.ts";
 import { zcrxRingDefaults } from "../src/zcrx/ifq.ts";
+import { RefillLock } from "../src/zcrx/refill-lock.ts";
+import { queryZcrx } from "../src/zcrx/query.ts";
 import { SimulatedZcrx } from "../src/testing/index.ts";
 import type { ZcrxReceiver } from "../src/zcrx/receiver.ts";
 import { UringError } from "../src/error.ts";
@@ -348,6 +350,31 @@ describe("AsyncRing.registerZcrx", () => {
       await r.close();
     }
   }, ZCRX_TIMEOUT_MS);
+
+  test("importZcrx checks its lock, and names the kernel that has ZCRX_REG_IMPORT where this one lacks it", async () => {
+    const r = openRing({ deferTaskrun: true, cqe32: true });
+    try {
+      const queue = {
+        area: { buffer: new SharedArrayBuffer(PAGE_SIZE), byteOffset: 0, byteLength: PAGE_SIZE },
+        refill: { buffer: new SharedArrayBuffer(PAGE_SIZE), byteOffset: 0, byteLength: PAGE_SIZE, head: 0, tail: 4, rqes: 64, entries: 16 },
+        areaToken: "0",
+        nodev: true,
+      };
+      expect(() => r.importZcrx(3, queue, {} as RefillLock)).toThrow(/refillLock must be the RefillLock/);
+      if (queryZcrx()?.import) return;
+      let err: unknown = null;
+      try {
+        r.importZcrx(3, queue, new RefillLock());
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(UringError);
+      expect((err as UringError).message).toMatch(/ZCRX_REG_IMPORT needs Linux 6\.19/);
+      expect(r.zcrxQueue).toBeNull();
+    } finally {
+      await r.close();
+    }
+  });
 
   test("on this machine's loopback, registration fails with the kernel's reason, and the ring stays usable", async () => {
     const r = openRing({ deferTaskrun: true, cqe32: true });

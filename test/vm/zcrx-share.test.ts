@@ -43,40 +43,42 @@ describe("one device-less ifq, several rings", () => {
     }
   }, 120_000);
 
-  testIf(gate, "imported by rings in two Workers, which receive at once and share the refill ring under one RefillLock", async () => {
-    const exporter = Ring.create(RING);
-    const ifq = registerZcrxIfq(exporter, { nodev: true, areaBytes: 1 << 20, refillMemory: "user" });
-    const lock = new RefillLock();
-    const total = 4 << 20;
-    const workers: Worker[] = [];
-    try {
-      const queue = ifq.postable();
-      const results = await Promise.all([0, 1].map(() => {
-        const fd = ifq.export();
-        const w = new Worker(new URL("./fixtures/zcrx-share-worker.ts", import.meta.url));
-        workers.push(w);
-        const job: ShareJob = { fd, queue, lock: lock.buffer, total };
-        return new Promise<ShareResult & { ok: boolean; error?: string; zcrxId: number }>((resolve, reject) => {
-          w.onmessage = (e) => {
-            c.close(fd);
-            resolve(e.data);
-          };
-          w.onerror = (e) => reject(e);
-          w.postMessage(job);
-        });
-      }));
-      for (const r of results) {
-        console.log(`zcrx-vm-share: ${JSON.stringify({ test: "worker importer", kernel: kernelRelease(), exporter_id: ifq.id, ...r })}`);
-        expect(r.error).toBeUndefined();
-        expectComplete(r, total);
+  for (const api of ["sync", "async"] as const) {
+    testIf(gate, `imported by rings in two Workers (${api} API), which receive at once and share the refill ring under one RefillLock`, async () => {
+      const exporter = Ring.create(RING);
+      const ifq = registerZcrxIfq(exporter, { nodev: true, areaBytes: 1 << 20, refillMemory: "user" });
+      const lock = new RefillLock();
+      const total = 4 << 20;
+      const workers: Worker[] = [];
+      try {
+        const queue = ifq.postable();
+        const results = await Promise.all([0, 1].map(() => {
+          const fd = ifq.export();
+          const w = new Worker(new URL("./fixtures/zcrx-share-worker.ts", import.meta.url));
+          workers.push(w);
+          const job: ShareJob = { fd, queue, lock: lock.buffer, total, api };
+          return new Promise<ShareResult & { ok: boolean; error?: string; zcrxId: number }>((resolve, reject) => {
+            w.onmessage = (e) => {
+              c.close(fd);
+              resolve(e.data);
+            };
+            w.onerror = (e) => reject(e);
+            w.postMessage(job);
+          });
+        }));
+        for (const r of results) {
+          console.log(`zcrx-vm-share: ${JSON.stringify({ test: `worker importer, ${api}`, kernel: kernelRelease(), exporter_id: ifq.id, ...r })}`);
+          expect(r.error).toBeUndefined();
+          expectComplete(r, total);
+        }
+        expect(Atomics.load(lock.word, 0)).toBe(0);
+      } finally {
+        for (const w of workers) w.terminate();
+        exporter.close();
+        ifq.close();
       }
-      expect(Atomics.load(lock.word, 0)).toBe(0);
-    } finally {
-      for (const w of workers) w.terminate();
-      exporter.close();
-      ifq.close();
-    }
-  }, 180_000);
+    }, 180_000);
+  }
 });
 
 function expectComplete(r: ShareResult, total: number): void {
