@@ -4,11 +4,48 @@
 // every CQE. Rounds alternate which side goes first; the table shows medians.
 // Heap: 10 million NOPs through the TS ring at batch 64, heap measured with bun:jsc heapStats()
 // after a full Bun.gc(true) before and after.
+// A/B (--ab DIR): the same NOP loop with this checkout's ring and with the one in DIR (another
+// checkout, e.g. the commit before a change), each measurement in a fresh child process
+// (`--ab-child ROOT BATCH OPS`, which warms the JIT, then times one run), the two sides alternating
+// round by round. Rates are taken over the child's CPU time (user + system), not wall time, so a
+// core taken by another process costs neither side; `vs_base` is the median of A / B.
 import { heapStats } from "bun:jsc";
+import { resolve } from "node:path";
 import { Ring } from "../src/ring/ring.ts";
 import { prepNop } from "../src/ops/prep.ts";
 import { kernelRelease } from "../src/ring/kernel.ts";
 import { compileC, median, parseFlags, printTable, recordResult, today } from "./lib/harness.ts";
+
+if (process.argv[2] === "--ab-child") {
+  const [root, batchArg, opsArg] = process.argv.slice(3);
+  const R = (await import(resolve(root!, "src/ring/ring.ts"))).Ring as typeof Ring;
+  const nop = (await import(resolve(root!, "src/ops/prep.ts"))).prepNop as typeof prepNop;
+  const batch = Number(batchArg), ops = Number(opsArg);
+  const ring = R.create({ entries: 128, singleIssuer: true, coopTaskrun: true, submitAll: true, noSqArray: false, memory: "mmap", registerRingFd: true });
+  const st = { n: 0 };
+  const onDone = (x: typeof st) => {
+    x.n++;
+  };
+  const run = (n: number) => {
+    const sq = ring.sq;
+    for (let r = 0; r < n / batch; r++) {
+      for (let i = 0; i < batch; i++) {
+        const slot = ring.getSqe();
+        nop(sq, slot);
+        ring.track(slot, onDone, st);
+      }
+      ring.submitAndWait(batch);
+      ring.completions();
+    }
+  };
+  run(Math.min(ops, 1_000_000)); // warm-up: the top JIT tier compiles the loop first
+  const cpu0 = process.cpuUsage(), t0 = Bun.nanoseconds();
+  run(ops);
+  const wallNs = Bun.nanoseconds() - t0, cpu = process.cpuUsage(cpu0);
+  ring.close();
+  console.log(JSON.stringify({ wallNs, cpuNs: (cpu.user + cpu.system) * 1000, ops: Math.floor(ops / batch) * batch }));
+  process.exit(0);
+}
 
 interface Flags extends Record<string, number | string | boolean> {
   ops: number;
@@ -16,6 +53,7 @@ interface Flags extends Record<string, number | string | boolean> {
   json: boolean;
   "heap-ops": number;
   batches: string;
+  ab: string;
 }
 
 const flags = parseFlags<Flags>(process.argv.slice(2), {
@@ -24,7 +62,8 @@ const flags = parseFlags<Flags>(process.argv.slice(2), {
   json: { type: "boolean", default: false, help: "print one JSON object instead of the table" },
   "heap-ops": { type: "number", default: 10_000_000, help: "NOPs for the heap-growth measurement (0 skips it)" },
   batches: { type: "string", default: "1,8,64", help: "comma-separated batch sizes" },
-}, "usage: bun bench/nop.ts [--ops N] [--rounds R] [--json]");
+  ab: { type: "string", default: "", help: "another checkout's directory: measure its ring against this one's (A/B, CPU time, child processes) instead of the C comparison" },
+}, "usage: bun bench/nop.ts [--ops N] [--rounds R] [--json] [--ab DIR]");
 
 const ENTRIES = 128;
 const batches = flags.batches.split(",").map(Number);
@@ -93,6 +132,47 @@ function runC(bin: string, batch: number, ops: number): number {
 }
 
 const mops = (ops: number, ns: number) => (ops / ns) * 1e3;
+
+if (flags.ab !== "") {
+  const here = resolve(import.meta.dir, "..");
+  const other = resolve(flags.ab);
+  const child = (root: string, batch: number) => {
+    const p = Bun.spawnSync([process.execPath, import.meta.path, "--ab-child", root, String(batch), String(flags.ops)], { stdout: "pipe", stderr: "pipe" });
+    if (p.exitCode !== 0) throw new Error(`A/B child for ${root} failed: ${p.stderr.toString()}`);
+    const r = JSON.parse(p.stdout.toString()) as { wallNs: number; cpuNs: number; ops: number };
+    return { cpu: mops(r.ops, r.cpuNs), wall: mops(r.ops, r.wallNs) };
+  };
+  const abRows: { batch: number; a_cpu_mops: number; b_cpu_mops: number; a_wall_mops: number; b_wall_mops: number; vs_base: number }[] = [];
+  for (const b of batches) {
+    const a: { cpu: number; wall: number }[] = [], base: { cpu: number; wall: number }[] = [], ratios: number[] = [];
+    for (let r = 0; r < flags.rounds; r++) {
+      // Alternate which side goes first, so a slow spell of the machine hits both alike.
+      const [x, y] = r % 2 === 0 ? [child(here, b), child(other, b)] : (() => {
+        const yy = child(other, b);
+        return [child(here, b), yy];
+      })();
+      a.push(x);
+      base.push(y);
+      ratios.push(x.cpu / y.cpu);
+    }
+    abRows.push({
+      batch: b,
+      a_cpu_mops: round3(median(a.map((v) => v.cpu))),
+      b_cpu_mops: round3(median(base.map((v) => v.cpu))),
+      a_wall_mops: round3(median(a.map((v) => v.wall))),
+      b_wall_mops: round3(median(base.map((v) => v.wall))),
+      vs_base: round3(median(ratios)),
+    });
+  }
+  const abResult = { date: today(), kernel: kernelRelease(), ops: flags.ops, rounds: flags.rounds, a: here, b: other, method: "each measurement a fresh child process (1M-NOP warm-up, then one timed run); rates over the child's CPU time; vs_base = median of A/B per round, sides alternating", rows: abRows };
+  const abPath = recordResult("nop-ab", abResult);
+  if (flags.json) console.log(JSON.stringify(abResult));
+  else {
+    printTable(["batch", "a_cpu_mops", "b_cpu_mops", "a_wall_mops", "b_wall_mops", "vs_base"], abRows.map((r) => [r.batch, r.a_cpu_mops, r.b_cpu_mops, r.a_wall_mops, r.b_wall_mops, r.vs_base]), 3);
+    console.log(`recorded ${abPath}`);
+  }
+  process.exit(0);
+}
 
 const bin = await compileC("nop", "c/nop.c");
 

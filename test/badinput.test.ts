@@ -16,6 +16,7 @@ import {
 } from "../src/ring/register.ts";
 import { supportedSetupFlags, kernelRelease, kernelAtLeast } from "../src/ring/kernel.ts";
 import { errnoName } from "../src/abi/errno.ts";
+import { UringError } from "../src/error.ts";
 import { describeIf, testIf } from "./helpers.ts";
 import { type BadInputRow, expectRingHealthy, expectUringError, openFdCount, openPipe, thrown, detached } from "./fixtures/reliability-checks.ts";
 
@@ -374,6 +375,25 @@ describe("registration refuses bad input and leaves nothing registered", () => {
       unregisterBuffers(ring);
       expect(t.isRegistered).toBe(false);
       expect(registeredBuffers(ring)).toBeNull();
+    } finally {
+      ring.close();
+    }
+  });
+});
+
+describe("error hints name the usual cause on that path", () => {
+  test("a SEND_ZC EFAULT names an unmapped buffer first, not only fixed buffers", () => {
+    const e = new UringError("IORING_OP_SEND_ZC", 14);
+    expect(e.hint).toContain("the buffer is not mapped memory");
+    expect(e.hint).toContain("fixed-buffer send");
+  });
+
+  test("a wrong-typed argument is named by its type, not printed as if it were the value", () => {
+    const ring = Ring.create({ entries: 4 });
+    try {
+      const e = expectUringError(() => prepRead(ring.sq, ring.getSqe(), "3" as never, 0, 0, 0), "EINVAL", "IORING_OP_READ");
+      expect(e.message).toContain('fd must be an integer -1..2147483647');
+      expect(e.message).toContain('got "3" (a string)');
     } finally {
       ring.close();
     }

@@ -38,6 +38,8 @@ describe("senders and receivers under hostile use (each in its own process)", ()
   test("oversized pools, wrong fds, a non-Ring, oversized or non-function RecvLoop options are refused", () => {
     const r = expectClean(runScenario("sender.ts", "bad-options"));
     expect(r.errors.length).toBe(9);
+    // A wrong type is named as such, not printed as if it were the value.
+    expect(r.errors[1]).toContain('got "3" (a string)');
   });
 
   test("a registered buffer whose memory was detached no longer hands out its address", () => {

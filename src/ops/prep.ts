@@ -12,7 +12,7 @@
 // addresses.
 import * as A from "../abi/sqe.ts";
 import { addressOf } from "../../ffi/index.ts";
-import { type SqeMemory, prepRw, putU64, writeOpFlags, writeIoprio, writeBufIndex, orSqeFlags, checkU16, checkU32, checkU64, checkI32, checkPrepared, refuseField, shown } from "./sqe.ts";
+import { type SqeMemory, prepRwFlags, putU64, writeOpFlags, writeIoprio, writeBufIndex, orSqeFlags, checkU16, checkU32, checkU64, checkI32, checkPrepared, refuseField, shown } from "./sqe.ts";
 import { invalidArgument } from "../error.ts";
 
 /** A data buffer argument: a view (checked, then resolved to its address) or a raw address. */
@@ -21,7 +21,11 @@ export type BufferArg = number | NodeJS.TypedArray | DataView;
 /** The address of `buf` for an SQE of `op` that moves `len` bytes: a number passes through (prepRw
  * checks its form), a view must be attached and hold `len` bytes. */
 function bufferAddress(op: number, buf: BufferArg, len: number): number {
-  if (typeof buf === "number") return buf;
+  return typeof buf === "number" ? buf : viewAddress(op, buf, len);
+}
+
+/** bufferAddress for a view (kept out of it, so the number path stays small enough to inline). */
+function viewAddress(op: number, buf: NodeJS.TypedArray | DataView, len: number): number {
   if (!ArrayBuffer.isView(buf)) refuseField(op, "buf", "a typed array, a DataView or an address", buf);
   checkU32(op, "len", len);
   // A detached buffer reads as length 0; a resizable one may have shrunk since it was filled.
@@ -39,44 +43,39 @@ const H_ADDR_LEN = A.SQE.addr_len >> 1;
 
 /** io_uring_prep_nop. */
 export function prepNop(m: SqeMemory, slot: number): void {
-  prepRw(m, slot, A.IORING_OP_NOP, -1, 0, 0, 0);
+  prepRwFlags(m, slot, A.IORING_OP_NOP, -1, 0, 0, 0, 0, 0);
 }
 
 /** io_uring_prep_read_fixed: read into registered buffer `bufIndex` (addr inside it). */
 export function prepReadFixed(m: SqeMemory, slot: number, fd: number, buf: BufferArg, len: number, offset: number, bufIndex: number): void {
   checkU16(A.IORING_OP_READ_FIXED, "bufIndex", bufIndex);
-  prepRw(m, slot, A.IORING_OP_READ_FIXED, fd, bufferAddress(A.IORING_OP_READ_FIXED, buf, len), len, offset);
+  prepRwFlags(m, slot, A.IORING_OP_READ_FIXED, fd, bufferAddress(A.IORING_OP_READ_FIXED, buf, len), len, offset, 0, 0);
   writeBufIndex(m, slot, bufIndex);
 }
 
 /** io_uring_prep_write_fixed. */
 export function prepWriteFixed(m: SqeMemory, slot: number, fd: number, buf: BufferArg, len: number, offset: number, bufIndex: number): void {
   checkU16(A.IORING_OP_WRITE_FIXED, "bufIndex", bufIndex);
-  prepRw(m, slot, A.IORING_OP_WRITE_FIXED, fd, bufferAddress(A.IORING_OP_WRITE_FIXED, buf, len), len, offset);
+  prepRwFlags(m, slot, A.IORING_OP_WRITE_FIXED, fd, bufferAddress(A.IORING_OP_WRITE_FIXED, buf, len), len, offset, 0, 0);
   writeBufIndex(m, slot, bufIndex);
 }
 
 /** io_uring_prep_poll_add: `pollMask` is POLLIN/POLLOUT... (32-bit events). */
 export function prepPollAdd(m: SqeMemory, slot: number, fd: number, pollMask: number): void {
   checkU32(A.IORING_OP_POLL_ADD, "pollMask", pollMask);
-  prepRw(m, slot, A.IORING_OP_POLL_ADD, fd, 0, 0, 0);
-  writeOpFlags(m, slot, pollMask);
+  prepRwFlags(m, slot, A.IORING_OP_POLL_ADD, fd, 0, 0, 0, pollMask, 0);
 }
 
 // === 5.3 ===
 
 /** io_uring_prep_sendmsg: `msg` is the address of a struct msghdr. */
 export function prepSendmsg(m: SqeMemory, slot: number, fd: number, msg: number, flags: number): void {
-  checkU32(A.IORING_OP_SENDMSG, "flags", flags);
-  prepRw(m, slot, A.IORING_OP_SENDMSG, fd, msg, 1, 0);
-  writeOpFlags(m, slot, flags);
+  prepRwFlags(m, slot, A.IORING_OP_SENDMSG, fd, msg, 1, 0, flags, 0);
 }
 
 /** io_uring_prep_recvmsg. */
 export function prepRecvmsg(m: SqeMemory, slot: number, fd: number, msg: number, flags: number): void {
-  checkU32(A.IORING_OP_RECVMSG, "flags", flags);
-  prepRw(m, slot, A.IORING_OP_RECVMSG, fd, msg, 1, 0);
-  writeOpFlags(m, slot, flags);
+  prepRwFlags(m, slot, A.IORING_OP_RECVMSG, fd, msg, 1, 0, flags, 0);
 }
 
 // === 5.4 / 5.5 ===
@@ -85,36 +84,28 @@ export function prepRecvmsg(m: SqeMemory, slot: number, fd: number, msg: number,
  * at submission); completes after the time or after `count` other completions. */
 export function prepTimeout(m: SqeMemory, slot: number, ts: number, count: number, flags: number): void {
   checkU32(A.IORING_OP_TIMEOUT, "count", count);
-  checkU32(A.IORING_OP_TIMEOUT, "flags", flags);
-  prepRw(m, slot, A.IORING_OP_TIMEOUT, -1, ts, 1, count);
-  writeOpFlags(m, slot, flags);
+  prepRwFlags(m, slot, A.IORING_OP_TIMEOUT, -1, ts, 1, count, flags, 0);
 }
 
 /** io_uring_prep_timeout_remove: `userData` of the timeout to remove. */
 export function prepTimeoutRemove(m: SqeMemory, slot: number, userData: number, flags: number): void {
-  checkU32(A.IORING_OP_TIMEOUT_REMOVE, "flags", flags);
-  prepRw(m, slot, A.IORING_OP_TIMEOUT_REMOVE, -1, userData, 0, 0);
-  writeOpFlags(m, slot, flags);
+  prepRwFlags(m, slot, A.IORING_OP_TIMEOUT_REMOVE, -1, userData, 0, 0, flags, 0);
 }
 
 /** io_uring_prep_link_timeout: bounds the SQE before it (which must carry IOSQE_IO_LINK). */
 export function prepLinkTimeout(m: SqeMemory, slot: number, ts: number, flags: number): void {
-  checkU32(A.IORING_OP_LINK_TIMEOUT, "flags", flags);
-  prepRw(m, slot, A.IORING_OP_LINK_TIMEOUT, -1, ts, 1, 0);
-  writeOpFlags(m, slot, flags);
+  prepRwFlags(m, slot, A.IORING_OP_LINK_TIMEOUT, -1, ts, 1, 0, flags, 0);
 }
 
 /** io_uring_prep_cancel64: cancel the request whose user_data is `userData`. */
 export function prepCancel64(m: SqeMemory, slot: number, userData: number, flags: number): void {
-  checkU32(A.IORING_OP_ASYNC_CANCEL, "flags", flags);
-  prepRw(m, slot, A.IORING_OP_ASYNC_CANCEL, -1, userData, 0, 0);
-  writeOpFlags(m, slot, flags);
+  prepRwFlags(m, slot, A.IORING_OP_ASYNC_CANCEL, -1, userData, 0, 0, flags, 0);
 }
 
 /** io_uring_prep_cancel_fd: cancel requests on `fd` (IORING_ASYNC_CANCEL_FD is added). */
 export function prepCancelFd(m: SqeMemory, slot: number, fd: number, flags: number): void {
   checkU32(A.IORING_OP_ASYNC_CANCEL, "flags", flags);
-  prepRw(m, slot, A.IORING_OP_ASYNC_CANCEL, fd, 0, 0, 0);
+  prepRwFlags(m, slot, A.IORING_OP_ASYNC_CANCEL, fd, 0, 0, 0, 0, 0);
   writeOpFlags(m, slot, flags | A.IORING_ASYNC_CANCEL_FD);
 }
 
@@ -124,17 +115,15 @@ export function prepCancelFd(m: SqeMemory, slot: number, fd: number, flags: numb
 export function prepCancelFdOp(m: SqeMemory, slot: number, fd: number, opcode: number, flags: number): void {
   if ((opcode & 0xff) !== opcode) refuseField(A.IORING_OP_ASYNC_CANCEL, "opcode", "an IORING_OP_* number 0..255", opcode);
   checkU32(A.IORING_OP_ASYNC_CANCEL, "flags", flags);
-  prepRw(m, slot, A.IORING_OP_ASYNC_CANCEL, fd, 0, opcode, 0);
+  prepRwFlags(m, slot, A.IORING_OP_ASYNC_CANCEL, fd, 0, opcode, 0, 0, 0);
   writeOpFlags(m, slot, flags | A.IORING_ASYNC_CANCEL_FD | A.IORING_ASYNC_CANCEL_OP);
 }
 
 /** io_uring_prep_accept: `addr`/`addrLen` are addresses of a sockaddr buffer and its socklen_t
  * (both may be 0). */
 export function prepAccept(m: SqeMemory, slot: number, fd: number, addr: number, addrLen: number, flags: number): void {
-  checkU32(A.IORING_OP_ACCEPT, "flags", flags);
   checkU64(A.IORING_OP_ACCEPT, "addrLen (the address of a socklen_t)", addrLen);
-  prepRw(m, slot, A.IORING_OP_ACCEPT, fd, addr, 0, addrLen);
-  writeOpFlags(m, slot, flags);
+  prepRwFlags(m, slot, A.IORING_OP_ACCEPT, fd, addr, 0, addrLen, flags, 0);
 }
 
 /** io_uring_prep_multishot_accept (5.19): one SQE, a CQE per accepted connection. */
@@ -146,38 +135,36 @@ export function prepMultishotAccept(m: SqeMemory, slot: number, fd: number, addr
 /** io_uring_prep_connect. */
 export function prepConnect(m: SqeMemory, slot: number, fd: number, addr: number, addrLen: number): void {
   checkU32(A.IORING_OP_CONNECT, "addrLen", addrLen);
-  prepRw(m, slot, A.IORING_OP_CONNECT, fd, addr, 0, addrLen);
+  prepRwFlags(m, slot, A.IORING_OP_CONNECT, fd, addr, 0, addrLen, 0, 0);
 }
 
 // === 5.6 ===
 
 /** io_uring_prep_close. */
 export function prepClose(m: SqeMemory, slot: number, fd: number): void {
-  prepRw(m, slot, A.IORING_OP_CLOSE, fd, 0, 0, 0);
+  prepRwFlags(m, slot, A.IORING_OP_CLOSE, fd, 0, 0, 0, 0, 0);
 }
 
 /** io_uring_prep_close_direct: close registered file slot `fileIndex`. */
 export function prepCloseDirect(m: SqeMemory, slot: number, fileIndex: number): void {
   if ((fileIndex >>> 0) !== fileIndex || fileIndex === 0xffffffff) refuseField(A.IORING_OP_CLOSE, "fileIndex", "an integer 0..4294967294 (a registered file slot)", fileIndex);
-  prepRw(m, slot, A.IORING_OP_CLOSE, 0, 0, 0, 0);
+  prepRwFlags(m, slot, A.IORING_OP_CLOSE, 0, 0, 0, 0, 0, 0);
   m.u32[(slot << 4) + W_FILE_INDEX] = fileIndex + 1;
 }
 
 /** io_uring_prep_read (offset -1: the file position). */
 export function prepRead(m: SqeMemory, slot: number, fd: number, buf: BufferArg, len: number, offset: number): void {
-  prepRw(m, slot, A.IORING_OP_READ, fd, bufferAddress(A.IORING_OP_READ, buf, len), len, offset);
+  prepRwFlags(m, slot, A.IORING_OP_READ, fd, bufferAddress(A.IORING_OP_READ, buf, len), len, offset, 0, 0);
 }
 
 /** io_uring_prep_write. */
 export function prepWrite(m: SqeMemory, slot: number, fd: number, buf: BufferArg, len: number, offset: number): void {
-  prepRw(m, slot, A.IORING_OP_WRITE, fd, bufferAddress(A.IORING_OP_WRITE, buf, len), len, offset);
+  prepRwFlags(m, slot, A.IORING_OP_WRITE, fd, bufferAddress(A.IORING_OP_WRITE, buf, len), len, offset, 0, 0);
 }
 
 /** io_uring_prep_send. */
 export function prepSend(m: SqeMemory, slot: number, fd: number, buf: BufferArg, len: number, flags: number): void {
-  checkU32(A.IORING_OP_SEND, "flags", flags);
-  prepRw(m, slot, A.IORING_OP_SEND, fd, bufferAddress(A.IORING_OP_SEND, buf, len), len, 0);
-  writeOpFlags(m, slot, flags);
+  prepRwFlags(m, slot, A.IORING_OP_SEND, fd, bufferAddress(A.IORING_OP_SEND, buf, len), len, 0, flags, 0);
 }
 
 /** io_uring_prep_send_set_addr: destination for SEND / SEND_ZC on an unconnected datagram
@@ -193,19 +180,14 @@ export function prepSendSetAddr(m: SqeMemory, slot: number, addr: number, addrLe
 
 /** io_uring_prep_recv. */
 export function prepRecv(m: SqeMemory, slot: number, fd: number, buf: BufferArg, len: number, flags: number): void {
-  checkU32(A.IORING_OP_RECV, "flags", flags);
-  prepRw(m, slot, A.IORING_OP_RECV, fd, bufferAddress(A.IORING_OP_RECV, buf, len), len, 0);
-  writeOpFlags(m, slot, flags);
+  prepRwFlags(m, slot, A.IORING_OP_RECV, fd, bufferAddress(A.IORING_OP_RECV, buf, len), len, 0, flags, 0);
 }
 
 /** io_uring_prep_recv_multishot with a provided-buffer group (6.0+): each CQE names the buffer
  * it filled (IORING_CQE_F_BUFFER, id in flags >> 16). */
 export function prepRecvMultishot(m: SqeMemory, slot: number, fd: number, bufGroup: number, flags: number): void {
   checkU16(A.IORING_OP_RECV, "bufGroup", bufGroup);
-  checkU32(A.IORING_OP_RECV, "flags", flags);
-  prepRw(m, slot, A.IORING_OP_RECV, fd, 0, 0, 0);
-  writeOpFlags(m, slot, flags);
-  writeIoprio(m, slot, A.IORING_RECV_MULTISHOT);
+  prepRwFlags(m, slot, A.IORING_OP_RECV, fd, 0, 0, 0, flags, A.IORING_RECV_MULTISHOT);
   writeBufIndex(m, slot, bufGroup);
   orSqeFlags(m, slot, A.IOSQE_BUFFER_SELECT);
 }
@@ -214,7 +196,7 @@ export function prepRecvMultishot(m: SqeMemory, slot: number, fd: number, bufGro
 
 /** io_uring_prep_shutdown: `how` is SHUT_RD / SHUT_WR / SHUT_RDWR. */
 export function prepShutdown(m: SqeMemory, slot: number, fd: number, how: number): void {
-  prepRw(m, slot, A.IORING_OP_SHUTDOWN, fd, 0, how, 0);
+  prepRwFlags(m, slot, A.IORING_OP_SHUTDOWN, fd, 0, how, 0, 0, 0);
 }
 
 // === 5.19 ===
@@ -224,9 +206,7 @@ export function prepSocket(m: SqeMemory, slot: number, domain: number, type: num
   checkU32(A.IORING_OP_SOCKET, "domain", domain);
   checkU32(A.IORING_OP_SOCKET, "type", type);
   checkU32(A.IORING_OP_SOCKET, "protocol", protocol);
-  checkU32(A.IORING_OP_SOCKET, "flags", flags);
-  prepRw(m, slot, A.IORING_OP_SOCKET, domain, 0, protocol, type);
-  writeOpFlags(m, slot, flags);
+  prepRwFlags(m, slot, A.IORING_OP_SOCKET, domain, 0, protocol, type, flags, 0);
 }
 
 /** io_uring_prep_cmd_sock(SOCKET_URING_OP_SETSOCKOPT) (6.7+): setsockopt through the ring. */
@@ -235,7 +215,7 @@ export function prepSetsockopt(m: SqeMemory, slot: number, fd: number, level: nu
   checkI32(A.IORING_OP_URING_CMD, "optname", optname);
   checkU64(A.IORING_OP_URING_CMD, "optval", optval);
   checkU32(A.IORING_OP_URING_CMD, "optlen", optlen);
-  prepRw(m, slot, A.IORING_OP_URING_CMD, fd, 0, 0, 0);
+  prepRwFlags(m, slot, A.IORING_OP_URING_CMD, fd, 0, 0, 0, 0, 0);
   const w = slot << 4;
   m.u32[w + (A.SQE.cmd_op >> 2)] = A.SOCKET_URING_OP_SETSOCKOPT;
   m.u32[w + (A.SQE.level >> 2)] = level;
@@ -250,11 +230,7 @@ export function prepSetsockopt(m: SqeMemory, slot: number, fd: number, level: nu
  * whenever the first has F_MORE. `zcFlags` go to ioprio (REPORT_USAGE, POLL_FIRST,
  * VECTORIZED). */
 export function prepSendZc(m: SqeMemory, slot: number, fd: number, buf: BufferArg, len: number, flags: number, zcFlags: number): void {
-  checkU32(A.IORING_OP_SEND_ZC, "flags", flags);
-  checkU16(A.IORING_OP_SEND_ZC, "zcFlags", zcFlags);
-  prepRw(m, slot, A.IORING_OP_SEND_ZC, fd, bufferAddress(A.IORING_OP_SEND_ZC, buf, len), len, 0);
-  writeOpFlags(m, slot, flags);
-  writeIoprio(m, slot, zcFlags);
+  prepRwFlags(m, slot, A.IORING_OP_SEND_ZC, fd, bufferAddress(A.IORING_OP_SEND_ZC, buf, len), len, 0, flags, zcFlags);
 }
 
 /** io_uring_prep_send_zc_fixed: from registered buffer `bufIndex`; buf/len lie inside it. */
@@ -267,11 +243,7 @@ export function prepSendZcFixed(m: SqeMemory, slot: number, fd: number, buf: Buf
 
 /** io_uring_prep_sendmsg_zc: `msg` is a struct msghdr address (msg_name for datagrams). */
 export function prepSendmsgZc(m: SqeMemory, slot: number, fd: number, msg: number, flags: number, zcFlags: number): void {
-  checkU32(A.IORING_OP_SENDMSG_ZC, "flags", flags);
-  checkU16(A.IORING_OP_SENDMSG_ZC, "zcFlags", zcFlags);
-  prepRw(m, slot, A.IORING_OP_SENDMSG_ZC, fd, msg, 1, 0);
-  writeOpFlags(m, slot, flags);
-  writeIoprio(m, slot, zcFlags);
+  prepRwFlags(m, slot, A.IORING_OP_SENDMSG_ZC, fd, msg, 1, 0, flags, zcFlags);
 }
 
 /** io_uring_prep_sendmsg_zc_fixed: every iovec lies inside registered buffer `bufIndex`. */
@@ -293,10 +265,7 @@ export function prepSendZcVectorized(m: SqeMemory, slot: number, fd: number, iov
 /** Vectorized SEND (IORING_SEND_VECTORIZED in ioprio, 6.17): `iov` is the address of `iovcnt`
  * struct iovec, gathered into one copying send. */
 export function prepSendVectorized(m: SqeMemory, slot: number, fd: number, iov: number, iovcnt: number, flags: number): void {
-  checkU32(A.IORING_OP_SEND, "flags", flags);
-  prepRw(m, slot, A.IORING_OP_SEND, fd, iov, iovcnt, 0);
-  writeOpFlags(m, slot, flags);
-  writeIoprio(m, slot, A.IORING_SEND_VECTORIZED);
+  prepRwFlags(m, slot, A.IORING_OP_SEND, fd, iov, iovcnt, 0, flags, A.IORING_SEND_VECTORIZED);
 }
 
 // === 6.11 ===
@@ -304,12 +273,12 @@ export function prepSendVectorized(m: SqeMemory, slot: number, fd: number, iov: 
 /** io_uring_prep_bind. */
 export function prepBind(m: SqeMemory, slot: number, fd: number, addr: number, addrLen: number): void {
   checkU32(A.IORING_OP_BIND, "addrLen", addrLen);
-  prepRw(m, slot, A.IORING_OP_BIND, fd, addr, 0, addrLen);
+  prepRwFlags(m, slot, A.IORING_OP_BIND, fd, addr, 0, addrLen, 0, 0);
 }
 
 /** io_uring_prep_listen. */
 export function prepListen(m: SqeMemory, slot: number, fd: number, backlog: number): void {
-  prepRw(m, slot, A.IORING_OP_LISTEN, fd, 0, backlog, 0);
+  prepRwFlags(m, slot, A.IORING_OP_LISTEN, fd, 0, backlog, 0, 0, 0);
 }
 
 // === 6.15: zero-copy receive ===
@@ -320,8 +289,7 @@ export function prepListen(m: SqeMemory, slot: number, fd: number, backlog: numb
 export function prepRecvZc(m: SqeMemory, slot: number, fd: number, len: number, ifqIdx: number, extraIoprio: number): void {
   checkU32(A.IORING_OP_RECV_ZC, "ifqIdx", ifqIdx);
   checkU16(A.IORING_OP_RECV_ZC, "extraIoprio", extraIoprio);
-  prepRw(m, slot, A.IORING_OP_RECV_ZC, fd, 0, len, 0);
-  writeIoprio(m, slot, A.IORING_RECV_MULTISHOT | extraIoprio);
+  prepRwFlags(m, slot, A.IORING_OP_RECV_ZC, fd, 0, len, 0, 0, A.IORING_RECV_MULTISHOT | extraIoprio);
   m.u32[(slot << 4) + (A.SQE.zcrx_ifq_idx >> 2)] = ifqIdx;
 }
 

@@ -149,21 +149,24 @@ export function checkPrepared(m: SqeMemory, slot: number, where: string): void {
 }
 
 /** Off the hot path: the precise reason prepRw refused. Nothing was written to the slot. */
-function refuseRw(m: SqeMemory, slot: number, op: number, fd: number, addr: number, len: number, off: number): never {
+function refuseRw(m: SqeMemory, slot: number, op: number, fd: number, addr: number, len: number, off: number, opFlags: number, ioprio: number): never {
   checkPreppable(m, slot, `IORING_OP_${opcodeName(op)}`);
   if ((fd | 0) !== fd || fd < -1) refuseField(op, "fd", "an integer -1..2147483647 (a file descriptor, or an index into the registered files with IOSQE_FIXED_FILE)", fd);
   checkU64(op, "addr", addr);
   checkU32(op, "len", len);
+  checkU32(op, "flags", opFlags);
+  checkU16(op, "ioprio flags", ioprio);
   refuseField(op, "off", "an integer -1..2^53-1 (-1: the file position)", off);
 }
 
 // ---- hand-out and prep ----
 
-/** Turn a slot into the idle NOP and mark it TAKEN. getSqe calls this on every slot it hands out,
- * so a slot whose prep never happens (an exception in between, or no prep at all) submits as a
- * NOP that posts nothing, never as the SQE of its previous lap. Five stores: a NOP reads only
- * word 0 (opcode, flags, ioprio), nop_flags (the op_flags word: 0 reads nothing else, see the
- * kernel's io_nop_prep), user_data and personality (io_init_req). */
+/** Turn a slot into the idle NOP and mark it TAKEN. The ring does this to a slot handed out and
+ * still unprepared when it is published, so a slot whose prep never happened (an exception in
+ * between, or no prep at all) submits as a NOP that posts nothing, never as the SQE of its
+ * previous lap. Five stores: a NOP reads only word 0 (opcode, flags, ioprio), nop_flags (the
+ * op_flags word: 0 reads nothing else, see the kernel's io_nop_prep), user_data and personality
+ * (io_init_req). */
 export function idleSlot(m: SqeMemory, slot: number): void {
   const u32 = m.u32;
   const w = slot << 4;
@@ -183,26 +186,46 @@ export function retireSlot(m: SqeMemory, slot: number): void {
 }
 
 /** Zero a slot and fill the fields shared by the read/write-shaped opcodes (liburing's
- * io_uring_prep_rw): opcode, fd, addr, len, off. Every value is checked first (a handful of
- * compares; the message is built by refuseRw, off this path): fd an integer >= -1, addr a u64,
- * len a u32, off a u64 or -1, and the slot one that getSqe handed out and nothing prepared yet.
- * All 16 words are then written once, in order, with plain stores: TypedArray.prototype.fill is
- * a call into the runtime that costs more than the stores themselves on this path. Word 0 holds
- * opcode (byte 0), flags, ioprio: little endian, so the opcode alone is the word's value. */
+ * io_uring_prep_rw): opcode, fd, addr, len, off (prepRwFlags adds the two flag fields most
+ * opcodes take, the per-opcode flags word, msg_flags, accept_flags..., and ioprio). Every value is checked first (a
+ * handful of compares; the message is built by refuseRw, off this path): fd an integer >= -1,
+ * addr a u64, len and opFlags u32, ioprio u16, off a u64 or -1, and the slot one that getSqe
+ * handed out and nothing prepared yet. The check, the stores and the state are three small
+ * pieces: written as one body, the JIT stopped inlining the stores' helpers into it, and a prep
+ * measured three times slower. */
 export function prepRw(m: SqeMemory, slot: number, op: number, fd: number, addr: number, len: number, off: number): void {
+  prepRwFlags(m, slot, op, fd, addr, len, off, 0, 0);
+}
+
+/** prepRw with the per-opcode flags word and ioprio filled too (both checked: u32, u16). No
+ * defaults: an `undefined` flag is refused, not taken for 0. */
+export function prepRwFlags(m: SqeMemory, slot: number, op: number, fd: number, addr: number, len: number, off: number, opFlags: number, ioprio: number): void {
   const state = m.state;
-  if ((slot >>> 0) !== slot || (state[slot]! & PREPPABLE) === 0 || (fd | 0) !== fd || fd < -1 || (len >>> 0) !== len ||
-      !(Math.floor(addr) === addr && addr >= 0 && addr <= MAX_EXACT) || !(Math.floor(off) === off && off >= -1 && off <= MAX_EXACT)) {
-    refuseRw(m, slot, op, fd, addr, len, off);
-  }
-  const u32 = m.u32;
-  const w = slot << 4;
-  u32[w + W_OPCODE] = op & 0xff; // opcode; flags and ioprio share the word and stay 0
+  if ((slot >>> 0) !== slot || (state[slot]! & PREPPABLE) === 0 || !rwArgsOk(fd, addr, len, off, opFlags, ioprio)) refuseRw(m, slot, op, fd, addr, len, off, opFlags, ioprio);
+  fillRw(m.u32, slot << 4, op, fd, addr, len, off, opFlags, ioprio);
+  state[slot] = (state[slot]! & SLOT_LOOSE) | SLOT_PREPARED;
+}
+
+/** Whether prepRw's fields are in range. Small values (most fds, lengths, offsets, a NOP's zero
+ * address) pass the int tests alone. */
+function rwArgsOk(fd: number, addr: number, len: number, off: number, opFlags: number, ioprio: number): boolean {
+  // The range tests come before Math.floor, and no `>>> 0` touches a u64: truncating a double past
+  // 2^32 to int32 takes the JIT's slow path (an address is always past 2^32).
+  return (fd | 0) === fd && fd >= -1 && (len >>> 0) === len && (opFlags >>> 0) === opFlags && (ioprio & 0xffff) === ioprio &&
+    addr >= 0 && addr <= MAX_EXACT && Math.floor(addr) === addr &&
+    off >= -1 && off <= MAX_EXACT && Math.floor(off) === off;
+}
+
+/** prepRw's stores: all 16 words once, in order, with plain stores (TypedArray.prototype.fill is a
+ * call into the runtime that costs more than the stores themselves on this path). Word 0 holds
+ * opcode (byte 0), flags (byte 1, left 0) and ioprio (bytes 2-3), little endian. */
+function fillRw(u32: Uint32Array, w: number, op: number, fd: number, addr: number, len: number, off: number, opFlags: number, ioprio: number): void {
+  u32[w + W_OPCODE] = (op & 0xff) | (ioprio << 16);
   u32[w + W_FD] = fd;
   putU64(u32, w + W_OFF, off);
   putU64(u32, w + W_ADDR, addr);
   u32[w + W_LEN] = len;
-  u32[w + W_OP_FLAGS] = 0;
+  u32[w + W_OP_FLAGS] = opFlags;
   u32[w + W_USER_DATA] = 0;
   u32[w + W_USER_DATA + 1] = 0;
   u32[w + W_BUF_INDEX] = 0; // buf_index and personality
@@ -211,7 +234,6 @@ export function prepRw(m: SqeMemory, slot: number, op: number, fd: number, addr:
   u32[w + W_ADDR3 + 1] = 0;
   u32[w + W_PAD2] = 0;
   u32[w + W_PAD2 + 1] = 0;
-  state[slot] = (state[slot]! & SLOT_LOOSE) | SLOT_PREPARED;
 }
 
 // ---- field writers: the prep functions call the raw ones (their values are checked before
