@@ -148,6 +148,42 @@ describe("async refill batching (simulated device-less zcrx)", () => {
     }
   }, TIMEOUT_MS);
 
+  test("a NIC-like queue that stalls (7.2 events): ZCRX_EVENT_ALLOC_FAIL resolves areaDry(), is re-armed by the publish, and fires again", async () => {
+    const host = new SimulatedRecvZc({ areaBytes: 8 * PAGE_SIZE, rqEntries: 16, onStarve: "stall", events: true });
+    try {
+      const fd = host.connect();
+      const data = pattern(24 * PAGE_SIZE, 7);
+      host.sim.send(fd, data);
+      host.sim.shutdown(fd);
+      const stream = host.recvZc(fd);
+      let got = 0;
+      for (let lap = 1; lap <= 2; lap++) {
+        const dry = stream.areaDry();
+        const held: ZcrxChunk[] = [];
+        for (let i = 0; i < 8; i++) held.push((await stream.next()).value!);
+        expect(await dry).toBe(true);
+        // A stalled NIC queue: nothing ended, nothing parked, the event says it.
+        expect(stream.starved).toBe(false);
+        expect(host.receiver.stats.allocFailEvents).toBe(lap);
+        for (const c of held) {
+          expect(Buffer.from(c.data).equals(data.subarray(got, got + c.data.length))).toBe(true);
+          got += c.data.length;
+          c.release();
+        }
+      }
+      for await (const c of stream) {
+        got += c.data.length;
+        c.release();
+      }
+      expect(got).toBe(data.length);
+      expect(host.receiver.stats.starvations).toBe(0);
+      await turns(2);
+      assertClean(host);
+    } finally {
+      host.close();
+    }
+  }, TIMEOUT_MS);
+
   test("poll() takes what a drain delivered without a promise, and null when nothing is queued", async () => {
     const host = new SimulatedRecvZc({ areaBytes: 64 * PAGE_SIZE, rqEntries: 64 });
     try {

@@ -65,6 +65,9 @@ const handler: RecvZcHandler<ZcrxStream> = {
   onStarve(s) {
     s.starve();
   },
+  onAllocFail(s) {
+    s.allocFail();
+  },
 };
 
 /** The publish of one receiver's releases, once per event-loop turn, whatever the number of
@@ -183,7 +186,8 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
   }
 
   /** Resolves true the next time the area runs dry under this stream (at once if it is dry
-   * now), false if the stream ends first. A consumer that holds chunks awaits it beside next():
+   * now): its receive parked for buffers (-ENOMEM: device-less or copy fallback), or, on 7.2, the
+   * NIC queue's page pool found none (ZCRX_EVENT_ALLOC_FAIL). False if the stream ends first. A consumer that holds chunks awaits it beside next():
    * `await Promise.race([it.next(), stream.areaDry()])`, and releases some when it wins. */
   areaDry(): Promise<boolean> {
     if (this.starved) return Promise.resolve(true);
@@ -195,6 +199,11 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
    * with every chunk already back (released before this CQE was seen), the publish re-arms it. */
   starve(): void {
     this.refill.schedule();
+    this.settleDry(true);
+  }
+
+  /** @internal — the queue's page pool found no free buffer (7.2). */
+  allocFail(): void {
     this.settleDry(true);
   }
 

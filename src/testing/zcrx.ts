@@ -11,7 +11,7 @@
 // imitate; the default, "enomem", is what the device-less kernel in the VM tier does.
 import { IORING_CQE_F_MORE } from "../abi/sqe.ts";
 import { ECANCELED, EINVAL, ENOMEM, ENOSPC, ENOTSOCK } from "../abi/errno.ts";
-import { IORING_ZCRX_AREA_SHIFT, ZCRX_RQE } from "../abi/zcrx.ts";
+import { IORING_ZCRX_AREA_SHIFT, ZCRX_EVENT_ALLOC_FAIL, ZCRX_RQE } from "../abi/zcrx.ts";
 import { UringError, invalidArgument } from "../error.ts";
 import { PAGE_SIZE, allocShared } from "../ring/memory.ts";
 import { isPowerOfTwo, refillRingBytes } from "../zcrx/sizes.ts";
@@ -25,6 +25,8 @@ export const POISON_BYTE = 0xdb;
 const SIM_RQ_HEADER = { size: 8, alignment: 64 } as const;
 const SIM_RQ_HEAD = 0, SIM_RQ_TAIL = 4;
 const U32_SPAN = 4294967296;
+/** The "connection" of an event CQE in the simulated CQ (a real one has the event's user_data). */
+const EVENT_CONN = 0xffffffff;
 /** Fake file descriptors handed out by connect(), far above anything real. */
 const FD_BASE = 1 << 20;
 
@@ -53,6 +55,10 @@ export interface SimulatedZcrxOptions {
   /** Throw at the refill that reveals a protocol violation (default true); false records it in
    * `violations` only. */
   strict?: boolean;
+  /** Post ZCRX events as a 7.2 kernel with an event descriptor does: ZCRX_EVENT_ALLOC_FAIL when
+   * a "stall" queue finds no free buffer, one-shot until the receiver re-arms it (its publish
+   * does). Default false. */
+  events?: boolean;
   /** Most CQEs one dispatch() hands to the receiver; the rest wait for the next one, as CQEs
    * past a ring's batch wait for its next drain. Default: all of them. */
   maxDispatch?: number;
@@ -99,6 +105,8 @@ export class SimulatedZcrx implements ZcrxSource {
   private readonly poison: boolean;
   private readonly strict: boolean;
   private readonly maxDispatch: number;
+  /** Event types (bits) armed: posted once, then off until armEvents. */
+  private eventsArmed: number;
   private readonly nBuffers: number;
   /** User references per buffer: one per CQE pointing into it, dropped by its refill entry. */
   private readonly userRefs: Uint32Array;
@@ -137,6 +145,7 @@ export class SimulatedZcrx implements ZcrxSource {
     this.poison = o.poison ?? true;
     this.strict = o.strict ?? true;
     this.maxDispatch = o.maxDispatch ?? Infinity;
+    this.eventsArmed = o.events === true ? 1 << ZCRX_EVENT_ALLOC_FAIL : 0;
     if (this.maxDispatch !== Infinity && (!Number.isInteger(this.maxDispatch) || this.maxDispatch < 1)) throw invalidArgument("SimulatedZcrx", `maxDispatch must be a positive integer, got ${o.maxDispatch}`);
 
     this.area = allocShared(areaBytes).bytes;
@@ -247,6 +256,10 @@ export class SimulatedZcrx implements ZcrxSource {
     return this.dispatch();
   }
 
+  armEvents(types: number): void {
+    this.eventsArmed |= types & (1 << ZCRX_EVENT_ALLOC_FAIL);
+  }
+
   afterPublish(): boolean {
     if (this.reclaimMode !== "flush") return false;
     this.counters.flushes++;
@@ -274,6 +287,11 @@ export class SimulatedZcrx implements ZcrxSource {
         if (buf < 0) {
           if (this.starveMode === "stall") {
             this.counters.stalls++;
+            if (this.eventsArmed & (1 << ZCRX_EVENT_ALLOC_FAIL)) {
+              // io_pp_zc_alloc_netmems found nothing: an auxiliary CQE with the event's type.
+              this.eventsArmed &= ~(1 << ZCRX_EVENT_ALLOC_FAIL);
+              this.post(EVENT_CONN, ZCRX_EVENT_ALLOC_FAIL, 0, 0);
+            }
           } else {
             this.counters.enomem++;
             this.terminate(s, -ENOMEM);
@@ -367,7 +385,8 @@ export class SimulatedZcrx implements ZcrxSource {
       try {
         for (; k < n; k++) {
           const b = k * 4;
-          receiver.deliver(batch[b]!, batch[b + 1]! | 0, batch[b + 2]!, batch[b + 3]!, batch[high + k]!);
+          if (batch[b] === EVENT_CONN) receiver.event(batch[b + 1]! | 0);
+          else receiver.deliver(batch[b]!, batch[b + 1]! | 0, batch[b + 2]!, batch[b + 3]!, batch[high + k]!);
         }
       } catch (e) {
         failure ??= { error: e };

@@ -58,6 +58,10 @@ export interface RecvZcHandler<T = unknown> {
    * here that it must give some back before more data can arrive. A NIC queue stalls instead
    * and reports nothing here. */
   onStarve?(ctx: T): void;
+  /** Linux 7.2, NIC queues: the queue's page pool found no free buffer in the area
+   * (ZCRX_EVENT_ALLOC_FAIL), so the NIC drops packets and TCP retransmits until buffers come
+   * back. Called for every open connection of the receiver, at most once per publish. */
+  onAllocFail?(ctx: T): void;
 }
 
 export interface RecvOptions {
@@ -314,6 +318,7 @@ export class ZcrxReceiver {
     else if (type === ZCRX_EVENT_ALLOC_FAIL) {
       this.stats.allocFailEvents++;
       this.eventsToArm |= 1 << ZCRX_EVENT_ALLOC_FAIL;
+      for (const conn of this.conns) if (!conn.ended) conn.handler.onAllocFail?.(conn.ctx);
     } else this.stats.otherEvents++;
   }
 
