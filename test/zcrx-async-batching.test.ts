@@ -6,6 +6,8 @@ import { describe, expect, test } from "bun:test";
 import { SimulatedRecvZc, SimulatedZcrx, assertClean } from "../src/testing/index.ts";
 import { ZcrxStream, type ZcrxChunk } from "../src/api/zcrx.ts";
 import { PAGE_SIZE } from "../src/ring/memory.ts";
+import { UringError } from "../src/error.ts";
+import { EBADF } from "../src/abi/errno.ts";
 
 const TIMEOUT_MS = 30_000;
 
@@ -179,6 +181,37 @@ describe("async refill batching (simulated device-less zcrx)", () => {
       expect(host.receiver.stats.starvations).toBe(0);
       await turns(2);
       assertClean(host);
+    } finally {
+      host.close();
+    }
+  }, TIMEOUT_MS);
+
+  test("a publish that fails (here FLUSH_RQ) stops the streams and rejects next() with its error, instead of throwing from the event loop", async () => {
+    const host = new SimulatedRecvZc({ areaBytes: 64 * PAGE_SIZE, rqEntries: 64 });
+    try {
+      const fd = host.connect();
+      const stream = host.recvZc(fd);
+      host.sim.afterPublish = () => {
+        throw new UringError("IORING_REGISTER_ZCRX_CTRL", EBADF, "ZCRX_CTRL_FLUSH_RQ zcrx_id 0");
+      };
+      host.sim.send(fd, pattern(4 * PAGE_SIZE, 8));
+      const first = await stream.next();
+      first.value!.release();
+      const err = await (async () => {
+        try {
+          for (;;) {
+            const r = await stream.next();
+            if (r.done) return null;
+            r.value.release();
+          }
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err).toBeInstanceOf(UringError);
+      expect((err as UringError).syscall).toBe("IORING_REGISTER_ZCRX_CTRL");
+      expect((err as UringError).errno).toBe(EBADF);
+      expect((await stream.next()).done).toBe(true);
     } finally {
       host.close();
     }

@@ -5,7 +5,7 @@
 // microtask of its own, so a microtask publish ran between every two releases and published one
 // entry each time (and, device-less, paid a ZCRX_CTRL_FLUSH_RQ syscall for it and re-armed a
 // starved receive for one buffer). A turn's check phase comes after all of them.
-import { EBUSY, ECANCELED } from "../abi/errno.ts";
+import { EBUSY, ECANCELED, ERRNO } from "../abi/errno.ts";
 import { UringError, invalidArgument } from "../error.ts";
 import type { ZcrxReceiver, RecvZcHandler } from "../zcrx/receiver.ts";
 import type { ZcrxStats } from "../zcrx/stats.ts";
@@ -75,6 +75,8 @@ const handler: RecvZcHandler<ZcrxStream> = {
  * once the receiver's low-water mark of buffers is back, or at the first turn that released
  * nothing (the consumer holds the rest), with whatever came back. */
 export class RefillTurn {
+  /** The streams on this receiver, told when a publish fails. */
+  readonly streams = new Set<ZcrxStream>();
   private queued = false;
   private readonly task = (): void => this.run();
 
@@ -99,6 +101,12 @@ export class RefillTurn {
     let n = 0;
     try {
       n = rx.publish();
+    } catch (e) {
+      // From a setImmediate an exception would take the process down. A publish that fails (the
+      // shared refill lock timed out, FLUSH_RQ refused) leaves buffers the kernel cannot get
+      // back: every stream on the receiver stops, and its next() rejects with the error.
+      for (const s of [...this.streams]) s.publishFailed(e);
+      return;
     } finally {
       if (n === 0 && rx.returnedSinceDry > 0) rx.resumeStarved();
       if (rx.stats.rearms !== rearms) this.host.kick();
@@ -161,6 +169,7 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
       return;
     }
     this.conn = receiver.recv(fd, handler, this, { maxBytes: o.maxBytes ?? 0 });
+    this.refill.streams.add(this);
     o.signal?.addEventListener("abort", this.onAbort, { once: true });
     host.kick();
   }
@@ -200,6 +209,20 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
   starve(): void {
     this.refill.schedule();
     this.settleDry(true);
+  }
+
+  /** @internal — the turn's publish threw: stop receiving, and hand the error to next(). */
+  publishFailed(e: unknown): void {
+    if (this.ended) return;
+    this.error = e instanceof UringError ? e : new UringError("ZcrxStream.publish", ERRNO.EIO!, e instanceof Error ? e.message : String(e));
+    this.ended = true;
+    this.stop();
+    const reject = this.waitReject;
+    if (reject === null) return;
+    this.waitResolve = this.waitReject = null;
+    const err = this.error;
+    this.error = null;
+    reject(err);
   }
 
   /** @internal — the queue's page pool found no free buffer (7.2). */
@@ -296,6 +319,7 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
   /** @internal */
   end(res: number): void {
     this.finished = true;
+    this.refill.streams.delete(this);
     this.settleDry(false);
     const fin = this.onFinish;
     this.onFinish = null;
