@@ -6,13 +6,15 @@
 // Atomics.store of the refill tail). The kernel side then takes the refills back, untimed.
 // Variants, side by side in the same run: batched (one publish per drain), unbatched (a publish
 // after every release, as liburing examples/zcrx.c stores the tail per buffer), batched with
-// a Uint8Array view per chunk (subarray allocates one small object), and the async API
-// ("stream"): a ZcrxStream takes the CQEs, each chunk (a ZcrxChunk with its view) is awaited
-// with next() as `for await` does, read, released, and the turn's publish (RefillTurn.run, what
-// the turn's setImmediate runs) ends each drain; the event loop is let run between segments. Each sample runs in its own
-// process after a warm-up run, timed in segments; a sample is its fastest segment (preemption by
-// other load only adds time), and the mean over all segments is shown beside it. Medians of
-// --rounds samples. Heap: bun:jsc heapStats() after a full GC before and after a batched run.
+// a Uint8Array view per chunk (one small object each), and the async API: "stream", a
+// ZcrxStream that takes the CQEs, each chunk awaited with next() as `for await` does, its view
+// read, released, and the turn's publish (RefillTurn.run, what the turn's setImmediate runs)
+// ending each drain; "stream-poll", next() for a drain's first chunk and poll() for the rest;
+// "stream-poll-noview", the same reading chunk.length instead of making the view. The event
+// loop is let run between segments. Each sample runs in its own process after a warm-up run,
+// timed in segments; a sample is its fastest segment (preemption by other load only adds time),
+// and the mean over all segments is shown beside it. Medians of --rounds samples. Heap:
+// bun:jsc heapStats() after a full GC before and after a batched run.
 import { heapStats } from "bun:jsc";
 import { SimulatedZcrx } from "../src/testing/index.ts";
 import type { ZcrxReceiver } from "../src/zcrx/receiver.ts";
@@ -43,7 +45,7 @@ if (!Number.isInteger(flags.batch) || flags.batch < 1 || flags.batch > 4096) thr
 if (!Number.isInteger(flags.chunks) || flags.chunks < flags.batch) throw new Error("--chunks must be an integer >= --batch");
 
 const CHUNK = 4096;
-type Variant = "batched" | "unbatched" | "view" | "stream" | "stream-poll";
+type Variant = "batched" | "unbatched" | "view" | "stream" | "stream-poll" | "stream-poll-noview";
 
 interface Setup {
   sim: SimulatedZcrx;
@@ -61,7 +63,7 @@ function setup(variant: Variant): Setup {
   const rx = sim.createReceiver();
   const fd = sim.connect();
   const sink = { n: 0, bytes: 0 };
-  if (variant === "stream" || variant === "stream-poll") return { sim, rx, fd, sink };
+  if (variant.startsWith("stream")) return { sim, rx, fd, sink };
   const handler =
     variant === "batched"
       ? { onData(s: typeof sink, chunk: number, _offset: number, length: number) { s.n++; s.bytes += length; rx.release(chunk); } }
@@ -103,7 +105,7 @@ function measure(variant: Variant, s: Setup): { mean: number; best: number } {
 /** measure() for the async API: per drain, next() for each chunk as `for await` calls it (or, with
  * `poll`, next() for the first and poll() for the rest), a read of its view's length, release(),
  * then the turn's publish. */
-async function measureStream(s: Setup, stream: ZcrxStream, poll: boolean): Promise<{ mean: number; best: number }> {
+async function measureStream(s: Setup, stream: ZcrxStream, poll: boolean, view: boolean): Promise<{ mean: number; best: number }> {
   const { sim, rx, fd, sink } = s;
   const turn = refillTurnOf(rx, quietHost);
   const batch = flags.batch;
@@ -120,7 +122,7 @@ async function measureStream(s: Setup, stream: ZcrxStream, poll: boolean): Promi
       if (poll) {
         for (let c: ZcrxChunk | null = (await stream.next()).value!; c !== null; c = stream.poll()) {
           sink.n++;
-          sink.bytes += c.data.length;
+          sink.bytes += view ? c.data.length : c.length;
           c.release();
         }
       } else {
@@ -145,7 +147,7 @@ async function measureStream(s: Setup, stream: ZcrxStream, poll: boolean): Promi
   return { mean: total / (segments * drainsPerSegment * batch), best };
 }
 
-const variants: Variant[] = ["batched", "unbatched", "view", "stream", "stream-poll"];
+const variants: Variant[] = ["batched", "unbatched", "view", "stream", "stream-poll", "stream-poll-noview"];
 
 /** The VM run: real RECV_ZC through ZCRX_REG_NODEV on the newest kernel, the synchronous
  * receiver (test/vm/zcrx-nodev.test.ts, `zcrx-vm:` lines) and the async API's release-each loop
@@ -192,10 +194,11 @@ if (flags.child) {
   if (!variants.includes(v)) throw new Error(`--child must be one of ${variants.join(", ")}`);
   const st = setup(v);
   let m: { mean: number; best: number };
-  if (v === "stream" || v === "stream-poll") {
+  if (v.startsWith("stream")) {
     const stream = new ZcrxStream(st.rx, st.fd, quietHost);
-    await measureStream(st, stream, v === "stream-poll");
-    m = await measureStream(st, stream, v === "stream-poll");
+    const poll = v !== "stream", view = v !== "stream-poll-noview";
+    await measureStream(st, stream, poll, view);
+    m = await measureStream(st, stream, poll, view);
   } else {
     measure(v, st);
     m = measure(v, st);
@@ -236,6 +239,7 @@ const result = {
   ns_per_chunk_batched_view: median(samples.get("view")!),
   ns_per_chunk_stream: median(samples.get("stream")!),
   ns_per_chunk_stream_poll: median(samples.get("stream-poll")!),
+  ns_per_chunk_stream_poll_no_view: median(samples.get("stream-poll-noview")!),
   goal_ns_per_chunk: 40,
   goal_ns_per_chunk_stream: 60,
   chunk_bytes: CHUNK,

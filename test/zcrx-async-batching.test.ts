@@ -217,6 +217,32 @@ describe("async refill batching (simulated device-less zcrx)", () => {
     }
   }, TIMEOUT_MS);
 
+  test("chunk.offset and chunk.length locate the bytes in the area; data is made on first use and refused after release()", async () => {
+    const host = new SimulatedRecvZc({ areaBytes: 16 * PAGE_SIZE, rqEntries: 16 });
+    try {
+      const fd = host.connect();
+      const stream = host.recvZc(fd);
+      const data = pattern(PAGE_SIZE + 100, 9);
+      host.sim.send(fd, data);
+      const c = (await stream.next()).value!;
+      expect(c.length).toBe(PAGE_SIZE);
+      const area = stream.receiver.area;
+      expect(Buffer.from(area.subarray(c.offset, c.offset + c.length)).equals(data.subarray(0, PAGE_SIZE))).toBe(true);
+      expect(c.data).toBe(c.data);
+      expect(c.data.byteOffset - area.byteOffset).toBe(c.offset);
+      c.release();
+      expect(() => c.data).toThrow(/released/);
+      const d = (await stream.next()).value!;
+      expect(d.length).toBe(100);
+      d.release();
+      await stream.return();
+      await turns(2);
+      assertClean(host);
+    } finally {
+      host.close();
+    }
+  }, TIMEOUT_MS);
+
   test("poll() takes what a drain delivered without a promise, and null when nothing is queued", async () => {
     const host = new SimulatedRecvZc({ areaBytes: 64 * PAGE_SIZE, rqEntries: 64 });
     try {
