@@ -38,7 +38,9 @@ export class ZcrxChunk {
    * area: do not read it after release(). */
   get data(): Uint8Array {
     if (this.released) throw invalidArgument("ZcrxChunk.data", "this chunk was released: its buffer may already hold newer data");
-    return (this.view ??= this.stream.receiver.viewAt(this.offset, this.length));
+    let v = this.view;
+    if (v === null) v = this.view = new Uint8Array(this.stream.areaBuffer, this.stream.areaBase + this.offset, this.length);
+    return v;
   }
 
   get isReleased(): boolean {
@@ -150,6 +152,10 @@ export function refillTurnOf(receiver: ZcrxReceiver, host: ZcrxStreamHost): Refi
 export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
   readonly receiver: ZcrxReceiver;
   readonly fd: number;
+  /** @internal — the area's memory, for chunk views without a call per chunk. */
+  readonly areaBuffer: ArrayBufferLike;
+  /** @internal */
+  readonly areaBase: number;
   private readonly host: ZcrxStreamHost;
   private readonly refill: RefillTurn;
   /** Resolvers of areaDry() promises waiting for the next time the area runs dry. */
@@ -174,6 +180,8 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
   constructor(receiver: ZcrxReceiver, fd: number, host: ZcrxStreamHost, o: ZcrxRecvOptions = {}) {
     this.receiver = receiver;
     this.fd = fd;
+    this.areaBuffer = receiver.area.buffer;
+    this.areaBase = receiver.area.byteOffset;
     this.host = host;
     this.refill = refillTurnOf(receiver, host);
     this.signal = o.signal;
