@@ -367,20 +367,6 @@ const EVENT_USER_DATA_BASE = 0x7a630000;
 let nextEventTag = 0;
 const U32_SPAN = 4294967296;
 
-/** What RingSource needs of a queue: a registered ifq, or one imported from another ring. */
-interface ZcrxQueue {
-  readonly id: number;
-  readonly area: { readonly bytes: Uint8Array };
-  readonly areaToken: bigint;
-  readonly refill: RefillLayout;
-  readonly nodev: boolean;
-  readonly canFlush: boolean;
-  readonly events: boolean;
-  readonly eventUserData: number;
-  flush(): void;
-  armEvent(type: number): void;
-}
-
 /** Completions from a real Ring: RECV_ZC SQEs tracked in its op table, their CQE32 tails read
  * from ring.batch.big. */
 class RingSource implements ZcrxSource {
@@ -392,7 +378,8 @@ class RingSource implements ZcrxSource {
   private readonly onCqe: (conn: number, res: number, flags: number, index: number) => void;
   private readonly flushes: boolean;
 
-  constructor(private readonly ring: Ring, private readonly ifq: ZcrxQueue) {
+  /** `ifq`: one registered here, or one imported from another ring. */
+  constructor(private readonly ring: Ring, private readonly ifq: ZcrxIfq | ImportedZcrx) {
     this.area = ifq.area.bytes;
     this.areaTokenHigh = Number(ifq.areaToken >> 32n);
     this.refill = ifq.refill;
@@ -485,7 +472,7 @@ export function sharedQueueFrom(p: PostableZcrxQueue): ZcrxSharedQueue {
 
 /** An ifq registered on this ring with ZCRX_REG_IMPORT (6.19): RECV_ZC on this ring with its
  * own zcrx_id, into the exporter's area, refills into the exporter's refill ring. */
-export class ImportedZcrx implements ZcrxQueue {
+export class ImportedZcrx {
   readonly id: number;
   readonly area: { readonly bytes: Uint8Array };
   readonly areaToken: bigint;
