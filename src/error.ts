@@ -10,6 +10,7 @@ const HINTS: Readonly<Record<string, string>> = {
     "io_uring is disabled for this process: check `sysctl kernel.io_uring_disabled` (0 allows all) and seccomp/container policy",
   "io_uring_setup:ENOSYS": "this kernel has no io_uring (needs Linux 5.1+, built with CONFIG_IO_URING)",
   "io_uring_setup:EINVAL": "a setup flag or size this kernel does not accept; see ring.capabilities.setupFlags",
+  "io_uring_setup:EMFILE": "the process is out of file descriptors (RLIMIT_NOFILE): close rings or sockets it no longer uses, or raise `ulimit -n`",
   "io_uring_register:ENOMEM":
     "registered memory is charged to RLIMIT_MEMLOCK; raise it with `ulimit -l unlimited` (containers: --ulimit memlock=-1) or register less",
   "IORING_REGISTER_BUFFERS2:ENOMEM":

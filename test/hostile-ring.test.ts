@@ -47,6 +47,18 @@ describe("the ring under hostile use (each in its own process)", () => {
     expect(r.error).toContain("IORING_OP_CONNECT: ETIME");
   });
 
+  test("out of file descriptors: io_uring_setup EMFILE, nothing left behind, the earlier rings still work", () => {
+    const r = expectClean(runScenario("ring.ts", "fd-exhaustion"));
+    expect(r.error).toContain("io_uring_setup: EMFILE");
+    expect(r.error).toContain("RLIMIT_NOFILE");
+  });
+
+  test("a full op table: track() refuses with EBUSY and the refused slot never runs", () => {
+    const r = expectClean(runScenario("ring.ts", "op-slot-exhaustion"));
+    expect(r.done).toBe(4);
+    expect(r.error).toContain("EBUSY");
+  });
+
   test("a throwing handler costs neither the rest of its batch nor the ring", () => {
     const r = expectClean(runScenario("ring.ts", "throwing-handler"));
     expect(r).toEqual({ seen: 8, after: 4 });

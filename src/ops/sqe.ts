@@ -3,7 +3,9 @@
 // std's rule), so nothing survives from its previous use; every value is checked before the first
 // store, so a refused prep leaves no half-written SQE.
 import { SQE, SQE_SIZE, IORING_OP_NOP, IOSQE_FIXED_FILE, IOSQE_IO_DRAIN, IOSQE_IO_LINK, IOSQE_IO_HARDLINK, IOSQE_ASYNC, IOSQE_BUFFER_SELECT, IOSQE_CQE_SKIP_SUCCESS, opcodeName } from "../abi/sqe.ts";
-import { invalidArgument } from "../error.ts";
+import { invalidArgument, shown } from "../error.ts";
+
+export { shown };
 
 /** What a slot may be used for now (bits of SqeMemory.state). A ring's slot is FREE until getSqe
  * hands it out (TAKEN: it holds a NOP that posts nothing), PREPARED after one prep function,
@@ -89,15 +91,6 @@ const PREPPABLE = SLOT_TAKEN | SLOT_LOOSE;
 /** An integer 0..2^53-1 (a u64 field given as a number: an address or a user_data). */
 export function isU64(v: number): boolean {
   return Math.floor(v) === v && v >= 0 && v <= MAX_EXACT;
-}
-
-/** How a refused value reads in an error: a string or a bigint is named as such, since "3" and
- * 3n print like the number they are not. */
-export function shown(v: unknown): string {
-  if (typeof v === "number") return String(v);
-  if (typeof v === "string") return `${JSON.stringify(v)} (a string)`;
-  if (typeof v === "bigint") return `${v}n (a bigint)`;
-  return v === null ? "null" : typeof v;
 }
 
 /** Throw the refusal for one field of an opcode's SQE. */
