@@ -251,8 +251,10 @@ export class ZcrxIfq {
     new DataView(this.armCtrl.buffer).setUint32(Z.ZCRX_CTRL.op, Z.ZCRX_CTRL_ARM_EVENT, true);
   }
 
-  /** struct zcrx_stats (7.2): CQEs the kernel filled by copying (copy fallback) and the bytes it
-   * copied, since registration. A device-less ifq copies everything; on a NIC queue anything but
+  /** struct zcrx_stats (7.2): copy operations the kernel made (copy fallback) and the bytes it
+   * copied, since registration. The uapi comment calls copy_count "copy-fallback CQEs"; 7.2.13
+   * counts one per received fragment copied, and a fragment can fill several chunks (384 copies
+   * for 2,176 chunks of an 8 MiB loopback transfer). A device-less ifq copies everything; on a NIC queue anything but
    * 0 means traffic arriving on another queue (RSS, flow steering, a bond) and costing a copy.
    * Kernels before 7.2 keep no such counters: this throws EOPNOTSUPP with the version, never 0s. */
   copyStats(): { copyCount: number; copyBytes: number } {
@@ -261,6 +263,16 @@ export class ZcrxIfq {
     const w = this.refill.words, i = this.statsIndex;
     // Two u64s, little-endian, written by the kernel with plain stores (WRITE_ONCE per field).
     return { copyCount: w[i + 1]! * U32_SPAN + w[i]!, copyBytes: w[i + 3]! * U32_SPAN + w[i + 2]! };
+  }
+
+  /** Where `bytes` received through this ifq landed, from copyStats(): "in place" (no copy),
+   * "copied" (all of it: device-less, or a flow on another queue), "partly copied", or, before
+   * 7.2 (no counters), "unknown" with the reason. What tx reports for SEND_ZC, for receive. */
+  placement(bytes: number): ZcrxPlacement {
+    if (!this.events) return { placement: "unknown", copy_count: null, copy_bytes: null, why: `the copy counters need Linux ${Z.ZCRX_SINCE.events} (this kernel is ${kernelRelease()})` };
+    const c = this.copyStats();
+    const placement = c.copyBytes === 0 ? "in place" : c.copyBytes >= bytes ? "copied" : "partly copied";
+    return { placement, copy_count: c.copyCount, copy_bytes: c.copyBytes };
   }
 
   /** ZCRX_CTRL_ARM_EVENT: events are one-shot; after one of type `type` (ZCRX_EVENT_*) the
@@ -448,6 +460,14 @@ export interface ZcrxSharedQueue {
   readonly areaToken: bigint;
   readonly refill: RefillLayout;
   readonly nodev: boolean;
+}
+
+/** ZcrxIfq.placement(): in place or copied, with the kernel's counters (null before 7.2). */
+export interface ZcrxPlacement {
+  placement: "in place" | "copied" | "partly copied" | "unknown";
+  copy_count: number | null;
+  copy_bytes: number | null;
+  why?: string;
 }
 
 /** ZcrxSharedQueue as plain data with SharedArrayBuffers (ZcrxIfq.postable()). */

@@ -22,5 +22,14 @@ describe("scripts/rx.ts", () => {
     expect(r.bytes).toBe(8 * 1024 * 1024);
     expect(r.verified).toBe(true);
     expect(r.zcrx.refills_consumed).toBeGreaterThanOrEqual(r.chunks - 256);
+    // Device-less zcrx copies every byte, and on 7.2 the kernel's counters say so.
+    if (kernelAtLeast("7.2")) {
+      expect(r.zcrx.placement).toBe("copied");
+      expect(r.zcrx.copy_bytes).toBe(8 * 1024 * 1024);
+      // copy_count counts copy operations, one per received fragment, which a copy can spread
+      // over several chunks (7.2.13: 384 for 2,176 chunks here).
+      expect(r.zcrx.copy_count).toBeGreaterThan(0);
+      expect(r.zcrx.copy_count).toBeLessThanOrEqual(r.chunks);
+    } else expect(r.zcrx.placement).toBe("unknown");
   }, 120_000);
 });
