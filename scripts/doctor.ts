@@ -10,7 +10,7 @@ import { c } from "../ffi/index.ts";
 import { CAP_IPC_LOCK, CAP_NET_ADMIN, RLIMIT_MEMLOCK } from "../src/abi/net.ts";
 import * as S from "../src/abi/setup.ts";
 import * as Q from "../src/abi/sqe.ts";
-import { ZCRX_SINCE } from "../src/abi/zcrx.ts";
+import { ZCRX_FEATURE_EVENT, ZCRX_SINCE } from "../src/abi/zcrx.ts";
 import { Ring } from "../src/ring/ring.ts";
 import { kernelAtLeast, kernelRelease, supportedSetupFlags } from "../src/ring/kernel.ts";
 import { queryZcrx } from "../src/zcrx/query.ts";
@@ -75,6 +75,7 @@ interface IoUringInfo {
   nodev: boolean;
   import: boolean;
   flushRq: boolean;
+  events: boolean;
 }
 
 function ioUring(): IoUringInfo {
@@ -105,6 +106,7 @@ function ioUring(): IoUringInfo {
     nodev: q?.nodev === true,
     import: q?.import === true,
     flushRq: q?.flushRq === true,
+    events: ((q?.features ?? 0) & ZCRX_FEATURE_EVENT) !== 0,
   };
 }
 
@@ -341,7 +343,7 @@ console.log(`kernel           ${kernel}`);
 console.log(`io_uring         ${iou.ringOk ? "works" : `fails: ${iou.ringError}`}; kernel.io_uring_disabled = ${iou.disabled}${iou.group ? `, io_uring_group = ${iou.group}` : ""}`);
 console.log(`opcodes          SEND_ZC ${yes(iou.sendZc)}, SENDMSG_ZC ${yes(iou.sendmsgZc)}, RECV_ZC ${yes(iou.recvZc)}`);
 console.log(`ring flags       DEFER_TASKRUN ${yes(iou.deferTaskrun)}, CQE32 ${yes(iou.cqe32)}, CQE_MIXED ${yes(iou.cqeMixed)}`);
-console.log(`zcrx query       ${iou.zcrxQuery ? `NODEV ${yes(iou.nodev)}, IMPORT ${yes(iou.import)}, ZCRX_CTRL flush ${yes(iou.flushRq)}` : `not answered (IO_URING_QUERY_ZCRX needs Linux ${ZCRX_SINCE.query})`}`);
+console.log(`zcrx query       ${iou.zcrxQuery ? `NODEV ${yes(iou.nodev)}, IMPORT ${yes(iou.import)}, ZCRX_CTRL flush ${yes(iou.flushRq)}, copy reporting (events) ${iou.events ? "yes" : `no (needs Linux ${ZCRX_SINCE.events})`}` : `not answered (IO_URING_QUERY_ZCRX needs Linux ${ZCRX_SINCE.query})`}`);
 console.log(`memlock          ${memlock.soft === Infinity ? "unlimited" : `${memlock.soft} bytes`} — ${memlockNote}`);
 console.log(`capabilities     CAP_NET_ADMIN ${yes(caps.netAdmin)}, CAP_IPC_LOCK ${yes(caps.ipcLock)}`);
 console.log(`ethtool          ${ethtool ?? "not installed (apt-get install ethtool): offloads, header split, channels and n-tuple are unknown"}`);

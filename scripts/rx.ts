@@ -6,7 +6,7 @@ import { addressOf, c, errno } from "../ffi/index.ts";
 import { AF_INET, AF_INET6, SOCK_STREAM, SOCK_CLOEXEC, SOL_SOCKET, SO_REUSEADDR, SOCKADDR_IN, SOCKADDR_IN6, MSG_DONTWAIT, SHUT_WR, IPPROTO_IPV6, IPV6_V6ONLY } from "../src/abi/net.ts";
 import { EAGAIN } from "../src/abi/errno.ts";
 import { Ring } from "../src/ring/ring.ts";
-import { registerZcrxIfq } from "../src/zcrx/ifq.ts";
+import { registerZcrxIfq, type ZcrxPlacement } from "../src/zcrx/ifq.ts";
 import { kernelRelease } from "../src/ring/kernel.ts";
 import { UringError } from "../src/error.ts";
 import { DEFAULT_PORT, ToolError, UsageError, choiceArg, numberArg, parseCli, portArg, runTool, sizeArg } from "./lib/cli.ts";
@@ -236,7 +236,7 @@ try {
       }
       if (end !== 0) throw new UringError("IORING_OP_RECV_ZC", -end, "the stream ended with an error");
       chunks = rx.stats.chunks;
-      extra = { zcrx: { nodev: ifq.nodev, ifname: ifq.ifname ?? null, rxq: ifq.rxq, area_bytes: ifq.area.byteLength, rq_entries: ifq.rqEntries, refills_consumed: rx.refillsConsumed, stats: rx.stats.snapshot() } };
+      extra = { zcrx: { nodev: ifq.nodev, ifname: ifq.ifname ?? null, rxq: ifq.rxq, area_bytes: ifq.area.byteLength, rq_entries: ifq.rqEntries, refills_consumed: rx.refillsConsumed, stats: rx.stats.snapshot(), ...ifq.placement(received) } };
       ring.close();
       ifq.close();
     } finally {
@@ -279,8 +279,9 @@ else {
   console.log(`${result.mode}: ${received} bytes in ${seconds.toFixed(3)} s = ${result.mb_per_s.toFixed(1)} MB/s (${result.gbit_per_s.toFixed(2)} Gbit/s)`);
   console.log(`chunks ${chunks} (${result.chunks_per_s.toFixed(0)}/s, ${result.bytes_per_chunk.toFixed(0)} bytes each); CPU user ${result.cpu_user_s.toFixed(2)} s, sys ${result.cpu_sys_s.toFixed(2)} s (${result.cpu_percent.toFixed(0)}% of one core${args.self ? ", sender included" : ""})`);
   if ("zcrx" in extra) {
-    const z = (extra as { zcrx: { refills_consumed: number; stats: Record<string, number | number[]> } }).zcrx;
+    const z = (extra as { zcrx: ZcrxPlacement & { refills_consumed: number; stats: Record<string, number | number[]> } }).zcrx;
     console.log(`refill: ${z.stats.publishes} publishes, batch mean ${(z.stats.batch_mean as number).toFixed(1)}, max ${z.stats.batch_max}, histogram by 2^k ${JSON.stringify(z.stats.batch_histogram)}; kernel consumed ${z.refills_consumed}; rq full ${z.stats.rq_full}; re-arms ${z.stats.rearms}`);
+    console.log(`placement: ${z.placement}${z.copy_bytes !== null ? ` (the kernel copied ${z.copy_bytes} bytes in ${z.copy_count} copies)` : ` (${z.why})`}`);
   }
   if (args.verify) console.log(mismatches === 0 ? "verified: every byte matched" : `MISMATCH: ${mismatches} bytes differ`);
 }
