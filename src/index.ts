@@ -1,15 +1,42 @@
-// bun-uring's public surface. Kernel numbers live in "bun-uring/abi"; the simulated ZCRX kernel
-// side for test suites in "bun-uring/testing".
-export { Ring, CqeBatch, describeCapabilities, type RingOptions, type Capabilities, type FlagChoice } from "./ring/ring.ts";
-export { OpTable, type CompletionHandler, OP_SCRATCH_BYTES } from "./ring/optable.ts";
-export { kernelRelease, kernelAtLeast, supportedSetupFlags } from "./ring/kernel.ts";
-export { allocShared, mapAnonymous, mapFd, unmapRegion, pageAlign, PAGE_SIZE, type SharedRegion, type MappedRegion, type Region } from "./ring/memory.ts";
-export { UringError, invalidArgument, unsupported } from "./error.ts";
-export * from "./ops/index.ts";
-export { addressOf } from "../ffi/index.ts";
-export * from "./zcrx/index.ts";
-export { registerBuffers, registerBuffersSparse, updateBuffers, unregisterBuffers, registeredBuffers, BufferTable, registerFiles, registerFilesSparse, updateFiles, unregisterFiles, ProvidedBufferRing, bufRingBytes, registerEventfd, unregisterEventfd, registerNapi, unregisterNapi, type BufferView, type ProvidedBufferRingOptions, type NapiSettings, type NapiTracking } from "./ring/register.ts";
-export * from "./net/index.ts";
-export * from "./zc/index.ts";
-export * from "./loop/index.ts";
-export * from "./api/index.ts";
+// bun-uring: what an application imports. The async API inside Bun's event loop (openRing and the
+// sockets it makes), the ring itself (Ring), zero-copy send (ZcSender, FixedBufferPool), zero-copy
+// receive (ZCRX: the ifq, the receiver, sharing a queue between rings and Workers) and the one
+// error type every failure throws (UringError).
+//
+// The other entry points:
+//   bun-uring/ring     the raw layer: prep functions, SQE views, the op table, registration,
+//                      memory, sockaddr codec, callback-form socket ops
+//   bun-uring/sync     synchronous socket helpers that drive a Ring until done (tcpConnect...)
+//   bun-uring/abi      kernel numbers: opcodes, flags, struct offsets, errno
+//   bun-uring/testing  a simulated ZCRX kernel side for test suites
+//
+// test/exports.test.ts pins the runtime names of each entry point: a change is deliberate.
+export {
+  openRing, AsyncRing, TcpListener,
+  type OpenRingOptions, type ConnectOptions, type ListenOptions, type AcceptOptions, type UdpOptions,
+} from "./api/ring.ts";
+export { AsyncSocket, TcpSocket, UdpSocket, type SendStats } from "./api/socket.ts";
+export { SendOp, type SendOptions } from "./api/send.ts";
+export { RecvStream, RecvFromStream, TimeoutError, type Datagram, type RecvStreamOptions } from "./api/recv.ts";
+export type { SocketHandlers } from "./api/handlers.ts";
+export type { SocketOptions } from "./api/sockopt.ts";
+export type { HostAddress } from "./api/address.ts";
+export { ZcrxStream, ZcrxChunk, type ZcrxRecvOptions } from "./api/zcrx.ts";
+
+export { Ring, describeCapabilities, type RingOptions, type Capabilities, type FlagChoice } from "./ring/ring.ts";
+export { UringError } from "./error.ts";
+
+export {
+  ZcSender, type ZcMode, type ZcUsage, type ZcSenderOptions, type ZcStats, type ZcSizeClass,
+} from "./zc/sender.ts";
+export { FixedBufferPool, type FixedBufferPoolOptions } from "./zc/pool.ts";
+
+export {
+  ZcrxIfq, registerZcrxIfq, importZcrx, ImportedZcrx, sharedQueueFrom,
+  type ZcrxIfqOptions, type ZcrxSharedQueue, type PostableZcrxQueue, type ZcrxPlacement,
+} from "./zcrx/ifq.ts";
+export { ZcrxReceiver, type RecvZcHandler, type RecvOptions, type ReceiverOptions, type ZcrxSource } from "./zcrx/receiver.ts";
+export type { ZcrxStats } from "./zcrx/stats.ts";
+export { RefillLock } from "./zcrx/refill-lock.ts";
+export { queryZcrx, type ZcrxQuery } from "./zcrx/query.ts";
+export { planZcrxWorkers, startZcrxWorkers, type ZcrxWorkerPlan, type PlanOptions } from "./zcrx/workers.ts";

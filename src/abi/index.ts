@@ -1,4 +1,5 @@
-// The kernel ABI as data. Every offset and constant bun-uring writes is defined once, here.
+// bun-uring/abi: the kernel ABI as data. Every offset and constant bun-uring writes is defined
+// once, here: opcodes, flags, struct layouts, errno names, and the version each appeared in.
 export * from "./setup.ts";
 export * from "./sqe.ts";
 export * from "./register.ts";
