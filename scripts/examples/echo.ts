@@ -2,7 +2,7 @@
 // (openRing, listen/accept, recv as an async iterable, send with its sent/released moments).
 //   bun scripts/examples/echo.ts [--conns 4] [--bytes 262144] [--port 0] [--host 127.0.0.1]
 // Prints one summary line and exits 0 when every echo matched, 1 otherwise.
-import { openRing, type TcpSocket } from "../../src/api/index.ts";
+import { openRing, type TcpSocket } from "../../src/index.ts";
 import { firstDifference, mismatch, parseArgs, pattern } from "./lib.ts";
 
 const args = parseArgs(process.argv.slice(2), { conns: 4, bytes: 256 * 1024, port: 0, host: "127.0.0.1" });

@@ -8,13 +8,9 @@
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openRing, type TcpSocket } from "../../src/api/index.ts";
-import { FixedBufferPool } from "../../src/zc/pool.ts";
-import { ZcSender, type ZcUsage } from "../../src/zc/sender.ts";
-import { prepReadFixed } from "../../src/ops/prep.ts";
-import { UringError } from "../../src/error.ts";
-import { ERRNO } from "../../src/abi/errno.ts";
-import type { AsyncRing } from "../../src/api/ring.ts";
+import { openRing, FixedBufferPool, ZcSender, UringError, type AsyncRing, type TcpSocket, type ZcUsage } from "../../src/index.ts";
+import { prepReadFixed } from "../../src/raw.ts";
+import { ERRNO } from "../../src/abi/index.ts";
 import { firstDifference, mismatch, parseArgs, pattern } from "./lib.ts";
 
 const args = parseArgs(process.argv.slice(2), { file: "", bytes: 8 * 1024 * 1024, chunk: 64 * 1024, buffers: 8 });

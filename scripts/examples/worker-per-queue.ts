@@ -15,12 +15,8 @@
 //                           its refill ring under one RefillLock.
 // Exits 0 when every Worker received its bytes intact (or, for ZCRX modes this machine cannot
 // run, after saying why), 1 on a mismatch.
-import { openRing } from "../../src/api/index.ts";
-import { Ring } from "../../src/ring/ring.ts";
-import { ZcrxIfq } from "../../src/zcrx/ifq.ts";
-import { RefillLock } from "../../src/zcrx/refill-lock.ts";
-import { UringError } from "../../src/error.ts";
-import { closeQuietly } from "../../src/net/socket.ts";
+import { openRing, Ring, ZcrxIfq, RefillLock, UringError } from "../../src/index.ts";
+import { closeQuietly } from "../../src/sync.ts";
 import { mismatch, parseArgs, pattern } from "./lib.ts";
 
 const args = parseArgs(

@@ -1,14 +1,12 @@
 // The Worker of worker-per-queue.ts: one ring, one queue (or one loopback listener), one stream
 // of bytes checked against the pattern its index selects.
-import { openRing } from "../../src/api/index.ts";
-import { Ring } from "../../src/ring/ring.ts";
-import { ZcrxIfq, importZcrx, sharedQueueFrom, type PostableZcrxQueue } from "../../src/zcrx/ifq.ts";
-import { RefillLock } from "../../src/zcrx/refill-lock.ts";
-import type { ZcrxReceiver } from "../../src/zcrx/receiver.ts";
-import { SimulatedZcrx } from "../../src/testing/zcrx.ts";
-import { tcpListen, tcpAccept, closeQuietly } from "../../src/net/socket.ts";
-import { UringError } from "../../src/error.ts";
-import { ETIME } from "../../src/abi/errno.ts";
+import {
+  openRing, Ring, ZcrxIfq, importZcrx, sharedQueueFrom, RefillLock, UringError,
+  type PostableZcrxQueue, type ZcrxReceiver,
+} from "../../src/index.ts";
+import { tcpListen, tcpAccept, closeQuietly } from "../../src/sync.ts";
+import { SimulatedZcrx } from "../../src/testing/index.ts";
+import { ETIME } from "../../src/abi/index.ts";
 import { pattern } from "./lib.ts";
 
 declare const self: Worker;

@@ -6,10 +6,9 @@
 //   bun scripts/examples/zcrx-async.ts --simulate [-s BYTES]
 //       the same loop over bun-uring/testing's SimulatedRecvZc (no NIC, any kernel).
 // Without either it says why it cannot run here and exits 0; a receive mismatch exits 1.
-import { openRing, type ZcrxStream } from "../../src/api/index.ts";
-import { kernelAtLeast, kernelRelease } from "../../src/ring/kernel.ts";
+import { openRing, UringError, type ZcrxStream } from "../../src/index.ts";
+import { kernelAtLeast, kernelRelease } from "../../src/raw.ts";
 import { SimulatedRecvZc, assertClean } from "../../src/testing/index.ts";
-import { UringError } from "../../src/error.ts";
 import { mismatch, parseArgs, pattern } from "./lib.ts";
 
 const args = parseArgs(process.argv.slice(2), { size: 4 * 1024 * 1024, nodev: false, simulate: false }, { s: "size" });

@@ -10,14 +10,11 @@
 //       the same receiver code against src/testing's simulated kernel side.
 // Without any of them it says why it cannot run here and exits 0; a receive mismatch exits 1.
 import { c } from "../../ffi/index.ts";
-import { MSG_DONTWAIT, SHUT_WR } from "../../src/abi/net.ts";
-import { Ring } from "../../src/ring/ring.ts";
-import { kernelAtLeast, kernelRelease } from "../../src/ring/kernel.ts";
-import { ZcrxIfq } from "../../src/zcrx/ifq.ts";
-import type { ZcrxReceiver } from "../../src/zcrx/receiver.ts";
-import { SimulatedZcrx } from "../../src/testing/zcrx.ts";
-import { tcpListen, tcpConnect, tcpAccept, closeQuietly } from "../../src/net/socket.ts";
-import { UringError } from "../../src/error.ts";
+import { MSG_DONTWAIT, SHUT_WR } from "../../src/abi/index.ts";
+import { Ring, ZcrxIfq, UringError, type ZcrxReceiver } from "../../src/index.ts";
+import { kernelAtLeast, kernelRelease } from "../../src/raw.ts";
+import { tcpListen, tcpConnect, tcpAccept, closeQuietly } from "../../src/sync.ts";
+import { SimulatedZcrx } from "../../src/testing/index.ts";
 import { mismatch, parseArgs, pattern } from "./lib.ts";
 
 const args = parseArgs(
