@@ -11,6 +11,7 @@
 import { describe, expect, test } from "bun:test";
 import { c, errno } from "../ffi/index.ts";
 import { openRing, type AsyncRing, type SendOp, type TcpSocket, UdpSocket } from "../src/api/index.ts";
+import { socketHostOf } from "../src/api/ring.ts";
 import { AF_UNIX, MSG_DONTWAIT, SOCK_CLOEXEC, SOCK_DGRAM } from "../src/abi/net.ts";
 import { EAGAIN } from "../src/abi/errno.ts";
 import { UringError } from "../src/error.ts";
@@ -51,7 +52,8 @@ function drainPeer(fd: number): Uint8Array[] {
 
 /** A UdpSocket over one end of an AF_UNIX datagram pair (the ring owns and closes it). */
 function unixUdp(r: AsyncRing, fd: number): UdpSocket {
-  return r.adopt(new UdpSocket(r, fd));
+  const host = socketHostOf(r);
+  return host.adopt(new UdpSocket(host, fd));
 }
 
 async function abortErrorOf(op: SendOp): Promise<UringError> {

@@ -5,7 +5,7 @@
 // filled; the stream queues (bid, length) pairs in preallocated arrays and hands them out as
 // views. A chunk is valid until the next `next()` call, which gives its buffer back to the kernel
 // (one tail store) — unless a send of the chunk still reads it: the host then keeps the buffer
-// until that send is released (AsyncRing.holdChunk). Leaving a `for await` loop (return()) pauses
+// until that send is released (RingHost.holdChunk in ring.ts). Leaving a `for await` loop (return()) pauses
 // the stream: the multishot receive is cancelled, and what was received is kept for the next
 // reader of the socket.
 import * as Q from "../abi/sqe.ts";

@@ -114,7 +114,7 @@ interface Pending<T> {
 }
 
 interface ConnectState extends Pending<TcpSocket> {
-  ring: AsyncRing;
+  host: RingHost;
   fd: number;
   userData: number;
   signal: AbortSignal | undefined;
@@ -125,7 +125,7 @@ interface ConnectState extends Pending<TcpSocket> {
 }
 
 function onConnectCqe(st: ConnectState, res: number): void {
-  st.ring.opsDone(1);
+  st.host.opsDone(1);
   if (st.signal && st.onAbort) st.signal.removeEventListener("abort", st.onAbort);
   if (res < 0) {
     c.close(st.fd);
@@ -134,141 +134,90 @@ function onConnectCqe(st: ConnectState, res: number): void {
   }
   let sock: TcpSocket;
   try {
-    sock = new TcpSocket(st.ring, st.fd);
+    sock = new TcpSocket(st.host, st.fd);
   } catch (e) {
     // Nothing may throw out of a completion handler: the promise carries it.
     c.close(st.fd);
     st.reject(e);
     return;
   }
-  st.resolve(st.ring.adopt(sock));
+  st.resolve(st.host.adopt(sock));
 }
 
-function onCancelCqe(ring: AsyncRing): void {
-  ring.opsDone(1);
+function onCancelCqe(host: RingHost): void {
+  host.opsDone(1);
 }
 
-/** A ring driven by Bun's event loop. Dispose with `using` / `await using`, or call close(). */
-export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
-  readonly ring: Ring;
-  readonly loop: LoopDriver;
-  readonly zcThresholdBytes: number;
-  readonly maxInflightSends: number;
-  readonly sendZc: boolean;
-  readonly zcFlags: number;
-  readonly zcMode: ZcMode;
+/** Receive-buffer settings of a host (validated by openRing). */
+interface RecvBufferSettings {
+  count: number;
+  bytes: number;
+  group: number;
+}
+
+/** What the sockets, listeners and streams of one AsyncRing share, and the calls they make into
+ * it: the ring and its loop driver, the send settings, the provided-buffer ring every receive
+ * selects from (with the chunk lending that lets a received chunk be sent back without a copy),
+ * the ZCRX receiver, and the bookkeeping close() needs. The AsyncRing keeps it private, so its
+ * own surface is the user's methods alone. */
+export class RingHost implements SocketHost {
   /** Receive buffers the kernel filled and consumers hold. */
   buffersOut = 0;
-  private pbuf: ProvidedBufferRing | null = null;
+  /** Set by close()/closeNow(): nothing new starts. */
+  isClosing = false;
+  readonly sockets = new Set<AsyncSocket>();
+  readonly listeners = new Set<TcpListener>();
+  /** The ZCRX receiver of this ring (registerZcrx or importZcrx), or null. */
+  zcrxRx: ZcrxReceiver | null = null;
+  /** Ring operations the async layer itself has in flight (connects, cancels). */
+  ownOps = 0;
+  pbuf: ProvidedBufferRing | null = null;
   /** Per receive buffer: handed to a consumer as a chunk (1) and not given back yet. */
   private chunkLent: Uint8Array | null = null;
   /** Per receive buffer: sends that read it and are not released yet (holdChunk). */
   private chunkHolds: Int32Array | null = null;
   /** Per receive buffer: given back while a send held it; recycled at that send's release. */
   private chunkDeferred: Uint8Array | null = null;
-  private readonly recvBuffers: number;
-  private readonly recvBufferBytes: number;
-  private readonly recvBufferGroup: number;
-  private readonly sockets = new Set<AsyncSocket>();
-  private readonly listeners = new Set<TcpListener>();
   private starved: RecvStream[] = [];
-  private zcrxIfq: ZcrxIfq | null = null;
-  private zcrxRx: ZcrxReceiver | null = null;
-  /** Ring operations the async layer itself has in flight (connects, cancels). */
-  private ownOps = 0;
-  private isClosing = false;
-  private closePromise: Promise<void> | null = null;
 
-  constructor(options: OpenRingOptions = {}) {
-    const recvBuffers = options.recvBuffers ?? 256;
-    if (!Number.isInteger(recvBuffers) || recvBuffers < 1 || recvBuffers > 32768 || (recvBuffers & (recvBuffers - 1)) !== 0) throw invalidArgument("openRing", `recvBuffers must be a power of two 1..32768, got ${options.recvBuffers}`);
-    const recvBufferBytes = options.recvBufferBytes ?? 16384;
-    if (!Number.isInteger(recvBufferBytes) || recvBufferBytes < 1 || recvBufferBytes > 1 << 30) throw invalidArgument("openRing", `recvBufferBytes must be 1..2^30, got ${options.recvBufferBytes}`);
-    // A socket's sends each need an op-table entry: more than the table holds can never be in
-    // flight (and the sender's per-send arrays are sized by it).
-    const opSlots = options.maxInflight ?? DEFAULT_OP_SLOTS;
-    const maxInflightSends = options.maxInflightSends ?? Math.min(64, opSlots);
-    if (!Number.isInteger(maxInflightSends) || maxInflightSends < 1 || maxInflightSends > opSlots) throw invalidArgument("openRing", `maxInflightSends must be an integer 1..${opSlots} (the op table, maxInflight), got ${options.maxInflightSends}`);
-    const zcThresholdBytes = options.zcThresholdBytes ?? 16384;
-    if (!Number.isInteger(zcThresholdBytes) || zcThresholdBytes < 0) throw invalidArgument("openRing", `zcThresholdBytes must be an integer >= 0, got ${options.zcThresholdBytes}`);
-    const group = options.recvBufferGroup ?? 0x7b01;
-    if (!Number.isInteger(group) || group < 0 || group > 0xffff) throw invalidArgument("openRing", `recvBufferGroup must be 0..65535, got ${options.recvBufferGroup}`);
-    this.recvBuffers = recvBuffers;
-    this.recvBufferBytes = recvBufferBytes;
-    this.recvBufferGroup = group;
-    this.maxInflightSends = maxInflightSends;
-    this.zcThresholdBytes = zcThresholdBytes;
-    const zcrx = options.zcrx;
-    const deferTaskrun = options.deferTaskrun ?? zcrx !== undefined;
-    if (typeof deferTaskrun !== "boolean") throw invalidArgument("openRing", `deferTaskrun must be a boolean, got ${String(options.deferTaskrun)}`);
-    this.ring = Ring.create({ maxInflight: DEFAULT_OP_SLOTS, ...options, deferTaskrun, ...(zcrx !== undefined ? zcrxRingDefaults(options, zcrx) : {}) });
-    // Closing the Ring itself (asyncRing.ring.close()) is the same as closeNow(): the sockets'
-    // queued sends, accepts and receives settle, and the driver stops waiting on the eventfd
-    // (else the process could never exit).
-    const ring = this.ring;
-    const closeRing = ring.close.bind(ring);
-    ring.close = (timeoutMs?: number): void => {
-      if (this.isClosing) closeRing(timeoutMs);
-      else this.closeNow();
-    };
-    try {
-      this.loop = new LoopDriver(this.ring, { spinUs: options.spinUs });
-    } catch (e) {
-      this.ring.close();
-      throw e;
-    }
-    this.sendZc = options.zeroCopy !== false && this.ring.supports(Q.IORING_OP_SEND_ZC);
-    // Probed, not read off the version: distributions backport it (Debian's 6.1 has it).
-    this.zcFlags = this.sendZc && probeReportUsage() ? Q.IORING_SEND_ZC_REPORT_USAGE : 0;
-    const mode = options.sendMode ?? "adaptive";
-    if (!["adaptive", "mixed", "zc", "copy"].includes(mode)) {
-      this.closeNow();
-      throw invalidArgument("openRing", `sendMode must be "adaptive", "mixed", "zc" or "copy", got ${String(options.sendMode)}`);
-    }
-    this.zcMode = mode;
-    if (zcrx !== undefined) {
-      try {
-        this.registerZcrx(zcrx);
-      } catch (e) {
-        this.closeNow();
-        throw e;
-      }
-    }
-  }
+  constructor(
+    readonly ring: Ring,
+    readonly loop: LoopDriver,
+    private readonly recvBuffers: RecvBufferSettings,
+    readonly maxInflightSends: number,
+    readonly zcThresholdBytes: number,
+    readonly sendZc: boolean,
+    readonly zcFlags: number,
+    readonly zcMode: ZcMode,
+  ) {}
 
-  /** Whether close() began. */
   get closing(): boolean {
     return this.isClosing;
   }
 
-  /** Operations in flight in the ring (0 after close). */
-  get inflight(): number {
-    return this.ring.isClosed ? 0 : this.ring.ops.inflight;
-  }
-
   // ---- RecvHost ----
 
-  /** @internal */
   buffers(): ProvidedBufferRing {
     if (this.pbuf === null) {
       if (this.isClosing) throw closedError("recv", "ring");
       // recv() is a multishot RECV selecting from a provided-buffer ring: IORING_RECV_MULTISHOT
       // came in 6.0 (the buffer ring itself in 5.19).
       if (!kernelAtLeast("6.0", this.ring.capabilities.kernel)) throw unsupported("recv", "multishot receive (IORING_RECV_MULTISHOT)", "6.0", this.ring.capabilities.kernel);
-      this.pbuf = ProvidedBufferRing.create(this.ring, { bgid: this.recvBufferGroup, entries: this.recvBuffers, bufferSize: this.recvBufferBytes });
-      this.chunkLent = new Uint8Array(this.recvBuffers);
-      this.chunkDeferred = new Uint8Array(this.recvBuffers);
-      this.chunkHolds = new Int32Array(this.recvBuffers);
+      const b = this.recvBuffers;
+      this.pbuf = ProvidedBufferRing.create(this.ring, { bgid: b.group, entries: b.count, bufferSize: b.bytes });
+      this.chunkLent = new Uint8Array(b.count);
+      this.chunkDeferred = new Uint8Array(b.count);
+      this.chunkHolds = new Int32Array(b.count);
     }
     return this.pbuf;
   }
 
-  /** @internal — a stream handed buffer `bid` to its consumer as a chunk. */
+  /** A stream handed buffer `bid` to its consumer as a chunk. */
   lend(bid: number): void {
     this.chunkLent![bid] = 1;
   }
 
-  /** @internal — `bytes` is about to be sent. If it is a view of receive buffers that consumers
+  /** `bytes` is about to be sent. If it is a view of receive buffers that consumers
    * hold (a chunk from recv()/recvFrom(), or part of one), the buffers stay out of the kernel's
    * reach until that send releases them, whatever the consumer's stream does meanwhile: the
    * zero-copy echo. Returns the first and last buffer id held as `first * 65536 + last`, or -1
@@ -290,7 +239,7 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
     return first * 65536 + last;
   }
 
-  /** @internal — the send holding buffers `first..last` (holdChunk) released them. */
+  /** The send holding buffers `first..last` (holdChunk) released them. */
   unholdChunk(first: number, last: number): void {
     const holds = this.chunkHolds;
     if (holds === null) return;
@@ -302,7 +251,6 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
     }
   }
 
-  /** @internal */
   recycle(bid: number, viewed = true): void {
     const holds = this.chunkHolds;
     if (holds !== null) {
@@ -328,22 +276,20 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
     }
   }
 
-  /** @internal — `stream` ended with ENOBUFS. It waits for the next recycle, unless a buffer is
-   * already back: without DEFER_TASKRUN the kernel posts the ENOBUFS CQE at any syscall's return,
-   * so a consumer may have given a buffer back before the driver dispatched it, and no later
-   * recycle need come. */
+  /** `stream` ended with ENOBUFS. It waits for the next recycle, unless a buffer is already back:
+   * without DEFER_TASKRUN the kernel posts the ENOBUFS CQE at any syscall's return, so a consumer
+   * may have given a buffer back before the driver dispatched it, and no later recycle need come. */
   starve(stream: RecvStream): void {
     const p = this.pbuf;
     if (p !== null && !p.isClosed && this.buffersOut < p.entries) stream.rearm();
     else this.starved.push(stream);
   }
 
-  /** @internal */
   kick(): void {
     this.loop.kick();
   }
 
-  /** @internal — ASYNC_CANCEL of one operation by its user_data. */
+  /** ASYNC_CANCEL of one operation by its user_data. */
   trackCancel(target: number): void {
     if (this.ring.isClosed) return;
     if (this.ring.ops.available === 0) {
@@ -365,46 +311,12 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
 
   // ---- ZCRX ----
 
-  /** Register a ZCRX interface queue on this ring (IORING_REGISTER_ZCRX_IFQ): a NIC rx queue
-   * (ifname + rxq) or device-less (nodev, Linux 7.1+). The ring must have been opened with
-   * `deferTaskrun: true` and `cqe32: true` (or `cqeMixed`). Sockets then receive with recvZc(). */
-  registerZcrx(options: ZcrxIfqOptions): ZcrxIfq {
-    this.ensureOpen("registerZcrx");
-    if (this.zcrxIfq !== null) throw invalidArgument("registerZcrx", "this ring already has a ZCRX queue");
-    const problem = zcrxRingProblem(this.ring);
-    if (problem !== null) throw invalidArgument("registerZcrx", `${problem}: open it with openRing({ deferTaskrun: true, cqe32: true })`);
-    const ifq = ZcrxIfq.register(this.ring, options);
-    this.zcrxIfq = ifq;
-    this.zcrxRx = ifq.receiver();
-    return ifq;
-  }
-
-  /** Take part in a ZCRX queue another ring registered and exported (ZcrxIfq.export(), Linux
-   * 6.19), on this thread or in another Worker: `queue` is that ifq's postable() and
-   * `refillLock` the RefillLock every ring sharing the queue takes to write its one refill ring.
-   * The ring needs deferTaskrun and cqe32 like the exporter's. Sockets then receive with
-   * recvZc(). The fd can be closed once this returns. */
-  importZcrx(fd: number, queue: PostableZcrxQueue, refillLock: RefillLock): ImportedZcrx {
-    this.ensureOpen("importZcrx");
-    if (this.zcrxRx !== null) throw invalidArgument("importZcrx", "this ring already has a ZCRX queue");
-    if (!(refillLock instanceof RefillLock)) throw invalidArgument("importZcrx", "refillLock must be the RefillLock the queue's other rings use (new RefillLock(lock.buffer) in a Worker)");
-    const imported = importZcrx(this.ring, fd, sharedQueueFrom(queue));
-    this.zcrxRx = imported.receiver({ refillLock });
-    return imported;
-  }
-
-  /** The ZCRX queue registered on this ring (registerZcrx or openRing({ zcrx })), or null. */
-  get zcrxQueue(): ZcrxIfq | null {
-    return this.zcrxIfq;
-  }
-
-  /** @internal */
   zcrxReceiver(): ZcrxReceiver {
     if (this.zcrxRx === null) throw invalidArgument("recvZc", "this ring has no ZCRX queue: call registerZcrx first");
     return this.zcrxRx;
   }
 
-  /** @internal — ASYNC_CANCEL of the zero-copy receive on `fd` and nothing else: the socket's
+  /** ASYNC_CANCEL of the zero-copy receive on `fd` and nothing else: the socket's
    * sends in flight must complete (a linked chain cut in the middle leaves a gap in the stream).
    * IORING_ASYNC_CANCEL_FD | OP (6.6; RECV_ZC itself needs 6.15) | ALL. */
   cancelRecvZc(fd: number): void {
@@ -417,29 +329,155 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
     this.loop.kick();
   }
 
-  /** @internal */
+  // ---- sockets and listeners ----
+
   opsDone(n: number): void {
     this.ownOps -= n;
   }
 
-  /** @internal */
   adopt<T extends AsyncSocket>(s: T): T {
     this.sockets.add(s);
     return s;
   }
 
-  /** @internal */
   socketClosed(s: AsyncSocket): void {
     this.sockets.delete(s);
   }
 
-  /** @internal */
   listenerClosed(l: TcpListener): void {
     this.listeners.delete(l);
   }
+}
+
+/** The host of an AsyncRing's sockets, for the library's own tests (sockets made over fds the
+ * async API did not open). Not part of the package's surface. */
+export let socketHostOf: (ring: AsyncRing) => RingHost;
+
+/** A ring driven by Bun's event loop. Dispose with `using` / `await using`, or call close(). */
+export class AsyncRing implements Disposable, AsyncDisposable {
+  readonly ring: Ring;
+  /** Runs the ring's completions inside Bun's event loop; after preparing SQEs on `ring` directly,
+   * `loop.kick()` submits them. */
+  readonly loop: LoopDriver;
+  /** What this ring's sockets share and call into (RingHost). */
+  readonly #host: RingHost;
+  private zcrxIfq: ZcrxIfq | null = null;
+  private closePromise: Promise<void> | null = null;
+
+  static {
+    socketHostOf = (r) => r.#host;
+  }
+
+  constructor(options: OpenRingOptions = {}) {
+    const recvBuffers = options.recvBuffers ?? 256;
+    if (!Number.isInteger(recvBuffers) || recvBuffers < 1 || recvBuffers > 32768 || (recvBuffers & (recvBuffers - 1)) !== 0) throw invalidArgument("openRing", `recvBuffers must be a power of two 1..32768, got ${options.recvBuffers}`);
+    const recvBufferBytes = options.recvBufferBytes ?? 16384;
+    if (!Number.isInteger(recvBufferBytes) || recvBufferBytes < 1 || recvBufferBytes > 1 << 30) throw invalidArgument("openRing", `recvBufferBytes must be 1..2^30, got ${options.recvBufferBytes}`);
+    // A socket's sends each need an op-table entry: more than the table holds can never be in
+    // flight (and the sender's per-send arrays are sized by it).
+    const opSlots = options.maxInflight ?? DEFAULT_OP_SLOTS;
+    const maxInflightSends = options.maxInflightSends ?? Math.min(64, opSlots);
+    if (!Number.isInteger(maxInflightSends) || maxInflightSends < 1 || maxInflightSends > opSlots) throw invalidArgument("openRing", `maxInflightSends must be an integer 1..${opSlots} (the op table, maxInflight), got ${options.maxInflightSends}`);
+    const zcThresholdBytes = options.zcThresholdBytes ?? 16384;
+    if (!Number.isInteger(zcThresholdBytes) || zcThresholdBytes < 0) throw invalidArgument("openRing", `zcThresholdBytes must be an integer >= 0, got ${options.zcThresholdBytes}`);
+    const group = options.recvBufferGroup ?? 0x7b01;
+    if (!Number.isInteger(group) || group < 0 || group > 0xffff) throw invalidArgument("openRing", `recvBufferGroup must be 0..65535, got ${options.recvBufferGroup}`);
+    const zcrx = options.zcrx;
+    const deferTaskrun = options.deferTaskrun ?? zcrx !== undefined;
+    if (typeof deferTaskrun !== "boolean") throw invalidArgument("openRing", `deferTaskrun must be a boolean, got ${String(options.deferTaskrun)}`);
+    this.ring = Ring.create({ maxInflight: DEFAULT_OP_SLOTS, ...options, deferTaskrun, ...(zcrx !== undefined ? zcrxRingDefaults(options, zcrx) : {}) });
+    // Closing the Ring itself (asyncRing.ring.close()) is the same as closeNow(): the sockets'
+    // queued sends, accepts and receives settle, and the driver stops waiting on the eventfd
+    // (else the process could never exit).
+    const ring = this.ring;
+    const closeRing = ring.close.bind(ring);
+    ring.close = (timeoutMs?: number): void => {
+      if (this.#host.isClosing) closeRing(timeoutMs);
+      else this.closeNow();
+    };
+    try {
+      this.loop = new LoopDriver(this.ring, { spinUs: options.spinUs });
+    } catch (e) {
+      // Nothing else exists yet: the ring alone goes.
+      closeRing();
+      throw e;
+    }
+    const sendZc = options.zeroCopy !== false && this.ring.supports(Q.IORING_OP_SEND_ZC);
+    // Probed, not read off the version: distributions backport it (Debian's 6.1 has it).
+    const zcFlags = sendZc && probeReportUsage() ? Q.IORING_SEND_ZC_REPORT_USAGE : 0;
+    const mode = options.sendMode ?? "adaptive";
+    this.#host = new RingHost(this.ring, this.loop, { count: recvBuffers, bytes: recvBufferBytes, group }, maxInflightSends, zcThresholdBytes, sendZc, zcFlags, mode);
+    if (!["adaptive", "mixed", "zc", "copy"].includes(mode)) {
+      this.closeNow();
+      throw invalidArgument("openRing", `sendMode must be "adaptive", "mixed", "zc" or "copy", got ${String(options.sendMode)}`);
+    }
+    if (zcrx !== undefined) {
+      try {
+        this.registerZcrx(zcrx);
+      } catch (e) {
+        this.closeNow();
+        throw e;
+      }
+    }
+  }
+
+  /** Whether close() began. */
+  get closing(): boolean {
+    return this.#host.isClosing;
+  }
+
+  /** Operations in flight in the ring (0 after close). */
+  get inflight(): number {
+    return this.ring.isClosed ? 0 : this.ring.ops.inflight;
+  }
+
+  /** Receive buffers the kernel filled and consumers hold (0 once every chunk is given back). */
+  get buffersOut(): number {
+    return this.#host.buffersOut;
+  }
+
+  /** Whether sends may go out as SEND_ZC: the kernel has it and `zeroCopy` was not false. */
+  get sendZc(): boolean {
+    return this.#host.sendZc;
+  }
+
+  // ---- ZCRX ----
+
+  /** Register a ZCRX interface queue on this ring (IORING_REGISTER_ZCRX_IFQ): a NIC rx queue
+   * (ifname + rxq) or device-less (nodev, Linux 7.1+). The ring must have been opened with
+   * `deferTaskrun: true` and `cqe32: true` (or `cqeMixed`). Sockets then receive with recvZc(). */
+  registerZcrx(options: ZcrxIfqOptions): ZcrxIfq {
+    this.ensureOpen("registerZcrx");
+    if (this.zcrxIfq !== null) throw invalidArgument("registerZcrx", "this ring already has a ZCRX queue");
+    const problem = zcrxRingProblem(this.ring);
+    if (problem !== null) throw invalidArgument("registerZcrx", `${problem}: open it with openRing({ deferTaskrun: true, cqe32: true })`);
+    const ifq = ZcrxIfq.register(this.ring, options);
+    this.zcrxIfq = ifq;
+    this.#host.zcrxRx = ifq.receiver();
+    return ifq;
+  }
+
+  /** Take part in a ZCRX queue another ring registered and exported (ZcrxIfq.export(), Linux
+   * 6.19), on this thread or in another Worker: `queue` is that ifq's postable() and
+   * `refillLock` the RefillLock every ring sharing the queue takes to write its one refill ring.
+   * The ring needs deferTaskrun and cqe32 like the exporter's. Sockets then receive with
+   * recvZc(). The fd can be closed once this returns. */
+  importZcrx(fd: number, queue: PostableZcrxQueue, refillLock: RefillLock): ImportedZcrx {
+    this.ensureOpen("importZcrx");
+    if (this.#host.zcrxRx !== null) throw invalidArgument("importZcrx", "this ring already has a ZCRX queue");
+    if (!(refillLock instanceof RefillLock)) throw invalidArgument("importZcrx", "refillLock must be the RefillLock the queue's other rings use (new RefillLock(lock.buffer) in a Worker)");
+    const imported = importZcrx(this.ring, fd, sharedQueueFrom(queue));
+    this.#host.zcrxRx = imported.receiver({ refillLock });
+    return imported;
+  }
+
+  /** The ZCRX queue registered on this ring (registerZcrx or openRing({ zcrx })), or null. */
+  get zcrxQueue(): ZcrxIfq | null {
+    return this.zcrxIfq;
+  }
 
   private ensureOpen(where: string): void {
-    if (this.isClosing) throw closedError(where, "ring");
+    if (this.#host.isClosing) throw closedError(where, "ring");
   }
 
   // ---- sockets ----
@@ -463,7 +501,7 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
     const connecting = numeric !== null ? this.connectTo(numeric, o, formatAddress({ host, port: o.port })) : this.connectByName(o);
     if (handlers === null) return connecting;
     return connecting.then((sock) => {
-      void drive(sock, handlers, this.maxInflightSends);
+      void drive(sock, handlers, this.#host.maxInflightSends);
       return sock;
     });
   }
@@ -493,7 +531,7 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
       throw e;
     }
     return new Promise<TcpSocket>((resolve, reject) => {
-      const st: ConnectState = { ring: this, fd, userData: 0, resolve, reject, signal: o.signal, onAbort: null, aborted: false, to: label };
+      const st: ConnectState = { host: this.#host, fd, userData: 0, resolve, reject, signal: o.signal, onAbort: null, aborted: false, to: label };
       try {
         st.userData = submitConnect(this.ring, fd, addr, onConnectCqe, st);
       } catch (e) {
@@ -501,11 +539,11 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
         reject(e);
         return;
       }
-      this.ownOps++;
+      this.#host.ownOps++;
       if (o.signal) {
         st.onAbort = () => {
           st.aborted = true;
-          this.trackCancel(st.userData);
+          this.#host.trackCancel(st.userData);
         };
         o.signal.addEventListener("abort", st.onAbort, { once: true });
       }
@@ -532,9 +570,9 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
       c.close(fd);
       throw e;
     }
-    const l = new TcpListener(this, fd, { noDelay: o.noDelay, keepAlive: o.keepAlive, keepAliveInitialDelayMs: o.keepAliveInitialDelayMs, sendBufferSize: o.sendBufferSize, receiveBufferSize: o.receiveBufferSize });
-    this.listeners.add(l);
-    if (handlers !== null) void serve(l, handlers, this.maxInflightSends);
+    const l = new TcpListener(this.#host, fd, { noDelay: o.noDelay, keepAlive: o.keepAlive, keepAliveInitialDelayMs: o.keepAliveInitialDelayMs, sendBufferSize: o.sendBufferSize, receiveBufferSize: o.receiveBufferSize });
+    this.#host.listeners.add(l);
+    if (handlers !== null) void serve(l, handlers, this.#host.maxInflightSends);
     return l;
   }
 
@@ -559,15 +597,15 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
       c.close(fd);
       throw e;
     }
-    return this.adopt(new UdpSocket(this, fd, o.connect !== undefined));
+    return this.#host.adopt(new UdpSocket(this.#host, fd, o.connect !== undefined));
   }
 
   /** Wrap a connected TCP socket fd made elsewhere (the ring takes ownership and closes it). */
   adoptTcp(fd: number): TcpSocket {
     this.ensureOpen("adoptTcp");
     if (typeof fd !== "number" || !Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgument("adoptTcp", `fd must be a descriptor (an integer >= 0), got ${String(fd)}`);
-    for (const s of this.sockets) if (s.fd === fd) throw invalidArgument("adoptTcp", `fd ${fd} already belongs to a socket of this ring`);
-    for (const l of this.listeners) if (l.fd === fd) throw invalidArgument("adoptTcp", `fd ${fd} is this ring's listener`);
+    for (const s of this.#host.sockets) if (s.fd === fd) throw invalidArgument("adoptTcp", `fd ${fd} already belongs to a socket of this ring`);
+    for (const l of this.#host.listeners) if (l.fd === fd) throw invalidArgument("adoptTcp", `fd ${fd} is this ring's listener`);
     // The ring will send, receive and finally close(2) it: it must be a TCP socket (a wrong fd
     // would be closed from under its real owner).
     let type: number;
@@ -579,7 +617,7 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
       throw invalidArgument("adoptTcp", `fd ${fd} is not a socket (${(e as UringError).code})`);
     }
     if (type !== SOCK_STREAM || (domain !== AF_INET && domain !== AF_INET6)) throw invalidArgument("adoptTcp", `fd ${fd} is not a TCP socket (SO_TYPE ${type}, SO_DOMAIN ${domain})`);
-    return this.adopt(new TcpSocket(this, fd));
+    return this.#host.adopt(new TcpSocket(this.#host, fd));
   }
 
   // ---- teardown ----
@@ -591,12 +629,12 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
     if (this.closePromise !== null) return this.closePromise;
     this.closePromise = (async () => {
       const pending: Promise<void>[] = [];
-      for (const l of this.listeners) pending.push(l.close());
-      for (const s of this.sockets) pending.push(s.close());
+      for (const l of this.#host.listeners) pending.push(l.close());
+      for (const s of this.#host.sockets) pending.push(s.close());
       const deadline = performance.now() + 5000;
       await Promise.race([Promise.all(pending), new Promise<void>((r) => setTimeout(r, 5000).unref())]);
       // Connects and cancels of the async layer itself finish on their own.
-      while (this.ownOps > 0 && performance.now() < deadline && !this.ring.isClosed) await new Promise<void>((r) => setImmediate(r));
+      while (this.#host.ownOps > 0 && performance.now() < deadline && !this.ring.isClosed) await new Promise<void>((r) => setImmediate(r));
       this.closeNow();
     })();
     return this.closePromise;
@@ -606,9 +644,9 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
    * the kernel to finish with it (Ring.close), close every fd, the pool and the driver. */
   closeNow(): void {
     if (this.ring.isClosed) return;
-    this.isClosing = true;
-    for (const s of this.sockets) s.abandon();
-    for (const l of this.listeners) l.abandon();
+    this.#host.isClosing = true;
+    for (const s of this.#host.sockets) s.abandon();
+    for (const l of this.#host.listeners) l.abandon();
     this.loop.close();
     if (this.ring.ops.inflight > 0) {
       // One cancel for everything left (IORING_ASYNC_CANCEL_ALL | ANY, 5.19): multishot receives
@@ -617,19 +655,19 @@ export class AsyncRing implements SocketHost, Disposable, AsyncDisposable {
       const slot = this.ring.getSqe();
       prepCancel64(this.ring.sq, slot, 0, Q.IORING_ASYNC_CANCEL_ALL | Q.IORING_ASYNC_CANCEL_ANY);
       if (this.ring.ops.available > 0) {
-        this.ring.setUserData(slot, this.ring.ops.add(onCancelCqe, this));
-        this.ownOps++;
+        this.ring.setUserData(slot, this.ring.ops.add(onCancelCqe, this.#host));
+        this.#host.ownOps++;
       } else this.ring.setUserData(slot, 0);
     }
     // Ring.close cancels what is still in flight and dispatches each last CQE, so every handler
     // runs (promises reject with ECANCELED, buffers are released) before the ring goes.
     this.ring.close();
-    for (const s of [...this.sockets]) s.closeFd();
-    for (const l of [...this.listeners]) l.closeFd();
-    this.pbuf?.close();
-    this.pbuf = null;
+    for (const s of [...this.#host.sockets]) s.closeFd();
+    for (const l of [...this.#host.listeners]) l.closeFd();
+    this.#host.pbuf?.close();
+    this.#host.pbuf = null;
     // The kernel drops the ifq with the ring; then the area and refill mapping can go.
-    this.zcrxRx?.close();
+    this.#host.zcrxRx?.close();
     this.zcrxIfq?.close();
   }
 
@@ -660,7 +698,7 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
   readonly fd: number;
   /** The bound address; `port` is the kernel's pick when 0 was asked. */
   readonly address: DecodedAddress;
-  private readonly owner: AsyncRing;
+  private readonly owner: RingHost;
   /** Options of every accepted socket. */
   private readonly socketOptions: SocketOptions;
   private readonly fds: number[] = [];
@@ -684,7 +722,7 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
   };
 
   /** @internal */
-  constructor(owner: AsyncRing, fd: number, socketOptions: SocketOptions) {
+  constructor(owner: RingHost, fd: number, socketOptions: SocketOptions) {
     this.owner = owner;
     this.fd = fd;
     this.socketOptions = socketOptions;
