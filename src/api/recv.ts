@@ -5,9 +5,9 @@
 // filled; the stream queues (bid, length) pairs in preallocated arrays and hands them out as
 // views. A chunk is valid until the next `next()` call, which gives its buffer back to the kernel
 // (one tail store) — unless a send of the chunk still reads it: the host then keeps the buffer
-// until that send is released (RingHost.holdChunk in ring.ts). Leaving a `for await` loop (return()) pauses
-// the stream: the multishot receive is cancelled, and what was received is kept for the next
-// reader of the socket.
+// until that send is released (RingHost.holdChunk in ring.ts). Leaving a `for await` loop
+// (return()) pauses the stream: the multishot receive is cancelled, and what was received is kept
+// for the next reader of the socket.
 import * as Q from "../abi/sqe.ts";
 import { EBUSY, ECANCELED, ENOBUFS, ERRNO } from "../abi/errno.ts";
 import { IO_URING_RECVMSG_OUT, MSGHDR, MSG_TRUNC, SOCKADDR_IN6 } from "../abi/net.ts";
