@@ -27,9 +27,9 @@ export { Ring, describeCapabilities, type RingOptions, type Capabilities, type F
 export { UringError } from "./error.ts";
 
 export {
-  ZcSender, type ZcMode, type ZcUsage, type ZcSenderOptions, type ZcStats, type ZcSizeClass,
-} from "./zc/sender.ts";
-export { FixedBufferPool, type FixedBufferPoolOptions } from "./zc/pool.ts";
+  ZcSender, FixedBufferPool,
+  type ZcMode, type ZcUsage, type ZcSenderOptions, type ZcStats, type ZcSizeClass, type FixedBufferPoolOptions,
+} from "./zc/index.ts";
 
 export {
   ZcrxIfq, registerZcrxIfq, importZcrx, ImportedZcrx, sharedQueueFrom,
