@@ -41,7 +41,9 @@ export interface OpenRingOptions extends RingOptions {
   spinUs?: number;
   /** Buffers in the shared receive pool (a power of two). Default 256. */
   recvBuffers?: number;
-  /** Bytes per receive buffer. Default 16384. */
+  /** Bytes per receive buffer. Default 65536: a buffer is a CQE, a chunk and (in an echo) a send,
+   * so larger buffers cost less per byte (bench/results/recv-buffers-2026-12-05.md). The pool is
+   * allocated on the first receive. */
   recvBufferBytes?: number;
   /** Buffer group id of the receive pool. Default 0x7b01. */
   recvBufferGroup?: number;
@@ -371,7 +373,7 @@ export class AsyncRing implements Disposable, AsyncDisposable {
   constructor(options: OpenRingOptions = {}) {
     const recvBuffers = options.recvBuffers ?? 256;
     if (!Number.isInteger(recvBuffers) || recvBuffers < 1 || recvBuffers > 32768 || (recvBuffers & (recvBuffers - 1)) !== 0) throw invalidArgument("openRing", `recvBuffers must be a power of two 1..32768, got ${options.recvBuffers}`);
-    const recvBufferBytes = options.recvBufferBytes ?? 16384;
+    const recvBufferBytes = options.recvBufferBytes ?? DEFAULT_RECV_BUFFER_BYTES;
     if (!Number.isInteger(recvBufferBytes) || recvBufferBytes < 1 || recvBufferBytes > 1 << 30) throw invalidArgument("openRing", `recvBufferBytes must be 1..2^30, got ${options.recvBufferBytes}`);
     // A socket's sends each need an op-table entry: more than the table holds can never be in
     // flight (and the sender's per-send arrays are sized by it).
@@ -919,6 +921,9 @@ async function serve(l: TcpListener, h: SocketHandlers, maxInflightSends: number
 
 /** Pause before accepting again after a failed accept. */
 const ACCEPT_RETRY_MS = 10;
+
+/** Bytes per receive buffer unless the options say otherwise. */
+const DEFAULT_RECV_BUFFER_BYTES = 65536;
 
 /** Op-table entries of an async ring (RingOptions.maxInflight) unless the options say otherwise. */
 const DEFAULT_OP_SLOTS = 8192;
