@@ -34,7 +34,7 @@ const flags = parseFlags<{ iters: number; runs: number; "stream-mib": number; js
     iters: { type: "number", default: 2000, help: "round trips per run and size" },
     runs: { type: "number", default: 5, help: "runs per implementation and size" },
     "stream-mib": { type: "number", default: 128, help: "MiB moved by each 64 KiB stream run" },
-    "spin-us": { type: "number", default: 50, help: "the async driver's poll window after completions (LoopDriver spinUs)" },
+    "spin-us": { type: "number", default: 0, help: "the async driver's poll window after completions (LoopDriver spinUs; 0 is openRing's default)" },
     json: { type: "boolean", default: false, help: "print one JSON object instead of tables" },
     "no-record": { type: "boolean", default: false, help: "do not write bench/results/latency-<date>.json" },
   },
