@@ -38,8 +38,9 @@
 //
 // Nothing is pinned by default: servers run where the scheduler puts them, as real servers do.
 // --pin puts the servers on the last CPU and the client on the first (taskset); on this 2-CPU VM
-// that hid most of bun-uring's cross-process wake-up stall from the p50 (2026-12-05: p50 55 us
-// pinned, 200 us to 15 ms unpinned, against Bun's 30-75 us either way), so it is not the default.
+// that hid most of bun-uring's cross-process wake-up stall from the p50 (2026-12-05, before the
+// fix in adfcfe5: p50 55 us pinned, 200 us to 15 ms unpinned, against Bun's 30-75 us either way),
+// so it is not the default.
 //
 // --json prints one object; its `ratios` map holds, per row, each server's value divided by Bun's
 // (for latency rows lower is better, for the rest higher). A full default run is recorded in
