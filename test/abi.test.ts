@@ -1,9 +1,12 @@
-// Tier 1 (no kernel): every struct size and field offset in src/abi, and the constants' values,
-// against /work/shared/reference/io_uring-abi.md (checked there with offsetof/sizeof against the
-// UAPI header and at run time on 6.18). The expected numbers below are typed from that document,
-// not computed from src/abi, so a wrong edit there fails here.
+// Tier 1 (no kernel): every struct size and field offset in src/abi, and the constants' values.
+// The expected numbers below are typed from the kernel's include/uapi/linux/io_uring.h (and
+// io_uring/zcrx.h, query.h), not computed from src/abi, so a wrong edit there fails here. The last block has the C compiler check the same layouts and every constant
+// against the UAPI header installed on this machine.
 import { describe, expect, test } from "bun:test";
 import * as A from "../src/abi/index.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { describeIf } from "./helpers.ts";
 
 type Layout = Readonly<Record<string, number>>;
 
@@ -75,7 +78,7 @@ describe("struct sizes and offsets", () => {
 type Row = [string, number, number];
 
 const TABLES: Record<string, Row[]> = {
-  "setup flags (§1.2)": [
+  "setup flags": [
     ["IOPOLL", A.IORING_SETUP_IOPOLL, 1], ["SQPOLL", A.IORING_SETUP_SQPOLL, 2], ["SQ_AFF", A.IORING_SETUP_SQ_AFF, 4],
     ["CQSIZE", A.IORING_SETUP_CQSIZE, 8], ["CLAMP", A.IORING_SETUP_CLAMP, 16], ["ATTACH_WQ", A.IORING_SETUP_ATTACH_WQ, 32],
     ["R_DISABLED", A.IORING_SETUP_R_DISABLED, 64], ["SUBMIT_ALL", A.IORING_SETUP_SUBMIT_ALL, 128],
@@ -86,7 +89,7 @@ const TABLES: Record<string, Row[]> = {
     ["HYBRID_IOPOLL", A.IORING_SETUP_HYBRID_IOPOLL, 1 << 17], ["CQE_MIXED", A.IORING_SETUP_CQE_MIXED, 1 << 18],
     ["SQE_MIXED", A.IORING_SETUP_SQE_MIXED, 1 << 19], ["SQ_REWIND", A.IORING_SETUP_SQ_REWIND, 1 << 20],
   ],
-  "feature flags (§1.3)": [
+  "feature flags": [
     ["SINGLE_MMAP", A.IORING_FEAT_SINGLE_MMAP, 1 << 0], ["NODROP", A.IORING_FEAT_NODROP, 1 << 1], ["SUBMIT_STABLE", A.IORING_FEAT_SUBMIT_STABLE, 1 << 2],
     ["RW_CUR_POS", A.IORING_FEAT_RW_CUR_POS, 1 << 3], ["CUR_PERSONALITY", A.IORING_FEAT_CUR_PERSONALITY, 1 << 4], ["FAST_POLL", A.IORING_FEAT_FAST_POLL, 1 << 5],
     ["POLL_32BITS", A.IORING_FEAT_POLL_32BITS, 1 << 6], ["SQPOLL_NONFIXED", A.IORING_FEAT_SQPOLL_NONFIXED, 1 << 7], ["EXT_ARG", A.IORING_FEAT_EXT_ARG, 1 << 8],
@@ -94,18 +97,18 @@ const TABLES: Record<string, Row[]> = {
     ["LINKED_FILE", A.IORING_FEAT_LINKED_FILE, 1 << 12], ["REG_REG_RING", A.IORING_FEAT_REG_REG_RING, 1 << 13], ["RECVSEND_BUNDLE", A.IORING_FEAT_RECVSEND_BUNDLE, 1 << 14],
     ["MIN_TIMEOUT", A.IORING_FEAT_MIN_TIMEOUT, 1 << 15], ["RW_ATTR", A.IORING_FEAT_RW_ATTR, 1 << 16], ["NO_IOWAIT", A.IORING_FEAT_NO_IOWAIT, 1 << 17],
   ],
-  "ring flag words and mmap offsets (§1.4, §1.5)": [
+  "ring flag words and mmap offsets": [
     ["IORING_SQ_NEED_WAKEUP", A.IORING_SQ_NEED_WAKEUP, 1], ["IORING_SQ_CQ_OVERFLOW", A.IORING_SQ_CQ_OVERFLOW, 2], ["IORING_SQ_TASKRUN", A.IORING_SQ_TASKRUN, 4],
     ["IORING_CQ_EVENTFD_DISABLED", A.IORING_CQ_EVENTFD_DISABLED, 1],
     ["IORING_OFF_SQ_RING", A.IORING_OFF_SQ_RING, 0], ["IORING_OFF_CQ_RING", A.IORING_OFF_CQ_RING, 0x8000000], ["IORING_OFF_SQES", A.IORING_OFF_SQES, 0x10000000],
     ["IORING_OFF_PBUF_RING", A.IORING_OFF_PBUF_RING, 0x80000000], ["IORING_OFF_PBUF_SHIFT", A.IORING_OFF_PBUF_SHIFT, 16], ["IORING_OFF_MMAP_MASK", A.IORING_OFF_MMAP_MASK, 0xf8000000],
   ],
-  "SQE flags (§2.2)": [
+  "SQE flags": [
     ["FIXED_FILE", A.IOSQE_FIXED_FILE, 0x01], ["IO_DRAIN", A.IOSQE_IO_DRAIN, 0x02], ["IO_LINK", A.IOSQE_IO_LINK, 0x04], ["IO_HARDLINK", A.IOSQE_IO_HARDLINK, 0x08],
     ["ASYNC", A.IOSQE_ASYNC, 0x10], ["BUFFER_SELECT", A.IOSQE_BUFFER_SELECT, 0x20], ["CQE_SKIP_SUCCESS", A.IOSQE_CQE_SKIP_SUCCESS, 0x40],
     ["IORING_FILE_INDEX_ALLOC", A.IORING_FILE_INDEX_ALLOC, 0xffffffff],
   ],
-  "opcodes (§2.3)": [
+  "opcodes": [
     ["NOP", A.IORING_OP_NOP, 0], ["READV", A.IORING_OP_READV, 1], ["WRITEV", A.IORING_OP_WRITEV, 2], ["FSYNC", A.IORING_OP_FSYNC, 3],
     ["READ_FIXED", A.IORING_OP_READ_FIXED, 4], ["WRITE_FIXED", A.IORING_OP_WRITE_FIXED, 5], ["POLL_ADD", A.IORING_OP_POLL_ADD, 6], ["POLL_REMOVE", A.IORING_OP_POLL_REMOVE, 7],
     ["SYNC_FILE_RANGE", A.IORING_OP_SYNC_FILE_RANGE, 8], ["SENDMSG", A.IORING_OP_SENDMSG, 9], ["RECVMSG", A.IORING_OP_RECVMSG, 10], ["TIMEOUT", A.IORING_OP_TIMEOUT, 11],
@@ -124,23 +127,23 @@ const TABLES: Record<string, Row[]> = {
     ["READV_FIXED", A.IORING_OP_READV_FIXED, 60], ["WRITEV_FIXED", A.IORING_OP_WRITEV_FIXED, 61], ["PIPE", A.IORING_OP_PIPE, 62], ["NOP128", A.IORING_OP_NOP128, 63],
     ["URING_CMD128", A.IORING_OP_URING_CMD128, 64],
   ],
-  "CQE flags (§2.5)": [
+  "CQE flags": [
     ["F_BUFFER", A.IORING_CQE_F_BUFFER, 1 << 0], ["F_MORE", A.IORING_CQE_F_MORE, 1 << 1], ["F_SOCK_NONEMPTY", A.IORING_CQE_F_SOCK_NONEMPTY, 1 << 2],
     ["F_NOTIF", A.IORING_CQE_F_NOTIF, 1 << 3], ["F_BUF_MORE", A.IORING_CQE_F_BUF_MORE, 1 << 4], ["F_SKIP", A.IORING_CQE_F_SKIP, 1 << 5],
     ["F_32", A.IORING_CQE_F_32, 1 << 15], ["BUFFER_SHIFT", A.IORING_CQE_BUFFER_SHIFT, 16], ["NOTIF_USAGE_ZC_COPIED", A.IORING_NOTIF_USAGE_ZC_COPIED, 0x80000000],
   ],
-  "send/recv, accept and NOP flags (§2.6, §2.7)": [
+  "send/recv, accept and NOP flags": [
     ["RECVSEND_POLL_FIRST", A.IORING_RECVSEND_POLL_FIRST, 1], ["RECV_MULTISHOT", A.IORING_RECV_MULTISHOT, 2], ["RECVSEND_FIXED_BUF", A.IORING_RECVSEND_FIXED_BUF, 4],
     ["SEND_ZC_REPORT_USAGE", A.IORING_SEND_ZC_REPORT_USAGE, 8], ["RECVSEND_BUNDLE", A.IORING_RECVSEND_BUNDLE, 16], ["SEND_VECTORIZED", A.IORING_SEND_VECTORIZED, 32],
     ["ACCEPT_MULTISHOT", A.IORING_ACCEPT_MULTISHOT, 1], ["ACCEPT_DONTWAIT", A.IORING_ACCEPT_DONTWAIT, 2], ["ACCEPT_POLL_FIRST", A.IORING_ACCEPT_POLL_FIRST, 4],
     ["NOP_INJECT_RESULT", A.IORING_NOP_INJECT_RESULT, 1], ["NOP_CQE32", A.IORING_NOP_CQE32, 1 << 5],
   ],
-  "enter flags (§3)": [
+  "enter flags": [
     ["GETEVENTS", A.IORING_ENTER_GETEVENTS, 1], ["SQ_WAKEUP", A.IORING_ENTER_SQ_WAKEUP, 2], ["SQ_WAIT", A.IORING_ENTER_SQ_WAIT, 4], ["EXT_ARG", A.IORING_ENTER_EXT_ARG, 8],
     ["REGISTERED_RING", A.IORING_ENTER_REGISTERED_RING, 16], ["ABS_TIMER", A.IORING_ENTER_ABS_TIMER, 32], ["EXT_ARG_REG", A.IORING_ENTER_EXT_ARG_REG, 64], ["NO_IOWAIT", A.IORING_ENTER_NO_IOWAIT, 128],
     ["KERNEL_SIGSET_BYTES", A.KERNEL_SIGSET_BYTES, 8],
   ],
-  "register opcodes (§4.1)": [
+  "register opcodes": [
     ["REGISTER_BUFFERS", A.IORING_REGISTER_BUFFERS, 0], ["UNREGISTER_BUFFERS", A.IORING_UNREGISTER_BUFFERS, 1], ["REGISTER_FILES", A.IORING_REGISTER_FILES, 2],
     ["UNREGISTER_FILES", A.IORING_UNREGISTER_FILES, 3], ["REGISTER_EVENTFD", A.IORING_REGISTER_EVENTFD, 4], ["UNREGISTER_EVENTFD", A.IORING_UNREGISTER_EVENTFD, 5],
     ["REGISTER_FILES_UPDATE", A.IORING_REGISTER_FILES_UPDATE, 6], ["REGISTER_EVENTFD_ASYNC", A.IORING_REGISTER_EVENTFD_ASYNC, 7], ["REGISTER_PROBE", A.IORING_REGISTER_PROBE, 8],
@@ -155,7 +158,7 @@ const TABLES: Record<string, Row[]> = {
     ["REGISTER_RESIZE_RINGS", A.IORING_REGISTER_RESIZE_RINGS, 33], ["REGISTER_MEM_REGION", A.IORING_REGISTER_MEM_REGION, 34], ["REGISTER_QUERY", A.IORING_REGISTER_QUERY, 35],
     ["REGISTER_ZCRX_CTRL", A.IORING_REGISTER_ZCRX_CTRL, 36], ["REGISTER_USE_REGISTERED_RING", A.IORING_REGISTER_USE_REGISTERED_RING, 0x80000000],
   ],
-  "registration constants (§4.2–§4.7)": [
+  "registration constants": [
     ["IO_URING_OP_SUPPORTED", A.IO_URING_OP_SUPPORTED, 1], ["IORING_RSRC_REGISTER_SPARSE", A.IORING_RSRC_REGISTER_SPARSE, 1], ["IORING_REGISTER_FILES_SKIP", A.IORING_REGISTER_FILES_SKIP, -2],
     ["IOU_PBUF_RING_MMAP", A.IOU_PBUF_RING_MMAP, 1], ["IOU_PBUF_RING_INC", A.IOU_PBUF_RING_INC, 2], ["PBUF_RING_MAX_ENTRIES", A.PBUF_RING_MAX_ENTRIES, 32768],
     ["IO_URING_NAPI_REGISTER_OP", A.IO_URING_NAPI_REGISTER_OP, 0], ["IO_URING_NAPI_STATIC_ADD_ID", A.IO_URING_NAPI_STATIC_ADD_ID, 1], ["IO_URING_NAPI_STATIC_DEL_ID", A.IO_URING_NAPI_STATIC_DEL_ID, 2],
@@ -164,7 +167,7 @@ const TABLES: Record<string, Row[]> = {
     ["IO_URING_QUERY_OPCODES", A.IO_URING_QUERY_OPCODES, 0], ["IO_URING_QUERY_ZCRX", A.IO_URING_QUERY_ZCRX, 1], ["IO_URING_QUERY_SCQ", A.IO_URING_QUERY_SCQ, 2],
     ["IORING_MAX_REG_BUFFERS", A.IORING_MAX_REG_BUFFERS, 16384], ["IORING_MAX_REG_BUFFER_BYTES", A.IORING_MAX_REG_BUFFER_BYTES, 1 << 30],
   ],
-  "ZCRX constants (§5)": [
+  "ZCRX constants": [
     ["IORING_ZCRX_AREA_SHIFT", A.IORING_ZCRX_AREA_SHIFT, 48], ["ZCRX_AREA_OFFSET_SPAN", A.ZCRX_AREA_OFFSET_SPAN, 2 ** 48], ["IORING_ZCRX_AREA_DMABUF", A.IORING_ZCRX_AREA_DMABUF, 1],
     ["ZCRX_REG_IMPORT", A.ZCRX_REG_IMPORT, 1], ["ZCRX_REG_NODEV", A.ZCRX_REG_NODEV, 2], ["ZCRX_FEATURE_RX_PAGE_SIZE", A.ZCRX_FEATURE_RX_PAGE_SIZE, 1],
     ["ZCRX_RQ_MAX_ENTRIES", A.ZCRX_RQ_MAX_ENTRIES, 32768], ["ZCRX_CTRL_FLUSH_RQ", A.ZCRX_CTRL_FLUSH_RQ, 0], ["ZCRX_CTRL_EXPORT", A.ZCRX_CTRL_EXPORT, 1],
@@ -205,5 +208,74 @@ describe("constants", () => {
     expect(A.cqeHasBuffer(flags)).toBe(true);
     expect(A.cqeBufferId(flags)).toBe(37);
     expect(A.cqeNotif(A.IORING_CQE_F_NOTIF)).toBe(true);
+  });
+});
+
+// The same layouts and every integer constant src/abi exports, checked by the C compiler against
+// the UAPI header this machine has (<linux/io_uring.h> from linux-libc-dev: 6.1's on Debian 12).
+// Each check is one `_Static_assert` on its own line, so a gcc error names the line: "static
+// assertion failed" is a wrong number here; any other error (an undeclared name, an incomplete
+// struct, no such member) means the header is older than the item, which is counted, not failed.
+const CC = Bun.which("gcc") ?? Bun.which("cc");
+const HEADER = "/usr/include/linux/io_uring.h";
+const headerMissing = CC === null ? "no C compiler (gcc or cc) on PATH"
+  : !(await Bun.file(HEADER).exists()) ? `${HEADER} not installed (Debian: linux-libc-dev)` : null;
+
+/** C spellings where src/abi names a field differently (sockaddr members, the `size` field). */
+const C_FIELD: Record<string, Record<string, string>> = {
+  sockaddr_in: { family: "sin_family", port: "sin_port", addr: "sin_addr" },
+  sockaddr_in6: { family: "sin6_family", port: "sin6_port", flowinfo: "sin6_flowinfo", addr: "sin6_addr", scope_id: "sin6_scope_id" },
+};
+
+/** Members whose name moved as the struct grew: an older header spells the same bytes another way. */
+const MOVED: Record<string, string> = {
+  // 6.1's header: `__u16 pad` @14 and `__u64 resv[3]` @16; later kernels: flags @14, min_left @16
+  // (IOU_PBUF_RING_INC's minimum) and `__u32 resv[5]` @20. Same 40 bytes, same zeroes.
+  "io_uring_buf_reg.resv": "resv moved from @16 to @20 when min_left was added",
+};
+
+function headerChecks(): { line: string; id: string }[] {
+  const checks: { line: string; id: string }[] = [];
+  for (const [name, , size, fields] of STRUCTS) {
+    if (name.includes(" ")) continue; // a layout the kernel keeps but the UAPI header does not spell this way
+    checks.push({ id: `sizeof(struct ${name}) == ${size}`, line: `_Static_assert(sizeof(struct ${name}) == ${size}, "size");` });
+    for (const [field, off] of fields) {
+      if (field === "size32" || MOVED[`${name}.${field}`] !== undefined) continue; // the CQE32 size, not a member; or a moved name
+      const member = C_FIELD[name]?.[field] ?? (field === "size_" ? "size" : field);
+      checks.push({ id: `offsetof(struct ${name}, ${member}) == ${off}`, line: `_Static_assert(offsetof(struct ${name}, ${member}) == ${off}, "offset");` });
+    }
+  }
+  for (const [name, value] of Object.entries(A)) {
+    if (typeof value !== "number" || !Number.isInteger(value)) continue;
+    if (!/^(IORING_|IOSQE_|IOU_|IO_URING_|ZCRX_|E[A-Z0-9]+$)/.test(name) || name.endsWith("_LAST")) continue;
+    checks.push({ id: `${name} == ${value}`, line: `_Static_assert((long long)(${name}) == ${value}LL, "value");` });
+  }
+  return checks;
+}
+
+describeIf(headerMissing, "against the installed UAPI header", () => {
+  test("every layout and constant the header has agrees with src/abi", async () => {
+    const checks = headerChecks();
+    const prologue = ["#include <stddef.h>", "#include <errno.h>", "#include <sys/socket.h>", "#include <sys/uio.h>", "#include <netinet/in.h>", "#include <linux/time_types.h>", "#include <linux/io_uring.h>"];
+    const source = [...prologue, ...checks.map((c) => c.line)].join("\n") + "\n";
+    const dir = mkdtempSync(`${tmpdir()}/bun-uring-abi-`);
+    await Bun.write(`${dir}/abi.c`, source);
+    const run = Bun.spawnSync([CC!, "-std=gnu11", "-fsyntax-only", "-fmax-errors=0", `${dir}/abi.c`], { stderr: "pipe" });
+    rmSync(dir, { recursive: true, force: true });
+    const wrong = new Set<string>();
+    const absent = new Set<string>();
+    for (const m of run.stderr.toString().matchAll(/abi\.c:(\d+):\d+: error: (.*)/g)) {
+      const check = checks[Number(m[1]) - prologue.length - 1];
+      if (check === undefined) throw new Error(`gcc error outside the checks: ${m[0]}`);
+      (m[2]!.includes("static assertion failed") ? wrong : absent).add(check.id);
+    }
+    for (const id of wrong) absent.delete(id);
+    const checked = checks.length - absent.size - wrong.size;
+    console.log(`UAPI header: ${checked} of ${checks.length} checks compiled and held; ${absent.size} name items this header is too old for`);
+    expect([...wrong]).toEqual([]);
+    // The core of the ABI is in every header since 5.1: if it is not checked, the check is broken.
+    for (const core of ["sizeof(struct io_uring_sqe) == 64", "offsetof(struct io_uring_sqe, addr3) == 48", "sizeof(struct io_uring_params) == 120", "IORING_OP_SEND_ZC == 47"]) {
+      expect({ core, absent: absent.has(core) }).toEqual({ core, absent: false });
+    }
   });
 });

@@ -1,7 +1,7 @@
 // Tier 1 (no kernel): every prep function in src/ops/prep.ts, byte for byte. Each case fills a
 // 4-slot SQE array with 0xff, preps slot 2, decodes its 64 bytes field by field with a DataView
-// (offsets typed from io_uring-abi.md §2.1, not taken from src/abi) and compares every field with
-// what the liburing helper of the same name writes (§2.8); fields a case does not name must be 0.
+// (offsets typed from struct io_uring_sqe in the UAPI header, not taken from src/abi) and compares every field with
+// what liburing's inline helper of the same name (liburing.h) writes; fields a case does not name must be 0.
 // The other slots must still be all 0xff.
 import { describe, expect, test } from "bun:test";
 import * as P from "../src/ops/prep.ts";
