@@ -12,9 +12,9 @@ import type { ZcrxStats } from "../zcrx/stats.ts";
 import { abortError } from "./recv.ts";
 
 /** One received chunk: `length` bytes at `offset` in the area (`stream.receiver.area`), lent
- * until release(). `data` is a Uint8Array over them, made on first use: a view costs 30-40 ns in
- * JSC, about as much as the rest of a chunk's path, so code that can work from the offset and
- * length (hash the area, send from it) need not pay for one. */
+ * until release(). `data` is a Uint8Array over them, made on first use: in JSC a view costs
+ * about as much as the rest of a chunk's path, so code that can work from the offset and length
+ * (hash the area, send from it) need not pay for one. */
 export class ZcrxChunk {
   /** @internal */ handle: number;
   /** Byte offset of the chunk in the area. */

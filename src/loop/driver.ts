@@ -15,13 +15,14 @@
 // - With DEFER_TASKRUN the completion is only queued (io_req_local_work_add) and the kernel
 //   signals the eventfd when that queue goes from empty to non-empty. Raised from the softirq,
 //   the signal is deferred through an RCU callback (io_eventfd_signal → call_rcu_hurry →
-//   io_eventfd_do_signal): on 6.18 and 7.2 the wake came one grace period later, 16 ms here.
+//   io_eventfd_do_signal): on 6.18 and 7.2 the wake came one RCU grace period later.
 //   Deferred work runs only inside an enter with GETEVENTS, so the driver enters before it looks
 //   at the CQ (Ring.completions does) and once more after turning the eventfd back on.
 //
 // `spinUs` (default 0) polls the CQ from setImmediate for that long after completions. It helps
 // a ping-pong only when a core is idle: with client and server as separate processes on two
-// cores, polling takes the CPU the peer needs, and the round trip got 2–3× slower.
+// cores, polling takes the CPU the peer needs, and the round trip got slower
+// (bench/results/wakeup-2026-12-05.md has both settings).
 //
 // Submissions are batched per event-loop turn: `kick()` queues one microtask that publishes every
 // SQE prepared during the turn with a single io_uring_enter.
