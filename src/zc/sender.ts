@@ -26,6 +26,10 @@ import { Ring as RingClass, type Ring } from "../ring/ring.ts";
 import { UringError, closedError, invalidArgument, unsupported, shown } from "../error.ts";
 import { type SocketAddress, type Sockaddr, sockaddr, formatAddress } from "../net/sockaddr.ts";
 import type { FixedBufferPool } from "./pool.ts";
+import { AdaptivePolicy } from "./policy.ts";
+import { ZcStats } from "./stats.ts";
+
+export { ZcStats, ZcSizeClass } from "./stats.ts";
 
 /** How a sender moves bytes.
  * - copy: IORING_OP_SEND (the kernel copies).
@@ -118,102 +122,10 @@ export interface ZcSenderOptions {
   onReleased?: (tag: any, usage: ZcUsage) => void;
 }
 
-/** Adaptive: one size class's choice and the measurement behind it. */
-export class ZcSizeClass {
-  /** Payloads of minBytes .. maxBytes (inclusive) belong to the class. */
-  readonly minBytes: number;
-  readonly maxBytes: number;
-  decision: "zc" | "copy" = "zc";
-  /** Whether trial windows are running for the class now. */
-  measuring = false;
-  reason = "";
-  /** The last measurement's pooled rates (MB/s over its windows) and pairs SEND_ZC won. */
-  zcMBs = 0;
-  copyMBs = 0;
-  zcWins = 0;
-  pairs = 0;
-  /** Completed measurements and decision changes. */
-  measurements = 0;
-  switches = 0;
-  constructor(minBytes: number, maxBytes: number) {
-    this.minBytes = minBytes;
-    this.maxBytes = maxBytes;
-  }
-}
-
-/** Per-socket counters, updated in place and readable at any time. */
-export class ZcStats {
-  mode: ZcMode = "adaptive";
-  /** Adaptive: the latest decision of any size class, and why (the reason names the class).
-   * Other modes: the mode's fixed choice. */
-  decision: "zc" | "copy" = "zc";
-  reason = "";
-  /** Decision changes (adaptive, over all size classes). */
-  switches = 0;
-  /** Adaptive: the size classes seen so far (one entry per power of two), in order of first use. */
-  readonly sizeClasses: ZcSizeClass[] = [];
-  /** Sends accepted by send()/sendFixed()/sendmsg(). */
-  sends = 0;
-  /** First CQEs seen, bytes they reported, and those that were errors. */
-  sent = 0;
-  sentBytes = 0;
-  errors = 0;
-  /** Stream sends that came back short (the connection failed part way). */
-  shortSends = 0;
-  /** SQEs issued per kind. */
-  copySends = 0;
-  zcSends = 0;
-  fixedSends = 0;
-  msgSends = 0;
-  /** Operations (SQEs) written, and sends that shared an operation with others (gathered). */
-  ops = 0;
-  gathered = 0;
-  /** Bytes that went through plain SEND. */
-  copySendBytes = 0;
-  /** Sends released by a notification (F_NOTIF), split by REPORT_USAGE's answer, with their
-   * bytes. A gathered operation's one notification releases, and counts, each send it carried;
-   * `notifCqes` counts the notification CQEs themselves. */
-  notifications = 0;
-  notifCqes = 0;
-  zcNotifications = 0;
-  copiedNotifications = 0;
-  zcBytes = 0;
-  copiedBytes = 0;
-  /** Sends released (exactly once each). */
-  released = 0;
-  /** Flushes that left sends queued because the ring's op table was full. */
-  slotWaits = 0;
-  /** A CQE for a send that was already released or never submitted: must stay 0. */
-  anomalies = 0;
-  reportUsage = true;
-  notifUserData = false;
-  notifUserDataReason = "";
-  vectorized = false;
-  vectorizedReason = "";
-  /** The last error a send reported, as a UringError naming the opcode and cause. */
-  lastError: UringError | null = null;
-
-  /** Share of sent bytes that left without a copy, 0..1. */
-  get zeroCopyShare(): number {
-    const total = this.zcBytes + this.copiedBytes + this.copySendBytes;
-    return total > 0 ? this.zcBytes / total : 0;
-  }
-}
-
 const KIND_COPY = 0, KIND_ZC = 1, KIND_FIXED = 2, KIND_MSG = 3, KIND_VEC = 4;
 /** The most iovecs one operation may carry (UIO_MAXIOV): the kernel refuses more, EINVAL for a
  * vectorized send and EMSGSIZE for SENDMSG, so a gathered group stops there. */
 const UIO_MAXIOV = 1024;
-const AD_MEASURE_ZC = 0, AD_MEASURE_COPY = 1, AD_ZC = 2, AD_COPY = 3, AD_WARMUP = 4;
-/** Adaptive size classes: floor(log2(bytes)), clamped. */
-const AD_CLASSES = 32;
-/** Adaptive: zero-copy confirmed by REPORT_USAGE settles a class on SEND_ZC without a SEND trial
- * only from this size (below it, pinning and notifying can cost more than copying even when no
- * copy happens). */
-const AD_CONFIRM_MIN_BYTES = 16384;
-/** Adaptive: the re-probe wait of a copying class doubles at most this many times (2 s → 64 s
- * with the default remeasureMs). */
-const AD_MAX_BACKOFF_DOUBLINGS = 5;
 const ST_FREE = 0, ST_QUEUED = 1, ST_SUBMITTED = 2, ST_AWAIT_NOTIF = 3;
 
 // Layout of an op's 128-byte scratch block for the sender's structs.
@@ -307,53 +219,8 @@ export class ZcSender {
   private readonly pool: FixedBufferPool | null;
   private readonly useVectorized: boolean;
   private readonly handler: (rec: number, res: number, flags: number, index: number) => void;
-  // Adaptive state.
-  private readonly window: number;
-  private readonly copiedRatio: number;
-  private readonly probeEvery: number;
-  private readonly rounds: number;
-  private readonly margin: number;
-  private readonly trialMs: number;
-  private readonly remeasureMs: number;
-  private readonly warmupMs: number;
-  /** Adaptive: SEND for everything (AF_UNIX, or the kernel refused SEND_ZC on this socket). */
-  private adCopyOnly = false;
-  /** Adaptive: end of the warm-up (-1: no measured send yet). */
-  private adWarmEnd = -1;
-  /** Adaptive: time of the last first CQE, so an operation is charged only the time since the
-   * previous one completed (or since it was written, if later): its service time in the pipeline. */
-  private adLastCqe = 0;
-  // Adaptive, per size class: phase (measuring SEND_ZC, measuring SEND, settled on SEND_ZC,
-  // settled on SEND, warm-up), the settled choice (AD_ZC / AD_COPY), sends left before the next
-  // measurement, and its earliest time.
-  private readonly adPhase = new Uint8Array(AD_CLASSES).fill(AD_WARMUP);
-  private readonly adChoice = new Uint8Array(AD_CLASSES).fill(AD_COPY);
-  private readonly adProbeIn = new Float64Array(AD_CLASSES);
-  private readonly adNextAt = new Float64Array(AD_CLASSES);
-  /** Usage probes in a row that found copies dominating (the re-probe wait doubles with each). */
-  private readonly adCopiedProbes = new Uint8Array(AD_CLASSES);
-  /** 1 once this measurement's usage probe handed over to throughput trials. */
-  private readonly adProbed = new Uint8Array(AD_CLASSES);
-  // The current trial window of each class: sends, bytes, charged ms, wall start, notifications
-  // (and copied ones), and which window of the measurement it is (even: SEND_ZC, odd: SEND).
-  private readonly wSends = new Float64Array(AD_CLASSES);
-  private readonly wBytes = new Float64Array(AD_CLASSES);
-  private readonly wMs = new Float64Array(AD_CLASSES);
-  private readonly wStart = new Float64Array(AD_CLASSES);
-  private readonly wNotifs = new Float64Array(AD_CLASSES);
-  private readonly wCopied = new Float64Array(AD_CLASSES);
-  private readonly wIndex = new Int32Array(AD_CLASSES);
-  // The measurement's pooled bytes and ms per kind, the SEND_ZC rate of the current pair, pairs
-  // SEND_ZC won, and notifications (with copied ones) over its SEND_ZC windows.
-  private readonly mZcBytes = new Float64Array(AD_CLASSES);
-  private readonly mZcMs = new Float64Array(AD_CLASSES);
-  private readonly mCopyBytes = new Float64Array(AD_CLASSES);
-  private readonly mCopyMs = new Float64Array(AD_CLASSES);
-  private readonly mPairZc = new Float64Array(AD_CLASSES);
-  private readonly mZcWins = new Int32Array(AD_CLASSES);
-  private readonly mNotifs = new Float64Array(AD_CLASSES);
-  private readonly mCopied = new Float64Array(AD_CLASSES);
-  private readonly adClassStats: (ZcSizeClass | undefined)[] = new Array(AD_CLASSES).fill(undefined);
+  /** Adaptive mode: which size classes go out as SEND_ZC (null in the other modes). */
+  private readonly policy: AdaptivePolicy | null;
   // Records, one per send until released.
   private readonly recState: Uint8Array;
   private readonly recKind: Uint8Array;
@@ -435,17 +302,12 @@ export class ZcSender {
       throw unsupported(where, "IORING_SEND_ZC_REPORT_USAGE", "6.2", ring.capabilities.kernel);
     }
     this.zcFlags = reportUsage ? Q.IORING_SEND_ZC_REPORT_USAGE : 0;
-    this.window = o.window ?? 128;
-    this.copiedRatio = o.copiedRatio ?? 0.5;
-    this.probeEvery = o.probeEvery ?? 8192;
-    this.adProbeIn.fill(this.window);
-    this.rounds = o.rounds ?? 3;
-    if (!Number.isInteger(this.rounds) || this.rounds < 1 || this.rounds > 64) throw invalidArgument(where, `rounds must be 1..64, got ${shown(o.rounds)}`);
-    this.margin = o.margin ?? 0.05;
-    if (!(this.margin >= 0 && this.margin < 10)) throw invalidArgument(where, `margin must be 0..10, got ${shown(o.margin)}`);
-    this.trialMs = o.trialMs ?? 25;
-    this.remeasureMs = o.remeasureMs ?? 2000;
-    this.warmupMs = o.warmupMs ?? 100;
+    // Built in every mode, so its options are checked in every mode.
+    const policy = new AdaptivePolicy(this.stats, {
+      threshold, reportUsage, window: o.window, copiedRatio: o.copiedRatio, rounds: o.rounds, margin: o.margin,
+      probeEvery: o.probeEvery, trialMs: o.trialMs, warmupMs: o.warmupMs, remeasureMs: o.remeasureMs,
+    }, where);
+    this.policy = mode === "adaptive" ? policy : null;
     this.onSent = o.onSent;
     this.onReleased = o.onReleased;
 
@@ -468,13 +330,11 @@ export class ZcSender {
     this.useVectorized = vec !== false && haveVec;
     s.vectorized = this.useVectorized;
     s.vectorizedReason = this.useVectorized ? "gathered sends and sendmsg() use SEND / SEND_ZC with IORING_SEND_VECTORIZED" : vec === false ? "gathered sends and sendmsg() use SENDMSG / SENDMSG_ZC (vectorized turned off)" : `gathered sends and sendmsg() use SENDMSG / SENDMSG_ZC: IORING_SEND_VECTORIZED needs Linux 6.17, this kernel is ${kernel}`;
-    if (mode === "copy") this.setDecision("copy", "mode copy: every send is IORING_OP_SEND");
-    else if (mode === "zc" || mode === "zc-fixed") this.setDecision("zc", `mode ${mode}: every send is IORING_OP_SEND_ZC${mode === "zc-fixed" ? " from registered buffers" : ""}`);
-    else if (mode === "mixed") this.setDecision("zc", `mode mixed: SEND below ${threshold} bytes, SEND_ZC at or above`);
-    else if (this.family === AF_UNIX) {
-      this.adCopyOnly = true;
-      this.setDecision("copy", "AF_UNIX sockets cannot send zero-copy (the kernel answers EOPNOTSUPP): every send is IORING_OP_SEND");
-    } else this.setDecision("zc", `adaptive: SEND below ${threshold} bytes; each size class above (powers of two) measures SEND_ZC against SEND in ${this.rounds} alternating pairs of trials${reportUsage ? "" : " (without REPORT_USAGE copies cannot be seen: SEND is always tried against it)"}`);
+    if (mode === "copy") s.decide("copy", "mode copy: every send is IORING_OP_SEND");
+    else if (mode === "zc" || mode === "zc-fixed") s.decide("zc", `mode ${mode}: every send is IORING_OP_SEND_ZC${mode === "zc-fixed" ? " from registered buffers" : ""}`);
+    else if (mode === "mixed") s.decide("zc", `mode mixed: SEND below ${threshold} bytes, SEND_ZC at or above`);
+    else if (this.family === AF_UNIX) policy.refuseZeroCopy("AF_UNIX sockets cannot send zero-copy (the kernel answers EOPNOTSUPP): every send is IORING_OP_SEND");
+    else s.decide("zc", policy.describe());
     s.switches = 0;
 
     this.recState = new Uint8Array(capacity);
@@ -737,13 +597,6 @@ export class ZcSender {
 
   // ---- internals ----
 
-  private setDecision(d: "zc" | "copy", reason: string): void {
-    const s = this.stats;
-    if (s.decision !== d) s.switches++;
-    s.decision = d;
-    s.reason = reason;
-  }
-
   private chooseKind(len: number): number {
     switch (this.mode) {
       case "copy":
@@ -753,39 +606,7 @@ export class ZcSender {
       case "mixed":
         return len >= this.threshold ? KIND_ZC : KIND_COPY;
       default:
-        return this.adaptiveKind(len);
-    }
-  }
-
-  /** Adaptive: the kind for a payload of `len` bytes, from its size class's phase. Settled classes
-   * cost one decrement and, when it runs out, one clock read. */
-  private adaptiveKind(len: number): number {
-    if (len < this.threshold || this.adCopyOnly) return KIND_COPY;
-    const c = sizeClass(len);
-    switch (this.adPhase[c]) {
-      case AD_MEASURE_ZC:
-        return KIND_ZC;
-      case AD_MEASURE_COPY:
-        return KIND_COPY;
-      case AD_WARMUP: {
-        const now = performance.now();
-        if (this.adWarmEnd < 0) this.adWarmEnd = now + this.warmupMs;
-        this.classStats(c);
-        // A usage probe needs no warm-up: it counts notifications, it does not time anything.
-        if (this.zcFlags !== 0 || ((this.adProbeIn[c] = this.adProbeIn[c]! - 1) <= 0 && now >= this.adWarmEnd)) this.startMeasurement(c, now);
-        return KIND_ZC;
-      }
-      default:
-        if ((this.adProbeIn[c] = this.adProbeIn[c]! - 1) <= 0) {
-          const now = performance.now();
-          if (now >= this.adNextAt[c]!) {
-            this.startMeasurement(c, now);
-            return KIND_ZC;
-          }
-          // Not yet time: look at the clock again a window of sends later, not on every send.
-          this.adProbeIn[c] = this.window;
-        }
-        return this.adPhase[c] === AD_ZC ? KIND_ZC : KIND_COPY;
+        return this.policy!.chooseZeroCopy(len) ? KIND_ZC : KIND_COPY;
     }
   }
 
@@ -944,12 +765,9 @@ export class ZcSender {
     this.recTotal[head] = total;
     // The opcode is the low byte of the SQE's first word (little endian).
     this.recOpcode[head] = sq.u32[slot << 4]! & 0xff;
-    // Adaptive: only an operation of a class under measurement is timed (0: not timed), so the
-    // settled path reads no clock per operation.
-    if (this.mode === "adaptive") {
-      const len = this.recLen[head]!;
-      this.recWrittenAt[head] = len >= this.threshold && this.adPhase[sizeClass(len)]! <= AD_MEASURE_COPY ? performance.now() : 0;
-    }
+    // Adaptive: only an operation of a class under measurement is timed (0: not timed).
+    const policy = this.policy;
+    if (policy !== null) this.recWrittenAt[head] = policy.stampWrite(this.recLen[head]!);
     for (let r = head; r >= 0; r = this.recNext[r]!) this.recState[r] = ST_SUBMITTED;
   }
 
@@ -990,23 +808,12 @@ export class ZcSender {
         s.lastError = new UringError(`IORING_OP_${Q.opcodeName(this.recOpcode[head]!)}`, -res, `fd ${this.fd}, ${total} bytes`);
       }
       if (this.stream) this.broken = true;
-      if (res === -EOPNOTSUPP && this.mode === "adaptive") {
-        this.adCopyOnly = true;
-        this.setDecision("copy", "the kernel refused SEND_ZC on this socket (EOPNOTSUPP): every send is IORING_OP_SEND");
+      if (res === -EOPNOTSUPP && this.policy !== null) {
+        this.policy.refuseZeroCopy("the kernel refused SEND_ZC on this socket (EOPNOTSUPP): every send is IORING_OP_SEND");
       }
     }
-    if (this.mode === "adaptive" && this.recWrittenAt[head]! > 0) {
-      // An operation is charged the time since it was written or since the previous timed CQE,
-      // whichever is later (operations in flight together share the wall time).
-      const now = performance.now();
-      const since = this.recWrittenAt[head]! > this.adLastCqe ? this.recWrittenAt[head]! : this.adLastCqe;
-      this.adLastCqe = now;
-      const len = this.recLen[head]!;
-      if (res > 0) {
-        const c = sizeClass(len);
-        if (this.adPhase[c]! <= AD_MEASURE_COPY) this.measure(c, kind, res, this.opSends(head), now - since, now);
-      }
-    }
+    const policy = this.policy;
+    if (policy !== null && this.recWrittenAt[head]! > 0) policy.observeSent(this.recLen[head]!, kind !== KIND_COPY, res, this.opSends(head), this.recWrittenAt[head]!);
     const more = (flags & Q.IORING_CQE_F_MORE) !== 0;
     // "sent" for each send of the operation: its bytes, the part of a short result it got, or
     // the error.
@@ -1041,18 +848,13 @@ export class ZcSender {
     if (kind === KIND_COPY) usage = "copy-send";
     else if (!notified || this.zcFlags === 0) usage = "unreported";
     else usage = (res & Q.IORING_NOTIF_USAGE_ZC_COPIED) !== 0 ? "copied" : "zerocopy";
-    const cls = notified && this.mode === "adaptive" ? sizeClass(this.recLen[head]!) : -1;
-    const counting = cls >= 0 && this.adPhase[cls] === AD_MEASURE_ZC;
+    if (notified && this.policy !== null) this.policy.observeNotification(this.recLen[head]!, usage === "copied", this.opSends(head));
     const cb = this.onReleased;
     if (notified) s.notifCqes++;
     let r = head;
     while (r >= 0) {
       const next = this.recNext[r]!;
       const bytes = this.recRes[r]! > 0 ? this.recRes[r]! : 0;
-      if (counting) {
-        this.wNotifs[cls] = this.wNotifs[cls]! + 1;
-        if (usage === "copied") this.wCopied[cls] = this.wCopied[cls]! + 1;
-      }
       if (notified) {
         s.notifications++;
         if (usage === "copied") {
@@ -1076,157 +878,11 @@ export class ZcSender {
     }
   }
 
-  /** Adaptive: the stats entry of size class `c`, made on the class's first send. */
-  private classStats(c: number): ZcSizeClass {
-    let e = this.adClassStats[c];
-    if (e === undefined) {
-      const lo = Math.max(2 ** c, this.threshold);
-      e = new ZcSizeClass(lo, c >= AD_CLASSES - 1 ? Number.MAX_SAFE_INTEGER : 2 ** (c + 1) - 1);
-      e.decision = "zc";
-      e.reason = "warming up on SEND_ZC before the first measurement";
-      this.adClassStats[c] = e;
-      this.stats.sizeClasses.push(e);
-    }
-    return e;
-  }
-
-  private classRange(c: number): string {
-    const e = this.classStats(c);
-    const f = (n: number) => (n >= 1024 && n % 1024 === 0 ? `${n / 1024} KiB` : n >= 1023 && (n + 1) % 1024 === 0 ? `${(n + 1) / 1024} KiB` : `${n} B`);
-    return e.maxBytes === Number.MAX_SAFE_INTEGER ? `sends of ${f(e.minBytes)} or more` : `sends of ${f(e.minBytes)} to under ${f(e.maxBytes)}`;
-  }
-
-  /** Adaptive: start the alternating trial windows of class `c`, SEND_ZC first. */
-  private startMeasurement(c: number, now: number): void {
-    this.mZcBytes[c] = this.mZcMs[c] = this.mCopyBytes[c] = this.mCopyMs[c] = this.mPairZc[c] = this.mNotifs[c] = this.mCopied[c] = 0;
-    this.mZcWins[c] = 0;
-    this.wIndex[c] = 0;
-    this.adProbed[c] = 0;
-    this.startWindow(c, AD_MEASURE_ZC);
-    const e = this.classStats(c);
-    e.measuring = true;
-    e.reason = this.zcFlags !== 0
-      ? `probing: a window of SEND_ZC sends, to see from their notifications whether the kernel copies (${this.classRange(c)})`
-      : `measuring: ${this.rounds} pairs of SEND_ZC and SEND trial windows (${this.classRange(c)})`;
-    this.adNextAt[c] = now + this.remeasureMs;
-  }
-
-  private startWindow(c: number, phase: number): void {
-    this.adPhase[c] = phase;
-    this.wSends[c] = this.wBytes[c] = this.wMs[c] = this.wNotifs[c] = this.wCopied[c] = 0;
-  }
-
   /** Sends in the operation that starts at `head`. */
   private opSends(head: number): number {
     let n = 0;
     for (let r = head; r >= 0; r = this.recNext[r]!) n++;
     return n;
-  }
-
-  /** Adaptive: one operation's first CQE (`sends` sends of class `c`, `res` bytes, charged `ms`)
-   * into the class's current trial window. A window ends after `window` sends and `trialMs`; the
-   * measurement ends after `rounds` pairs of windows, and the pooled rates decide. */
-  private measure(c: number, kind: number, res: number, sends: number, ms: number, now: number): void {
-    const phase = this.adPhase[c]!;
-    // An operation written before the window changed kind belongs to no window.
-    if ((phase === AD_MEASURE_ZC) !== (kind !== KIND_COPY)) return;
-    if (this.wSends[c] === 0) this.wStart[c] = now - ms;
-    this.wSends[c] = this.wSends[c]! + sends;
-    this.wBytes[c] = this.wBytes[c]! + res;
-    this.wMs[c] = this.wMs[c]! + ms;
-    const reporting = this.zcFlags !== 0;
-    const w = this.wIndex[c]!;
-    if (phase === AD_MEASURE_ZC && w === 0 && reporting && this.adProbed[c] === 0 && this.probeUsage(c, now)) return;
-    if (this.wSends[c]! < this.window || now - this.wStart[c]! < this.trialMs) return;
-    const rate = this.wMs[c]! > 0 ? this.wBytes[c]! / this.wMs[c]! / 1000 : Infinity;
-    if (phase === AD_MEASURE_ZC) {
-      this.mNotifs[c] = this.mNotifs[c]! + this.wNotifs[c]!;
-      this.mCopied[c] = this.mCopied[c]! + this.wCopied[c]!;
-      this.mZcBytes[c] = this.mZcBytes[c]! + this.wBytes[c]!;
-      this.mZcMs[c] = this.mZcMs[c]! + this.wMs[c]!;
-      this.mPairZc[c] = rate;
-      this.wIndex[c] = w + 1;
-      this.startWindow(c, AD_MEASURE_COPY);
-      return;
-    }
-    this.mCopyBytes[c] = this.mCopyBytes[c]! + this.wBytes[c]!;
-    this.mCopyMs[c] = this.mCopyMs[c]! + this.wMs[c]!;
-    if (this.mPairZc[c]! > rate) this.mZcWins[c] = this.mZcWins[c]! + 1;
-    if (w + 1 < 2 * this.rounds) {
-      this.wIndex[c] = w + 1;
-      this.startWindow(c, AD_MEASURE_ZC);
-      return;
-    }
-    const zc = this.mZcMs[c]! > 0 ? this.mZcBytes[c]! / this.mZcMs[c]! / 1000 : 0;
-    const copy = this.mCopyMs[c]! > 0 ? this.mCopyBytes[c]! / this.mCopyMs[c]! / 1000 : 0;
-    const wins = this.mZcWins[c]!, pairs = this.rounds;
-    // Hysteresis: the other kind must beat the current choice by `margin` in the pooled rate and
-    // win most pairs; the first choice starts from SEND (it pins no pages, posts no notification).
-    const goZc = this.adChoice[c] === AD_COPY
-      ? zc > copy * (1 + this.margin) && 2 * wins > pairs
-      : !(copy > zc * (1 + this.margin) && 2 * (pairs - wins) > pairs);
-    const e = this.classStats(c);
-    e.zcMBs = zc;
-    e.copyMBs = copy;
-    e.zcWins = wins;
-    e.pairs = pairs;
-    e.measurements++;
-    const copied = !reporting ? "SEND_ZC's usage is not reported" : this.mCopied[c]! * 2 >= this.mNotifs[c]! ? "the kernel copies SEND_ZC data here" : "SEND_ZC is zero-copy here";
-    const detail = `over ${pairs} alternating pairs of trials, SEND_ZC faster in ${wins}`;
-    const again = `measuring again in ${this.probeEvery} sends of the class`;
-    if (goZc) {
-      this.settle(c, AD_ZC, `${copied}, but SEND_ZC moved ${zc.toFixed(0)} MB/s against SEND's ${copy.toFixed(0)} MB/s ${detail}: ${this.classRange(c)} use SEND_ZC; ${again}`);
-    } else {
-      this.settle(c, AD_COPY, `${copied}, and SEND moved ${copy.toFixed(0)} MB/s against SEND_ZC's ${zc.toFixed(0)} MB/s ${detail}: ${this.classRange(c)} use SEND; ${again}`);
-    }
-  }
-
-  /** Adaptive: the usage probe, the first SEND_ZC window of a measurement with REPORT_USAGE.
-   * Returns true while the window has to wait for notifications (they trail the sends) or once
-   * the usage decided the class; false when throughput trials must decide (zero-copy below
-   * AD_CONFIRM_MIN_BYTES): the window then goes on as the first SEND_ZC trial. */
-  private probeUsage(c: number, now: number): boolean {
-    const notifs = this.wNotifs[c]!;
-    // A quarter of a window's sends and notifications tell copied from zero-copy: the reports
-    // are all alike on one route, so a short probe costs little where SEND_ZC loses.
-    const need = Math.max(1, this.window >> 2);
-    if (this.wSends[c]! < need || notifs < need) return true;
-    const copied = this.wCopied[c]!;
-    const share = copied / notifs;
-    const pct = Math.round(share * 100);
-    if (share >= this.copiedRatio) {
-      const k = this.adCopiedProbes[c]!;
-      if (k < AD_MAX_BACKOFF_DOUBLINGS) this.adCopiedProbes[c] = k + 1;
-      const waitMs = this.remeasureMs * 2 ** k;
-      this.adNextAt[c] = now + waitMs;
-      this.classStats(c).measurements++;
-      this.settle(c, AD_COPY, `copies dominate: ${pct}% of ${notifs} SEND_ZC notifications said the kernel copied the data, so SEND_ZC cannot beat SEND's one copy: ${this.classRange(c)} use SEND; probing again after ${this.probeEvery} sends of the class and ${(waitMs / 1000).toFixed(1)} s`);
-      return true;
-    }
-    this.adCopiedProbes[c] = 0;
-    if (this.classStats(c).minBytes >= AD_CONFIRM_MIN_BYTES) {
-      this.classStats(c).measurements++;
-      this.settle(c, AD_ZC, `zero-copy confirmed: ${pct}% of ${notifs} notifications reported a copy; ${this.classRange(c)} use SEND_ZC`);
-      return true;
-    }
-    this.adProbed[c] = 1;
-    const e = this.classStats(c);
-    e.reason = `measuring: zero-copy (${pct}% of ${notifs} notifications reported a copy), but below ${AD_CONFIRM_MIN_BYTES / 1024} KiB pinning and notifying may cost more than copying: ${this.rounds} pairs of SEND_ZC and SEND trial windows (${this.classRange(c)})`;
-    return false;
-  }
-
-  /** Adaptive: class `c` settles on `choice` until its next measurement. */
-  private settle(c: number, choice: number, reason: string): void {
-    this.adPhase[c] = choice;
-    this.adChoice[c] = choice;
-    this.adProbeIn[c] = this.probeEvery;
-    const e = this.classStats(c);
-    const d = choice === AD_ZC ? "zc" : "copy";
-    if (e.decision !== d) e.switches++;
-    e.decision = d;
-    e.measuring = false;
-    e.reason = reason;
-    this.setDecision(d, reason);
   }
 
   /** Fail every send still queued (not yet written to the SQ): each gets -ECANCELED in onSent
@@ -1321,11 +977,6 @@ export class ZcSender {
     this.callbackError = undefined;
     throw e;
   }
-}
-
-/** Adaptive size class of a payload: floor(log2(bytes)), clamped to the class table. */
-function sizeClass(len: number): number {
-  return len >= 2 ** (AD_CLASSES - 1) ? AD_CLASSES - 1 : 31 - Math.clz32(len);
 }
 
 function putU64(dv: DataView, at: number, value: number): void {
