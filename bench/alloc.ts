@@ -25,7 +25,7 @@ import { Ring } from "../src/ring/ring.ts";
 import { prepNop } from "../src/ops/index.ts";
 import { ZcSender } from "../src/zc/index.ts";
 import { SimulatedZcrx } from "../src/testing/index.ts";
-import { tcpListen, tcpConnect, tcpAccept, closeQuietly } from "../src/net/socket.ts";
+import { tcpListen, tcpConnect, tcpAccept, closeQuietly } from "../src/sync.ts";
 import { kernelAtLeast, kernelRelease } from "../src/ring/kernel.ts";
 import { MSG_DONTWAIT } from "../src/abi/net.ts";
 import { c } from "../ffi/index.ts";

@@ -24,7 +24,7 @@ import { ProvidedBufferRing, registerEventfd } from "../src/ring/register.ts";
 import { prepNop, prepRecv, prepRecvMultishot, prepSend } from "../src/ops/prep.ts";
 import { ZcSender } from "../src/zc/sender.ts";
 import { IORING_CQE_BUFFER_SHIFT, IORING_CQE_F_BUFFER, IORING_CQE_F_MORE } from "../src/abi/sqe.ts";
-import { tcpAccept, tcpConnect, tcpListen, closeQuietly } from "../src/net/socket.ts";
+import { tcpAccept, tcpConnect, tcpListen, closeQuietly } from "../src/sync.ts";
 import { openRing } from "../src/api/index.ts";
 import { median, percentile, printTable, parseFlags, recordResult, cpuTimes } from "./lib/harness.ts";
 

@@ -29,7 +29,7 @@ import { join } from "node:path";
 import { Ring } from "../src/ring/ring.ts";
 import { allocShared } from "../src/ring/memory.ts";
 import { kernelRelease } from "../src/ring/kernel.ts";
-import { tcpConnect, closeQuietly, shutdownSocket } from "../src/net/index.ts";
+import { tcpConnect, closeQuietly, shutdownSocket } from "../src/sync.ts";
 import { ZcSender, FixedBufferPool, type ZcMode } from "../src/zc/index.ts";
 import { SHUT_WR } from "../src/abi/net.ts";
 import { BENCH_DIR, compileC, ensureDirFor, median, parseFlags, printTable, recordResult } from "./lib/harness.ts";

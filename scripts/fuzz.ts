@@ -31,7 +31,7 @@ import {
 } from "../src/ops/index.ts";
 import { addressOf, c } from "../ffi/index.ts";
 import { O_CLOEXEC, O_NONBLOCK } from "../src/abi/net.ts";
-import { tcpListen, tcpConnect, tcpAccept, closeQuietly } from "../src/net/socket.ts";
+import { tcpListen, tcpConnect, tcpAccept, closeQuietly } from "../src/sync.ts";
 import * as S from "../src/abi/setup.ts";
 import { supportedSetupFlags, kernelAtLeast } from "../src/ring/kernel.ts";
 import { ZcSender, type ZcMode } from "../src/zc/index.ts";

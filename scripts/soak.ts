@@ -20,7 +20,7 @@ import { prepRecv } from "../src/ops/index.ts";
 import { addressOf } from "../ffi/index.ts";
 import { ZcSender, FixedBufferPool, type ZcMode } from "../src/zc/index.ts";
 import { SimulatedZcrx } from "../src/testing/index.ts";
-import { tcpListen, tcpConnect, tcpAccept, closeQuietly } from "../src/net/socket.ts";
+import { tcpListen, tcpConnect, tcpAccept, closeQuietly } from "../src/sync.ts";
 import { kernelAtLeast, kernelRelease } from "../src/ring/kernel.ts";
 import { errnoName } from "../src/abi/errno.ts";
 import { parseCli, usageExit } from "./lib/cli.ts";

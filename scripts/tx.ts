@@ -12,7 +12,8 @@
 import { c, errno } from "../ffi/index.ts";
 import { Ring } from "../src/ring/ring.ts";
 import { kernelRelease } from "../src/ring/kernel.ts";
-import { tcpConnect, udpSocket, closeQuietly, setSocketOption, parseIPv4, parseIPv6 } from "../src/net/index.ts";
+import { tcpConnect, udpSocket, closeQuietly, setSocketOption } from "../src/sync.ts";
+import { parseIPv4, parseIPv6 } from "../src/net/sockaddr.ts";
 import { ZcSender, FixedBufferPool, type ZcMode } from "../src/zc/index.ts";
 import { SOL_SOCKET, SO_SNDBUF } from "../src/abi/net.ts";
 import { UringError } from "../src/error.ts";

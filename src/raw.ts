@@ -36,6 +36,6 @@ export {
 export {
   submitSocket, submitBind, submitListen, submitConnect, submitAccept, submitShutdown, submitClose,
   submitSetsockopt, ringSetsockopt, netSupport, socketError,
-} from "./net/socket.ts";
+} from "./net/submit.ts";
 export { LoopDriver, type LoopDriverOptions } from "./loop/driver.ts";
 export { UringError } from "./error.ts";

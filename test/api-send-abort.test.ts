@@ -15,7 +15,7 @@ import { socketHostOf } from "../src/api/ring.ts";
 import { AF_UNIX, MSG_DONTWAIT, SOCK_CLOEXEC, SOCK_DGRAM } from "../src/abi/net.ts";
 import { EAGAIN } from "../src/abi/errno.ts";
 import { UringError } from "../src/error.ts";
-import { closeQuietly } from "../src/net/socket.ts";
+import { closeQuietly } from "../src/sync.ts";
 import { pattern } from "../scripts/examples/lib.ts";
 
 const TIMEOUT_MS = 30_000;

@@ -3,10 +3,8 @@
 // operation in flight, no SQE behind and no fd open.
 import { describe, expect, test } from "bun:test";
 import { Ring } from "../src/ring/ring.ts";
-import {
-  tcpListen, tcpConnect, tcpAccept, udpSocket, bindSocket, listenSocket, connectSocket, acceptSocket, shutdownSocket,
-  closeSocket, setSocketOption, sendAll, recvSome, sockaddr, closeQuietly, localAddress, familyOf,
-} from "../src/net/index.ts";
+import { tcpListen, tcpConnect, tcpAccept, udpSocket, bindSocket, listenSocket, connectSocket, acceptSocket, shutdownSocket, closeSocket, setSocketOption, sendAll, recvSome, closeQuietly, localAddress } from "../src/sync.ts";
+import { sockaddr, familyOf } from "../src/net/sockaddr.ts";
 import { SOL_SOCKET, SO_REUSEADDR } from "../src/abi/net.ts";
 import { type BadInputRow, expectRingHealthy, expectUringError, openFdCount, detached } from "./fixtures/reliability-checks.ts";
 

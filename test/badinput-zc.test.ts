@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { Ring } from "../src/ring/ring.ts";
 import { ZcSender, FixedBufferPool } from "../src/zc/index.ts";
 import { registeredBuffers } from "../src/ring/register.ts";
-import { tcpListen, tcpConnect, tcpAccept, closeQuietly } from "../src/net/socket.ts";
+import { tcpListen, tcpConnect, tcpAccept, closeQuietly } from "../src/sync.ts";
 import { c } from "../ffi/index.ts";
 import { kernelAtLeast } from "../src/ring/kernel.ts";
 

@@ -12,7 +12,7 @@ import { LINGER_SIZE, SO_LINGER, SO_RCVBUF, SO_SNDBUF, SOL_SOCKET } from "../src
 import { errnoName } from "../src/abi/errno.ts";
 import { prepNop, prepRecv, prepRead, prepTimeout, prepSendZc } from "../src/ops/index.ts";
 import { addressOf, c } from "../ffi/index.ts";
-import { tcpListen, tcpConnect, tcpAccept, closeQuietly } from "../src/net/socket.ts";
+import { tcpListen, tcpConnect, tcpAccept, closeQuietly } from "../src/sync.ts";
 import { ZcSender, type ZcUsage } from "../src/zc/index.ts";
 import { SimulatedZcrx } from "../src/testing/index.ts";
 import { UringError } from "../src/error.ts";

@@ -10,7 +10,7 @@ import { Ring } from "../src/ring/ring.ts";
 import { LoopDriver } from "../src/loop/index.ts";
 import { prepNop, prepRecv } from "../src/ops/prep.ts";
 import { IORING_SETUP_DEFER_TASKRUN } from "../src/abi/setup.ts";
-import { tcpListen, tcpConnect, tcpAccept, closeQuietly } from "../src/net/index.ts";
+import { tcpListen, tcpConnect, tcpAccept, closeQuietly } from "../src/sync.ts";
 import { UringError } from "../src/error.ts";
 import { needSetupFlag, testIf } from "./helpers.ts";
 

@@ -4,11 +4,9 @@ import { describe, expect, test } from "bun:test";
 import { c } from "../ffi/index.ts";
 import { Ring } from "../src/ring/ring.ts";
 import { IPPROTO_TCP, TCP_NODELAY, SHUT_WR, AF_INET, AF_INET6, SOCK_STREAM, IORING_CQE_F_MORE } from "../src/abi/index.ts";
-import {
-  sockaddr, encodeSockaddr, decodeSockaddr, tcpListen, tcpConnect, tcpAccept, udpSocket, sendAll, recvSome, recvExact,
-  closeSocket, shutdownSocket, setSocketOption, localAddress, peerAddress, submitAccept, closeQuietly, openSocket,
-  bindSocket, connectSocket, netSupport, type NetPath,
-} from "../src/net/index.ts";
+import { sockaddr, encodeSockaddr, decodeSockaddr } from "../src/net/sockaddr.ts";
+import { tcpListen, tcpConnect, tcpAccept, udpSocket, sendAll, recvSome, recvExact, closeSocket, shutdownSocket, setSocketOption, localAddress, peerAddress, closeQuietly, openSocket, bindSocket, connectSocket, type NetPath } from "../src/sync.ts";
+import { submitAccept, netSupport } from "../src/net/submit.ts";
 import { UringError } from "../src/error.ts";
 import { kernelRelease } from "../src/ring/kernel.ts";
 import { testIf } from "./helpers.ts";

@@ -8,7 +8,7 @@ import { Ring } from "../src/ring/ring.ts";
 import { kernelAtLeast } from "../src/ring/kernel.ts";
 import { SHUT_WR } from "../src/abi/net.ts";
 import { AF_UNIX, SOCK_STREAM, SOCK_DGRAM, SOL_SOCKET, SO_LINGER, LINGER_SIZE, IOSQE_CQE_SKIP_SUCCESS, IOSQE_IO_LINK, SO_SNDBUF } from "../src/abi/index.ts";
-import { tcpListen, tcpConnect, tcpAccept, udpSocket, closeQuietly, RecvLoop, setSocketOption } from "../src/net/index.ts";
+import { tcpListen, tcpConnect, tcpAccept, udpSocket, closeQuietly, RecvLoop, setSocketOption } from "../src/sync.ts";
 import { ZcSender, FixedBufferPool, type ZcMode, type ZcUsage } from "../src/zc/index.ts";
 import { UringError } from "../src/error.ts";
 

@@ -2,7 +2,7 @@
 // sender puts on the wire, one result row per TCP connection or UDP burst. It plays the part of
 // send-zerocopy.c -R and also receives its traffic: liburing's pattern, its datagram sizes.
 import { Ring } from "../../src/ring/ring.ts";
-import { tcpListen, tcpAccept, udpSocket, closeQuietly, RecvLoop, setSocketOption } from "../../src/net/index.ts";
+import { tcpListen, tcpAccept, udpSocket, closeQuietly, RecvLoop, setSocketOption } from "../../src/sync.ts";
 import { SOL_SOCKET, SO_RCVBUF } from "../../src/abi/net.ts";
 import { PatternChecker, udpDrops } from "./wire.ts";
 import { MB, startWindow, type LabRow } from "./report.ts";

@@ -3,10 +3,10 @@
 // It owns one provided-buffer ring that every receive selects from, and it tracks its sockets so
 // close() leaves nothing in flight: every operation completes or is cancelled, every buffer is
 // given back.
-import { c, errno } from "../../ffi/index.ts";
+import { c } from "../../ffi/index.ts";
 import * as Q from "../abi/sqe.ts";
 import { ECANCELED } from "../abi/errno.ts";
-import { SOCK_CLOEXEC, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, SO_TYPE, SO_DOMAIN, IPPROTO_IPV6, IPV6_V6ONLY, AF_INET, AF_INET6 } from "../abi/net.ts";
+import { SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, SO_TYPE, SO_DOMAIN, IPPROTO_IPV6, IPV6_V6ONLY, AF_INET, AF_INET6 } from "../abi/net.ts";
 import { UringError, closedError, invalidArgument, unsupported } from "../error.ts";
 import { prepCancel64 } from "../ops/prep.ts";
 import { Ring, type RingOptions } from "../ring/ring.ts";
@@ -21,8 +21,9 @@ import { prepCancelFdOp } from "../ops/prep.ts";
 import { type DecodedAddress, type Sockaddr, formatAddress, sockaddr } from "../net/sockaddr.ts";
 import { type SocketHandlers, checkHandlers, drive, reportHandlerError } from "./handlers.ts";
 import { type HostAddress, bindAddress, connectAddresses, hostOf, tryNextAddress } from "./address.ts";
-import { type SocketOptions, applySocketOptions, checkBufferSize, checkSocketOptions, getIntOption, setBufferSize, setIntOption } from "./sockopt.ts";
-import { checkBacklog, localAddress, submitAccept, submitConnect } from "../net/socket.ts";
+import { type SocketOptions, bufferSizeStep, checkBufferSize, checkSocketOptions, getIntOption, optionSteps } from "./sockopt.ts";
+import { submitAccept } from "../net/submit.ts";
+import { type IntOption, SocketSetup, checkBacklog, localAddress, setUpNow } from "../net/setup.ts";
 import { abortError, type RecvStream } from "./recv.ts";
 import { AsyncSocket, TcpSocket, UdpSocket, type SocketHost } from "./socket.ts";
 
@@ -104,12 +105,6 @@ export interface UdpOptions extends HostAddress {
 }
 
 
-function openFd(family: number, type: number, what: string): number {
-  const fd = c.socket(family, type | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw new UringError("socket", errno(), what);
-  return fd;
-}
-
 interface Pending<T> {
   resolve: (v: T) => void;
   reject: (e: unknown) => void;
@@ -117,29 +112,26 @@ interface Pending<T> {
 
 interface ConnectState extends Pending<TcpSocket> {
   host: RingHost;
-  fd: number;
-  userData: number;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | null;
   aborted: boolean;
-  /** The address connected to, for errors. */
-  to: string;
 }
 
-function onConnectCqe(st: ConnectState, res: number): void {
+/** The connect's set-up (socket, options, CONNECT) ended: the socket, or its error. Runs inside a
+ * completion handler (or inside start() when a step failed before reaching the kernel). */
+function onConnectDone(st: ConnectState, s: SocketSetup): void {
   st.host.opsDone(1);
   if (st.signal && st.onAbort) st.signal.removeEventListener("abort", st.onAbort);
-  if (res < 0) {
-    c.close(st.fd);
-    st.reject(res === -ECANCELED && st.aborted ? abortError(st.signal!, "IORING_OP_CONNECT") : new UringError("IORING_OP_CONNECT", -res, `to ${st.to}`));
+  if (s.error !== null) {
+    st.reject(s.error.errno === ECANCELED && st.aborted ? abortError(st.signal!, "IORING_OP_CONNECT") : s.error);
     return;
   }
   let sock: TcpSocket;
   try {
-    sock = new TcpSocket(st.host, st.fd);
+    sock = new TcpSocket(st.host, s.fd);
   } catch (e) {
     // Nothing may throw out of a completion handler: the promise carries it.
-    c.close(st.fd);
+    c.close(s.fd);
     st.reject(e);
     return;
   }
@@ -524,55 +516,50 @@ export class AsyncRing implements Disposable, AsyncDisposable {
     throw last;
   }
 
+  /** The socket's set-up (src/net/setup.ts): SOCKET, its options and CONNECT through the ring
+   * where the kernel has them, each started from the previous one's completion. */
   private connectTo(addr: Sockaddr, o: ConnectOptions, label: string): Promise<TcpSocket> {
-    const fd = openFd(addr.family, SOCK_STREAM, `TCP socket for ${label}`);
-    try {
-      applySocketOptions(fd, o);
-    } catch (e) {
-      c.close(fd);
-      throw e;
-    }
     return new Promise<TcpSocket>((resolve, reject) => {
-      const st: ConnectState = { host: this.#host, fd, userData: 0, resolve, reject, signal: o.signal, onAbort: null, aborted: false, to: label };
-      try {
-        st.userData = submitConnect(this.ring, fd, addr, onConnectCqe, st);
-      } catch (e) {
-        c.close(fd);
-        reject(e);
-        return;
-      }
-      this.#host.ownOps++;
+      const host = this.#host;
+      const st: ConnectState = { host, resolve, reject, signal: o.signal, onAbort: null, aborted: false };
+      const setup = new SocketSetup(this.ring, {
+        family: addr.family, type: SOCK_STREAM, options: optionSteps(o), connect: addr, connectLabel: label, nonBlocking: true, purpose: `TCP socket for ${label}`,
+      }, (s) => onConnectDone(st, s));
       if (o.signal) {
         st.onAbort = () => {
           st.aborted = true;
-          this.#host.trackCancel(st.userData);
+          const inFlight = setup.stop(new UringError("IORING_OP_CONNECT", ECANCELED, `to ${label}: aborted`));
+          if (inFlight >= 0) host.trackCancel(inFlight);
         };
         o.signal.addEventListener("abort", st.onAbort, { once: true });
       }
+      host.ownOps++;
+      setup.start();
       this.loop.kick();
     });
   }
 
-  /** A listening TCP socket (socket/bind/listen are immediate: done with libc). Port 0 lets the
-   * kernel pick; read it from `listener.port`. */
+  /** A listening TCP socket. It returns at once, so its set-up (socket, options, bind, listen)
+   * takes the libc form of src/net/setup.ts: a ring step would complete on a later turn. Port 0
+   * lets the kernel pick; read it from `listener.port`. */
   listen(o: ListenOptions): TcpListener {
     this.ensureOpen("listen");
     const where = bindAddress("listen", o);
     checkSocketOptions("listen", o);
     const handlers = o.socket === undefined ? null : checkHandlers("listen", o.socket);
     const addr = sockaddr(where);
-    const fd = openFd(addr.family, SOCK_STREAM, `TCP listener on ${formatAddress(where)}`);
+    const backlog = checkBacklog("listen", o.backlog ?? 511);
+    const options: IntOption[] = [];
+    if (o.reuseAddr !== false) options.push({ level: SOL_SOCKET, name: SO_REUSEADDR, value: 1, label: "SO_REUSEADDR" });
+    if (o.ipv6Only !== undefined && addr.family === AF_INET6) options.push({ level: IPPROTO_IPV6, name: IPV6_V6ONLY, value: o.ipv6Only ? 1 : 0, label: "IPV6_V6ONLY" });
+    const fd = setUpNow(this.ring, { family: addr.family, type: SOCK_STREAM, options, bind: addr, listen: backlog, nonBlocking: true, purpose: `TCP listener on ${formatAddress(where)}` });
+    let l: TcpListener;
     try {
-      if (o.reuseAddr !== false) setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
-      if (o.ipv6Only !== undefined && addr.family === AF_INET6) setIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, o.ipv6Only ? 1 : 0, "IPV6_V6ONLY");
-      if (c.bind(fd, addr.bytes, addr.length) < 0) throw new UringError("bind", errno(), formatAddress(where));
-      const backlog = checkBacklog("listen", o.backlog ?? 511);
-      if (c.listen(fd, backlog) < 0) throw new UringError("listen", errno(), formatAddress(where));
+      l = new TcpListener(this.#host, fd, optionSteps(o));
     } catch (e) {
       c.close(fd);
       throw e;
     }
-    const l = new TcpListener(this.#host, fd, { noDelay: o.noDelay, keepAlive: o.keepAlive, keepAliveInitialDelayMs: o.keepAliveInitialDelayMs, sendBufferSize: o.sendBufferSize, receiveBufferSize: o.receiveBufferSize });
     this.#host.listeners.add(l);
     if (handlers !== null) void serve(l, handlers, this.#host.maxInflightSends);
     return l;
@@ -586,19 +573,13 @@ export class AsyncRing implements Disposable, AsyncDisposable {
     if (o.sendBufferSize !== undefined) checkBufferSize("udp", "sendBufferSize", o.sendBufferSize);
     if (o.receiveBufferSize !== undefined) checkBufferSize("udp", "receiveBufferSize", o.receiveBufferSize);
     const addr = sockaddr(where);
-    const fd = openFd(addr.family, SOCK_DGRAM, `UDP socket on ${formatAddress(where)}`);
-    try {
-      if (o.sendBufferSize !== undefined) setBufferSize(fd, true, o.sendBufferSize);
-      if (o.receiveBufferSize !== undefined) setBufferSize(fd, false, o.receiveBufferSize);
-      if (c.bind(fd, addr.bytes, addr.length) < 0) throw new UringError("bind", errno(), formatAddress(where));
-      if (to !== null) {
-        const peer = sockaddr(to);
-        if (c.connect(fd, peer.bytes, peer.length) < 0) throw new UringError("connect", errno(), formatAddress(to));
-      }
-    } catch (e) {
-      c.close(fd);
-      throw e;
-    }
+    const options: IntOption[] = [];
+    if (o.sendBufferSize !== undefined) options.push(bufferSizeStep(true, o.sendBufferSize));
+    if (o.receiveBufferSize !== undefined) options.push(bufferSizeStep(false, o.receiveBufferSize));
+    // Returns at once, so the libc form of the set-up (as listen()).
+    const fd = setUpNow(this.ring, {
+      family: addr.family, type: SOCK_DGRAM, options, bind: addr, connect: to === null ? undefined : sockaddr(to), nonBlocking: true, purpose: `UDP socket on ${formatAddress(where)}`,
+    });
     return this.#host.adopt(new UdpSocket(this.#host, fd, o.connect !== undefined));
   }
 
@@ -701,8 +682,8 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
   /** The bound address; `port` is the kernel's pick when 0 was asked. */
   readonly address: DecodedAddress;
   private readonly owner: RingHost;
-  /** Options of every accepted socket. */
-  private readonly socketOptions: SocketOptions;
+  /** The setsockopt steps of every accepted socket (ListenOptions' SocketOptions). */
+  private readonly socketOptions: readonly IntOption[];
   private readonly fds: number[] = [];
   private waiters: AcceptWaiter[] = [];
   private userData = -1;
@@ -724,7 +705,7 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
   };
 
   /** @internal */
-  constructor(owner: RingHost, fd: number, socketOptions: SocketOptions) {
+  constructor(owner: RingHost, fd: number, socketOptions: readonly IntOption[]) {
     this.owner = owner;
     this.fd = fd;
     this.socketOptions = socketOptions;
@@ -784,7 +765,8 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
   private wrap(fd: number): TcpSocket {
     let sock: TcpSocket;
     try {
-      applySocketOptions(fd, this.socketOptions);
+      // The accepted socket's set-up is its options alone, at once (it resolves a waiting accept).
+      setUpNow(this.owner.ring, { fd, options: this.socketOptions });
       sock = new TcpSocket(this.owner, fd);
     } catch (e) {
       c.close(fd);

@@ -19,7 +19,7 @@ import { kernelAtLeast } from "../ring/kernel.ts";
 import { prepSend, prepSendSetAddr, prepSendZc } from "../ops/prep.ts";
 import type { LoopDriver, PreSubmit } from "../loop/driver.ts";
 import { type DecodedAddress, type SocketAddress, type Sockaddr, sockaddr } from "../net/sockaddr.ts";
-import { localAddress, peerAddress } from "../net/socket.ts";
+import { localAddress, peerAddress } from "../net/setup.ts";
 import { ZcSender, type ZcMode, type ZcStats, type ZcUsage } from "../zc/sender.ts";
 import { SendOp, type SendOptions, type SendOwner, onSendCqe } from "./send.ts";
 import { RECVFROM_HEADER_BYTES, RecvFromStream, RecvStream, type RecvHost, type RecvStreamBase, type RecvStreamOptions, type RecvSocket, abortError } from "./recv.ts";

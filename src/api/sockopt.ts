@@ -1,10 +1,13 @@
 // Socket options of the async API, as one options shape for connect(), listen() (applied to each
 // accepted socket) and the socket methods: TCP_NODELAY, SO_KEEPALIVE with its idle time,
-// SO_SNDBUF and SO_RCVBUF. Each is a setsockopt(2) through libc when the socket is made or the
-// method is called; a refused one throws a UringError naming the option.
+// SO_SNDBUF and SO_RCVBUF. Checked up front; a new socket gets them as steps of its set-up
+// (optionSteps, run by src/net/setup.ts: through the ring where the kernel has setsockopt as a
+// URING_CMD), an accepted one and a method call get them at once (setOptionNow, setsockopt(2)). A
+// refused one throws a UringError naming the option.
 import { c, errno } from "../../ffi/index.ts";
 import { IPPROTO_TCP, SOL_SOCKET, SO_KEEPALIVE, SO_RCVBUF, SO_SNDBUF, TCP_KEEPIDLE, TCP_NODELAY } from "../abi/net.ts";
 import { UringError, invalidArgument } from "../error.ts";
+import { type IntOption, setOptionNow } from "../net/setup.ts";
 
 export interface SocketOptions {
   /** TCP_NODELAY: send small writes at once (no Nagle delay). Default true, as Bun does. */
@@ -28,12 +31,6 @@ const MAX_KEEPIDLE_SECONDS = 32767;
 
 const intArg = new Int32Array(1);
 const lenArg = new Uint32Array(1);
-
-/** setsockopt(fd, level, name) of an int option; throws a UringError naming `what`. */
-export function setIntOption(fd: number, level: number, name: number, value: number, what: string): void {
-  intArg[0] = value;
-  if (c.setsockopt(fd, level, name, intArg, 4) < 0) throw new UringError("setsockopt", errno(), `${what} on fd ${fd}`);
-}
 
 /** getsockopt(fd, level, name) of an int option. */
 export function getIntOption(fd: number, level: number, name: number, what: string): number {
@@ -68,23 +65,39 @@ export function checkSocketOptions(where: string, o: SocketOptions): void {
   if (o.receiveBufferSize !== undefined) checkBufferSize(where, "receiveBufferSize", o.receiveBufferSize);
 }
 
-/** Apply checked options to a TCP socket (noDelay defaults to on). */
-export function applySocketOptions(fd: number, o: SocketOptions): void {
-  if (o.noDelay !== false) setIntOption(fd, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
-  if (o.keepAlive === true) setKeepAlive(fd, true, keepIdleSeconds("keepAlive", o.keepAliveInitialDelayMs));
-  if (o.sendBufferSize !== undefined) setIntOption(fd, SOL_SOCKET, SO_SNDBUF, o.sendBufferSize, "SO_SNDBUF");
-  if (o.receiveBufferSize !== undefined) setIntOption(fd, SOL_SOCKET, SO_RCVBUF, o.receiveBufferSize, "SO_RCVBUF");
+function option(level: number, name: number, value: number, label: string): IntOption {
+  return { level, name, value, label };
+}
+
+/** The setsockopt steps of checked options for a TCP socket (noDelay defaults to on). */
+export function optionSteps(o: SocketOptions): IntOption[] {
+  const steps: IntOption[] = [];
+  if (o.noDelay !== false) steps.push(option(IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY"));
+  if (o.keepAlive === true) steps.push(...keepAliveSteps(true, keepIdleSeconds("keepAlive", o.keepAliveInitialDelayMs)));
+  if (o.sendBufferSize !== undefined) steps.push(bufferSizeStep(true, o.sendBufferSize));
+  if (o.receiveBufferSize !== undefined) steps.push(bufferSizeStep(false, o.receiveBufferSize));
+  return steps;
+}
+
+function keepAliveSteps(on: boolean, idleSeconds: number): IntOption[] {
+  const steps = [option(SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0, "SO_KEEPALIVE")];
+  if (on && idleSeconds > 0) steps.push(option(IPPROTO_TCP, TCP_KEEPIDLE, idleSeconds, "TCP_KEEPIDLE"));
+  return steps;
+}
+
+/** SO_SNDBUF (`send`) or SO_RCVBUF. */
+export function bufferSizeStep(send: boolean, bytes: number): IntOption {
+  return send ? option(SOL_SOCKET, SO_SNDBUF, bytes, "SO_SNDBUF") : option(SOL_SOCKET, SO_RCVBUF, bytes, "SO_RCVBUF");
 }
 
 export function setNoDelay(fd: number, on: boolean): void {
-  setIntOption(fd, IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0, "TCP_NODELAY");
+  setOptionNow(fd, option(IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0, "TCP_NODELAY"));
 }
 
 export function setKeepAlive(fd: number, on: boolean, idleSeconds: number): void {
-  setIntOption(fd, SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0, "SO_KEEPALIVE");
-  if (on && idleSeconds > 0) setIntOption(fd, IPPROTO_TCP, TCP_KEEPIDLE, idleSeconds, "TCP_KEEPIDLE");
+  for (const step of keepAliveSteps(on, idleSeconds)) setOptionNow(fd, step);
 }
 
 export function setBufferSize(fd: number, send: boolean, bytes: number): void {
-  setIntOption(fd, SOL_SOCKET, send ? SO_SNDBUF : SO_RCVBUF, bytes, send ? "SO_SNDBUF" : "SO_RCVBUF");
+  setOptionNow(fd, bufferSizeStep(send, bytes));
 }

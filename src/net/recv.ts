@@ -5,7 +5,7 @@
 import { prepRecv } from "../ops/prep.ts";
 import type { Ring } from "../ring/ring.ts";
 import { invalidArgument, shown } from "../error.ts";
-import { socketError } from "./socket.ts";
+import { socketError } from "./submit.ts";
 import { addressOf } from "../../ffi/index.ts";
 import { IORING_OP_RECV } from "../abi/sqe.ts";
 import { MSG_TRUNC } from "../abi/net.ts";
