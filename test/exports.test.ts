@@ -40,7 +40,7 @@ const PINNED: Record<string, string[]> = {
     "prepSocket", "prepBind", "prepListen", "prepConnect", "prepAccept", "prepMultishotAccept",
     "prepShutdown", "prepSetsockopt", "prepSend", "prepSendSetAddr", "prepSendVectorized",
     "prepSendmsg", "prepRecv", "prepRecvMultishot", "prepRecvmsg", "prepRecvmsgMultishot",
-    "prepSendZc", "prepSendZcFixed", "prepSendZcVectorized", "prepSendmsgZc", "prepSendmsgZcFixed",
+    "prepSendZc", "prepSendZcFixed", "prepSendZcSetNotifUserData", "prepSendZcVectorized", "prepSendmsgZc", "prepSendmsgZcFixed",
     "prepRecvZc",
     // addresses and socket operations in callback form
     "sockaddr", "encodeSockaddr", "decodeSockaddr", "familyOf", "formatAddress", "parseIPv4", "parseIPv6",

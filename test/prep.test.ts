@@ -96,6 +96,11 @@ const CASES: Case[] = [
   ["prepSendmsgZcFixed", (m, s) => P.prepSendmsgZcFixed(m, s, FD, MSG, 0, 0, 6), { opcode: 48, fd: FD, addr: MSG, len: 1, ioprio: 4, buf_index: 6 }],
   ["prepSendVectorized", (m, s) => P.prepSendVectorized(m, s, FD, MSG, 2, 0x4000), { opcode: 26, fd: FD, addr: MSG, len: 2, op_flags: 0x4000, ioprio: 32 }],
   ["prepSendZcVectorized", (m, s) => P.prepSendZcVectorized(m, s, FD, MSG, 3, 0, 8), { opcode: 47, fd: FD, addr: MSG, len: 3, ioprio: 8 | 32 }],
+  // No liburing helper: the notification's user_data is sqe->addr3 (io_send_zc_prep, 7.1).
+  ["prepSendZc + prepSendZcSetNotifUserData", (m, s) => {
+    P.prepSendZc(m, s, FD, BUF, LEN, 0, 8);
+    P.prepSendZcSetNotifUserData(m, s, UD);
+  }, { opcode: 47, fd: FD, addr: BUF, len: LEN, ioprio: 8, addr3: UD }],
   ["prepBind", (m, s) => P.prepBind(m, s, FD, BUF, 28), { opcode: 56, fd: FD, addr: BUF, off: 28 }],
   ["prepListen", (m, s) => P.prepListen(m, s, FD, 128), { opcode: 57, fd: FD, len: 128 }],
   ["prepRecvZc", (m, s) => P.prepRecvZc(m, s, FD, 0, 3, 1), { opcode: 58, fd: FD, ioprio: 2 | 1, word44: 3 }],

@@ -268,6 +268,19 @@ export function prepSendVectorized(m: SqeMemory, slot: number, fd: number, iov: 
   prepRwFlags(m, slot, A.IORING_OP_SEND, fd, iov, iovcnt, 0, flags, A.IORING_SEND_VECTORIZED);
 }
 
+// === 7.1: notification user_data ===
+
+/** The user_data of a prepared SEND_ZC / SENDMSG_ZC's notification CQE, in sqe->addr3: since 7.1
+ * (commit cb9487333652, "io_uring/zctx: separate notification user_data"; probed with
+ * probeNotifUserData, since distributions backport) io_send_zc_prep posts the notification under
+ * a non-zero addr3, and 0 keeps the send's own user_data. Older kernels refuse a non-zero addr3
+ * with EINVAL. No liburing helper sets it. */
+export function prepSendZcSetNotifUserData(m: SqeMemory, slot: number, userData: number): void {
+  checkPrepared(m, slot, "prepSendZcSetNotifUserData");
+  checkU64(A.IORING_OP_SEND_ZC, "userData", userData);
+  putU64(m.u32, (slot << 4) + W_ADDR3, userData);
+}
+
 // === 6.11 ===
 
 /** io_uring_prep_bind. */

@@ -1,11 +1,18 @@
 // What this kernel can do, probed once per process: its release, the setup flags it accepts
-// (IORING_REGISTER_QUERY where the kernel has it, else one trial setup per flag), and the
-// opcodes it supports (IORING_REGISTER_PROBE on a live ring).
+// (IORING_REGISTER_QUERY where the kernel has it, else one trial setup per flag), the opcodes it
+// supports (IORING_REGISTER_PROBE on a live ring), and what SEND_ZC accepts (a SEND_ZC on fd -1
+// on a private ring: nothing is sent).
 import { readFileSync } from "node:fs";
 import { addressOf, c, sys } from "../../ffi/index.ts";
 import * as S from "../abi/setup.ts";
 import * as R from "../abi/register.ts";
+import * as Q from "../abi/sqe.ts";
+import { EBADF } from "../abi/errno.ts";
+import { prepSendZc, prepSendZcSetNotifUserData } from "../ops/prep.ts";
 import { allocShared } from "./memory.ts";
+// A probe that sends opens a private Ring: ring.ts imports this file too, and each side uses the
+// other only inside functions, never while the modules load.
+import { Ring } from "./ring.ts";
 
 let release: string | undefined;
 
@@ -138,4 +145,91 @@ export function probeOpcodes(ringFd: number): Uint8Array {
   }
   opcodeTable = table;
   return table;
+}
+
+/** What the kernel answered to SEND_ZC ioprio flags, by flag word (one probe per process). */
+const zcFlagProbes = new Map<number, boolean>();
+
+/** Whether this kernel accepts the SEND_ZC ioprio flags `zcFlags`. A SEND_ZC on fd -1 carrying
+ * the flags: io_send_zc_prep refuses unknown flags with EINVAL before the file is looked up, so
+ * EBADF means they were accepted. It runs on a private ring (kernel memory, closed at once), so it
+ * may be called anywhere, inside a completion handler too; cached per process. */
+export function probeSendZcFlags(zcFlags: number): boolean {
+  const known = zcFlagProbes.get(zcFlags);
+  if (known !== undefined) return known;
+  const ok = sendZcOnBadFd(zcFlags, false).res === -EBADF;
+  zcFlagProbes.set(zcFlags, ok);
+  return ok;
+}
+
+/** Whether this kernel accepts IORING_SEND_ZC_REPORT_USAGE (6.2, and backported: Debian's 6.1
+ * has it); see probeSendZcFlags. */
+export function probeReportUsage(): boolean {
+  return probeSendZcFlags(Q.IORING_SEND_ZC_REPORT_USAGE);
+}
+
+/** What a SEND_ZC on fd -1 answered: the first CQE's res and flags, and where its notification
+ * came (under the send's own user_data, under the addr3 entry, or none seen). */
+export interface BadFdSendZc {
+  res: number;
+  flags: number;
+  notification: "send" | "addr3" | "none";
+}
+
+let notifUserData: BadFdSendZc | undefined;
+
+/** What SEND_ZC answered with a non-zero addr3 (sqe bytes 48..55), probed once per process. */
+export function probeNotifUserDataAnswer(): BadFdSendZc {
+  if (notifUserData === undefined) notifUserData = sendZcOnBadFd(0, true);
+  return notifUserData;
+}
+
+/** Whether SEND_ZC / SENDMSG_ZC post their notification under a user_data of its own, taken from
+ * a non-zero sqe->addr3 (Linux 7.1, commit cb9487333652 "io_uring/zctx: separate notification
+ * user_data"; no flag goes with it). Probed, not read from the version, since distributions
+ * backport: a SEND_ZC on fd -1 whose addr3 names a second op-table entry. Kernels without it
+ * refuse a non-zero addr3 in io_send_zc_prep (EINVAL, before the file is looked up); kernels
+ * with it pass the SQE to the file lookup (EBADF) and, where the first CQE has F_MORE, post the
+ * notification under addr3. Nothing is sent. */
+export function probeNotifUserData(): boolean {
+  const a = probeNotifUserDataAnswer();
+  return a.res === -EBADF && a.notification !== "send";
+}
+
+/** A SEND_ZC on fd -1 with ioprio `zcFlags` (and, with `addr3`, a second op-table entry's user_data
+ * in sqe->addr3) on a private ring closed at once; res 0 when the ring lacks SEND_ZC. Nothing is
+ * sent: io_send_zc_prep checks the flags and addr3 before the file is looked up, so EBADF says
+ * the SQE passed and EINVAL that it did not. */
+function sendZcOnBadFd(zcFlags: number, addr3: boolean): BadFdSendZc {
+  const out: BadFdSendZc = { res: 0, flags: 0, notification: "none" };
+  const ring = Ring.create({ entries: 4, memory: "mmap", registerRingFd: false });
+  try {
+    if (!ring.supports(Q.IORING_OP_SEND_ZC)) return out;
+    let first = false;
+    const onSend = (_: null, res: number, flags: number) => {
+      if (flags & Q.IORING_CQE_F_NOTIF) {
+        out.notification = "send";
+        return;
+      }
+      first = true;
+      out.res = res;
+      out.flags = flags;
+    };
+    const ud = ring.ops.add(onSend, null, undefined);
+    const notifUd = addr3 ? ring.ops.add((_: null, _res: number, flags: number) => {
+      if (flags & Q.IORING_CQE_F_NOTIF) out.notification = "addr3";
+    }, null, undefined) : 0;
+    const slot = ring.getSqeFor(ud);
+    prepSendZc(ring.sq, slot, -1, 0, 0, 0, zcFlags);
+    if (addr3) prepSendZcSetNotifUserData(ring.sq, slot, notifUd);
+    ring.setUserData(slot, ud);
+    // The first CQE answers; with F_MORE its notification follows, and where it lands is the
+    // answer of the addr3 probe (the flags probe needs only the first CQE).
+    ring.runUntil(() => first && (!addr3 || !(out.flags & Q.IORING_CQE_F_MORE) || out.notification !== "none"), 5000);
+    if (ring.ops.isLive(ud)) ring.ops.cancelUnsubmitted(ud);
+    if (addr3 && ring.ops.isLive(notifUd)) ring.ops.cancelUnsubmitted(notifUd);
+    return out;
+  } finally {
+    ring.close();
+  }
 }
