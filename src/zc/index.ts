@@ -7,14 +7,9 @@
 //                onSent?(tag, res), onReleased?(tag, usage)})
 //     mode: "copy" | "zc" | "zc-fixed" | "mixed" | "adaptive" (default adaptive)
 //       mixed: SEND below threshold (16 KiB), SEND_ZC above; stream order kept by IO_LINK chains
-//       adaptive: below threshold (2 KiB) SEND; above it each power-of-two size class starts
-//       with a SEND_ZC usage probe (REPORT_USAGE): copies dominating settle it on SEND at once,
-//       probed again after probeEvery sends and remeasureMs (doubling while copies persist);
-//       zero-copy confirmed settles a class of 16 KiB+ on SEND_ZC; otherwise (smaller zero-copy
-//       classes, or no usage reports) SEND_ZC and SEND trial windows alternate (rounds pairs,
-//       default 3) and the faster is kept when it wins by margin (default 5%) and most pairs;
-//       stats.sizeClasses lists each class's choice, rates and reason;
-//       stats.decision / stats.reason say what and why
+//       adaptive: below threshold (2 KiB) SEND; above it SEND_ZC or SEND per power-of-two size
+//       class, as AdaptivePolicy (policy.ts) decides; stats.sizeClasses lists each class's
+//       choice and reason; stats.decision / stats.reason say what and why
 //     sender.send(buf: Uint8Array, tag?)          held until onReleased(tag, usage)
 //     sender.sendFixed(poolIndex, length, tag?, offset?)   SEND_ZC + IORING_RECVSEND_FIXED_BUF
 //     sender.sendmsg(header, body, tag?)          SEND_ZC|VECTORIZED (6.17) or SENDMSG_ZC, 2 iovecs
@@ -35,8 +30,10 @@
 //   FixedBufferPool.create(ring, {bufferSize, count}) -> pool: alloc() -> index | -1, free(i),
 //     view(i): Uint8Array, address(i), indexOf(view), close(). Registered with
 //     IORING_REGISTER_BUFFERS2; buffer i is buf_index i.
-//   probeSendZcFlags(zcFlags), probeReportUsage(): what the kernel accepts,
-//     asked once per process on a private ring; checkZcSqeFlags(where, flags),
-//     zcSendError(res, detail)
+//   probeSendZcFlags(zcFlags), probeReportUsage(): what the kernel accepts, asked once per
+//     process on a private ring (src/ring/kernel.ts, re-exported here); checkZcSqeFlags(where,
+//     flags), zcSendError(res, detail)
+// Files: sender.ts (options, API, writing the queue), records.ts, plan.ts, encode.ts,
+// lifecycle.ts, policy.ts, stats.ts, pool.ts; each says what it holds.
 export * from "./sender.ts";
 export * from "./pool.ts";
