@@ -242,6 +242,27 @@ describe("encodeSendOp: header and body", () => {
   });
 });
 
+describe("encodeSendOp: the notification's own user_data (sqe->addr3, 7.1)", () => {
+  const NOTIF_UD = 2 ** 45 + 77;
+  const withNotif = (fill: (op: SendOp) => void) => (op: SendOp) => {
+    fill(op);
+    op.notifUserData = NOTIF_UD;
+  };
+  test("SEND_ZC, fixed and vectorized SEND_ZC carry it in addr3, nothing else changes", () => {
+    expectSqe(encode(withNotif(single(KIND_ZC))), { opcode: OP_SEND_ZC, fd: FD, addr: BUF, len: LEN, op_flags: MSG_FLAGS, ioprio: ZC_FLAGS, addr3: NOTIF_UD });
+    expectSqe(encode(withNotif(single(KIND_FIXED))), { opcode: OP_SEND_ZC, fd: FD, addr: BUF, len: LEN, op_flags: MSG_FLAGS, ioprio: ZC_FLAGS | FIXED_BUF, buf_index: 7, addr3: NOTIF_UD });
+    expectSqe(encode(withNotif(gathered(KIND_ZC, true))), { opcode: OP_SEND_ZC, fd: FD, addr: IOVECS, len: 5, op_flags: MSG_FLAGS, ioprio: ZC_FLAGS | VECTORIZED, addr3: NOTIF_UD });
+  });
+  test("SENDMSG_ZC carries it too (io_send_zc_prep serves both opcodes)", () => {
+    const e = encode(withNotif(twoPart(KIND_MSG, V4)));
+    expectSqe(e, { opcode: OP_SENDMSG_ZC, fd: FD, addr: SCRATCH_ADDR + AT_MSGHDR, len: 1, op_flags: MSG_FLAGS, ioprio: ZC_FLAGS, addr3: NOTIF_UD });
+  });
+  test("a copying SEND has no notification: addr3 stays 0", () => {
+    expectSqe(encode(withNotif(single(KIND_COPY))), { opcode: OP_SEND, fd: FD, addr: BUF, len: LEN, op_flags: MSG_FLAGS });
+    expectSqe(encode(withNotif(gathered(KIND_COPY, false))), { opcode: OP_SENDMSG, fd: FD, addr: SCRATCH_ADDR + AT_MSGHDR, len: 1, op_flags: MSG_FLAGS });
+  });
+});
+
 describe("encodeSendOp: what the sockaddr codec wrote is what the test expects", () => {
   test("IPv4 and IPv6 bytes", () => {
     expect(Array.from(V4.bytes)).toEqual(V4_BYTES);

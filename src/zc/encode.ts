@@ -6,7 +6,7 @@
 // test/zc-encode.test.ts.
 import { MSGHDR } from "../abi/net.ts";
 import { IOVEC } from "../abi/register.ts";
-import { prepSend, prepSendSetAddr, prepSendVectorized, prepSendZc, prepSendZcFixed, prepSendZcVectorized, prepSendmsg, prepSendmsgZc, prepSendmsgZcFixed } from "../ops/prep.ts";
+import { prepSend, prepSendSetAddr, prepSendVectorized, prepSendZc, prepSendZcFixed, prepSendZcSetNotifUserData, prepSendZcVectorized, prepSendmsg, prepSendmsgZc, prepSendmsgZcFixed } from "../ops/prep.ts";
 import type { SqeMemory } from "../ops/sqe.ts";
 import type { Sockaddr } from "../net/sockaddr.ts";
 import { KIND_COPY, KIND_FIXED, KIND_MSG, KIND_VEC, KIND_ZC } from "./records.ts";
@@ -62,6 +62,9 @@ export class SendOp {
   vectorized = false;
   /** Destination of a datagram (sqe.addr2 / addr_len, or msg_name for SENDMSG_ZC). */
   dest: Sockaddr | null = null;
+  /** The notification's own user_data (sqe->addr3, 7.1; see prepSendZcSetNotifUserData), or 0:
+   * the notification carries the operation's user_data. Ignored for the copying kind. */
+  notifUserData = 0;
 }
 
 /** The operation's scratch block: `bytes`/`view` over the op table's scratch memory, the block's
@@ -76,6 +79,12 @@ export class ScratchBlock {
 /** Prep `slot` for `op` (user_data and SQE flags are the caller's) and write the structs it
  * points at into `scratch`. Returns the opcode it wrote. */
 export function encodeSendOp(sq: SqeMemory, slot: number, op: SendOp, scratch: ScratchBlock): number {
+  encodeShape(sq, slot, op, scratch);
+  if (op.notifUserData !== 0 && op.kind !== KIND_COPY) prepSendZcSetNotifUserData(sq, slot, op.notifUserData);
+  return sq.u32[slot << 4]! & 0xff;
+}
+
+function encodeShape(sq: SqeMemory, slot: number, op: SendOp, scratch: ScratchBlock): void {
   const kind = op.kind, fd = op.fd, flags = op.msgFlags, zcFlags = op.zcFlags;
   const dv = scratch.view;
   if (op.count > 1) {
@@ -92,7 +101,7 @@ export function encodeSendOp(sq: SqeMemory, slot: number, op: SendOp, scratch: S
       else if (kind === KIND_ZC) prepSendmsgZc(sq, slot, fd, msg, flags, zcFlags);
       else prepSendmsgZcFixed(sq, slot, fd, msg, flags, zcFlags, op.bufIndex);
     }
-    return sq.u32[slot << 4]! & 0xff;
+    return;
   }
   switch (kind) {
     case KIND_COPY:
@@ -129,5 +138,4 @@ export function encodeSendOp(sq: SqeMemory, slot: number, op: SendOp, scratch: S
     scratch.bytes.set(op.dest.bytes, scratch.offset + SCRATCH_DEST);
     prepSendSetAddr(sq, slot, scratch.address + SCRATCH_DEST, op.dest.length);
   }
-  return sq.u32[slot << 4]! & 0xff;
 }
