@@ -8,17 +8,20 @@
 // io_uring/notif.c). Errors follow the same rule. Notifications can arrive out of order; each one
 // names its own operation, so a record is released by its own notification only.
 import * as Q from "../abi/sqe.ts";
-import { ECANCELED, EFAULT, EOPNOTSUPP } from "../abi/errno.ts";
+import { ECANCELED, EFAULT, EOPNOTSUPP, ERRNO } from "../abi/errno.ts";
 import { UringError } from "../error.ts";
 import type { AdaptivePolicy } from "./policy.ts";
 import { KIND_COPY, SEND_AWAIT_NOTIF, SEND_SUBMITTED, type SendQueue, type SendRecords } from "./records.ts";
 import type { ZcStats } from "./stats.ts";
 import type { ZcUsage } from "./sender.ts";
 
+const EIO = ERRNO.EIO!;
+
 /** Where the two moments of a send are reported (the sender's public onSent / onReleased, read
- * at each call so a caller may replace them at any time). */
+ * at each call so a caller may replace them at any time). onSent's `error` is null when the send
+ * went whole (res = its bytes), else the error that names the opcode, the errno and why. */
 export interface SendCallbacks {
-  onSent: ((tag: any, res: number) => void) | undefined;
+  onSent: ((tag: any, res: number, error: UringError | null) => void) | undefined;
   onReleased: ((tag: any, usage: ZcUsage) => void) | undefined;
 }
 
@@ -67,6 +70,8 @@ export class SendLifecycle {
     const s = this.stats;
     const kind = rec.kind[head]!;
     const total = rec.opBytes[head]!;
+    // The error of the operation's sends that did not go whole (built once per operation).
+    let opError: UringError | null = null;
     if (res >= 0) {
       s.sentBytes += res;
       if (kind === KIND_COPY) s.copySendBytes += res;
@@ -76,11 +81,16 @@ export class SendLifecycle {
         s.shortSends++;
         this.broken = true;
         s.lastError = new UringError(`IORING_OP_${Q.opcodeName(rec.opcode[head]!)}`, ECANCELED, `fd ${this.fd}: short send, ${res} of ${total} bytes; the stream failed part way`, "the connection broke during the send (reset or shut down); later sends are refused");
+        opError = s.lastError;
+      } else if (!this.stream && res < total) {
+        opError = new UringError(`IORING_OP_${Q.opcodeName(rec.opcode[head]!)}`, EIO, `fd ${this.fd}: datagram of ${total} bytes sent as ${res}`);
       }
     } else {
-      if (res !== -ECANCELED || s.lastError === null) {
-        s.lastError = new UringError(`IORING_OP_${Q.opcodeName(rec.opcode[head]!)}`, -res, `fd ${this.fd}, ${total} bytes`);
-      }
+      const own = new UringError(`IORING_OP_${Q.opcodeName(rec.opcode[head]!)}`, -res, `fd ${this.fd}, ${total} bytes`);
+      if (res !== -ECANCELED || s.lastError === null) s.lastError = own;
+      // A stream send cancelled because one before it in its chain failed carries that failure;
+      // a datagram's ECANCELED is its own (an owner's cancel).
+      opError = this.stream ? s.lastError : own;
       if (this.stream) this.broken = true;
       if (res === -EOPNOTSUPP && this.policy !== null) {
         this.policy.refuseZeroCopy("the kernel refused SEND_ZC on this socket (EOPNOTSUPP): every send is IORING_OP_SEND");
@@ -105,7 +115,7 @@ export class SendLifecycle {
       s.sent++;
       if (mine < 0) s.errors++;
       if (more) rec.state[r] = SEND_AWAIT_NOTIF;
-      if (cb !== undefined) this.callSent(cb, rec.tag[r], mine);
+      if (cb !== undefined) this.callSent(cb, rec.tag[r], mine, mine === rec.length[r] ? null : opError);
     }
     // With F_MORE a notification follows; without, none comes and the sends are released now.
     if (!more) this.release(head, 0, false);
@@ -158,32 +168,41 @@ export class SendLifecycle {
   /** Fail every send of an operation that could not be written, with the error's errno. */
   failOp(head: number, e: unknown): void {
     const rec = this.records;
-    const res = e instanceof UringError ? -e.errno : -ECANCELED;
-    if (e instanceof UringError) this.stats.lastError = e;
+    const error = e instanceof UringError ? e : new UringError("ZcSender.send", ECANCELED, String(e));
+    const res = -error.errno;
+    this.stats.lastError = error;
     if (this.stream) this.broken = true;
     for (let r = head; r >= 0; r = rec.next[r]!) {
       rec.result[r] = res;
       this.stats.errors++;
       const cb = this.callbacks.onSent;
-      if (cb !== undefined) this.callSent(cb, rec.tag[r], res);
+      if (cb !== undefined) this.callSent(cb, rec.tag[r], res, error);
     }
     this.release(head, 0, false);
   }
 
-  /** Fail every send still queued: none reaches the kernel; each still gets both callbacks. */
-  failQueued(queue: SendQueue): void {
+  /** Fail every send still queued: none reaches the kernel; each still gets both callbacks, with
+   * `error` (default: the error that broke the stream, or ECANCELED). */
+  failQueued(queue: SendQueue, error: UringError | null = null): void {
     const rec = this.records;
     while (queue.count > 0) {
       const r = queue.shift();
       // The send whose buffer went away says so; the ones behind it were cancelled.
-      this.failAlone(r, rec.intact(r) ? -ECANCELED : -EFAULT);
+      if (rec.intact(r)) this.failAlone(r, -ECANCELED, error ?? this.stats.lastError ?? this.cancelled(r));
+      else this.failAlone(r, -EFAULT, this.detachedError(r));
     }
+  }
+
+  /** A queued send the owner cancelled: it alone fails, with `error` (ECANCELED), and is released. */
+  cancelQueued(r: number, error: UringError): void {
+    this.failAlone(r, -ECANCELED, error);
   }
 
   /** A datagram whose buffer went away: it alone fails, with EFAULT, and is released. */
   failDetached(r: number): void {
-    this.stats.lastError = this.detachedError(r);
-    this.failAlone(r, -EFAULT);
+    const error = this.detachedError(r);
+    this.stats.lastError = error;
+    this.failAlone(r, -EFAULT, error);
   }
 
   /** A stream send whose buffer went away: the stream is broken from it on (failQueued ends it). */
@@ -201,14 +220,19 @@ export class SendLifecycle {
     throw e;
   }
 
-  /** One queued send fails with `res` (-errno) and is released. */
-  private failAlone(r: number, res: number): void {
+  /** One queued send fails with `res` (-errno) and `error`, and is released. */
+  private failAlone(r: number, res: number, error: UringError): void {
     this.records.result[r] = res;
     this.records.next[r] = -1;
     this.stats.errors++;
     const cb = this.callbacks.onSent;
-    if (cb !== undefined) this.callSent(cb, this.records.tag[r], res);
+    if (cb !== undefined) this.callSent(cb, this.records.tag[r], res, error);
     this.release(r, 0, false);
+  }
+
+  /** The error of a queued send that never went out because the sender stopped before it. */
+  private cancelled(r: number): UringError {
+    return new UringError("ZcSender.send", ECANCELED, `fd ${this.fd}: a queued ${this.records.length[r]}-byte send was cancelled before its SQE was written; nothing of it was sent`);
   }
 
   /** The error for a send whose buffer went away before its SQE was written. */
@@ -219,9 +243,9 @@ export class SendLifecycle {
 
   /** Run a user callback without letting its exception cut the bookkeeping short: the first error
    * is kept and rethrown by raiseCallbackError once every record is accounted for. */
-  private callSent(cb: (tag: any, res: number) => void, tag: unknown, res: number): void {
+  private callSent(cb: (tag: any, res: number, error: UringError | null) => void, tag: unknown, res: number, error: UringError | null): void {
     try {
-      cb(tag, res);
+      cb(tag, res, error);
     } catch (e) {
       this.keepCallbackError(e);
     }

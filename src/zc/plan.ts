@@ -13,6 +13,9 @@ export interface ChainLimits {
   maxOps: number;
   /** Most sends in one operation (the sender's maxChain). */
   maxGather: number;
+  /** Most sends in the chain: the room left under the sender's bound on sends holding buffers
+   * in the kernel (at least 1). */
+  maxSends: number;
   /** Whether consecutive sends of the same kind may share an operation. */
   gather: boolean;
   /** Whether fixed-buffer sends may be gathered too: only with IORING_SEND_VECTORIZED (6.17), as
@@ -42,7 +45,8 @@ export function planChain(records: SendRecords, queue: SendQueue, limits: ChainL
   const kinds = records.kind, bufs = records.bufIndex;
   let ops = 0, i = 0;
   plan.detached = -1;
-  while (i < queue.count && ops < limits.maxOps) {
+  const count = Math.min(queue.count, limits.maxSends);
+  while (i < count && ops < limits.maxOps) {
     const first = queue.at(i);
     if (!records.intact(first)) {
       plan.detached = first;
@@ -51,7 +55,7 @@ export function planChain(records: SendRecords, queue: SendQueue, limits: ChainL
     let n = 1;
     const kind = kinds[first]!;
     if (limits.gather && (kind < KIND_FIXED || (kind === KIND_FIXED && limits.gatherFixed))) {
-      while (i + n < queue.count && n < limits.maxGather && n < UIO_MAXIOV) {
+      while (i + n < count && n < limits.maxGather && n < UIO_MAXIOV) {
         const r = queue.at(i + n);
         if (kinds[r] !== kind || bufs[r] !== bufs[first]) break;
         if (!records.intact(r)) {

@@ -1,10 +1,14 @@
 // The sends a ZcSender holds: one record per send from send() until its release, in parallel
 // typed arrays indexed by record number (no object per send), a free list, and the FIFO of
-// records queued but not yet written to the SQ. Nothing here talks to the kernel.
+// records queued but not yet written to the SQ. Nothing here talks to the kernel. Both can grow
+// (an owner whose backpressure is its own, like the async API's sockets, never gets EBUSY); the
+// arrays are replaced then, so users read them through the object, never keep one.
 //
 // An operation (one SQE) carries one record or several (gathered): its records are linked through
 // `next` in queue order, and the first one, the head, holds what belongs to the whole operation
 // (user_data, total bytes, opcode, write time). The op-table data of the operation is the head.
+
+import type { Sockaddr } from "../net/sockaddr.ts";
 
 /** What a record's send goes out as. The zero-copy kinds come after KIND_COPY, and the two that
  * carry a header and a body after KIND_FIXED (`kind >= KIND_MSG`). */
@@ -14,33 +18,35 @@ export const KIND_COPY = 0, KIND_ZC = 1, KIND_FIXED = 2, KIND_MSG = 3, KIND_VEC 
 export const SEND_FREE = 0, SEND_QUEUED = 1, SEND_SUBMITTED = 2, SEND_AWAIT_NOTIF = 3;
 
 export class SendRecords {
-  readonly capacity: number;
-  readonly state: Uint8Array;
-  readonly kind: Uint8Array;
+  capacity: number;
+  state: Uint8Array;
+  kind: Uint8Array;
   /** Bytes of the send (header and body together for KIND_MSG / KIND_VEC). */
-  readonly length: Float64Array;
+  length: Float64Array;
   /** What "sent" reported for this send: its bytes, or -errno. */
-  readonly result: Float64Array;
+  result: Float64Array;
   /** Address of the bytes (of the header for the two-part kinds). */
-  readonly address: Float64Array;
+  address: Float64Array;
   /** The body of a two-part send. */
-  readonly address2: Float64Array;
-  readonly length2: Float64Array;
+  address2: Float64Array;
+  length2: Float64Array;
   /** Registered buffer index (-1: none). */
-  readonly bufIndex: Int32Array;
+  bufIndex: Int32Array;
   /** Next record of the same operation (-1: last). */
-  readonly next: Int32Array;
+  next: Int32Array;
   // At the head of an operation: its user_data, total bytes, opcode (for errors) and the
   // adaptive policy's write stamp.
-  readonly userData: Float64Array;
-  readonly opBytes: Float64Array;
-  readonly opcode: Uint8Array;
-  readonly writtenAt: Float64Array;
+  userData: Float64Array;
+  opBytes: Float64Array;
+  opcode: Uint8Array;
+  writtenAt: Float64Array;
   /** The caller's tag, and what keeps the memory alive until release (a view, or the pool). */
-  readonly tag: unknown[];
-  readonly hold: unknown[];
-  readonly hold2: unknown[];
-  private readonly freeList: Int32Array;
+  tag: unknown[];
+  hold: unknown[];
+  hold2: unknown[];
+  /** Destination of a datagram send (null: the socket's own, or connected). */
+  dest: (Sockaddr | null)[];
+  private freeList: Int32Array;
   private freeTop: number;
 
   constructor(capacity: number) {
@@ -61,6 +67,7 @@ export class SendRecords {
     this.tag = new Array(capacity).fill(undefined);
     this.hold = new Array(capacity).fill(undefined);
     this.hold2 = new Array(capacity).fill(undefined);
+    this.dest = new Array(capacity).fill(null);
     this.freeList = new Int32Array(capacity);
     for (let i = 0; i < capacity; i++) this.freeList[i] = capacity - 1 - i;
     this.freeTop = capacity;
@@ -83,9 +90,62 @@ export class SendRecords {
     this.tag[r] = undefined;
     this.hold[r] = undefined;
     this.hold2[r] = undefined;
+    this.dest[r] = null;
     this.state[r] = SEND_FREE;
     this.next[r] = -1;
     this.freeList[this.freeTop++] = r;
+  }
+
+  /** Double the records (every one in use when called): the new ones are free. */
+  grow(): void {
+    const old = this.capacity;
+    const cap = old * 2;
+    const f64 = (a: Float64Array): Float64Array => {
+      const b = new Float64Array(cap);
+      b.set(a);
+      return b;
+    };
+    const u8 = (a: Uint8Array): Uint8Array => {
+      const b = new Uint8Array(cap);
+      b.set(a);
+      return b;
+    };
+    const i32 = (a: Int32Array, fill: number): Int32Array => {
+      const b = new Int32Array(cap).fill(fill);
+      b.set(a);
+      return b;
+    };
+    this.state = u8(this.state);
+    this.kind = u8(this.kind);
+    this.opcode = u8(this.opcode);
+    this.length = f64(this.length);
+    this.result = f64(this.result);
+    this.address = f64(this.address);
+    this.address2 = f64(this.address2);
+    this.length2 = f64(this.length2);
+    this.userData = f64(this.userData);
+    this.opBytes = f64(this.opBytes);
+    this.writtenAt = f64(this.writtenAt);
+    this.bufIndex = i32(this.bufIndex, 0);
+    this.next = i32(this.next, -1);
+    for (const a of [this.tag, this.hold, this.hold2]) a.length = cap;
+    this.tag.fill(undefined, old);
+    this.hold.fill(undefined, old);
+    this.hold2.fill(undefined, old);
+    this.dest.length = cap;
+    this.dest.fill(null, old);
+    const free = new Int32Array(cap);
+    free.set(this.freeList.subarray(0, this.freeTop));
+    for (let i = cap - 1; i >= old; i--) free[this.freeTop++] = i;
+    this.freeList = free;
+    this.capacity = cap;
+  }
+
+  /** The record in use whose tag is `tag` (an owner's cancel), or -1. */
+  find(tag: unknown): number {
+    const tags = this.tag, state = this.state;
+    for (let r = 0; r < this.capacity; r++) if (state[r] !== SEND_FREE && tags[r] === tag) return r;
+    return -1;
   }
 
   /** Sends in the operation whose head is `head`. */
@@ -108,7 +168,7 @@ export class SendRecords {
 
 /** Records queued and not yet written to the SQ, in send order (a ring of record numbers). */
 export class SendQueue {
-  private readonly items: Int32Array;
+  private items: Int32Array;
   private head = 0;
   count = 0;
 
@@ -124,6 +184,30 @@ export class SendQueue {
   shift(): number {
     const r = this.items[this.head]!;
     this.head = (this.head + 1) % this.items.length;
+    this.count--;
+    return r;
+  }
+
+  /** Make room for `capacity` records (the records grew), keeping the order. */
+  grow(capacity: number): void {
+    const items = new Int32Array(capacity);
+    for (let i = 0; i < this.count; i++) items[i] = this.at(i);
+    this.items = items;
+    this.head = 0;
+  }
+
+  /** Where record `r` waits (0: the front), or -1. */
+  indexOf(r: number): number {
+    for (let i = 0; i < this.count; i++) if (this.at(i) === r) return i;
+    return -1;
+  }
+
+  /** Take out the record `i` places behind the front; the others keep their order. */
+  removeAt(i: number): number {
+    const len = this.items.length;
+    const r = this.at(i);
+    for (let k = i; k > 0; k--) this.items[(this.head + k) % len] = this.items[(this.head + k - 1) % len]!;
+    this.head = (this.head + 1) % len;
     this.count--;
     return r;
   }

@@ -1,6 +1,9 @@
 // ZcSender: zero-copy sends on one socket, with the SEND_ZC lifecycle handled by the library. It
-// reports two moments per send, onSent(tag, res) at the first CQE and onReleased(tag, usage) once
-// the buffer may be reused, and never waits for a release before sending the next buffer.
+// reports two moments per send, onSent(tag, res, error) at the first CQE and onReleased(tag, usage)
+// once the buffer may be reused, and never waits for a release before sending the next buffer. It
+// is the one send engine of the library: the async API's TCP and UDP sockets send through it too
+// (a destination per datagram, cancel(), and records that grow when the owner does its own
+// backpressure).
 //
 // This file holds the options and the public API, and turns the queue into SQEs. The rest of
 // src/zc, one concern per file:
@@ -17,13 +20,15 @@
 // when one of them has to wait for socket space, so the sender submits queued sends as one chain
 // linked with IOSQE_IO_LINK and MSG_WAITALL (the SEND_ZC man page: a short send in a link is only
 // an error with MSG_WAITALL), and starts the next chain when the current one has reported "sent"
-// (not "released"). On datagram sockets every send goes out at once.
+// (not "released"). On datagram sockets every send goes out at once. Either way at most `capacity`
+// sends hold buffers in the kernel at once.
 import { addressOf, c } from "../../ffi/index.ts";
 import * as Q from "../abi/sqe.ts";
 import { AF_UNIX, MSG_NOSIGNAL, MSG_WAITALL, SOCK_STREAM, SOL_SOCKET, SO_DOMAIN, SO_TYPE } from "../abi/net.ts";
 import { IOVEC } from "../abi/register.ts";
 import { EBADF, EBUSY, ECANCELED, EOPNOTSUPP } from "../abi/errno.ts";
 import { addSqeFlags, retireSlot } from "../ops/sqe.ts";
+import { prepCancel64 } from "../ops/prep.ts";
 import { kernelAtLeast, probeReportUsage } from "../ring/kernel.ts";
 import { Ring as RingClass, type Ring } from "../ring/ring.ts";
 import { UringError, closedError, invalidArgument, unsupported, shown } from "../error.ts";
@@ -31,7 +36,7 @@ import { type SocketAddress, type Sockaddr, sockaddr, formatAddress } from "../n
 import type { FixedBufferPool } from "./pool.ts";
 import { AdaptivePolicy, type AdaptivePolicyOptions } from "./policy.ts";
 import { ZcStats } from "./stats.ts";
-import { KIND_COPY, KIND_FIXED, KIND_MSG, KIND_VEC, KIND_ZC, SEND_SUBMITTED, SendQueue, SendRecords } from "./records.ts";
+import { KIND_COPY, KIND_FIXED, KIND_MSG, KIND_VEC, KIND_ZC, SEND_QUEUED, SEND_SUBMITTED, SendQueue, SendRecords } from "./records.ts";
 import { ChainPlan, planChain, type ChainLimits } from "./plan.ts";
 import { ScratchBlock, SendOp, encodeSendOp, putIovec } from "./encode.ts";
 import { SendLifecycle } from "./lifecycle.ts";
@@ -69,8 +74,12 @@ export interface ZcSenderOptions extends Omit<AdaptivePolicyOptions, "threshold"
    * below a few KiB costs more to pin and notify than to copy: 6.10's notification stacking put
    * the crossover near 3 KB on real NICs; adaptive measures the classes above). */
   threshold?: number;
-  /** Sends that may be queued or in flight before release (records, preallocated). Default 1024. */
+  /** Sends that may be queued or in flight before release (records, preallocated), and the most
+   * that hold buffers in the kernel at once. Default 1024. */
   capacity?: number;
+  /** More sends than `capacity` wait in the queue (the records grow) instead of being refused
+   * with EBUSY: for an owner with its own backpressure. Default false. */
+  grow?: boolean;
   /** Stream sockets: most operations in one linked chain, and most sends gathered into one
    * operation. Default 64. */
   maxChain?: number;
@@ -96,7 +105,7 @@ export interface ZcSenderOptions extends Omit<AdaptivePolicyOptions, "threshold"
   /** Socket type, read with getsockopt(SO_TYPE) when not given. */
   stream?: boolean;
   /** "sent": the first CQE (res = bytes, or -errno). */
-  onSent?: (tag: any, res: number) => void;
+  onSent?: (tag: any, res: number, error: UringError | null) => void;
   /** "released": the buffer may be reused; called exactly once per send. */
   onReleased?: (tag: any, usage: ZcUsage) => void;
 }
@@ -130,10 +139,13 @@ export class ZcSender {
   readonly family: number;
   readonly stats = new ZcStats();
   readonly capacity: number;
-  onSent: ((tag: any, res: number) => void) | undefined;
+  onSent: ((tag: any, res: number, error: UringError | null) => void) | undefined;
   onReleased: ((tag: any, usage: ZcUsage) => void) | undefined;
 
   private readonly threshold: number;
+  private readonly grow: boolean;
+  /** The destination of sends that name none (the `destination` option). */
+  private readonly dest: Sockaddr | null;
   private readonly zcFlags: number;
   private readonly extraSqeFlags: number;
   private readonly maxChain: number;
@@ -182,11 +194,14 @@ export class ZcSender {
     this.mode = mode;
     this.capacity = capacity;
     this.threshold = threshold;
+    if (o.grow !== undefined && typeof o.grow !== "boolean") throw invalidArgument(where, `grow must be a boolean, got ${shown(o.grow)}`);
+    this.grow = o.grow === true;
     const type = o.stream === undefined ? sockoptInt(fd, SOL_SOCKET, SO_TYPE) : o.stream ? SOCK_STREAM : 0;
     if (type < 0) throw new UringError("getsockopt", EBADF, `SO_TYPE of fd ${fd}`, "the fd is not an open socket");
     this.stream = type === SOCK_STREAM;
     this.family = sockoptInt(fd, SOL_SOCKET, SO_DOMAIN);
     const dest = o.destination ? sockaddr(o.destination) : null;
+    this.dest = dest;
     if (dest && this.stream) throw invalidArgument(where, `a destination (${formatAddress(dest)}) applies to datagram sockets; this one is a stream`);
     this.pool = o.pool ?? null;
     this.extraSqeFlags = o.sqeFlags ?? 0;
@@ -237,7 +252,7 @@ export class ZcSender {
     this.iovView = new DataView(this.iovArea.buffer);
     this.iovAddress = addressOf(this.iovArea);
     this.plan = new ChainPlan(this.maxChain);
-    this.limits = { maxOps: 1, maxGather: this.maxChain, gather: this.gather, gatherFixed: this.useVectorized };
+    this.limits = { maxOps: 1, maxGather: this.maxChain, maxSends: capacity, gather: this.gather, gatherFixed: this.useVectorized };
     const op = this.op;
     op.fd = fd;
     // MSG_WAITALL makes a short stream send retry inside the kernel (io_net_retry), which a link
@@ -256,7 +271,12 @@ export class ZcSender {
 
   /** Sends accepted and not yet released. */
   get inflight(): number {
-    return this.capacity - this.records.available;
+    return this.records.capacity - this.records.available;
+  }
+
+  /** Sends written to the SQ and not yet released: they hold buffers in the kernel. */
+  get held(): number {
+    return this.inflight - this.queue.count;
   }
 
   /** Records free for new sends. */
@@ -273,7 +293,8 @@ export class ZcSender {
    * when it completes: the last flush found the ring's op table full. Call flush() once other
    * operations have completed. */
   get stalled(): boolean {
-    return this.queue.count > 0 && !this.corked && !this.lifecycle.broken && this.chainLeft === 0;
+    // Below the bound on sends in the kernel (at the bound, a release flushes).
+    return this.queue.count > 0 && !this.corked && !this.lifecycle.broken && this.chainLeft === 0 && this.held < this.capacity;
   }
 
   /** Whether an earlier send on this stream failed: later sends are refused (their bytes would
@@ -295,10 +316,14 @@ export class ZcSender {
 
   /** Send `buf` (a view the sender holds until released; do not modify it before onReleased).
    * `tag` comes back in onSent and onReleased. In zc-fixed mode `buf` must lie inside one buffer
-   * of the pool. */
-  send(buf: Uint8Array, tag?: unknown): void {
+   * of the pool. On a datagram socket `dest` is this datagram's destination (default: the
+   * `destination` option, or the connected peer), and `buf` may be empty (an empty datagram). */
+  send(buf: Uint8Array, tag?: unknown, dest: Sockaddr | null = null): void {
     const len = buf?.byteLength;
-    if (!(buf instanceof Uint8Array) || len === 0) throw invalidArgument("ZcSender.send", "buf must be a non-empty Uint8Array (not detached)");
+    if (!(buf instanceof Uint8Array) || (len === 0 && (this.stream || (buf.buffer as ArrayBuffer).detached === true))) {
+      throw invalidArgument("ZcSender.send", "buf must be a non-empty Uint8Array (not detached)");
+    }
+    if (dest !== null && this.stream) throw invalidArgument("ZcSender.send", `a destination (${formatAddress(dest)}) applies to datagram sockets; this one is a stream`);
     if (len > 0xffffffff) throw invalidArgument("ZcSender.send", `buf must be at most 4294967295 bytes (an SQE's length is a u32), got ${shown(len)}`);
     let kind: number;
     let bufIndex = -1;
@@ -307,7 +332,8 @@ export class ZcSender {
       if (bufIndex < 0) throw invalidArgument("ZcSender.send", "in zc-fixed mode buf must be a view inside one buffer of the sender's FixedBufferPool");
       kind = KIND_FIXED;
     } else {
-      kind = this.chooseKind(len);
+      // An empty datagram has no memory to pin.
+      kind = len === 0 ? KIND_COPY : this.chooseKind(len);
       // A zero-copy send from memory of the sender's pool goes out as a fixed-buffer send: the
       // pages were pinned once, at registration.
       if (kind === KIND_ZC && this.pool !== null) {
@@ -322,10 +348,11 @@ export class ZcSender {
     const rec = this.records;
     rec.kind[r] = kind;
     rec.length[r] = len;
-    rec.address[r] = addressOf(buf);
+    rec.address[r] = len === 0 ? 0 : addressOf(buf);
     rec.bufIndex[r] = bufIndex;
     rec.hold[r] = buf;
     rec.tag[r] = tag;
+    rec.dest[r] = dest;
     this.enqueue(r);
   }
 
@@ -382,13 +409,41 @@ export class ZcSender {
     this.lifecycle.raiseCallbackError();
   }
 
-  /** Fail every send still queued (not yet written to the SQ): each gets -ECANCELED in onSent
-   * and is released. For an owner that stops using the sender, e.g. because the ring is going
-   * away while the sends wait for op-table room (`stalled`). Sends already in the kernel are not
-   * touched. */
-  abandonQueued(): void {
-    this.lifecycle.failQueued(this.queue);
+  /** Fail every send still queued (not yet written to the SQ): each gets -ECANCELED in onSent,
+   * with `error` when given, and is released. For an owner that stops using the sender, e.g.
+   * because the ring is going away while the sends wait for op-table room (`stalled`). Sends
+   * already in the kernel are not touched. */
+  abandonQueued(error: UringError | null = null): void {
+    this.lifecycle.failQueued(this.queue, error);
     this.lifecycle.raiseCallbackError();
+  }
+
+  /** Cancel the send whose tag is `tag`. Queued (its SQE not written yet), it leaves the queue
+   * and fails with ECANCELED now (onSent, then onReleased). A datagram in the kernel gets an
+   * IORING_OP_ASYNC_CANCEL, and its CQE says which won: -ECANCELED, or its byte count if it had
+   * gone. A stream send in the kernel is never cut (the rest of its chain and the byte stream
+   * depend on it). Returns whether the send was taken out or its cancel submitted. */
+  cancel(tag: unknown): boolean {
+    const rec = this.records;
+    const r = rec.find(tag);
+    if (r < 0) return false;
+    if (rec.state[r] === SEND_QUEUED) {
+      const i = this.queue.indexOf(r);
+      if (i < 0) return false;
+      this.queue.removeAt(i);
+      this.lifecycle.cancelQueued(r, new UringError("ZcSender.cancel", ECANCELED, `fd ${this.fd}: a queued ${rec.length[r]}-byte send was cancelled before its SQE was written; nothing of it was sent`));
+      this.lifecycle.raiseCallbackError();
+      return true;
+    }
+    const ring = this.ring;
+    if (this.stream || rec.state[r] !== SEND_SUBMITTED || ring.isClosed) return false;
+    // With every op-table entry taken, the cancel goes out untracked (user_data 0: its CQE is
+    // counted as unknown); a cancel needs nothing back.
+    const ud = ring.ops.available > 0 ? ring.ops.add(ignoreCqe, undefined, undefined) : 0;
+    const slot = ud !== 0 ? ring.getSqeFor(ud) : ring.getSqe();
+    prepCancel64(ring.sq, slot, rec.userData[r]!, 0);
+    ring.setUserData(slot, ud);
+    return true;
   }
 
   private flushQueue(): void {
@@ -405,7 +460,7 @@ export class ZcSender {
     // queued, in order and untouched (stats.slotWaits): this sender's next CQE flushes again,
     // and with nothing of it in flight (`stalled`) the caller flushes once operations complete.
     if (!this.stream) {
-      while (queue.count > 0) {
+      while (queue.count > 0 && this.held < this.capacity) {
         if (ring.ops.available === 0) {
           this.stats.slotWaits++;
           return;
@@ -425,6 +480,9 @@ export class ZcSender {
       life.failQueued(queue);
       return;
     }
+    const room = this.capacity - this.held;
+    // At the bound on sends in the kernel: a release flushes again.
+    if (room <= 0) return;
     const slots = ring.ops.available;
     if (slots === 0) {
       this.stats.slotWaits++;
@@ -434,6 +492,7 @@ export class ZcSender {
     // submit a full SQ mid-chain and cut the link.
     const plan = this.plan;
     this.limits.maxOps = Math.min(this.maxChain, Math.max(1, ring.sqSpace), slots);
+    this.limits.maxSends = room;
     planChain(this.records, queue, this.limits, plan);
     // A send whose buffer was detached or shrunk since send() is never written: its bytes are
     // gone, and the stream cannot skip them, so it and everything after it fail (broken).
@@ -494,7 +553,10 @@ export class ZcSender {
     if (this.lifecycle.broken) {
       throw this.stats.lastError ?? new UringError("ZcSender.send", ECANCELED, "an earlier send on this stream failed");
     }
-    if (this.records.available === 0) {
+    if (this.records.available === 0 && this.grow) {
+      this.records.grow();
+      this.queue.grow(this.records.capacity);
+    } else if (this.records.available === 0) {
       throw new UringError("ZcSender.send", EBUSY, `all ${this.capacity} send records are queued or awaiting release`,
         "run the ring until onReleased frees some, or create the sender with a larger capacity");
     }
@@ -535,6 +597,7 @@ export class ZcSender {
     op.kind = kind;
     op.count = n;
     op.bufIndex = rec.bufIndex[head]!;
+    op.dest = rec.dest[head] ?? this.dest;
     let total = 0;
     if (n > 1) {
       // Gathered: one iovec per send in the sender's iovec area. The kernel copies the iovecs
@@ -581,9 +644,11 @@ export class ZcSender {
   }
 
   private onCqe(head: number, res: number, flags: number, index: number): void {
-    if (!this.lifecycle.onCqe(head, res, flags, index)) return;
-    if (this.stream && --this.chainLeft === 0) this.flushQueue();
-    this.lifecycle.raiseCallbackError();
+    const first = this.lifecycle.onCqe(head, res, flags, index);
+    if (first && this.stream) this.chainLeft--;
+    // The chain reported "sent", or a release made room under the bound: the queue goes on.
+    if (this.queue.count > 0 && this.chainLeft === 0) this.flushQueue();
+    if (first) this.lifecycle.raiseCallbackError();
   }
 }
 
@@ -592,3 +657,7 @@ export class ZcSender {
 export function zcSendError(res: number, detail?: string): UringError {
   return new UringError("IORING_OP_SEND_ZC", -res, detail);
 }
+
+/** The handler of a cancel the sender submits: its result needs no action (the cancelled send's
+ * own CQE reports the outcome). */
+function ignoreCqe(): void {}
