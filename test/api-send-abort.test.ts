@@ -1,7 +1,7 @@
 // AbortSignal on sends of the async API: an aborted signal submits nothing; a send waiting in the
-// socket's queue (behind maxInflightSends) leaves it; a datagram in the kernel is cancelled with
-// IORING_OP_ASYNC_CANCEL (or resolves if it had gone); a TCP send handed to the zero-copy sender
-// is never cut, so the byte stream stays whole. `released` settles exactly once in every case, and
+// socket's send queue (until its turn's submit, or behind maxInflightSends) leaves it; a datagram
+// in the kernel is cancelled with IORING_OP_ASYNC_CANCEL (or resolves if it had gone); a TCP send
+// in the kernel is never cut, so the byte stream stays whole. `released` settles exactly once in every case, and
 // no send leaves its listener on the signal.
 //
 // A send "in the kernel" must stay there until the abort: a UDP send over loopback completes
@@ -299,9 +299,9 @@ describe("send AbortSignal", () => {
       const tcpSig = countingSignal();
       const tcpOps: SendOp[] = [];
       for (let i = 0; i < 500; i++) tcpOps.push(p.cl.send(pattern(1000, i), { signal: tcpSig.controller.signal }));
-      // The first four went straight to the zero-copy sender (not abortable, not watched); the
-      // rest wait in the queue, each watching the signal until it is handed on.
-      expect(tcpSig.added()).toBe(496);
+      // Every send waits in the socket's send queue (the engine's) until its SQE is written, and
+      // watches the signal until its first moment settles.
+      expect(tcpSig.added()).toBe(500);
       for (const op of tcpOps) expect(await op).toBe(1000);
       await Promise.all(tcpOps.map((op) => op.released));
       expect(tcpSig.live()).toBe(0);
@@ -316,7 +316,7 @@ describe("send AbortSignal", () => {
     }
   }, TIMEOUT_MS);
 
-  test("TCP: aborts remove queued sends only; sends in the zero-copy sender complete; the byte stream is whole", async () => {
+  test("TCP: aborts remove queued sends only; sends in the kernel complete; the byte stream is whole", async () => {
     const r = openRing({ maxInflightSends: 2 });
     try {
       const p = await tcpPair(r);
@@ -326,18 +326,22 @@ describe("send AbortSignal", () => {
       const ops = parts.map((part, i) => p.cl.send(part, { signal: acs[i]!.signal }));
       const released = ops.map(() => 0);
       ops.forEach((op, i) => void op.released.then(() => released[i]!++));
-      // Sends 0 and 1 are in the sender (the bound is two); 2..11 wait in the socket's queue.
+      // All twelve wait in the send queue until the turn's submit writes the first two (the
+      // bound is two): an abort now takes a send out, whichever place it has in the queue.
       acs[0]!.abort();
       acs[4]!.abort();
       acs[7]!.abort();
-      expect(ops[0]!.isSent).toBe(false);
-      expect(ops[4]!.isSent && ops[7]!.isSent).toBe(true);
-      // Later aborts land wherever the sends are by then: queued ones reject, handed-on ones go.
+      expect(ops[0]!.isSent && ops[4]!.isSent && ops[7]!.isSent).toBe(true);
+      // The turn's submit wrote sends 1 and 2: in the kernel (or done), they are never cut.
+      await tick();
+      acs[1]!.abort();
+      // Later aborts land wherever the sends are by then: queued ones reject, written ones go.
       await ops[2]!.sent;
       acs[9]!.abort();
       acs[11]!.abort();
       const outcomes = await Promise.all(ops.map((op) => op.sent.then(() => "sent", (e: UringError) => e.code)));
-      expect(outcomes[0]).toBe("sent");
+      expect(outcomes[0]).toBe("ECANCELED");
+      expect(outcomes[1]).toBe("sent");
       expect(outcomes[4]).toBe("ECANCELED");
       expect(outcomes[7]).toBe("ECANCELED");
       for (const o of outcomes) expect(["sent", "ECANCELED"]).toContain(o);

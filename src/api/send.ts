@@ -1,20 +1,14 @@
 // Sends of the async API: a SendOp is the handle `socket.send()` returns, with two moments — sent
 // (the first CQE: the bytes are in the socket, or an error) and released (the buffer is the
-// caller's again: the SEND_ZC notification, or the same CQE for a copying SEND). The op table's
-// `data` is the SendOp and its `hold` the buffer, so one send allocates the SendOp and, only when
-// awaited, its promises; the CQE handler is one module-level function. A send given an
-// AbortSignal registers the SendOp itself as the listener (its handleEvent), so the signal costs no
-// closure, and the listener is removed as soon as the send's first moment settles.
-import * as Q from "../abi/sqe.ts";
+// caller's again: the SEND_ZC notification, or the same CQE for a copying SEND). The socket's send
+// engine (ZcSender) carries the SendOp as its tag and reports both moments; one send allocates the
+// SendOp and, only when awaited, its promises. A send given an AbortSignal registers the SendOp
+// itself as the listener (its handleEvent), so the signal costs no closure, and the listener is
+// removed as soon as the send's first moment settles.
 import { UringError } from "../error.ts";
-import type { Sockaddr } from "../net/sockaddr.ts";
 
-/** What the socket side of a send needs from the CQE handler. */
+/** What the socket side of a send does for it. */
 export interface SendOwner {
-  /** First CQE of `op` (res: bytes or -errno); `more`: a notification follows. */
-  onSent(op: SendOp, res: number, more: boolean): void;
-  /** A SEND_ZC notification; `copied`: the kernel copied the data (REPORT_USAGE). */
-  onNotif(op: SendOp, copied: boolean): void;
   /** The signal of `op` fired before its first moment settled. */
   abortSend(op: SendOp): void;
   /** `op` was released; it held received chunks' buffers (`hold`, from holdChunk). */
@@ -27,13 +21,14 @@ export interface SendOwner {
 /** Options of one send. */
 export interface SendOptions {
   /** Aborts the send. Already aborted: the send rejects at once and nothing is submitted. Fired
-   * while the send waits in the socket's queue (behind `maxInflightSends`): it leaves the queue
-   * and rejects. Fired while a UDP send is in the kernel: IORING_OP_ASYNC_CANCEL is submitted for
-   * it, and `sent` rejects if the kernel cancelled it (ECANCELED) or resolves if the datagram had
-   * already gone. A TCP send already handed to the zero-copy sender is never cancelled (a send
-   * cut in the middle of a linked chain would leave a gap or half a message in the byte
-   * stream): it completes normally. Every rejection is the abort error (ECANCELED, the signal's
-   * reason as cause), and `released` still resolves exactly once, after the kernel's last CQE. */
+   * while the send waits in the socket's send queue (its SQE is written at the end of the turn,
+   * or later behind `maxInflightSends`): it leaves the queue and rejects. Fired while a UDP send
+   * is in the kernel: IORING_OP_ASYNC_CANCEL is submitted for it, and `sent` rejects if the kernel
+   * cancelled it (ECANCELED) or resolves if the datagram had already gone. A TCP send in the
+   * kernel is never cancelled (a send cut in the middle of a linked chain would leave a gap or
+   * half a message in the byte stream): it completes normally. Every rejection is the abort error
+   * (ECANCELED, the signal's reason as cause), and `released` still resolves exactly once, after
+   * the kernel's last CQE. */
   signal?: AbortSignal;
 }
 
@@ -50,22 +45,15 @@ export class SendOp implements PromiseLike<number> {
   /** @internal — data's length when send() was called: a view that no longer has it (its
    * ArrayBuffer detached or shrunk since) is never handed to the kernel. */
   readonly length: number;
-  /** @internal — bytes of `data` already in the socket (short sends are resumed from here). */
-  offset = 0;
-  /** @internal — notifications still owed for this send's SQEs. */
-  notifs = 0;
-  /** @internal — destination of a datagram (unconnected UDP), encoded once. */
-  to: Sockaddr | null = null;
   /** Whether the data left through SEND_ZC (zero-copy requested) rather than SEND. */
   zeroCopy = false;
   /** Set when a notification said the kernel copied the data anyway. */
   copied = false;
   /** @internal — the signal watched until the first moment settles (null when none or done). */
   signal: AbortSignal | null = null;
-  /** @internal — user_data of the SQE carrying this send (a UDP send in the kernel), else -1. */
-  userData = -1;
-  /** @internal — the signal fired while the send was in the kernel: a cancel was submitted. */
-  aborted = false;
+  /** @internal — the signal fired and the engine took the send out of its queue or cancelled it
+   * in the kernel: an ECANCELED outcome is the abort's. */
+  abortRequested = false;
   /** @internal — receive buffers this send reads (a received chunk being echoed), held until
    * release: `first * 65536 + last`, or -1. */
   chunkHold = -1;
@@ -85,9 +73,9 @@ export class SendOp implements PromiseLike<number> {
     this.length = data.byteLength;
   }
 
-  /** Bytes sent, once `sent` settled successfully. */
+  /** Bytes sent, once `sent` settled successfully (0 before, or when it failed). */
   get bytes(): number {
-    return this.state === SENT_OK ? this.data.byteLength : this.offset;
+    return this.state === SENT_OK ? this.data.byteLength : 0;
   }
 
   /** Whether the first moment has passed (successfully or not). */
@@ -147,15 +135,13 @@ export class SendOp implements PromiseLike<number> {
     return this.sent.then(onSent, onError);
   }
 
-  /** @internal */
+  /** @internal — the first moment, successful; `release()` is the second. */
   resolveSent(): void {
     if (this.state !== SENT_PENDING) return;
     this.state = SENT_OK;
-    this.offset = this.data.byteLength;
     this.unwatch();
     if (this.sentResolve !== null) this.sentResolve(this.data.byteLength);
     this.sentResolve = this.sentReject = null;
-    if (this.notifs === 0) this.release();
   }
 
   /** @internal */
@@ -167,7 +153,14 @@ export class SendOp implements PromiseLike<number> {
     this.unwatch();
     if (this.sentReject !== null) this.sentReject(error);
     this.sentResolve = this.sentReject = null;
-    if (this.notifs === 0) this.release();
+  }
+
+  /** @internal — a send that never reached the engine settles both moments at once: resolved
+   * (`error` null: nothing to send) or failed. */
+  settleAlone(error: UringError | null): void {
+    if (error === null) this.resolveSent();
+    else this.fail(error);
+    this.release();
   }
 
   /** @internal */
@@ -182,16 +175,4 @@ export class SendOp implements PromiseLike<number> {
     if (this.releasedResolve !== null) this.releasedResolve();
     this.releasedResolve = null;
   }
-}
-
-/** The CQE handler of every send SQE (SEND and SEND_ZC): data is the SendOp. */
-export function onSendCqe(op: SendOp, res: number, flags: number): void {
-  if (flags & Q.IORING_CQE_F_NOTIF) {
-    op.notifs--;
-    op.owner.onNotif(op, (res & Q.IORING_NOTIF_USAGE_ZC_COPIED) !== 0);
-    return;
-  }
-  const more = (flags & Q.IORING_CQE_F_MORE) !== 0;
-  if (more) op.notifs++;
-  op.owner.onSent(op, res, more);
 }

@@ -1,27 +1,24 @@
-// Sockets of the async API. TCP sends go through the zero-copy sender of src/zc (ZcSender, mode
-// "adaptive" by default): it links the sends of one chain with IOSQE_IO_LINK and MSG_WAITALL so
-// bytes leave in order, uses SEND_ZC with REPORT_USAGE from its threshold up, and turns to plain
-// SEND while notifications say the kernel copies (loopback, virtual devices). The socket corks
-// the sender during a turn and uncorks it just before the turn's submit, so every send of a turn
-// goes out as one chain in one io_uring_enter. UDP sends (each may name its own destination) are
-// prepared here directly, SEND_ZC or SEND by the same size rule, with the destination in the
-// op's scratch block. Backpressure: at most `maxInflightSends` sends hold buffers at once; later
-// ones wait in the socket's queue, and their `sent` settles when they went out. A send's
-// AbortSignal takes it out of that queue, or cancels a UDP send in the kernel
-// (IORING_OP_ASYNC_CANCEL); a TCP send handed to the sender is never cut (see SendOptions).
-import { addressOf, c, errno } from "../../ffi/index.ts";
-import * as Q from "../abi/sqe.ts";
-import { ECANCELED, EOPNOTSUPP, ERRNO } from "../abi/errno.ts";
-import { MSG_NOSIGNAL, MSG_WAITALL, SHUT_WR, SOL_SOCKET, SO_RCVBUF, SO_SNDBUF } from "../abi/net.ts";
+// Sockets of the async API. TCP and UDP sends go through one send engine, the zero-copy sender of
+// src/zc (ZcSender, mode "adaptive" by default): its records are the one send queue, its policy
+// chooses SEND_ZC or SEND, and its lifecycle reports each send's two moments (sent, released).
+// On a stream it links the sends of one chain with IOSQE_IO_LINK and MSG_WAITALL so bytes leave in
+// order; datagrams go out one operation each, with their own destination. The socket corks the
+// engine during a turn and uncorks it just before the turn's submit, so every send of a turn goes
+// out in one io_uring_enter. Backpressure: at most `maxInflightSends` sends hold buffers in the
+// kernel at once; later ones wait in the engine's queue, and their `sent` settles when they went
+// out. A send's AbortSignal takes it out of that queue, or cancels a datagram in the kernel
+// (IORING_OP_ASYNC_CANCEL); a TCP send in the kernel is never cut (see SendOptions).
+import { c, errno } from "../../ffi/index.ts";
+import { ECANCELED, EFAULT, ERRNO } from "../abi/errno.ts";
+import { SHUT_WR, SOL_SOCKET, SO_RCVBUF, SO_SNDBUF } from "../abi/net.ts";
 import { checkBufferSize, getIntOption, keepIdleSeconds, setBufferSize, setKeepAlive, setNoDelay } from "./sockopt.ts";
 import { UringError, closedError, invalidArgument, unsupported } from "../error.ts";
 import { kernelAtLeast } from "../ring/kernel.ts";
-import { prepSend, prepSendSetAddr, prepSendZc } from "../ops/prep.ts";
 import type { LoopDriver, PreSubmit } from "../loop/driver.ts";
 import { type DecodedAddress, type SocketAddress, type Sockaddr, sockaddr } from "../net/sockaddr.ts";
 import { localAddress, peerAddress } from "../net/setup.ts";
 import { ZcSender, type ZcMode, type ZcStats, type ZcUsage } from "../zc/sender.ts";
-import { SendOp, type SendOptions, type SendOwner, onSendCqe } from "./send.ts";
+import { SendOp, type SendOptions, type SendOwner } from "./send.ts";
 import { RECVFROM_HEADER_BYTES, RecvFromStream, RecvStream, type RecvHost, type RecvStreamBase, type RecvStreamOptions, type RecvSocket, abortError } from "./recv.ts";
 import { ZcrxStream, type ZcrxStreamHost, type ZcrxRecvOptions } from "./zcrx.ts";
 import type { ZcrxReceiver } from "../zcrx/receiver.ts";
@@ -55,13 +52,7 @@ export interface SendStats {
   fallbacks: number;
 }
 
-/** Notifications per decision window of the adaptive SEND_ZC / SEND choice. */
-const ZC_WINDOW = 32;
-/** Plain sends before zero-copy is probed again after a fallback. */
-const ZC_PROBE_AFTER = 1024;
-
 const encoder = new TextEncoder();
-const EIO = ERRNO.EIO!;
 const EINVAL = ERRNO.EINVAL!;
 
 export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, AsyncDisposable {
@@ -70,31 +61,20 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
   readonly sendStats: SendStats = { zeroCopy: 0, copied: 0, plain: 0, fallbacks: 0 };
   /** @internal */ protected readonly host: SocketHost;
   private readonly stream: boolean;
-  private readonly msgFlags: number;
-  private queue: SendOp[] = [];
-  private qHead = 0;
-  /** Send SQEs (UDP) whose last CQE is still due (they hold buffers). */
-  private holding = 0;
   private scheduled = false;
   /** A retry of a stalled flush (op table full) is queued with setImmediate. */
   private retryQueued = false;
   private readonly retryTask = (): void => {
     this.retryQueued = false;
-    if (this.zc === null || this.fdClosed || this.host.ring.isClosed || this.scheduled) return;
+    if (this.fdClosed || this.host.ring.isClosed || this.scheduled) return;
     this.scheduled = true;
     this.host.loop.beforeSubmit(this);
   };
-  /** Ring operations of this socket in flight (receive, sends, cancels). */
+  /** Ring operations of this socket in flight other than sends (receive streams). */
   private ops = 0;
   /** @internal — the receive stream (recv or recvFrom): one at a time. */
   protected recvStream: RecvStreamBase<any> | null = null;
   private zcrxStream: ZcrxStream | null = null;
-  /** UDP: SEND_ZC for large datagrams while notifications do not report copies. */
-  private udpZc: boolean;
-  private zcUnsupported = false;
-  private zcWinZc = 0;
-  private zcWinCopied = 0;
-  private zcProbe = 0;
   private closing = false;
   private fdClosed = false;
   private closePromise: Promise<void> | null = null;
@@ -104,8 +84,8 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
   private closedResolve: ((e: UringError | null) => void) | null = null;
   private readyWaiters: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
-  /** The zero-copy sender of a TCP socket (null for UDP). */
-  private readonly zc: ZcSender | null;
+  /** The send engine: the one queue of this socket's sends, their SQEs and their lifecycle. */
+  private readonly engine: ZcSender;
   private corked = false;
 
   /** @internal */
@@ -113,29 +93,26 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
     this.host = host;
     this.fd = fd;
     this.stream = stream;
-    this.msgFlags = stream ? MSG_WAITALL | MSG_NOSIGNAL : MSG_NOSIGNAL;
-    this.udpZc = host.sendZc;
-    if (stream) {
-      const zc = new ZcSender(host.ring, fd, {
-        mode: host.sendZc ? host.zcMode : "copy",
-        threshold: host.zcThresholdBytes,
-        capacity: host.maxInflightSends,
-        maxChain: host.maxInflightSends,
-        reportUsage: host.zcFlags !== 0,
-        stream: true,
-      });
-      zc.onSent = (op: SendOp, res: number) => this.zcSent(op, res);
-      zc.onReleased = (op: SendOp, usage: ZcUsage) => this.zcReleased(op, usage);
-      this.zc = zc;
-    } else {
-      this.zc = null;
-    }
+    const engine = new ZcSender(host.ring, fd, {
+      mode: host.sendZc ? host.zcMode : "copy",
+      threshold: host.zcThresholdBytes,
+      // At most maxInflightSends sends hold buffers in the kernel; more wait in the engine's
+      // queue, which grows instead of refusing (ready() is the producer's backpressure).
+      capacity: host.maxInflightSends,
+      grow: true,
+      maxChain: host.maxInflightSends,
+      reportUsage: host.zcFlags !== 0,
+      stream,
+    });
+    engine.onSent = (op: SendOp, _res: number, error: UringError | null) => this.sent(op, error);
+    engine.onReleased = (op: SendOp, usage: ZcUsage) => this.released(op, usage);
+    this.engine = engine;
   }
 
-  /** The zero-copy sender's counters (TCP): decision and reason, SEND_ZC / SEND counts, and
-   * what the notifications reported. */
-  get zcStats(): ZcStats | null {
-    return this.zc === null ? null : this.zc.stats;
+  /** The send engine's counters: decision and reason, SEND_ZC / SEND counts, and what the
+   * notifications reported. */
+  get zcStats(): ZcStats {
+    return this.engine.stats;
   }
 
   /** The first error any operation of this socket met (a send nobody awaited included): the
@@ -175,13 +152,13 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
 
   /** Sends queued or holding a buffer. */
   get pendingSends(): number {
-    const inZc = this.zc === null ? 0 : this.zc.inflight;
-    return this.queue.length - this.qHead + this.holding + inZc;
+    return this.engine.inflight;
   }
 
-  /** Operations of this socket in flight in the ring. */
+  /** Operations of this socket in flight in the ring (sends holding buffers in the kernel
+   * included). */
   get inflight(): number {
-    return this.ops;
+    return this.ops + this.engine.held;
   }
 
   /** SO_SNDBUF as the kernel reports it (twice what was set: the kernel's bookkeeping share). */
@@ -238,32 +215,35 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
     const op = new SendOp(this, bytes);
     // A received chunk being sent (the echo) keeps its receive buffer until this send releases it.
     op.chunkHold = this.host.holdChunk(bytes);
-    op.to = to;
     if (signal?.aborted) {
-      // Nothing is submitted: the op settles at once (fail releases the buffer too).
-      op.fail(abortError(signal, "IORING_OP_SEND"));
+      // Nothing is submitted: the op settles at once.
+      op.settleAlone(abortError(signal, "IORING_OP_SEND"));
       return op;
     }
     if (this.closing) {
-      op.fail(closedError(this.stream ? "TcpSocket.send" : "UdpSocket.send", "socket"));
+      op.settleAlone(closedError(this.stream ? "TcpSocket.send" : "UdpSocket.send", "socket"));
       return op;
     }
-    if (this.zc !== null) {
-      if (bytes.byteLength === 0) op.resolveSent();
-      else if (this.qHead === this.queue.length && this.zc.available > 0) this.zcSubmit(op);
-      else {
-        // Only a send waiting in the queue can still be aborted on a stream (see SendOptions).
-        if (signal !== undefined) op.watch(signal);
-        this.queue.push(op);
-      }
+    // An empty write on a stream has nothing to send; an empty datagram is a datagram.
+    if (bytes.byteLength === 0 && this.stream) {
+      op.settleAlone(null);
       return op;
     }
-    if (signal !== undefined) op.watch(signal);
-    this.queue.push(op);
+    if (!this.corked) {
+      this.corked = true;
+      this.engine.cork();
+    }
     if (!this.scheduled) {
       this.scheduled = true;
       this.host.loop.beforeSubmit(this);
     }
+    try {
+      this.engine.send(bytes, op, to);
+    } catch (e) {
+      op.settleAlone(e instanceof UringError ? e : new UringError("ZcSender.send", EINVAL, String(e)));
+      return op;
+    }
+    if (signal !== undefined) op.watch(signal);
     return op;
   }
 
@@ -354,18 +334,11 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
   abandon(): void {
     this.closing = true;
     this.recvStream?.stop();
-    const err = closedError("send", "ring");
-    while (this.qHead < this.queue.length) this.queue[this.qHead++]!.fail(err);
-    this.queue = [];
-    this.qHead = 0;
-    // Sends the sender holds corked get their SQEs now; the ring's close cancels or completes
-    // them, and their callbacks run.
-    if (this.zc !== null && this.corked && !this.host.ring.isClosed) {
-      this.corked = false;
-      this.zc.uncork();
-    }
-    // Sends still waiting for op-table room never reach the kernel now: fail and release them.
-    if (this.zc !== null && this.zc.stalled) this.zc.abandonQueued();
+    this.corked = false;
+    // Sends still queued in the engine (corked this turn, or waiting behind the in-flight bound)
+    // never reach the kernel now: they fail and are released. Sends in the kernel are cancelled
+    // or completed by the ring's close, and their callbacks run.
+    this.engine.abandonQueued(closedError("send", "ring"));
     this.wakeReady();
   }
 
@@ -387,239 +360,73 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
   /** @internal */
   prepareSubmit(): void {
     this.scheduled = false;
-    if (this.zc !== null) {
-      this.corked = false;
-      if (!this.host.ring.isClosed) {
-        this.zc.uncork();
-        // The ring's op table was full and nothing of this socket is in flight to flush the rest
-        // when it completes: try again on a later turn of the event loop (not in a microtask,
-        // since entries free up only as other completions are handled).
-        if (this.zc.stalled && !this.retryQueued) {
-          this.retryQueued = true;
-          setImmediate(this.retryTask);
-        }
-      }
-      return;
+    this.corked = false;
+    if (this.host.ring.isClosed) return;
+    this.engine.uncork();
+    // The ring's op table was full and nothing of this socket is in flight to flush the rest
+    // when it completes: try again on a later turn of the event loop (not in a microtask, since
+    // entries free up only as other completions are handled).
+    if (this.engine.stalled && !this.retryQueued) {
+      this.retryQueued = true;
+      setImmediate(this.retryTask);
     }
-    this.pump();
   }
 
-  // ---- TCP: through ZcSender ----
+  // ---- the engine's two moments ----
 
-  /** Hand one send to the sender, corked until the turn's submit. */
-  private zcSubmit(op: SendOp): void {
-    const zc = this.zc!;
-    if (op.data.byteLength !== op.length) {
-      // Waited in the queue while its ArrayBuffer was transferred or shrunk.
-      op.unwatch();
-      op.fail(new UringError("IORING_OP_SEND", EINVAL, `the data's ArrayBuffer changed size (${op.length} to ${op.data.byteLength} bytes: transferred or resized) after send() and before it reached the sender on fd ${this.fd}: nothing was sent`));
+  /** "sent": the first CQE of the send's operation (or its failure before the kernel saw it). */
+  private sent(op: SendOp, error: UringError | null): void {
+    if (error === null) {
+      op.resolveSent();
       return;
     }
-    // From here the bytes belong to the stream: an abort no longer applies (SendOptions).
-    op.unwatch();
-    if (!this.corked) {
-      this.corked = true;
-      zc.cork();
-    }
-    if (!this.scheduled) {
-      this.scheduled = true;
-      this.host.loop.beforeSubmit(this);
-    }
-    // The sender reports "released" through its own callback; until then the op owes one.
-    op.notifs = 1;
-    try {
-      zc.send(op.data, op);
-    } catch (e) {
-      op.notifs = 0;
-      op.fail(e instanceof UringError ? e : new UringError("ZcSender.send", EIO, String(e)));
+    if (error.errno === ECANCELED && op.abortRequested && op.signal !== null) {
+      // Taken out of the queue, or cancelled in the kernel, for the signal.
+      op.fail(abortError(op.signal, error.syscall.startsWith("IORING_OP_") ? error.syscall : "IORING_OP_SEND"));
       return;
     }
-    this.ops++;
+    if (error.errno === EFAULT && op.data.byteLength !== op.length) {
+      // The engine never wrote it: its ArrayBuffer was transferred or shrunk after send(), so the
+      // view no longer covers the bytes it had (a stale pointer would reach someone else's memory).
+      const how = (op.data.buffer as ArrayBuffer).detached === true ? "detached (transferred)" : `resized to ${op.data.byteLength} bytes`;
+      op.fail(new UringError("IORING_OP_SEND", EINVAL, `the data's ArrayBuffer was ${how} after send() and before its SQE was written on fd ${this.fd}: nothing was sent`, undefined, { cause: error }));
+      return;
+    }
+    op.fail(error);
   }
 
-  private zcSent(op: SendOp, res: number): void {
-    const len = op.data.byteLength;
-    if (res === len) op.resolveSent();
-    // The sender's last error names the opcode the send went out as and why it came back short.
-    else if (res >= 0) op.fail(this.zc!.stats.lastError ?? new UringError("IORING_OP_SEND", EIO, `short send: ${res} of ${len} bytes on fd ${this.fd}`));
-    else op.fail(this.zc!.stats.lastError ?? new UringError("IORING_OP_SEND", -res, `fd ${this.fd}`));
-  }
-
-  private zcReleased(op: SendOp, usage: ZcUsage): void {
-    this.ops--;
-    op.notifs = 0;
+  /** "released": the kernel no longer reads the send's buffer. */
+  private released(op: SendOp, usage: ZcUsage): void {
     op.zeroCopy = usage !== "copy-send";
     op.copied = usage === "copied";
     if (usage === "zerocopy") this.sendStats.zeroCopy++;
     else if (usage === "copied") this.sendStats.copied++;
     else if (usage === "copy-send") this.sendStats.plain++;
-    this.sendStats.fallbacks = this.zc!.stats.decision === "copy" ? this.zc!.stats.switches : this.sendStats.fallbacks;
+    const stats = this.engine.stats;
+    if (stats.decision === "copy") this.sendStats.fallbacks = stats.switches;
+    // The engine reports "sent" before "released"; a send it dropped without one fails here.
     if (!op.isSent) op.fail(new UringError("IORING_OP_SEND", ECANCELED, `fd ${this.fd}`));
     op.release();
-    // Room in the sender: move waiting sends in (they go out with this turn's submit).
-    while (this.qHead < this.queue.length && this.zc!.available > 0 && !this.host.closing) this.zcSubmit(this.queue[this.qHead++]!);
-    if (this.qHead === this.queue.length && this.qHead > 0) {
-      this.queue.length = 0;
-      this.qHead = 0;
-    }
     if (this.readyWaiters.length + this.idleWaiters.length > 0 && this.pendingSends < this.host.maxInflightSends) this.wakeReady();
     this.checkClosed();
   }
 
-  /** UDP: prepare every queued send the in-flight bound allows. */
-  private pump(): void {
-    const ring = this.host.ring;
-    if (ring.isClosed || this.host.closing) return;
-    let n = Math.min(this.queue.length - this.qHead, this.host.maxInflightSends - this.holding);
-    if (n <= 0) return;
-    if (ring.sqSpace < n) ring.submit();
-    n = Math.min(n, ring.sqSpace);
-    for (let i = 0; i < n; i++) {
-      const op = this.queue[this.qHead]!;
-      if (op.data.byteLength !== op.length) {
-        // Transferred or shrunk after send() returned: the view no longer covers the bytes it
-        // had (a stale pointer would reach someone else's memory). Checked here, where the SQE
-        // is written.
-        this.qHead++;
-        const how = (op.data.buffer as ArrayBuffer).detached === true ? "detached (transferred)" : `resized to ${op.data.byteLength} bytes`;
-        op.fail(new UringError("IORING_OP_SEND", EINVAL, `the data's ArrayBuffer was ${how} after send() and before the datagram went out on fd ${this.fd}: nothing was sent`));
-        continue;
-      }
-      let ud: number;
-      try {
-        ud = ring.ops.add(onSendCqe, op, op.data);
-      } catch (e) {
-        // The op table is full: leave the rest queued; a completion will pump again.
-        if (this.ops === 0) {
-          this.qHead++;
-          op.fail(e as UringError);
-        }
-        break;
-      }
-      this.qHead++;
-      const slot = ring.getSqe();
-      const len = op.data.byteLength;
-      const addr = len === 0 ? 0 : addressOf(op.data);
-      const zc = this.chooseZc(len);
-      if (zc) prepSendZc(ring.sq, slot, this.fd, addr, len, this.msgFlags, this.host.zcFlags);
-      else prepSend(ring.sq, slot, this.fd, addr, len, this.msgFlags);
-      op.zeroCopy = zc;
-      op.userData = ud;
-      if (op.to !== null) {
-        ring.ops.scratch.set(op.to.bytes, ring.ops.scratchOffset(ud));
-        prepSendSetAddr(ring.sq, slot, ring.ops.scratchAddressOf(ud), op.to.length);
-      }
-      ring.setUserData(slot, ud);
-      this.holding++;
-      this.ops++;
-    }
-    if (this.qHead === this.queue.length) {
-      this.queue.length = 0;
-      this.qHead = 0;
-    } else if (this.qHead > 1024) {
-      this.queue = this.queue.slice(this.qHead);
-      this.qHead = 0;
-    }
-    this.host.kick();
-  }
-
-  private chooseZc(len: number): boolean {
-    if (!this.host.sendZc || this.zcUnsupported || len < this.host.zcThresholdBytes) return false;
-    if (!this.udpZc && --this.zcProbe <= 0) {
-      this.udpZc = true;
-      this.zcWinZc = this.zcWinCopied = 0;
-    }
-    return this.udpZc;
-  }
-
   // ---- SendOwner ----
-
-  /** @internal — first CQE of a UDP send. */
-  onSent(op: SendOp, res: number, more: boolean): void {
-    if (!more) this.sqeDone();
-    op.userData = -1;
-    const len = op.data.byteLength;
-    const opcode = op.zeroCopy ? "IORING_OP_SEND_ZC" : "IORING_OP_SEND";
-    if (res === len) {
-      // Done before an abort's cancel reached it (the cancel finds nothing: ENOENT).
-      if (!op.zeroCopy) this.sendStats.plain++;
-      op.resolveSent();
-    } else if (res >= 0) {
-      op.fail(new UringError(opcode, EIO, `datagram of ${len} bytes sent as ${res}`));
-    } else if (op.aborted && op.signal !== null && (res === -ECANCELED || res === -EOPNOTSUPP)) {
-      // The kernel cancelled it for the signal (or refused SEND_ZC, and the signal says not to
-      // try again): it never left.
-      if (res === -EOPNOTSUPP) this.zcUnsupported = true;
-      op.fail(abortError(op.signal, opcode));
-    } else if (res === -EOPNOTSUPP && op.zeroCopy && !this.host.closing) {
-      // This socket refuses SEND_ZC: plain SEND from now on, and this datagram goes again.
-      this.zcUnsupported = true;
-      this.queue.splice(this.qHead, 0, op);
-    } else {
-      op.fail(new UringError(opcode, -res, `fd ${this.fd}, ${len} bytes`));
-    }
-    if (this.qHead < this.queue.length) this.pump();
-    this.checkClosed();
-  }
-
-  /** @internal */
-  onNotif(op: SendOp, copied: boolean): void {
-    this.sqeDone();
-    if (copied) {
-      op.copied = true;
-      this.sendStats.copied++;
-      this.zcWinCopied++;
-    } else {
-      this.sendStats.zeroCopy++;
-      this.zcWinZc++;
-    }
-    if (this.host.zcFlags & Q.IORING_SEND_ZC_REPORT_USAGE && this.zcWinZc + this.zcWinCopied >= ZC_WINDOW) {
-      if (this.zcWinCopied > this.zcWinZc && this.udpZc) {
-        this.udpZc = false;
-        this.zcProbe = ZC_PROBE_AFTER;
-        this.sendStats.fallbacks++;
-      }
-      this.zcWinZc = this.zcWinCopied = 0;
-    }
-    if (op.notifs === 0 && op.isSent) op.release();
-    if (this.qHead < this.queue.length) this.pump();
-    this.checkClosed();
-  }
 
   /** @internal */
   unholdChunk(hold: number): void {
     this.host.unholdChunk(Math.floor(hold / 65536), hold % 65536);
   }
 
-  /** @internal — the signal of a send fired before it settled. */
+  /** @internal — the signal of a send fired before it settled: the engine takes it out of its
+   * queue (it settles now) or cancels a datagram in the kernel (its CQE says which won); a stream
+   * send in the kernel is never cut. */
   abortSend(op: SendOp): void {
-    const signal = op.signal;
-    if (signal === null) return;
-    const i = this.queue.indexOf(op, this.qHead);
-    if (i >= 0) {
-      // Still queued: nothing reached the kernel, so it leaves the queue and settles now.
-      this.queue.splice(i, 1);
-      if (this.qHead === this.queue.length) {
-        this.queue.length = 0;
-        this.qHead = 0;
-      }
-      op.fail(abortError(signal, "IORING_OP_SEND"));
-      if (this.readyWaiters.length + this.idleWaiters.length > 0 && this.pendingSends < this.host.maxInflightSends) this.wakeReady();
-      this.checkClosed();
-      return;
-    }
-    if (this.zc === null && op.userData >= 0 && !op.aborted) {
-      // A datagram in the kernel (waiting for socket space): ask the kernel to cancel it. Its CQE
-      // says which won — -ECANCELED (onSent rejects it) or the byte count (it had gone).
-      op.aborted = true;
-      this.host.trackCancel(op.userData);
-    }
-  }
-
-  private sqeDone(): void {
-    this.holding--;
-    this.ops--;
-    if (this.readyWaiters.length + this.idleWaiters.length > 0 && this.pendingSends < this.host.maxInflightSends) this.wakeReady();
+    if (op.signal === null || op.abortRequested) return;
+    op.abortRequested = true;
+    if (!this.engine.cancel(op)) op.abortRequested = false;
+    // A cancel for a datagram in the kernel was prepared: it goes out with this turn's submit.
+    else if (!op.isSent) this.host.kick();
   }
 
   private wakeReady(): void {
@@ -651,7 +458,7 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
 
   private checkClosed(): void {
     if (!this.closing || this.fdClosed || this.host.closing) return;
-    if (this.ops > 0 || this.qHead < this.queue.length || this.recvStream !== null) return;
+    if (this.ops > 0 || this.engine.inflight > 0 || this.recvStream !== null) return;
     this.closeFd();
   }
 }
