@@ -5,12 +5,13 @@
 import { describe, expect, test } from "bun:test";
 import { c } from "../ffi/index.ts";
 import { Ring } from "../src/ring/ring.ts";
-import { kernelAtLeast } from "../src/ring/kernel.ts";
+import { kernelAtLeast, kernelRelease, probeNotifUserData, probeNotifUserDataAnswer } from "../src/ring/kernel.ts";
 import { SHUT_WR } from "../src/abi/net.ts";
-import { AF_UNIX, SOCK_STREAM, SOCK_DGRAM, SOL_SOCKET, SO_LINGER, LINGER_SIZE, IOSQE_CQE_SKIP_SUCCESS, IOSQE_IO_LINK, SO_SNDBUF } from "../src/abi/index.ts";
+import { AF_UNIX, SOCK_STREAM, SOCK_DGRAM, SOL_SOCKET, SO_LINGER, LINGER_SIZE, IOSQE_CQE_SKIP_SUCCESS, IOSQE_IO_LINK, SO_SNDBUF, EINVAL, IORING_CQE_F_MORE } from "../src/abi/index.ts";
 import { tcpListen, tcpConnect, tcpAccept, udpSocket, closeQuietly, RecvLoop, setSocketOption } from "../src/sync.ts";
 import { ZcSender, FixedBufferPool, type ZcMode, type ZcUsage } from "../src/zc/index.ts";
 import { UringError } from "../src/error.ts";
+import { testIf } from "./helpers.ts";
 
 // Rings in kernel memory (mmap), not in library SharedArrayBuffers: after close(), the kernel can
 // still post CQEs (late zero-copy notifications, requests cancelled during teardown) into ring
@@ -591,17 +592,37 @@ test("a closed socket fails every send with EBADF and releases each", () => {
   }
 });
 
-test("no separate notification user_data: off by default with the reason, notifUserData: true refused", () => {
+// Notification user_data in sqe->addr3 (Linux 7.1): probed. The kernel that has it is tested in
+// test/vm/zc-notif-user-data.test.ts (scripts/vm.ts boots Debian's 7.2); here, the other side.
+const haveNotifUserData = probeNotifUserData();
+const withoutNotifUserData = haveNotifUserData ? `this kernel (${kernelRelease()}) takes a notification user_data in addr3; the kernels without it are tested on the host tier` : null;
+
+testIf(withoutNotifUserData, "a kernel without addr3 as notification user_data: the probe says so, the shared user_data path is used, notifUserData: true is a clear error", () => {
+  // The kernel's answer the probe rests on: a non-zero addr3 is refused by io_send_zc_prep with a
+  // bare EINVAL (no F_MORE, so no notification), before the fd -1 is looked up.
+  const a = probeNotifUserDataAnswer();
+  expect(a.res).toBe(-EINVAL);
+  expect(a.flags & IORING_CQE_F_MORE).toBe(0);
+  expect(a.notification).toBe("none");
   const p = tcpPair();
   try {
-    // No Linux release through 7.2 defines a SEND_ZC flag for it, so the stats say why it is off
-    // and asking for it is a clear EOPNOTSUPP, never a guessed bit sent to the kernel.
-    for (const notifUserData of [undefined, "auto", false] as const) {
-      const sender = new ZcSender(p.ring, p.client, { mode: "zc", notifUserData });
+    for (const notifUserData of [undefined, "auto"] as const) {
+      const ledger = new Ledger();
+      const sender = new ZcSender(p.ring, p.client, { mode: "zc", notifUserData, onSent: ledger.onSent, onReleased: ledger.onReleased });
       expect(sender.stats.notifUserData).toBe(false);
-      expect(sender.stats.notifUserDataReason).toContain("no Linux release through 7.2");
       expect(sender.stats.notifUserDataReason).toContain("IORING_CQE_F_NOTIF");
+      expect(sender.stats.notifUserDataReason).toContain("refuses a non-zero addr3");
+      expect(sender.stats.notifUserDataReason).toContain("EINVAL");
+      expect(sender.stats.notifUserDataReason).toContain("Linux 7.1");
+      // The shared path: each notification under its send's user_data releases that send.
+      for (let i = 0; i < 6; i++) sender.send(payload(3000, i), i);
+      p.ring.runUntil(() => sender.inflight === 0, 5000);
+      ledger.expectExactlyOnce(6);
+      expect(sender.stats.notifCqes).toBeGreaterThan(0);
+      expect(sender.stats.anomalies).toBe(0);
     }
+    const off = new ZcSender(p.ring, p.client, { mode: "zc", notifUserData: false });
+    expect(off.stats.notifUserDataReason).toContain("turned off");
     let err: unknown;
     try {
       new ZcSender(p.ring, p.client, { mode: "zc", notifUserData: true });
@@ -609,9 +630,27 @@ test("no separate notification user_data: off by default with the reason, notifU
       err = e;
     }
     expect(err).toBeInstanceOf(UringError);
-    expect((err as UringError).code).toBe("EOPNOTSUPP");
-    expect((err as UringError).syscall).toBe("ZcSender");
-    expect((err as UringError).message).toContain("not in Linux through 7.2");
+    const u = err as UringError;
+    expect(u.code).toBe("EOPNOTSUPP");
+    expect(u.syscall).toBe("ZcSender");
+    // What the kernel lacks (the probe's answer) and which kernels have it.
+    expect(u.message).toContain("refuses a non-zero addr3");
+    expect(u.message).toContain("EINVAL");
+    expect(u.message).toContain("probeNotifUserData");
+    expect(u.message).toContain("Linux 7.1");
+    expect(u.message).toContain(kernelRelease());
+  } finally {
+    closePair(p);
+  }
+});
+
+testIf(haveNotifUserData ? null : `this kernel (${kernelRelease()}) refuses a non-zero addr3 on SEND_ZC (Linux 7.1+ takes it)`, "a kernel with addr3 as notification user_data: auto turns it on", () => {
+  const p = tcpPair();
+  try {
+    const sender = new ZcSender(p.ring, p.client, { mode: "zc" });
+    expect(sender.stats.notifUserData).toBe(true);
+    expect(new ZcSender(p.ring, p.client, { mode: "zc", notifUserData: false }).stats.notifUserData).toBe(false);
+    expect(new ZcSender(p.ring, p.client, { mode: "copy", notifUserData: true }).stats.notifUserData).toBe(false);
   } finally {
     closePair(p);
   }

@@ -8,7 +8,7 @@ import * as S from "../abi/setup.ts";
 import * as R from "../abi/register.ts";
 import * as Q from "../abi/sqe.ts";
 import { EBADF } from "../abi/errno.ts";
-import { prepSendZc, prepSendZcSetNotifUserData } from "../ops/prep.ts";
+import { prepSendZc, prepSendZcSetNotifUserData, prepSendmsgZc } from "../ops/prep.ts";
 import { allocShared } from "./memory.ts";
 // A probe that sends opens a private Ring: ring.ts imports this file too, and each side uses the
 // other only inside functions, never while the modules load.
@@ -157,7 +157,7 @@ const zcFlagProbes = new Map<number, boolean>();
 export function probeSendZcFlags(zcFlags: number): boolean {
   const known = zcFlagProbes.get(zcFlags);
   if (known !== undefined) return known;
-  const ok = sendZcOnBadFd(zcFlags, false).res === -EBADF;
+  const ok = sendZcOnBadFd({ zcFlags }).res === -EBADF;
   zcFlagProbes.set(zcFlags, ok);
   return ok;
 }
@@ -180,7 +180,7 @@ let notifUserData: BadFdSendZc | undefined;
 
 /** What SEND_ZC answered with a non-zero addr3 (sqe bytes 48..55), probed once per process. */
 export function probeNotifUserDataAnswer(): BadFdSendZc {
-  if (notifUserData === undefined) notifUserData = sendZcOnBadFd(0, true);
+  if (notifUserData === undefined) notifUserData = sendZcOnBadFd({ addr3: true });
   return notifUserData;
 }
 
@@ -196,15 +196,16 @@ export function probeNotifUserData(): boolean {
   return a.res === -EBADF && a.notification !== "send";
 }
 
-/** A SEND_ZC on fd -1 with ioprio `zcFlags` (and, with `addr3`, a second op-table entry's user_data
- * in sqe->addr3) on a private ring closed at once; res 0 when the ring lacks SEND_ZC. Nothing is
- * sent: io_send_zc_prep checks the flags and addr3 before the file is looked up, so EBADF says
- * the SQE passed and EINVAL that it did not. */
-function sendZcOnBadFd(zcFlags: number, addr3: boolean): BadFdSendZc {
+/** A SEND_ZC (or SENDMSG_ZC, msghdr at address 0) on fd -1 with ioprio `zcFlags` and, with
+ * `addr3`, a second op-table entry's user_data in sqe->addr3, on a private ring closed at once;
+ * res 0 when the ring lacks the opcode. Nothing is sent: io_send_zc_prep checks the flags and
+ * addr3 before the file is looked up, so EBADF says the SQE passed and EINVAL that it did not. */
+export function sendZcOnBadFd(o: { zcFlags?: number; addr3?: boolean; opcode?: number }): BadFdSendZc {
+  const zcFlags = o.zcFlags ?? 0, addr3 = o.addr3 === true, opcode = o.opcode ?? Q.IORING_OP_SEND_ZC;
   const out: BadFdSendZc = { res: 0, flags: 0, notification: "none" };
   const ring = Ring.create({ entries: 4, memory: "mmap", registerRingFd: false });
   try {
-    if (!ring.supports(Q.IORING_OP_SEND_ZC)) return out;
+    if (!ring.supports(opcode)) return out;
     let first = false;
     const onSend = (_: null, res: number, flags: number) => {
       if (flags & Q.IORING_CQE_F_NOTIF) {
@@ -220,7 +221,8 @@ function sendZcOnBadFd(zcFlags: number, addr3: boolean): BadFdSendZc {
       if (flags & Q.IORING_CQE_F_NOTIF) out.notification = "addr3";
     }, null, undefined) : 0;
     const slot = ring.getSqeFor(ud);
-    prepSendZc(ring.sq, slot, -1, 0, 0, 0, zcFlags);
+    if (opcode === Q.IORING_OP_SENDMSG_ZC) prepSendmsgZc(ring.sq, slot, -1, 0, 0, zcFlags);
+    else prepSendZc(ring.sq, slot, -1, 0, 0, 0, zcFlags);
     if (addr3) prepSendZcSetNotifUserData(ring.sq, slot, notifUd);
     ring.setUserData(slot, ud);
     // The first CQE answers; with F_MORE its notification follows, and where it lands is the

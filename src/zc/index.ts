@@ -16,10 +16,10 @@
 //     sender.cork() / uncork() / flush()          build one linked chain from many sends
 //     sender.stats: ZcStats (decision + reason, zc/copied notifications and bytes, released,
 //                   errors, lastError, notifUserData(+Reason), vectorized(+Reason), anomalies)
-//     notifUserData: "auto" | false (default): off, the reason in stats.notifUserDataReason: no
-//       Linux through 7.2 has a SEND_ZC flag for a separate notification user_data, so each
-//       notification carries its send's user_data and IORING_CQE_F_NOTIF tells it apart;
-//       true: UringError EOPNOTSUPP
+//     notifUserData: "auto" (default) | true | false: each notification under a user_data of
+//       its own (sqe->addr3, its own op-table entry) where the kernel has it (Linux 7.1, probed:
+//       probeNotifUserData); otherwise, or false, it carries its send's user_data and
+//       IORING_CQE_F_NOTIF tells it apart; true on a kernel without it: UringError EOPNOTSUPP
 //     sender.inflight / available / queued / isBroken
 //   Callbacks: onSent(tag, res) once per send at its first CQE (bytes or -errno);
 //   onReleased(tag, usage) exactly once per send, when the buffer may be reused;
@@ -30,9 +30,9 @@
 //   FixedBufferPool.create(ring, {bufferSize, count}) -> pool: alloc() -> index | -1, free(i),
 //     view(i): Uint8Array, address(i), indexOf(view), close(). Registered with
 //     IORING_REGISTER_BUFFERS2; buffer i is buf_index i.
-//   probeSendZcFlags(zcFlags), probeReportUsage(): what the kernel accepts, asked once per
-//     process on a private ring (src/ring/kernel.ts, re-exported here); checkZcSqeFlags(where,
-//     flags), zcSendError(res, detail)
+//   probeSendZcFlags(zcFlags), probeReportUsage() (re-exported here) and probeNotifUserData()
+//     (src/ring/kernel.ts): what SEND_ZC accepts, asked once per process on a private ring;
+//     checkZcSqeFlags(where, flags), zcSendError(res, detail)
 // Files: sender.ts (options, API, writing the queue), records.ts, plan.ts, encode.ts,
 // lifecycle.ts, policy.ts, stats.ts, pool.ts; each says what it holds.
 export * from "./sender.ts";

@@ -37,6 +37,9 @@ export class SendRecords {
   // At the head of an operation: its user_data, total bytes, opcode (for errors) and the
   // adaptive policy's write stamp.
   userData: Float64Array;
+  /** At the head: the op-table entry its notification comes to (sqe->addr3, 7.1), 0 when the
+   * notification carries the operation's own user_data. */
+  notifUserData: Float64Array;
   opBytes: Float64Array;
   opcode: Uint8Array;
   writtenAt: Float64Array;
@@ -61,6 +64,7 @@ export class SendRecords {
     this.bufIndex = new Int32Array(capacity);
     this.next = new Int32Array(capacity).fill(-1);
     this.userData = new Float64Array(capacity);
+    this.notifUserData = new Float64Array(capacity);
     this.opBytes = new Float64Array(capacity);
     this.opcode = new Uint8Array(capacity);
     this.writtenAt = new Float64Array(capacity);
@@ -124,6 +128,7 @@ export class SendRecords {
     this.address2 = f64(this.address2);
     this.length2 = f64(this.length2);
     this.userData = f64(this.userData);
+    this.notifUserData = f64(this.notifUserData);
     this.opBytes = f64(this.opBytes);
     this.writtenAt = f64(this.writtenAt);
     this.bufIndex = i32(this.bufIndex, 0);

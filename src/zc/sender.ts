@@ -26,17 +26,17 @@ import { addressOf, c } from "../../ffi/index.ts";
 import * as Q from "../abi/sqe.ts";
 import { AF_UNIX, MSG_NOSIGNAL, MSG_WAITALL, SOCK_STREAM, SOL_SOCKET, SO_DOMAIN, SO_TYPE } from "../abi/net.ts";
 import { IOVEC } from "../abi/register.ts";
-import { EBADF, EBUSY, ECANCELED, EOPNOTSUPP } from "../abi/errno.ts";
+import { EBADF, EBUSY, ECANCELED, EOPNOTSUPP, errnoName } from "../abi/errno.ts";
 import { addSqeFlags, retireSlot } from "../ops/sqe.ts";
 import { prepCancel64 } from "../ops/prep.ts";
-import { kernelAtLeast, probeReportUsage } from "../ring/kernel.ts";
+import { kernelAtLeast, probeNotifUserData, probeNotifUserDataAnswer, probeReportUsage } from "../ring/kernel.ts";
 import { Ring as RingClass, type Ring } from "../ring/ring.ts";
 import { UringError, closedError, invalidArgument, unsupported, shown } from "../error.ts";
 import { type SocketAddress, type Sockaddr, sockaddr, formatAddress } from "../net/sockaddr.ts";
 import type { FixedBufferPool } from "./pool.ts";
 import { AdaptivePolicy, type AdaptivePolicyOptions } from "./policy.ts";
 import { ZcStats } from "./stats.ts";
-import { KIND_COPY, KIND_FIXED, KIND_MSG, KIND_VEC, KIND_ZC, SEND_QUEUED, SEND_SUBMITTED, SendQueue, SendRecords } from "./records.ts";
+import { KIND_COPY, KIND_FIXED, KIND_MSG, KIND_VEC, KIND_ZC, SEND_AWAIT_NOTIF, SEND_QUEUED, SEND_SUBMITTED, SendQueue, SendRecords } from "./records.ts";
 import { ChainPlan, planChain, type ChainLimits } from "./plan.ts";
 import { ScratchBlock, SendOp, encodeSendOp, putIovec } from "./encode.ts";
 import { SendLifecycle } from "./lifecycle.ts";
@@ -97,10 +97,13 @@ export interface ZcSenderOptions extends Omit<AdaptivePolicyOptions, "threshold"
   /** Use IORING_SEND_VECTORIZED (6.17) for sendmsg() where the kernel has it, else SENDMSG_ZC.
    * Default "auto". */
   vectorized?: boolean | "auto";
-  /** A separate user_data for the notification CQE. No Linux release through 7.2 defines a
-   * SEND_ZC flag for it, so "auto" and false (default "auto") leave it off: each notification
-   * carries its send's user_data with IORING_CQE_F_NOTIF, which tells it apart, in any order.
-   * true is refused with EOPNOTSUPP. */
+  /** A separate user_data for each notification CQE, given in sqe->addr3: its own op-table
+   * entry, so a notification is matched by the table rather than by IORING_CQE_F_NOTIF on the
+   * send's entry. Linux 7.1 (commit cb9487333652), probed (probeNotifUserData), not read from
+   * the version. "auto" (default): on where the kernel has it; otherwise each notification
+   * carries its send's user_data and IORING_CQE_F_NOTIF tells it apart, in any order. true:
+   * UringError EOPNOTSUPP on a kernel without it, naming the probe's answer. false: off.
+   * stats.notifUserData / notifUserDataReason say which and why. */
   notifUserData?: boolean | "auto";
   /** Socket type, read with getsockopt(SO_TYPE) when not given. */
   stream?: boolean;
@@ -110,9 +113,8 @@ export interface ZcSenderOptions extends Omit<AdaptivePolicyOptions, "threshold"
   onReleased?: (tag: any, usage: ZcUsage) => void;
 }
 
-/** Why ZcSender has no separate notification user_data (stats.notifUserDataReason, and the
- * error for notifUserData: true). */
-const NOTIF_USER_DATA_ABSENT = "no Linux release through 7.2 defines a SEND_ZC flag for it (the uapi io_uring.h of 7.2 has IORING_RECVSEND_POLL_FIRST, IORING_RECVSEND_FIXED_BUF, IORING_SEND_ZC_REPORT_USAGE, IORING_RECVSEND_BUNDLE and IORING_SEND_VECTORIZED only), so each notification carries its send's user_data and the sender tells it apart by IORING_CQE_F_NOTIF, in any order";
+/** Where a separate notification user_data comes from, for errors and reasons. */
+const NOTIF_USER_DATA_SINCE = "Linux 7.1 (commit cb9487333652, \"io_uring/zctx: separate notification user_data\"; or a distribution kernel with it backported)";
 /** Refuse SQE flags the sender cannot honour, before anything reaches the kernel. */
 export function checkZcSqeFlags(where: string, flags: number): void {
   if (!Number.isInteger(flags) || flags < 0 || flags > 0x7f) throw invalidArgument(where, `sqeFlags must be IOSQE_* bits (0..0x7f), got ${shown(flags)}`);
@@ -152,6 +154,11 @@ export class ZcSender {
   private readonly pool: FixedBufferPool | null;
   private readonly useVectorized: boolean;
   private readonly handler: (rec: number, res: number, flags: number, index: number) => void;
+  /** Notifications under a user_data of their own (notifUserData): their handler, and the
+   * op-table entries one operation takes (2 with it: the send's and its notification's). */
+  private readonly separateNotif: boolean;
+  private readonly notifHandler: (rec: number, res: number, flags: number, index: number) => void;
+  private readonly entriesPerOp: number;
   /** Adaptive mode: which size classes go out as SEND_ZC (null in the other modes). */
   private readonly policy: AdaptivePolicy | null;
   /** One record per send until released, and the queue of those not yet written. */
@@ -223,15 +230,31 @@ export class ZcSender {
     s.mode = mode;
     s.reportUsage = reportUsage;
     const kernel = ring.capabilities.kernel;
-    // No kernel number is guessed for this: the uapi io_uring.h of Linux 7.2 has only POLL_FIRST,
-    // FIXED_BUF, REPORT_USAGE, BUNDLE and VECTORIZED among the SEND_ZC flags.
+    // Probed, not read from the version (distributions backport): a SEND_ZC on fd -1 whose
+    // addr3 names a second op-table entry (probeNotifUserData in src/ring/kernel.ts).
     const nud = o.notifUserData ?? "auto";
     if (nud !== true && nud !== false && nud !== "auto") throw invalidArgument(where, `notifUserData must be true, false or "auto", got ${String(nud)}`);
-    if (nud === true) {
-      throw new UringError(where, EOPNOTSUPP, `notifUserData: a separate user_data for SEND_ZC notifications is not in Linux through 7.2 (this kernel is ${kernel}); ${NOTIF_USER_DATA_ABSENT}`, "");
+    const shared = "each notification carries its send's user_data, and IORING_CQE_F_NOTIF tells it apart (in any order: each operation has its own user_data)";
+    if (mode === "copy") {
+      this.separateNotif = false;
+      s.notifUserDataReason = "mode copy: IORING_OP_SEND posts no notification";
+    } else if (nud === false) {
+      this.separateNotif = false;
+      s.notifUserDataReason = `turned off (notifUserData: false): ${shared}`;
+    } else if (probeNotifUserData()) {
+      this.separateNotif = true;
+      s.notifUserDataReason = "each notification comes to an op-table entry of its own, named in sqe->addr3 (this kernel posts a SEND_ZC notification under a non-zero addr3: probeNotifUserData)";
+    } else {
+      const refused = `this kernel (${kernel}) refuses a non-zero addr3 on SEND_ZC: a SEND_ZC on fd -1 carrying one got ${answerName(probeNotifUserDataAnswer().res)} (probeNotifUserData), so it cannot post a notification under a user_data of its own`;
+      if (nud === true) {
+        throw new UringError(where, EOPNOTSUPP, `notifUserData: ${refused}; that needs ${NOTIF_USER_DATA_SINCE}`,
+          "leave notifUserData at \"auto\" (or false): each notification then carries its send's user_data with IORING_CQE_F_NOTIF");
+      }
+      this.separateNotif = false;
+      s.notifUserDataReason = `${shared}; ${refused} (${NOTIF_USER_DATA_SINCE} has it)`;
     }
-    s.notifUserData = false;
-    s.notifUserDataReason = `no separate notification user_data: ${NOTIF_USER_DATA_ABSENT}`;
+    s.notifUserData = this.separateNotif;
+    this.entriesPerOp = this.separateNotif ? 2 : 1;
     const vec = o.vectorized ?? "auto";
     const haveVec = kernelAtLeast("6.17", kernel);
     if (vec === true && !haveVec) throw unsupported(where, "IORING_SEND_VECTORIZED", "6.17", kernel);
@@ -267,6 +290,7 @@ export class ZcSender {
     this.lifecycle = new SendLifecycle(this.records, this.stats, this.policy, this, this.stream, fd, reportUsage);
     // One handler for every CQE of this sender, made once: data is the record index.
     this.handler = (rec, res, flags, index) => this.onCqe(rec, res, flags, index);
+    this.notifHandler = (rec, res, flags, index) => this.onNotificationCqe(rec, res, flags, index);
   }
 
   /** Sends accepted and not yet released. */
@@ -461,7 +485,7 @@ export class ZcSender {
     // and with nothing of it in flight (`stalled`) the caller flushes once operations complete.
     if (!this.stream) {
       while (queue.count > 0 && this.held < this.capacity) {
-        if (ring.ops.available === 0) {
+        if (ring.ops.available < this.entriesPerOp) {
           this.stats.slotWaits++;
           return;
         }
@@ -483,7 +507,7 @@ export class ZcSender {
     const room = this.capacity - this.held;
     // At the bound on sends in the kernel: a release flushes again.
     if (room <= 0) return;
-    const slots = ring.ops.available;
+    const slots = Math.floor(ring.ops.available / this.entriesPerOp);
     if (slots === 0) {
       this.stats.slotWaits++;
       return;
@@ -573,18 +597,25 @@ export class ZcSender {
   private writeOp(head: number, n: number, link: boolean): void {
     const ring = this.ring;
     const ud = ring.ops.add(this.handler, head, undefined);
+    let notifUd = 0;
     let slot = -1;
     try {
+      // A zero-copy operation's notification gets an entry of its own where the kernel has that
+      // (sqe->addr3): it is matched by the op table, never by a flag on a shared entry.
+      if (this.separateNotif && this.records.kind[head] !== KIND_COPY) notifUd = ring.ops.add(this.notifHandler, head, undefined);
+      this.op.notifUserData = notifUd;
       slot = ring.getSqeFor(ud);
       this.writeSqe(head, n, link, ud, slot);
     } catch (e) {
       // Nothing of this operation may reach the kernel, and its sends must not be lost: the
-      // slot becomes a NOP, the entry is given back, and each send fails and is released.
+      // slot becomes a NOP, the entries are given back, and each send fails and is released.
       if (slot >= 0) retireSlot(ring.sq, slot);
       ring.ops.cancelUnsubmitted(ud);
+      if (notifUd !== 0) ring.ops.cancelUnsubmitted(notifUd);
       this.lifecycle.failOp(head, e);
       throw e;
     }
+    this.records.notifUserData[head] = notifUd;
   }
 
   /** Fill the operation of `n` records from `head` and encode it in `slot` (user_data `ud`). */
@@ -644,12 +675,46 @@ export class ZcSender {
   }
 
   private onCqe(head: number, res: number, flags: number, index: number): void {
+    const notifUd = this.records.notifUserData[head]!;
+    if (notifUd !== 0) {
+      // The notification has its own entry, so this one gets no other CQE: with F_MORE the op
+      // table kept it for one that goes elsewhere (free it now); without, no notification comes
+      // (free the notification's entry). Done before the lifecycle runs callbacks that may reuse
+      // the record.
+      this.records.notifUserData[head] = 0;
+      if (index >= 0 && (flags & Q.IORING_CQE_F_MORE) !== 0) this.ring.ops.cancelUnsubmitted(this.records.userData[head]!);
+      else this.ring.ops.cancelUnsubmitted(notifUd);
+    }
     const first = this.lifecycle.onCqe(head, res, flags, index);
     if (first && this.stream) this.chainLeft--;
     // The chain reported "sent", or a release made room under the bound: the queue goes on.
     if (this.queue.count > 0 && this.chainLeft === 0) this.flushQueue();
     if (first) this.lifecycle.raiseCallbackError();
   }
+
+  /** A CQE on a notification's own entry (notifUserData). Ring.close abandons the entry (index
+   * -1): the sends are released then if their first CQE came, else their own entry's
+   * abandonment fails them. */
+  private onNotificationCqe(head: number, res: number, flags: number, index: number): void {
+    const life = this.lifecycle;
+    if (index < 0) {
+      if (this.records.state[head] === SEND_AWAIT_NOTIF) life.onCqe(head, res, 0, index);
+      return;
+    }
+    if ((flags & Q.IORING_CQE_F_NOTIF) === 0) {
+      this.stats.anomalies++;
+      return;
+    }
+    life.onNotification(head, res);
+    // A release made room under the bound on sends in the kernel: the queue goes on.
+    if (this.queue.count > 0 && this.chainLeft === 0) this.flushQueue();
+    life.raiseCallbackError();
+  }
+}
+
+/** An errno's name for a message ("EINVAL"), or what the answer was when it is none. */
+function answerName(res: number): string {
+  return res < 0 ? errnoName(-res) : res === 0 ? "no answer (the ring lacks SEND_ZC)" : `${res}`;
 }
 
 /** The usual error for a failed zero-copy send result, for callers that drive SEND_ZC

@@ -71,6 +71,8 @@ export class ZcStats {
   /** A CQE for a send that was already released or never submitted: must stay 0. */
   anomalies = 0;
   reportUsage = true;
+  /** Whether notifications come under a user_data of their own (sqe->addr3, Linux 7.1), and why
+   * (or why not: the probe's answer). */
   notifUserData = false;
   notifUserDataReason = "";
   vectorized = false;
