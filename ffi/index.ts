@@ -3,7 +3,7 @@
 // wrappers only (io_uring_setup / io_uring_enter2 / io_uring_register): they return -errno, so no
 // errno read is needed for them. libc calls return -1 and leave errno, read through
 // __errno_location (thread-local, so each Worker loads this module and gets its own pointer).
-import { dlopen, FFIType, ptr as ffiPtr, read as ffiRead, toArrayBuffer as ffiToArrayBuffer } from "bun:ffi";
+import { dlopen, FFIType, CString, ptr as ffiPtr, read as ffiRead, toArrayBuffer as ffiToArrayBuffer } from "bun:ffi";
 import { invalidArgument } from "../src/error.ts";
 
 /** A pointer argument: a typed array or DataView (never a bare ArrayBuffer, which bun:ffi cannot
@@ -83,6 +83,16 @@ const libcSymbols = {
   pipe2: { args: ["ptr", "i32"], returns: "i32" },
   // int socketpair(int domain, int type, int protocol, int sv[2]);
   socketpair: { args: ["i32", "i32", "i32", "ptr"], returns: "i32" },
+  // int fstat(int fd, struct stat *statbuf);  (exported by glibc since 2.33)
+  fstat: { args: ["i32", "ptr"], returns: "i32" },
+  // pid_t gettid(void);  (glibc 2.30)
+  gettid: { args: [], returns: "i32" },
+  // pid_t getpid(void);
+  getpid: { args: [], returns: "i32" },
+  // char *getenv(const char *name);
+  getenv: { args: ["ptr"], returns: "ptr" },
+  // int setenv(const char *name, const char *value, int overwrite);
+  setenv: { args: ["ptr", "ptr", "i32"], returns: "i32" },
 } as const;
 
 /** Raised when liburing.so.2 or libc.so.6 cannot be loaded; `cause` keeps dlopen's error. */
@@ -133,6 +143,11 @@ export interface LibcCalls {
   getrusage(who: number, usage: Pointer): number;
   pipe2(fds: Pointer, flags: number): number;
   socketpair(domain: number, type: number, protocol: number, sv: Pointer): number;
+  fstat(fd: number, statbuf: Pointer): number;
+  gettid(): number;
+  getpid(): number;
+  getenv(name: Pointer): number | null;
+  setenv(name: Pointer, value: Pointer, overwrite: number): number;
 }
 
 type LiburingSymbols = LiburingCalls;
@@ -223,3 +238,22 @@ export function viewNative(address: number, byteLength: number): ArrayBuffer {
 }
 
 export const readNative = ffiRead;
+
+/** A NUL-terminated copy of `s` for a `const char *` argument. */
+function cString(s: string): Uint8Array {
+  return new TextEncoder().encode(`${s}\0`);
+}
+
+/** The C environment's value of `name` (libc's environ, one per process and shared by every
+ * thread, unlike a Worker's process.env), or null. */
+export function getenvNative(name: string): string | null {
+  const p = c.getenv(cString(name));
+  return p === null || p === 0 ? null : new CString(p as never).toString();
+}
+
+/** setenv(3) in libc's environ. With `overwrite` false an existing value is kept (glibc takes its
+ * environment lock, so of two threads setting the same name only the first one's value stays).
+ * Returns false when libc refused (errno set). */
+export function setenvNative(name: string, value: string, overwrite: boolean): boolean {
+  return c.setenv(cString(name), cString(value), overwrite ? 1 : 0) === 0;
+}

@@ -1,0 +1,428 @@
+// What a terminated Worker leaves open is closed by another thread.
+//
+// `worker.terminate()` runs no JavaScript in the Worker: no process 'exit' handler, no 'close'
+// listener of its own, no FinalizationRegistry callback. Its OS thread exits and its heap is freed,
+// while the ring fds, eventfds and sockets it opened stay in the process's fd table, with their
+// operations still armed in the kernel (measured with Bun 1.4.5 on Linux 6.18; the evidence is in
+// docs/reliability.md). At the thread's exit the kernel cancels only requests that hold io_uring
+// files (io_uring_files_cancel, cancel_all false); the rest stay armed, and when one fires later
+// its task work runs from the ring's fallback worker, which ends it with -ECANCELED
+// (io_should_terminate_tw) without touching its buffer, but posts that CQE into the ring's CQ.
+//
+// So every thread that loads bun-uring records what it opens in one ledger: a table in anonymous
+// native memory, which every thread of the process sees at the same address. Each entry says
+// which thread owns the fd (kernel tid plus the thread's start time, so a tid the kernel hands to
+// a new thread is not taken for the old one; and the Worker's threadId), what it is, and how to
+// recognise it (the device and inode numbers fstat reports, an eventfd's id from fdinfo, a mapped
+// ring region's address). A sweep closes the fds of threads that no longer exist, after checking
+// that each fd number still names the same open file: a number closed behind the library's back
+// and reused names another inode (or another eventfd id), and is left alone, and so is a file
+// that a live thread has in the ledger too (a socket adopted by another thread). A ring's mapped
+// regions are unmapped first, since a mapping holds the ring file open by itself; closing the
+// last reference makes the kernel cancel the ring's requests (io_ring_exit_work).
+//
+// Sweeps run when a ring is created (in any thread), shortly after a Worker created by a thread
+// that has bun-uring loaded exits (process 'worker' event, then the Worker's own 'exit'/'close'),
+// and when the application calls reclaimDeadThreads() or reclaimWorker().
+//
+// Entries are claimed and released with compare-and-swap on their state word (Atomics on a view
+// of native memory: every thread's view is the same memory).
+import { readFileSync } from "node:fs";
+import { threadId as jsThreadId } from "node:worker_threads";
+import { c, getenvNative, setenvNative, viewNative } from "../../ffi/index.ts";
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../abi/net.ts";
+import { STAT, STAT_SIZE } from "../abi/stat.ts";
+import { invalidArgument } from "../error.ts";
+
+/** libc's environment names the ledger's address for the other threads (one name per pid, so a
+ * child process that inherits the variable never looks at its parent's address). */
+const ENV_PREFIX = "BUN_URING_FD_LEDGER_";
+const MAGIC = 0x4255524c;
+const LEDGER_VERSION = 1;
+/** Entries in the ledger. Past this many fds open at once, new ones are not recorded (and would
+ * not be reclaimed after a termination); the table is 1 MiB of address space, touched as used. */
+export const LEDGER_CAPACITY = 16384;
+const ENTRY_WORDS = 16;
+const HEADER_WORDS = 16;
+const LEDGER_BYTES = (HEADER_WORDS + LEDGER_CAPACITY * ENTRY_WORDS) * 4;
+
+// Header words.
+const H_MAGIC = 0, H_VERSION = 1, H_PID = 2, H_CAPACITY = 3, H_HIGH = 4, H_NONCE = 5;
+// Entry words: the state first (claimed by compare-and-swap), then what the entry records.
+const W_STATE = 0, W_KIND = 1, W_FD = 2, W_TID = 3, W_JS = 4, W_START_LO = 5, W_START_HI = 6;
+const W_DEV_LO = 7, W_DEV_HI = 8, W_INO_LO = 9, W_INO_HI = 10, W_EXTRA = 11, W_ADDR_LO = 12, W_ADDR_HI = 13;
+const FREE = 0, WRITING = 1, LIVE = 2, SWEEPING = 3;
+/** Entry kinds, in the order a sweep handles them: a ring's mappings before its fd. */
+const K_MAPPING = 1, K_RING = 2, K_EVENTFD = 3, K_SOCKET = 4;
+const U32 = 4294967296;
+
+interface Ledger {
+  words: Int32Array;
+}
+
+/** What a sweep did. `kept`: entries of dead threads whose fd number names another file now (or
+ * a file a live thread also owns); their numbers were not closed. `pending` (reclaimWorker only):
+ * entries of the Worker whose thread was still alive when the wait ended. */
+export interface ReclaimReport {
+  rings: number;
+  mappings: number;
+  eventfds: number;
+  sockets: number;
+  kept: number;
+  pending: number;
+}
+
+function emptyReport(): ReclaimReport {
+  return { rings: 0, mappings: 0, eventfds: 0, sockets: 0, kept: 0, pending: 0 };
+}
+
+let ledger: Ledger | null | undefined;
+/** Why the ledger could not be opened (reclaiming is then off in this thread). */
+let ledgerProblem = "";
+
+/** This thread: kernel tid, start time (clock ticks after boot, /proc/thread-self/stat field 22). */
+const self = { tid: c.gettid(), start: startTimeOf("/proc/thread-self/stat") ?? -1, js: jsThreadId };
+/** This thread's entries by fd number. */
+const mine = new Map<number, number[]>();
+/** Where this thread looks for a free entry next. */
+let cursor = 0;
+
+const statBuf = new Uint8Array(STAT_SIZE);
+const statView = new DataView(statBuf.buffer);
+
+/** Field 22 (starttime) and field 3 (state) of a /proc stat file; null when it cannot be read
+ * (the thread is gone). The command name (field 2) may hold spaces and parentheses: fields are
+ * counted after its last ')'. */
+function readStat(path: string): { state: string; start: number } | null {
+  let text: string;
+  try {
+    text = readFileSync(path, "latin1");
+  } catch {
+    return null;
+  }
+  const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  const start = Number(rest[19]);
+  return Number.isFinite(start) ? { state: rest[0] ?? "", start } : null;
+}
+
+function startTimeOf(path: string): number | null {
+  return readStat(path)?.start ?? null;
+}
+
+/** Whether thread `tid` of this process is the same thread that started at `start` and has not
+ * exited (a zombie or dead state counts as exited: it runs no user code any more). */
+function threadAlive(tid: number, start: number): boolean {
+  const s = readStat(`/proc/self/task/${tid}/stat`);
+  return s !== null && s.start === start && s.state !== "Z" && s.state !== "X";
+}
+
+/** The mapping of this process that covers `bytes` from `address` (one /proc/self/maps line:
+ * its inode and path), or null. Adjacent anonymous mappings may be merged into one line, so the
+ * line may be larger than the range. */
+function mappingOver(maps: string, address: number, bytes: number): { inode: number; path: string } | null {
+  for (const line of maps.split("\n")) {
+    const dash = line.indexOf("-");
+    const space = line.indexOf(" ");
+    if (dash <= 0 || space <= dash) continue;
+    const start = parseInt(line.slice(0, dash), 16);
+    const end = parseInt(line.slice(dash + 1, space), 16);
+    if (start > address || end < address + bytes) continue;
+    const f = line.split(/\s+/);
+    return { inode: Number(f[4]), path: f.slice(5).join(" ") };
+  }
+  return null;
+}
+
+function openLedger(): Ledger | null {
+  const pid = c.getpid();
+  const name = `${ENV_PREFIX}${pid}`;
+  if (getenvNative(name) === null) {
+    const address = c.mmap(null, LEDGER_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (address === -1) {
+      ledgerProblem = "mmap of the fd ledger failed";
+      return null;
+    }
+    const w = new Int32Array(viewNative(address, LEDGER_BYTES));
+    const nonce = (Math.random() * 0x7fffffff) | 0;
+    w[H_VERSION] = LEDGER_VERSION;
+    w[H_PID] = pid;
+    w[H_CAPACITY] = LEDGER_CAPACITY;
+    w[H_NONCE] = nonce;
+    Atomics.store(w, H_MAGIC, MAGIC);
+    // Two threads may get here at once: setenv without overwrite keeps the first value, and the
+    // thread whose table lost gives its memory back.
+    setenvNative(name, `${address}:${nonce}`, false);
+    if (getenvNative(name) !== `${address}:${nonce}`) c.munmap(address, LEDGER_BYTES);
+  }
+  const value = getenvNative(name);
+  const m = value === null ? null : /^(\d+):(-?\d+)$/.exec(value);
+  if (m === null) {
+    ledgerProblem = `${name} does not name a ledger (${value})`;
+    return null;
+  }
+  const address = Number(m[1]);
+  // A value this process did not write (a recycled pid that inherited an ancestor's variable)
+  // names memory that may not be mapped here: check the mapping before reading it.
+  const mapping = mappingOver(readFileSync("/proc/self/maps", "latin1"), address, LEDGER_BYTES);
+  if (mapping === null || mapping.inode !== 0) {
+    ledgerProblem = `${name} names ${address.toString(16)}, which is not the ledger's mapping in this process`;
+    return null;
+  }
+  const w = new Int32Array(viewNative(address, LEDGER_BYTES));
+  if (Atomics.load(w, H_MAGIC) !== MAGIC || w[H_PID] !== pid || w[H_NONCE] !== Number(m[2]) || w[H_VERSION] !== LEDGER_VERSION) {
+    ledgerProblem = `the memory ${name} names is not a bun-uring ledger of this process`;
+    return null;
+  }
+  return { words: w };
+}
+
+function theLedger(): Ledger | null {
+  if (ledger === undefined) {
+    try {
+      ledger = self.start < 0 ? null : openLedger();
+      if (self.start < 0) ledgerProblem = "/proc/thread-self/stat is not readable";
+    } catch (e) {
+      ledger = null;
+      ledgerProblem = (e as Error)?.message ?? String(e);
+    }
+  }
+  return ledger;
+}
+
+/** Whether this thread records its fds (false when the ledger could not be opened, e.g. without
+ * /proc; `reason` says why). */
+export function ledgerState(): { enabled: boolean; reason: string } {
+  return { enabled: theLedger() !== null, reason: ledgerProblem };
+}
+
+/** fstat `fd` into statBuf; false when it is not open. */
+function statFd(fd: number): boolean {
+  return c.fstat(fd, statBuf) === 0;
+}
+
+/** The eventfd-id line of an eventfd's fdinfo (Linux 6.0+), or -1. */
+function eventfdId(fd: number): number {
+  try {
+    const m = /eventfd-id:\s*(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "latin1"));
+    return m ? Number(m[1]) : -1;
+  } catch {
+    return -1;
+  }
+}
+
+/** Claim a free entry (compare-and-swap FREE → WRITING); -1 when the table is full. */
+function claim(w: Int32Array): number {
+  for (let n = 0; n < LEDGER_CAPACITY; n++) {
+    const i = (cursor + n) % LEDGER_CAPACITY;
+    const base = HEADER_WORDS + i * ENTRY_WORDS;
+    if (w[base + W_STATE] === FREE && Atomics.compareExchange(w, base + W_STATE, FREE, WRITING) === FREE) {
+      cursor = (i + 1) % LEDGER_CAPACITY;
+      // Sweeps look at entries below the high-water mark only.
+      for (;;) {
+        const high = Atomics.load(w, H_HIGH);
+        if (high > i || Atomics.compareExchange(w, H_HIGH, high, i + 1) === high) break;
+      }
+      return i;
+    }
+  }
+  return -1;
+}
+
+/** Record one entry for `fd` from the stat buffer; the state store publishes it. */
+function record(kind: number, fd: number, extra: number, address: number): void {
+  const L = theLedger();
+  if (L === null) return;
+  const w = L.words;
+  const i = claim(w);
+  if (i < 0) return;
+  const base = HEADER_WORDS + i * ENTRY_WORDS;
+  w[base + W_KIND] = kind;
+  w[base + W_FD] = fd;
+  w[base + W_TID] = self.tid;
+  w[base + W_JS] = self.js;
+  w[base + W_START_LO] = self.start % U32;
+  w[base + W_START_HI] = Math.floor(self.start / U32);
+  w[base + W_DEV_LO] = statView.getUint32(STAT.st_dev, true);
+  w[base + W_DEV_HI] = statView.getUint32(STAT.st_dev + 4, true);
+  w[base + W_INO_LO] = statView.getUint32(STAT.st_ino, true);
+  w[base + W_INO_HI] = statView.getUint32(STAT.st_ino + 4, true);
+  w[base + W_EXTRA] = extra;
+  w[base + W_ADDR_LO] = address % U32;
+  w[base + W_ADDR_HI] = Math.floor(address / U32);
+  Atomics.store(w, base + W_STATE, LIVE);
+  const list = mine.get(fd);
+  if (list === undefined) mine.set(fd, [i]);
+  else list.push(i);
+}
+
+/** Record that this thread owns `fd` (an eventfd or a socket it created or adopted), so that it
+ * is closed if the thread ends without closing it. Recording the same fd twice is one entry. */
+export function ownFd(fd: number, kind: "eventfd" | "socket"): void {
+  if (mine.has(fd) || !statFd(fd)) return;
+  record(kind === "eventfd" ? K_EVENTFD : K_SOCKET, fd, kind === "eventfd" ? eventfdId(fd) : 0, 0);
+}
+
+/** Record this thread's ring fd and the regions it mapped from it (kernel ring memory: a mapping
+ * keeps the ring open after its fd is closed, so a sweep unmaps them first). A ring being
+ * created is also the moment to sweep what dead threads left. */
+export function ownRing(fd: number, mapped: readonly { address: number; byteLength: number }[]): void {
+  reclaimDeadThreads();
+  if (mine.has(fd) || !statFd(fd)) return;
+  for (const m of mapped) record(K_MAPPING, fd, m.byteLength, m.address);
+  record(K_RING, fd, 0, 0);
+}
+
+/** This thread closes `fd` itself (or has just closed it): forget its entries. */
+export function disownFd(fd: number): void {
+  const list = mine.get(fd);
+  if (list === undefined) return;
+  mine.delete(fd);
+  const w = ledger!.words;
+  for (const i of list) Atomics.compareExchange(w, HEADER_WORDS + i * ENTRY_WORDS + W_STATE, LIVE, FREE);
+}
+
+function u64(w: Int32Array, base: number, lo: number): number {
+  return (w[base + lo + 1]! >>> 0) * U32 + (w[base + lo]! >>> 0);
+}
+
+/** dev:ino of an entry, the key under which two entries name the same open file. */
+function fileKey(w: Int32Array, base: number): string {
+  return `${u64(w, base, W_DEV_LO)}:${u64(w, base, W_INO_LO)}`;
+}
+
+/** Whether `fd` still names the file the entry recorded. */
+function sameFile(w: Int32Array, base: number, fd: number): boolean {
+  if (!statFd(fd)) return false;
+  if (statView.getUint32(STAT.st_dev, true) !== (w[base + W_DEV_LO]! >>> 0) || statView.getUint32(STAT.st_dev + 4, true) !== (w[base + W_DEV_HI]! >>> 0)) return false;
+  if (statView.getUint32(STAT.st_ino, true) !== (w[base + W_INO_LO]! >>> 0) || statView.getUint32(STAT.st_ino + 4, true) !== (w[base + W_INO_HI]! >>> 0)) return false;
+  // Every eventfd shares one anonymous inode: its id tells two apart.
+  return w[base + W_KIND] !== K_EVENTFD || eventfdId(fd) === w[base + W_EXTRA];
+}
+
+/** Close the fds (and unmap the ring regions) of threads that no longer exist. Safe to call at any
+ * time from any thread: fds of live threads are never touched, and a dead thread's fd number is
+ * closed only if it still names the file that thread opened. */
+export function reclaimDeadThreads(): ReclaimReport {
+  const report = emptyReport();
+  const L = theLedger();
+  if (L === null) return report;
+  const w = L.words;
+  const high = Atomics.load(w, H_HIGH);
+  const alive = new Map<string, boolean>();
+  const liveFiles = new Set<string>();
+  const dead: number[] = [];
+  for (let i = 0; i < high; i++) {
+    const base = HEADER_WORDS + i * ENTRY_WORDS;
+    if (Atomics.load(w, base + W_STATE) !== LIVE) continue;
+    const tid = w[base + W_TID]!;
+    const start = u64(w, base, W_START_LO);
+    const who = `${tid}:${start}`;
+    let up = alive.get(who);
+    if (up === undefined) {
+      up = (tid === self.tid && start === self.start) || threadAlive(tid, start);
+      alive.set(who, up);
+    }
+    if (up) {
+      if (w[base + W_KIND] !== K_MAPPING) liveFiles.add(fileKey(w, base));
+    } else {
+      dead.push(i);
+    }
+  }
+  if (dead.length === 0) return report;
+  // One sweeper per entry: the one whose compare-and-swap takes it out of LIVE.
+  const taken = dead.filter((i) => Atomics.compareExchange(w, HEADER_WORDS + i * ENTRY_WORDS + W_STATE, LIVE, SWEEPING) === LIVE);
+  taken.sort((a, b) => w[HEADER_WORDS + a * ENTRY_WORDS + W_KIND]! - w[HEADER_WORDS + b * ENTRY_WORDS + W_KIND]!);
+  let maps: string | null = null;
+  for (const i of taken) {
+    const base = HEADER_WORDS + i * ENTRY_WORDS;
+    const kind = w[base + W_KIND]!;
+    const fd = w[base + W_FD]!;
+    if (kind === K_MAPPING) {
+      // Unmapped only if the same range is still a mapping of that ring's inode.
+      maps ??= readFileSync("/proc/self/maps", "latin1");
+      const address = u64(w, base, W_ADDR_LO);
+      const bytes = Math.ceil((w[base + W_EXTRA]! >>> 0) / 4096) * 4096;
+      const m = mappingOver(maps, address, bytes);
+      if (m !== null && m.inode === u64(w, base, W_INO_LO) && m.path.includes("io_uring") && c.munmap(address, bytes) === 0) report.mappings++;
+      else report.kept++;
+    } else if (sameFile(w, base, fd) && !liveFiles.has(fileKey(w, base))) {
+      c.close(fd);
+      if (kind === K_RING) report.rings++;
+      else if (kind === K_EVENTFD) report.eventfds++;
+      else report.sockets++;
+    } else {
+      report.kept++;
+    }
+    Atomics.store(w, base + W_STATE, FREE);
+  }
+  return report;
+}
+
+/** Entries of Worker `js` (its threadId) still recorded: owned by a live thread, or being swept. */
+function entriesOf(js: number): number {
+  const L = theLedger();
+  if (L === null) return 0;
+  const w = L.words;
+  const high = Atomics.load(w, H_HIGH);
+  let n = 0;
+  for (let i = 0; i < high; i++) {
+    const base = HEADER_WORDS + i * ENTRY_WORDS;
+    const s = Atomics.load(w, base + W_STATE);
+    if ((s === LIVE || s === SWEEPING) && w[base + W_JS] === js) n++;
+  }
+  return n;
+}
+
+function addReport(into: ReclaimReport, r: ReclaimReport): void {
+  into.rings += r.rings;
+  into.mappings += r.mappings;
+  into.eventfds += r.eventfds;
+  into.sockets += r.sockets;
+  into.kept += r.kept;
+}
+
+const POLL_MS = 10;
+
+/** After `worker.terminate()` (or its 'exit'/'close' event): wait until the Worker's thread is gone
+ * (its 'close' event may come before the thread has exited), then close the rings, eventfds and
+ * sockets it left open. Resolves with what was closed; `pending` counts entries of the Worker
+ * whose thread was still running after `timeoutMs` (a Worker that was not terminated). */
+export function reclaimWorker(worker: { threadId: number } | number, timeoutMs = 5000): Promise<ReclaimReport> {
+  const js = typeof worker === "number" ? worker : worker?.threadId;
+  if (typeof js !== "number" || !Number.isInteger(js) || js < 0) throw invalidArgument("reclaimWorker", `needs a Worker or its threadId (an integer >= 0), got ${String(js)}`);
+  if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs)) throw invalidArgument("reclaimWorker", `timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
+  const report = emptyReport();
+  const deadline = performance.now() + timeoutMs;
+  return new Promise<ReclaimReport>((resolve) => {
+    const round = (): void => {
+      addReport(report, reclaimDeadThreads());
+      const left = entriesOf(js);
+      if (left === 0 || performance.now() >= deadline) {
+        report.pending = left;
+        resolve(report);
+        return;
+      }
+      // Unref'd: waiting for a thread to go never keeps the process alive.
+      (setTimeout(round, POLL_MS) as { unref?: () => void }).unref?.();
+    };
+    round();
+  });
+}
+
+/** Workers this thread creates are watched from here on: when one exits, what it left is swept
+ * (Bun emits process 'worker' for the global Worker and node:worker_threads alike; the first has
+ * a 'close' event, the second an 'exit' event). */
+function watchWorkers(): void {
+  const onWorker = (w: { threadId?: number; once?: (ev: string, f: () => void) => unknown; addEventListener?: (ev: string, f: () => void, o?: { once: boolean }) => void }): void => {
+    const js = w?.threadId;
+    if (typeof js !== "number") return;
+    const done = (): void => {
+      if (entriesOf(js) > 0) void reclaimWorker(js);
+    };
+    if (typeof w.once === "function") w.once("exit", done);
+    else if (typeof w.addEventListener === "function") w.addEventListener("close", done, { once: true });
+  };
+  (process as unknown as { on(ev: string, f: typeof onWorker): void }).on("worker", onWorker);
+}
+
+watchWorkers();
