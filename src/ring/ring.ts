@@ -16,6 +16,8 @@ import { prepCancel64 } from "../ops/prep.ts";
 import { OpTable, OP_MAX_CAPACITY, type CompletionHandler } from "./optable.ts";
 import { type Region, allocShared, mapFd, unmapRegion, pageAlign, retireShared, retiredSharedBytes, SHARED_RETIRE_BUDGET_BYTES, type MappedRegion } from "./memory.ts";
 import { kernelAtLeast, kernelRelease, probeOpcodes, supportedSetupFlags, queryOpcodes } from "./kernel.ts";
+import { ownRing, disownFd } from "./reclaim.ts";
+import { isMainThread } from "node:worker_threads";
 
 /** A flag the caller may require (true), refuse (false) or leave to the library ("auto": used
  * when the kernel has it). */
@@ -49,7 +51,8 @@ export interface RingOptions {
   disabled?: boolean;
   /** Where the rings live. "shared": SharedArrayBuffers the library allocates
    * (IORING_SETUP_NO_MMAP, 6.5+); "mmap": kernel memory mapped from the ring fd; "auto" (default):
-   * shared where the kernel takes it, else mmap. */
+   * shared where the kernel takes it, else mmap; in a Worker always mmap (a terminated Worker's
+   * heap is freed while the kernel may still write the CQ: see src/ring/reclaim.ts). */
   memory?: "auto" | "shared" | "mmap";
   /** Register the ring fd (IORING_REGISTER_RING_FDS, 5.18) and enter through the index. Default
    * true where the kernel has it. */
@@ -136,6 +139,8 @@ function releaseRemains(r: RingRemains, stuck: boolean): void {
     new DataView(upd.buffer).setUint32(R.RSRC_UPDATE.offset, r.registeredIndex, true);
     sys.io_uring_register(r.fd, R.IORING_UNREGISTER_RING_FDS, upd, 1);
   }
+  // Out of the fd ledger before the number can be reused (src/ring/reclaim.ts).
+  disownFd(r.fd);
   c.close(r.fd);
   r.fd = -1;
   for (const region of r.regions) {
@@ -318,7 +323,10 @@ export class Ring {
     // Closed rings' shared memory is kept a while (retireShared); while that is at its budget,
     // "auto" maps kernel memory, which close() can hand back at once.
     const retiredFull = memoryChoice === "auto" && canShare && retiredSharedBytes() >= SHARED_RETIRE_BUDGET_BYTES;
-    if (memoryChoice !== "mmap" && canShare && !retiredFull) {
+    // A Worker's heap is freed when it is terminated, while the kernel may still post CQEs into
+    // the ring memory (an armed receive that fires later): in a Worker, "auto" takes kernel memory.
+    const inWorker = memoryChoice === "auto" && !isMainThread;
+    if (memoryChoice !== "mmap" && canShare && !retiredFull && !inWorker) {
       const r = setupShared(entries, flags, sqEntries, cqEntries, cqeSize, o.cqEntries);
       if ("fd" in r) {
         setup = r;
@@ -329,7 +337,9 @@ export class Ring {
         memoryReason = `the kernel refused ring memory from the library (${r.error.code}), so the rings are mapped from the ring fd`;
       }
     } else {
-      memoryReason = memoryChoice === "mmap" ? "mmap requested" : retiredFull
+      memoryReason = memoryChoice === "mmap" ? "mmap requested" : inWorker
+        ? "a Worker's ring: a terminated Worker's heap is freed while the kernel may still write the CQ, so the rings are mapped from the ring fd (memory: \"shared\" asks for SharedArrayBuffers anyway)"
+        : retiredFull
         ? `closed rings' shared memory still kept for the kernel's teardown is at its ${SHARED_RETIRE_BUDGET_BYTES >> 20} MiB budget, so the rings are mapped from the ring fd`
         : `IORING_SETUP_NO_MMAP needs Linux 6.5; the rings are mapped from the ring fd`;
     }
@@ -422,6 +432,8 @@ export class Ring {
         "lower maxInflight or batchSize (the op table takes 128 bytes of scratch memory and three array slots per entry)", { cause: e });
     }
     dropped.register(this.lifeToken, this.remains, this.remains);
+    // Recorded in the fd ledger, so that a terminated Worker's ring is closed by another thread.
+    ownRing(fd, regions.filter((r) => r.kind === "mmap"));
   }
 
   private registerRingFd(): void {
