@@ -12,6 +12,7 @@ import { prepCancel64 } from "../ops/prep.ts";
 import { Ring, type RingOptions } from "../ring/ring.ts";
 import { ProvidedBufferRing } from "../ring/register.ts";
 import { kernelAtLeast } from "../ring/kernel.ts";
+import { disownFd, ownFd } from "../ring/reclaim.ts";
 import { LoopDriver } from "../loop/driver.ts";
 import { type ZcMode } from "../zc/sender.ts";
 import { probeReportUsage } from "../ring/kernel.ts";
@@ -332,15 +333,19 @@ export class RingHost implements SocketHost {
 
   adopt<T extends AsyncSocket>(s: T): T {
     this.sockets.add(s);
+    // In the fd ledger: a terminated Worker's sockets are closed by another thread (src/ring/reclaim.ts).
+    ownFd(s.fd, "socket");
     return s;
   }
 
   socketClosed(s: AsyncSocket): void {
     this.sockets.delete(s);
+    disownFd(s.fd);
   }
 
   listenerClosed(l: TcpListener): void {
     this.listeners.delete(l);
+    disownFd(l.fd);
   }
 }
 
@@ -711,6 +716,7 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
     this.fd = fd;
     this.socketOptions = socketOptions;
     this.address = localAddress(fd);
+    ownFd(fd, "socket");
   }
 
   get port(): number {
@@ -770,6 +776,7 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
       setUpNow(this.owner.ring, { fd, options: this.socketOptions });
       sock = new TcpSocket(this.owner, fd);
     } catch (e) {
+      disownFd(fd);
       c.close(fd);
       throw e;
     }
@@ -814,7 +821,10 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
           } catch (e) {
             w.reject(e);
           }
-        } else this.fds.push(res);
+        } else {
+          this.fds.push(res);
+          ownFd(res, "socket");
+        }
       }
     } else if (res === -ECANCELED && final && !this.closing && !this.cancelling && this.waiters.length > 0) {
       // Cancelled by nobody here: the ring went away underneath (its own close). Waiting on would
@@ -878,7 +888,10 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
   closeFd(): void {
     if (this.fdClosed) return;
     this.fdClosed = true;
-    for (const fd of this.fds.splice(0)) c.close(fd);
+    for (const fd of this.fds.splice(0)) {
+      disownFd(fd);
+      c.close(fd);
+    }
     c.close(this.fd);
     this.owner.listenerClosed(this);
     this.closeResolve?.();

@@ -37,6 +37,7 @@ import { EFD_CLOEXEC, EFD_NONBLOCK } from "../abi/net.ts";
 import { UringError, closedError, invalidArgument } from "../error.ts";
 import type { Ring } from "../ring/ring.ts";
 import { registerEventfd, unregisterEventfd } from "../ring/register.ts";
+import { disownFd, ownFd } from "../ring/reclaim.ts";
 import { IORING_SETUP_DEFER_TASKRUN } from "../abi/setup.ts";
 
 export interface LoopDriverOptions {
@@ -110,6 +111,8 @@ export class LoopDriver {
       throw e;
     }
     this.eventfd = fd;
+    // In the fd ledger: a terminated Worker's eventfd is closed by another thread (src/ring/reclaim.ts).
+    ownFd(fd, "eventfd");
     this.deferTaskrun = (ring.flags & IORING_SETUP_DEFER_TASKRUN) !== 0;
     this.canQuiet = ring.canToggleEventfd;
   }
@@ -330,7 +333,11 @@ export class LoopDriver {
     // The fd is closed only once Bun has let go of its stream, so Bun never polls a number that
     // a later open() could reuse.
     const fd = this.eventfd;
-    if (cancelled === null) c.close(fd);
-    else void cancelled.then(() => c.close(fd));
+    const closeFd = (): void => {
+      disownFd(fd);
+      c.close(fd);
+    };
+    if (cancelled === null) closeFd();
+    else void cancelled.then(closeFd);
   }
 }

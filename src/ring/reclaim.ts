@@ -285,9 +285,11 @@ function u64(w: Int32Array, base: number, lo: number): number {
   return (w[base + lo + 1]! >>> 0) * U32 + (w[base + lo]! >>> 0);
 }
 
-/** dev:ino of an entry, the key under which two entries name the same open file. */
+/** dev:ino of an entry (and an eventfd's id: every eventfd has the same inode), the key under
+ * which two entries name the same file. */
 function fileKey(w: Int32Array, base: number): string {
-  return `${u64(w, base, W_DEV_LO)}:${u64(w, base, W_INO_LO)}`;
+  const key = `${u64(w, base, W_DEV_LO)}:${u64(w, base, W_INO_LO)}`;
+  return w[base + W_KIND] === K_EVENTFD ? `${key}:${w[base + W_EXTRA]}` : key;
 }
 
 /** Whether `fd` still names the file the entry recorded. */
@@ -383,12 +385,15 @@ function addReport(into: ReclaimReport, r: ReclaimReport): void {
 
 const POLL_MS = 10;
 
-/** After `worker.terminate()` (or its 'exit'/'close' event): wait until the Worker's thread is gone
- * (its 'close' event may come before the thread has exited), then close the rings, eventfds and
- * sockets it left open. Resolves with what was closed; `pending` counts entries of the Worker
- * whose thread was still running after `timeoutMs` (a Worker that was not terminated). */
+/** Close what a Worker leaves open when it is terminated: call it just before
+ * `worker.terminate()` (from then on the Worker's threadId reads -1), or give the threadId read
+ * before. It waits until the Worker's thread is gone (its 'close'/'exit' event may come before the
+ * thread has exited), then closes the rings, eventfds and sockets the Worker left open. Resolves
+ * with what was closed; `pending` counts entries of the Worker whose thread was still running
+ * after `timeoutMs` (a Worker that was not terminated). */
 export function reclaimWorker(worker: { threadId: number } | number, timeoutMs = 5000): Promise<ReclaimReport> {
   const js = typeof worker === "number" ? worker : worker?.threadId;
+  if (js === -1) throw invalidArgument("reclaimWorker", "the Worker's threadId reads -1: it was terminated already; call reclaimWorker(worker) before terminate(), pass the threadId read before, or call reclaimDeadThreads() once its thread is gone");
   if (typeof js !== "number" || !Number.isInteger(js) || js < 0) throw invalidArgument("reclaimWorker", `needs a Worker or its threadId (an integer >= 0), got ${String(js)}`);
   if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs)) throw invalidArgument("reclaimWorker", `timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
   const report = emptyReport();
