@@ -1,0 +1,47 @@
+// Worker termination, each scenario in its own process (test/fixtures/hostile/worker.ts; the
+// Worker side is worker-child.ts). worker.terminate() runs no JavaScript in the Worker, so what it
+// opened is closed from another thread through the fd ledger (src/ring/reclaim.ts): automatically
+// when the terminating thread has bun-uring loaded, at the next ring any thread creates, or by
+// reclaimWorker(). The Worker's rings, eventfd and sockets all have operations in flight.
+import { describe, expect, test } from "bun:test";
+import { expectClean, runScenario } from "./fixtures/hostile/spawn.ts";
+
+describe("Worker termination (each in its own process)", () => {
+  test("a terminated Worker's rings, eventfd and sockets are closed without any call; this thread's ring and connection still work", () => {
+    const r = expectClean(runScenario("worker.ts", "automatic"));
+    expect(r.opened).toBeGreaterThanOrEqual(8);
+    expect(r.left).toBe(0);
+  }, 70_000);
+
+  test("a main thread that never loads bun-uring: the next ring any thread creates closes what the dead Worker left", () => {
+    const r = expectClean(runScenario("worker.ts", "next-ring-no-lib"));
+    expect(r.leftBefore).toBeGreaterThan(0);
+    expect(r.left).toBe(0);
+  }, 70_000);
+
+  test("reclaimWorker() for a Worker created before bun-uring was loaded: two rings, the eventfd, the sockets and the ring mappings", () => {
+    const r = expectClean(runScenario("worker.ts", "explicit"));
+    expect(r).toMatchObject({ rings: 2, eventfds: 1, mappings: 4, kept: 0, pending: 0 });
+    expect(r.sockets).toBeGreaterThanOrEqual(4);
+  }, 70_000);
+
+  test("fd numbers closed behind the library's back and reused by this thread, and a socket the Worker adopted from this thread, are never closed", () => {
+    const r = expectClean(runScenario("worker.ts", "reuse"));
+    // The fixture checks each reused number still names this thread's file; the kept count may be
+    // split between this thread's automatic sweep and reclaimWorker's.
+    expect(r.reused).toBeGreaterThanOrEqual(2);
+  }, 70_000);
+
+  test("a Worker's ring with memory \"auto\" lives in kernel memory (its heap is freed at termination); \"shared\" is still given when asked", () => {
+    const r = expectClean(runScenario("worker.ts", "memory"));
+    expect(r.auto).toBe("mmap");
+    // Kernels before 6.5 have no IORING_SETUP_NO_MMAP: "shared" is refused there.
+    expect(r.shared === "shared" || String(r.shared).startsWith("refused")).toBe(true);
+  }, 70_000);
+
+  test("50 Workers terminated with operations in flight: fds and ring mappings back to the start, RSS bounded", () => {
+    const r = expectClean(runScenario("worker.ts", "churn", 240_000));
+    expect(r.workers).toBe(50);
+    expect(r.rssGrowthMiB).toBeLessThan(256);
+  }, 250_000);
+});
