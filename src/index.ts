@@ -24,6 +24,8 @@ export type { HostAddress } from "./api/address.ts";
 export { ZcrxStream, ZcrxChunk, type ZcrxRecvOptions } from "./api/zcrx.ts";
 
 export { Ring, describeCapabilities, type RingOptions, type Capabilities, type FlagChoice } from "./ring/ring.ts";
+// What a terminated Worker left open (its rings, eventfds, sockets) is closed from another thread.
+export { reclaimWorker, reclaimDeadThreads, type ReclaimReport } from "./ring/reclaim.ts";
 export { UringError } from "./error.ts";
 
 export {

@@ -16,6 +16,8 @@ const PINNED: Record<string, string[]> = {
     "RecvStream", "RecvFromStream", "TimeoutError", "ZcrxStream", "ZcrxChunk",
     // the ring and its error
     "Ring", "describeCapabilities", "UringError",
+    // what a terminated Worker left open
+    "reclaimWorker", "reclaimDeadThreads",
     // zero-copy send
     "ZcSender", "FixedBufferPool",
     // zero-copy receive

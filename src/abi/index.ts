@@ -6,3 +6,4 @@ export * from "./register.ts";
 export * from "./zcrx.ts";
 export * from "./net.ts";
 export * from "./errno.ts";
+export * from "./stat.ts";
