@@ -230,29 +230,9 @@ export class ZcSender {
     s.mode = mode;
     s.reportUsage = reportUsage;
     const kernel = ring.capabilities.kernel;
-    // Probed, not read from the version (distributions backport): a SEND_ZC on fd -1 whose
-    // addr3 names a second op-table entry (probeNotifUserData in src/ring/kernel.ts).
-    const nud = o.notifUserData ?? "auto";
-    if (nud !== true && nud !== false && nud !== "auto") throw invalidArgument(where, `notifUserData must be true, false or "auto", got ${String(nud)}`);
-    const shared = "each notification carries its send's user_data, and IORING_CQE_F_NOTIF tells it apart (in any order: each operation has its own user_data)";
-    if (mode === "copy") {
-      this.separateNotif = false;
-      s.notifUserDataReason = "mode copy: IORING_OP_SEND posts no notification";
-    } else if (nud === false) {
-      this.separateNotif = false;
-      s.notifUserDataReason = `turned off (notifUserData: false): ${shared}`;
-    } else if (probeNotifUserData()) {
-      this.separateNotif = true;
-      s.notifUserDataReason = "each notification comes to an op-table entry of its own, named in sqe->addr3 (this kernel posts a SEND_ZC notification under a non-zero addr3: probeNotifUserData)";
-    } else {
-      const refused = `this kernel (${kernel}) refuses a non-zero addr3 on SEND_ZC: a SEND_ZC on fd -1 carrying one got ${answerName(probeNotifUserDataAnswer().res)} (probeNotifUserData), so it cannot post a notification under a user_data of its own`;
-      if (nud === true) {
-        throw new UringError(where, EOPNOTSUPP, `notifUserData: ${refused}; that needs ${NOTIF_USER_DATA_SINCE}`,
-          "leave notifUserData at \"auto\" (or false): each notification then carries its send's user_data with IORING_CQE_F_NOTIF");
-      }
-      this.separateNotif = false;
-      s.notifUserDataReason = `${shared}; ${refused} (${NOTIF_USER_DATA_SINCE} has it)`;
-    }
+    const notif = notificationUserData(where, mode, o.notifUserData ?? "auto", kernel);
+    this.separateNotif = notif.separate;
+    s.notifUserDataReason = notif.reason;
     s.notifUserData = this.separateNotif;
     this.entriesPerOp = this.separateNotif ? 2 : 1;
     const vec = o.vectorized ?? "auto";
@@ -710,6 +690,26 @@ export class ZcSender {
     if (this.queue.count > 0 && this.chainLeft === 0) this.flushQueue();
     life.raiseCallbackError();
   }
+}
+
+/** Whether a sender's notifications come under a user_data of their own, and why. Probed, not
+ * read from the version (distributions backport): a SEND_ZC on fd -1 whose addr3 names a second
+ * op-table entry (probeNotifUserData in src/ring/kernel.ts). `option` true on a kernel without
+ * it is EOPNOTSUPP naming the probe's answer and the kernels that have it. */
+function notificationUserData(where: string, mode: ZcMode, option: unknown, kernel: string): { separate: boolean; reason: string } {
+  if (option !== true && option !== false && option !== "auto") throw invalidArgument(where, `notifUserData must be true, false or "auto", got ${String(option)}`);
+  const shared = "each notification carries its send's user_data, and IORING_CQE_F_NOTIF tells it apart (in any order: each operation has its own user_data)";
+  if (mode === "copy") return { separate: false, reason: "mode copy: IORING_OP_SEND posts no notification" };
+  if (option === false) return { separate: false, reason: `turned off (notifUserData: false): ${shared}` };
+  if (probeNotifUserData()) {
+    return { separate: true, reason: "each notification comes to an op-table entry of its own, named in sqe->addr3 (this kernel posts a SEND_ZC notification under a non-zero addr3: probeNotifUserData)" };
+  }
+  const refused = `this kernel (${kernel}) refuses a non-zero addr3 on SEND_ZC: a SEND_ZC on fd -1 carrying one got ${answerName(probeNotifUserDataAnswer().res)} (probeNotifUserData), so it cannot post a notification under a user_data of its own`;
+  if (option === true) {
+    throw new UringError(where, EOPNOTSUPP, `notifUserData: ${refused}; that needs ${NOTIF_USER_DATA_SINCE}`,
+      "leave notifUserData at \"auto\" (or false): each notification then carries its send's user_data with IORING_CQE_F_NOTIF");
+  }
+  return { separate: false, reason: `${shared}; ${refused} (${NOTIF_USER_DATA_SINCE} has it)` };
 }
 
 /** An errno's name for a message ("EINVAL"), or what the answer was when it is none. */
