@@ -19,6 +19,19 @@ describe("Worker termination (each in its own process)", () => {
     expect(r.left).toBe(0);
   }, 70_000);
 
+  test("eight Workers load bun-uring at once in a process whose main thread never does: one ledger, and one ring create closes what all of them left", () => {
+    const r = expectClean(runScenario("worker.ts", "race-no-lib", 120_000));
+    expect(r.opened).toBeGreaterThanOrEqual(8 * 8);
+    expect(r.left).toBe(0);
+  }, 130_000);
+
+  for (const kind of ["unmapped", "foreign", "guard", "text"]) {
+    test(`a ledger variable that names ${kind === "text" ? "no address" : `${kind} memory`} is refused with a reason, never used; rings still work`, () => {
+      const r = expectClean(runScenario("worker.ts", `spoofed-${kind}`));
+      expect(r.reason.length).toBeGreaterThan(0);
+    }, 70_000);
+  }
+
   test("reclaimWorker() for a Worker created before bun-uring was loaded: two rings, the eventfd, the sockets and the ring mappings", () => {
     const r = expectClean(runScenario("worker.ts", "explicit"));
     expect(r).toMatchObject({ rings: 2, eventfds: 1, mappings: 4, kept: 0, pending: 0 });

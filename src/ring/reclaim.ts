@@ -119,7 +119,7 @@ function threadAlive(tid: number, start: number): boolean {
 /** The mapping of this process that covers `bytes` from `address` (one /proc/self/maps line:
  * its inode and path), or null. Adjacent anonymous mappings may be merged into one line, so the
  * line may be larger than the range. */
-function mappingOver(maps: string, address: number, bytes: number): { inode: number; path: string } | null {
+function mappingOver(maps: string, address: number, bytes: number): { perms: string; inode: number; path: string } | null {
   for (const line of maps.split("\n")) {
     const dash = line.indexOf("-");
     const space = line.indexOf(" ");
@@ -128,7 +128,7 @@ function mappingOver(maps: string, address: number, bytes: number): { inode: num
     const end = parseInt(line.slice(dash + 1, space), 16);
     if (start > address || end < address + bytes) continue;
     const f = line.split(/\s+/);
-    return { inode: Number(f[4]), path: f.slice(5).join(" ") };
+    return { perms: f[1] ?? "", inode: Number(f[4]), path: f.slice(5).join(" ") };
   }
   return null;
 }
@@ -164,7 +164,7 @@ function openLedger(): Ledger | null {
   // A value this process did not write (a recycled pid that inherited an ancestor's variable)
   // names memory that may not be mapped here: check the mapping before reading it.
   const mapping = mappingOver(readFileSync("/proc/self/maps", "latin1"), address, LEDGER_BYTES);
-  if (mapping === null || mapping.inode !== 0) {
+  if (mapping === null || mapping.inode !== 0 || !mapping.perms.startsWith("rw")) {
     ledgerProblem = `${name} names ${address.toString(16)}, which is not the ledger's mapping in this process`;
     return null;
   }
@@ -258,7 +258,7 @@ function record(kind: number, fd: number, extra: number, address: number): void 
 /** Record that this thread owns `fd` (an eventfd or a socket it created or adopted), so that it
  * is closed if the thread ends without closing it. Recording the same fd twice is one entry. */
 export function ownFd(fd: number, kind: "eventfd" | "socket"): void {
-  if (mine.has(fd) || !statFd(fd)) return;
+  if (recorded(fd) || !statFd(fd)) return;
   record(kind === "eventfd" ? K_EVENTFD : K_SOCKET, fd, kind === "eventfd" ? eventfdId(fd) : 0, 0);
 }
 
@@ -267,9 +267,21 @@ export function ownFd(fd: number, kind: "eventfd" | "socket"): void {
  * created is also the moment to sweep what dead threads left. */
 export function ownRing(fd: number, mapped: readonly { address: number; byteLength: number }[]): void {
   reclaimDeadThreads();
-  if (mine.has(fd) || !statFd(fd)) return;
+  if (recorded(fd) || !statFd(fd)) return;
   for (const m of mapped) record(K_MAPPING, fd, m.byteLength, m.address);
   record(K_RING, fd, 0, 0);
+}
+
+/** Whether this thread's entries for `fd` name the file it is now. A number this thread recorded,
+ * then closed behind the library's back and got again for a new file, loses its old entries. */
+function recorded(fd: number): boolean {
+  const list = mine.get(fd);
+  if (list === undefined) return false;
+  const w = ledger!.words;
+  const first = HEADER_WORDS + list[list.length - 1]! * ENTRY_WORDS;
+  if (Atomics.load(w, first + W_STATE) === LIVE && sameFile(w, first, fd)) return true;
+  disownFd(fd);
+  return false;
 }
 
 /** This thread closes `fd` itself (or has just closed it): forget its entries. */
