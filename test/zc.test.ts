@@ -204,54 +204,52 @@ test("without REPORT_USAGE the release says unreported", () => {
   }
 });
 
-test("adaptive: loopback copies, so a short SEND_ZC usage probe settles the class on SEND, says why, and probes again later", () => {
+test("adaptive on loopback: SEND_ZC and SEND are timed on the socket's own sends, the kernel's copies are reported as evidence, and the class is probed again later", () => {
+  // The policy itself (src/zc/policy.ts) is tested on simulated clocks in test/zc-policy.test.ts;
+  // here it runs on a real socket, where which kind is faster is the machine's business.
   const p = tcpPair();
   try {
     const sender = new ZcSender(p.ring, p.client, { window: 8, probeEvery: 16, threshold: 4096, trialMs: 0, remeasureMs: 0, warmupMs: 0 });
-    const { loop } = collect(p);
-    expect(sender.stats.decision).toBe("zc");
+    const { chunks, loop } = collect(p);
     const buf = payload(8192, 1);
+    const expected: Uint8Array[] = [];
     let total = 0;
     const sendSome = (n: number) => {
-      for (let i = 0; i < n; i++) { sender.send(buf); total += buf.length; }
+      for (let i = 0; i < n; i++) { sender.send(buf); expected.push(buf); total += buf.length; }
       p.ring.runUntil(() => sender.inflight === 0 && loop.bytes >= total, 10_000);
     };
-    // The probe waits for a quarter of a window's notifications (they trail the sends).
-    for (let k = 0; k < 8 && !/copies dominate/.test(sender.stats.reason); k++) sendSome(16);
-    expect(sender.stats.reason).toMatch(/^copies dominate: 100% of \d+ SEND_ZC notifications said the kernel copied the data, so SEND_ZC cannot beat SEND's one copy: sends of 8 KiB to under 16 KiB use SEND; probing again after 16 sends of the class and 0\.0 s$/);
-    expect(sender.stats.decision).toBe("copy");
+    for (let k = 0; k < 200 && (sender.stats.sizeClasses[0]?.measurements ?? 0) < 2; k++) sendSome(16);
     const k = sender.stats.sizeClasses[0]!;
-    expect(k.decision).toBe("copy");
-    expect(k.measurements).toBe(1);
-    // No throughput trial ran: the usage alone decided.
-    expect(k.pairs).toBe(0);
+    // A measurement, then (remeasureMs 0, probeEvery 16) a probe pair at least.
+    expect(k.measurements).toBeGreaterThanOrEqual(2);
+    expect(k.pairs).toBeGreaterThanOrEqual(5);
+    expect(k.zcMBs).toBeGreaterThan(0);
+    expect(k.copyMBs).toBeGreaterThan(0);
+    expect(sender.stats.zcSends).toBeGreaterThan(0);
+    expect(sender.stats.copySends).toBeGreaterThan(0);
+    // Loopback copies every SEND_ZC: the kernel says so, and the reason reports it as evidence,
+    // whichever kind the timing chose.
     expect(sender.stats.copiedNotifications).toBeGreaterThan(0);
     expect(sender.stats.zcNotifications).toBe(0);
-    const zcProbe = sender.stats.zcSends;
-    expect(zcProbe).toBeGreaterThanOrEqual(8);
-    // Settled: the class's next sends are SENDs, until probeEvery of them have gone; then the
-    // probe runs again (remeasureMs 0 here) and settles on SEND again.
-    const copyBefore = sender.stats.copySends;
-    sendSome(15);
-    expect(sender.stats.zcSends).toBe(zcProbe);
-    expect(sender.stats.copySends).toBe(copyBefore + 15);
-    for (let n = 0; n < 8 && k.measurements < 2; n++) sendSome(16);
-    expect(k.measurements).toBe(2);
-    expect(sender.stats.zcSends).toBeGreaterThan(zcProbe);
-    expect(k.decision).toBe("copy");
-    expect(sender.stats.switches).toBeGreaterThanOrEqual(1);
+    expect(k.reason).toMatch(/^sends of 8 KiB to under 16 KiB use (SEND_ZC|SEND) \((throughput|throughput within 3%, CPU per byte|both within 3%, kept)\): SEND_ZC \d+ MB\/s, SEND \d+ MB\/s in the last session; over \d+ trial pairs SEND_ZC ran at \d+\.\d\dx SEND's rate \(faster in \d+\).*; the kernel reported 100% of SEND_ZC sends copied; next probe in \d+\.\d s$/);
+    expect(k.decision).toBe(/ use SEND_ZC /.test(k.reason) ? "zc" : "copy");
+    expect(sender.stats.decision).toBe(k.decision);
     // Small payloads never use SEND_ZC.
-    const zc = sender.stats.zcSends;
-    sender.send(payload(100, 2));
+    const zc = sender.stats.zcSends + sender.stats.fixedSends;
+    const tiny = payload(100, 2);
+    sender.send(tiny);
+    expected.push(tiny);
     total += 100;
     p.ring.runUntil(() => sender.inflight === 0 && loop.bytes >= total, 10_000);
-    expect(sender.stats.zcSends).toBe(zc);
+    expect(sender.stats.zcSends + sender.stats.fixedSends).toBe(zc);
+    expect(joined(chunks).equals(Buffer.concat(expected))).toBe(true);
+    expect(sender.stats.released).toBe(sender.stats.sends);
   } finally {
     closePair(p);
   }
 });
 
-test("adaptive without usage reports: each size class is measured on its own in alternating SEND_ZC / SEND windows and explains its choice", () => {
+test("adaptive without usage reports: each size class is measured on its own in SEND_ZC / SEND trials and explains its choice", () => {
   const p = tcpPair();
   try {
     // Without REPORT_USAGE copies cannot be seen, so throughput trials decide.
@@ -285,7 +283,7 @@ test("adaptive without usage reports: each size class is measured on its own in 
       expect(k.copyMBs).toBeGreaterThan(0);
       expect(["zc", "copy"]).toContain(k.decision);
       // The reason names the class and the rates behind the choice.
-      expect(k.reason).toMatch(/^SEND_ZC's usage is not reported, (and SEND|but SEND_ZC) moved \d+ MB\/s .* over 2 alternating pairs of trials, SEND_ZC faster in [0-2]: sends of /);
+      expect(k.reason).toMatch(/^sends of .* use (SEND_ZC|SEND) \(.*\): SEND_ZC \d+ MB\/s, SEND \d+ MB\/s in the last session; over 2 trial pairs SEND_ZC ran at \d+\.\d\dx SEND's rate \(faster in [0-2]\).*; SEND_ZC's usage is not reported; next probe in /);
       expect(k.reason).toContain(k.minBytes === 2048 ? "sends of 2 KiB to under 4 KiB" : "sends of 64 KiB to under 128 KiB");
     }
     // Both kinds ran in the trials, and every send was released.

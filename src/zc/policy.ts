@@ -1,23 +1,8 @@
-// The adaptive policy of ZcSender: for each size class of payload (powers of two), whether a send
-// goes out as SEND_ZC or SEND, and the measurements behind that choice.
-//
-// Below `threshold` bytes a send is always SEND. Each class above it starts in a warm-up on
-// SEND_ZC. With REPORT_USAGE, a measurement opens with a usage probe: a window of SEND_ZC sends
-// whose notifications say whether the kernel copied. When copies dominate (`copiedRatio`) the
-// class settles on SEND at once, since a copying SEND_ZC does SEND's copy plus pinning and a
-// notification; it probes again after `probeEvery` sends and `remeasureMs`, the wait doubling (up
-// to 32 times) while the kernel keeps copying. Zero-copy confirmed for a class of 16 KiB or more
-// settles it on SEND_ZC. Otherwise (zero-copy below 16 KiB, or usage not reported, then after
-// `warmupMs`) SEND_ZC and SEND alternate in `rounds` pairs of trial windows (each at least `window`
-// sends and `trialMs`), and the other kind replaces the current choice only when its pooled rate
-// beats it by `margin` and it won most pairs; the first choice starts from SEND, which pins
-// nothing.
-//
-// The sender asks `chooseZeroCopy(bytes)` for each send, stamps each operation it writes with
-// `stampWrite(bytes)`, and reports each operation's first CQE (`observeSent`) and notification
-// (`observeNotification`). Time comes from the clock given to the constructor, read only while a
-// class is warming up, measuring or due for a new measurement, so a settled class costs one
-// decrement per send.
+// The adaptive policy of ZcSender: for each size class of payload, whether a send goes out as
+// SEND_ZC or SEND, decided by timing both on the socket's own traffic. AdaptivePolicy's doc
+// comment below is the one description of the policy; ZcSender's docs and the README point to it.
+import { c } from "../../ffi/index.ts";
+import { RUSAGE, RUSAGE_THREAD } from "../abi/net.ts";
 import { invalidArgument, shown } from "../error.ts";
 import { ZcSizeClass, type ZcStats } from "./stats.ts";
 
@@ -26,45 +11,114 @@ export interface AdaptivePolicyOptions {
   threshold: number;
   /** Whether SEND_ZC notifications carry IORING_SEND_ZC_REPORT_USAGE's answer. */
   reportUsage: boolean;
-  /** Fewest sends of a size class in one trial window. Default 128. */
+  /** Fewest sends of a size class in one trial. Default 128. */
   window?: number;
-  /** Share of copied notifications from which copies dominate. Default 0.5. */
+  /** Share of copied notifications from which a class's SEND_ZC data counts as copied by the
+   * kernel; a class whose share crosses it between two sessions is measured afresh. Default 0.5. */
   copiedRatio?: number;
-  /** Pairs of trial windows (SEND_ZC, then SEND) per measurement, 1..64. Default 3. */
+  /** Pairs of trials (one of each kind) in a full measurement, 1..64. Default 4. */
   rounds?: number;
-  /** How much faster (pooled rate) the other kind must be to replace the current choice, 0..10.
-   * Default 0.05. */
+  /** How much faster the other kind must be (the estimate's ratio, minus 1) to replace the
+   * current choice, 0..10. Default 0.03. */
   margin?: number;
-  /** Sends of a size class between two measurements. Default 8192. */
+  /** Fewest sends of a settled class between two probes. Default 1024. */
   probeEvery?: number;
-  /** Shortest trial window in ms. Default 25. */
+  /** Shortest trial, in ms. Default 20. */
   trialMs?: number;
-  /** Without usage reports: ms from the first measured send to the first trial. Default 100. */
+  /** Ms a new size class sends before its first measurement (TCP's ramp and the JIT's first
+   * compilations would otherwise land on the first trials). Default 50. */
   warmupMs?: number;
-  /** Shortest ms between two measurements. Default 2000. */
+  /** Ms between two probes of a settled class, doubled (up to 8 times) while one kind is clearly
+   * ahead. Default 1000. */
   remeasureMs?: number;
 }
 
-/** Phases of a size class: measuring SEND_ZC, measuring SEND, settled on SEND_ZC, settled on
- * SEND, warming up. The two measuring phases come first (`<= MEASURE_COPY` tests for either). */
-const MEASURE_ZC = 0, MEASURE_COPY = 1, SETTLED_ZC = 2, SETTLED_COPY = 3, WARMUP = 4;
+const WARMUP = 0, TRIAL = 1, SETTLED = 2;
 /** Size classes: floor(log2(bytes)), clamped. */
 const CLASS_COUNT = 32;
-/** Zero-copy confirmed by REPORT_USAGE settles a class on SEND_ZC without a SEND trial only from
- * this size (below it, pinning and notifying can cost more than copying even when no copy
- * happens). */
-const CONFIRM_MIN_BYTES = 16384;
-/** The re-probe wait of a copying class doubles at most this many times (2 s → 64 s with the
- * default remeasureMs). */
-const MAX_BACKOFF_DOUBLINGS = 5;
+/** Trial pairs kept per class; the estimate is their interquartile mean. */
+const HISTORY = 8;
+/** The probe interval doubles at most this many times (remeasureMs × 8). */
+const MAX_BACKOFF = 3;
+/** A ratio this far from 1 (log 1.25) is a clear lead: probes may space out. A probe pair this
+ * far from the estimate, pointing to the other kind, is a change of conditions. */
+const CLEAR = Math.log(1.25);
+/** A trial's CPU time counts only when the sender was busy through it: wall time at most this
+ * many times the charged time (plus 1 ms). Otherwise other work shared the thread. */
+const BUSY = 1.5;
+/** A pair's log ratios are clipped to ±log 3: a trial that the machine stalled cannot weigh
+ * more than a threefold difference. */
+const CLIP = Math.log(3);
+/** Sends between two clock reads in warm-up. */
+const WARMUP_CHECK = 16;
+/** Fewest notifications in a session for its copied share to count. */
+const USAGE_MIN = 8;
 
 /** Size class of a payload: floor(log2(bytes)), clamped to the class table. */
 export function sizeClass(bytes: number): number {
   return bytes >= 2 ** (CLASS_COUNT - 1) ? CLASS_COUNT - 1 : 31 - Math.clz32(bytes);
 }
 
-/** Per size class: the phase and settled choice, the trial window running now, and the
- * measurement the windows add up to. */
+const rusage = new Int32Array(RUSAGE.size / 4);
+/** CPU time of the calling thread in ms (getrusage RUSAGE_THREAD: user + system), NaN if the
+ * call fails. One system call; the policy reads it twice per trial, never per send. */
+export function threadCpuMs(): number {
+  if (c.getrusage(RUSAGE_THREAD, rusage) !== 0) return Number.NaN;
+  // struct timeval { time_t tv_sec; suseconds_t tv_usec; }, 64-bit little-endian fields: the low
+  // words hold any CPU time below 68 years.
+  const u = RUSAGE.utime >> 2, s = RUSAGE.stime >> 2;
+  return (rusage[u]! + rusage[s]!) * 1000 + (rusage[u + 2]! + rusage[s + 2]!) / 1000;
+}
+
+function clip(x: number): number {
+  return x > CLIP ? CLIP : x < -CLIP ? -CLIP : x;
+}
+
+function positiveInteger(where: string, name: string, v: number | undefined, dflt: number): number {
+  const x = v ?? dflt;
+  if (!Number.isInteger(x) || x < 1) throw invalidArgument(where, `${name} must be a positive integer, got ${shown(v)}`);
+  return x;
+}
+
+function nonNegative(where: string, name: string, v: number | undefined, dflt: number): number {
+  const x = v ?? dflt;
+  if (!(x >= 0 && Number.isFinite(x))) throw invalidArgument(where, `${name} must be a finite number >= 0, got ${shown(v)}`);
+  return x;
+}
+
+/**
+ * ZcSender's adaptive policy: SEND_ZC or SEND for each size class of payload (powers of two:
+ * 2-4 KiB, 4-8 KiB, ...), decided by what each kind achieves on this socket, now.
+ *
+ * Payloads below `threshold` bytes always go out as SEND. A new class sends SEND_ZC for
+ * `warmupMs`, then is measured: `rounds` pairs of trials, SEND_ZC and SEND in ABBA order (so a
+ * steady drift of the machine falls on both kinds alike). A trial sends the class's traffic as
+ * one kind for at least `window` sends and `trialMs`; it counts the bytes of the operations'
+ * first CQEs against their charged time (from the later of the operation's write and the
+ * previous timed CQE, so idle time and operations in flight together are not counted twice), and
+ * the calling thread's CPU time (getrusage, twice per trial). The first completion of a trial
+ * only starts its clocks, so what the previous kind left in flight is not charged to it.
+ *
+ * Each pair gives the log of SEND_ZC's rate over SEND's, and of SEND's CPU per byte over
+ * SEND_ZC's (only when the sender was busy through both trials). The class keeps its last 8
+ * pairs; their interquartile means are the estimates, so a trial that a scheduler hiccup halved
+ * does not decide. Throughput decides when one kind leads by more than `margin`; within it, CPU
+ * per byte decides by the same margin; otherwise the class keeps its choice (the first is SEND,
+ * which pins nothing). The kernel's usage report (REPORT_USAGE: copied or zero-copy) is evidence
+ * only: on loopback it says "copied" for every SEND_ZC, and yet a copied SEND_ZC can be faster,
+ * because the copy moves off the sending thread.
+ *
+ * A settled class is probed again after `probeEvery` sends and `remeasureMs`: one pair of trials,
+ * in alternating order, added to the pairs. The interval doubles (up to 8 times) while one kind
+ * leads by more than 25% and stays chosen, and goes back to `remeasureMs` otherwise; a class with
+ * fewer than 8 pairs probes every `remeasureMs` / 4, since its first trials ran while TCP and the
+ * JIT warmed up. A probe that points to the other kind and lies more than 25% from the estimate
+ * is followed at once by a second probe; when that one does too, or when the copied share crosses
+ * `copiedRatio` between two sessions (a new route), the class forgets all but its latest pairs and
+ * is measured afresh. Each pair's logs are clipped to ±log 3, so one stalled trial weighs little. A settled class costs one decrement per send and a clock read every `window`
+ * sends once `probeEvery` have gone; the clocks are read per operation only during trials.
+ * `stats.sizeClasses` shows each class's choice, rates and reason.
+ */
 export class AdaptivePolicy {
   readonly threshold: number;
   readonly reportUsage: boolean;
@@ -78,67 +132,91 @@ export class AdaptivePolicy {
   readonly remeasureMs: number;
   private readonly stats: ZcStats;
   private readonly clock: () => number;
+  private readonly cpuClock: () => number;
+  private readonly logMargin: number;
   /** SEND for everything (AF_UNIX, or the kernel refused SEND_ZC on this socket). */
   private copyOnly = false;
-  /** End of the warm-up (-1: no measured send yet). */
-  private warmupEndsAt = -1;
-  /** Time of the last timed first CQE, so an operation is charged only the time since the
-   * previous one completed (or since it was written, if later): its service time in the pipeline. */
+  /** Time of the last timed first CQE: the next one is charged from there at the earliest. */
   private lastSentAt = 0;
-  // Per class: phase, settled choice (SETTLED_ZC / SETTLED_COPY), sends left before the clock is
-  // read again, and the earliest time of the next measurement.
+  // Per class: phase, the kind sent now (1: SEND_ZC), the settled choice, sends left before the
+  // clock is read, when the warm-up ends (-1: not begun) and when the next probe is due, the
+  // probe interval's doublings, and probes run (their parity orders the next probe's trials).
   private readonly phase = new Uint8Array(CLASS_COUNT).fill(WARMUP);
-  private readonly choice = new Uint8Array(CLASS_COUNT).fill(SETTLED_COPY);
+  private readonly zcNow = new Uint8Array(CLASS_COUNT).fill(1);
+  private readonly choice = new Uint8Array(CLASS_COUNT);
   private readonly sendsUntilCheck = new Float64Array(CLASS_COUNT);
-  private readonly nextMeasurementAt = new Float64Array(CLASS_COUNT);
-  /** Usage probes in a row that found copies dominating (the re-probe wait doubles with each). */
-  private readonly copyingProbesInRow = new Uint8Array(CLASS_COUNT);
-  /** 1 once this measurement's usage probe handed over to throughput trials. */
-  private readonly usageProbed = new Uint8Array(CLASS_COUNT);
-  // The current trial window: sends, bytes, charged ms, wall start, notifications (and copied
-  // ones), and which window of the measurement it is (even: SEND_ZC, odd: SEND).
+  private readonly warmupEndsAt = new Float64Array(CLASS_COUNT).fill(-1);
+  private readonly nextProbeAt = new Float64Array(CLASS_COUNT);
+  private readonly backoff = new Uint8Array(CLASS_COUNT);
+  private readonly probes = new Int32Array(CLASS_COUNT);
+  // The session (a measurement or a probe): trials in it, the one running, the first one's kind,
+  // and bytes and charged ms per kind over it.
+  private readonly sessionTrials = new Int32Array(CLASS_COUNT);
+  private readonly trialIndex = new Int32Array(CLASS_COUNT);
+  private readonly firstZc = new Uint8Array(CLASS_COUNT);
+  private readonly sessionZcBytes = new Float64Array(CLASS_COUNT);
+  private readonly sessionZcMs = new Float64Array(CLASS_COUNT);
+  private readonly sessionCopyBytes = new Float64Array(CLASS_COUNT);
+  private readonly sessionCopyMs = new Float64Array(CLASS_COUNT);
+  // The trial running: when its clocks started (-1: waiting for its first completion), the CPU
+  // time then, and sends, bytes and charged ms since.
+  private readonly trialStart = new Float64Array(CLASS_COUNT);
+  private readonly trialCpuStart = new Float64Array(CLASS_COUNT);
   private readonly trialSends = new Float64Array(CLASS_COUNT);
   private readonly trialBytes = new Float64Array(CLASS_COUNT);
   private readonly trialChargedMs = new Float64Array(CLASS_COUNT);
-  private readonly trialStart = new Float64Array(CLASS_COUNT);
-  private readonly trialNotifs = new Float64Array(CLASS_COUNT);
-  private readonly trialCopied = new Float64Array(CLASS_COUNT);
-  private readonly trialIndex = new Int32Array(CLASS_COUNT);
-  // The measurement: pooled bytes and ms per kind, the SEND_ZC rate of the current pair, pairs
-  // SEND_ZC won, and notifications (with copied ones) over its SEND_ZC windows.
-  private readonly zcBytes = new Float64Array(CLASS_COUNT);
-  private readonly zcMs = new Float64Array(CLASS_COUNT);
-  private readonly copyBytes = new Float64Array(CLASS_COUNT);
-  private readonly copyMs = new Float64Array(CLASS_COUNT);
+  // The pair being completed: each kind's rate (bytes per charged ms) and CPU ms per byte.
   private readonly pairZcRate = new Float64Array(CLASS_COUNT);
-  private readonly zcWins = new Int32Array(CLASS_COUNT);
+  private readonly pairCopyRate = new Float64Array(CLASS_COUNT);
+  private readonly pairZcCpu = new Float64Array(CLASS_COUNT);
+  private readonly pairCopyCpu = new Float64Array(CLASS_COUNT);
+  // The last HISTORY pairs per class: log(SEND_ZC rate / SEND rate) and log(SEND CPU per byte /
+  // SEND_ZC CPU per byte) (NaN when not measurable), the count and next slot, the latest pair's
+  // rate log, and the throughput estimate at the end of the last session.
+  private readonly pairRate = new Float64Array(CLASS_COUNT * HISTORY);
+  private readonly pairCpu = new Float64Array(CLASS_COUNT * HISTORY);
+  private readonly pairCount = new Int32Array(CLASS_COUNT);
+  private readonly pairNext = new Int32Array(CLASS_COUNT);
+  private readonly lastPair = new Float64Array(CLASS_COUNT);
+  private readonly estimate = new Float64Array(CLASS_COUNT);
+  // Usage evidence: notifications (and copied ones) so far, their counts when the session began,
+  // and the copied share of the last session that had enough of them (-1: none yet).
   private readonly notifs = new Float64Array(CLASS_COUNT);
-  private readonly copiedNotifs = new Float64Array(CLASS_COUNT);
+  private readonly copied = new Float64Array(CLASS_COUNT);
+  private readonly notifsAtStart = new Float64Array(CLASS_COUNT);
+  private readonly copiedAtStart = new Float64Array(CLASS_COUNT);
+  private readonly copiedShare = new Float64Array(CLASS_COUNT).fill(-1);
+  /** Surprising probes in a row (0 or 1). */
+  private readonly surprises = new Uint8Array(CLASS_COUNT);
+  private readonly scratch = new Float64Array(HISTORY);
+  private readonly scratchCpu = new Float64Array(HISTORY);
   private readonly classes: (ZcSizeClass | undefined)[] = new Array(CLASS_COUNT).fill(undefined);
 
   /** `stats` receives the decisions (stats.decide) and the size-class entries; `where` names the
-   * caller in option errors. */
-  constructor(stats: ZcStats, o: AdaptivePolicyOptions, where: string, clock: () => number = () => performance.now()) {
+   * caller in option errors. `clock` gives ms (wall), `cpuClock` the calling thread's CPU ms. */
+  constructor(stats: ZcStats, o: AdaptivePolicyOptions, where: string, clock: () => number = () => performance.now(), cpuClock: () => number = threadCpuMs) {
     this.stats = stats;
     this.clock = clock;
+    this.cpuClock = cpuClock;
     this.threshold = o.threshold;
     this.reportUsage = o.reportUsage;
-    this.window = o.window ?? 128;
+    this.window = positiveInteger(where, "window", o.window, 128);
     this.copiedRatio = o.copiedRatio ?? 0.5;
-    this.probeEvery = o.probeEvery ?? 8192;
-    this.rounds = o.rounds ?? 3;
+    if (!(this.copiedRatio > 0 && this.copiedRatio <= 1)) throw invalidArgument(where, `copiedRatio must be in (0, 1], got ${shown(o.copiedRatio)}`);
+    this.probeEvery = positiveInteger(where, "probeEvery", o.probeEvery, 1024);
+    this.rounds = o.rounds ?? 4;
     if (!Number.isInteger(this.rounds) || this.rounds < 1 || this.rounds > 64) throw invalidArgument(where, `rounds must be 1..64, got ${shown(o.rounds)}`);
-    this.margin = o.margin ?? 0.05;
+    this.margin = o.margin ?? 0.03;
     if (!(this.margin >= 0 && this.margin < 10)) throw invalidArgument(where, `margin must be 0..10, got ${shown(o.margin)}`);
-    this.trialMs = o.trialMs ?? 25;
-    this.remeasureMs = o.remeasureMs ?? 2000;
-    this.warmupMs = o.warmupMs ?? 100;
-    this.sendsUntilCheck.fill(this.window);
+    this.logMargin = Math.log1p(this.margin);
+    this.trialMs = nonNegative(where, "trialMs", o.trialMs, 20);
+    this.warmupMs = nonNegative(where, "warmupMs", o.warmupMs, 50);
+    this.remeasureMs = nonNegative(where, "remeasureMs", o.remeasureMs, 1000);
   }
 
   /** What the policy does, for stats.reason before any class has decided. */
   describe(): string {
-    return `adaptive: SEND below ${this.threshold} bytes; each size class above (powers of two) measures SEND_ZC against SEND in ${this.rounds} alternating pairs of trials${this.reportUsage ? "" : " (without REPORT_USAGE copies cannot be seen: SEND is always tried against it)"}`;
+    return `adaptive: SEND below ${this.threshold} bytes; each size class above (powers of two) times SEND_ZC against SEND on this socket's own sends (${this.rounds} pairs of trials, then a probe pair from time to time) and keeps the faster`;
   }
 
   /** From now on every send is SEND (`reason` says why: AF_UNIX, or EOPNOTSUPP from the kernel). */
@@ -156,43 +234,18 @@ export class AdaptivePolicy {
   chooseZeroCopy(bytes: number): boolean {
     if (bytes < this.threshold || this.copyOnly) return false;
     const c = sizeClass(bytes);
-    switch (this.phase[c]) {
-      case MEASURE_ZC:
-        return true;
-      case MEASURE_COPY:
-        return false;
-      case WARMUP: {
-        const now = this.clock();
-        if (this.warmupEndsAt < 0) this.warmupEndsAt = now + this.warmupMs;
-        this.classStats(c);
-        // A usage probe needs no warm-up: it counts notifications, it does not time anything.
-        if (this.reportUsage || ((this.sendsUntilCheck[c] = this.sendsUntilCheck[c]! - 1) <= 0 && now >= this.warmupEndsAt)) this.startMeasurement(c, now);
-        return true;
-      }
-      default:
-        if ((this.sendsUntilCheck[c] = this.sendsUntilCheck[c]! - 1) <= 0) {
-          const now = this.clock();
-          if (now >= this.nextMeasurementAt[c]!) {
-            this.startMeasurement(c, now);
-            return true;
-          }
-          // Not yet time: look at the clock again a window of sends later, not on every send.
-          this.sendsUntilCheck[c] = this.window;
-        }
-        return this.phase[c] === SETTLED_ZC;
-    }
+    if (this.phase[c] !== TRIAL && (this.sendsUntilCheck[c] = this.sendsUntilCheck[c]! - 1) <= 0) this.check(c);
+    return this.zcNow[c] === 1;
   }
 
   /** The time stamp for an operation of `bytes` (its first send's size) written now, or 0 when it
-   * is not timed: only a class under measurement is, so a settled path reads no clock. */
+   * is not timed: only a class in a trial is, so a settled path reads no clock. */
   stampWrite(bytes: number): number {
-    return bytes >= this.threshold && this.phase[sizeClass(bytes)]! <= MEASURE_COPY ? this.clock() : 0;
+    return bytes >= this.threshold && !this.copyOnly && this.phase[sizeClass(bytes)] === TRIAL ? this.clock() : 0;
   }
 
   /** An operation's first CQE: `sends` sends whose first is `bytes` long, SEND_ZC or not, `res`
-   * as the CQE said, written at `writtenAt` (stampWrite's answer; 0 is ignored). An operation is
-   * charged the time since it was written or since the previous timed CQE, whichever is later
-   * (operations in flight together share the wall time). */
+   * as the CQE said, written at `writtenAt` (stampWrite's answer; 0 is ignored). */
   observeSent(bytes: number, zeroCopy: boolean, res: number, sends: number, writtenAt: number): void {
     if (writtenAt <= 0) return;
     const now = this.clock();
@@ -200,16 +253,45 @@ export class AdaptivePolicy {
     this.lastSentAt = now;
     if (res <= 0) return;
     const c = sizeClass(bytes);
-    if (this.phase[c]! <= MEASURE_COPY) this.measure(c, zeroCopy, res, sends, now - since, now);
+    // An operation of the other kind (written before the trial began) belongs to no trial.
+    if (this.phase[c] !== TRIAL || (this.zcNow[c] === 1) !== zeroCopy) return;
+    if (this.trialStart[c]! < 0) {
+      this.trialStart[c] = now;
+      this.trialCpuStart[c] = this.cpuClock();
+      return;
+    }
+    this.trialSends[c] = this.trialSends[c]! + sends;
+    this.trialBytes[c] = this.trialBytes[c]! + res;
+    this.trialChargedMs[c] = this.trialChargedMs[c]! + (now - since);
+    if (this.trialSends[c]! >= this.window && now - this.trialStart[c]! >= this.trialMs) this.endTrial(c, now);
   }
 
   /** A notification released `sends` sends of an operation whose first send is `bytes` long;
    * `copied`: REPORT_USAGE said the kernel copied. */
   observeNotification(bytes: number, copied: boolean, sends: number): void {
+    if (!this.reportUsage || bytes < this.threshold) return;
     const c = sizeClass(bytes);
-    if (this.phase[c] !== MEASURE_ZC) return;
-    this.trialNotifs[c] = this.trialNotifs[c]! + sends;
-    if (copied) this.trialCopied[c] = this.trialCopied[c]! + sends;
+    this.notifs[c] = this.notifs[c]! + sends;
+    if (copied) this.copied[c] = this.copied[c]! + sends;
+  }
+
+  /** A warming-up or settled class whose send count ran out: read the clock, and start the
+   * first measurement or a probe when due. */
+  private check(c: number): void {
+    const now = this.clock();
+    if (this.phase[c] === WARMUP) {
+      if (this.warmupEndsAt[c]! < 0) {
+        this.classStats(c);
+        this.warmupEndsAt[c] = now + this.warmupMs;
+      }
+      if (now >= this.warmupEndsAt[c]!) this.startSession(c, this.rounds);
+      else this.sendsUntilCheck[c] = WARMUP_CHECK;
+      return;
+    }
+    if (now >= this.nextProbeAt[c]!) {
+      this.probes[c] = this.probes[c]! + 1;
+      this.startSession(c, 1);
+    } else this.sendsUntilCheck[c] = this.window;
   }
 
   /** The stats entry of size class `c`, made on the class's first send. */
@@ -219,7 +301,7 @@ export class AdaptivePolicy {
       const lo = Math.max(2 ** c, this.threshold);
       e = new ZcSizeClass(lo, c >= CLASS_COUNT - 1 ? Number.MAX_SAFE_INTEGER : 2 ** (c + 1) - 1);
       e.decision = "zc";
-      e.reason = "warming up on SEND_ZC before the first measurement";
+      e.reason = `warming up on SEND_ZC for ${this.warmupMs} ms before the first measurement`;
       this.classes[c] = e;
       this.stats.sizeClasses.push(e);
     }
@@ -232,128 +314,175 @@ export class AdaptivePolicy {
     return e.maxBytes === Number.MAX_SAFE_INTEGER ? `sends of ${f(e.minBytes)} or more` : `sends of ${f(e.minBytes)} to under ${f(e.maxBytes)}`;
   }
 
-  /** Start the alternating trial windows of class `c`, SEND_ZC first. */
-  private startMeasurement(c: number, now: number): void {
-    this.zcBytes[c] = this.zcMs[c] = this.copyBytes[c] = this.copyMs[c] = this.pairZcRate[c] = this.notifs[c] = this.copiedNotifs[c] = 0;
-    this.zcWins[c] = 0;
+  /** Start `pairs` pairs of trials of class `c`. A measurement (several pairs) runs ABBA from
+   * the kind not in use; a probe's one pair alternates its order from probe to probe. */
+  private startSession(c: number, pairs: number): void {
+    const other = 1 - this.choice[c]!;
+    this.firstZc[c] = pairs > 1 || (this.probes[c]! & 1) === 1 ? other : 1 - other;
+    this.sessionTrials[c] = 2 * pairs;
     this.trialIndex[c] = 0;
-    this.usageProbed[c] = 0;
-    this.startWindow(c, MEASURE_ZC);
+    this.sessionZcBytes[c] = this.sessionZcMs[c] = this.sessionCopyBytes[c] = this.sessionCopyMs[c] = 0;
+    this.notifsAtStart[c] = this.notifs[c]!;
+    this.copiedAtStart[c] = this.copied[c]!;
+    this.phase[c] = TRIAL;
     const e = this.classStats(c);
     e.measuring = true;
-    e.reason = this.reportUsage
-      ? `probing: a window of SEND_ZC sends, to see from their notifications whether the kernel copies (${this.classRange(c)})`
-      : `measuring: ${this.rounds} pairs of SEND_ZC and SEND trial windows (${this.classRange(c)})`;
-    this.nextMeasurementAt[c] = now + this.remeasureMs;
+    if (pairs > 1) e.reason = `measuring: ${pairs} pairs of SEND_ZC and SEND trials (${this.classRange(c)})`;
+    this.beginTrial(c);
   }
 
-  private startWindow(c: number, phase: number): void {
-    this.phase[c] = phase;
-    this.trialSends[c] = this.trialBytes[c] = this.trialChargedMs[c] = this.trialNotifs[c] = this.trialCopied[c] = 0;
+  /** Trial k of a session: ABBA from the first kind (k = 0, 3, 4, 7...: the first kind). */
+  private beginTrial(c: number): void {
+    const k = this.trialIndex[c]!;
+    this.zcNow[c] = this.firstZc[c]! ^ (((k + 1) >> 1) & 1);
+    this.trialStart[c] = -1;
+    this.trialSends[c] = this.trialBytes[c] = this.trialChargedMs[c] = 0;
   }
 
-  /** One operation's first CQE (`sends` sends of class `c`, `res` bytes, charged `ms`) into the
-   * class's current trial window. A window ends after `window` sends and `trialMs`; the
-   * measurement ends after `rounds` pairs of windows, and the pooled rates decide. */
-  private measure(c: number, zeroCopy: boolean, res: number, sends: number, ms: number, now: number): void {
-    const phase = this.phase[c]!;
-    // An operation written before the window changed kind belongs to no window.
-    if ((phase === MEASURE_ZC) !== zeroCopy) return;
-    if (this.trialSends[c] === 0) this.trialStart[c] = now - ms;
-    this.trialSends[c] = this.trialSends[c]! + sends;
-    this.trialBytes[c] = this.trialBytes[c]! + res;
-    this.trialChargedMs[c] = this.trialChargedMs[c]! + ms;
-    const w = this.trialIndex[c]!;
-    if (phase === MEASURE_ZC && w === 0 && this.reportUsage && this.usageProbed[c] === 0 && this.probeUsage(c, now)) return;
-    if (this.trialSends[c]! < this.window || now - this.trialStart[c]! < this.trialMs) return;
-    const rate = this.trialChargedMs[c]! > 0 ? this.trialBytes[c]! / this.trialChargedMs[c]! / 1000 : Infinity;
-    if (phase === MEASURE_ZC) {
-      this.notifs[c] = this.notifs[c]! + this.trialNotifs[c]!;
-      this.copiedNotifs[c] = this.copiedNotifs[c]! + this.trialCopied[c]!;
-      this.zcBytes[c] = this.zcBytes[c]! + this.trialBytes[c]!;
-      this.zcMs[c] = this.zcMs[c]! + this.trialChargedMs[c]!;
+  private endTrial(c: number, now: number): void {
+    const bytes = this.trialBytes[c]!, ms = this.trialChargedMs[c]!;
+    const rate = bytes / (ms > 1e-6 ? ms : 1e-6);
+    const busy = now - this.trialStart[c]! <= BUSY * ms + 1;
+    const cpu = busy ? (this.cpuClock() - this.trialCpuStart[c]!) / bytes : Number.NaN;
+    if (this.zcNow[c] === 1) {
       this.pairZcRate[c] = rate;
-      this.trialIndex[c] = w + 1;
-      this.startWindow(c, MEASURE_COPY);
-      return;
-    }
-    this.copyBytes[c] = this.copyBytes[c]! + this.trialBytes[c]!;
-    this.copyMs[c] = this.copyMs[c]! + this.trialChargedMs[c]!;
-    if (this.pairZcRate[c]! > rate) this.zcWins[c] = this.zcWins[c]! + 1;
-    if (w + 1 < 2 * this.rounds) {
-      this.trialIndex[c] = w + 1;
-      this.startWindow(c, MEASURE_ZC);
-      return;
-    }
-    const zc = this.zcMs[c]! > 0 ? this.zcBytes[c]! / this.zcMs[c]! / 1000 : 0;
-    const copy = this.copyMs[c]! > 0 ? this.copyBytes[c]! / this.copyMs[c]! / 1000 : 0;
-    const wins = this.zcWins[c]!, pairs = this.rounds;
-    // Hysteresis: the other kind must beat the current choice by `margin` in the pooled rate and
-    // win most pairs; the first choice starts from SEND (it pins no pages, posts no notification).
-    const goZc = this.choice[c] === SETTLED_COPY
-      ? zc > copy * (1 + this.margin) && 2 * wins > pairs
-      : !(copy > zc * (1 + this.margin) && 2 * (pairs - wins) > pairs);
-    const e = this.classStats(c);
-    e.zcMBs = zc;
-    e.copyMBs = copy;
-    e.zcWins = wins;
-    e.pairs = pairs;
-    e.measurements++;
-    const copied = !this.reportUsage ? "SEND_ZC's usage is not reported" : this.copiedNotifs[c]! * 2 >= this.notifs[c]! ? "the kernel copies SEND_ZC data here" : "SEND_ZC is zero-copy here";
-    const detail = `over ${pairs} alternating pairs of trials, SEND_ZC faster in ${wins}`;
-    const again = `measuring again in ${this.probeEvery} sends of the class`;
-    if (goZc) {
-      this.settle(c, SETTLED_ZC, `${copied}, but SEND_ZC moved ${zc.toFixed(0)} MB/s against SEND's ${copy.toFixed(0)} MB/s ${detail}: ${this.classRange(c)} use SEND_ZC; ${again}`);
+      this.pairZcCpu[c] = cpu;
+      this.sessionZcBytes[c] = this.sessionZcBytes[c]! + bytes;
+      this.sessionZcMs[c] = this.sessionZcMs[c]! + ms;
     } else {
-      this.settle(c, SETTLED_COPY, `${copied}, and SEND moved ${copy.toFixed(0)} MB/s against SEND_ZC's ${zc.toFixed(0)} MB/s ${detail}: ${this.classRange(c)} use SEND; ${again}`);
+      this.pairCopyRate[c] = rate;
+      this.pairCopyCpu[c] = cpu;
+      this.sessionCopyBytes[c] = this.sessionCopyBytes[c]! + bytes;
+      this.sessionCopyMs[c] = this.sessionCopyMs[c]! + ms;
     }
+    const k = this.trialIndex[c]!;
+    if ((k & 1) === 1) this.pushPair(c);
+    if (k + 1 < this.sessionTrials[c]!) {
+      this.trialIndex[c] = k + 1;
+      this.beginTrial(c);
+      return;
+    }
+    this.endSession(c, now);
   }
 
-  /** The usage probe, the first SEND_ZC window of a measurement with REPORT_USAGE. Returns true
-   * while the window has to wait for notifications (they trail the sends) or once the usage
-   * decided the class; false when throughput trials must decide (zero-copy below
-   * CONFIRM_MIN_BYTES): the window then goes on as the first SEND_ZC trial. */
-  private probeUsage(c: number, now: number): boolean {
-    const notifs = this.trialNotifs[c]!;
-    // A quarter of a window's sends and notifications tell copied from zero-copy: the reports
-    // are all alike on one route, so a short probe costs little where SEND_ZC loses.
-    const need = Math.max(1, this.window >> 2);
-    if (this.trialSends[c]! < need || notifs < need) return true;
-    const copied = this.trialCopied[c]!;
-    const share = copied / notifs;
-    const pct = Math.round(share * 100);
-    if (share >= this.copiedRatio) {
-      const k = this.copyingProbesInRow[c]!;
-      if (k < MAX_BACKOFF_DOUBLINGS) this.copyingProbesInRow[c] = k + 1;
-      const waitMs = this.remeasureMs * 2 ** k;
-      this.nextMeasurementAt[c] = now + waitMs;
-      this.classStats(c).measurements++;
-      this.settle(c, SETTLED_COPY, `copies dominate: ${pct}% of ${notifs} SEND_ZC notifications said the kernel copied the data, so SEND_ZC cannot beat SEND's one copy: ${this.classRange(c)} use SEND; probing again after ${this.probeEvery} sends of the class and ${(waitMs / 1000).toFixed(1)} s`);
-      return true;
-    }
-    this.copyingProbesInRow[c] = 0;
-    if (this.classStats(c).minBytes >= CONFIRM_MIN_BYTES) {
-      this.classStats(c).measurements++;
-      this.settle(c, SETTLED_ZC, `zero-copy confirmed: ${pct}% of ${notifs} notifications reported a copy; ${this.classRange(c)} use SEND_ZC`);
-      return true;
-    }
-    this.usageProbed[c] = 1;
-    const e = this.classStats(c);
-    e.reason = `measuring: zero-copy (${pct}% of ${notifs} notifications reported a copy), but below ${CONFIRM_MIN_BYTES / 1024} KiB pinning and notifying may cost more than copying: ${this.rounds} pairs of SEND_ZC and SEND trial windows (${this.classRange(c)})`;
-    return false;
+  private pushPair(c: number): void {
+    const zcCpu = this.pairZcCpu[c]!, copyCpu = this.pairCopyCpu[c]!;
+    const l = clip(Math.log(this.pairZcRate[c]! / this.pairCopyRate[c]!));
+    const i = c * HISTORY + this.pairNext[c]!;
+    this.pairRate[i] = l;
+    this.pairCpu[i] = zcCpu > 0 && copyCpu > 0 ? clip(Math.log(copyCpu / zcCpu)) : Number.NaN;
+    this.pairNext[c] = (this.pairNext[c]! + 1) % HISTORY;
+    if (this.pairCount[c]! < HISTORY) this.pairCount[c] = this.pairCount[c]! + 1;
+    this.lastPair[c] = l;
   }
 
-  /** Class `c` settles on `choice` until its next measurement. */
-  private settle(c: number, choice: number, reason: string): void {
-    this.phase[c] = choice;
-    this.choice[c] = choice;
+  /** Keep only the latest `keep` pairs of class `c`. */
+  private forgetOlderPairs(c: number, keep: number): void {
+    const base = c * HISTORY;
+    const n = Math.min(keep, this.pairCount[c]!);
+    for (let j = 0; j < n; j++) {
+      const from = base + ((this.pairNext[c]! + HISTORY - n + j) % HISTORY);
+      this.scratch[j] = this.pairRate[from]!;
+      this.scratchCpu[j] = this.pairCpu[from]!;
+    }
+    for (let j = 0; j < n; j++) {
+      this.pairRate[base + j] = this.scratch[j]!;
+      this.pairCpu[base + j] = this.scratchCpu[j]!;
+    }
+    this.pairCount[c] = n;
+    this.pairNext[c] = n % HISTORY;
+  }
+
+  /** The interquartile mean of class `c`'s pair values in `from` (NaN ignored; NaN if fewer than
+   * `least` values). */
+  private iqMean(from: Float64Array, c: number, least: number): number {
+    const v = this.scratch;
+    let n = 0;
+    for (let j = 0; j < this.pairCount[c]!; j++) {
+      const x = from[c * HISTORY + j]!;
+      if (x !== x) continue;
+      let i = n++;
+      for (; i > 0 && v[i - 1]! > x; i--) v[i] = v[i - 1]!;
+      v[i] = x;
+    }
+    if (n < least) return Number.NaN;
+    const cut = n >> 2;
+    let sum = 0;
+    for (let i = cut; i < n - cut; i++) sum += v[i]!;
+    return sum / (n - 2 * cut);
+  }
+
+  private endSession(c: number, now: number): void {
+    const m = this.logMargin;
+    const current = this.choice[c]!;
+    // Usage evidence of this session: a crossing of copiedRatio means a new route.
+    const dn = this.notifs[c]! - this.notifsAtStart[c]!;
+    const share = dn >= USAGE_MIN ? (this.copied[c]! - this.copiedAtStart[c]!) / dn : -1;
+    const before = this.copiedShare[c]!;
+    const usageChanged = share >= 0 && before >= 0 && (share >= this.copiedRatio) !== (before >= this.copiedRatio);
+    if (share >= 0) this.copiedShare[c] = share;
+    if (this.sessionTrials[c] === 2) {
+      const l = this.lastPair[c]!;
+      const surprise = (current === 1 ? l < -m : l > m) && Math.abs(l - this.estimate[c]!) > CLEAR;
+      // One surprising probe may be a hiccup of the machine: a second probe follows at once, and
+      // only two in a row (or a new copied share) start a fresh measurement.
+      if (surprise && !usageChanged && this.surprises[c] === 0) {
+        this.surprises[c] = 1;
+        this.probes[c] = this.probes[c]! + 1;
+        this.startSession(c, 1);
+        return;
+      }
+      this.surprises[c] = 0;
+      if (surprise || usageChanged) {
+        this.forgetOlderPairs(c, surprise ? 2 : 1);
+        this.startSession(c, this.rounds);
+        const e = this.classStats(c);
+        e.reason = usageChanged
+          ? `measuring afresh: the kernel's copied share moved from ${Math.round(before * 100)}% to ${Math.round(share * 100)}% (${this.classRange(c)})`
+          : `measuring afresh: a probe found SEND_ZC at ${Math.exp(l).toFixed(2)}x SEND's rate, against ${Math.exp(this.estimate[c]!).toFixed(2)}x so far (${this.classRange(c)})`;
+        return;
+      }
+    }
+    const est = this.iqMean(this.pairRate, c, 1);
+    const cpuEst = this.iqMean(this.pairCpu, c, 2);
+    this.estimate[c] = est;
+    let zc = current, basis: string;
+    if (est > m || est < -m) {
+      zc = est > 0 ? 1 : 0;
+      basis = "throughput";
+    } else if (cpuEst > m || cpuEst < -m) {
+      zc = cpuEst > 0 ? 1 : 0;
+      basis = `throughput within ${(this.margin * 100).toFixed(0)}%, CPU per byte`;
+    } else basis = `both within ${(this.margin * 100).toFixed(0)}%, kept`;
+    // A class with fewer than HISTORY pairs is young (its first trials ran while TCP and the JIT
+    // warmed up): it probes four times as often, and spaces its probes out only once grown.
+    const k = this.backoff[c]!;
+    const grown = this.pairCount[c] === HISTORY;
+    this.backoff[c] = grown && zc === current && Math.abs(est) > CLEAR ? (k < MAX_BACKOFF ? k + 1 : k) : 0;
+    const waitMs = grown ? this.remeasureMs * 2 ** this.backoff[c]! : this.remeasureMs / 4;
+    this.nextProbeAt[c] = now + waitMs;
     this.sendsUntilCheck[c] = this.probeEvery;
+    this.choice[c] = zc;
+    this.zcNow[c] = zc;
+    this.phase[c] = SETTLED;
+
     const e = this.classStats(c);
-    const d = choice === SETTLED_ZC ? "zc" : "copy";
+    const zcMBs = this.sessionZcMs[c]! > 0 ? this.sessionZcBytes[c]! / this.sessionZcMs[c]! / 1000 : 0;
+    const copyMBs = this.sessionCopyMs[c]! > 0 ? this.sessionCopyBytes[c]! / this.sessionCopyMs[c]! / 1000 : 0;
+    let wins = 0;
+    for (let j = 0; j < this.pairCount[c]!; j++) if (this.pairRate[c * HISTORY + j]! > 0) wins++;
+    e.zcMBs = zcMBs;
+    e.copyMBs = copyMBs;
+    e.zcWins = wins;
+    e.pairs = this.pairCount[c]!;
+    e.measurements++;
+    const d = zc === 1 ? "zc" : "copy";
     if (e.decision !== d) e.switches++;
     e.decision = d;
     e.measuring = false;
-    e.reason = reason;
-    this.stats.decide(d, reason);
+    const cpuText = cpuEst === cpuEst ? `, SEND's CPU per byte ${Math.exp(cpuEst).toFixed(2)}x SEND_ZC's` : "";
+    const usage = !this.reportUsage ? "SEND_ZC's usage is not reported" : this.copiedShare[c]! >= 0 ? `the kernel reported ${Math.round(this.copiedShare[c]! * 100)}% of SEND_ZC sends copied` : "too few SEND_ZC notifications to tell copied from zero-copy";
+    e.reason = `${this.classRange(c)} use ${zc === 1 ? "SEND_ZC" : "SEND"} (${basis}): SEND_ZC ${zcMBs.toFixed(0)} MB/s, SEND ${copyMBs.toFixed(0)} MB/s in the last session; over ${e.pairs} trial pairs SEND_ZC ran at ${Math.exp(est).toFixed(2)}x SEND's rate (faster in ${wins})${cpuText}; ${usage}; next probe in ${(waitMs / 1000).toFixed(1)} s`;
+    this.stats.decide(d, e.reason);
   }
 }
