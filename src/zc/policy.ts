@@ -46,6 +46,8 @@ const CLEAR = Math.log(1.25);
 /** A trial's CPU time counts only when the sender was busy through it: wall time at most this
  * many times the charged time (plus 1 ms). Otherwise other work shared the thread. */
 const BUSY = 1.5;
+/** A gap this long (ms) between a completion and the next write is idle time, not work. */
+const IDLE_MS = 1;
 /** A pair's log ratios are clipped to ±log 3: a trial that the machine stalled cannot weigh
  * more than a threefold difference. */
 const CLIP = Math.log(3);
@@ -94,9 +96,10 @@ function nonNegative(where: string, name: string, v: number | undefined, dflt: n
  * `warmupMs`, then is measured: `rounds` pairs of trials, SEND_ZC and SEND in ABBA order (so a
  * steady drift of the machine falls on both kinds alike). A trial sends the class's traffic as
  * one kind for at least `window` sends and `trialMs`; it counts the bytes of the operations'
- * first CQEs against their charged time (from the later of the operation's write and the
- * previous timed CQE, so idle time and operations in flight together are not counted twice), and
- * the calling thread's CPU time (getrusage, twice per trial). The first completion of a trial
+ * first CQEs against their charged time: from the previous timed CQE, so the sender's own work
+ * between operations counts (completions, notifications and releases: more of it for SEND_ZC),
+ * or from the operation's write when that came more than 1 ms after the previous CQE (the sender
+ * was idle). It also reads the calling thread's CPU time (getrusage, twice per trial). The first completion of a trial
  * only starts its clocks, so what the previous kind left in flight is not charged to it.
  *
  * Each pair gives the log of SEND_ZC's rate over SEND's, and of SEND's CPU per byte over
@@ -136,7 +139,7 @@ export class AdaptivePolicy {
   private readonly logMargin: number;
   /** SEND for everything (AF_UNIX, or the kernel refused SEND_ZC on this socket). */
   private copyOnly = false;
-  /** Time of the last timed first CQE: the next one is charged from there at the earliest. */
+  /** Time of the last timed first CQE: the next one is charged from there (see observeSent). */
   private lastSentAt = 0;
   // Per class: phase, the kind sent now (1: SEND_ZC), the settled choice, sends left before the
   // clock is read, when the warm-up ends (-1: not begun) and when the next probe is due, the
@@ -249,7 +252,10 @@ export class AdaptivePolicy {
   observeSent(bytes: number, zeroCopy: boolean, res: number, sends: number, writtenAt: number): void {
     if (writtenAt <= 0) return;
     const now = this.clock();
-    const since = writtenAt > this.lastSentAt ? writtenAt : this.lastSentAt;
+    // Charged from the previous timed completion, so the sender's own work between operations
+    // (completions, notifications, releases: more of it for SEND_ZC) counts; from the write when
+    // the operation came more than IDLE_MS after that completion (the sender had nothing to send).
+    const since = writtenAt - this.lastSentAt > IDLE_MS ? writtenAt : this.lastSentAt;
     this.lastSentAt = now;
     if (res <= 0) return;
     const c = sizeClass(bytes);
