@@ -1,7 +1,8 @@
 // bun bench/tcp-stream.ts: one TCP stream over loopback, sender against sender, in the same run.
 // Every sender is a child process measured against its own copying receiver (the C receiver in
 // bench/c/tcp_stream.c: recv() into a buffer until EOF), so only the sending side differs:
-//   bun-uring   ZcSender in each mode: copy, zc, zc-fixed, mixed, adaptive
+//   bun-uring   ZcSender in each mode: copy, zc, zc-fixed, mixed, adaptive (zc-fixed and
+//               adaptive send from a registered buffer, so adaptive's SEND_ZC is zc-fixed's)
 //   c-liburing  the project's C baseline: send, send_zc, send_zc fixed (same batch, same chains:
 //               `batch` linked SQEs of one payload each), and copy-gather / zc-gather (the chain's
 //               payloads gathered into one SENDMSG / SENDMSG_ZC with iovecs). ZcSender gathers
@@ -22,9 +23,12 @@
 // senders, which hides a 5% difference; slices side by side do not. At 64 KiB the C comparison is
 // made that way too: the bun-uring and C senders both run, each with a counting receiver, and the
 // parent lets one send at a time (SIGSTOP / SIGCONT), reading each receiver's count around every
-// slice. Results go to bench/results/ and the
-// chart to docs/tcp-stream.svg.
+// slice. Each A/B row also says what share of its bytes adaptive sent as SEND_ZC. --busy-cpu N
+// adds load: a process spinning on CPU N for the whole run. Results go to bench/results/ and the
+// chart to docs/tcp-stream.svg; a narrowed run (--sizes, --senders, --modes) is recorded only
+// under a name of its own (--record NAME).
 import { writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { Ring } from "../src/ring/ring.ts";
 import { allocShared } from "../src/ring/memory.ts";
@@ -35,7 +39,7 @@ import { SHUT_WR } from "../src/abi/net.ts";
 import { BENCH_DIR, compileC, ensureDirFor, median, parseFlags, printTable, recordResult } from "./lib/harness.ts";
 import { renderChart } from "./tcp-stream-chart.ts";
 
-const USAGE = `usage: bun bench/tcp-stream.ts [--rounds N] [--seconds S] [--sizes 1,4,16,64,256] [--senders bun-uring,c-liburing,bun-net,node-net] [--modes copy,zc,...] [--batch N] [--json]`;
+const USAGE = `usage: bun bench/tcp-stream.ts [--rounds N] [--seconds S] [--sizes 1,4,16,64,256] [--senders bun-uring,c-liburing,bun-net,node-net] [--modes copy,zc,...] [--batch N] [--busy-cpu N] [--record NAME] [--json]`;
 
 interface Flags extends Record<string, number | string | boolean> {
   rounds: number;
@@ -54,6 +58,8 @@ interface Flags extends Record<string, number | string | boolean> {
   "slice-ms": number;
   "port-b": number;
   pin: boolean;
+  "busy-cpu": number;
+  record: string;
 }
 
 const SPEC = {
@@ -68,6 +74,8 @@ const SPEC = {
   "slice-ms": { type: "number", default: 250, help: "length of one A/B slice" },
   "port-b": { type: "number", default: 0, help: "(internal) second receiver port (A/B child)" },
   pin: { type: "boolean", default: true, help: "pin each sender to the first CPU and its receiver to the last (taskset), when there are two or more" },
+  "busy-cpu": { type: "number", default: -1, help: "load: a busy-loop process pinned to this CPU for the whole run (-1: none)" },
+  record: { type: "string", default: "", help: "record a narrowed run as bench/results/tcp-stream-NAME-<date>.json (no chart)" },
   child: { type: "string", default: "", help: "(internal) run one sender: uring | bun" },
   mode: { type: "string", default: "adaptive", help: "(internal) bun-uring mode" },
   size: { type: "number", default: 65536, help: "(internal) payload bytes" },
@@ -118,9 +126,11 @@ class UringSide {
     try {
       this.fd = tcpConnect(this.ring, { host: f.host, port, noDelay: true });
       this.window = f.batch * 4;
-      // zc-fixed needs the pool. Every other mode sends from the same JavaScript memory, so
-      // adaptive is compared with the fixed modes on equal payload memory.
-      if (mode === "zc-fixed") this.pool = FixedBufferPool.create(this.ring, { bufferSize: f.size, count: 1 });
+      // zc-fixed needs the pool, and adaptive gets one too: its SEND_ZC sends then use the
+      // registered buffer (FIXED_BUF), so it chooses between SEND and what zc-fixed sends, on the
+      // resources zc-fixed has. copy, zc and mixed send from the same kind of memory (allocShared,
+      // page-aligned) without registering it.
+      if (mode === "zc-fixed" || mode === "adaptive") this.pool = FixedBufferPool.create(this.ring, { bufferSize: f.size, count: 1 });
       // Records for the window plus sends awaiting their notification: like the C baseline, the
       // loop waits for "sent", never for "released" (the payload is never rewritten).
       this.sender = new ZcSender(this.ring, this.fd, { mode: mode as ZcMode, pool: this.pool, capacity: this.window * 16, maxChain: f.batch });
@@ -181,7 +191,7 @@ function childUring(f: Flags): SendReport {
 /** Child: adaptive against one fixed mode in alternating slices of `slice-ms` (each pair starts
  * with the other side), one connection and receiver each, in one process: what changes from slice
  * to slice on a shared machine changes for both. Prints the MiB/s of every slice of each. */
-function childAb(f: Flags): { a_mib_s: number[]; b_mib_s: number[] } {
+function childAb(f: Flags): { a_mib_s: number[]; b_mib_s: number[]; zc_share: number; switches: number; reason: string } {
   const a = new UringSide("adaptive", f, f.port);
   let b: UringSide | undefined;
   try {
@@ -201,7 +211,11 @@ function childAb(f: Flags): { a_mib_s: number[]; b_mib_s: number[] } {
         ra.push(rate(a.pump(f["slice-ms"])));
       }
     }
-    return { a_mib_s: ra, b_mib_s: rb };
+    // What adaptive did over the slices: its bytes sent zero-copy, its decision changes, and
+    // the reason of its size class at the end.
+    const st = a.sender.stats;
+    const zcShare = st.sentBytes > 0 ? 1 - st.copySendBytes / st.sentBytes : 0;
+    return { a_mib_s: ra, b_mib_s: rb, zc_share: zcShare, switches: st.switches, reason: st.sizeClasses.map((k) => k.reason).join("; ") };
   } finally {
     a.close();
     b?.close();
@@ -277,7 +291,7 @@ interface SenderSpec {
 let pinSender: string[] = [];
 let pinReceiver: string[] = [];
 
-async function startReceiver(bin: string): Promise<{ port: number; done: Promise<number> }> {
+async function startReceiver(bin: string): Promise<{ port: number; done: Promise<number>; kill(): void }> {
   const child = Bun.spawn([...pinReceiver, bin, "recv", "127.0.0.1", "0"], { stdout: "pipe", stderr: "inherit" });
   const reader = child.stdout.getReader();
   const dec = new TextDecoder();
@@ -298,7 +312,7 @@ async function startReceiver(bin: string): Promise<{ port: number; done: Promise
     const m = /\{"bytes":(\d+)\}/.exec(text);
     return m ? Number(m[1]) : -1;
   })();
-  return { port, done };
+  return { port, done, kill: () => child.kill("SIGKILL") };
 }
 
 /** The interquartile mean of log(a[i] / b[i]) over the slice pairs, back as a ratio. Log space:
@@ -326,6 +340,11 @@ interface AbRow {
   /** Adaptive's MiB/s over the fixed mode's, slice pair by slice pair (pairedRatio). */
   ratio: number;
   adaptive_mib_s: number[];
+  /** Adaptive's share of bytes sent as SEND_ZC over the whole child (warm-up slices included),
+   * its decision changes, and its size class's reason at the end. */
+  adaptive_zc_share: number;
+  adaptive_switches: number;
+  adaptive_reason: string;
   fixed_mib_s: number[];
 }
 
@@ -337,13 +356,18 @@ async function runAb(self: string[], bin: string, size: number, mode: string, f:
     "--size", String(size), "--batch", String(f.batch), "--ab-slices", String(f["ab-slices"]), "--slice-ms", String(f["slice-ms"])], { stdout: "pipe", stderr: "inherit" });
   const out = await new Response(child.stdout).text();
   const code = await child.exited;
+  if (code !== 0) {
+    // A receiver the child never reached would wait for it forever.
+    rxA.kill();
+    rxB.kill();
+    throw new Error(`adaptive against ${mode} exited with ${code}`);
+  }
   await Promise.all([rxA.done, rxB.done]);
-  if (code !== 0) throw new Error(`adaptive against ${mode} exited with ${code}`);
   const m = /\{.*\}/.exec(out);
   if (!m) throw new Error(`adaptive against ${mode}: no report in ${JSON.stringify(out)}`);
-  const r = JSON.parse(m[0]) as { a_mib_s: number[]; b_mib_s: number[] };
+  const r = JSON.parse(m[0]) as { a_mib_s: number[]; b_mib_s: number[]; zc_share: number; switches: number; reason: string };
   const ratio = pairedRatio(r.a_mib_s, r.b_mib_s);
-  return { size, against: mode, ratio, adaptive_mib_s: r.a_mib_s.map(Math.round), fixed_mib_s: r.b_mib_s.map(Math.round) };
+  return { size, against: mode, ratio, adaptive_mib_s: r.a_mib_s.map(Math.round), fixed_mib_s: r.b_mib_s.map(Math.round), adaptive_zc_share: r.zc_share, adaptive_switches: r.switches, adaptive_reason: r.reason };
 }
 
 /** A C receiver whose byte count can be read at any moment: SIGUSR1 makes it print
@@ -441,9 +465,12 @@ async function runOne(spec: SenderSpec, bin: string, size: number): Promise<Send
   const child = Bun.spawn([...pinSender, ...spec.cmd(rx.port, size)], { stdout: "pipe", stderr: "inherit" });
   const out = await new Response(child.stdout).text();
   const code = await child.exited;
-  if (code !== 0) throw new Error(`${spec.sender} ${spec.mode} exited with ${code}`);
   const m = /\{.*\}/.exec(out);
-  if (!m) throw new Error(`${spec.sender} ${spec.mode}: no report in ${JSON.stringify(out)}`);
+  if (code !== 0 || !m) {
+    // The receiver would wait for a connection that never comes.
+    rx.kill();
+    throw new Error(code !== 0 ? `${spec.sender} ${spec.mode} exited with ${code}` : `${spec.sender} ${spec.mode}: no report in ${JSON.stringify(out)}`);
+  }
   const r = JSON.parse(m[0]) as SendReport;
   return { ...r, received: await rx.done };
 }
@@ -456,8 +483,26 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(r));
     return;
   }
+  if (f.record !== "" && !/^[a-z0-9-]+$/.test(f.record)) throw new Error(`--record takes a name of a-z, 0-9 and -, got ${JSON.stringify(f.record)}`);
   const bin = await compileC("tcp_stream", "c/tcp_stream.c");
   const cpus = navigator.hardwareConcurrency;
+  const busyCpu = f["busy-cpu"];
+  if (busyCpu !== -1 && !(Number.isInteger(busyCpu) && busyCpu >= 0 && busyCpu < cpus)) throw new Error(`--busy-cpu must be -1 or a CPU 0..${cpus - 1}, got ${busyCpu}`);
+  if (busyCpu >= 0 && Bun.which("taskset") === null) throw new Error("--busy-cpu needs taskset");
+  const loadBefore = loadavg();
+  // The load, when asked for: one process spinning on one CPU for the whole run.
+  const busy = busyCpu >= 0 ? Bun.spawn(["taskset", "-c", String(busyCpu), process.execPath, "-e", "for (;;) {}"], { stdout: "ignore", stderr: "inherit" }) : null;
+  try {
+    await measure(f, bin, cpus, busyCpu, loadBefore);
+  } finally {
+    if (busy) {
+      busy.kill("SIGKILL");
+      await busy.exited;
+    }
+  }
+}
+
+async function measure(f: Flags, bin: string, cpus: number, busyCpu: number, loadBefore: number[]): Promise<void> {
   const pinned = f.pin && cpus >= 2 && Bun.which("taskset") !== null;
   if (pinned) {
     pinSender = ["taskset", "-c", "0"];
@@ -515,7 +560,7 @@ async function main(): Promise<void> {
       for (const contender of fixed.filter((r) => r.mib_s >= AB_CONTENDER_SHARE * fixed[0]!.mib_s).slice(0, AB_MAX_CONTENDERS)) {
         const ab = await runAb(self, bin, size, contender.mode, f);
         abRows.push(ab);
-        if (!f.json) console.error(`${size / 1024} KiB adaptive against ${contender.mode}, ${f["ab-slices"]} alternating slices of ${f["slice-ms"]} ms each: ${ab.ratio.toFixed(3)} (interquartile mean of the slice pairs' log ratios)`);
+        if (!f.json) console.error(`${size / 1024} KiB adaptive against ${contender.mode}, ${f["ab-slices"]} alternating slices of ${f["slice-ms"]} ms each: ${ab.ratio.toFixed(3)} (interquartile mean of the slice pairs' log ratios); adaptive sent ${(ab.adaptive_zc_share * 100).toFixed(0)}% of its bytes as SEND_ZC, ${ab.adaptive_switches} decision changes`);
       }
     }
     // The goal's C comparison (64 KiB, same mode), in alternating slices as well; then against
@@ -577,13 +622,18 @@ async function main(): Promise<void> {
     socket_options: "every sender: TCP_NODELAY, SO_SNDBUF at the kernel default; the C receiver (the same for every sender): SO_RCVBUF 4 MiB",
     pinning: pinned ? `sender on CPU 0, receiver on CPU ${cpus - 1} (taskset)` : "none",
     receiver: "bench/c/tcp_stream.c recv(): one copying receiver process per sender run", route: "loopback 127.0.0.1 (the kernel copies SEND_ZC data: REPORT_USAGE says copied)",
+    load_added: busyCpu >= 0 ? `a busy-loop process (bun -e "for (;;) {}") pinned to CPU ${busyCpu} for the whole run` : "none",
+    load_average_before: loadBefore.map((x) => Number(x.toFixed(2))),
+    load_average_after: loadavg().map((x) => Number(x.toFixed(2))),
   };
   const json = { ...meta, rows, adaptive_ab: abRows, vs_c_ab: pairRows, ratios, goals };
   // A run narrowed with --sizes / --senders / --modes is for iterating: it would replace the
-  // recorded full run with a partial one, so it is printed only.
-  const full = f.sizes === SPEC.sizes.default && f.senders === SPEC.senders.default && f.modes === SPEC.modes.default;
+  // recorded full run with a partial one, so it is printed only, or recorded under its own name
+  // (--record).
+  const full = f.sizes === SPEC.sizes.default && f.senders === SPEC.senders.default && f.modes === SPEC.modes.default && f.record === "";
   let path = "not recorded (a narrowed run)";
-  if (full) {
+  if (f.record !== "") path = `recorded ${recordResult(`tcp-stream-${f.record}`, json)}`;
+  else if (full) {
     path = recordResult("tcp-stream", json);
     const svg = join(BENCH_DIR, "..", "docs", "tcp-stream.svg");
     ensureDirFor(svg);
@@ -605,6 +655,8 @@ async function main(): Promise<void> {
   if (gatheredPairs.length) console.log(`  the same in alternating slices: ${gatheredPairs.map((r) => `${r.mode} ${fmtx(r.ratio)}`).join(", ")}`);
   console.log(`vs Bun.connect at 1 KiB: ${fmtx(ratios.vs_bun_1k)} (goal >= 2.0)`);
   console.log(`adaptive / best fixed mode, worst size: ${fmt(ratios.adaptive_vs_best_min)} (goal >= 0.95); paired within rounds: ${fmt(ratios.adaptive_vs_best_paired_min)}; alternating slices in one process: ${ratios.adaptive_vs_best_ab_min === null ? "not run" : fmt(ratios.adaptive_vs_best_ab_min)}`);
+  if (busyCpu >= 0) console.log(`load added: ${meta.load_added}`);
+  console.log(`load average before ${meta.load_average_before.join(" ")}, after ${meta.load_average_after.join(" ")}`);
   console.log(full ? `recorded ${path}; chart docs/tcp-stream.svg` : path);
 }
 
