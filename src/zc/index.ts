@@ -33,7 +33,7 @@
 //   probeSendZcFlags(zcFlags), probeReportUsage() (re-exported here) and probeNotifUserData()
 //     (src/ring/kernel.ts): what SEND_ZC accepts, asked once per process on a private ring;
 //     checkZcSqeFlags(where, flags), zcSendError(res, detail)
-// Files: sender.ts (options, API, writing the queue), records.ts, plan.ts, encode.ts,
+// Files: sender.ts (API, writing the queue), options.ts, records.ts, plan.ts, encode.ts,
 // lifecycle.ts, policy.ts, stats.ts, pool.ts; each says what it holds.
 export * from "./sender.ts";
 export * from "./pool.ts";

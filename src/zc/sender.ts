@@ -5,8 +5,9 @@
 // (a destination per datagram, cancel(), and records that grow when the owner does its own
 // backpressure).
 //
-// This file holds the options and the public API, and turns the queue into SQEs. The rest of
-// src/zc, one concern per file:
+// This file holds the public API and turns the queue into SQEs. The rest of src/zc, one concern
+// per file:
+//   options.ts    every option checked and the kernel probed before a sender is built
 //   records.ts    one record per send (typed arrays, no object per send), the free list, the queue
 //   plan.ts       which queued sends share an operation and how many operations a chain holds
 //   encode.ts     one operation into an SQE and its scratch structs (msghdr, iovecs, sockaddr)
@@ -22,17 +23,16 @@
 // an error with MSG_WAITALL), and starts the next chain when the current one has reported "sent"
 // (not "released"). On datagram sockets every send goes out at once. Either way at most `capacity`
 // sends hold buffers in the kernel at once.
-import { addressOf, c } from "../../ffi/index.ts";
+import { addressOf } from "../../ffi/index.ts";
 import * as Q from "../abi/sqe.ts";
-import { AF_UNIX, MSG_NOSIGNAL, MSG_WAITALL, SOCK_STREAM, SOL_SOCKET, SO_DOMAIN, SO_TYPE } from "../abi/net.ts";
+import { AF_UNIX, MSG_NOSIGNAL, MSG_WAITALL } from "../abi/net.ts";
 import { IOVEC } from "../abi/register.ts";
-import { EBADF, EBUSY, ECANCELED, EOPNOTSUPP, errnoName } from "../abi/errno.ts";
+import { EBUSY, ECANCELED } from "../abi/errno.ts";
 import { addSqeFlags, retireSlot } from "../ops/sqe.ts";
 import { prepCancel64 } from "../ops/prep.ts";
-import { kernelAtLeast, probeNotifUserData, probeNotifUserDataAnswer, probeReportUsage } from "../ring/kernel.ts";
-import { Ring as RingClass, type Ring } from "../ring/ring.ts";
-import { UringError, closedError, invalidArgument, unsupported, shown } from "../error.ts";
-import { type SocketAddress, type Sockaddr, sockaddr, formatAddress } from "../net/sockaddr.ts";
+import { type Ring } from "../ring/ring.ts";
+import { UringError, closedError, invalidArgument, shown } from "../error.ts";
+import { type SocketAddress, type Sockaddr, formatAddress } from "../net/sockaddr.ts";
 import type { FixedBufferPool } from "./pool.ts";
 import { AdaptivePolicy, type AdaptivePolicyOptions } from "./policy.ts";
 import { ZcStats } from "./stats.ts";
@@ -40,9 +40,11 @@ import { KIND_COPY, KIND_FIXED, KIND_MSG, KIND_VEC, KIND_ZC, SEND_AWAIT_NOTIF, S
 import { ChainPlan, planChain, type ChainLimits } from "./plan.ts";
 import { ScratchBlock, SendOp, encodeSendOp, putIovec } from "./encode.ts";
 import { SendLifecycle } from "./lifecycle.ts";
+import { senderSettings } from "./options.ts";
 
 export { ZcStats, ZcSizeClass } from "./stats.ts";
 export { probeSendZcFlags, probeReportUsage } from "../ring/kernel.ts";
+export { ZC_MODES, checkZcSqeFlags } from "./options.ts";
 
 /** How a sender moves bytes.
  * - copy: IORING_OP_SEND (the kernel copies).
@@ -53,8 +55,6 @@ export { probeSendZcFlags, probeReportUsage } from "../ring/kernel.ts";
  *   measured on this socket: AdaptivePolicy (src/zc/policy.ts) says how, and its options
  *   (window, rounds, margin, ...) are passed through from ZcSenderOptions. */
 export type ZcMode = "copy" | "zc" | "zc-fixed" | "mixed" | "adaptive";
-
-export const ZC_MODES: readonly ZcMode[] = ["copy", "zc", "zc-fixed", "mixed", "adaptive"];
 
 /** What the kernel said about a released buffer: "zerocopy" (sent from the caller's pages),
  * "copied" (SEND_ZC, but the kernel copied: IORING_NOTIF_USAGE_ZC_COPIED), "unreported"
@@ -114,24 +114,6 @@ export interface ZcSenderOptions extends Omit<AdaptivePolicyOptions, "threshold"
 }
 
 /** Where a separate notification user_data comes from, for errors and reasons. */
-const NOTIF_USER_DATA_SINCE = "Linux 7.1 (commit cb9487333652, \"io_uring/zctx: separate notification user_data\"; or a distribution kernel with it backported)";
-/** Refuse SQE flags the sender cannot honour, before anything reaches the kernel. */
-export function checkZcSqeFlags(where: string, flags: number): void {
-  if (!Number.isInteger(flags) || flags < 0 || flags > 0x7f) throw invalidArgument(where, `sqeFlags must be IOSQE_* bits (0..0x7f), got ${shown(flags)}`);
-  if (flags & Q.IOSQE_CQE_SKIP_SUCCESS) {
-    throw invalidArgument(where, "IOSQE_CQE_SKIP_SUCCESS cannot be used with SEND_ZC: the kernel rejects it (io_send_zc_prep returns EINVAL), and the first CQE is how the sender learns whether a notification follows");
-  }
-  if (flags & (Q.IOSQE_IO_LINK | Q.IOSQE_IO_HARDLINK)) throw invalidArgument(where, "IOSQE_IO_LINK / IO_HARDLINK are set by the sender itself to keep stream order");
-  if (flags & Q.IOSQE_BUFFER_SELECT) throw invalidArgument(where, "IOSQE_BUFFER_SELECT does not apply to zero-copy sends");
-}
-
-function sockoptInt(fd: number, level: number, name: number): number {
-  const v = new Int32Array(1), len = new Uint32Array([4]);
-  if (c.getsockopt(fd, level, name, v, len) < 0) return -1;
-  return v[0]!;
-}
-
-
 export class ZcSender {
   readonly ring: Ring;
   readonly fd: number;
@@ -183,43 +165,25 @@ export class ZcSender {
 
   constructor(ring: Ring, fd: number, o: ZcSenderOptions = {}) {
     const where = "ZcSender";
-    if (!(ring instanceof RingClass)) throw invalidArgument(where, "ring must be a Ring");
-    if (ring.isClosed) throw closedError(where);
-    if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgument(where, `fd must be a non-negative integer, got ${shown(fd)}`);
-    const mode = o.mode ?? "adaptive";
-    if (!ZC_MODES.includes(mode)) throw invalidArgument(where, `mode must be one of ${ZC_MODES.join(", ")}, got ${String(mode)}`);
-    checkZcSqeFlags(where, o.sqeFlags ?? 0);
-    const capacity = o.capacity ?? 1024;
-    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 20) throw invalidArgument(where, `capacity must be 1..2^20, got ${shown(capacity)}`);
-    const threshold = o.threshold ?? (mode === "adaptive" ? 2048 : 16384);
-    if (!Number.isInteger(threshold) || threshold < 0) throw invalidArgument(where, `threshold must be a non-negative integer, got ${shown(threshold)}`);
-    if (mode !== "copy") ring.requireOp(Q.IORING_OP_SEND_ZC, where);
-    if (mode === "zc-fixed" && !o.pool) throw invalidArgument(where, "mode zc-fixed needs a FixedBufferPool (options.pool)");
-    if (o.pool && o.pool.ring !== ring) throw invalidArgument(where, "the pool is registered with another ring");
+    // Every option is checked, and every probe asked, before anything is built.
+    const set = senderSettings(ring, fd, o, where);
+    const { mode, capacity, threshold, reportUsage, dest } = set;
     this.ring = ring;
     this.fd = fd;
     this.mode = mode;
     this.capacity = capacity;
     this.threshold = threshold;
-    if (o.grow !== undefined && typeof o.grow !== "boolean") throw invalidArgument(where, `grow must be a boolean, got ${shown(o.grow)}`);
-    this.grow = o.grow === true;
-    const type = o.stream === undefined ? sockoptInt(fd, SOL_SOCKET, SO_TYPE) : o.stream ? SOCK_STREAM : 0;
-    if (type < 0) throw new UringError("getsockopt", EBADF, `SO_TYPE of fd ${fd}`, "the fd is not an open socket");
-    this.stream = type === SOCK_STREAM;
-    this.family = sockoptInt(fd, SOL_SOCKET, SO_DOMAIN);
-    const dest = o.destination ? sockaddr(o.destination) : null;
+    this.grow = set.grow;
+    this.stream = set.stream;
+    this.family = set.family;
     this.dest = dest;
-    if (dest && this.stream) throw invalidArgument(where, `a destination (${formatAddress(dest)}) applies to datagram sockets; this one is a stream`);
-    this.pool = o.pool ?? null;
-    this.extraSqeFlags = o.sqeFlags ?? 0;
-    this.maxChain = o.maxChain ?? 64;
-    if (!Number.isInteger(this.maxChain) || this.maxChain < 1) throw invalidArgument(where, `maxChain must be a positive integer, got ${shown(o.maxChain)}`);
-    // Default: on where the kernel takes it (probed, since distributions backport it).
-    const reportUsage = o.reportUsage ?? (mode === "copy" ? false : probeReportUsage());
-    if (reportUsage && mode !== "copy" && !probeReportUsage()) {
-      throw unsupported(where, "IORING_SEND_ZC_REPORT_USAGE", "6.2", ring.capabilities.kernel);
-    }
+    this.pool = set.pool;
+    this.extraSqeFlags = set.sqeFlags;
+    this.maxChain = set.maxChain;
     this.zcFlags = reportUsage ? Q.IORING_SEND_ZC_REPORT_USAGE : 0;
+    this.useVectorized = set.vectorized;
+    this.separateNotif = set.separateNotif;
+    this.entriesPerOp = set.separateNotif ? 2 : 1;
     // Built in every mode, so its options are checked in every mode.
     const policy = new AdaptivePolicy(this.stats, { ...o, threshold, reportUsage }, where);
     this.policy = mode === "adaptive" ? policy : null;
@@ -229,18 +193,10 @@ export class ZcSender {
     const s = this.stats;
     s.mode = mode;
     s.reportUsage = reportUsage;
-    const kernel = ring.capabilities.kernel;
-    const notif = notificationUserData(where, mode, o.notifUserData ?? "auto", kernel);
-    this.separateNotif = notif.separate;
-    s.notifUserDataReason = notif.reason;
-    s.notifUserData = this.separateNotif;
-    this.entriesPerOp = this.separateNotif ? 2 : 1;
-    const vec = o.vectorized ?? "auto";
-    const haveVec = kernelAtLeast("6.17", kernel);
-    if (vec === true && !haveVec) throw unsupported(where, "IORING_SEND_VECTORIZED", "6.17", kernel);
-    this.useVectorized = vec !== false && haveVec;
-    s.vectorized = this.useVectorized;
-    s.vectorizedReason = this.useVectorized ? "gathered sends and sendmsg() use SEND / SEND_ZC with IORING_SEND_VECTORIZED" : vec === false ? "gathered sends and sendmsg() use SENDMSG / SENDMSG_ZC (vectorized turned off)" : `gathered sends and sendmsg() use SENDMSG / SENDMSG_ZC: IORING_SEND_VECTORIZED needs Linux 6.17, this kernel is ${kernel}`;
+    s.notifUserData = set.separateNotif;
+    s.notifUserDataReason = set.notifUserDataReason;
+    s.vectorized = set.vectorized;
+    s.vectorizedReason = set.vectorizedReason;
     if (mode === "copy") s.decide("copy", "mode copy: every send is IORING_OP_SEND");
     else if (mode === "zc" || mode === "zc-fixed") s.decide("zc", `mode ${mode}: every send is IORING_OP_SEND_ZC${mode === "zc-fixed" ? " from registered buffers" : ""}`);
     else if (mode === "mixed") s.decide("zc", `mode mixed: SEND below ${threshold} bytes, SEND_ZC at or above`);
@@ -692,30 +648,6 @@ export class ZcSender {
   }
 }
 
-/** Whether a sender's notifications come under a user_data of their own, and why. Probed, not
- * read from the version (distributions backport): a SEND_ZC on fd -1 whose addr3 names a second
- * op-table entry (probeNotifUserData in src/ring/kernel.ts). `option` true on a kernel without
- * it is EOPNOTSUPP naming the probe's answer and the kernels that have it. */
-function notificationUserData(where: string, mode: ZcMode, option: unknown, kernel: string): { separate: boolean; reason: string } {
-  if (option !== true && option !== false && option !== "auto") throw invalidArgument(where, `notifUserData must be true, false or "auto", got ${String(option)}`);
-  const shared = "each notification carries its send's user_data, and IORING_CQE_F_NOTIF tells it apart (in any order: each operation has its own user_data)";
-  if (mode === "copy") return { separate: false, reason: "mode copy: IORING_OP_SEND posts no notification" };
-  if (option === false) return { separate: false, reason: `turned off (notifUserData: false): ${shared}` };
-  if (probeNotifUserData()) {
-    return { separate: true, reason: "each notification comes to an op-table entry of its own, named in sqe->addr3 (this kernel posts a SEND_ZC notification under a non-zero addr3: probeNotifUserData)" };
-  }
-  const refused = `this kernel (${kernel}) refuses a non-zero addr3 on SEND_ZC: a SEND_ZC on fd -1 carrying one got ${answerName(probeNotifUserDataAnswer().res)} (probeNotifUserData), so it cannot post a notification under a user_data of its own`;
-  if (option === true) {
-    throw new UringError(where, EOPNOTSUPP, `notifUserData: ${refused}; that needs ${NOTIF_USER_DATA_SINCE}`,
-      "leave notifUserData at \"auto\" (or false): each notification then carries its send's user_data with IORING_CQE_F_NOTIF");
-  }
-  return { separate: false, reason: `${shared}; ${refused} (${NOTIF_USER_DATA_SINCE} has it)` };
-}
-
-/** An errno's name for a message ("EINVAL"), or what the answer was when it is none. */
-function answerName(res: number): string {
-  return res < 0 ? errnoName(-res) : res === 0 ? "no answer (the ring lacks SEND_ZC)" : `${res}`;
-}
 
 /** The usual error for a failed zero-copy send result, for callers that drive SEND_ZC
  * themselves. */
