@@ -46,8 +46,10 @@ const CLEAR = Math.log(1.25);
 /** A trial's CPU time counts only when the sender was busy through it: wall time at most this
  * many times the charged time (plus 1 ms). Otherwise other work shared the thread. */
 const BUSY = 1.5;
-/** A gap this long (ms) between a completion and the next write is idle time, not work. */
-const IDLE_MS = 1;
+/** A gap longer than this (ms) between a completion and the next write is idle time, not work.
+ * Shorter gaps count: a sender that waits for SEND_ZC's buffers to come back is not idle (at
+ * 4 KiB on loopback such waits made up three quarters of a SEND_ZC trial). */
+const IDLE_MS = 20;
 /** A pair's log ratios are clipped to ±log 3: a trial that the machine stalled cannot weigh
  * more than a threefold difference. */
 const CLIP = Math.log(3);
@@ -97,9 +99,10 @@ function nonNegative(where: string, name: string, v: number | undefined, dflt: n
  * steady drift of the machine falls on both kinds alike). A trial sends the class's traffic as
  * one kind for at least `window` sends and `trialMs`; it counts the bytes of the operations'
  * first CQEs against their charged time: from the previous timed CQE, so the sender's own work
- * between operations counts (completions, notifications and releases: more of it for SEND_ZC),
- * or from the operation's write when that came more than 1 ms after the previous CQE (the sender
- * was idle). It also reads the calling thread's CPU time (getrusage, twice per trial). The first completion of a trial
+ * between operations counts (completions, notifications and releases: more of it for SEND_ZC), and
+ * so do its waits for buffers that SEND_ZC still holds; only a gap of more than 20 ms before an
+ * operation's write is idle, and the operation is charged from its write. It also reads the
+ * calling thread's CPU time (getrusage, twice per trial). The first completion of a trial
  * only starts its clocks, so what the previous kind left in flight is not charged to it.
  *
  * Each pair gives the log of SEND_ZC's rate over SEND's, and of SEND's CPU per byte over
@@ -253,8 +256,8 @@ export class AdaptivePolicy {
     if (writtenAt <= 0) return;
     const now = this.clock();
     // Charged from the previous timed completion, so the sender's own work between operations
-    // (completions, notifications, releases: more of it for SEND_ZC) counts; from the write when
-    // the operation came more than IDLE_MS after that completion (the sender had nothing to send).
+    // (completions, notifications, releases: more of it for SEND_ZC) and its waits for buffers
+    // count; from the write when the operation came more than IDLE_MS after that completion.
     const since = writtenAt - this.lastSentAt > IDLE_MS ? writtenAt : this.lastSentAt;
     this.lastSentAt = now;
     if (res <= 0) return;
