@@ -90,6 +90,72 @@ function nonNegative(where: string, name: string, v: number | undefined, dflt: n
   return x;
 }
 
+/** One size class: its stats entry, where it is in its schedule, the trial and session running,
+ * its last pairs, and the usage evidence. Made on the class's first send; nothing per send. */
+class SizeClassState {
+  phase = WARMUP;
+  /** The kind sent now (warm-up: SEND_ZC) and the settled choice (the first is SEND). */
+  zcNow = true;
+  choice = false;
+  /** Sends left before the clock is read again. */
+  sendsUntilCheck = WARMUP_CHECK;
+  warmupEndsAt: number;
+  nextProbeAt = 0;
+  /** Doublings of the probe interval, probes run (their parity orders a probe's trials), and
+   * surprising probes in a row (0 or 1). */
+  backoff = 0;
+  probes = 0;
+  surprises = 0;
+  // The session (a measurement or a probe): trials in it, the one running, the first one's kind,
+  // and bytes and charged ms per kind over it.
+  sessionTrials = 0;
+  trialIndex = 0;
+  firstZc = true;
+  sessionZcBytes = 0;
+  sessionZcMs = 0;
+  sessionCopyBytes = 0;
+  sessionCopyMs = 0;
+  // The trial running: when its clocks started (-1: waiting for its first completion), the CPU
+  // time then, and sends, bytes and charged ms since.
+  trialStart = -1;
+  trialCpuStart = 0;
+  trialSends = 0;
+  trialBytes = 0;
+  trialChargedMs = 0;
+  // The pair being completed: each kind's rate (bytes per charged ms) and CPU ms per byte.
+  pairZcRate = 0;
+  pairCopyRate = 0;
+  pairZcCpu = 0;
+  pairCopyCpu = 0;
+  // The last HISTORY pairs: log(SEND_ZC rate / SEND rate) and log(SEND CPU per byte / SEND_ZC CPU
+  // per byte) (NaN when not measurable), how many there are and the next slot, the latest pair's
+  // rate log, and the throughput estimate at the end of the last session.
+  readonly pairRate = new Float64Array(HISTORY);
+  readonly pairCpu = new Float64Array(HISTORY);
+  pairCount = 0;
+  pairNext = 0;
+  lastPair = 0;
+  estimate = 0;
+  // Usage evidence: notifications (and copied ones) so far, their counts when the session began,
+  // and the copied share of the last session that had enough of them (-1: none yet).
+  notifs = 0;
+  copied = 0;
+  notifsAtStart = 0;
+  copiedAtStart = 0;
+  copiedShare = -1;
+
+  constructor(readonly entry: ZcSizeClass, warmupEndsAt: number) {
+    this.warmupEndsAt = warmupEndsAt;
+  }
+
+  /** The range of payloads, for reasons. */
+  range(): string {
+    const e = this.entry;
+    const f = (n: number) => (n >= 1024 && n % 1024 === 0 ? `${n / 1024} KiB` : n >= 1023 && (n + 1) % 1024 === 0 ? `${(n + 1) / 1024} KiB` : `${n} B`);
+    return e.maxBytes === Number.MAX_SAFE_INTEGER ? `sends of ${f(e.minBytes)} or more` : `sends of ${f(e.minBytes)} to under ${f(e.maxBytes)}`;
+  }
+}
+
 /**
  * ZcSender's adaptive policy: SEND_ZC or SEND for each size class of payload (powers of two:
  * 2-4 KiB, 4-8 KiB, ...), decided by what each kind achieves on this socket, now.
@@ -144,59 +210,9 @@ export class AdaptivePolicy {
   private copyOnly = false;
   /** Time of the last timed first CQE: the next one is charged from there (see observeSent). */
   private lastSentAt = 0;
-  // Per class: phase, the kind sent now (1: SEND_ZC), the settled choice, sends left before the
-  // clock is read, when the warm-up ends (-1: not begun) and when the next probe is due, the
-  // probe interval's doublings, and probes run (their parity orders the next probe's trials).
-  private readonly phase = new Uint8Array(CLASS_COUNT).fill(WARMUP);
-  private readonly zcNow = new Uint8Array(CLASS_COUNT).fill(1);
-  private readonly choice = new Uint8Array(CLASS_COUNT);
-  private readonly sendsUntilCheck = new Float64Array(CLASS_COUNT);
-  private readonly warmupEndsAt = new Float64Array(CLASS_COUNT).fill(-1);
-  private readonly nextProbeAt = new Float64Array(CLASS_COUNT);
-  private readonly backoff = new Uint8Array(CLASS_COUNT);
-  private readonly probes = new Int32Array(CLASS_COUNT);
-  // The session (a measurement or a probe): trials in it, the one running, the first one's kind,
-  // and bytes and charged ms per kind over it.
-  private readonly sessionTrials = new Int32Array(CLASS_COUNT);
-  private readonly trialIndex = new Int32Array(CLASS_COUNT);
-  private readonly firstZc = new Uint8Array(CLASS_COUNT);
-  private readonly sessionZcBytes = new Float64Array(CLASS_COUNT);
-  private readonly sessionZcMs = new Float64Array(CLASS_COUNT);
-  private readonly sessionCopyBytes = new Float64Array(CLASS_COUNT);
-  private readonly sessionCopyMs = new Float64Array(CLASS_COUNT);
-  // The trial running: when its clocks started (-1: waiting for its first completion), the CPU
-  // time then, and sends, bytes and charged ms since.
-  private readonly trialStart = new Float64Array(CLASS_COUNT);
-  private readonly trialCpuStart = new Float64Array(CLASS_COUNT);
-  private readonly trialSends = new Float64Array(CLASS_COUNT);
-  private readonly trialBytes = new Float64Array(CLASS_COUNT);
-  private readonly trialChargedMs = new Float64Array(CLASS_COUNT);
-  // The pair being completed: each kind's rate (bytes per charged ms) and CPU ms per byte.
-  private readonly pairZcRate = new Float64Array(CLASS_COUNT);
-  private readonly pairCopyRate = new Float64Array(CLASS_COUNT);
-  private readonly pairZcCpu = new Float64Array(CLASS_COUNT);
-  private readonly pairCopyCpu = new Float64Array(CLASS_COUNT);
-  // The last HISTORY pairs per class: log(SEND_ZC rate / SEND rate) and log(SEND CPU per byte /
-  // SEND_ZC CPU per byte) (NaN when not measurable), the count and next slot, the latest pair's
-  // rate log, and the throughput estimate at the end of the last session.
-  private readonly pairRate = new Float64Array(CLASS_COUNT * HISTORY);
-  private readonly pairCpu = new Float64Array(CLASS_COUNT * HISTORY);
-  private readonly pairCount = new Int32Array(CLASS_COUNT);
-  private readonly pairNext = new Int32Array(CLASS_COUNT);
-  private readonly lastPair = new Float64Array(CLASS_COUNT);
-  private readonly estimate = new Float64Array(CLASS_COUNT);
-  // Usage evidence: notifications (and copied ones) so far, their counts when the session began,
-  // and the copied share of the last session that had enough of them (-1: none yet).
-  private readonly notifs = new Float64Array(CLASS_COUNT);
-  private readonly copied = new Float64Array(CLASS_COUNT);
-  private readonly notifsAtStart = new Float64Array(CLASS_COUNT);
-  private readonly copiedAtStart = new Float64Array(CLASS_COUNT);
-  private readonly copiedShare = new Float64Array(CLASS_COUNT).fill(-1);
-  /** Surprising probes in a row (0 or 1). */
-  private readonly surprises = new Uint8Array(CLASS_COUNT);
+  private readonly classes: (SizeClassState | undefined)[] = new Array(CLASS_COUNT).fill(undefined);
   private readonly scratch = new Float64Array(HISTORY);
   private readonly scratchCpu = new Float64Array(HISTORY);
-  private readonly classes: (ZcSizeClass | undefined)[] = new Array(CLASS_COUNT).fill(undefined);
 
   /** `stats` receives the decisions (stats.decide) and the size-class entries; `where` names the
    * caller in option errors. `clock` gives ms (wall), `cpuClock` the calling thread's CPU ms. */
@@ -233,21 +249,22 @@ export class AdaptivePolicy {
 
   /** The size-class entry of payloads of `bytes`, once a send of that class has been chosen. */
   sizeClassOf(bytes: number): ZcSizeClass | undefined {
-    return this.classes[sizeClass(bytes)];
+    return this.classes[sizeClass(bytes)]?.entry;
   }
 
   /** Whether a send of `bytes` goes out as SEND_ZC (true) or SEND (false), now. */
   chooseZeroCopy(bytes: number): boolean {
     if (bytes < this.threshold || this.copyOnly) return false;
-    const c = sizeClass(bytes);
-    if (this.phase[c] !== TRIAL && (this.sendsUntilCheck[c] = this.sendsUntilCheck[c]! - 1) <= 0) this.check(c);
-    return this.zcNow[c] === 1;
+    const k = this.classes[sizeClass(bytes)] ?? this.addClass(bytes);
+    if (k.phase !== TRIAL && --k.sendsUntilCheck <= 0) this.check(k);
+    return k.zcNow;
   }
 
   /** The time stamp for an operation of `bytes` (its first send's size) written now, or 0 when it
    * is not timed: only a class in a trial is, so a settled path reads no clock. */
   stampWrite(bytes: number): number {
-    return bytes >= this.threshold && !this.copyOnly && this.phase[sizeClass(bytes)] === TRIAL ? this.clock() : 0;
+    if (bytes < this.threshold || this.copyOnly) return 0;
+    return this.classes[sizeClass(bytes)]?.phase === TRIAL ? this.clock() : 0;
   }
 
   /** An operation's first CQE: `sends` sends whose first is `bytes` long, SEND_ZC or not, `res`
@@ -260,155 +277,134 @@ export class AdaptivePolicy {
     // count; from the write when the operation came more than IDLE_MS after that completion.
     const since = writtenAt - this.lastSentAt > IDLE_MS ? writtenAt : this.lastSentAt;
     this.lastSentAt = now;
-    if (res <= 0) return;
-    const c = sizeClass(bytes);
+    const k = this.classes[sizeClass(bytes)];
     // An operation of the other kind (written before the trial began) belongs to no trial.
-    if (this.phase[c] !== TRIAL || (this.zcNow[c] === 1) !== zeroCopy) return;
-    if (this.trialStart[c]! < 0) {
-      this.trialStart[c] = now;
-      this.trialCpuStart[c] = this.cpuClock();
+    if (res <= 0 || k === undefined || k.phase !== TRIAL || k.zcNow !== zeroCopy) return;
+    if (k.trialStart < 0) {
+      k.trialStart = now;
+      k.trialCpuStart = this.cpuClock();
       return;
     }
-    this.trialSends[c] = this.trialSends[c]! + sends;
-    this.trialBytes[c] = this.trialBytes[c]! + res;
-    this.trialChargedMs[c] = this.trialChargedMs[c]! + (now - since);
-    if (this.trialSends[c]! >= this.window && now - this.trialStart[c]! >= this.trialMs) this.endTrial(c, now);
+    k.trialSends += sends;
+    k.trialBytes += res;
+    k.trialChargedMs += now - since;
+    if (k.trialSends >= this.window && now - k.trialStart >= this.trialMs) this.endTrial(k, now);
   }
 
   /** A notification released `sends` sends of an operation whose first send is `bytes` long;
    * `copied`: REPORT_USAGE said the kernel copied. */
   observeNotification(bytes: number, copied: boolean, sends: number): void {
     if (!this.reportUsage || bytes < this.threshold) return;
+    const k = this.classes[sizeClass(bytes)];
+    if (k === undefined) return;
+    k.notifs += sends;
+    if (copied) k.copied += sends;
+  }
+
+  /** A class's first send: its stats entry, and its warm-up from now. */
+  private addClass(bytes: number): SizeClassState {
     const c = sizeClass(bytes);
-    this.notifs[c] = this.notifs[c]! + sends;
-    if (copied) this.copied[c] = this.copied[c]! + sends;
+    const e = new ZcSizeClass(Math.max(2 ** c, this.threshold), c >= CLASS_COUNT - 1 ? Number.MAX_SAFE_INTEGER : 2 ** (c + 1) - 1);
+    e.decision = "zc";
+    e.reason = `warming up on SEND_ZC for ${this.warmupMs} ms before the first measurement`;
+    this.stats.sizeClasses.push(e);
+    const k = new SizeClassState(e, this.clock() + this.warmupMs);
+    // A class without a warm-up measures from its first send.
+    if (this.warmupMs === 0) k.sendsUntilCheck = 1;
+    this.classes[c] = k;
+    return k;
   }
 
   /** A warming-up or settled class whose send count ran out: read the clock, and start the
    * first measurement or a probe when due. */
-  private check(c: number): void {
+  private check(k: SizeClassState): void {
     const now = this.clock();
-    if (this.phase[c] === WARMUP) {
-      if (this.warmupEndsAt[c]! < 0) {
-        this.classStats(c);
-        this.warmupEndsAt[c] = now + this.warmupMs;
-      }
-      if (now >= this.warmupEndsAt[c]!) this.startSession(c, this.rounds);
-      else this.sendsUntilCheck[c] = WARMUP_CHECK;
-      return;
-    }
-    if (now >= this.nextProbeAt[c]!) {
-      this.probes[c] = this.probes[c]! + 1;
-      this.startSession(c, 1);
-    } else this.sendsUntilCheck[c] = this.window;
+    if (k.phase === WARMUP) {
+      if (now >= k.warmupEndsAt) this.startSession(k, this.rounds);
+      else k.sendsUntilCheck = WARMUP_CHECK;
+    } else if (now >= k.nextProbeAt) {
+      k.probes++;
+      this.startSession(k, 1);
+    } else k.sendsUntilCheck = this.window;
   }
 
-  /** The stats entry of size class `c`, made on the class's first send. */
-  private classStats(c: number): ZcSizeClass {
-    let e = this.classes[c];
-    if (e === undefined) {
-      const lo = Math.max(2 ** c, this.threshold);
-      e = new ZcSizeClass(lo, c >= CLASS_COUNT - 1 ? Number.MAX_SAFE_INTEGER : 2 ** (c + 1) - 1);
-      e.decision = "zc";
-      e.reason = `warming up on SEND_ZC for ${this.warmupMs} ms before the first measurement`;
-      this.classes[c] = e;
-      this.stats.sizeClasses.push(e);
-    }
-    return e;
+  /** Start `pairs` pairs of trials. A measurement (several pairs) runs ABBA from the kind not in
+   * use; a probe's one pair alternates its order from probe to probe. */
+  private startSession(k: SizeClassState, pairs: number): void {
+    k.firstZc = pairs > 1 || (k.probes & 1) === 1 ? !k.choice : k.choice;
+    k.sessionTrials = 2 * pairs;
+    k.trialIndex = 0;
+    k.sessionZcBytes = k.sessionZcMs = k.sessionCopyBytes = k.sessionCopyMs = 0;
+    k.notifsAtStart = k.notifs;
+    k.copiedAtStart = k.copied;
+    k.phase = TRIAL;
+    k.entry.measuring = true;
+    if (pairs > 1) k.entry.reason = `measuring: ${pairs} pairs of SEND_ZC and SEND trials (${k.range()})`;
+    this.beginTrial(k);
   }
 
-  private classRange(c: number): string {
-    const e = this.classStats(c);
-    const f = (n: number) => (n >= 1024 && n % 1024 === 0 ? `${n / 1024} KiB` : n >= 1023 && (n + 1) % 1024 === 0 ? `${(n + 1) / 1024} KiB` : `${n} B`);
-    return e.maxBytes === Number.MAX_SAFE_INTEGER ? `sends of ${f(e.minBytes)} or more` : `sends of ${f(e.minBytes)} to under ${f(e.maxBytes)}`;
+  /** Trial i of a session: ABBA from the first kind (i = 0, 3, 4, 7...: the first kind). */
+  private beginTrial(k: SizeClassState): void {
+    k.zcNow = (((k.trialIndex + 1) >> 1) & 1) === 1 ? !k.firstZc : k.firstZc;
+    k.trialStart = -1;
+    k.trialSends = k.trialBytes = k.trialChargedMs = 0;
   }
 
-  /** Start `pairs` pairs of trials of class `c`. A measurement (several pairs) runs ABBA from
-   * the kind not in use; a probe's one pair alternates its order from probe to probe. */
-  private startSession(c: number, pairs: number): void {
-    const other = 1 - this.choice[c]!;
-    this.firstZc[c] = pairs > 1 || (this.probes[c]! & 1) === 1 ? other : 1 - other;
-    this.sessionTrials[c] = 2 * pairs;
-    this.trialIndex[c] = 0;
-    this.sessionZcBytes[c] = this.sessionZcMs[c] = this.sessionCopyBytes[c] = this.sessionCopyMs[c] = 0;
-    this.notifsAtStart[c] = this.notifs[c]!;
-    this.copiedAtStart[c] = this.copied[c]!;
-    this.phase[c] = TRIAL;
-    const e = this.classStats(c);
-    e.measuring = true;
-    if (pairs > 1) e.reason = `measuring: ${pairs} pairs of SEND_ZC and SEND trials (${this.classRange(c)})`;
-    this.beginTrial(c);
-  }
-
-  /** Trial k of a session: ABBA from the first kind (k = 0, 3, 4, 7...: the first kind). */
-  private beginTrial(c: number): void {
-    const k = this.trialIndex[c]!;
-    this.zcNow[c] = this.firstZc[c]! ^ (((k + 1) >> 1) & 1);
-    this.trialStart[c] = -1;
-    this.trialSends[c] = this.trialBytes[c] = this.trialChargedMs[c] = 0;
-  }
-
-  private endTrial(c: number, now: number): void {
-    const bytes = this.trialBytes[c]!, ms = this.trialChargedMs[c]!;
+  private endTrial(k: SizeClassState, now: number): void {
+    const bytes = k.trialBytes, ms = k.trialChargedMs;
     const rate = bytes / (ms > 1e-6 ? ms : 1e-6);
-    const busy = now - this.trialStart[c]! <= BUSY * ms + 1;
-    const cpu = busy ? (this.cpuClock() - this.trialCpuStart[c]!) / bytes : Number.NaN;
-    if (this.zcNow[c] === 1) {
-      this.pairZcRate[c] = rate;
-      this.pairZcCpu[c] = cpu;
-      this.sessionZcBytes[c] = this.sessionZcBytes[c]! + bytes;
-      this.sessionZcMs[c] = this.sessionZcMs[c]! + ms;
+    const busy = now - k.trialStart <= BUSY * ms + 1;
+    const cpu = busy ? (this.cpuClock() - k.trialCpuStart) / bytes : Number.NaN;
+    if (k.zcNow) {
+      k.pairZcRate = rate;
+      k.pairZcCpu = cpu;
+      k.sessionZcBytes += bytes;
+      k.sessionZcMs += ms;
     } else {
-      this.pairCopyRate[c] = rate;
-      this.pairCopyCpu[c] = cpu;
-      this.sessionCopyBytes[c] = this.sessionCopyBytes[c]! + bytes;
-      this.sessionCopyMs[c] = this.sessionCopyMs[c]! + ms;
+      k.pairCopyRate = rate;
+      k.pairCopyCpu = cpu;
+      k.sessionCopyBytes += bytes;
+      k.sessionCopyMs += ms;
     }
-    const k = this.trialIndex[c]!;
-    if ((k & 1) === 1) this.pushPair(c);
-    if (k + 1 < this.sessionTrials[c]!) {
-      this.trialIndex[c] = k + 1;
-      this.beginTrial(c);
+    if ((k.trialIndex & 1) === 1) this.pushPair(k);
+    if (k.trialIndex + 1 < k.sessionTrials) {
+      k.trialIndex++;
+      this.beginTrial(k);
       return;
     }
-    this.endSession(c, now);
+    this.endSession(k, now);
   }
 
-  private pushPair(c: number): void {
-    const zcCpu = this.pairZcCpu[c]!, copyCpu = this.pairCopyCpu[c]!;
-    const l = clip(Math.log(this.pairZcRate[c]! / this.pairCopyRate[c]!));
-    const i = c * HISTORY + this.pairNext[c]!;
-    this.pairRate[i] = l;
-    this.pairCpu[i] = zcCpu > 0 && copyCpu > 0 ? clip(Math.log(copyCpu / zcCpu)) : Number.NaN;
-    this.pairNext[c] = (this.pairNext[c]! + 1) % HISTORY;
-    if (this.pairCount[c]! < HISTORY) this.pairCount[c] = this.pairCount[c]! + 1;
-    this.lastPair[c] = l;
+  private pushPair(k: SizeClassState): void {
+    const l = clip(Math.log(k.pairZcRate / k.pairCopyRate));
+    k.pairRate[k.pairNext] = l;
+    k.pairCpu[k.pairNext] = k.pairZcCpu > 0 && k.pairCopyCpu > 0 ? clip(Math.log(k.pairCopyCpu / k.pairZcCpu)) : Number.NaN;
+    k.pairNext = (k.pairNext + 1) % HISTORY;
+    if (k.pairCount < HISTORY) k.pairCount++;
+    k.lastPair = l;
   }
 
-  /** Keep only the latest `keep` pairs of class `c`. */
-  private forgetOlderPairs(c: number, keep: number): void {
-    const base = c * HISTORY;
-    const n = Math.min(keep, this.pairCount[c]!);
+  /** Keep only the latest `keep` pairs. */
+  private forgetOlderPairs(k: SizeClassState, keep: number): void {
+    const n = Math.min(keep, k.pairCount);
     for (let j = 0; j < n; j++) {
-      const from = base + ((this.pairNext[c]! + HISTORY - n + j) % HISTORY);
-      this.scratch[j] = this.pairRate[from]!;
-      this.scratchCpu[j] = this.pairCpu[from]!;
+      const from = (k.pairNext + HISTORY - n + j) % HISTORY;
+      this.scratch[j] = k.pairRate[from]!;
+      this.scratchCpu[j] = k.pairCpu[from]!;
     }
-    for (let j = 0; j < n; j++) {
-      this.pairRate[base + j] = this.scratch[j]!;
-      this.pairCpu[base + j] = this.scratchCpu[j]!;
-    }
-    this.pairCount[c] = n;
-    this.pairNext[c] = n % HISTORY;
+    k.pairRate.set(this.scratch.subarray(0, n));
+    k.pairCpu.set(this.scratchCpu.subarray(0, n));
+    k.pairCount = n;
+    k.pairNext = n % HISTORY;
   }
 
-  /** The interquartile mean of class `c`'s pair values in `from` (NaN ignored; NaN if fewer than
-   * `least` values). */
-  private iqMean(from: Float64Array, c: number, least: number): number {
+  /** The interquartile mean of the first `count` values of `from` (NaN ignored; NaN if fewer
+   * than `least` values). */
+  private iqMean(from: Float64Array, count: number, least: number): number {
     const v = this.scratch;
     let n = 0;
-    for (let j = 0; j < this.pairCount[c]!; j++) {
-      const x = from[c * HISTORY + j]!;
+    for (let j = 0; j < count; j++) {
+      const x = from[j]!;
       if (x !== x) continue;
       let i = n++;
       for (; i > 0 && v[i - 1]! > x; i--) v[i] = v[i - 1]!;
@@ -421,77 +417,75 @@ export class AdaptivePolicy {
     return sum / (n - 2 * cut);
   }
 
-  private endSession(c: number, now: number): void {
+  private endSession(k: SizeClassState, now: number): void {
     const m = this.logMargin;
-    const current = this.choice[c]!;
+    const e = k.entry;
     // Usage evidence of this session: a crossing of copiedRatio means a new route.
-    const dn = this.notifs[c]! - this.notifsAtStart[c]!;
-    const share = dn >= USAGE_MIN ? (this.copied[c]! - this.copiedAtStart[c]!) / dn : -1;
-    const before = this.copiedShare[c]!;
+    const dn = k.notifs - k.notifsAtStart;
+    const share = dn >= USAGE_MIN ? (k.copied - k.copiedAtStart) / dn : -1;
+    const before = k.copiedShare;
     const usageChanged = share >= 0 && before >= 0 && (share >= this.copiedRatio) !== (before >= this.copiedRatio);
-    if (share >= 0) this.copiedShare[c] = share;
-    if (this.sessionTrials[c] === 2) {
-      const l = this.lastPair[c]!;
-      const surprise = (current === 1 ? l < -m : l > m) && Math.abs(l - this.estimate[c]!) > CLEAR;
+    if (share >= 0) k.copiedShare = share;
+    if (k.sessionTrials === 2) {
+      const l = k.lastPair;
+      const surprise = (k.choice ? l < -m : l > m) && Math.abs(l - k.estimate) > CLEAR;
       // One surprising probe may be a hiccup of the machine: a second probe follows at once, and
       // only two in a row (or a new copied share) start a fresh measurement.
-      if (surprise && !usageChanged && this.surprises[c] === 0) {
-        this.surprises[c] = 1;
-        this.probes[c] = this.probes[c]! + 1;
-        this.startSession(c, 1);
+      if (surprise && !usageChanged && k.surprises === 0) {
+        k.surprises = 1;
+        k.probes++;
+        this.startSession(k, 1);
         return;
       }
-      this.surprises[c] = 0;
+      k.surprises = 0;
       if (surprise || usageChanged) {
-        this.forgetOlderPairs(c, surprise ? 2 : 1);
-        this.startSession(c, this.rounds);
-        const e = this.classStats(c);
+        this.forgetOlderPairs(k, surprise ? 2 : 1);
+        this.startSession(k, this.rounds);
         e.reason = usageChanged
-          ? `measuring afresh: the kernel's copied share moved from ${Math.round(before * 100)}% to ${Math.round(share * 100)}% (${this.classRange(c)})`
-          : `measuring afresh: a probe found SEND_ZC at ${Math.exp(l).toFixed(2)}x SEND's rate, against ${Math.exp(this.estimate[c]!).toFixed(2)}x so far (${this.classRange(c)})`;
+          ? `measuring afresh: the kernel's copied share moved from ${Math.round(before * 100)}% to ${Math.round(share * 100)}% (${k.range()})`
+          : `measuring afresh: a probe found SEND_ZC at ${Math.exp(l).toFixed(2)}x SEND's rate, against ${Math.exp(k.estimate).toFixed(2)}x so far (${k.range()})`;
         return;
       }
     }
-    const est = this.iqMean(this.pairRate, c, 1);
-    const cpuEst = this.iqMean(this.pairCpu, c, 2);
-    this.estimate[c] = est;
+    const est = this.iqMean(k.pairRate, k.pairCount, 1);
+    const cpuEst = this.iqMean(k.pairCpu, k.pairCount, 2);
+    k.estimate = est;
+    const current = k.choice;
     let zc = current, basis: string;
     if (est > m || est < -m) {
-      zc = est > 0 ? 1 : 0;
+      zc = est > 0;
       basis = "throughput";
     } else if (cpuEst > m || cpuEst < -m) {
-      zc = cpuEst > 0 ? 1 : 0;
+      zc = cpuEst > 0;
       basis = `throughput within ${(this.margin * 100).toFixed(0)}%, CPU per byte`;
     } else basis = `both within ${(this.margin * 100).toFixed(0)}%, kept`;
     // A class with fewer than HISTORY pairs is young (its first trials ran while TCP and the JIT
     // warmed up): it probes four times as often, and spaces its probes out only once grown.
-    const k = this.backoff[c]!;
-    const grown = this.pairCount[c] === HISTORY;
-    this.backoff[c] = grown && zc === current && Math.abs(est) > CLEAR ? (k < MAX_BACKOFF ? k + 1 : k) : 0;
-    const waitMs = grown ? this.remeasureMs * 2 ** this.backoff[c]! : this.remeasureMs / 4;
-    this.nextProbeAt[c] = now + waitMs;
-    this.sendsUntilCheck[c] = this.probeEvery;
-    this.choice[c] = zc;
-    this.zcNow[c] = zc;
-    this.phase[c] = SETTLED;
+    const grown = k.pairCount === HISTORY;
+    k.backoff = grown && zc === current && Math.abs(est) > CLEAR ? Math.min(k.backoff + 1, MAX_BACKOFF) : 0;
+    const waitMs = grown ? this.remeasureMs * 2 ** k.backoff : this.remeasureMs / 4;
+    k.nextProbeAt = now + waitMs;
+    k.sendsUntilCheck = this.probeEvery;
+    k.choice = zc;
+    k.zcNow = zc;
+    k.phase = SETTLED;
 
-    const e = this.classStats(c);
-    const zcMBs = this.sessionZcMs[c]! > 0 ? this.sessionZcBytes[c]! / this.sessionZcMs[c]! / 1000 : 0;
-    const copyMBs = this.sessionCopyMs[c]! > 0 ? this.sessionCopyBytes[c]! / this.sessionCopyMs[c]! / 1000 : 0;
+    const zcMBs = k.sessionZcMs > 0 ? k.sessionZcBytes / k.sessionZcMs / 1000 : 0;
+    const copyMBs = k.sessionCopyMs > 0 ? k.sessionCopyBytes / k.sessionCopyMs / 1000 : 0;
     let wins = 0;
-    for (let j = 0; j < this.pairCount[c]!; j++) if (this.pairRate[c * HISTORY + j]! > 0) wins++;
+    for (let j = 0; j < k.pairCount; j++) if (k.pairRate[j]! > 0) wins++;
     e.zcMBs = zcMBs;
     e.copyMBs = copyMBs;
     e.zcWins = wins;
-    e.pairs = this.pairCount[c]!;
+    e.pairs = k.pairCount;
     e.measurements++;
-    const d = zc === 1 ? "zc" : "copy";
+    const d = zc ? "zc" : "copy";
     if (e.decision !== d) e.switches++;
     e.decision = d;
     e.measuring = false;
     const cpuText = cpuEst === cpuEst ? `, SEND's CPU per byte ${Math.exp(cpuEst).toFixed(2)}x SEND_ZC's` : "";
-    const usage = !this.reportUsage ? "SEND_ZC's usage is not reported" : this.copiedShare[c]! >= 0 ? `the kernel reported ${Math.round(this.copiedShare[c]! * 100)}% of SEND_ZC sends copied` : "too few SEND_ZC notifications to tell copied from zero-copy";
-    e.reason = `${this.classRange(c)} use ${zc === 1 ? "SEND_ZC" : "SEND"} (${basis}): SEND_ZC ${zcMBs.toFixed(0)} MB/s, SEND ${copyMBs.toFixed(0)} MB/s in the last session; over ${e.pairs} trial pairs SEND_ZC ran at ${Math.exp(est).toFixed(2)}x SEND's rate (faster in ${wins})${cpuText}; ${usage}; next probe in ${(waitMs / 1000).toFixed(1)} s`;
+    const usage = !this.reportUsage ? "SEND_ZC's usage is not reported" : k.copiedShare >= 0 ? `the kernel reported ${Math.round(k.copiedShare * 100)}% of SEND_ZC sends copied` : "too few SEND_ZC notifications to tell copied from zero-copy";
+    e.reason = `${k.range()} use ${zc ? "SEND_ZC" : "SEND"} (${basis}): SEND_ZC ${zcMBs.toFixed(0)} MB/s, SEND ${copyMBs.toFixed(0)} MB/s in the last session; over ${e.pairs} trial pairs SEND_ZC ran at ${Math.exp(est).toFixed(2)}x SEND's rate (faster in ${wins})${cpuText}; ${usage}; next probe in ${(waitMs / 1000).toFixed(1)} s`;
     this.stats.decide(d, e.reason);
   }
 }
