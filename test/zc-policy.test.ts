@@ -257,6 +257,23 @@ test("size classes decide on their own; payloads below the threshold are always 
   expect(sizeClass(2 ** 40)).toBe(31);
 });
 
+test("an empty send is SEND and makes no size class, even with threshold 0; payloads from 2 GiB share the last class", () => {
+  const sim = new Sim({ zcRate: 300, copyRate: 100, copied: false }, { threshold: 0 });
+  for (let i = 0; i < 100; i++) {
+    expect(sim.policy.chooseZeroCopy(0)).toBe(false);
+    expect(sim.policy.stampWrite(0)).toBe(0);
+  }
+  sim.policy.observeNotification(0, true, 1);
+  expect(sim.stats.sizeClasses).toEqual([]);
+  expect(sim.policy.sizeClassOf(0)).toBeUndefined();
+  sim.run(2000, 4096);
+  expect(sim.policy.sizeClassOf(4096)!.decision).toBe("zc");
+  expect(sizeClass(2 ** 31)).toBe(31);
+  expect(sizeClass(2 ** 33 + 5)).toBe(31);
+  expect(sim.policy.chooseZeroCopy(2 ** 33)).toBe(true);
+  expect(sim.stats.sizeClasses.map((k) => [k.minBytes, k.maxBytes])).toEqual([[4096, 8191], [2 ** 31, Number.MAX_SAFE_INTEGER]]);
+});
+
 test("refuseZeroCopy: every send is SEND from then on, timed by nothing", () => {
   const sim = new Sim({ zcRate: 300, copyRate: 100, copied: false });
   sim.run(2000);
@@ -302,9 +319,10 @@ test("options are validated with the name and the value", () => {
     [{ margin: Number.NaN }, /margin must be 0\.\.10/],
     [{ copiedRatio: 0 }, /copiedRatio must be in \(0, 1\]/],
     [{ copiedRatio: 1.5 }, /copiedRatio must be in \(0, 1\]/],
-    [{ trialMs: -1 }, /trialMs must be a finite number >= 0/],
-    [{ warmupMs: Number.POSITIVE_INFINITY }, /warmupMs must be a finite number >= 0/],
-    [{ remeasureMs: Number.NaN }, /remeasureMs must be a finite number >= 0/],
+    [{ trialMs: -1 }, /trialMs must be 0\.\.3600000 ms, got -1/],
+    [{ warmupMs: Number.POSITIVE_INFINITY }, /warmupMs must be 0\.\.3600000 ms/],
+    [{ remeasureMs: Number.NaN }, /remeasureMs must be 0\.\.3600000 ms/],
+    [{ remeasureMs: 3_600_001 }, /remeasureMs must be 0\.\.3600000 ms/],
   ];
   for (const [o, msg] of bad) {
     let err: unknown;

@@ -84,9 +84,10 @@ function positiveInteger(where: string, name: string, v: number | undefined, dfl
   return x;
 }
 
-function nonNegative(where: string, name: string, v: number | undefined, dflt: number): number {
+/** A time option in ms: 0 .. one hour. */
+function milliseconds(where: string, name: string, v: number | undefined, dflt: number): number {
   const x = v ?? dflt;
-  if (!(x >= 0 && Number.isFinite(x))) throw invalidArgument(where, `${name} must be a finite number >= 0, got ${shown(v)}`);
+  if (!(x >= 0 && x <= 3_600_000)) throw invalidArgument(where, `${name} must be 0..3600000 ms, got ${shown(v)}`);
   return x;
 }
 
@@ -231,9 +232,9 @@ export class AdaptivePolicy {
     this.margin = o.margin ?? 0.03;
     if (!(this.margin >= 0 && this.margin < 10)) throw invalidArgument(where, `margin must be 0..10, got ${shown(o.margin)}`);
     this.logMargin = Math.log1p(this.margin);
-    this.trialMs = nonNegative(where, "trialMs", o.trialMs, 20);
-    this.warmupMs = nonNegative(where, "warmupMs", o.warmupMs, 50);
-    this.remeasureMs = nonNegative(where, "remeasureMs", o.remeasureMs, 1000);
+    this.trialMs = milliseconds(where, "trialMs", o.trialMs, 20);
+    this.warmupMs = milliseconds(where, "warmupMs", o.warmupMs, 50);
+    this.remeasureMs = milliseconds(where, "remeasureMs", o.remeasureMs, 1000);
   }
 
   /** What the policy does, for stats.reason before any class has decided. */
@@ -254,7 +255,8 @@ export class AdaptivePolicy {
 
   /** Whether a send of `bytes` goes out as SEND_ZC (true) or SEND (false), now. */
   chooseZeroCopy(bytes: number): boolean {
-    if (bytes < this.threshold || this.copyOnly) return false;
+    // An empty send has nothing to pin (and no size class): SEND, whatever the threshold.
+    if (bytes < this.threshold || bytes === 0 || this.copyOnly) return false;
     const k = this.classes[sizeClass(bytes)] ?? this.addClass(bytes);
     if (k.phase !== TRIAL && --k.sendsUntilCheck <= 0) this.check(k);
     return k.zcNow;
@@ -263,7 +265,7 @@ export class AdaptivePolicy {
   /** The time stamp for an operation of `bytes` (its first send's size) written now, or 0 when it
    * is not timed: only a class in a trial is, so a settled path reads no clock. */
   stampWrite(bytes: number): number {
-    if (bytes < this.threshold || this.copyOnly) return 0;
+    if (bytes < this.threshold || bytes === 0 || this.copyOnly) return 0;
     return this.classes[sizeClass(bytes)]?.phase === TRIAL ? this.clock() : 0;
   }
 
