@@ -13,6 +13,12 @@ describe("Worker termination (each in its own process)", () => {
     expect(r.left).toBe(0);
   }, 70_000);
 
+  test("the same for a node:worker_threads Worker (its 'exit' event)", () => {
+    const r = expectClean(runScenario("worker.ts", "automatic-node"));
+    expect(r.opened).toBeGreaterThanOrEqual(8);
+    expect(r.left).toBe(0);
+  }, 70_000);
+
   test("a main thread that never loads bun-uring: the next ring any thread creates closes what the dead Worker left", () => {
     const r = expectClean(runScenario("worker.ts", "next-ring-no-lib"));
     expect(r.leftBefore).toBeGreaterThan(0);

@@ -27,12 +27,13 @@
 //
 // Entries are claimed and released with compare-and-swap on their state word (Atomics on a view
 // of native memory: every thread's view is the same memory).
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { threadId as jsThreadId } from "node:worker_threads";
 import { c, getenvNative, setenvNative, viewNative } from "../../ffi/index.ts";
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../abi/net.ts";
 import { STAT, STAT_SIZE } from "../abi/stat.ts";
 import { invalidArgument } from "../error.ts";
+import { pageAlign } from "./memory.ts";
 
 /** libc's environment names the ledger's address for the other threads (one name per pid, so a
  * child process that inherits the variable never looks at its parent's address). */
@@ -51,7 +52,9 @@ const H_MAGIC = 0, H_VERSION = 1, H_PID = 2, H_CAPACITY = 3, H_HIGH = 4, H_NONCE
 // Entry words: the state first (claimed by compare-and-swap), then what the entry records.
 const W_STATE = 0, W_KIND = 1, W_FD = 2, W_TID = 3, W_JS = 4, W_START_LO = 5, W_START_HI = 6;
 const W_DEV_LO = 7, W_DEV_HI = 8, W_INO_LO = 9, W_INO_HI = 10, W_EXTRA = 11, W_ADDR_LO = 12, W_ADDR_HI = 13;
-const FREE = 0, WRITING = 1, LIVE = 2, SWEEPING = 3;
+/** An entry being swept holds minus the sweeping thread's tid, so that one whose sweeper was
+ * itself terminated half way is taken over by the next sweep. */
+const FREE = 0, WRITING = 1, LIVE = 2;
 /** Entry kinds, in the order a sweep handles them: a ring's mappings before its fd. */
 const K_MAPPING = 1, K_RING = 2, K_EVENTFD = 3, K_SOCKET = 4;
 const U32 = 4294967296;
@@ -327,7 +330,9 @@ export function reclaimDeadThreads(): ReclaimReport {
   const dead: number[] = [];
   for (let i = 0; i < high; i++) {
     const base = HEADER_WORDS + i * ENTRY_WORDS;
-    if (Atomics.load(w, base + W_STATE) !== LIVE) continue;
+    const state = Atomics.load(w, base + W_STATE);
+    if (state < 0 && -state !== self.tid && !existsSync(`/proc/self/task/${-state}`)) dead.push(i);
+    if (state !== LIVE) continue;
     const tid = w[base + W_TID]!;
     const start = u64(w, base, W_START_LO);
     const who = `${tid}:${start}`;
@@ -343,19 +348,22 @@ export function reclaimDeadThreads(): ReclaimReport {
     }
   }
   if (dead.length === 0) return report;
-  // One sweeper per entry: the one whose compare-and-swap takes it out of LIVE.
-  const taken = dead.filter((i) => Atomics.compareExchange(w, HEADER_WORDS + i * ENTRY_WORDS + W_STATE, LIVE, SWEEPING) === LIVE);
-  taken.sort((a, b) => w[HEADER_WORDS + a * ENTRY_WORDS + W_KIND]! - w[HEADER_WORDS + b * ENTRY_WORDS + W_KIND]!);
+  dead.sort((a, b) => w[HEADER_WORDS + a * ENTRY_WORDS + W_KIND]! - w[HEADER_WORDS + b * ENTRY_WORDS + W_KIND]!);
   let maps: string | null = null;
-  for (const i of taken) {
+  for (const i of dead) {
     const base = HEADER_WORDS + i * ENTRY_WORDS;
+    // One sweeper per entry: the one whose compare-and-swap takes it (from LIVE, or from a dead
+    // sweeper). Each entry is taken just before it is handled, so a sweeper terminated half way
+    // leaves at most this one behind for the next.
+    const state = Atomics.load(w, base + W_STATE);
+    if ((state !== LIVE && state >= 0) || Atomics.compareExchange(w, base + W_STATE, state, -self.tid) !== state) continue;
     const kind = w[base + W_KIND]!;
     const fd = w[base + W_FD]!;
     if (kind === K_MAPPING) {
       // Unmapped only if the same range is still a mapping of that ring's inode.
       maps ??= readFileSync("/proc/self/maps", "latin1");
       const address = u64(w, base, W_ADDR_LO);
-      const bytes = Math.ceil((w[base + W_EXTRA]! >>> 0) / 4096) * 4096;
+      const bytes = pageAlign(w[base + W_EXTRA]! >>> 0);
       const m = mappingOver(maps, address, bytes);
       if (m !== null && m.inode === u64(w, base, W_INO_LO) && m.path.includes("io_uring") && c.munmap(address, bytes) === 0) report.mappings++;
       else report.kept++;
@@ -382,7 +390,7 @@ function entriesOf(js: number): number {
   for (let i = 0; i < high; i++) {
     const base = HEADER_WORDS + i * ENTRY_WORDS;
     const s = Atomics.load(w, base + W_STATE);
-    if ((s === LIVE || s === SWEEPING) && w[base + W_JS] === js) n++;
+    if ((s === LIVE || s < 0) && w[base + W_JS] === js) n++;
   }
   return n;
 }
@@ -433,8 +441,9 @@ function watchWorkers(): void {
   const onWorker = (w: { threadId?: number; once?: (ev: string, f: () => void) => unknown; addEventListener?: (ev: string, f: () => void, o?: { once: boolean }) => void }): void => {
     const js = w?.threadId;
     if (typeof js !== "number") return;
+    // A thread that does not end within a minute is left to the next sweep.
     const done = (): void => {
-      if (entriesOf(js) > 0) void reclaimWorker(js);
+      if (entriesOf(js) > 0) void reclaimWorker(js, 60_000);
     };
     if (typeof w.once === "function") w.once("exit", done);
     else if (typeof w.addEventListener === "function") w.addEventListener("close", done, { once: true });
