@@ -67,32 +67,41 @@ function runOne(ring: Ring, op: number, detail: string, timeoutMs: number, submi
   try {
     ring.runUntil(() => w.done, timeoutMs);
   } catch (e) {
-    if (!w.done && !ring.isClosed) {
-      try {
-        const slot = ring.getSqe();
-        prepCancel64(ring.sq, slot, ud, 0);
-        ring.setUserData(slot, 0);
-        ring.runUntil(() => w.done, CANCEL_WAIT_MS);
-      } catch {
-        // The cancel could not be waited for: the op stays in flight until the ring closes.
-      }
-    }
+    if (!w.done) cancelAndWait(ring, ud, () => w.done);
     if (w.done && w.res >= 0 && (op === Q.IORING_OP_SOCKET || op === Q.IORING_OP_ACCEPT)) c.close(w.res);
-    // The wait's own ETIME names Ring.runUntil; the caller asked for this operation.
-    if (e instanceof UringError && e.syscall === "Ring.runUntil" && e.code === "ETIME") {
-      throw new UringError(`IORING_OP_${Q.opcodeName(op)}`, e.errno, `${detail}: no completion within ${timeoutMs} ms, so the operation was cancelled`,
-        "nothing answered in time: check the peer (does something listen? is its backlog full?) or raise timeoutMs", { cause: e });
-    }
-    throw e;
+    throw waitError(e, `IORING_OP_${Q.opcodeName(op)}`, detail, timeoutMs);
   }
   if (w.res < 0) throw socketError(op, w.res, detail);
   return w.res;
+}
+
+/** ASYNC_CANCEL of the operation `ud` (untracked: user_data 0), then a bounded wait for `done`.
+ * When the cancel cannot be waited for, the operation stays in flight until the ring closes. */
+function cancelAndWait(ring: Ring, ud: number, done: () => boolean): void {
+  if (ring.isClosed) return;
+  try {
+    const slot = ring.getSqe();
+    prepCancel64(ring.sq, slot, ud, 0);
+    ring.setUserData(slot, 0);
+    ring.runUntil(done, CANCEL_WAIT_MS);
+  } catch {
+    // Given up: see above.
+  }
+}
+
+/** What a failed wait for `name` throws: the wait's own ETIME names Ring.runUntil, and the caller
+ * asked for this operation, so it is named instead; anything else as it is. */
+function waitError(e: unknown, name: string, detail: string, timeoutMs: number): unknown {
+  if (!(e instanceof UringError && e.syscall === "Ring.runUntil" && e.code === "ETIME")) return e;
+  return new UringError(name, e.errno, `${detail}: no completion within ${timeoutMs} ms, so the operation was cancelled`,
+    "nothing answered in time: check the peer (does something listen? is its backlog full?) or raise timeoutMs", { cause: e });
 }
 
 function libcCheck(call: string, ret: number, detail: string): number {
   if (ret < 0) throw new UringError(call, errno(), detail);
   return ret;
 }
+
 /** Run a socket set-up (src/net/setup.ts) to the end, bounding the wait for each of its steps by
  * `timeoutMs`; returns the fd. On a timeout the step in flight is cancelled before the ETIME error
  * is thrown, so nothing completes later behind the caller's back, and a socket the set-up made is
@@ -108,24 +117,11 @@ function runSetup(ring: Ring, plan: SocketPlan, timeoutMs: number, where: string
     try {
       ring.runUntil(() => s.done || s.steps !== step, timeoutMs);
     } catch (e) {
-      const timedOut = e instanceof UringError && e.syscall === "Ring.runUntil" && e.code === "ETIME";
-      // The wait's own ETIME names Ring.runUntil; the caller asked for this operation.
-      const err = timedOut
-        ? new UringError(s.stepName, (e as UringError).errno, `${s.stepDetail}: no completion within ${timeoutMs} ms, so the operation was cancelled`,
-          "nothing answered in time: check the peer (does something listen? is its backlog full?) or raise timeoutMs", { cause: e })
-        : e;
+      const err = waitError(e, s.stepName, s.stepDetail, timeoutMs);
+      // The step in flight is cancelled; its CQE (now, or at the ring's close) ends the set-up
+      // and closes a socket it made.
       const ud = s.stop(err instanceof UringError ? err : new UringError(where, 0, String(err)));
-      if (ud >= 0 && !ring.isClosed) {
-        try {
-          const slot = ring.getSqe();
-          prepCancel64(ring.sq, slot, ud, 0);
-          ring.setUserData(slot, 0);
-          ring.runUntil(() => s.done, CANCEL_WAIT_MS);
-        } catch {
-          // The cancel could not be waited for: the step stays in flight until the ring closes,
-          // and its CQE then closes a socket the set-up made.
-        }
-      }
+      if (ud >= 0) cancelAndWait(ring, ud, () => s.done);
       throw err;
     }
   }

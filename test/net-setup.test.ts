@@ -203,3 +203,38 @@ describe("the async API's sockets come from the same set-up", () => {
     expect(openFdCount()).toBe(before - 1);
   });
 });
+
+describe("the synchronous helpers wait for the set-up step by step", () => {
+  test("a connect nobody answers (a listener with a full backlog) times out naming the step, is cancelled, and leaves no fd", () => {
+    using ring = Ring.create({ entries: 16 });
+    const l = tcpListen(ring, { host: "127.0.0.1", port: 0, backlog: 0 });
+    const filled: number[] = [];
+    try {
+      // backlog 0 holds one connection the listener never accepts; later SYNs are dropped.
+      for (let i = 0; i < 2; i++) {
+        try {
+          filled.push(tcpConnect(ring, { host: "127.0.0.1", port: l.address.port, timeoutMs: 300 }));
+        } catch {
+          break;
+        }
+      }
+      const before = openFdCount();
+      let err: unknown = null;
+      try {
+        filled.push(tcpConnect(ring, { host: "127.0.0.1", port: l.address.port, timeoutMs: 200 }));
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(UringError);
+      const u = err as UringError;
+      expect(u.code).toBe("ETIME");
+      expect(u.syscall).toBe("IORING_OP_CONNECT");
+      expect(u.message).toContain("no completion within 200 ms, so the operation was cancelled");
+      expect(openFdCount()).toBe(before);
+      expect(ring.ops.inflight).toBe(0);
+    } finally {
+      for (const fd of filled) closeQuietly(fd);
+      closeQuietly(l.fd);
+    }
+  });
+});

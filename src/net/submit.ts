@@ -50,9 +50,15 @@ export function submitSocket<T>(ring: Ring, domain: number, type: number, protoc
 export function submitBind<T>(ring: Ring, fd: number, addr: Sockaddr, handler: CompletionHandler<T>, data: T): number {
   checkFd("submitBind", fd);
   ring.requireOp(Q.IORING_OP_BIND, "submitBind");
+  return submitWithAddress(ring, fd, addr, prepBind, handler, data);
+}
+
+/** One SQE that points at a sockaddr (BIND, CONNECT): the address goes into the op's scratch
+ * block, so the caller's Sockaddr may be reused at once. */
+function submitWithAddress<T>(ring: Ring, fd: number, addr: Sockaddr, prep: typeof prepBind, handler: CompletionHandler<T>, data: T): number {
   const [ud, slot] = reserve(ring, handler, data, undefined);
   ring.ops.scratch.set(addr.bytes, ring.ops.scratchOffset(ud));
-  prepBind(ring.sq, slot, fd, ring.ops.scratchAddressOf(ud), addr.length);
+  prep(ring.sq, slot, fd, ring.ops.scratchAddressOf(ud), addr.length);
   ring.setUserData(slot, ud);
   return ud;
 }
@@ -70,11 +76,7 @@ export function submitListen<T>(ring: Ring, fd: number, backlog: number, handler
 /** IORING_OP_CONNECT (5.5). The address is copied into the op's scratch block. res 0 = connected. */
 export function submitConnect<T>(ring: Ring, fd: number, addr: Sockaddr, handler: CompletionHandler<T>, data: T): number {
   checkFd("submitConnect", fd);
-  const [ud, slot] = reserve(ring, handler, data, undefined);
-  ring.ops.scratch.set(addr.bytes, ring.ops.scratchOffset(ud));
-  prepConnect(ring.sq, slot, fd, ring.ops.scratchAddressOf(ud), addr.length);
-  ring.setUserData(slot, ud);
-  return ud;
+  return submitWithAddress(ring, fd, addr, prepConnect, handler, data);
 }
 
 /** IORING_OP_ACCEPT (5.5): res is the accepted fd (SOCK_CLOEXEC | SOCK_NONBLOCK, see submitSocket). With `multishot` (5.19) one
