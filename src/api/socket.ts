@@ -48,7 +48,8 @@ export interface SendStats {
   copied: number;
   /** Sends that went out through plain SEND. */
   plain: number;
-  /** Times the socket switched from SEND_ZC to SEND because copies dominated. */
+  /** Decision changes of the send engine's adaptive policy (ZcStats.switches), as read at the
+   * last release while its latest decision was SEND (AdaptivePolicy, src/zc/policy.ts). */
   fallbacks: number;
 }
 
