@@ -146,7 +146,7 @@ export class SendRecords {
     this.capacity = cap;
   }
 
-  /** The record in use whose tag is `tag` (an owner's cancel), or -1. */
+  /** A record in use whose tag is `tag` (an owner's cancel), or -1. */
   find(tag: unknown): number {
     const tags = this.tag, state = this.state;
     for (let r = 0; r < this.capacity; r++) if (state[r] !== SEND_FREE && tags[r] === tag) return r;
@@ -199,12 +199,6 @@ export class SendQueue {
     for (let i = 0; i < this.count; i++) items[i] = this.at(i);
     this.items = items;
     this.head = 0;
-  }
-
-  /** Where record `r` waits (0: the front), or -1. */
-  indexOf(r: number): number {
-    for (let i = 0; i < this.count; i++) if (this.at(i) === r) return i;
-    return -1;
   }
 
   /** Take out the record `i` places behind the front; the others keep their order. */

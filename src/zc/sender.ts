@@ -36,7 +36,7 @@ import { type SocketAddress, type Sockaddr, formatAddress } from "../net/sockadd
 import type { FixedBufferPool } from "./pool.ts";
 import { AdaptivePolicy, type AdaptivePolicyOptions } from "./policy.ts";
 import { ZcStats } from "./stats.ts";
-import { KIND_COPY, KIND_FIXED, KIND_MSG, KIND_VEC, KIND_ZC, SEND_AWAIT_NOTIF, SEND_QUEUED, SEND_SUBMITTED, SendQueue, SendRecords } from "./records.ts";
+import { KIND_COPY, KIND_FIXED, KIND_MSG, KIND_VEC, KIND_ZC, SEND_AWAIT_NOTIF, SEND_SUBMITTED, SendQueue, SendRecords } from "./records.ts";
 import { ChainPlan, planChain, type ChainLimits } from "./plan.ts";
 import { ScratchBlock, SendOp, encodeSendOp, putIovec } from "./encode.ts";
 import { SendLifecycle } from "./lifecycle.ts";
@@ -378,23 +378,26 @@ export class ZcSender {
     this.lifecycle.raiseCallbackError();
   }
 
-  /** Cancel the send whose tag is `tag`. Queued (its SQE not written yet), it leaves the queue
-   * and fails with ECANCELED now (onSent, then onReleased). A datagram in the kernel gets an
-   * IORING_OP_ASYNC_CANCEL, and its CQE says which won: -ECANCELED, or its byte count if it had
-   * gone. A stream send in the kernel is never cut (the rest of its chain and the byte stream
-   * depend on it). Returns whether the send was taken out or its cancel submitted. */
+  /** Cancel the send whose tag is `tag` (the first queued one with it, else the one in the
+   * kernel). Queued (its SQE not written yet), it leaves the queue and fails with ECANCELED now
+   * (onSent, then onReleased). A datagram in the kernel gets an IORING_OP_ASYNC_CANCEL, and its
+   * CQE says which won: -ECANCELED, or its byte count if it had gone. A stream send in the kernel
+   * is never cut (the rest of its chain and the byte stream depend on it). Returns whether the
+   * send was taken out or its cancel submitted. */
   cancel(tag: unknown): boolean {
+    if (tag === undefined) throw invalidArgument("ZcSender.cancel", "tag must be the tag a send was given (a send without one cannot be cancelled)");
     const rec = this.records;
-    const r = rec.find(tag);
-    if (r < 0) return false;
-    if (rec.state[r] === SEND_QUEUED) {
-      const i = this.queue.indexOf(r);
-      if (i < 0) return false;
-      this.queue.removeAt(i);
-      this.lifecycle.cancelQueued(r, new UringError("ZcSender.cancel", ECANCELED, `fd ${this.fd}: a queued ${rec.length[r]}-byte send was cancelled before its SQE was written; nothing of it was sent`));
+    const queue = this.queue;
+    for (let i = 0; i < queue.count; i++) {
+      const q = queue.at(i);
+      if (rec.tag[q] !== tag) continue;
+      queue.removeAt(i);
+      this.lifecycle.cancelQueued(q, new UringError("ZcSender.cancel", ECANCELED, `fd ${this.fd}: a queued ${rec.length[q]}-byte send was cancelled before its SQE was written; nothing of it was sent`));
       this.lifecycle.raiseCallbackError();
       return true;
     }
+    const r = rec.find(tag);
+    if (r < 0) return false;
     const ring = this.ring;
     if (this.stream || rec.state[r] !== SEND_SUBMITTED || ring.isClosed) return false;
     // With every op-table entry taken, the cancel goes out untracked (user_data 0: its CQE is
