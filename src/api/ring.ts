@@ -133,6 +133,7 @@ function onConnectDone(st: ConnectState, s: SocketSetup): void {
     sock = new TcpSocket(st.host, s.fd);
   } catch (e) {
     // Nothing may throw out of a completion handler: the promise carries it.
+    disownFd(s.fd);
     c.close(s.fd);
     st.reject(e);
     return;
@@ -529,7 +530,7 @@ export class AsyncRing implements Disposable, AsyncDisposable {
       const host = this.#host;
       const st: ConnectState = { host, resolve, reject, signal: o.signal, onAbort: null, aborted: false };
       const setup = new SocketSetup(this.ring, {
-        family: addr.family, type: SOCK_STREAM, options: optionSteps(o), connect: addr, connectLabel: label, nonBlocking: true, purpose: `TCP socket for ${label}`,
+        family: addr.family, type: SOCK_STREAM, options: optionSteps(o), connect: addr, connectLabel: label, nonBlocking: true, purpose: `TCP socket for ${label}`, record: true,
       }, (s) => onConnectDone(st, s));
       if (o.signal) {
         st.onAbort = () => {
@@ -558,11 +559,12 @@ export class AsyncRing implements Disposable, AsyncDisposable {
     const options: IntOption[] = [];
     if (o.reuseAddr !== false) options.push({ level: SOL_SOCKET, name: SO_REUSEADDR, value: 1, label: "SO_REUSEADDR" });
     if (o.ipv6Only !== undefined && addr.family === AF_INET6) options.push({ level: IPPROTO_IPV6, name: IPV6_V6ONLY, value: o.ipv6Only ? 1 : 0, label: "IPV6_V6ONLY" });
-    const fd = setUpNow(this.ring, { family: addr.family, type: SOCK_STREAM, options, bind: addr, listen: backlog, nonBlocking: true, purpose: `TCP listener on ${formatAddress(where)}` });
+    const fd = setUpNow(this.ring, { family: addr.family, type: SOCK_STREAM, options, bind: addr, listen: backlog, nonBlocking: true, purpose: `TCP listener on ${formatAddress(where)}`, record: true });
     let l: TcpListener;
     try {
       l = new TcpListener(this.#host, fd, optionSteps(o));
     } catch (e) {
+      disownFd(fd);
       c.close(fd);
       throw e;
     }
@@ -584,7 +586,7 @@ export class AsyncRing implements Disposable, AsyncDisposable {
     if (o.receiveBufferSize !== undefined) options.push(bufferSizeStep(false, o.receiveBufferSize));
     // Returns at once, so the libc form of the set-up (as listen()).
     const fd = setUpNow(this.ring, {
-      family: addr.family, type: SOCK_DGRAM, options, bind: addr, connect: to === null ? undefined : sockaddr(to), nonBlocking: true, purpose: `UDP socket on ${formatAddress(where)}`,
+      family: addr.family, type: SOCK_DGRAM, options, bind: addr, connect: to === null ? undefined : sockaddr(to), nonBlocking: true, purpose: `UDP socket on ${formatAddress(where)}`, record: true,
     });
     return this.#host.adopt(new UdpSocket(this.#host, fd, o.connect !== undefined));
   }

@@ -22,6 +22,7 @@ import { ECANCELED, EOPNOTSUPP } from "../abi/errno.ts";
 import { SOCK_CLOEXEC, SOCK_NONBLOCK } from "../abi/net.ts";
 import type { Ring } from "../ring/ring.ts";
 import { UringError, invalidArgument, unsupported } from "../error.ts";
+import { disownFd, ownFd } from "../ring/reclaim.ts";
 import { type DecodedAddress, type Sockaddr, SOCKADDR_RETURN_BYTES, decodeSockaddr, formatAddress } from "./sockaddr.ts";
 import { checkFd, ringSetsockopt, setsockoptRefused, socketError, submitBind, submitConnect, submitListen, submitSetsockopt, submitSocket } from "./submit.ts";
 
@@ -63,6 +64,10 @@ export interface SocketPlan {
   nonBlocking?: boolean;
   /** What the socket is for, in errors of its creation ("TCP listener on 127.0.0.1:8080"). */
   purpose?: string;
+  /** The library will own the new socket (the async API): it goes into the fd ledger the moment
+   * it exists, so a Worker terminated during the set-up leaves nothing open (src/ring/reclaim.ts).
+   * Never for a socket handed to the caller. */
+  record?: boolean;
 }
 
 /** A listen(2) backlog: an integer 0..2^31-1 (the kernel caps it at net.core.somaxconn). */
@@ -169,7 +174,7 @@ export class SocketSetup {
         : socketError(STEP_OPCODES[this.kind]!, res, this.detail(this.kind));
       return this.finish(e);
     }
-    if (this.kind === STEP_SOCKET) this.fd = res;
+    if (this.kind === STEP_SOCKET) this.made(res);
     this.nextStep();
     this.advance();
   }
@@ -263,7 +268,7 @@ export class SocketSetup {
     switch (this.kind) {
       case STEP_SOCKET:
         ret = c.socket(p.family!, p.type! | SOCK_CLOEXEC | (p.nonBlocking === true ? SOCK_NONBLOCK : 0), p.protocol ?? 0);
-        if (ret >= 0) this.fd = ret;
+        if (ret >= 0) this.made(ret);
         break;
       case STEP_OPTION:
         setOptionNow(fd, this.options[this.option]!);
@@ -298,11 +303,18 @@ export class SocketSetup {
     }
   }
 
+  /** The new socket exists. */
+  private made(fd: number): void {
+    this.fd = fd;
+    if (this.plan.record === true) ownFd(fd, "socket");
+  }
+
   private finish(error: UringError | null): void {
     if (this.done) return;
     this.done = true;
     this.error = error;
     if (error !== null && this.owned && this.fd >= 0) {
+      if (this.plan.record === true) disownFd(this.fd);
       c.close(this.fd);
       this.fd = -1;
     }
