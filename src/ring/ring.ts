@@ -139,14 +139,17 @@ function releaseRemains(r: RingRemains, stuck: boolean): void {
     new DataView(upd.buffer).setUint32(R.RSRC_UPDATE.offset, r.registeredIndex, true);
     sys.io_uring_register(r.fd, R.IORING_UNREGISTER_RING_FDS, upd, 1);
   }
-  // Out of the fd ledger before the number can be reused (src/ring/reclaim.ts).
-  disownFd(r.fd);
-  c.close(r.fd);
+  const fd = r.fd;
+  c.close(fd);
   r.fd = -1;
   for (const region of r.regions) {
     if (region.kind === "mmap") unmapRegion(region as MappedRegion);
     else retireShared(region, stuck);
   }
+  // Out of the fd ledger (src/ring/reclaim.ts) only now: a Worker terminated half way through
+  // leaves entries a sweep still acts on correctly (the mappings are unmapped if they are still
+  // there; a number already closed, or reused, no longer names this ring and is left alone).
+  disownFd(fd);
   if (r.pinIndex >= 0) {
     pinnedRings[r.pinIndex] = undefined;
     freePinIndices.push(r.pinIndex);
@@ -346,6 +349,9 @@ export class Ring {
     if (!setup) setup = setupMapped(entries, flags, o.cqEntries);
 
     const { fd, params, regions } = setup;
+    // Recorded in the fd ledger at once, so that a Worker terminated from here on has its ring
+    // closed by another thread (releaseRemains takes it out again).
+    ownRing(fd, regions.filter((r) => r.kind === "mmap"));
     this.remains = { fd, registeredIndex: -1, regions, pinIndex: -1 };
     try {
       this.pinIndex = this.remains.pinIndex = takePinIndex();
@@ -432,8 +438,6 @@ export class Ring {
         "lower maxInflight or batchSize (the op table takes 128 bytes of scratch memory and three array slots per entry)", { cause: e });
     }
     dropped.register(this.lifeToken, this.remains, this.remains);
-    // Recorded in the fd ledger, so that a terminated Worker's ring is closed by another thread.
-    ownRing(fd, regions.filter((r) => r.kind === "mmap"));
   }
 
   private registerRingFd(): void {
