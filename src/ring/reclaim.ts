@@ -269,10 +269,12 @@ export function ownFd(fd: number, kind: "eventfd" | "socket"): void {
  * keeps the ring open after its fd is closed, so a sweep unmaps them first). A ring being
  * created is also the moment to sweep what dead threads left. */
 export function ownRing(fd: number, mapped: readonly { address: number; byteLength: number }[]): void {
+  // Recorded first: a Worker terminated during the sweep leaves its new ring to the next one.
+  if (!recorded(fd) && statFd(fd)) {
+    for (const m of mapped) record(K_MAPPING, fd, m.byteLength, m.address);
+    record(K_RING, fd, 0, 0);
+  }
   reclaimDeadThreads();
-  if (recorded(fd) || !statFd(fd)) return;
-  for (const m of mapped) record(K_MAPPING, fd, m.byteLength, m.address);
-  record(K_RING, fd, 0, 0);
 }
 
 /** Whether this thread's entries for `fd` name the file it is now. A number this thread recorded,
@@ -393,6 +395,24 @@ function entriesOf(js: number): number {
     if ((s === LIVE || s < 0) && w[base + W_JS] === js) n++;
   }
   return n;
+}
+
+/** The ledger's entries that are not free, for diagnostics: state ("writing", "live", or
+ * "swept by <tid>"), kind, fd, owner tid and Worker threadId. */
+export function ledgerEntries(): { state: string; kind: string; fd: number; tid: number; threadId: number }[] {
+  const L = theLedger();
+  if (L === null) return [];
+  const w = L.words;
+  const out: { state: string; kind: string; fd: number; tid: number; threadId: number }[] = [];
+  const high = Atomics.load(w, H_HIGH);
+  for (let i = 0; i < high; i++) {
+    const base = HEADER_WORDS + i * ENTRY_WORDS;
+    const st = Atomics.load(w, base + W_STATE);
+    if (st === FREE) continue;
+    const kind = ["", "mapping", "ring", "eventfd", "socket"][w[base + W_KIND]!] ?? "?";
+    out.push({ state: st === WRITING ? "writing" : st === LIVE ? "live" : `swept by ${-st}`, kind, fd: w[base + W_FD]!, tid: w[base + W_TID]!, threadId: w[base + W_JS]! });
+  }
+  return out;
 }
 
 function addReport(into: ReclaimReport, r: ReclaimReport): void {
