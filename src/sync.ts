@@ -24,7 +24,7 @@ import type { Ring } from "./ring/ring.ts";
 import type { CompletionHandler } from "./ring/optable.ts";
 import { UringError, invalidArgument } from "./error.ts";
 import { type DecodedAddress, type Sockaddr, type SocketAddress, decodeSockaddr, sockaddr, SOCKADDR_RETURN_BYTES } from "./net/sockaddr.ts";
-import { checkFd, reserve, socketError, submitAccept, submitClose, submitShutdown } from "./net/submit.ts";
+import { checkFd, socketError, submitAccept, submitClose, submitShutdown } from "./net/submit.ts";
 import { type IntOption, type NetPath, type SocketPlan, SocketSetup, checkBacklog, localAddress } from "./net/setup.ts";
 
 export { RecvLoop, type RecvLoopOptions } from "./net/recv.ts";
@@ -282,10 +282,9 @@ export function sendAll(ring: Ring, fd: number, bytes: Uint8Array, o: SyncOption
     // The address is taken before an SQE is reserved, so a refusal leaves no half-written SQE.
     const address = addressOf(part);
     const n = runOne(ring, Q.IORING_OP_SEND, `fd ${fd}, ${part.length} bytes`, o.timeoutMs ?? DEFAULT_TIMEOUT_MS, (w) => {
-      const [ud, slot] = reserve(ring, onceHandler as CompletionHandler, w, part);
+      const slot = ring.begin(onceHandler as CompletionHandler, w, part);
       prepSend(ring.sq, slot, fd, address, part.length, MSG_WAITALL | MSG_NOSIGNAL);
-      ring.setUserData(slot, ud);
-      return ud;
+      return ring.userDataOf(slot);
     });
     done += n;
   }
@@ -302,10 +301,9 @@ export function recvSome(ring: Ring, fd: number, buf: Uint8Array, o: SyncOptions
   checkBytes("recvSome", buf);
   const address = addressOf(buf);
   return runOne(ring, Q.IORING_OP_RECV, `fd ${fd}, ${buf.length} bytes`, o.timeoutMs ?? DEFAULT_TIMEOUT_MS, (w) => {
-    const [ud, slot] = reserve(ring, onceHandler as CompletionHandler, w, buf);
+    const slot = ring.begin(onceHandler as CompletionHandler, w, buf);
     prepRecv(ring.sq, slot, fd, address, buf.length, 0);
-    ring.setUserData(slot, ud);
-    return ud;
+    return ring.userDataOf(slot);
   });
 }
 

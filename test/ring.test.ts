@@ -766,3 +766,101 @@ testIf(needSetupFlag(S.IORING_SETUP_NO_MMAP, "NO_MMAP", "6.5"), "a fresh shared-
   }
   expect(stale).toBe(0);
 }, 60_000);
+
+describe("Ring.begin: the one submission idiom", () => {
+  test("begin + prep: the ring writes the user_data (and sqeFlags) when it publishes; the handler sees the CQE", () => {
+    const ring = Ring.create({ entries: 8 });
+    try {
+      const log: Log = [];
+      const slot = ring.begin(tagged(1), log, undefined, Q.IOSQE_IO_LINK);
+      const ud = ring.userDataOf(slot);
+      expect(ud).toBeGreaterThanOrEqual(2 ** 32);
+      P.prepNop(ring.sq, slot);
+      const second = ring.begin(tagged(2), log);
+      P.prepNop(ring.sq, second);
+      expect(ring.flush()).toBe(2);
+      const w = slot * 16 + (Q.SQE.user_data >> 2);
+      expect(ring.sq.u32[w]! + ring.sq.u32[w + 1]! * 2 ** 32).toBe(ud);
+      expect(ring.sq.u8[slot * 64 + Q.SQE.flags]! & Q.IOSQE_IO_LINK).toBe(Q.IOSQE_IO_LINK);
+      expect(() => ring.userDataOf(slot)).toThrow(/not a slot from begin/);
+      ring.submitAndWait(2);
+      ring.completions();
+      expect(log.map((s) => [s.tag, s.res])).toEqual([[1, 0], [2, 0]]);
+      expect(ring.ops.inflight).toBe(0);
+    } finally {
+      ring.close();
+    }
+  });
+
+  test("a full SQ: begin throws EBUSY and the op entry is not kept (nothing in flight, the table's room unchanged)", () => {
+    const ring = Ring.create({ entries: 4 });
+    try {
+      // Four slots handed out and never prepared: nothing can be submitted to make room.
+      for (let i = 0; i < 4; i++) ring.getSqe();
+      const room = ring.ops.available;
+      expectUringError(() => ring.begin(tagged(1), []), "EBUSY");
+      expect(ring.ops.inflight).toBe(0);
+      expect(ring.ops.available).toBe(room);
+      // The four unprepared slots go out as NOPs that post nothing.
+      ring.submit();
+      expect(ring.unpreparedSqes).toBe(4);
+    } finally {
+      ring.close();
+    }
+  });
+
+  test("a prep that throws after begin: the slot goes out as a silent NOP and the op entry comes back at submit", () => {
+    const ring = Ring.create({ entries: 8 });
+    try {
+      const log: Log = [];
+      const slot = ring.begin(tagged(1), log, new Uint8Array(8));
+      expect(ring.ops.inflight).toBe(1);
+      expect(() => P.prepRead(ring.sq, slot, 0, new Uint8Array(8), -1, 0)).toThrow(/len/);
+      ring.submitAndWait(0);
+      expect(ring.ops.inflight).toBe(0);
+      expect(ring.unpreparedSqes).toBe(1);
+      ring.submitAndWait(0, 20);
+      ring.completions();
+      expect(log).toEqual([]);
+      expect(ring.unknownCqes).toBe(0);
+    } finally {
+      ring.close();
+    }
+  });
+
+  test("abandon() gives a prepared slot back at once; track and setUserData refuse a begun slot", () => {
+    const ring = Ring.create({ entries: 8 });
+    try {
+      const log: Log = [];
+      const slot = ring.begin(tagged(1), log);
+      P.prepNop(ring.sq, slot);
+      expect(() => ring.track(slot, tagged(2), log)).toThrow(/came from begin/);
+      expect(() => ring.setUserData(slot, 5)).toThrow(/came from begin/);
+      ring.abandon(slot);
+      expect(ring.ops.inflight).toBe(0);
+      expect(() => ring.abandon(slot)).toThrow(/not a slot from begin/);
+      ring.submitAndWait(0, 20);
+      ring.completions();
+      expect(log).toEqual([]);
+    } finally {
+      ring.close();
+    }
+  });
+
+  test("begin refuses what track refuses, before it takes a slot: a closed ring, a non-function handler, bad or skip flags, a full table", () => {
+    const ring = Ring.create({ entries: 8, maxInflight: 1 });
+    try {
+      expectUringError(() => ring.begin(42 as never, null), "EINVAL");
+      expectUringError(() => ring.begin(tagged(1), [], undefined, 0x80), "EINVAL");
+      expectUringError(() => ring.begin(tagged(1), [], undefined, Q.IOSQE_CQE_SKIP_SUCCESS), "EINVAL");
+      expect(ring.pending).toBe(0);
+      const slot = ring.begin(tagged(1), []);
+      P.prepNop(ring.sq, slot);
+      expectUringError(() => ring.begin(tagged(2), []), "EBUSY");
+      expect(ring.pending).toBe(1);
+    } finally {
+      ring.close();
+    }
+    expectUringError(() => ring.begin(tagged(1), []), "EBADF");
+  });
+});

@@ -273,10 +273,9 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
     if (this.host.closing || this.ended) return;
     const ring = this.host.ring;
     const pbuf = this.host.buffers();
-    const ud = ring.ops.add(onRecvCqe, this);
-    const slot = ring.getSqeFor(ud);
+    const slot = ring.begin(onRecvCqe, this);
+    const ud = ring.userDataOf(slot);
     this.prep(ring, slot, ud, this.socket.fd, pbuf.bgid);
-    ring.setUserData(slot, ud);
     this.userData = ud;
     this.armed = true;
     this.starved = false;

@@ -298,10 +298,8 @@ export class RingHost implements SocketHost {
       this.loop.kick();
       return;
     }
-    const ud = this.ring.ops.add(onCancelCqe, this);
-    const slot = this.ring.getSqeFor(ud);
+    const slot = this.ring.begin(onCancelCqe, this);
     prepCancel64(this.ring.sq, slot, target, 0);
-    this.ring.setUserData(slot, ud);
     this.ownOps++;
     this.loop.kick();
   }
@@ -318,10 +316,8 @@ export class RingHost implements SocketHost {
    * IORING_ASYNC_CANCEL_FD | OP (6.6; RECV_ZC itself needs 6.15) | ALL. */
   cancelRecvZc(fd: number): void {
     if (this.ring.isClosed) return;
-    const ud = this.ring.ops.add(onCancelCqe, this);
-    const slot = this.ring.getSqe();
+    const slot = this.ring.begin(onCancelCqe, this);
     prepCancelFdOp(this.ring.sq, slot, fd, Q.IORING_OP_RECV_ZC, Q.IORING_ASYNC_CANCEL_ALL);
-    this.ring.setUserData(slot, ud);
     this.ownOps++;
     this.loop.kick();
   }
@@ -643,12 +639,10 @@ export class AsyncRing implements Disposable, AsyncDisposable {
       // One cancel for everything left (IORING_ASYNC_CANCEL_ALL | ANY, 5.19): multishot receives
       // and accepts end only this way. With the op table full it goes out untracked (user_data
       // 0: its CQE is counted as unknown); Ring.close waits for the rest either way.
-      const slot = this.ring.getSqe();
+      const tracked = this.ring.ops.available > 0;
+      const slot = tracked ? this.ring.begin(onCancelCqe, this.#host) : this.ring.getSqe();
       prepCancel64(this.ring.sq, slot, 0, Q.IORING_ASYNC_CANCEL_ALL | Q.IORING_ASYNC_CANCEL_ANY);
-      if (this.ring.ops.available > 0) {
-        this.ring.setUserData(slot, this.ring.ops.add(onCancelCqe, this.#host));
-        this.#host.ownOps++;
-      } else this.ring.setUserData(slot, 0);
+      if (tracked) this.#host.ownOps++;
     }
     // Ring.close cancels what is still in flight and dispatches each last CQE, so every handler
     // runs (promises reject with ECANCELED, buffers are released) before the ring goes.

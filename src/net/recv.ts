@@ -61,10 +61,8 @@ export class RecvLoop {
 
   private arm(): void {
     const ring = this.ring;
-    const ud = ring.ops.add(this.handler, this as RecvLoop, this.buf);
-    const slot = ring.getSqeFor(ud);
+    const slot = ring.begin(this.handler, this as RecvLoop, this.buf);
     prepRecv(ring.sq, slot, this.fd, this.address, this.buf.length, this.flags);
-    ring.setUserData(slot, ud);
   }
 
   private complete(res: number): void {

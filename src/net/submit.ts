@@ -24,14 +24,6 @@ export function checkFd(where: string, fd: number): void {
   if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgument(where, `fd must be a non-negative integer, got ${shown(fd)}`);
 }
 
-/** Reserve an op-table entry and an SQE in that order, so a full op table never leaves a
- * half-written SQE behind. Returns [user_data, slot]. */
-export function reserve(ring: Ring, handler: CompletionHandler, data: unknown, hold: unknown): [number, number] {
-  const ud = ring.ops.add(handler, data, hold);
-  const slot = ring.getSqeFor(ud);
-  return [ud, slot];
-}
-
 // ---- callback form: one SQE each, the handler sees every CQE of it ----
 
 /** IORING_OP_SOCKET (5.19): the CQE's res is the new fd. SOCK_CLOEXEC | SOCK_NONBLOCK are added
@@ -39,9 +31,9 @@ export function reserve(ring: Ring, handler: CompletionHandler, data: unknown, h
  * leave an io-wq worker asleep inside sendmsg (io_wq_submit_work issues without NONBLOCK). */
 export function submitSocket<T>(ring: Ring, domain: number, type: number, protocol: number, handler: CompletionHandler<T>, data: T): number {
   ring.requireOp(Q.IORING_OP_SOCKET, "submitSocket");
-  const [ud, slot] = reserve(ring, handler, data, undefined);
+  const slot = ring.begin(handler, data);
+  const ud = ring.userDataOf(slot);
   prepSocket(ring.sq, slot, domain, type | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol, 0);
-  ring.setUserData(slot, ud);
   return ud;
 }
 
@@ -56,10 +48,10 @@ export function submitBind<T>(ring: Ring, fd: number, addr: Sockaddr, handler: C
 /** One SQE that points at a sockaddr (BIND, CONNECT): the address goes into the op's scratch
  * block, so the caller's Sockaddr may be reused at once. */
 function submitWithAddress<T>(ring: Ring, fd: number, addr: Sockaddr, prep: typeof prepBind, handler: CompletionHandler<T>, data: T): number {
-  const [ud, slot] = reserve(ring, handler, data, undefined);
+  const slot = ring.begin(handler, data);
+  const ud = ring.userDataOf(slot);
   ring.ops.scratch.set(addr.bytes, ring.ops.scratchOffset(ud));
   prep(ring.sq, slot, fd, ring.ops.scratchAddressOf(ud), addr.length);
-  ring.setUserData(slot, ud);
   return ud;
 }
 
@@ -67,9 +59,9 @@ function submitWithAddress<T>(ring: Ring, fd: number, addr: Sockaddr, prep: type
 export function submitListen<T>(ring: Ring, fd: number, backlog: number, handler: CompletionHandler<T>, data: T): number {
   checkFd("submitListen", fd);
   ring.requireOp(Q.IORING_OP_LISTEN, "submitListen");
-  const [ud, slot] = reserve(ring, handler, data, undefined);
+  const slot = ring.begin(handler, data);
+  const ud = ring.userDataOf(slot);
   prepListen(ring.sq, slot, fd, backlog);
-  ring.setUserData(slot, ud);
   return ud;
 }
 
@@ -85,10 +77,10 @@ export function submitConnect<T>(ring: Ring, fd: number, addr: Sockaddr, handler
  * `peerAddress(fd)`. */
 export function submitAccept<T>(ring: Ring, fd: number, handler: CompletionHandler<T>, data: T, multishot = false): number {
   checkFd("submitAccept", fd);
-  const [ud, slot] = reserve(ring, handler, data, undefined);
+  const slot = ring.begin(handler, data);
+  const ud = ring.userDataOf(slot);
   if (multishot) prepMultishotAccept(ring.sq, slot, fd, 0, 0, SOCK_CLOEXEC | SOCK_NONBLOCK);
   else prepAccept(ring.sq, slot, fd, 0, 0, SOCK_CLOEXEC | SOCK_NONBLOCK);
-  ring.setUserData(slot, ud);
   return ud;
 }
 
@@ -96,18 +88,18 @@ export function submitAccept<T>(ring: Ring, fd: number, handler: CompletionHandl
 export function submitShutdown<T>(ring: Ring, fd: number, how: number, handler: CompletionHandler<T>, data: T): number {
   checkFd("submitShutdown", fd);
   ring.requireOp(Q.IORING_OP_SHUTDOWN, "submitShutdown");
-  const [ud, slot] = reserve(ring, handler, data, undefined);
+  const slot = ring.begin(handler, data);
+  const ud = ring.userDataOf(slot);
   prepShutdown(ring.sq, slot, fd, how);
-  ring.setUserData(slot, ud);
   return ud;
 }
 
 /** IORING_OP_CLOSE (5.6). */
 export function submitClose<T>(ring: Ring, fd: number, handler: CompletionHandler<T>, data: T): number {
   checkFd("submitClose", fd);
-  const [ud, slot] = reserve(ring, handler, data, undefined);
+  const slot = ring.begin(handler, data);
+  const ud = ring.userDataOf(slot);
   prepClose(ring.sq, slot, fd);
-  ring.setUserData(slot, ud);
   return ud;
 }
 
@@ -134,10 +126,10 @@ export function setsockoptRefused(ring: Ring): void {
 export function submitSetsockopt<T>(ring: Ring, fd: number, level: number, optname: number, value: number, handler: CompletionHandler<T>, data: T): number {
   checkFd("submitSetsockopt", fd);
   if (!ringSetsockopt(ring)) throw unsupported("submitSetsockopt", "setsockopt through IORING_OP_URING_CMD (SOCKET_URING_OP_SETSOCKOPT)", "6.7", ring.capabilities.kernel);
-  const [ud, slot] = reserve(ring, handler, data, undefined);
+  const slot = ring.begin(handler, data);
+  const ud = ring.userDataOf(slot);
   ring.ops.scratchView.setInt32(ring.ops.scratchOffset(ud), value, true);
   prepSetsockopt(ring.sq, slot, fd, level, optname, ring.ops.scratchAddressOf(ud), 4);
-  ring.setUserData(slot, ud);
   return ud;
 }
 

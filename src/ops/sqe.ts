@@ -10,13 +10,15 @@ export { shown };
 /** What a slot may be used for now (bits of SqeMemory.state). A ring's slot is FREE until getSqe
  * hands it out (TAKEN: it holds a NOP that posts nothing), PREPARED after one prep function,
  * OWNED once its user_data is set (Ring.track / setUserData), and FREE again when the ring
- * publishes it. LOOSE marks memory no ring manages (sqeMemory without a ring): every slot may be
- * prepared any number of times. */
+ * publishes it. BOUND marks a slot Ring.begin handed out with an op-table entry: the ring writes
+ * the entry's user_data when it publishes the slot (a prep keeps the bit). LOOSE marks memory no
+ * ring manages (sqeMemory without a ring): every slot may be prepared any number of times. */
 export const SLOT_FREE = 0;
 export const SLOT_TAKEN = 1;
 export const SLOT_PREPARED = 2;
 export const SLOT_OWNED = 4;
 export const SLOT_LOOSE = 8;
+export const SLOT_BOUND = 16;
 
 /** Typed views of an SQE array: the same bytes as u8, u16 and u32. Slot i starts at byte i*64. */
 export interface SqeMemory {
@@ -87,6 +89,8 @@ const W_PAD2 = SQE.pad2 >> 2;
 /** The largest u64 a JS number holds exactly (addresses, offsets, user_data). */
 const MAX_EXACT = Number.MAX_SAFE_INTEGER;
 const PREPPABLE = SLOT_TAKEN | SLOT_LOOSE;
+/** State bits a prep leaves as they were. */
+const KEPT_BY_PREP = SLOT_LOOSE | SLOT_BOUND;
 
 /** An integer 0..2^53-1 (a u64 field given as a number: an address or a user_data). */
 export function isU64(v: number): boolean {
@@ -196,7 +200,7 @@ export function prepRwFlags(m: SqeMemory, slot: number, op: number, fd: number, 
   const state = m.state;
   if ((slot >>> 0) !== slot || (state[slot]! & PREPPABLE) === 0 || !rwArgsOk(fd, addr, len, off, opFlags, ioprio)) refuseRw(m, slot, op, fd, addr, len, off, opFlags, ioprio);
   fillRw(m.u32, slot << 4, op, fd, addr, len, off, opFlags, ioprio);
-  state[slot] = (state[slot]! & SLOT_LOOSE) | SLOT_PREPARED;
+  state[slot] = (state[slot]! & KEPT_BY_PREP) | SLOT_PREPARED;
 }
 
 /** Whether prepRw's fields are in range. Small values (most fds, lengths, offsets, a NOP's zero

@@ -216,15 +216,14 @@ export function sendZcOnBadFd(o: { zcFlags?: number; addr3?: boolean; opcode?: n
       out.res = res;
       out.flags = flags;
     };
-    const ud = ring.ops.add(onSend, null, undefined);
+    const slot = ring.begin(onSend, null);
+    const ud = ring.userDataOf(slot);
     const notifUd = addr3 ? ring.ops.add((_: null, _res: number, flags: number) => {
       if (flags & Q.IORING_CQE_F_NOTIF) out.notification = "addr3";
     }, null, undefined) : 0;
-    const slot = ring.getSqeFor(ud);
     if (opcode === Q.IORING_OP_SENDMSG_ZC) prepSendmsgZc(ring.sq, slot, -1, 0, 0, zcFlags);
     else prepSendZc(ring.sq, slot, -1, 0, 0, 0, zcFlags);
     if (addr3) prepSendZcSetNotifUserData(ring.sq, slot, notifUd);
-    ring.setUserData(slot, ud);
     // The first CQE answers; with F_MORE its notification follows, and where it lands is the
     // answer of the addr3 probe (the flags probe needs only the first CQE).
     ring.runUntil(() => first && (!addr3 || !(out.flags & Q.IORING_CQE_F_MORE) || out.notification !== "none"), 5000);

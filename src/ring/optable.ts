@@ -74,18 +74,35 @@ export class OpTable {
   }
 
   /** Reserve an entry and return its index (the user_data's low word; `genOf` gives the high
-   * word). Ring.track uses this to write both words into the SQE without a double in between. */
+   * word); throws EBUSY when every entry is in flight. */
   reserve(handler: CompletionHandler, data: unknown, hold: unknown): number {
-    if (this.freeTop === 0) {
-      throw new UringError("OpTable.add", ERRNO.EBUSY!, `all ${this.capacity} operation slots are in flight`,
-        "complete or cancel operations first, or open the ring with a larger maxInflight");
-    }
+    const i = this.take(handler, data, hold);
+    if (i === 0) this.refuseFull();
+    return i;
+  }
+
+  /** reserve() that answers 0 (an index never handed out) instead of throwing when every entry is
+   * in flight. Ring.track uses it: small enough for the JIT to inline, and the ring's refusal
+   * retires the prepared slot. */
+  take(handler: CompletionHandler, data: unknown, hold: unknown): number {
+    if (this.freeTop === 0) return 0;
     const i = this.freeList[--this.freeTop]!;
     this.handlers[i] = handler;
     this.data[i] = data;
     this.holds[i] = hold;
     this.inflight++;
     return i;
+  }
+
+  /** Every entry is in flight (cold). */
+  private refuseFull(): never {
+    throw this.fullError();
+  }
+
+  /** The error for a table with every entry in flight (EBUSY). */
+  fullError(): UringError {
+    return new UringError("OpTable.add", ERRNO.EBUSY!, `all ${this.capacity} operation slots are in flight`,
+      "complete or cancel operations first, or open the ring with a larger maxInflight");
   }
 
   /** The generation of entry `index` (the high word of its user_data). */
@@ -133,6 +150,11 @@ export class OpTable {
     if (this.isLive(userData)) this.free(indexOf(userData));
   }
 
+  /** cancelUnsubmitted by table index (Ring.begin's slots keep the index). */
+  freeUnsubmitted(index: number): void {
+    if (index > 0 && index <= this.capacity && this.handlers[index] !== undefined) this.free(index);
+  }
+
   /** The user_data of every live entry, in index order. */
   liveUserData(): number[] {
     const out: number[] = [];
@@ -164,8 +186,9 @@ export class OpTable {
     this.handlers[i] = undefined;
     this.data[i] = undefined;
     this.holds[i] = undefined;
-    const gen = (this.gens[i]! + 1) & GEN_MASK;
-    this.gens[i] = gen === 0 ? 1 : gen;
+    // The next generation: 1..GEN_MASK, then 1 again (never 0).
+    const gen = this.gens[i]!;
+    this.gens[i] = gen === GEN_MASK ? 1 : gen + 1;
     this.freeList[this.freeTop++] = i;
     this.inflight--;
   }

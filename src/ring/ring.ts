@@ -11,7 +11,7 @@ import * as Q from "../abi/sqe.ts";
 import * as R from "../abi/register.ts";
 import { EAGAIN, EBUSY, EINTR, ETIME, EINVAL, EFAULT, ECANCELED, ENOMEM, ERRNO } from "../abi/errno.ts";
 import { UringError, check, closedError, invalidArgument, unsupported } from "../error.ts";
-import { type SqeMemory, sqeMemory, writeUserData, orSqeFlags, idleSlot, retireSlot, checkPrepared, shown, SLOT_FREE, SLOT_TAKEN, SLOT_PREPARED, SLOT_OWNED } from "../ops/sqe.ts";
+import { type SqeMemory, sqeMemory, writeUserData, orSqeFlags, idleSlot, retireSlot, checkPrepared, shown, SLOT_FREE, SLOT_TAKEN, SLOT_PREPARED, SLOT_OWNED, SLOT_BOUND } from "../ops/sqe.ts";
 import { prepCancel64 } from "../ops/prep.ts";
 import { OpTable, OP_MAX_CAPACITY, type CompletionHandler } from "./optable.ts";
 import { type Region, allocShared, mapFd, unmapRegion, pageAlign, retireShared, retiredSharedBytes, SHARED_RETIRE_BUDGET_BYTES, type MappedRegion } from "./memory.ts";
@@ -110,6 +110,10 @@ export class CqeBatch {
 }
 
 const U32_SPAN = 4294967296;
+/** IOSQE bits a tracked operation may carry: all but CQE_SKIP_SUCCESS (see refuseTrack). */
+const TRACKABLE_FLAGS = 0x7f & ~Q.IOSQE_CQE_SKIP_SUCCESS;
+/** The state of a slot that carries its user_data. */
+const SLOT_TRACKED = SLOT_PREPARED | SLOT_OWNED;
 
 /** Rings that may have work in the kernel, by pin index (see Ring.pin): a strong reference, so
  * such a ring is never collected while the kernel can still write into memory it holds. */
@@ -258,6 +262,10 @@ export class Ring {
   private readonly waitArgAddress: number;
   /** sq.state, read on every getSqe and track. */
   private readonly sqState: Uint8Array;
+  /** For a slot Ring.begin handed out (SLOT_BOUND): its op-table index and the IOSQE flags the
+   * ring adds when it publishes the slot. */
+  private readonly boundEntry: Uint32Array;
+  private readonly boundFlags: Uint8Array;
   /** Held in `pinnedRings` (see pin) while operations may be in the kernel. */
   private pinned = false;
   private readonly pinIndex: number;
@@ -397,6 +405,8 @@ export class Ring {
       const sqeRegion = regions[1]!;
       this.sq = sqeMemory(sqeRegion.bytes.buffer, sqeRegion.bytes.byteOffset, this.sqEntries, true);
       this.sqState = this.sq.state;
+      this.boundEntry = new Uint32Array(this.sqEntries);
+      this.boundFlags = new Uint8Array(this.sqEntries);
       // A slot handed out and never prepared is a NOP that posts no CQE where the kernel can skip
       // one (IORING_FEAT_CQE_SKIP, 5.17); before that its CQE carries user_data 0 (unknownCqes).
       if (this.features & S.IORING_FEAT_CQE_SKIP) this.sq.idleWord0 = Q.IORING_OP_NOP | (Q.IOSQE_CQE_SKIP_SUCCESS << 8);
@@ -511,10 +521,10 @@ export class Ring {
    * are submitted to make room; an unprepared slot is never submitted by this call (its prep
    * would come too late), and if nothing can be submitted the call throws EBUSY. */
   getSqe(): number {
-    if (this.closed) throw closedError("Ring.getSqe");
     // The kernel's SQ head only moves forward, so a stale copy can only under-count free slots:
     // it is reloaded (acquire, so slots the kernel consumed may be rewritten) only when the SQ
-    // looks full, not once per SQE.
+    // looks full, not once per SQE. A closed ring always looks full (close sets sqHeadSeen so),
+    // and makeRoom refuses it first: one compare covers both.
     if (((this.sqeTail - this.sqHeadSeen) >>> 0) >= this.sqEntries) this.makeRoom();
     const slot = this.sqeTail & this.sqMask;
     this.sqeTail = (this.sqeTail + 1) >>> 0;
@@ -526,6 +536,7 @@ export class Ring {
 
   /** getSqe on a full SQ (cold): reload the head; if still full, submit the prepared prefix. */
   private makeRoom(): void {
+    if (this.closed) throw closedError("Ring.getSqe");
     this.sqHeadSeen = Atomics.load(this.sqRing, this.sqHead);
     if (((this.sqeTail - this.sqHeadSeen) >>> 0) < this.sqEntries) return;
     this.publish(this.preparedPrefix());
@@ -565,17 +576,52 @@ export class Ring {
     this.pinned = false;
   }
 
-  /** The next SQ slot for an operation already added to the op table (`ops.add`, for callers that
-   * need the entry's scratch memory before they prep): if no slot can be had, the entry is given
-   * back before the error is thrown, so nothing stays in flight. The caller preps the slot and
-   * sets its user_data to `userData`. */
-  getSqeFor(userData: number): number {
-    try {
-      return this.getSqe();
-    } catch (e) {
-      this.ops.cancelUnsubmitted(userData);
-      throw e;
+  /** Start an operation: the one submission idiom of bun-uring's own layers. Reserves an op-table
+   * entry for `handler` (called with `data` for every CQE; `hold` stays referenced until the last
+   * one), takes an SQ slot for it and returns the slot. Prep the slot with one prep function; when
+   * the ring publishes it, it writes the entry's user_data (and `sqeFlags`, IOSQE_* bits) into the
+   * SQE. Nothing is lost on failure: a full op table, a full SQ or a closed ring throws before
+   * anything is reserved; a slot whose prep throws, or never comes, goes out as a NOP that posts
+   * nothing and its entry is given back (the handler is not called). `userDataOf(slot)` names the
+   * operation before then (its scratch memory, a cancel). `abandon(slot)` gives a begun slot back
+   * at once (the caller failed after the prep). */
+  begin<T>(handler: CompletionHandler<T>, data: T, hold?: unknown, sqeFlags?: number): number {
+    const f = sqeFlags === undefined ? 0 : sqeFlags;
+    if (this.closed || typeof handler !== "function" || (f & TRACKABLE_FLAGS) !== f || this.ops.available === 0) this.refuseBegin(handler, f);
+    // The slot first: getSqe may throw (full SQ, nothing prepared to submit) with nothing reserved.
+    const slot = this.getSqe();
+    this.boundEntry[slot] = this.ops.take(handler, data, hold);
+    this.boundFlags[slot] = f;
+    this.sqState[slot] = SLOT_TAKEN | SLOT_BOUND;
+    return slot;
+  }
+
+  /** Why begin refuses (cold). */
+  private refuseBegin(handler: unknown, sqeFlags: number): never {
+    if (this.closed) throw closedError("Ring.begin");
+    if (typeof handler !== "function") throw invalidArgument("Ring.begin", `handler must be a function, got ${typeof handler}`);
+    if ((sqeFlags >>> 0) !== sqeFlags || sqeFlags > 0x7f) throw invalidArgument("Ring.begin", `sqeFlags must be IOSQE_* bits (0..0x7f), got ${shown(sqeFlags)}`);
+    if (sqeFlags & Q.IOSQE_CQE_SKIP_SUCCESS) throw invalidArgument("Ring.begin", "IOSQE_CQE_SKIP_SUCCESS on a tracked operation would leave its entry in flight (no CQE on success)");
+    throw this.ops.fullError();
+  }
+
+  /** The user_data of the operation `begin` bound to `slot`, until the ring publishes the slot. */
+  userDataOf(slot: number): number {
+    if ((slot >>> 0) !== slot || (this.sqState[slot]! & SLOT_BOUND) === 0) {
+      throw invalidArgument("Ring.userDataOf", `slot ${shown(slot)} is not a slot from begin() that the ring has not submitted yet`);
     }
+    const i = this.boundEntry[slot]!;
+    return this.ops.genOf(i) * U32_SPAN + i;
+  }
+
+  /** Give a slot from `begin` back now, prepared or not: it goes out as a NOP that posts nothing,
+   * and its entry is freed without a handler call. For a caller that failed after the prep. */
+  abandon(slot: number): void {
+    if ((slot >>> 0) !== slot || (this.sqState[slot]! & SLOT_BOUND) === 0) {
+      throw invalidArgument("Ring.abandon", `slot ${shown(slot)} is not a slot from begin() that the ring has not submitted yet`);
+    }
+    this.ops.freeUnsubmitted(this.boundEntry[slot]!);
+    retireSlot(this.sq, slot);
   }
 
   /** Attach an operation to a prepped slot: the handler gets every CQE of it; `hold` stays
@@ -586,16 +632,20 @@ export class Ring {
     // entry, a non-function handler would throw inside dispatch, unknown IOSQE bits would be cut
     // to 8 bits silently, and a full op table must not leave a prepped SQE behind.
     const f = sqeFlags === undefined ? 0 : sqeFlags;
-    if (this.closed || (slot >>> 0) !== slot || (this.sqState[slot]! & (SLOT_PREPARED | SLOT_OWNED)) !== SLOT_PREPARED || typeof handler !== "function" ||
-        (f >>> 0) !== f || f > 0x7f || (f & Q.IOSQE_CQE_SKIP_SUCCESS) !== 0 || this.ops.available === 0) {
+    const state = this.sqState;
+    const ops = this.ops;
+    // close() marks every slot FREE, so the state compare refuses a closed ring's slots too.
+    // TRACKABLE_FLAGS is every IOSQE bit but CQE_SKIP_SUCCESS: one test refuses a non-integer, a
+    // negative value, unknown bits and the skip flag.
+    if ((slot >>> 0) !== slot || state[slot] !== SLOT_PREPARED || typeof handler !== "function" || (f & TRACKABLE_FLAGS) !== f || ops.available === 0) {
       this.refuseTrack(slot, handler, f);
     }
     // The entry's index and generation go into the SQE as the two words of its user_data.
-    const i = this.ops.reserve(handler, data, hold);
-    const gen = this.ops.genOf(i);
+    const i = ops.take(handler, data, hold);
+    const gen = ops.genOf(i);
     writeUserData(this.sq, slot, i, gen);
     if (f !== 0) orSqeFlags(this.sq, slot, f);
-    this.sqState[slot] = SLOT_PREPARED | SLOT_OWNED;
+    state[slot] = SLOT_TRACKED;
     return gen * U32_SPAN + i;
   }
 
@@ -606,17 +656,14 @@ export class Ring {
     // Not a slot of this lap, or already owned: it is not this call's to touch.
     if ((slot >>> 0) !== slot || slot >= this.sqEntries) throw invalidArgument("Ring.track", `slot must be an integer 0..${this.sqEntries - 1} from getSqe(), got ${shown(slot)}`);
     if (this.sq.state[slot]! & SLOT_OWNED) throw invalidArgument("Ring.track", `slot ${slot} already has its user_data (tracked or setUserData): one slot carries one operation`);
+    if (this.sq.state[slot]! & SLOT_BOUND) throw invalidArgument("Ring.track", `slot ${slot} came from begin(), which already gave it an operation: one slot carries one operation`);
     checkPrepared(this.sq, slot, "Ring.track");
     if (typeof handler !== "function") this.refuseSlot(slot, invalidArgument("Ring.track", `handler must be a function, got ${typeof handler}`));
     if ((sqeFlags >>> 0) !== sqeFlags || sqeFlags > 0x7f) this.refuseSlot(slot, invalidArgument("Ring.track", `sqeFlags must be IOSQE_* bits (0..0x7f), got ${shown(sqeFlags)}`));
     // The op table frees an entry (and drops its hold) at the operation's last CQE; a success
     // with CQE_SKIP_SUCCESS posts none, so the entry would stay in flight forever.
     if (sqeFlags & Q.IOSQE_CQE_SKIP_SUCCESS) this.refuseSlot(slot, invalidArgument("Ring.track", "IOSQE_CQE_SKIP_SUCCESS on a tracked operation would leave its entry in flight (no CQE on success); use setUserData for untracked SQEs"));
-    try {
-      this.ops.add(handler as CompletionHandler, undefined, undefined); // throws EBUSY: the table is full
-    } catch (e) {
-      this.refuseSlot(slot, e);
-    }
+    if (this.ops.available === 0) this.refuseSlot(slot, this.ops.fullError());
     throw new UringError("Ring.track", EBUSY, "refused");
   }
 
@@ -636,6 +683,7 @@ export class Ring {
   setUserData(slot: number, userData: number): void {
     if (this.closed) throw closedError("Ring.setUserData");
     checkPrepared(this.sq, slot, "Ring.setUserData");
+    if (this.sq.state[slot]! & SLOT_BOUND) throw invalidArgument("Ring.setUserData", `slot ${slot} came from begin(): the ring writes its operation's user_data when it submits it`);
     if (!Number.isSafeInteger(userData) || userData < 0) throw invalidArgument("Ring.setUserData", `userData must be an integer 0..2^53-1, got ${shown(userData)}`);
     writeUserData(this.sq, slot, userData % U32_SPAN, Math.floor(userData / U32_SPAN));
     this.sq.state[slot] = SLOT_PREPARED | SLOT_OWNED;
@@ -661,11 +709,9 @@ export class Ring {
     // Slot indices stay int32 (a u32 counter past 2^31 would make the loop work on doubles).
     let i = this.sqeFlushed & mask;
     for (let k = 0; k < n; k++) {
-      if (state[i] === SLOT_TAKEN) {
-        // Handed out, never prepared: it still holds its previous lap's SQE.
-        idleSlot(this.sq, i);
-        this.unpreparedSqes++;
-      }
+      // One compare for a slot that carries its user_data (track, setUserData); the rest is cold.
+      const s = state[i]!;
+      if (s !== SLOT_TRACKED) this.publishSlot(i, s);
       state[i] = SLOT_FREE;
       i = (i + 1) & mask;
     }
@@ -674,6 +720,24 @@ export class Ring {
     // (and the JIT does not move stores across the FFI call). So a plain store, no fence.
     this.sqRing[this.sqTail] = end;
     this.sqeFlushed = end;
+  }
+
+  /** publish() for a slot that does not carry its user_data yet: a slot from begin gets its
+   * entry's user_data and flags if it was prepared, and gives the entry back if not; a slot
+   * handed out and never prepared still holds its previous lap's SQE and goes out as a NOP. */
+  private publishSlot(i: number, s: number): void {
+    if (s & SLOT_BOUND) {
+      const entry = this.boundEntry[i]!;
+      if (s & SLOT_PREPARED) {
+        writeUserData(this.sq, i, entry, this.ops.genOf(entry));
+        const f = this.boundFlags[i]!;
+        if (f !== 0) orSqeFlags(this.sq, i, f);
+        return;
+      }
+      this.ops.freeUnsubmitted(entry);
+    } else if (s !== SLOT_TAKEN) return;
+    idleSlot(this.sq, i);
+    this.unpreparedSqes++;
   }
 
   /** SQ flag word bits that need an enter with GETEVENTS: pending task work or a CQ overflow. */
@@ -997,6 +1061,8 @@ export class Ring {
       // Best effort: whatever the cancel round did not finish is abandoned below.
     } finally {
       this.closed = true;
+      // getSqe's one compare sends a closed ring to makeRoom, which refuses it.
+      this.sqHeadSeen = (this.sqeTail - this.sqEntries) >>> 0;
       dropped.unregister(this.remains);
       // No slot of a closed ring can be prepared any more, even one handed out before.
       this.sq.state.fill(SLOT_FREE);

@@ -28,7 +28,7 @@ import * as Q from "../abi/sqe.ts";
 import { AF_UNIX, MSG_NOSIGNAL, MSG_WAITALL } from "../abi/net.ts";
 import { IOVEC } from "../abi/register.ts";
 import { EBUSY, ECANCELED } from "../abi/errno.ts";
-import { addSqeFlags, retireSlot } from "../ops/sqe.ts";
+import { addSqeFlags } from "../ops/sqe.ts";
 import { prepCancel64 } from "../ops/prep.ts";
 import { type Ring } from "../ring/ring.ts";
 import { UringError, closedError, invalidArgument, shown } from "../error.ts";
@@ -402,10 +402,8 @@ export class ZcSender {
     if (this.stream || rec.state[r] !== SEND_SUBMITTED || ring.isClosed) return false;
     // With every op-table entry taken, the cancel goes out untracked (user_data 0: its CQE is
     // counted as unknown); a cancel needs nothing back.
-    const ud = ring.ops.available > 0 ? ring.ops.add(ignoreCqe, undefined, undefined) : 0;
-    const slot = ud !== 0 ? ring.getSqeFor(ud) : ring.getSqe();
+    const slot = ring.ops.available > 0 ? ring.begin(ignoreCqe, undefined) : ring.getSqe();
     prepCancel64(ring.sq, slot, rec.userData[r]!, 0);
-    ring.setUserData(slot, ud);
     return true;
   }
 
@@ -535,21 +533,19 @@ export class ZcSender {
   /** Write one operation for `n` records starting at `head` (linked through `next` when n > 1). */
   private writeOp(head: number, n: number, link: boolean): void {
     const ring = this.ring;
-    const ud = ring.ops.add(this.handler, head, undefined);
     let notifUd = 0;
     let slot = -1;
     try {
+      slot = ring.begin(this.handler, head);
       // A zero-copy operation's notification gets an entry of its own where the kernel has that
       // (sqe->addr3): it is matched by the op table, never by a flag on a shared entry.
       if (this.separateNotif && this.records.kind[head] !== KIND_COPY) notifUd = ring.ops.add(this.notifHandler, head, undefined);
       this.op.notifUserData = notifUd;
-      slot = ring.getSqeFor(ud);
-      this.writeSqe(head, n, link, ud, slot);
+      this.writeSqe(head, n, link, ring.userDataOf(slot), slot);
     } catch (e) {
       // Nothing of this operation may reach the kernel, and its sends must not be lost: the
       // slot becomes a NOP, the entries are given back, and each send fails and is released.
-      if (slot >= 0) retireSlot(ring.sq, slot);
-      ring.ops.cancelUnsubmitted(ud);
+      if (slot >= 0) ring.abandon(slot);
       if (notifUd !== 0) ring.ops.cancelUnsubmitted(notifUd);
       this.lifecycle.failOp(head, e);
       throw e;
@@ -602,7 +598,6 @@ export class ZcSender {
     else if (kind === KIND_FIXED) s.fixedSends += n;
     else s.msgSends += n;
     s.ops++;
-    ring.setUserData(slot, ud);
     const f = this.extraSqeFlags | (link ? Q.IOSQE_IO_LINK : 0);
     if (f) addSqeFlags(sq, slot, f);
     rec.userData[head] = ud;

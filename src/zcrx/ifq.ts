@@ -422,9 +422,8 @@ class RingSource implements ZcrxSource {
   }
 
   arm(conn: number, fd: number, maxBytes: number): void {
-    const slot = this.ring.getSqe();
+    const slot = this.ring.begin(this.onCqe, conn);
     prepRecvZc(this.ring.sq, slot, fd, maxBytes, this.ifq.id, 0);
-    this.ring.track(slot, this.onCqe, conn);
   }
 
   reap(waitNr: number, timeoutMs: number | undefined): number {
