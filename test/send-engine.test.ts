@@ -119,6 +119,8 @@ describe("ZcSender as the datagram engine", () => {
       // Room under the bound: the last one went into the kernel and waits there.
       expect(sender.held).toBe(1);
       expect(sender.cancel(99)).toBe(false);
+      // A send without a tag cannot be named: refused, nothing taken out.
+      expect(() => sender.cancel(undefined)).toThrow(/tag must be the tag a send was given/);
       // The peer reads: "three" goes; "one" and "two" never did.
       const first = drain(b);
       ring.runUntil(() => l.released.has(3), 5000);
