@@ -184,15 +184,15 @@ test("conditions change: a settled class finds the new winner within seconds, an
   const changedAt = sim.t;
   while (sim.entry().decision !== "zc" && sim.t < changedAt + 30_000) sim.run(10);
   expect(sim.entry().decision).toBe("zc");
-  // The longest probe interval is 8 s; two surprising probes and a measurement follow it.
-  expect(sim.t - changedAt).toBeLessThan(8000 + 1000);
+  // The longest probe interval is 4 s; two surprising probes and a measurement follow it.
+  expect(sim.t - changedAt).toBeLessThan(4000 + 1000);
   expect(sim.stats.switches).toBeGreaterThanOrEqual(1);
   // And back again.
   sim.model = { zcRate: 100, copyRate: 200, copied: true };
   const backAt = sim.t;
   while (sim.entry().decision !== "copy" && sim.t < backAt + 30_000) sim.run(10);
   expect(sim.entry().decision).toBe("copy");
-  expect(sim.t - backAt).toBeLessThan(8000 + 1000);
+  expect(sim.t - backAt).toBeLessThan(4000 + 1000);
 });
 
 test("one stalled trial does not flip the class or restart its measurement", () => {
@@ -300,9 +300,11 @@ test("a settled class reads the wall clock once per `window` sends at most, and 
     sim.send(65536);
     sends++;
   }
-  const settledSends = e.measuring ? sends - 1 : sends;
-  expect(sim.clockReads - reads0).toBeLessThanOrEqual(Math.ceil(settledSends / 64) + 1);
-  expect(sim.cpuReads - cpu0).toBe(0);
+  // The send that starts a probe reads it three times (the check, its write stamp, its completion).
+  expect(sim.clockReads - reads0).toBeLessThanOrEqual(Math.ceil(sends / 64) + 3);
+  expect(e.measuring).toBe(true);
+  // None while settled; the last send began the probe's first trial, which started its clocks.
+  expect(sim.cpuReads - cpu0).toBe(1);
   // A probe: two trials, each reading the CPU clock twice.
   while (e.measurements === m0) sim.send(65536);
   expect(sim.cpuReads - cpu0).toBe(4);

@@ -28,7 +28,7 @@ export interface AdaptivePolicyOptions {
   /** Ms a new size class sends before its first measurement (TCP's ramp and the JIT's first
    * compilations would otherwise land on the first trials). Default 50. */
   warmupMs?: number;
-  /** Ms between two probes of a settled class, doubled (up to 8 times) while one kind is clearly
+  /** Ms between two probes of a settled class, doubled twice at most (to 4x) while one kind is clearly
    * ahead. Default 1000. */
   remeasureMs?: number;
 }
@@ -38,8 +38,9 @@ const WARMUP = 0, TRIAL = 1, SETTLED = 2;
 const CLASS_COUNT = 32;
 /** Trial pairs kept per class; the estimate is their interquartile mean. */
 const HISTORY = 8;
-/** The probe interval doubles at most this many times (remeasureMs × 8). */
-const MAX_BACKOFF = 3;
+/** The probe interval doubles at most this many times (to remeasureMs × 4): probing costs little
+ * (one trial of the other kind per interval), and a change of conditions is found within it. */
+const MAX_BACKOFF = 2;
 /** A ratio this far from 1 (log 1.25) is a clear lead: probes may space out. A probe pair this
  * far from the estimate, pointing to the other kind, is a change of conditions. */
 const CLEAR = Math.log(1.25);
@@ -161,36 +162,37 @@ class SizeClassState {
  * ZcSender's adaptive policy: SEND_ZC or SEND for each size class of payload (powers of two:
  * 2-4 KiB, 4-8 KiB, ...), decided by what each kind achieves on this socket, now.
  *
- * Payloads below `threshold` bytes always go out as SEND. A new class sends SEND_ZC for
- * `warmupMs`, then is measured: `rounds` pairs of trials, SEND_ZC and SEND in ABBA order (so a
- * steady drift of the machine falls on both kinds alike). A trial sends the class's traffic as
- * one kind for at least `window` sends and `trialMs`; it counts the bytes of the operations'
- * first CQEs against their charged time: from the previous timed CQE, so the sender's own work
- * between operations counts (completions, notifications and releases: more of it for SEND_ZC), and
- * so do its waits for buffers that SEND_ZC still holds; only a gap of more than 20 ms before an
- * operation's write is idle, and the operation is charged from its write. It also reads the
- * calling thread's CPU time (getrusage, twice per trial). The first completion of a trial
- * only starts its clocks, so what the previous kind left in flight is not charged to it.
+ * Payloads below `threshold` bytes always go out as SEND. A new class sends SEND_ZC for `warmupMs`,
+ * then is measured: `rounds` pairs of trials, SEND_ZC and SEND in ABBA order (so a steady drift of
+ * the machine falls on both kinds alike). A trial sends the class's traffic as one kind for at
+ * least `window` sends and `trialMs`; it counts the bytes of the operations' first CQEs against
+ * their charged time: from the previous timed CQE, so the sender's own work between operations
+ * counts (completions, notifications and releases: more of it for SEND_ZC), and so do its waits for
+ * buffers that SEND_ZC still holds; only a gap of more than 20 ms before an operation's write is
+ * idle, and the operation is charged from its write. It also reads the calling thread's CPU time
+ * (getrusage, twice per trial). The first completion of a trial only starts its clocks, so what the
+ * previous kind left in flight is not charged to it.
  *
- * Each pair gives the log of SEND_ZC's rate over SEND's, and of SEND's CPU per byte over
- * SEND_ZC's (only when the sender was busy through both trials). The class keeps its last 8
- * pairs; their interquartile means are the estimates, so a trial that a scheduler hiccup halved
- * does not decide. Throughput decides when one kind leads by more than `margin`; within it, CPU
- * per byte decides by the same margin; otherwise the class keeps its choice (the first is SEND,
- * which pins nothing). The kernel's usage report (REPORT_USAGE: copied or zero-copy) is evidence
- * only: on loopback it says "copied" for every SEND_ZC, and yet a copied SEND_ZC can be faster,
- * because the copy moves off the sending thread.
+ * Each pair gives the log of SEND_ZC's rate over SEND's, and of SEND's CPU per byte over SEND_ZC's
+ * (only when the sender was busy through both trials). The class keeps its last 8 pairs; their
+ * interquartile means are the estimates, so a trial that a scheduler hiccup halved does not decide.
+ * Throughput decides when one kind leads by more than `margin`; within it, CPU per byte decides by
+ * the same margin; otherwise the class keeps its choice (the first is SEND, which pins nothing).
+ * The kernel's usage report (REPORT_USAGE: copied or zero-copy) is evidence only: on loopback it
+ * says "copied" for every SEND_ZC, and yet a copied SEND_ZC was up to 1.6x as fast as SEND there
+ * in some runs and 0.5x in others (bench/results/tcp-stream-adaptive-2026-12-05.md).
  *
  * A settled class is probed again after `probeEvery` sends and `remeasureMs`: one pair of trials,
- * in alternating order, added to the pairs. The interval doubles (up to 8 times) while one kind
- * leads by more than 25% and stays chosen, and goes back to `remeasureMs` otherwise; a class with
- * fewer than 8 pairs probes every `remeasureMs` / 4, since its first trials ran while TCP and the
- * JIT warmed up. A probe that points to the other kind and lies more than 25% from the estimate
- * is followed at once by a second probe; when that one does too, or when the copied share crosses
- * `copiedRatio` between two sessions (a new route), the class forgets all but its latest pairs and
- * is measured afresh. Each pair's logs are clipped to ±log 3, so one stalled trial weighs little. A settled class costs one decrement per send and a clock read every `window`
- * sends once `probeEvery` have gone; the clocks are read per operation only during trials.
- * `stats.sizeClasses` shows each class's choice, rates and reason.
+ * in alternating order, added to the pairs. The interval doubles, up to 4 × `remeasureMs`, while
+ * one kind leads by more than 25% and stays chosen, and goes back to `remeasureMs` otherwise; a
+ * class with fewer than 8 pairs probes every `remeasureMs` / 4, since its first trials ran while
+ * TCP and the JIT warmed up. A probe that points to the other kind and lies more than 25% from the
+ * estimate is followed at once by a second probe; when that one does too, or when the copied share
+ * crosses `copiedRatio` between two sessions (a new route), the class forgets all but its latest
+ * pairs and is measured afresh. Each pair's logs are clipped to ±log 3, so one stalled trial weighs
+ * little. A settled class costs one decrement per send and a clock read every `window` sends once
+ * `probeEvery` have gone; the clocks are read per operation only during trials. `stats.sizeClasses`
+ * shows each class's choice, rates and reason.
  */
 export class AdaptivePolicy {
   readonly threshold: number;
