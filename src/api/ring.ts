@@ -59,7 +59,8 @@ export interface OpenRingOptions extends RingOptions {
   zcThresholdBytes?: number;
   /** false: never SEND_ZC. Default true (where the kernel has it). */
   zeroCopy?: boolean;
-  /** How TCP sockets send (ZcSender mode): "adaptive" (default), "mixed", "zc" or "copy". */
+  /** How TCP and UDP sockets send (their send engine's ZcSender mode): "adaptive" (default), "mixed",
+   * "zc" or "copy". */
   sendMode?: Exclude<ZcMode, "zc-fixed">;
   /** Register this ZCRX queue at open, as registerZcrx(zcrx) would. Where not given otherwise,
    * the ring then gets what ZCRX needs: deferTaskrun, 32-byte CQEs, and a CQ with one entry per
