@@ -38,7 +38,7 @@ describe("async API under hostile use (each in its own process)", () => {
     expect(r.datagrams).toBe(0);
   });
 
-  test("a resizable buffer shrunk after send() fails that send (UDP in the pump, TCP in the queue); SharedArrayBuffer views send", () => {
+  test("a resizable buffer shrunk after send() fails that send before its SQE is written (UDP and TCP alike, in the send queue); SharedArrayBuffer views send", () => {
     const r = expectClean(runScenario("async.ts", "resize-async"));
     expect(r.udp).toBe("rejected EINVAL");
     expect(r.sab).toBe("resolved");
