@@ -57,11 +57,17 @@ function submitWithAddress<T>(ring: Ring, fd: number, addr: Sockaddr, prep: type
 
 /** IORING_OP_LISTEN (6.11). */
 export function submitListen<T>(ring: Ring, fd: number, backlog: number, handler: CompletionHandler<T>, data: T): number {
-  checkFd("submitListen", fd);
-  ring.requireOp(Q.IORING_OP_LISTEN, "submitListen");
+  return submitFdInt(ring, Q.IORING_OP_LISTEN, "submitListen", fd, backlog, prepListen, handler, data);
+}
+
+/** One SQE of an opcode that takes an fd and an int (LISTEN's backlog, SHUTDOWN's how), once the
+ * fd is checked and the kernel is known to have the opcode. */
+function submitFdInt<T>(ring: Ring, op: number, where: string, fd: number, n: number, prep: typeof prepListen, handler: CompletionHandler<T>, data: T): number {
+  checkFd(where, fd);
+  ring.requireOp(op, where);
   const slot = ring.begin(handler, data);
   const ud = ring.userDataOf(slot);
-  prepListen(ring.sq, slot, fd, backlog);
+  prep(ring.sq, slot, fd, n);
   return ud;
 }
 
@@ -86,12 +92,7 @@ export function submitAccept<T>(ring: Ring, fd: number, handler: CompletionHandl
 
 /** IORING_OP_SHUTDOWN (5.11): `how` is SHUT_RD, SHUT_WR or SHUT_RDWR. */
 export function submitShutdown<T>(ring: Ring, fd: number, how: number, handler: CompletionHandler<T>, data: T): number {
-  checkFd("submitShutdown", fd);
-  ring.requireOp(Q.IORING_OP_SHUTDOWN, "submitShutdown");
-  const slot = ring.begin(handler, data);
-  const ud = ring.userDataOf(slot);
-  prepShutdown(ring.sq, slot, fd, how);
-  return ud;
+  return submitFdInt(ring, Q.IORING_OP_SHUTDOWN, "submitShutdown", fd, how, prepShutdown, handler, data);
 }
 
 /** IORING_OP_CLOSE (5.6). */
