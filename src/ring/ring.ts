@@ -16,7 +16,7 @@ import { prepCancel64 } from "../ops/prep.ts";
 import { OpTable, OP_MAX_CAPACITY, type CompletionHandler } from "./optable.ts";
 import { type Region, allocShared, mapFd, unmapRegion, pageAlign, retireShared, retiredSharedBytes, SHARED_RETIRE_BUDGET_BYTES, type MappedRegion } from "./memory.ts";
 import { kernelAtLeast, kernelRelease, probeOpcodes, supportedSetupFlags, queryOpcodes } from "./kernel.ts";
-import { ownRing, disownFd } from "./reclaim.ts";
+import { ownRing, ownRingMapping, disownFd, reclaimDeadThreads } from "./reclaim.ts";
 import { isMainThread } from "node:worker_threads";
 
 /** A flag the caller may require (true), refuse (false) or leave to the library ("auto": used
@@ -357,9 +357,10 @@ export class Ring {
     if (!setup) setup = setupMapped(entries, flags, o.cqEntries);
 
     const { fd, params, regions } = setup;
-    // Recorded in the fd ledger at once, so that a Worker terminated from here on has its ring
-    // closed by another thread (releaseRemains takes it out again).
-    ownRing(fd, regions.filter((r) => r.kind === "mmap"));
+    // The ring is in the fd ledger since io_uring_setup returned (setupShared, setupMapped), so a
+    // Worker terminated from there on has it closed by another thread; a create is also the
+    // moment to sweep what dead threads left.
+    reclaimDeadThreads();
     this.remains = { fd, registeredIndex: -1, regions, pinIndex: -1 };
     try {
       this.pinIndex = this.remains.pinIndex = takePinIndex();
@@ -1154,12 +1155,14 @@ function setupShared(entries: number, flags: number, sqEntries: number, cqEntrie
     if (-fd === EINVAL || -fd === EFAULT) return { error: new UringError("io_uring_setup", -fd, "IORING_SETUP_NO_MMAP with library memory") };
     throw new UringError("io_uring_setup", -fd, `flags 0x${(flags | S.IORING_SETUP_NO_MMAP).toString(16)}`);
   }
+  ownRing(fd);
   // The kernel's own view of the layout must fit the memory it pinned from us.
   const sqn = dv.getUint32(S.PARAMS.sq_entries, true), cqn = dv.getUint32(S.PARAMS.cq_entries, true);
   const cqEnd = dv.getUint32(S.PARAMS.cq_off + S.CQRING_OFFSETS.cqes, true) + cqn * cqeSize;
   const arr = dv.getUint32(S.PARAMS.sq_off + S.SQRING_OFFSETS.array, true);
   const sqEnd = flags & S.IORING_SETUP_NO_SQARRAY ? 0 : arr + sqn * 4;
   if (Math.max(cqEnd, sqEnd) > rings.byteLength || sqn * Q.SQE_SIZE > sqes.byteLength) {
+    disownFd(fd);
     c.close(fd);
     throw new UringError("io_uring_setup", EINVAL, `kernel ring layout (${Math.max(cqEnd, sqEnd)} bytes) exceeds the ${rings.byteLength} bytes bun-uring allocated`);
   }
@@ -1170,6 +1173,7 @@ function setupMapped(entries: number, flags: number, cqOpt: number | undefined):
   const params = baseParams(flags, cqOpt);
   const fd = sys.io_uring_setup(entries, params);
   if (fd < 0) throw new UringError("io_uring_setup", -fd, `entries ${entries}, flags 0x${flags.toString(16)}`);
+  ownRing(fd);
   const dv = new DataView(params.buffer);
   const sqn = dv.getUint32(S.PARAMS.sq_entries, true), cqn = dv.getUint32(S.PARAMS.cq_entries, true);
   const feats = dv.getUint32(S.PARAMS.features, true);
@@ -1177,17 +1181,24 @@ function setupMapped(entries: number, flags: number, cqOpt: number | undefined):
   const sqArr = flags & S.IORING_SETUP_NO_SQARRAY ? 0 : dv.getUint32(S.PARAMS.sq_off + S.SQRING_OFFSETS.array, true) + sqn * 4;
   const cqBytes = dv.getUint32(S.PARAMS.cq_off + S.CQRING_OFFSETS.cqes, true) + cqn * cqeSize;
   const regions: Region[] = [];
+  // Each mapping goes into the fd ledger as soon as it exists: it holds the ring open by itself.
+  const map = (bytes: number, offset: number, what: string): void => {
+    const r = mapFd(fd, bytes, offset, what);
+    regions.push(r);
+    ownRingMapping(fd, r);
+  };
   try {
     if (feats & S.IORING_FEAT_SINGLE_MMAP) {
-      regions.push(mapFd(fd, Math.max(sqArr, cqBytes), S.IORING_OFF_SQ_RING, "SQ/CQ rings"));
-      regions.push(mapFd(fd, sqn * Q.SQE_SIZE, S.IORING_OFF_SQES, "SQE array"));
+      map(Math.max(sqArr, cqBytes), S.IORING_OFF_SQ_RING, "SQ/CQ rings");
+      map(sqn * Q.SQE_SIZE, S.IORING_OFF_SQES, "SQE array");
     } else {
-      regions.push(mapFd(fd, sqArr, S.IORING_OFF_SQ_RING, "SQ ring"));
-      regions.push(mapFd(fd, sqn * Q.SQE_SIZE, S.IORING_OFF_SQES, "SQE array"));
-      regions.push(mapFd(fd, cqBytes, S.IORING_OFF_CQ_RING, "CQ ring"));
+      map(sqArr, S.IORING_OFF_SQ_RING, "SQ ring");
+      map(sqn * Q.SQE_SIZE, S.IORING_OFF_SQES, "SQE array");
+      map(cqBytes, S.IORING_OFF_CQ_RING, "CQ ring");
     }
   } catch (e) {
     for (const r of regions) unmapRegion(r as MappedRegion);
+    disownFd(fd);
     c.close(fd);
     throw e;
   }
