@@ -104,15 +104,17 @@ export class LoopDriver {
     this.onError = options.onError ?? ((e) => queueMicrotask(() => { throw e; }));
     const fd = c.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (fd < 0) throw new UringError("eventfd", errno(), "the loop driver's wake-up descriptor");
+    // In the fd ledger at once: a terminated Worker's eventfd is closed by another thread
+    // (src/ring/reclaim.ts).
+    ownFd(fd, "eventfd");
     try {
       registerEventfd(ring, fd);
     } catch (e) {
+      disownFd(fd);
       c.close(fd);
       throw e;
     }
     this.eventfd = fd;
-    // In the fd ledger: a terminated Worker's eventfd is closed by another thread (src/ring/reclaim.ts).
-    ownFd(fd, "eventfd");
     this.deferTaskrun = (ring.flags & IORING_SETUP_DEFER_TASKRUN) !== 0;
     this.canQuiet = ring.canToggleEventfd;
   }

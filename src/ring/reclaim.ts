@@ -51,10 +51,18 @@ const LEDGER_BYTES = (HEADER_WORDS + LEDGER_CAPACITY * ENTRY_WORDS) * 4;
 const H_MAGIC = 0, H_VERSION = 1, H_PID = 2, H_CAPACITY = 3, H_HIGH = 4, H_NONCE = 5;
 // Entry words: the state first (claimed by compare-and-swap), then what the entry records.
 const W_STATE = 0, W_KIND = 1, W_FD = 2, W_TID = 3, W_JS = 4, W_START_LO = 5, W_START_HI = 6;
-const W_DEV_LO = 7, W_DEV_HI = 8, W_INO_LO = 9, W_INO_HI = 10, W_EXTRA = 11, W_ADDR_LO = 12, W_ADDR_HI = 13;
-/** An entry being swept holds minus the sweeping thread's tid, so that one whose sweeper was
- * itself terminated half way is taken over by the next sweep. */
-const FREE = 0, WRITING = 1, LIVE = 2;
+const W_DEV_LO = 7, W_DEV_HI = 8, W_INO_LO = 9, W_INO_HI = 10, W_EXTRA = 11, W_ADDR_LO = 12, W_ADDR_HI = 13, W_GEN = 14;
+/** States: FREE, WRITING (being filled), live (an even value from 2 up that carries the entry's
+ * generation, so that a compare-and-swap against a value read earlier fails once the entry was
+ * freed and claimed again: no sweeper can take an entry recycled for a live thread), or minus the
+ * tid of the thread sweeping it (one whose sweeper was itself terminated half way is taken over
+ * by the next sweep). */
+const FREE = 0, WRITING = 1;
+const GEN_MASK = 0x3ffffff;
+
+function isLive(state: number): boolean {
+  return state >= 2 && (state & 1) === 0;
+}
 /** Entry kinds, in the order a sweep handles them: a ring's mappings before its fd. */
 const K_MAPPING = 1, K_RING = 2, K_EVENTFD = 3, K_SOCKET = 4;
 const U32 = 4294967296;
@@ -213,7 +221,8 @@ function eventfdId(fd: number): number {
   }
 }
 
-/** Claim a free entry (compare-and-swap FREE → WRITING); -1 when the table is full. */
+/** Claim a free entry (compare-and-swap FREE → WRITING); -1 when the table is full. The caller
+ * publishes it with its next live value (liveValue). */
 function claim(w: Int32Array): number {
   for (let n = 0; n < LEDGER_CAPACITY; n++) {
     const i = (cursor + n) % LEDGER_CAPACITY;
@@ -252,10 +261,14 @@ function record(kind: number, fd: number, extra: number, address: number): void 
   w[base + W_EXTRA] = extra;
   w[base + W_ADDR_LO] = address % U32;
   w[base + W_ADDR_HI] = Math.floor(address / U32);
-  Atomics.store(w, base + W_STATE, LIVE);
+  const gen = (w[base + W_GEN]! + 1) & GEN_MASK;
+  w[base + W_GEN] = gen;
+  const live = 2 + 2 * gen;
+  Atomics.store(w, base + W_STATE, live);
+  // [entry, its live value] pairs.
   const list = mine.get(fd);
-  if (list === undefined) mine.set(fd, [i]);
-  else list.push(i);
+  if (list === undefined) mine.set(fd, [i, live]);
+  else list.push(i, live);
 }
 
 /** Record that this thread owns `fd` (an eventfd or a socket it created or adopted), so that it
@@ -265,16 +278,15 @@ export function ownFd(fd: number, kind: "eventfd" | "socket"): void {
   record(kind === "eventfd" ? K_EVENTFD : K_SOCKET, fd, kind === "eventfd" ? eventfdId(fd) : 0, 0);
 }
 
-/** Record this thread's ring fd and the regions it mapped from it (kernel ring memory: a mapping
- * keeps the ring open after its fd is closed, so a sweep unmaps them first). A ring being
- * created is also the moment to sweep what dead threads left. */
-export function ownRing(fd: number, mapped: readonly { address: number; byteLength: number }[]): void {
-  // Recorded first: a Worker terminated during the sweep leaves its new ring to the next one.
-  if (!recorded(fd) && statFd(fd)) {
-    for (const m of mapped) record(K_MAPPING, fd, m.byteLength, m.address);
-    record(K_RING, fd, 0, 0);
-  }
-  reclaimDeadThreads();
+/** Record this thread's new ring fd (right after io_uring_setup). */
+export function ownRing(fd: number): void {
+  if (!recorded(fd) && statFd(fd)) record(K_RING, fd, 0, 0);
+}
+
+/** Record a region this thread mapped from its ring fd `fd` (kernel ring memory): a mapping keeps
+ * the ring open after its fd is closed, so a sweep unmaps it before it closes the fd. */
+export function ownRingMapping(fd: number, mapped: { address: number; byteLength: number }): void {
+  if (mine.has(fd) && statFd(fd)) record(K_MAPPING, fd, mapped.byteLength, mapped.address);
 }
 
 /** Whether this thread's entries for `fd` name the file it is now. A number this thread recorded,
@@ -283,8 +295,8 @@ function recorded(fd: number): boolean {
   const list = mine.get(fd);
   if (list === undefined) return false;
   const w = ledger!.words;
-  const first = HEADER_WORDS + list[list.length - 1]! * ENTRY_WORDS;
-  if (Atomics.load(w, first + W_STATE) === LIVE && sameFile(w, first, fd)) return true;
+  const last = HEADER_WORDS + list[list.length - 2]! * ENTRY_WORDS;
+  if (Atomics.load(w, last + W_STATE) === list[list.length - 1] && sameFile(w, last, fd)) return true;
   disownFd(fd);
   return false;
 }
@@ -295,7 +307,7 @@ export function disownFd(fd: number): void {
   if (list === undefined) return;
   mine.delete(fd);
   const w = ledger!.words;
-  for (const i of list) Atomics.compareExchange(w, HEADER_WORDS + i * ENTRY_WORDS + W_STATE, LIVE, FREE);
+  for (let k = 0; k < list.length; k += 2) Atomics.compareExchange(w, HEADER_WORDS + list[k]! * ENTRY_WORDS + W_STATE, list[k + 1]!, FREE);
 }
 
 function u64(w: Int32Array, base: number, lo: number): number {
@@ -330,11 +342,16 @@ export function reclaimDeadThreads(): ReclaimReport {
   const alive = new Map<string, boolean>();
   const liveFiles = new Set<string>();
   const dead: number[] = [];
+  // The state each dead entry had when it was looked at: it is taken only if it still has it.
+  const seen = new Map<number, number>();
   for (let i = 0; i < high; i++) {
     const base = HEADER_WORDS + i * ENTRY_WORDS;
     const state = Atomics.load(w, base + W_STATE);
-    if (state < 0 && -state !== self.tid && !existsSync(`/proc/self/task/${-state}`)) dead.push(i);
-    if (state !== LIVE) continue;
+    if (state < 0 && -state !== self.tid && !existsSync(`/proc/self/task/${-state}`)) {
+      dead.push(i);
+      seen.set(i, state);
+    }
+    if (!isLive(state)) continue;
     const tid = w[base + W_TID]!;
     const start = u64(w, base, W_START_LO);
     const who = `${tid}:${start}`;
@@ -347,6 +364,7 @@ export function reclaimDeadThreads(): ReclaimReport {
       if (w[base + W_KIND] !== K_MAPPING) liveFiles.add(fileKey(w, base));
     } else {
       dead.push(i);
+      seen.set(i, state);
     }
   }
   if (dead.length === 0) return report;
@@ -354,11 +372,11 @@ export function reclaimDeadThreads(): ReclaimReport {
   let maps: string | null = null;
   for (const i of dead) {
     const base = HEADER_WORDS + i * ENTRY_WORDS;
-    // One sweeper per entry: the one whose compare-and-swap takes it (from LIVE, or from a dead
+    // One sweeper per entry: the one whose compare-and-swap takes it (from the live value seen, or from a dead
     // sweeper). Each entry is taken just before it is handled, so a sweeper terminated half way
     // leaves at most this one behind for the next.
-    const state = Atomics.load(w, base + W_STATE);
-    if ((state !== LIVE && state >= 0) || Atomics.compareExchange(w, base + W_STATE, state, -self.tid) !== state) continue;
+    const state = seen.get(i)!;
+    if (Atomics.compareExchange(w, base + W_STATE, state, -self.tid) !== state) continue;
     const kind = w[base + W_KIND]!;
     const fd = w[base + W_FD]!;
     if (kind === K_MAPPING) {
@@ -392,7 +410,7 @@ function entriesOf(js: number): number {
   for (let i = 0; i < high; i++) {
     const base = HEADER_WORDS + i * ENTRY_WORDS;
     const s = Atomics.load(w, base + W_STATE);
-    if ((s === LIVE || s < 0) && w[base + W_JS] === js) n++;
+    if ((isLive(s) || s < 0) && w[base + W_JS] === js) n++;
   }
   return n;
 }
@@ -410,7 +428,7 @@ export function ledgerEntries(): { state: string; kind: string; fd: number; tid:
     const st = Atomics.load(w, base + W_STATE);
     if (st === FREE) continue;
     const kind = ["", "mapping", "ring", "eventfd", "socket"][w[base + W_KIND]!] ?? "?";
-    out.push({ state: st === WRITING ? "writing" : st === LIVE ? "live" : `swept by ${-st}`, kind, fd: w[base + W_FD]!, tid: w[base + W_TID]!, threadId: w[base + W_JS]! });
+    out.push({ state: st === WRITING ? "writing" : isLive(st) ? "live" : `swept by ${-st}`, kind, fd: w[base + W_FD]!, tid: w[base + W_TID]!, threadId: w[base + W_JS]! });
   }
   return out;
 }
