@@ -238,3 +238,17 @@ describe("the synchronous helpers wait for the set-up step by step", () => {
     }
   });
 });
+
+describe("teardown during set-ups", () => {
+  test("closeNow() with 50 connect set-ups in progress settles every one and leaves no fd", async () => {
+    const before = openFdCount();
+    const ring = openRing();
+    const l = ring.listen({ host: "127.0.0.1", port: 0 });
+    const settled = Array.from({ length: 50 }, () => ring.connect({ host: "127.0.0.1", port: l.port }).then((s) => s.close().then(() => "connected"), (e: UringError) => e.code));
+    ring.closeNow();
+    const outcomes = await Promise.all(settled);
+    for (const o of outcomes) expect(["connected", "ECONNREFUSED", "ECANCELED", "EBADF"]).toContain(o);
+    await new Promise<void>((r) => setTimeout(r, 20));
+    expect(openFdCount()).toBe(before);
+  });
+});

@@ -219,3 +219,28 @@ describe("the async API's UDP sockets use the same engine", () => {
     await rb.return?.();
   });
 });
+
+describe("aborts in bulk", () => {
+  test("20,000 queued datagrams aborted at once each reject with ECANCELED, are released once, and nothing stays in flight", async () => {
+    const { socketHostOf } = await import("../src/api/ring.ts");
+    const { UdpSocket } = await import("../src/api/socket.ts");
+    const r = openRing({ maxInflightSends: 4, maxInflight: 16 });
+    const [a, b] = fullPair();
+    try {
+      const host = socketHostOf(r);
+      const s = host.adopt(new UdpSocket(host, a));
+      const acs = Array.from({ length: 20_000 }, () => new AbortController());
+      const ops = acs.map((ac) => s.send(enc("x"), { signal: ac.signal }));
+      await new Promise<void>((res) => setImmediate(res));
+      for (const ac of acs) ac.abort();
+      const outcomes = await Promise.all(ops.map((op) => op.sent.then(() => "sent", (e: UringError) => e.code)));
+      await Promise.all(ops.map((op) => op.released));
+      expect(outcomes.every((o) => o === "ECANCELED")).toBe(true);
+      expect(r.inflight).toBe(0);
+      expect(s.pendingSends).toBe(0);
+    } finally {
+      await r.close();
+      c.close(b);
+    }
+  }, 60_000);
+});
