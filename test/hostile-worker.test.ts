@@ -51,6 +51,12 @@ describe("Worker termination (each in its own process)", () => {
     expect(r.reused).toBeGreaterThanOrEqual(2);
   }, 70_000);
 
+  test("Workers that open, close and sweep all the time, terminated and replaced at random: this thread's ring and connection stay whole; leftovers only from the creation windows", () => {
+    const r = expectClean(runScenario("worker.ts", "stress", 120_000));
+    expect(r.terminated).toBeGreaterThan(4);
+    expect(r.leftFds + r.leftMaps).toBeLessThanOrEqual(Math.ceil(r.terminated / 3));
+  }, 130_000);
+
   test("a Worker's ring with memory \"auto\" lives in kernel memory (its heap is freed at termination); \"shared\" is still given when asked", () => {
     const r = expectClean(runScenario("worker.ts", "memory"));
     expect(r.auto).toBe("mmap");

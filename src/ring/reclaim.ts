@@ -66,6 +66,8 @@ function isLive(state: number): boolean {
 /** Entry kinds, in the order a sweep handles them: a ring's mappings before its fd. */
 const K_MAPPING = 1, K_RING = 2, K_EVENTFD = 3, K_SOCKET = 4;
 const U32 = 4294967296;
+/** An eventfd entry whose id is not read yet (see ownFd). */
+const ID_PENDING = -2;
 
 interface Ledger {
   words: Int32Array;
@@ -241,12 +243,12 @@ function claim(w: Int32Array): number {
 }
 
 /** Record one entry for `fd` from the stat buffer; the state store publishes it. */
-function record(kind: number, fd: number, extra: number, address: number): void {
+function record(kind: number, fd: number, extra: number, address: number): number {
   const L = theLedger();
-  if (L === null) return;
+  if (L === null) return -1;
   const w = L.words;
   const i = claim(w);
-  if (i < 0) return;
+  if (i < 0) return -1;
   const base = HEADER_WORDS + i * ENTRY_WORDS;
   w[base + W_KIND] = kind;
   w[base + W_FD] = fd;
@@ -269,13 +271,21 @@ function record(kind: number, fd: number, extra: number, address: number): void 
   const list = mine.get(fd);
   if (list === undefined) mine.set(fd, [i, live]);
   else list.push(i, live);
+  return i;
 }
 
 /** Record that this thread owns `fd` (an eventfd or a socket it created or adopted), so that it
  * is closed if the thread ends without closing it. Recording the same fd twice is one entry. */
 export function ownFd(fd: number, kind: "eventfd" | "socket"): void {
   if (recorded(fd) || !statFd(fd)) return;
-  record(kind === "eventfd" ? K_EVENTFD : K_SOCKET, fd, kind === "eventfd" ? eventfdId(fd) : 0, 0);
+  if (kind === "socket") {
+    record(K_SOCKET, fd, 0, 0);
+    return;
+  }
+  // The eventfd is recorded first and its id (a /proc read) filled in after, so the time it is
+  // open and not recorded stays a few instructions long.
+  const i = record(K_EVENTFD, fd, ID_PENDING, 0);
+  if (i >= 0) ledger!.words[HEADER_WORDS + i * ENTRY_WORDS + W_EXTRA] = eventfdId(fd);
 }
 
 /** Record this thread's new ring fd (right after io_uring_setup). */
@@ -327,7 +337,9 @@ function sameFile(w: Int32Array, base: number, fd: number): boolean {
   if (statView.getUint32(STAT.st_dev, true) !== (w[base + W_DEV_LO]! >>> 0) || statView.getUint32(STAT.st_dev + 4, true) !== (w[base + W_DEV_HI]! >>> 0)) return false;
   if (statView.getUint32(STAT.st_ino, true) !== (w[base + W_INO_LO]! >>> 0) || statView.getUint32(STAT.st_ino + 4, true) !== (w[base + W_INO_HI]! >>> 0)) return false;
   // Every eventfd shares one anonymous inode: its id tells two apart.
-  return w[base + W_KIND] !== K_EVENTFD || eventfdId(fd) === w[base + W_EXTRA];
+  // An id still pending: the owner died between recording the eventfd and reading its id, so the
+  // number was never closed by it and still names that eventfd.
+  return w[base + W_KIND] !== K_EVENTFD || w[base + W_EXTRA] === ID_PENDING || eventfdId(fd) === w[base + W_EXTRA];
 }
 
 /** Close the fds (and unmap the ring regions) of threads that no longer exist. Safe to call at any
