@@ -317,7 +317,13 @@ export function disownFd(fd: number): void {
   if (list === undefined) return;
   mine.delete(fd);
   const w = ledger!.words;
-  for (let k = 0; k < list.length; k += 2) Atomics.compareExchange(w, HEADER_WORDS + list[k]! * ENTRY_WORDS + W_STATE, list[k + 1]!, FREE);
+  for (let k = 0; k < list.length; k += 2) {
+    const i = list[k]!;
+    Atomics.compareExchange(w, HEADER_WORDS + i * ENTRY_WORDS + W_STATE, list[k + 1]!, FREE);
+    // Low entries are taken again first, so the part of the table a sweep reads stays as small
+    // as the most fds open at once.
+    if (i < cursor) cursor = i;
+  }
 }
 
 function u64(w: Int32Array, base: number, lo: number): number {
