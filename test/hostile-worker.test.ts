@@ -1,23 +1,23 @@
 // Worker termination, each scenario in its own process (test/fixtures/hostile/worker.ts; the
 // Worker side is worker-child.ts). worker.terminate() runs no JavaScript in the Worker, so what it
 // opened is closed from another thread through the fd ledger (src/ring/reclaim.ts): automatically
-// when the terminating thread has bun-uring loaded, at the next ring any thread creates, or by
-// reclaimWorker(). The Worker's rings, eventfd and sockets all have operations in flight.
+// when the thread that created the Worker has bun-uring loaded, at the next ring any thread
+// creates, or by reclaimWorker(). The Worker's rings, eventfd and sockets all have operations in flight.
 import { describe, expect, test } from "bun:test";
 import { expectClean, runScenario } from "./fixtures/hostile/spawn.ts";
 
 describe("Worker termination (each in its own process)", () => {
-  test("a terminated Worker's rings, eventfd and sockets are closed without any call; this thread's ring and connection still work", () => {
-    const r = expectClean(runScenario("worker.ts", "automatic"));
-    expect(r.opened).toBeGreaterThanOrEqual(8);
-    expect(r.left).toBe(0);
-  }, 70_000);
+  /** A scenario whose Worker(s) opened at least `opened` fds and left none. */
+  const noneLeft = (title: string, scenario: string, opened: number, timeoutMs = 60_000): void => {
+    test(title, () => {
+      const r = expectClean(runScenario("worker.ts", scenario, timeoutMs));
+      expect(r.opened).toBeGreaterThanOrEqual(opened);
+      expect(r.left).toBe(0);
+    }, timeoutMs + 10_000);
+  };
 
-  test("the same for a node:worker_threads Worker (its 'exit' event)", () => {
-    const r = expectClean(runScenario("worker.ts", "automatic-node"));
-    expect(r.opened).toBeGreaterThanOrEqual(8);
-    expect(r.left).toBe(0);
-  }, 70_000);
+  noneLeft("a terminated Worker's rings, eventfd and sockets are closed without any call; this thread's ring and connection still work", "automatic", 8);
+  noneLeft("the same for a node:worker_threads Worker (its 'exit' event)", "automatic-node", 8);
 
   test("a main thread that never loads bun-uring: the next ring any thread creates closes what the dead Worker left", () => {
     const r = expectClean(runScenario("worker.ts", "next-ring-no-lib"));
@@ -25,11 +25,7 @@ describe("Worker termination (each in its own process)", () => {
     expect(r.left).toBe(0);
   }, 70_000);
 
-  test("eight Workers load bun-uring at once in a process whose main thread never does: one ledger, and one ring create closes what all of them left", () => {
-    const r = expectClean(runScenario("worker.ts", "race-no-lib", 120_000));
-    expect(r.opened).toBeGreaterThanOrEqual(8 * 8);
-    expect(r.left).toBe(0);
-  }, 130_000);
+  noneLeft("eight Workers load bun-uring at once in a process whose main thread never does: one ledger, and one ring create closes what all of them left", "race-no-lib", 8 * 8, 120_000);
 
   for (const kind of ["unmapped", "foreign", "guard", "text"]) {
     test(`a ledger variable that names ${kind === "text" ? "no address" : `${kind} memory`} is refused with a reason, never used; rings still work`, () => {
