@@ -223,8 +223,8 @@ function eventfdId(fd: number): number {
   }
 }
 
-/** Claim a free entry (compare-and-swap FREE → WRITING); -1 when the table is full. The caller
- * publishes it with its next live value (liveValue). */
+/** Claim a free entry (compare-and-swap FREE → WRITING); -1 when the table is full. record()
+ * fills it and publishes it with its next live state (the generation bumped). */
 function claim(w: Int32Array): number {
   for (let n = 0; n < LEDGER_CAPACITY; n++) {
     const i = (cursor + n) % LEDGER_CAPACITY;
