@@ -1,7 +1,8 @@
 // bun-uring: what an application imports. The async API inside Bun's event loop (openRing and the
 // sockets it makes), the ring itself (Ring), zero-copy send (ZcSender, FixedBufferPool), zero-copy
-// receive (ZCRX: the ifq, the receiver, sharing a queue between rings and Workers) and the one
-// error type every failure throws (UringError).
+// receive (ZCRX: the ifq, the receiver, sharing a queue between rings and Workers), closing what a
+// terminated Worker left open (reclaimWorker) and the one error type every failure throws
+// (UringError).
 //
 // The other entry points:
 //   bun-uring/ring     the raw layer: prep functions, SQE views, the op table, registration,
