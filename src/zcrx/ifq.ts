@@ -13,6 +13,7 @@ import { IFNAMSIZ } from "../abi/net.ts";
 import { UringError, closedError, invalidArgument, unsupported } from "../error.ts";
 import type { Ring } from "../ring/ring.ts";
 import { allocShared, mapFd, retireShared, unmapRegion, PAGE_SIZE, type Region, type MappedRegion, type SharedRegion } from "../ring/memory.ts";
+import { ownRingMapping } from "../ring/reclaim.ts";
 import { kernelRelease } from "../ring/kernel.ts";
 import { prepRecvZc } from "../ops/prep.ts";
 import { type AreaMemory, type ZcrxArea, createArea } from "./area.ts";
@@ -230,6 +231,9 @@ export class ZcrxIfq {
     try {
       // The kernel-allocated ring is mapped from the ring fd at the offset it wrote back.
       r = userRegion ?? mapFd(ring.fd, refillBytes, this.refillMmapOffset, "zcrx refill ring");
+      // A mapping of the ring fd holds the ring (and the NIC queue) open by itself: into the fd
+      // ledger with the ring's own, so a terminated Worker's sweep unmaps it (src/ring/reclaim.ts).
+      if (r.kind === "mmap") ownRingMapping(ring.fd, r);
       if (rqes + this.rqEntries * Z.ZCRX_RQE.size > (events ? statsOffset : r.byteLength)) {
         // Our mapping of a kernel region only adds a reference to its pages: dropping it is safe.
         if (r.kind === "mmap") unmapRegion(r);
