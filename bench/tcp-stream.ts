@@ -68,14 +68,34 @@ const SPEC = {
   sizes: { type: "string", default: "1,4,16,64,256", help: "payload sizes in KiB" },
   batch: { type: "number", default: 8, help: "sends per linked chain (bun-uring and C)" },
   senders: { type: "string", default: "bun-uring,c-liburing,bun-net,node-net", help: "which senders to run" },
-  modes: { type: "string", default: "copy,zc,zc-fixed,mixed,adaptive,copy-gather,zc-gather", help: "which modes to run (bun-uring and c-liburing)" },
+  modes: {
+    type: "string",
+    default: "copy,zc,zc-fixed,mixed,adaptive,copy-gather,zc-gather",
+    help: "which modes to run (bun-uring and c-liburing)",
+  },
   json: { type: "boolean", default: false, help: "print one JSON object" },
-  "ab-slices": { type: "number", default: 40, help: "alternating slices per side: adaptive against each fixed mode within 10% of the best median, and bun-uring against C at 64 KiB (0 skips)" },
+  "ab-slices": {
+    type: "number",
+    default: 40,
+    help: "alternating slices per side: adaptive against each fixed mode within 10% of the best median, and bun-uring against C at 64 KiB (0 skips)",
+  },
   "slice-ms": { type: "number", default: 250, help: "length of one A/B slice" },
   "port-b": { type: "number", default: 0, help: "(internal) second receiver port (A/B child)" },
-  pin: { type: "boolean", default: true, help: "pin each sender to the first CPU and its receiver to the last (taskset), when there are two or more" },
-  "busy-cpu": { type: "number", default: -1, help: "load: a busy-loop process pinned to this CPU for the whole run (-1: none)" },
-  record: { type: "string", default: "", help: "record a narrowed run as bench/results/tcp-stream-NAME-<date>.json (no chart)" },
+  pin: {
+    type: "boolean",
+    default: true,
+    help: "pin each sender to the first CPU and its receiver to the last (taskset), when there are two or more",
+  },
+  "busy-cpu": {
+    type: "number",
+    default: -1,
+    help: "load: a busy-loop process pinned to this CPU for the whole run (-1: none)",
+  },
+  record: {
+    type: "string",
+    default: "",
+    help: "record a narrowed run as bench/results/tcp-stream-NAME-<date>.json (no chart)",
+  },
   child: { type: "string", default: "", help: "(internal) run one sender: uring | bun" },
   mode: { type: "string", default: "adaptive", help: "(internal) bun-uring mode" },
   size: { type: "number", default: 65536, help: "(internal) payload bytes" },
@@ -121,7 +141,11 @@ class UringSide {
   private readonly payload: Uint8Array;
   private readonly window: number;
 
-  constructor(readonly mode: string, private readonly f: Flags, port: number) {
+  constructor(
+    readonly mode: string,
+    private readonly f: Flags,
+    port: number,
+  ) {
     this.ring = Ring.create({ entries: 512, memory: "mmap", maxInflight: 8192 });
     try {
       this.fd = tcpConnect(this.ring, { host: f.host, port, noDelay: true });
@@ -130,10 +154,16 @@ class UringSide {
       // registered buffer (FIXED_BUF), so it chooses between SEND and what zc-fixed sends, on the
       // resources zc-fixed has. copy, zc and mixed send from the same kind of memory (allocShared,
       // page-aligned) without registering it.
-      if (mode === "zc-fixed" || mode === "adaptive") this.pool = FixedBufferPool.create(this.ring, { bufferSize: f.size, count: 1 });
+      if (mode === "zc-fixed" || mode === "adaptive")
+        this.pool = FixedBufferPool.create(this.ring, { bufferSize: f.size, count: 1 });
       // Records for the window plus sends awaiting their notification: like the C baseline, the
       // loop waits for "sent", never for "released" (the payload is never rewritten).
-      this.sender = new ZcSender(this.ring, this.fd, { mode: mode as ZcMode, pool: this.pool, capacity: this.window * 16, maxChain: f.batch });
+      this.sender = new ZcSender(this.ring, this.fd, {
+        mode: mode as ZcMode,
+        pool: this.pool,
+        capacity: this.window * 16,
+        maxChain: f.batch,
+      });
       this.payload = this.pool ? pattern(f.size, this.pool.view(0).subarray(0, f.size)) : alignedPattern(f.size);
     } catch (e) {
       this.ring.close();
@@ -181,7 +211,12 @@ function childUring(f: Flags): SendReport {
     const cpu0 = cpuSeconds();
     const { bytes, seconds } = side.pump(f.seconds * 1000);
     const cpu = cpuSeconds() - cpu0;
-    const decision = f.mode === "adaptive" ? side.sender.stats.sizeClasses.map((k) => `${k.decision}${k.measuring ? " (measuring)" : ""}: ${k.reason}`).join("; ") : undefined;
+    const decision =
+      f.mode === "adaptive"
+        ? side.sender.stats.sizeClasses
+            .map((k) => `${k.decision}${k.measuring ? " (measuring)" : ""}: ${k.reason}`)
+            .join("; ")
+        : undefined;
     return { bytes, seconds, cpu_s: cpu, decision };
   } finally {
     side.close();
@@ -191,13 +226,20 @@ function childUring(f: Flags): SendReport {
 /** Child: adaptive against one fixed mode in alternating slices of `slice-ms` (each pair starts
  * with the other side), one connection and receiver each, in one process: what changes from slice
  * to slice on a shared machine changes for both. Prints the MiB/s of every slice of each. */
-function childAb(f: Flags): { a_mib_s: number[]; b_mib_s: number[]; zc_share: number; switches: number; reason: string } {
+function childAb(f: Flags): {
+  a_mib_s: number[];
+  b_mib_s: number[];
+  zc_share: number;
+  switches: number;
+  reason: string;
+} {
   const a = new UringSide("adaptive", f, f.port);
   let b: UringSide | undefined;
   try {
     b = new UringSide(f.mode, f, f["port-b"]);
     const rate = (r: { bytes: number; seconds: number }) => r.bytes / (1 << 20) / r.seconds;
-    const ra: number[] = [], rb: number[] = [];
+    const ra: number[] = [],
+      rb: number[] = [];
     // One untimed slice each first: the JIT's compilations would otherwise land on whichever
     // side runs first.
     a.pump(f["slice-ms"]);
@@ -215,7 +257,13 @@ function childAb(f: Flags): { a_mib_s: number[]; b_mib_s: number[]; zc_share: nu
     // the reason of its size class at the end.
     const st = a.sender.stats;
     const zcShare = st.sentBytes > 0 ? 1 - st.copySendBytes / st.sentBytes : 0;
-    return { a_mib_s: ra, b_mib_s: rb, zc_share: zcShare, switches: st.switches, reason: st.sizeClasses.map((k) => k.reason).join("; ") };
+    return {
+      a_mib_s: ra,
+      b_mib_s: rb,
+      zc_share: zcShare,
+      switches: st.switches,
+      reason: st.sizeClasses.map((k) => k.reason).join("; "),
+    };
   } finally {
     a.close();
     b?.close();
@@ -225,7 +273,8 @@ function childAb(f: Flags): { a_mib_s: number[]; b_mib_s: number[]; zc_share: nu
 /** Child: Bun.connect / socket.write with drain, TCP_NODELAY on. */
 async function childBun(f: Flags): Promise<SendReport> {
   const payload = pattern(f.size);
-  let bytes = 0, off = 0;
+  let bytes = 0,
+    off = 0;
   const cpu0 = cpuSeconds();
   const t0 = performance.now();
   const end = t0 + f.seconds * 1000;
@@ -245,10 +294,17 @@ async function childBun(f: Flags): Promise<SendReport> {
       hostname: f.host,
       port: f.port,
       socket: {
-        open(s) { s.setNoDelay(true); pump(s); },
-        drain(s) { pump(s); },
+        open(s) {
+          s.setNoDelay(true);
+          pump(s);
+        },
+        drain(s) {
+          pump(s);
+        },
         data() {},
-        error(_s, e) { reject(e); },
+        error(_s, e) {
+          reject(e);
+        },
       },
     }).catch(reject);
   });
@@ -352,8 +408,29 @@ interface AbRow {
 async function runAb(self: string[], bin: string, size: number, mode: string, f: Flags): Promise<AbRow> {
   const rxA = await startReceiver(bin);
   const rxB = await startReceiver(bin);
-  const child = Bun.spawn([...pinSender, ...self, "--child", "ab", "--mode", mode, "--port", String(rxA.port), "--port-b", String(rxB.port),
-    "--size", String(size), "--batch", String(f.batch), "--ab-slices", String(f["ab-slices"]), "--slice-ms", String(f["slice-ms"])], { stdout: "pipe", stderr: "inherit" });
+  const child = Bun.spawn(
+    [
+      ...pinSender,
+      ...self,
+      "--child",
+      "ab",
+      "--mode",
+      mode,
+      "--port",
+      String(rxA.port),
+      "--port-b",
+      String(rxB.port),
+      "--size",
+      String(size),
+      "--batch",
+      String(f.batch),
+      "--ab-slices",
+      String(f["ab-slices"]),
+      "--slice-ms",
+      String(f["slice-ms"]),
+    ],
+    { stdout: "pipe", stderr: "inherit" },
+  );
   const out = await new Response(child.stdout).text();
   const code = await child.exited;
   if (code !== 0) {
@@ -365,14 +442,31 @@ async function runAb(self: string[], bin: string, size: number, mode: string, f:
   await Promise.all([rxA.done, rxB.done]);
   const m = /\{.*\}/.exec(out);
   if (!m) throw new Error(`adaptive against ${mode}: no report in ${JSON.stringify(out)}`);
-  const r = JSON.parse(m[0]) as { a_mib_s: number[]; b_mib_s: number[]; zc_share: number; switches: number; reason: string };
+  const r = JSON.parse(m[0]) as {
+    a_mib_s: number[];
+    b_mib_s: number[];
+    zc_share: number;
+    switches: number;
+    reason: string;
+  };
   const ratio = pairedRatio(r.a_mib_s, r.b_mib_s);
-  return { size, against: mode, ratio, adaptive_mib_s: r.a_mib_s.map(Math.round), fixed_mib_s: r.b_mib_s.map(Math.round), adaptive_zc_share: r.zc_share, adaptive_switches: r.switches, adaptive_reason: r.reason };
+  return {
+    size,
+    against: mode,
+    ratio,
+    adaptive_mib_s: r.a_mib_s.map(Math.round),
+    fixed_mib_s: r.b_mib_s.map(Math.round),
+    adaptive_zc_share: r.zc_share,
+    adaptive_switches: r.switches,
+    adaptive_reason: r.reason,
+  };
 }
 
 /** A C receiver whose byte count can be read at any moment: SIGUSR1 makes it print
  * {"progress":N} (bench/c/tcp_stream.c). */
-async function startCountingReceiver(bin: string): Promise<{ port: number; count(): Promise<number>; close(): Promise<void> }> {
+async function startCountingReceiver(
+  bin: string,
+): Promise<{ port: number; count(): Promise<number>; close(): Promise<void> }> {
   const child = Bun.spawn([...pinReceiver, bin, "recv", "127.0.0.1", "0"], { stdout: "pipe", stderr: "inherit" });
   const reader = child.stdout.getReader();
   const dec = new TextDecoder();
@@ -420,10 +514,13 @@ interface PairRow {
  * and reads the bytes each receiver got in each slice. What the shared machine does to one slice
  * it does to the neighbouring slice of the other. */
 async function runPair(uring: SenderSpec, cBase: SenderSpec, bin: string, size: number, f: Flags): Promise<PairRow> {
-  const slices = f["ab-slices"], sliceMs = f["slice-ms"];
+  const slices = f["ab-slices"],
+    sliceMs = f["slice-ms"];
   const total = Math.ceil(((slices * 2 + 4) * (sliceMs + 60)) / 1000) + 5;
   const rx = [await startCountingReceiver(bin), await startCountingReceiver(bin)];
-  const procs = [uring, cBase].map((spec, i) => Bun.spawn([...pinSender, ...spec.cmd(rx[i]!.port, size, total)], { stdout: "ignore", stderr: "inherit" }));
+  const procs = [uring, cBase].map((spec, i) =>
+    Bun.spawn([...pinSender, ...spec.cmd(rx[i]!.port, size, total)], { stdout: "ignore", stderr: "inherit" }),
+  );
   const rates: number[][] = [[], []];
   try {
     // Both start and warm up together (a second), then only one sends at a time.
@@ -457,7 +554,14 @@ async function runPair(uring: SenderSpec, cBase: SenderSpec, bin: string, size: 
     await Promise.all(rx.map((r) => r.close()));
   }
   const ratio = pairedRatio(rates[0]!, rates[1]!);
-  return { size, mode: uring.mode, against: cBase.mode, ratio, uring_mib_s: rates[0]!.map(Math.round), c_mib_s: rates[1]!.map(Math.round) };
+  return {
+    size,
+    mode: uring.mode,
+    against: cBase.mode,
+    ratio,
+    uring_mib_s: rates[0]!.map(Math.round),
+    c_mib_s: rates[1]!.map(Math.round),
+  };
 }
 
 async function runOne(spec: SenderSpec, bin: string, size: number): Promise<SendReport & { received: number }> {
@@ -469,7 +573,11 @@ async function runOne(spec: SenderSpec, bin: string, size: number): Promise<Send
   if (code !== 0 || !m) {
     // The receiver would wait for a connection that never comes.
     rx.kill();
-    throw new Error(code !== 0 ? `${spec.sender} ${spec.mode} exited with ${code}` : `${spec.sender} ${spec.mode}: no report in ${JSON.stringify(out)}`);
+    throw new Error(
+      code !== 0
+        ? `${spec.sender} ${spec.mode} exited with ${code}`
+        : `${spec.sender} ${spec.mode}: no report in ${JSON.stringify(out)}`,
+    );
   }
   const r = JSON.parse(m[0]) as SendReport;
   return { ...r, received: await rx.done };
@@ -483,15 +591,23 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(r));
     return;
   }
-  if (f.record !== "" && !/^[a-z0-9-]+$/.test(f.record)) throw new Error(`--record takes a name of a-z, 0-9 and -, got ${JSON.stringify(f.record)}`);
+  if (f.record !== "" && !/^[a-z0-9-]+$/.test(f.record))
+    throw new Error(`--record takes a name of a-z, 0-9 and -, got ${JSON.stringify(f.record)}`);
   const bin = await compileC("tcp_stream", "c/tcp_stream.c");
   const cpus = navigator.hardwareConcurrency;
   const busyCpu = f["busy-cpu"];
-  if (busyCpu !== -1 && !(Number.isInteger(busyCpu) && busyCpu >= 0 && busyCpu < cpus)) throw new Error(`--busy-cpu must be -1 or a CPU 0..${cpus - 1}, got ${busyCpu}`);
+  if (busyCpu !== -1 && !(Number.isInteger(busyCpu) && busyCpu >= 0 && busyCpu < cpus))
+    throw new Error(`--busy-cpu must be -1 or a CPU 0..${cpus - 1}, got ${busyCpu}`);
   if (busyCpu >= 0 && Bun.which("taskset") === null) throw new Error("--busy-cpu needs taskset");
   const loadBefore = loadavg();
   // The load, when asked for: one process spinning on one CPU for the whole run.
-  const busy = busyCpu >= 0 ? Bun.spawn(["taskset", "-c", String(busyCpu), process.execPath, "-e", "for (;;) {}"], { stdout: "ignore", stderr: "inherit" }) : null;
+  const busy =
+    busyCpu >= 0
+      ? Bun.spawn(["taskset", "-c", String(busyCpu), process.execPath, "-e", "for (;;) {}"], {
+          stdout: "ignore",
+          stderr: "inherit",
+        })
+      : null;
   try {
     await measure(f, bin, cpus, busyCpu, loadBefore);
   } finally {
@@ -512,22 +628,70 @@ async function measure(f: Flags, bin: string, cpus: number, busyCpu: number, loa
   const wanted = new Set(f.senders.split(","));
   const wantedModes = new Set(f.modes.split(","));
   const self = [process.execPath, join(BENCH_DIR, "tcp-stream.ts")];
-  const common = (port: number, size: number, seconds = f.seconds) => ["--port", String(port), "--size", String(size), "--seconds", String(seconds), "--batch", String(f.batch)];
+  const common = (port: number, size: number, seconds = f.seconds) => [
+    "--port",
+    String(port),
+    "--size",
+    String(size),
+    "--seconds",
+    String(seconds),
+    "--batch",
+    String(f.batch),
+  ];
   const specs: SenderSpec[] = [];
   if (wanted.has("bun-uring")) {
     for (const mode of ["copy", "zc", "zc-fixed", "mixed", "adaptive"].filter((m) => wantedModes.has(m))) {
-      specs.push({ sender: "bun-uring", mode, cmd: (p, s, t) => [...self, "--child", "uring", "--mode", mode, ...common(p, s, t)] });
+      specs.push({
+        sender: "bun-uring",
+        mode,
+        cmd: (p, s, t) => [...self, "--child", "uring", "--mode", mode, ...common(p, s, t)],
+      });
     }
   }
   if (wanted.has("c-liburing")) {
-    for (const [mode, cmode] of ([["copy", "send"], ["zc", "zc"], ["zc-fixed", "zc-fixed"], ["copy-gather", "send-gather"], ["zc-gather", "zc-gather"]] as const).filter(([m]) => wantedModes.has(m))) {
-      specs.push({ sender: "c-liburing", mode, cmd: (p, s, t = f.seconds) => [bin, "send", cmode, "127.0.0.1", String(p), String(s), String(t), String(f.batch)] });
+    for (const [mode, cmode] of (
+      [
+        ["copy", "send"],
+        ["zc", "zc"],
+        ["zc-fixed", "zc-fixed"],
+        ["copy-gather", "send-gather"],
+        ["zc-gather", "zc-gather"],
+      ] as const
+    ).filter(([m]) => wantedModes.has(m))) {
+      specs.push({
+        sender: "c-liburing",
+        mode,
+        cmd: (p, s, t = f.seconds) => [
+          bin,
+          "send",
+          cmode,
+          "127.0.0.1",
+          String(p),
+          String(s),
+          String(t),
+          String(f.batch),
+        ],
+      });
     }
   }
-  if (wanted.has("bun-net")) specs.push({ sender: "bun-net", mode: "copy", cmd: (p, s) => [...self, "--child", "bun", ...common(p, s)] });
-  if (wanted.has("node-net")) specs.push({ sender: "node-net", mode: "copy", cmd: (p, s) => ["node", "-e", NODE_SENDER, "127.0.0.1", String(p), String(s), String(f.seconds)] });
+  if (wanted.has("bun-net"))
+    specs.push({ sender: "bun-net", mode: "copy", cmd: (p, s) => [...self, "--child", "bun", ...common(p, s)] });
+  if (wanted.has("node-net"))
+    specs.push({
+      sender: "node-net",
+      mode: "copy",
+      cmd: (p, s) => ["node", "-e", NODE_SENDER, "127.0.0.1", String(p), String(s), String(f.seconds)],
+    });
 
-  const rows: { size: number; sender: string; mode: string; mib_s: number; cpu_s: number; rounds_mib_s: number[]; decisions?: string[] }[] = [];
+  const rows: {
+    size: number;
+    sender: string;
+    mode: string;
+    mib_s: number;
+    cpu_s: number;
+    rounds_mib_s: number[];
+    decisions?: string[];
+  }[] = [];
   const abRows: AbRow[] = [];
   const pairRows: PairRow[] = [];
   for (const size of sizes) {
@@ -545,9 +709,19 @@ async function measure(f: Flags, bin: string, cpus: number, busyCpu: number, loa
     }
     specs.forEach((spec, i) => {
       const { rates, cpus, decisions } = samples[i]!;
-      rows.push({ size, sender: spec.sender, mode: spec.mode, mib_s: median(rates), cpu_s: median(cpus), rounds_mib_s: rates.map((x) => Math.round(x)), ...(decisions.length ? { decisions } : {}) });
+      rows.push({
+        size,
+        sender: spec.sender,
+        mode: spec.mode,
+        mib_s: median(rates),
+        cpu_s: median(cpus),
+        rounds_mib_s: rates.map((x) => Math.round(x)),
+        ...(decisions.length ? { decisions } : {}),
+      });
       if (!f.json) {
-        console.error(`${size / 1024} KiB ${spec.sender} ${spec.mode}: ${median(rates).toFixed(0)} MiB/s (rounds ${rates.map((x) => x.toFixed(0)).join(", ")})`);
+        console.error(
+          `${size / 1024} KiB ${spec.sender} ${spec.mode}: ${median(rates).toFixed(0)} MiB/s (rounds ${rates.map((x) => x.toFixed(0)).join(", ")})`,
+        );
         for (const d of decisions) console.error(`    ${d}`);
       }
     });
@@ -555,33 +729,59 @@ async function measure(f: Flags, bin: string, cpus: number, busyCpu: number, loa
     // Separate-run medians cannot tell modes within 10% of each other apart on this host, so every
     // fixed mode within 10% of the best median is a contender and adaptive runs against each; the
     // size's ratio is the worst of them.
-    const fixed = rows.filter((r) => r.size === size && r.sender === "bun-uring" && r.mode !== "adaptive").sort((x, y) => y.mib_s - x.mib_s);
-    if (f["ab-slices"] > 0 && fixed.length > 0 && rows.some((r) => r.size === size && r.mode === "adaptive" && r.sender === "bun-uring")) {
-      for (const contender of fixed.filter((r) => r.mib_s >= AB_CONTENDER_SHARE * fixed[0]!.mib_s).slice(0, AB_MAX_CONTENDERS)) {
+    const fixed = rows
+      .filter((r) => r.size === size && r.sender === "bun-uring" && r.mode !== "adaptive")
+      .sort((x, y) => y.mib_s - x.mib_s);
+    if (
+      f["ab-slices"] > 0 &&
+      fixed.length > 0 &&
+      rows.some((r) => r.size === size && r.mode === "adaptive" && r.sender === "bun-uring")
+    ) {
+      for (const contender of fixed
+        .filter((r) => r.mib_s >= AB_CONTENDER_SHARE * fixed[0]!.mib_s)
+        .slice(0, AB_MAX_CONTENDERS)) {
         const ab = await runAb(self, bin, size, contender.mode, f);
         abRows.push(ab);
-        if (!f.json) console.error(`${size / 1024} KiB adaptive against ${contender.mode}, ${f["ab-slices"]} alternating slices of ${f["slice-ms"]} ms each: ${ab.ratio.toFixed(3)} (interquartile mean of the slice pairs' log ratios); adaptive sent ${(ab.adaptive_zc_share * 100).toFixed(0)}% of its bytes as SEND_ZC, ${ab.adaptive_switches} decision changes`);
+        if (!f.json)
+          console.error(
+            `${size / 1024} KiB adaptive against ${contender.mode}, ${f["ab-slices"]} alternating slices of ${f["slice-ms"]} ms each: ${ab.ratio.toFixed(3)} (interquartile mean of the slice pairs' log ratios); adaptive sent ${(ab.adaptive_zc_share * 100).toFixed(0)}% of its bytes as SEND_ZC, ${ab.adaptive_switches} decision changes`,
+          );
       }
     }
     // The goal's C comparison (64 KiB, same mode), in alternating slices as well; then against
     // the gathered C modes, which have ZcSender's shape (its sends gathered into operations with
     // iovecs): what the TypeScript layer costs over C making the same kind of calls.
     if (f["ab-slices"] > 0 && size === 65536) {
-      for (const [mode, cMode] of [["copy", "copy"], ["zc", "zc"], ["zc-fixed", "zc-fixed"], ["copy", "copy-gather"], ["zc", "zc-gather"]] as const) {
+      for (const [mode, cMode] of [
+        ["copy", "copy"],
+        ["zc", "zc"],
+        ["zc-fixed", "zc-fixed"],
+        ["copy", "copy-gather"],
+        ["zc", "zc-gather"],
+      ] as const) {
         const u = specs.find((x) => x.sender === "bun-uring" && x.mode === mode);
         const cb = specs.find((x) => x.sender === "c-liburing" && x.mode === cMode);
         if (!u || !cb) continue;
         const pr = await runPair(u, cb, bin, size, f);
         pairRows.push(pr);
-        if (!f.json) console.error(`${size / 1024} KiB bun-uring ${mode} against C ${cMode}, ${f["ab-slices"]} alternating slices of ${f["slice-ms"]} ms each: ${pr.ratio.toFixed(3)}`);
+        if (!f.json)
+          console.error(
+            `${size / 1024} KiB bun-uring ${mode} against C ${cMode}, ${f["ab-slices"]} alternating slices of ${f["slice-ms"]} ms each: ${pr.ratio.toFixed(3)}`,
+          );
       }
     }
   }
 
-  const at = (size: number, sender: string, mode: string) => rows.find((r) => r.size === size && r.sender === sender && r.mode === mode)?.mib_s ?? NaN;
-  const bestUring = (size: number) => Math.max(...rows.filter((r) => r.size === size && r.sender === "bun-uring").map((r) => r.mib_s));
-  const fixedBest = (size: number) => Math.max(...rows.filter((r) => r.size === size && r.sender === "bun-uring" && r.mode !== "adaptive").map((r) => r.mib_s));
-  const k64 = 65536, k1 = 1024;
+  const at = (size: number, sender: string, mode: string) =>
+    rows.find((r) => r.size === size && r.sender === sender && r.mode === mode)?.mib_s ?? NaN;
+  const bestUring = (size: number) =>
+    Math.max(...rows.filter((r) => r.size === size && r.sender === "bun-uring").map((r) => r.mib_s));
+  const fixedBest = (size: number) =>
+    Math.max(
+      ...rows.filter((r) => r.size === size && r.sender === "bun-uring" && r.mode !== "adaptive").map((r) => r.mib_s),
+    );
+  const k64 = 65536,
+    k1 = 1024;
   const pairedAdaptive = (size: number): number => {
     const mine = rows.filter((r) => r.size === size && r.sender === "bun-uring");
     const ad = mine.find((r) => r.mode === "adaptive");
@@ -612,17 +812,29 @@ async function measure(f: Flags, bin: string, cpus: number, busyCpu: number, loa
     // The C comparison at 64 KiB made the same way: both senders running, one sending at a time.
     vs_c_64k_ab_by_mode: Object.fromEntries(pairRows.filter((r) => r.against === r.mode).map((r) => [r.mode, r.ratio])),
     // Against the gathered C modes, in the same slices (no goal: the same shape on both sides).
-    vs_c_gathered_64k_ab_by_mode: Object.fromEntries(pairRows.filter((r) => r.against !== r.mode).map((r) => [r.mode, r.ratio])),
+    vs_c_gathered_64k_ab_by_mode: Object.fromEntries(
+      pairRows.filter((r) => r.against !== r.mode).map((r) => [r.mode, r.ratio]),
+    ),
   };
   const goals = {
-    vs_bun_64k: ">= 1.5", vs_c_64k: ">= 1.0 (each mode)", vs_bun_1k: ">= 2.0", adaptive_vs_best_min: ">= 0.95",
+    vs_bun_64k: ">= 1.5",
+    vs_c_64k: ">= 1.0 (each mode)",
+    vs_bun_1k: ">= 2.0",
+    adaptive_vs_best_min: ">= 0.95",
   };
   const meta = {
-    kernel: kernelRelease(), rounds: f.rounds, seconds: f.seconds, batch: f.batch, tcp_nodelay: true,
-    socket_options: "every sender: TCP_NODELAY, SO_SNDBUF at the kernel default; the C receiver (the same for every sender): SO_RCVBUF 4 MiB",
+    kernel: kernelRelease(),
+    rounds: f.rounds,
+    seconds: f.seconds,
+    batch: f.batch,
+    tcp_nodelay: true,
+    socket_options:
+      "every sender: TCP_NODELAY, SO_SNDBUF at the kernel default; the C receiver (the same for every sender): SO_RCVBUF 4 MiB",
     pinning: pinned ? `sender on CPU 0, receiver on CPU ${cpus - 1} (taskset)` : "none",
-    receiver: "bench/c/tcp_stream.c recv(): one copying receiver process per sender run", route: "loopback 127.0.0.1 (the kernel copies SEND_ZC data: REPORT_USAGE says copied)",
-    load_added: busyCpu >= 0 ? `a busy-loop process (bun -e "for (;;) {}") pinned to CPU ${busyCpu} for the whole run` : "none",
+    receiver: "bench/c/tcp_stream.c recv(): one copying receiver process per sender run",
+    route: "loopback 127.0.0.1 (the kernel copies SEND_ZC data: REPORT_USAGE says copied)",
+    load_added:
+      busyCpu >= 0 ? `a busy-loop process (bun -e "for (;;) {}") pinned to CPU ${busyCpu} for the whole run` : "none",
     load_average_before: loadBefore.map((x) => Number(x.toFixed(2))),
     load_average_after: loadavg().map((x) => Number(x.toFixed(2))),
   };
@@ -630,7 +842,11 @@ async function measure(f: Flags, bin: string, cpus: number, busyCpu: number, loa
   // A run narrowed with --sizes / --senders / --modes is for iterating: it would replace the
   // recorded full run with a partial one, so it is printed only, or recorded under its own name
   // (--record).
-  const full = f.sizes === SPEC.sizes.default && f.senders === SPEC.senders.default && f.modes === SPEC.modes.default && f.record === "";
+  const full =
+    f.sizes === SPEC.sizes.default &&
+    f.senders === SPEC.senders.default &&
+    f.modes === SPEC.modes.default &&
+    f.record === "";
   let path = "not recorded (a narrowed run)";
   if (f.record !== "") path = `recorded ${recordResult(`tcp-stream-${f.record}`, json)}`;
   else if (full) {
@@ -643,18 +859,38 @@ async function measure(f: Flags, bin: string, cpus: number, busyCpu: number, loa
     console.log(JSON.stringify(json));
     return;
   }
-  printTable(["size", "sender", "mode", "MiB/s", "cpu s"], rows.map((r) => [`${r.size / 1024} KiB`, r.sender, r.mode, r.mib_s, r.cpu_s]));
-  console.log(`\nmedians of ${f.rounds} rounds of ${f.seconds} s, batch ${f.batch}, TCP_NODELAY and default SO_SNDBUF on every sender, loopback, kernel ${kernelRelease()}`);
+  printTable(
+    ["size", "sender", "mode", "MiB/s", "cpu s"],
+    rows.map((r) => [`${r.size / 1024} KiB`, r.sender, r.mode, r.mib_s, r.cpu_s]),
+  );
+  console.log(
+    `\nmedians of ${f.rounds} rounds of ${f.seconds} s, batch ${f.batch}, TCP_NODELAY and default SO_SNDBUF on every sender, loopback, kernel ${kernelRelease()}`,
+  );
   const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "n/a");
   const fmtx = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}x` : "n/a");
   console.log(`vs Bun.connect at 64 KiB (best bun-uring mode): ${fmtx(ratios.vs_bun_64k)} (goal >= 1.5)`);
-  console.log(`vs C baseline at 64 KiB, same mode: copy ${fmtx(vsC[0]!)}, zc ${fmtx(vsC[1]!)}, zc-fixed ${fmtx(vsC[2]!)} (goal >= 1.0)`);
-  if (pairRows.length) console.log(`  the same in alternating slices (both running, one sending at a time): ${pairRows.filter((r) => r.against === r.mode).map((r) => `${r.mode} ${fmtx(r.ratio)}`).join(", ")}`);
-  console.log(`vs gathered C (one SENDMSG / SENDMSG_ZC of the chain's iovecs) at 64 KiB: copy ${fmtx(vsCGather[0]!)}, zc ${fmtx(vsCGather[1]!)} (no goal; same shape as ZcSender's)`);
+  console.log(
+    `vs C baseline at 64 KiB, same mode: copy ${fmtx(vsC[0]!)}, zc ${fmtx(vsC[1]!)}, zc-fixed ${fmtx(vsC[2]!)} (goal >= 1.0)`,
+  );
+  if (pairRows.length)
+    console.log(
+      `  the same in alternating slices (both running, one sending at a time): ${pairRows
+        .filter((r) => r.against === r.mode)
+        .map((r) => `${r.mode} ${fmtx(r.ratio)}`)
+        .join(", ")}`,
+    );
+  console.log(
+    `vs gathered C (one SENDMSG / SENDMSG_ZC of the chain's iovecs) at 64 KiB: copy ${fmtx(vsCGather[0]!)}, zc ${fmtx(vsCGather[1]!)} (no goal; same shape as ZcSender's)`,
+  );
   const gatheredPairs = pairRows.filter((r) => r.against !== r.mode);
-  if (gatheredPairs.length) console.log(`  the same in alternating slices: ${gatheredPairs.map((r) => `${r.mode} ${fmtx(r.ratio)}`).join(", ")}`);
+  if (gatheredPairs.length)
+    console.log(
+      `  the same in alternating slices: ${gatheredPairs.map((r) => `${r.mode} ${fmtx(r.ratio)}`).join(", ")}`,
+    );
   console.log(`vs Bun.connect at 1 KiB: ${fmtx(ratios.vs_bun_1k)} (goal >= 2.0)`);
-  console.log(`adaptive / best fixed mode, worst size: ${fmt(ratios.adaptive_vs_best_min)} (goal >= 0.95); paired within rounds: ${fmt(ratios.adaptive_vs_best_paired_min)}; alternating slices in one process: ${ratios.adaptive_vs_best_ab_min === null ? "not run" : fmt(ratios.adaptive_vs_best_ab_min)}`);
+  console.log(
+    `adaptive / best fixed mode, worst size: ${fmt(ratios.adaptive_vs_best_min)} (goal >= 0.95); paired within rounds: ${fmt(ratios.adaptive_vs_best_paired_min)}; alternating slices in one process: ${ratios.adaptive_vs_best_ab_min === null ? "not run" : fmt(ratios.adaptive_vs_best_ab_min)}`,
+  );
   if (busyCpu >= 0) console.log(`load added: ${meta.load_added}`);
   console.log(`load average before ${meta.load_average_before.join(" ")}, after ${meta.load_average_after.join(" ")}`);
   console.log(full ? `recorded ${path}; chart docs/tcp-stream.svg` : path);

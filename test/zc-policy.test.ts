@@ -34,19 +34,29 @@ class Sim {
   /** Added to the next timed operation's service time once (a stall of the machine). */
   stallMs = 0;
 
-  constructor(public model: Model, o: Partial<AdaptivePolicyOptions> = {}) {
-    this.policy = new AdaptivePolicy(this.stats, { threshold: 2048, reportUsage: true, window: 16, trialMs: 20, warmupMs: 50, remeasureMs: 1000, ...o }, "test", () => {
-      this.clockReads++;
-      return this.t;
-    }, () => {
-      this.cpuReads++;
-      return this.cpu;
-    });
+  constructor(
+    public model: Model,
+    o: Partial<AdaptivePolicyOptions> = {},
+  ) {
+    this.policy = new AdaptivePolicy(
+      this.stats,
+      { threshold: 2048, reportUsage: true, window: 16, trialMs: 20, warmupMs: 50, remeasureMs: 1000, ...o },
+      "test",
+      () => {
+        this.clockReads++;
+        return this.t;
+      },
+      () => {
+        this.cpuReads++;
+        return this.cpu;
+      },
+    );
   }
 
   /** One send of `bytes` as its own operation. */
   send(bytes: number): boolean {
-    const p = this.policy, m = this.model;
+    const p = this.policy,
+      m = this.model;
     const zc = p.chooseZeroCopy(bytes);
     const writtenAt = p.stampWrite(bytes);
     const msPerByte = 1 / ((zc ? m.zcRate : m.copyRate) * 1000);
@@ -174,7 +184,8 @@ test("conditions change: a settled class finds the new winner within seconds, an
   expect(sim.entry().decision).toBe("copy");
   // Steady state: probes space out while SEND leads clearly; the losing kind's share of the sends
   // over the next minute is small.
-  const zc0 = sim.zcSends, copy0 = sim.copySends;
+  const zc0 = sim.zcSends,
+    copy0 = sim.copySends;
   sim.run(60_000);
   const loserShare = (sim.zcSends - zc0) / (sim.zcSends - zc0 + sim.copySends - copy0);
   expect(loserShare).toBeGreaterThan(0);
@@ -230,7 +241,8 @@ test("a change in the kernel's copied share starts a fresh measurement", () => {
   const at = sim.t;
   while (sim.entry().decision !== "zc" && sim.t < at + 30_000) {
     sim.send(65536);
-    if (sim.entry().reason.startsWith("measuring afresh: the kernel's copied share moved from 100% to 0%")) fresh = true;
+    if (sim.entry().reason.startsWith("measuring afresh: the kernel's copied share moved from 100% to 0%"))
+      fresh = true;
   }
   expect(fresh).toBe(true);
   expect(sim.entry().decision).toBe("zc");
@@ -240,7 +252,8 @@ test("a change in the kernel's copied share starts a fresh measurement", () => {
 test("size classes decide on their own; payloads below the threshold are always SEND and make no class", () => {
   const sim = new Sim({ zcRate: 100, copyRate: 100, copied: true }, { threshold: 4096 });
   // Rates per size: small payloads copy faster, large ones go faster zero-copy.
-  const small = 8192, large = 262144;
+  const small = 8192,
+    large = 262144;
   const end = sim.t + 4000;
   while (sim.t < end) {
     sim.model = { zcRate: 60, copyRate: 100, copied: true };
@@ -252,7 +265,10 @@ test("size classes decide on their own; payloads below the threshold are always 
   expect(sim.policy.sizeClassOf(small)!.decision).toBe("copy");
   expect(sim.policy.sizeClassOf(large)!.decision).toBe("zc");
   expect(sim.policy.sizeClassOf(1000)).toBeUndefined();
-  expect(sim.stats.sizeClasses.map((k) => [k.minBytes, k.maxBytes])).toEqual([[8192, 16383], [262144, 524287]]);
+  expect(sim.stats.sizeClasses.map((k) => [k.minBytes, k.maxBytes])).toEqual([
+    [8192, 16383],
+    [262144, 524287],
+  ]);
   expect(sizeClass(8192)).toBe(13);
   expect(sizeClass(2 ** 40)).toBe(31);
 });
@@ -271,7 +287,10 @@ test("an empty send is SEND and makes no size class, even with threshold 0; payl
   expect(sizeClass(2 ** 31)).toBe(31);
   expect(sizeClass(2 ** 33 + 5)).toBe(31);
   expect(sim.policy.chooseZeroCopy(2 ** 33)).toBe(true);
-  expect(sim.stats.sizeClasses.map((k) => [k.minBytes, k.maxBytes])).toEqual([[4096, 8191], [2 ** 31, Number.MAX_SAFE_INTEGER]]);
+  expect(sim.stats.sizeClasses.map((k) => [k.minBytes, k.maxBytes])).toEqual([
+    [4096, 8191],
+    [2 ** 31, Number.MAX_SAFE_INTEGER],
+  ]);
 });
 
 test("refuseZeroCopy: every send is SEND from then on, timed by nothing", () => {
@@ -293,7 +312,8 @@ test("a settled class reads the wall clock once per `window` sends at most, and 
   const e = sim.entry();
   expect(e.measuring).toBe(false);
   // Settled, between probes: count clock reads over sends that start no probe.
-  const reads0 = sim.clockReads, cpu0 = sim.cpuReads;
+  const reads0 = sim.clockReads,
+    cpu0 = sim.cpuReads;
   const m0 = e.measurements;
   let sends = 0;
   while (!e.measuring && sends < 5000) {

@@ -33,7 +33,9 @@ export interface AdaptivePolicyOptions {
   remeasureMs?: number;
 }
 
-const WARMUP = 0, TRIAL = 1, SETTLED = 2;
+const WARMUP = 0,
+  TRIAL = 1,
+  SETTLED = 2;
 /** Size classes: floor(log2(bytes)), clamped. */
 const CLASS_COUNT = 32;
 /** Trial pairs kept per class; the estimate is their interquartile mean. */
@@ -71,7 +73,8 @@ export function threadCpuMs(): number {
   if (c.getrusage(RUSAGE_THREAD, rusage) !== 0) return Number.NaN;
   // struct timeval { time_t tv_sec; suseconds_t tv_usec; }, 64-bit little-endian fields: the low
   // words hold any CPU time below 68 years.
-  const u = RUSAGE.utime >> 2, s = RUSAGE.stime >> 2;
+  const u = RUSAGE.utime >> 2,
+    s = RUSAGE.stime >> 2;
   return (rusage[u]! + rusage[s]!) * 1000 + (rusage[u + 2]! + rusage[s + 2]!) / 1000;
 }
 
@@ -81,7 +84,8 @@ function clip(x: number): number {
 
 function positiveInteger(where: string, name: string, v: number | undefined, dflt: number): number {
   const x = v ?? dflt;
-  if (!Number.isInteger(x) || x < 1) throw invalidArgument(where, `${name} must be a positive integer, got ${shown(v)}`);
+  if (!Number.isInteger(x) || x < 1)
+    throw invalidArgument(where, `${name} must be a positive integer, got ${shown(v)}`);
   return x;
 }
 
@@ -146,15 +150,25 @@ class SizeClassState {
   copiedAtStart = 0;
   copiedShare = -1;
 
-  constructor(readonly entry: ZcSizeClass, warmupEndsAt: number) {
+  constructor(
+    readonly entry: ZcSizeClass,
+    warmupEndsAt: number,
+  ) {
     this.warmupEndsAt = warmupEndsAt;
   }
 
   /** The range of payloads, for reasons. */
   range(): string {
     const e = this.entry;
-    const f = (n: number) => (n >= 1024 && n % 1024 === 0 ? `${n / 1024} KiB` : n >= 1023 && (n + 1) % 1024 === 0 ? `${(n + 1) / 1024} KiB` : `${n} B`);
-    return e.maxBytes === Number.MAX_SAFE_INTEGER ? `sends of ${f(e.minBytes)} or more` : `sends of ${f(e.minBytes)} to under ${f(e.maxBytes)}`;
+    const f = (n: number) =>
+      n >= 1024 && n % 1024 === 0
+        ? `${n / 1024} KiB`
+        : n >= 1023 && (n + 1) % 1024 === 0
+          ? `${(n + 1) / 1024} KiB`
+          : `${n} B`;
+    return e.maxBytes === Number.MAX_SAFE_INTEGER
+      ? `sends of ${f(e.minBytes)} or more`
+      : `sends of ${f(e.minBytes)} to under ${f(e.maxBytes)}`;
   }
 }
 
@@ -219,7 +233,13 @@ export class AdaptivePolicy {
 
   /** `stats` receives the decisions (stats.decide) and the size-class entries; `where` names the
    * caller in option errors. `clock` gives ms (wall), `cpuClock` the calling thread's CPU ms. */
-  constructor(stats: ZcStats, o: AdaptivePolicyOptions, where: string, clock: () => number = () => performance.now(), cpuClock: () => number = threadCpuMs) {
+  constructor(
+    stats: ZcStats,
+    o: AdaptivePolicyOptions,
+    where: string,
+    clock: () => number = () => performance.now(),
+    cpuClock: () => number = threadCpuMs,
+  ) {
     this.stats = stats;
     this.clock = clock;
     this.cpuClock = cpuClock;
@@ -227,12 +247,15 @@ export class AdaptivePolicy {
     this.reportUsage = o.reportUsage;
     this.window = positiveInteger(where, "window", o.window, 128);
     this.copiedRatio = o.copiedRatio ?? 0.5;
-    if (!(this.copiedRatio > 0 && this.copiedRatio <= 1)) throw invalidArgument(where, `copiedRatio must be in (0, 1], got ${shown(o.copiedRatio)}`);
+    if (!(this.copiedRatio > 0 && this.copiedRatio <= 1))
+      throw invalidArgument(where, `copiedRatio must be in (0, 1], got ${shown(o.copiedRatio)}`);
     this.probeEvery = positiveInteger(where, "probeEvery", o.probeEvery, 1024);
     this.rounds = o.rounds ?? 4;
-    if (!Number.isInteger(this.rounds) || this.rounds < 1 || this.rounds > 64) throw invalidArgument(where, `rounds must be 1..64, got ${shown(o.rounds)}`);
+    if (!Number.isInteger(this.rounds) || this.rounds < 1 || this.rounds > 64)
+      throw invalidArgument(where, `rounds must be 1..64, got ${shown(o.rounds)}`);
     this.margin = o.margin ?? 0.03;
-    if (!(this.margin >= 0 && this.margin < 10)) throw invalidArgument(where, `margin must be 0..10, got ${shown(o.margin)}`);
+    if (!(this.margin >= 0 && this.margin < 10))
+      throw invalidArgument(where, `margin must be 0..10, got ${shown(o.margin)}`);
     this.logMargin = Math.log1p(this.margin);
     this.trialMs = milliseconds(where, "trialMs", o.trialMs, 20);
     this.warmupMs = milliseconds(where, "warmupMs", o.warmupMs, 50);
@@ -308,7 +331,10 @@ export class AdaptivePolicy {
   /** A class's first send: its stats entry, and its warm-up from now. */
   private addClass(bytes: number): SizeClassState {
     const c = sizeClass(bytes);
-    const e = new ZcSizeClass(Math.max(2 ** c, this.threshold), c >= CLASS_COUNT - 1 ? Number.MAX_SAFE_INTEGER : 2 ** (c + 1) - 1);
+    const e = new ZcSizeClass(
+      Math.max(2 ** c, this.threshold),
+      c >= CLASS_COUNT - 1 ? Number.MAX_SAFE_INTEGER : 2 ** (c + 1) - 1,
+    );
     e.decision = "zc";
     e.reason = `warming up on SEND_ZC for ${this.warmupMs} ms before the first measurement`;
     this.stats.sizeClasses.push(e);
@@ -355,7 +381,8 @@ export class AdaptivePolicy {
   }
 
   private endTrial(k: SizeClassState, now: number): void {
-    const bytes = k.trialBytes, ms = k.trialChargedMs;
+    const bytes = k.trialBytes,
+      ms = k.trialChargedMs;
     const rate = bytes / (ms > 1e-6 ? ms : 1e-6);
     const busy = now - k.trialStart <= BUSY * ms + 1;
     const cpu = busy ? (this.cpuClock() - k.trialCpuStart) / bytes : Number.NaN;
@@ -382,7 +409,8 @@ export class AdaptivePolicy {
   private pushPair(k: SizeClassState): void {
     const l = clip(Math.log(k.pairZcRate / k.pairCopyRate));
     k.pairRate[k.pairNext] = l;
-    k.pairCpu[k.pairNext] = k.pairZcCpu > 0 && k.pairCopyCpu > 0 ? clip(Math.log(k.pairCopyCpu / k.pairZcCpu)) : Number.NaN;
+    k.pairCpu[k.pairNext] =
+      k.pairZcCpu > 0 && k.pairCopyCpu > 0 ? clip(Math.log(k.pairCopyCpu / k.pairZcCpu)) : Number.NaN;
     k.pairNext = (k.pairNext + 1) % HISTORY;
     if (k.pairCount < HISTORY) k.pairCount++;
     k.lastPair = l;
@@ -428,7 +456,7 @@ export class AdaptivePolicy {
     const dn = k.notifs - k.notifsAtStart;
     const share = dn >= USAGE_MIN ? (k.copied - k.copiedAtStart) / dn : -1;
     const before = k.copiedShare;
-    const usageChanged = share >= 0 && before >= 0 && (share >= this.copiedRatio) !== (before >= this.copiedRatio);
+    const usageChanged = share >= 0 && before >= 0 && share >= this.copiedRatio !== before >= this.copiedRatio;
     if (share >= 0) k.copiedShare = share;
     if (k.sessionTrials === 2) {
       const l = k.lastPair;
@@ -455,7 +483,8 @@ export class AdaptivePolicy {
     const cpuEst = this.iqMean(k.pairCpu, k.pairCount, 2);
     k.estimate = est;
     const current = k.choice;
-    let zc = current, basis: string;
+    let zc = current,
+      basis: string;
     if (est > m || est < -m) {
       zc = est > 0;
       basis = "throughput";
@@ -488,7 +517,11 @@ export class AdaptivePolicy {
     e.decision = d;
     e.measuring = false;
     const cpuText = cpuEst === cpuEst ? `, SEND's CPU per byte ${Math.exp(cpuEst).toFixed(2)}x SEND_ZC's` : "";
-    const usage = !this.reportUsage ? "SEND_ZC's usage is not reported" : k.copiedShare >= 0 ? `the kernel reported ${Math.round(k.copiedShare * 100)}% of SEND_ZC sends copied` : "too few SEND_ZC notifications to tell copied from zero-copy";
+    const usage = !this.reportUsage
+      ? "SEND_ZC's usage is not reported"
+      : k.copiedShare >= 0
+        ? `the kernel reported ${Math.round(k.copiedShare * 100)}% of SEND_ZC sends copied`
+        : "too few SEND_ZC notifications to tell copied from zero-copy";
     e.reason = `${k.range()} use ${zc ? "SEND_ZC" : "SEND"} (${basis}): SEND_ZC ${zcMBs.toFixed(0)} MB/s, SEND ${copyMBs.toFixed(0)} MB/s in the last session; over ${e.pairs} trial pairs SEND_ZC ran at ${Math.exp(est).toFixed(2)}x SEND's rate (faster in ${wins})${cpuText}; ${usage}; next probe in ${(waitMs / 1000).toFixed(1)} s`;
     this.stats.decide(d, e.reason);
   }
