@@ -50,8 +50,7 @@ const CLEAR = Math.log(1.25);
  * many times the charged time (plus 1 ms). Otherwise other work shared the thread. */
 const BUSY = 1.5;
 /** A gap longer than this (ms) between a completion and the next write is idle time, not work.
- * Shorter gaps count: a sender that waits for SEND_ZC's buffers to come back is not idle (at
- * 4 KiB on loopback such waits made up three quarters of a SEND_ZC trial). */
+ * Shorter gaps count: a sender that waits for SEND_ZC's buffers to come back is not idle. */
 const IDLE_MS = 20;
 /** A pair's log ratios are clipped to ±log 3: a trial that the machine stalled cannot weigh
  * more than a threefold difference. */
@@ -193,8 +192,8 @@ class SizeClassState {
  * Throughput decides when one kind leads by more than `margin`; within it, CPU per byte decides by
  * the same margin; otherwise the class keeps its choice (the first is SEND, which pins nothing).
  * The kernel's usage report (REPORT_USAGE: copied or zero-copy) is evidence only: on loopback it
- * says "copied" for every SEND_ZC, and yet a copied SEND_ZC was up to 1.6x as fast as SEND there
- * in some runs and 0.5x in others (bench/results/tcp-stream-adaptive-2026-12-05.md).
+ * says "copied" for every SEND_ZC, and yet which kind moves more bytes there changes with where the
+ * load sits (bench/results/tcp-stream-adaptive-2026-12-05.md).
  *
  * A settled class is probed again after `probeEvery` sends and `remeasureMs`: one pair of trials,
  * in alternating order, added to the pairs. The interval doubles, up to 4 × `remeasureMs`, while
