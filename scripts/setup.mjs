@@ -30,12 +30,12 @@ function hasBun() {
   }
 }
 
-function hasTypescript() {
-  return existsSync(join(root, "node_modules", ".bin", "tsc"));
+function hasDevTools() {
+  return ["tsc", "prettier"].every((bin) => existsSync(join(root, "node_modules", ".bin", bin)));
 }
 
-if (!hasBun() || !hasTypescript()) {
-  say("installing dev dependencies with npm (bun, typescript, bun-types)");
+if (!hasBun() || !hasDevTools()) {
+  say("installing dev dependencies with npm (bun, typescript, bun-types, prettier)");
   const lock = existsSync(join(root, "package-lock.json"));
   if (!run("npm", [lock ? "ci" : "install", "--no-audit", "--no-fund"])) {
     say("npm install failed");
@@ -71,7 +71,10 @@ if (!hasLiburing()) {
   const lock = ["-o", "DPkg::Lock::Timeout=300"];
   if (!run("apt-get", [...lock, "install", "-y", "-q", "liburing2"], { env })) {
     say("retrying after apt-get update");
-    if (!run("apt-get", [...lock, "update", "-q"], { env }) || !run("apt-get", [...lock, "install", "-y", "-q", "liburing2"], { env })) {
+    if (
+      !run("apt-get", [...lock, "update", "-q"], { env }) ||
+      !run("apt-get", [...lock, "install", "-y", "-q", "liburing2"], { env })
+    ) {
       say("could not install liburing2; install it (apt-get install liburing2) or set BUN_URING_LIBURING");
       process.exit(1);
     }
