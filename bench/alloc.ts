@@ -32,11 +32,19 @@ import { c } from "../ffi/index.ts";
 import { parseFlags, printTable, recordResult, today } from "./lib/harness.ts";
 
 type Flags = { ops: number; paths: string; json: boolean };
-const flags = parseFlags<Flags>(process.argv.slice(2), {
-  ops: { type: "number", default: 10_000_000, help: "operations per path" },
-  paths: { type: "string", default: "baseline_empty,baseline_alloc,nop,send_zc,zcrx_sim", help: "comma-separated paths" },
-  json: { type: "boolean", default: false, help: "print one JSON object" },
-}, "usage: bun bench/alloc.ts [--ops N] [--paths ...] [--json]");
+const flags = parseFlags<Flags>(
+  process.argv.slice(2),
+  {
+    ops: { type: "number", default: 10_000_000, help: "operations per path" },
+    paths: {
+      type: "string",
+      default: "baseline_empty,baseline_alloc,nop,send_zc,zcrx_sim",
+      help: "comma-separated paths",
+    },
+    json: { type: "boolean", default: false, help: "print one JSON object" },
+  },
+  "usage: bun bench/alloc.ts [--ops N] [--paths ...] [--json]",
+);
 
 const CHECK_EVERY = 1024;
 
@@ -96,10 +104,18 @@ function measure(name: string, path: Path, ops: number): PathResult {
     }
     growth.sort((a, b) => b[1] - a[1]);
     return {
-      path: name, ops, seconds, ops_per_s: ops / seconds, gcs: gc.gcs,
+      path: name,
+      ops,
+      seconds,
+      ops_per_s: ops / seconds,
+      gcs: gc.gcs,
       objects_delta: after.objectCount - before.objectCount,
       heap_delta_bytes: afterGc.heapSize - before.heapSize,
-      top_types: growth.slice(0, 3).map(([k, d]) => `${k} +${d}`).join(", ") || "none",
+      top_types:
+        growth
+          .slice(0, 3)
+          .map(([k, d]) => `${k} +${d}`)
+          .join(", ") || "none",
     };
   } finally {
     close();
@@ -109,12 +125,22 @@ function measure(name: string, path: Path, ops: number): PathResult {
 const paths: Record<string, Path> = {
   baseline_empty: () => {
     let x = 0;
-    return { step: (n) => { for (let i = 0; i < n; i++) x += i; }, close: () => void x };
+    return {
+      step: (n) => {
+        for (let i = 0; i < n; i++) x += i;
+      },
+      close: () => void x,
+    };
   },
   baseline_alloc: () => {
     // One small object per operation, kept in a 1024-slot ring so the JIT cannot sink it.
     const keep: Array<{ i: number } | undefined> = new Array(1024).fill(undefined);
-    return { step: (n) => { for (let i = 0; i < n; i++) keep[i & 1023] = { i }; }, close: () => void keep };
+    return {
+      step: (n) => {
+        for (let i = 0; i < n; i++) keep[i & 1023] = { i };
+      },
+      close: () => void keep,
+    };
   },
   nop: () => {
     const ring = Ring.create({ entries: 256 });
@@ -147,7 +173,9 @@ const paths: Record<string, Path> = {
     for (let i = 0; i < N; i++) free[freeTop++] = i;
     const sink = new Uint8Array(1 << 20);
     const sender = new ZcSender(ring, a, {
-      mode: "zc", capacity: N, reportUsage: kernelAtLeast("6.2"),
+      mode: "zc",
+      capacity: N,
+      reportUsage: kernelAtLeast("6.2"),
       onReleased: (tag: number) => {
         free[freeTop++] = tag;
       },
@@ -199,7 +227,10 @@ const paths: Record<string, Path> = {
   },
 };
 
-const selected = flags.paths.split(",").map((p) => p.trim()).filter(Boolean);
+const selected = flags.paths
+  .split(",")
+  .map((p) => p.trim())
+  .filter(Boolean);
 for (const p of selected) {
   if (!paths[p]) {
     console.error(`unknown path ${p}; choose from ${Object.keys(paths).join(", ")}`);
@@ -217,12 +248,24 @@ const out = {
   kernel: kernelRelease(),
   bun: Bun.version,
   ops: flags.ops,
-  method: "gcs: intervals of 1024 operations with at least one GC (WeakRef sentinel, bun:jsc releaseWeakRefs); objects_delta: heapStats().objectCount after minus before, no GC forced; heap_delta_bytes: heapStats().heapSize after minus before, each after Bun.gc(true)",
+  method:
+    "gcs: intervals of 1024 operations with at least one GC (WeakRef sentinel, bun:jsc releaseWeakRefs); objects_delta: heapStats().objectCount after minus before, no GC forced; heap_delta_bytes: heapStats().heapSize after minus before, each after Bun.gc(true)",
   results,
 };
 if (flags.json) console.log(JSON.stringify(out));
 else {
-  printTable(["path", "ops", "s", "ops/s", "GCs", "objects +", "heap + (B)", "grew most"],
-    results.map((r) => [r.path, r.ops, r.seconds, Math.round(r.ops_per_s), r.gcs, r.objects_delta, r.heap_delta_bytes, r.top_types]));
+  printTable(
+    ["path", "ops", "s", "ops/s", "GCs", "objects +", "heap + (B)", "grew most"],
+    results.map((r) => [
+      r.path,
+      r.ops,
+      r.seconds,
+      Math.round(r.ops_per_s),
+      r.gcs,
+      r.objects_delta,
+      r.heap_delta_bytes,
+      r.top_types,
+    ]),
+  );
   console.log(`recorded ${recordResult("alloc", out)}`);
 }

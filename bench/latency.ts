@@ -28,13 +28,24 @@ import { tcpAccept, tcpConnect, tcpListen, closeQuietly } from "../src/sync.ts";
 import { openRing } from "../src/api/index.ts";
 import { median, percentile, printTable, parseFlags, recordResult, cpuTimes } from "./lib/harness.ts";
 
-const flags = parseFlags<{ iters: number; runs: number; "stream-mib": number; json: boolean; "no-record": boolean; "spin-us": number }>(
+const flags = parseFlags<{
+  iters: number;
+  runs: number;
+  "stream-mib": number;
+  json: boolean;
+  "no-record": boolean;
+  "spin-us": number;
+}>(
   process.argv.slice(2),
   {
     iters: { type: "number", default: 2000, help: "round trips per run and size" },
     runs: { type: "number", default: 5, help: "runs per implementation and size" },
     "stream-mib": { type: "number", default: 128, help: "MiB moved by each 64 KiB stream run" },
-    "spin-us": { type: "number", default: 0, help: "the async driver's poll window after completions (LoopDriver spinUs; 0 is openRing's default)" },
+    "spin-us": {
+      type: "number",
+      default: 0,
+      help: "the async driver's poll window after completions (LoopDriver spinUs; 0 is openRing's default)",
+    },
     json: { type: "boolean", default: false, help: "print one JSON object instead of tables" },
     "no-record": { type: "boolean", default: false, help: "do not write bench/results/latency-<date>.json" },
   },
@@ -57,7 +68,12 @@ interface Row {
 }
 
 function summarize(impl: string, size: number, runs: number[][]): Row {
-  return { impl, size, p50_us: median(runs.map((r) => percentile(r, 50))), p99_us: median(runs.map((r) => percentile(r, 99))) };
+  return {
+    impl,
+    size,
+    p50_us: median(runs.map((r) => percentile(r, 50))),
+    p99_us: median(runs.map((r) => percentile(r, 99))),
+  };
 }
 
 // ---- bun-uring async API ----
@@ -140,7 +156,9 @@ function syncPingPong(size: number, iters: number): number[] {
   const msg = new Uint8Array(size).fill(7);
   const srvBuf = new Uint8Array(size);
   const clBuf = new Uint8Array(size);
-  const aMsg = addressOf(msg), aSrv = addressOf(srvBuf), aCl = addressOf(clBuf);
+  const aMsg = addressOf(msg),
+    aSrv = addressOf(srvBuf),
+    aCl = addressOf(clBuf);
   const st: SyncState = { done: 0, res: 0 };
   const samples: number[] = [];
   const sq = ring.sq;
@@ -307,7 +325,10 @@ async function one(size) {
 async function nodePingPong(): Promise<Record<string, number[][]> | null> {
   const node = Bun.which("node");
   if (!node) return null;
-  const proc = Bun.spawn([node, "-e", NODE_SCRIPT, JSON.stringify([SIZES, flags.iters, WARMUP, flags.runs])], { stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([node, "-e", NODE_SCRIPT, JSON.stringify([SIZES, flags.iters, WARMUP, flags.runs])], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
   if (code !== 0) return null;
   return JSON.parse(out);
@@ -345,10 +366,13 @@ async function wakeLatency(kind: string, iters: number): Promise<number[]> {
     // reused the number).
     dir = mkdtempSync(join(tmpdir(), "bun-uring-wake-"));
     const script = join(dir, "waiter.ts");
-    writeFileSync(script, `import { c } from ${JSON.stringify(join(import.meta.dir, "../ffi/index.ts"))};
+    writeFileSync(
+      script,
+      `import { c } from ${JSON.stringify(join(import.meta.dir, "../ffi/index.ts"))};
 self.onmessage = (e) => { const { efd, sab } = e.data; const n = new Int32Array(sab); const b = new BigUint64Array(1);
   while (Atomics.load(n, 1) === 0) { if (c.read(efd, b, 8) === 8 && Atomics.load(n, 1) === 0) { Atomics.add(n, 0, 1); Atomics.notify(n, 0); } }
-  postMessage("stopped"); };`);
+  postMessage("stopped"); };`,
+    );
     const sab = new SharedArrayBuffer(8);
     const counter = new Int32Array(sab);
     const w = new Worker(script);
@@ -413,7 +437,9 @@ const WAITS: Array<[string, string]> = [
 const cpu0 = cpuTimes();
 const rows: Row[] = [];
 for (const size of SIZES) {
-  const a: number[][] = [], s: number[][] = [], b: number[][] = [];
+  const a: number[][] = [],
+    s: number[][] = [],
+    b: number[][] = [];
   // Interleaved, so drift of the machine hits every implementation alike.
   for (let r = 0; r < flags.runs; r++) {
     progress(`ping-pong ${size} B, run ${r + 1}/${flags.runs}: async`);
@@ -423,13 +449,18 @@ for (const size of SIZES) {
     progress(`ping-pong ${size} B, run ${r + 1}/${flags.runs}: Bun`);
     b.push(await bunPingPong(size, flags.iters));
   }
-  rows.push(summarize("bun-uring async", size, a), summarize("bun-uring sync", size, s), summarize("Bun.connect/listen", size, b));
+  rows.push(
+    summarize("bun-uring async", size, a),
+    summarize("bun-uring sync", size, s),
+    summarize("Bun.connect/listen", size, b),
+  );
 }
 progress("ping-pong: node:net");
 const nodeRuns = await nodePingPong();
 if (nodeRuns) for (const size of SIZES) rows.push(summarize("node:net", size, nodeRuns[size]!));
 
-const streamAsync: number[] = [], streamSync: number[] = [];
+const streamAsync: number[] = [],
+  streamSync: number[] = [];
 const streamBytes = flags["stream-mib"] * 1024 * 1024;
 for (let r = 0; r < flags.runs; r++) {
   progress(`stream run ${r + 1}/${flags.runs}: async`);
@@ -444,12 +475,18 @@ for (const [kind, label] of WAITS) {
     progress(`wake-up ${kind}, run ${r + 1}/${flags.runs}`);
     runs.push(await wakeLatency(kind, flags.iters));
   }
-  wakeRows.push({ wait: label, p50_us: median(runs.map((x) => percentile(x, 50))), p99_us: median(runs.map((x) => percentile(x, 99))) });
+  wakeRows.push({
+    wait: label,
+    p50_us: median(runs.map((x) => percentile(x, 50))),
+    p99_us: median(runs.map((x) => percentile(x, 99))),
+  });
 }
 const cpu1 = cpuTimes();
 
 const p50 = (impl: string, size: number) => rows.find((r) => r.impl === impl && r.size === size)!.p50_us;
-const perSize = Object.fromEntries(SIZES.map((size) => [size, p50("bun-uring async", size) / p50("Bun.connect/listen", size)]));
+const perSize = Object.fromEntries(
+  SIZES.map((size) => [size, p50("bun-uring async", size) / p50("Bun.connect/listen", size)]),
+);
 const stream = {
   chunk_bytes: STREAM_CHUNK,
   total_mib: flags["stream-mib"],
@@ -466,7 +503,13 @@ const result = {
     async_stream_vs_sync: stream.async_mb_per_s / stream.sync_mb_per_s,
   },
   wake: wakeRows,
-  settings: { iters: flags.iters, runs: flags.runs, warmup: WARMUP, spin_us: flags["spin-us"], node: nodeRuns !== null },
+  settings: {
+    iters: flags.iters,
+    runs: flags.runs,
+    warmup: WARMUP,
+    spin_us: flags["spin-us"],
+    node: nodeRuns !== null,
+  },
   cpu: { user_s: cpu1.user_s - cpu0.user_s, sys_s: cpu1.sys_s - cpu0.sys_s },
 };
 
@@ -474,13 +517,25 @@ if (flags.json) {
   console.log(JSON.stringify(result));
 } else {
   log(`loopback TCP ping-pong, ${flags.iters} round trips x ${flags.runs} runs (median of per-run p50 / p99), µs`);
-  printTable(["impl", "size", "p50_us", "p99_us"], rows.map((r) => [r.impl, r.size, r.p50_us, r.p99_us]));
+  printTable(
+    ["impl", "size", "p50_us", "p99_us"],
+    rows.map((r) => [r.impl, r.size, r.p50_us, r.p99_us]),
+  );
   log("");
   log(`64 KiB stream, ${flags["stream-mib"]} MiB x ${flags.runs} runs (median MB/s)`);
-  printTable(["impl", "MB/s"], [["bun-uring async", stream.async_mb_per_s], ["bun-uring sync", stream.sync_mb_per_s]]);
+  printTable(
+    ["impl", "MB/s"],
+    [
+      ["bun-uring async", stream.async_mb_per_s],
+      ["bun-uring sync", stream.sync_mb_per_s],
+    ],
+  );
   log("");
   log(`wake-up of the event loop: NOP submitted -> handler ran, ${flags.iters} x ${flags.runs} runs, µs`);
-  printTable(["wait", "p50_us", "p99_us"], wakeRows.map((w) => [w.wait, w.p50_us, w.p99_us]));
+  printTable(
+    ["wait", "p50_us", "p99_us"],
+    wakeRows.map((w) => [w.wait, w.p50_us, w.p99_us]),
+  );
   log("");
   log(`async p50 / Bun p50: ${SIZES.map((s) => `${s} B ${perSize[s]!.toFixed(2)}x`).join(", ")} (goal <= 1.0)`);
   log(`async stream / sync stream: ${result.ratios.async_stream_vs_sync.toFixed(2)}x (goal >= 0.9)`);

@@ -20,8 +20,17 @@ if (process.argv[2] === "--ab-child") {
   const [root, batchArg, opsArg] = process.argv.slice(3);
   const R = (await import(resolve(root!, "src/ring/ring.ts"))).Ring as typeof Ring;
   const nop = (await import(resolve(root!, "src/ops/prep.ts"))).prepNop as typeof prepNop;
-  const batch = Number(batchArg), ops = Number(opsArg);
-  const ring = R.create({ entries: 128, singleIssuer: true, coopTaskrun: true, submitAll: true, noSqArray: false, memory: "mmap", registerRingFd: true });
+  const batch = Number(batchArg),
+    ops = Number(opsArg);
+  const ring = R.create({
+    entries: 128,
+    singleIssuer: true,
+    coopTaskrun: true,
+    submitAll: true,
+    noSqArray: false,
+    memory: "mmap",
+    registerRingFd: true,
+  });
   const st = { n: 0 };
   const onDone = (x: typeof st) => {
     x.n++;
@@ -39,9 +48,11 @@ if (process.argv[2] === "--ab-child") {
     }
   };
   run(Math.min(ops, 1_000_000)); // warm-up: the top JIT tier compiles the loop first
-  const cpu0 = process.cpuUsage(), t0 = Bun.nanoseconds();
+  const cpu0 = process.cpuUsage(),
+    t0 = Bun.nanoseconds();
   run(ops);
-  const wallNs = Bun.nanoseconds() - t0, cpu = process.cpuUsage(cpu0);
+  const wallNs = Bun.nanoseconds() - t0,
+    cpu = process.cpuUsage(cpu0);
   ring.close();
   console.log(JSON.stringify({ wallNs, cpuNs: (cpu.user + cpu.system) * 1000, ops: Math.floor(ops / batch) * batch }));
   process.exit(0);
@@ -56,14 +67,22 @@ interface Flags extends Record<string, number | string | boolean> {
   ab: string;
 }
 
-const flags = parseFlags<Flags>(process.argv.slice(2), {
-  ops: { type: "number", default: 2_000_000, help: "NOPs per measurement" },
-  rounds: { type: "number", default: 5, help: "measurements per side and batch size (alternating order)" },
-  json: { type: "boolean", default: false, help: "print one JSON object instead of the table" },
-  "heap-ops": { type: "number", default: 10_000_000, help: "NOPs for the heap-growth measurement (0 skips it)" },
-  batches: { type: "string", default: "1,8,64", help: "comma-separated batch sizes" },
-  ab: { type: "string", default: "", help: "another checkout's directory: measure its ring against this one's (A/B, CPU time, child processes) instead of the C comparison" },
-}, "usage: bun bench/nop.ts [--ops N] [--rounds R] [--json] [--ab DIR]");
+const flags = parseFlags<Flags>(
+  process.argv.slice(2),
+  {
+    ops: { type: "number", default: 2_000_000, help: "NOPs per measurement" },
+    rounds: { type: "number", default: 5, help: "measurements per side and batch size (alternating order)" },
+    json: { type: "boolean", default: false, help: "print one JSON object instead of the table" },
+    "heap-ops": { type: "number", default: 10_000_000, help: "NOPs for the heap-growth measurement (0 skips it)" },
+    batches: { type: "string", default: "1,8,64", help: "comma-separated batch sizes" },
+    ab: {
+      type: "string",
+      default: "",
+      help: "another checkout's directory: measure its ring against this one's (A/B, CPU time, child processes) instead of the C comparison",
+    },
+  },
+  "usage: bun bench/nop.ts [--ops N] [--rounds R] [--json] [--ab DIR]",
+);
 
 const ENTRIES = 128;
 const batches = flags.batches.split(",").map(Number);
@@ -116,7 +135,8 @@ function runTs(batch: number, ops: number): number {
     const before = state.check;
     const ns = loop(ring, batch, ops);
     const rounds = Math.floor(ops / batch);
-    if (state.check - before !== rounds * batch) throw new Error(`TS ring completed ${state.check - before} NOPs, expected ${rounds * batch}`);
+    if (state.check - before !== rounds * batch)
+      throw new Error(`TS ring completed ${state.check - before} NOPs, expected ${rounds * batch}`);
     return ns;
   } finally {
     ring.close();
@@ -137,20 +157,35 @@ if (flags.ab !== "") {
   const here = resolve(import.meta.dir, "..");
   const other = resolve(flags.ab);
   const child = (root: string, batch: number) => {
-    const p = Bun.spawnSync([process.execPath, import.meta.path, "--ab-child", root, String(batch), String(flags.ops)], { stdout: "pipe", stderr: "pipe" });
+    const p = Bun.spawnSync(
+      [process.execPath, import.meta.path, "--ab-child", root, String(batch), String(flags.ops)],
+      { stdout: "pipe", stderr: "pipe" },
+    );
     if (p.exitCode !== 0) throw new Error(`A/B child for ${root} failed: ${p.stderr.toString()}`);
     const r = JSON.parse(p.stdout.toString()) as { wallNs: number; cpuNs: number; ops: number };
     return { cpu: mops(r.ops, r.cpuNs), wall: mops(r.ops, r.wallNs) };
   };
-  const abRows: { batch: number; a_cpu_mops: number; b_cpu_mops: number; a_wall_mops: number; b_wall_mops: number; vs_base: number }[] = [];
+  const abRows: {
+    batch: number;
+    a_cpu_mops: number;
+    b_cpu_mops: number;
+    a_wall_mops: number;
+    b_wall_mops: number;
+    vs_base: number;
+  }[] = [];
   for (const b of batches) {
-    const a: { cpu: number; wall: number }[] = [], base: { cpu: number; wall: number }[] = [], ratios: number[] = [];
+    const a: { cpu: number; wall: number }[] = [],
+      base: { cpu: number; wall: number }[] = [],
+      ratios: number[] = [];
     for (let r = 0; r < flags.rounds; r++) {
       // Alternate which side goes first, so a slow spell of the machine hits both alike.
-      const [x, y] = r % 2 === 0 ? [child(here, b), child(other, b)] : (() => {
-        const yy = child(other, b);
-        return [child(here, b), yy];
-      })();
+      const [x, y] =
+        r % 2 === 0
+          ? [child(here, b), child(other, b)]
+          : (() => {
+              const yy = child(other, b);
+              return [child(here, b), yy];
+            })();
       a.push(x);
       base.push(y);
       ratios.push(x.cpu / y.cpu);
@@ -164,11 +199,25 @@ if (flags.ab !== "") {
       vs_base: round3(median(ratios)),
     });
   }
-  const abResult = { date: today(), kernel: kernelRelease(), ops: flags.ops, rounds: flags.rounds, a: here, b: other, method: "each measurement a fresh child process (1M-NOP warm-up, then one timed run); rates over the child's CPU time; vs_base = median of A/B per round, sides alternating", rows: abRows };
+  const abResult = {
+    date: today(),
+    kernel: kernelRelease(),
+    ops: flags.ops,
+    rounds: flags.rounds,
+    a: here,
+    b: other,
+    method:
+      "each measurement a fresh child process (1M-NOP warm-up, then one timed run); rates over the child's CPU time; vs_base = median of A/B per round, sides alternating",
+    rows: abRows,
+  };
   const abPath = recordResult("nop-ab", abResult);
   if (flags.json) console.log(JSON.stringify(abResult));
   else {
-    printTable(["batch", "a_cpu_mops", "b_cpu_mops", "a_wall_mops", "b_wall_mops", "vs_base"], abRows.map((r) => [r.batch, r.a_cpu_mops, r.b_cpu_mops, r.a_wall_mops, r.b_wall_mops, r.vs_base]), 3);
+    printTable(
+      ["batch", "a_cpu_mops", "b_cpu_mops", "a_wall_mops", "b_wall_mops", "vs_base"],
+      abRows.map((r) => [r.batch, r.a_cpu_mops, r.b_cpu_mops, r.a_wall_mops, r.b_wall_mops, r.vs_base]),
+      3,
+    );
     console.log(`recorded ${abPath}`);
   }
   process.exit(0);
@@ -199,7 +248,8 @@ for (let r = 0; r < flags.rounds; r++) {
 }
 for (const b of batches) {
   const s = samples.get(b)!;
-  const ts = median(s.ts), cm = median(s.c);
+  const ts = median(s.ts),
+    cm = median(s.c);
   rows.push({ batch: b, ts_mops: round3(ts), c_mops: round3(cm), ratio: round3(ts / cm) });
 }
 
@@ -236,14 +286,22 @@ const result = {
   heap_ops: flags["heap-ops"],
   heap_growth_bytes: heapGrowthBytes,
   heap_object_growth: objectGrowth,
-  heap_method: "bun:jsc heapStats().heapSize and objectCount, each after Bun.gc(true), around heap_ops NOPs at batch 64",
+  heap_method:
+    "bun:jsc heapStats().heapSize and objectCount, each after Bun.gc(true), around heap_ops NOPs at batch 64",
 };
 const path = recordResult("nop", result);
 
 if (flags.json) {
   console.log(JSON.stringify(result));
 } else {
-  printTable(["batch", "ts_mops", "c_mops", "ratio"], rows.map((r) => [r.batch, r.ts_mops, r.c_mops, r.ratio]), 3);
-  if (heapGrowthBytes !== null) console.log(`heap growth over ${flags["heap-ops"]} NOPs: ${heapGrowthBytes} bytes, ${objectGrowth} objects (heapStats after Bun.gc(true))`);
+  printTable(
+    ["batch", "ts_mops", "c_mops", "ratio"],
+    rows.map((r) => [r.batch, r.ts_mops, r.c_mops, r.ratio]),
+    3,
+  );
+  if (heapGrowthBytes !== null)
+    console.log(
+      `heap growth over ${flags["heap-ops"]} NOPs: ${heapGrowthBytes} bytes, ${objectGrowth} objects (heapStats after Bun.gc(true))`,
+    );
   console.log(`recorded ${path}`);
 }

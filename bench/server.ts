@@ -72,16 +72,36 @@ interface Flags extends Record<string, number | string | boolean> {
 }
 
 const SPEC = {
-  quick: { type: "boolean", default: false, help: "one round of short windows (for tests): --rounds 1 --warmup-ms 50 --measure-ms 200" },
-  rounds: { type: "number", default: 5, help: "rounds, each measuring every server on every row (medians are reported)" },
+  quick: {
+    type: "boolean",
+    default: false,
+    help: "one round of short windows (for tests): --rounds 1 --warmup-ms 50 --measure-ms 200",
+  },
+  rounds: {
+    type: "number",
+    default: 5,
+    help: "rounds, each measuring every server on every row (medians are reported)",
+  },
   "warmup-ms": { type: "number", default: 250, help: "untimed load before each measurement" },
   "measure-ms": { type: "number", default: 1000, help: "counted window of each measurement" },
-  servers: { type: "string", default: SERVERS.join(","), help: "which servers to run (bun is the baseline of the ratios)" },
+  servers: {
+    type: "string",
+    default: SERVERS.join(","),
+    help: "which servers to run (bun is the baseline of the ratios)",
+  },
   seed: { type: "number", default: 1, help: "seed of the message sizes and contents (the same for every server)" },
   "conns-many": { type: "number", default: 200, help: "connections of the many-connection stream row" },
   "conns-rps": { type: "number", default: 1000, help: "connections of the requests-per-second row" },
-  "uring-echo": { type: "string", default: "sent", help: "bun-uring echo loop: sent (await sock.send(chunk)) or released (await sock.send(chunk).released)" },
-  pin: { type: "boolean", default: false, help: "servers on the last CPU, the client on the first (taskset), with two or more CPUs" },
+  "uring-echo": {
+    type: "string",
+    default: "sent",
+    help: "bun-uring echo loop: sent (await sock.send(chunk)) or released (await sock.send(chunk).released)",
+  },
+  pin: {
+    type: "boolean",
+    default: false,
+    help: "servers on the last CPU, the client on the first (taskset), with two or more CPUs",
+  },
   json: { type: "boolean", default: false, help: "print one JSON object" },
   serve: { type: "string", default: "", help: "(internal) run one server in this process: bun-uring | bun" },
 } as const;
@@ -208,19 +228,71 @@ function workloads(f: Flags): Workload[] {
   return [
     { id: "pingpong", label: "64 B ping-pong, 1 connection", conns: 1, minBytes: 64, maxBytes: 64 },
     { id: "stream_1", label: "1 B-256 KiB echo, 1 connection", conns: 1, minBytes: 1, maxBytes: big },
-    { id: "stream_many", label: `1 B-256 KiB echo, ${f["conns-many"]} connections`, conns: f["conns-many"], minBytes: 1, maxBytes: big },
-    { id: "rps", label: `64 B request/response, ${f["conns-rps"]} connections`, conns: f["conns-rps"], minBytes: 64, maxBytes: 64 },
+    {
+      id: "stream_many",
+      label: `1 B-256 KiB echo, ${f["conns-many"]} connections`,
+      conns: f["conns-many"],
+      minBytes: 1,
+      maxBytes: big,
+    },
+    {
+      id: "rps",
+      label: `64 B request/response, ${f["conns-rps"]} connections`,
+      conns: f["conns-rps"],
+      minBytes: 64,
+      maxBytes: 64,
+    },
   ];
 }
 
 function rows(f: Flags): Row[] {
   const mib = (r: ClientReport) => r.bytes / (1 << 20) / r.seconds;
   return [
-    { id: "pingpong_p50_us", label: "64 B ping-pong p50 (us)", workload: "pingpong", unit: "us", better: "lower", goal: "<= 0.8", pick: (r) => r.p50_us },
-    { id: "pingpong_p99_us", label: "64 B ping-pong p99 (us)", workload: "pingpong", unit: "us", better: "lower", goal: "<= 1.0", pick: (r) => r.p99_us },
-    { id: "stream_1conn_mib_s", label: "1 conn, 1 B-256 KiB echo (MiB/s)", workload: "stream_1", unit: "MiB/s", better: "higher", goal: ">= 1.0", pick: mib },
-    { id: `stream_${f["conns-many"]}conns_mib_s`, label: `${f["conns-many"]} conns, 1 B-256 KiB echo (MiB/s)`, workload: "stream_many", unit: "MiB/s", better: "higher", goal: ">= 1.0", pick: mib },
-    { id: `rps_${f["conns-rps"]}conns`, label: `${f["conns-rps"]} conns, 64 B req/resp (req/s)`, workload: "rps", unit: "req/s", better: "higher", goal: ">= 1.3", pick: (r) => r.messages / r.seconds },
+    {
+      id: "pingpong_p50_us",
+      label: "64 B ping-pong p50 (us)",
+      workload: "pingpong",
+      unit: "us",
+      better: "lower",
+      goal: "<= 0.8",
+      pick: (r) => r.p50_us,
+    },
+    {
+      id: "pingpong_p99_us",
+      label: "64 B ping-pong p99 (us)",
+      workload: "pingpong",
+      unit: "us",
+      better: "lower",
+      goal: "<= 1.0",
+      pick: (r) => r.p99_us,
+    },
+    {
+      id: "stream_1conn_mib_s",
+      label: "1 conn, 1 B-256 KiB echo (MiB/s)",
+      workload: "stream_1",
+      unit: "MiB/s",
+      better: "higher",
+      goal: ">= 1.0",
+      pick: mib,
+    },
+    {
+      id: `stream_${f["conns-many"]}conns_mib_s`,
+      label: `${f["conns-many"]} conns, 1 B-256 KiB echo (MiB/s)`,
+      workload: "stream_many",
+      unit: "MiB/s",
+      better: "higher",
+      goal: ">= 1.0",
+      pick: mib,
+    },
+    {
+      id: `rps_${f["conns-rps"]}conns`,
+      label: `${f["conns-rps"]} conns, 64 B req/resp (req/s)`,
+      workload: "rps",
+      unit: "req/s",
+      better: "higher",
+      goal: ">= 1.3",
+      pick: (r) => r.messages / r.seconds,
+    },
   ];
 }
 
@@ -232,7 +304,10 @@ class ServerProc {
   private stderrTail = "";
   exitCode: number | null = null;
 
-  constructor(readonly name: ServerName, private readonly cmd: string[]) {}
+  constructor(
+    readonly name: ServerName,
+    private readonly cmd: string[],
+  ) {}
 
   async start(): Promise<void> {
     const proc = Bun.spawn(this.cmd, { stdout: "pipe", stderr: "pipe" });
@@ -243,7 +318,8 @@ class ServerProc {
     });
     void (async () => {
       const dec = new TextDecoder();
-      for await (const b of proc.stderr as ReadableStream<Uint8Array>) this.stderrTail = (this.stderrTail + dec.decode(b)).slice(-600);
+      for await (const b of proc.stderr as ReadableStream<Uint8Array>)
+        this.stderrTail = (this.stderrTail + dec.decode(b)).slice(-600);
     })();
     const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
     const dec = new TextDecoder();
@@ -252,7 +328,8 @@ class ServerProc {
     try {
       while (!/listening (\d+)\n/.test(text)) {
         const { value, done } = await reader.read();
-        if (done) throw new Error(`${this.name} server exited before listening: ${this.stderrTail.trim() || "(no output)"}`);
+        if (done)
+          throw new Error(`${this.name} server exited before listening: ${this.stderrTail.trim() || "(no output)"}`);
         text += dec.decode(value);
       }
     } finally {
@@ -310,14 +387,33 @@ function serverCommand(name: ServerName, f: Flags, cBin: string, pin: string[]):
   }
 }
 
-async function measure(server: ServerProc, w: Workload, f: Flags, cBin: string, pin: string[]): Promise<Omit<Measurement, "round">> {
+async function measure(
+  server: ServerProc,
+  w: Workload,
+  f: Flags,
+  cBin: string,
+  pin: string[],
+): Promise<Omit<Measurement, "round">> {
   if (!server.alive) {
     // Dead since an earlier measurement (which has its failure): start it again for this one.
     server.restarts++;
     const err = await server.tryStart();
     if (err !== null) return { report: null, failure: err };
   }
-  const cmd = [...pin, cBin, "client", HOST, String(server.port), String(w.conns), String(w.minBytes), String(w.maxBytes), String(f["warmup-ms"]), String(f["measure-ms"]), String(f.seed), String(server.proc.pid)];
+  const cmd = [
+    ...pin,
+    cBin,
+    "client",
+    HOST,
+    String(server.port),
+    String(w.conns),
+    String(w.minBytes),
+    String(w.maxBytes),
+    String(f["warmup-ms"]),
+    String(f["measure-ms"]),
+    String(f.seed),
+    String(server.proc.pid),
+  ];
   server.clearTail();
   const client = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe" });
   const killer = setTimeout(() => client.kill(), f["warmup-ms"] + f["measure-ms"] + 60_000);
@@ -332,8 +428,16 @@ async function measure(server: ServerProc, w: Workload, f: Flags, cBin: string, 
   }
   // Let the server notice the closed connections before judging whether it is still alive.
   await Bun.sleep(20);
-  const serverNote = server.alive ? (server.tail() ? `; server stderr: ${server.tail()}` : "") : `; the server exited (code ${server.exitCode}${server.tail() ? `: ${server.tail()}` : ""})`;
-  if (report === null) return { report: null, failure: `client gave no report (exit ${client.exitCode}${err.trim() ? `: ${err.trim().slice(-300)}` : ""})${serverNote}` };
+  const serverNote = server.alive
+    ? server.tail()
+      ? `; server stderr: ${server.tail()}`
+      : ""
+    : `; the server exited (code ${server.exitCode}${server.tail() ? `: ${server.tail()}` : ""})`;
+  if (report === null)
+    return {
+      report: null,
+      failure: `client gave no report (exit ${client.exitCode}${err.trim() ? `: ${err.trim().slice(-300)}` : ""})${serverNote}`,
+    };
   if (!report.ok) return { report: null, failure: `${report.error}${serverNote}` };
   return { report, failure: null };
 }
@@ -356,14 +460,16 @@ async function main(): Promise<void> {
   if (f.serve === "bun-uring") return serveUring(f["uring-echo"]);
   if (f.serve === "bun") return serveBun();
   if (f.serve !== "") throw new Error(`--serve must be bun-uring or bun, got ${f.serve}`);
-  if (!["sent", "released"].includes(f["uring-echo"])) throw new Error(`--uring-echo must be sent or released, got ${f["uring-echo"]}`);
+  if (!["sent", "released"].includes(f["uring-echo"]))
+    throw new Error(`--uring-echo must be sent or released, got ${f["uring-echo"]}`);
   if (f.quick) {
     f.rounds = 1;
     f["warmup-ms"] = 50;
     f["measure-ms"] = 200;
   }
   const names = f.servers.split(",").map((s) => s.trim()) as ServerName[];
-  for (const n of names) if (!SERVERS.includes(n)) throw new Error(`unknown server ${n} (known: ${SERVERS.join(", ")})`);
+  for (const n of names)
+    if (!SERVERS.includes(n)) throw new Error(`unknown server ${n} (known: ${SERVERS.join(", ")})`);
   if (!names.includes(BASELINE)) throw new Error(`--servers must include ${BASELINE}: the ratios are against it`);
 
   const cBin = await compileC("echo_epoll", "c/echo_epoll.c");
@@ -388,7 +494,9 @@ async function main(): Promise<void> {
           results.get(key)!.push({ round, ...m });
           if (!f.json) {
             const r = m.report;
-            console.error(`round ${round + 1} ${w.label} ${s.name}: ${r ? `${r.messages} messages, ${(r.bytes / (1 << 20) / r.seconds).toFixed(1)} MiB/s, p50 ${r.p50_us.toFixed(1)} us, p99 ${r.p99_us.toFixed(1)} us` : `FAILED: ${m.failure}`}`);
+            console.error(
+              `round ${round + 1} ${w.label} ${s.name}: ${r ? `${r.messages} messages, ${(r.bytes / (1 << 20) / r.seconds).toFixed(1)} MiB/s, p50 ${r.p50_us.toFixed(1)} us, p99 ${r.p99_us.toFixed(1)} us` : `FAILED: ${m.failure}`}`,
+            );
           }
         }
       }
@@ -400,9 +508,13 @@ async function main(): Promise<void> {
 
   const rowList = rows(f);
   const table = rowList.map((row) => {
-    const cells = Object.fromEntries(names.map((n) => [n, cellOf(results.get(`${n}/${row.workload}`) ?? [], row.pick)])) as Record<ServerName, Cell>;
+    const cells = Object.fromEntries(
+      names.map((n) => [n, cellOf(results.get(`${n}/${row.workload}`) ?? [], row.pick)]),
+    ) as Record<ServerName, Cell>;
     const base = cells[BASELINE].value;
-    const ratios = Object.fromEntries(names.map((n) => [n, cells[n].value !== null && base !== null && base > 0 ? cells[n].value! / base : null]));
+    const ratios = Object.fromEntries(
+      names.map((n) => [n, cells[n].value !== null && base !== null && base > 0 ? cells[n].value! / base : null]),
+    );
     return { row, cells, ratios };
   });
   // Per workload and server: CPU per message of the server, CPU share of the client (medians).
@@ -413,13 +525,31 @@ async function main(): Promise<void> {
       names.map((n) => {
         const ok = (results.get(`${n}/${w.id}`) ?? []).filter((m) => m.report).map((m) => m.report!);
         // The client reports -1 when it could not read the server's /proc/PID/stat.
-        const per = (x: (r: ClientReport) => number) => (ok.length && ok.every((r) => x(r) >= 0) ? median(ok.map((r) => (x(r) / Math.max(r.messages, 1)) * 1e6)) : null);
-        return [n, { server_user_us_per_msg: per((r) => r.server_user_s), server_sys_us_per_msg: per((r) => r.server_sys_s), client_cpu_share: ok.length ? median(ok.map((r) => r.client_cpu_s / r.seconds)) : null }];
+        const per = (x: (r: ClientReport) => number) =>
+          ok.length && ok.every((r) => x(r) >= 0)
+            ? median(ok.map((r) => (x(r) / Math.max(r.messages, 1)) * 1e6))
+            : null;
+        return [
+          n,
+          {
+            server_user_us_per_msg: per((r) => r.server_user_s),
+            server_sys_us_per_msg: per((r) => r.server_sys_s),
+            client_cpu_share: ok.length ? median(ok.map((r) => r.client_cpu_s / r.seconds)) : null,
+          },
+        ];
       }),
     ),
   }));
-  const echoedOk = Object.fromEntries(names.map((n) => [n, ws.every((w) => (results.get(`${n}/${w.id}`) ?? []).every((m) => m.failure === null))]));
-  const failures = names.flatMap((n) => ws.flatMap((w) => (results.get(`${n}/${w.id}`) ?? []).filter((m) => m.failure).map((m) => ({ server: n, workload: w.id, round: m.round + 1, failure: m.failure! }))));
+  const echoedOk = Object.fromEntries(
+    names.map((n) => [n, ws.every((w) => (results.get(`${n}/${w.id}`) ?? []).every((m) => m.failure === null))]),
+  );
+  const failures = names.flatMap((n) =>
+    ws.flatMap((w) =>
+      (results.get(`${n}/${w.id}`) ?? [])
+        .filter((m) => m.failure)
+        .map((m) => ({ server: n, workload: w.id, round: m.round + 1, failure: m.failure! })),
+    ),
+  );
   const json = {
     bench: "server",
     kernel: kernelRelease(),
@@ -428,12 +558,21 @@ async function main(): Promise<void> {
     measure_ms: f["measure-ms"],
     seed: f.seed,
     uring_echo: f["uring-echo"] === "released" ? "await sock.send(chunk).released" : "await sock.send(chunk)",
-    socket_options: "listener SO_REUSEADDR, backlog 511 (Bun.listen: 512); TCP_NODELAY on every accepted and client socket; SO_SNDBUF/SO_RCVBUF at the kernel's defaults on every side",
+    socket_options:
+      "listener SO_REUSEADDR, backlog 511 (Bun.listen: 512); TCP_NODELAY on every accepted and client socket; SO_SNDBUF/SO_RCVBUF at the kernel's defaults on every side",
     client: "bench/c/echo_epoll.c client (epoll, one message in flight per connection, every echoed byte compared)",
     pinning: pinned ? `servers on CPU ${cpus - 1}, client on CPU 0 (taskset)` : "none",
     seconds: Math.round(seconds),
     servers: names,
-    rows: table.map(({ row, cells }) => ({ id: row.id, label: row.label, unit: row.unit, better: row.better, values: Object.fromEntries(names.map((n) => [n, cells[n].value])), rounds: Object.fromEntries(names.map((n) => [n, cells[n].rounds])), failures: Object.fromEntries(names.filter((n) => cells[n].failure).map((n) => [n, cells[n].failure])) })),
+    rows: table.map(({ row, cells }) => ({
+      id: row.id,
+      label: row.label,
+      unit: row.unit,
+      better: row.better,
+      values: Object.fromEntries(names.map((n) => [n, cells[n].value])),
+      rounds: Object.fromEntries(names.map((n) => [n, cells[n].rounds])),
+      failures: Object.fromEntries(names.filter((n) => cells[n].failure).map((n) => [n, cells[n].failure])),
+    })),
     ratios: Object.fromEntries(table.map(({ row, ratios }) => [row.id, ratios])),
     goals: { server: "bun-uring", against: BASELINE, ...Object.fromEntries(rowList.map((r) => [r.id, r.goal])) },
     echoed_ok: echoedOk,
@@ -449,21 +588,35 @@ async function main(): Promise<void> {
     return;
   }
   const others = names.filter((n) => n !== BASELINE);
-  const fmt = (v: number | null, unit: string) => (v === null ? "FAILED" : unit === "req/s" ? String(Math.round(v)) : v.toFixed(unit === "us" ? 1 : 0));
+  const fmt = (v: number | null, unit: string) =>
+    v === null ? "FAILED" : unit === "req/s" ? String(Math.round(v)) : v.toFixed(unit === "us" ? 1 : 0);
   printTable(
     ["row", ...names, ...others.map((n) => `${n}/bun`), "goal (bun-uring/bun)"],
-    table.map(({ row, cells, ratios }) => [row.label, ...names.map((n) => fmt(cells[n].value, row.unit)), ...others.map((n) => (ratios[n] === null ? "-" : `${ratios[n]!.toFixed(2)}x`)), row.goal]),
+    table.map(({ row, cells, ratios }) => [
+      row.label,
+      ...names.map((n) => fmt(cells[n].value, row.unit)),
+      ...others.map((n) => (ratios[n] === null ? "-" : `${ratios[n]!.toFixed(2)}x`)),
+      row.goal,
+    ]),
   );
-  console.log(`\nmedians of ${f.rounds} round(s), ${f["warmup-ms"]} ms warm-up + ${f["measure-ms"]} ms counted each; kernel ${kernelRelease()}; ${json.pinning}; ${Math.round(seconds)} s`);
+  console.log(
+    `\nmedians of ${f.rounds} round(s), ${f["warmup-ms"]} ms warm-up + ${f["measure-ms"]} ms counted each; kernel ${kernelRelease()}; ${json.pinning}; ${Math.round(seconds)} s`,
+  );
   console.log(`\nserver CPU per message (user / system, us) and the client's CPU share of its core:`);
   printTable(
     ["workload", ...names],
-    profile.map((p) => [p.label, ...names.map((n) => {
-      const s = p.servers[n]!;
-      if (s.client_cpu_share === null) return "FAILED";
-      const cpu = s.server_user_us_per_msg === null || s.server_sys_us_per_msg === null ? "n/a" : `${s.server_user_us_per_msg.toFixed(1)} / ${s.server_sys_us_per_msg.toFixed(1)}`;
-      return `${cpu} (client ${(100 * s.client_cpu_share).toFixed(0)}%)`;
-    })]),
+    profile.map((p) => [
+      p.label,
+      ...names.map((n) => {
+        const s = p.servers[n]!;
+        if (s.client_cpu_share === null) return "FAILED";
+        const cpu =
+          s.server_user_us_per_msg === null || s.server_sys_us_per_msg === null
+            ? "n/a"
+            : `${s.server_user_us_per_msg.toFixed(1)} / ${s.server_sys_us_per_msg.toFixed(1)}`;
+        return `${cpu} (client ${(100 * s.client_cpu_share).toFixed(0)}%)`;
+      }),
+    ]),
   );
   for (const x of failures) console.log(`FAILED ${x.server} ${x.workload} round ${x.round}: ${x.failure}`);
   console.log(`echoed correctly: ${names.map((n) => `${n} ${echoedOk[n] ? "yes" : "NO"}`).join(", ")}`);

@@ -10,7 +10,8 @@ export interface ChartRow {
   mib_s: number;
 }
 
-const W = 860, H = 520;
+const W = 860,
+  H = 520;
 const M = { left: 70, right: 230, top: 50, bottom: 60 };
 const PALETTE: Record<string, string[]> = {
   "bun-uring": ["#1f77b4", "#2ca02c", "#17becf", "#9467bd", "#d62728"],
@@ -31,20 +32,29 @@ function niceAxis(max: number): { top: number; step: number } {
   return { top: Math.ceil(max / step) * step || step, step };
 }
 
-export function renderChart(rows: readonly ChartRow[], meta: { kernel?: string; rounds?: number; seconds?: number; batch?: number } = {}): string {
+export function renderChart(
+  rows: readonly ChartRow[],
+  meta: { kernel?: string; rounds?: number; seconds?: number; batch?: number } = {},
+): string {
   const sizes = [...new Set(rows.map((r) => r.size))].sort((a, b) => a - b);
   const series = [...new Set(rows.map((r) => `${r.sender} ${r.mode}`))];
   const maxY = Math.max(1, ...rows.map((r) => (Number.isFinite(r.mib_s) ? r.mib_s : 0)));
   const { top, step } = niceAxis(maxY);
-  const pw = W - M.left - M.right, ph = H - M.top - M.bottom;
+  const pw = W - M.left - M.right,
+    ph = H - M.top - M.bottom;
   const lx = (s: number) => Math.log2(s);
-  const x0 = lx(sizes[0] ?? 1024), x1 = lx(sizes[sizes.length - 1] ?? 262144);
+  const x0 = lx(sizes[0] ?? 1024),
+    x1 = lx(sizes[sizes.length - 1] ?? 262144);
   const X = (s: number) => M.left + (x1 === x0 ? pw / 2 : ((lx(s) - x0) / (x1 - x0)) * pw);
   const Y = (v: number) => M.top + ph - (v / top) * ph;
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  out.push(`<text x="${M.left}" y="24" font-size="16" font-weight="bold">TCP stream over loopback: sender throughput by payload size</text>`);
+  out.push(
+    `<text x="${M.left}" y="24" font-size="16" font-weight="bold">TCP stream over loopback: sender throughput by payload size</text>`,
+  );
   const sub = `medians of ${meta.rounds ?? "?"} rounds × ${meta.seconds ?? "?"} s, batch ${meta.batch ?? "?"}, TCP_NODELAY, one copying C receiver per sender, kernel ${meta.kernel ?? "?"}`;
   out.push(`<text x="${M.left}" y="40" fill="#555">${esc(sub)}</text>`);
   for (let v = 0; v <= top + 1e-9; v += step) {
@@ -55,7 +65,9 @@ export function renderChart(rows: readonly ChartRow[], meta: { kernel?: string; 
   for (const s of sizes) {
     const x = X(s);
     out.push(`<line x1="${x}" y1="${M.top}" x2="${x}" y2="${M.top + ph}" stroke="#f0f0f0"/>`);
-    out.push(`<text x="${x}" y="${M.top + ph + 18}" text-anchor="middle">${s >= 1024 ? `${s / 1024} KiB` : `${s} B`}</text>`);
+    out.push(
+      `<text x="${x}" y="${M.top + ph + 18}" text-anchor="middle">${s >= 1024 ? `${s / 1024} KiB` : `${s} B`}</text>`,
+    );
   }
   out.push(`<line x1="${M.left}" y1="${M.top + ph}" x2="${M.left + pw}" y2="${M.top + ph}" stroke="#333"/>`);
   out.push(`<line x1="${M.left}" y1="${M.top}" x2="${M.left}" y2="${M.top + ph}" stroke="#333"/>`);
@@ -68,18 +80,26 @@ export function renderChart(rows: readonly ChartRow[], meta: { kernel?: string; 
     used[sender!] = k + 1;
     const colors = PALETTE[sender!] ?? ["#000"];
     const color = colors[k % colors.length]!;
-    const dash = sender === "c-liburing" ? ` stroke-dasharray="6 4"` : sender === "node-net" || sender === "bun-net" ? ` stroke-dasharray="2 3"` : "";
+    const dash =
+      sender === "c-liburing"
+        ? ` stroke-dasharray="6 4"`
+        : sender === "node-net" || sender === "bun-net"
+          ? ` stroke-dasharray="2 3"`
+          : "";
     const pts = sizes
       .map((s) => rows.find((r) => r.size === s && `${r.sender} ${r.mode}` === name))
       .filter((r): r is ChartRow => r !== undefined && Number.isFinite(r.mib_s))
       .map((r) => `${X(r.size).toFixed(1)},${Y(r.mib_s).toFixed(1)}`);
-    if (pts.length) out.push(`<polyline points="${pts.join(" ")}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
+    if (pts.length)
+      out.push(`<polyline points="${pts.join(" ")}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
     for (const p of pts) {
       const [px, py] = p.split(",");
       out.push(`<circle cx="${px}" cy="${py}" r="3" fill="${color}"/>`);
     }
     const ly = M.top + 10 + i * 20;
-    out.push(`<line x1="${M.left + pw + 20}" y1="${ly}" x2="${M.left + pw + 50}" y2="${ly}" stroke="${color}" stroke-width="2"${dash}/>`);
+    out.push(
+      `<line x1="${M.left + pw + 20}" y1="${ly}" x2="${M.left + pw + 50}" y2="${ly}" stroke="${color}" stroke-width="2"${dash}/>`,
+    );
     out.push(`<text x="${M.left + pw + 56}" y="${ly + 4}">${esc(`${sender} ${mode}`)}</text>`);
   });
   out.push(`</svg>`);
@@ -88,7 +108,8 @@ export function renderChart(rows: readonly ChartRow[], meta: { kernel?: string; 
 
 if (import.meta.main) {
   const [input, output = "docs/tcp-stream.svg"] = process.argv.slice(2);
-  const usage = "usage: bun bench/tcp-stream-chart.ts bench/results/tcp-stream-<date>.json [out.svg]\n" +
+  const usage =
+    "usage: bun bench/tcp-stream-chart.ts bench/results/tcp-stream-<date>.json [out.svg]\n" +
     "Redraws the throughput chart (one line per sender and mode) from a recorded tcp-stream run.";
   if (input === "--help" || input === "-h") {
     console.log(usage);

@@ -31,18 +31,27 @@ interface Flags extends Record<string, number | string | boolean> {
   vm: boolean;
 }
 
-const flags = parseFlags<Flags>(process.argv.slice(2), {
-  chunks: { type: "number", default: 2_000_000, help: "chunks per measurement" },
-  batch: { type: "number", default: 64, help: "CQEs per drain (and refill entries per publish)" },
-  rounds: { type: "number", default: 5, help: "measurements per variant (medians are reported)" },
-  segment: { type: "number", default: 65536, help: "chunks per timed segment (a sample is its fastest segment)" },
-  json: { type: "boolean", default: false, help: "print one JSON object instead of the table" },
-  child: { type: "string", default: "", help: "internal: measure one variant in this process and print it" },
-  vm: { type: "boolean", default: false, help: "instead: run test/vm/zcrx-nodev.test.ts and test/vm/zcrx-async.test.ts in the newest kernel's VM (scripts/vm.ts) and report bytes verified, refills the kernel consumed, and the async API's releases per publish" },
-}, "usage: bun bench/zcrx.ts [--chunks N] [--batch B] [--rounds R] [--json]");
+const flags = parseFlags<Flags>(
+  process.argv.slice(2),
+  {
+    chunks: { type: "number", default: 2_000_000, help: "chunks per measurement" },
+    batch: { type: "number", default: 64, help: "CQEs per drain (and refill entries per publish)" },
+    rounds: { type: "number", default: 5, help: "measurements per variant (medians are reported)" },
+    segment: { type: "number", default: 65536, help: "chunks per timed segment (a sample is its fastest segment)" },
+    json: { type: "boolean", default: false, help: "print one JSON object instead of the table" },
+    child: { type: "string", default: "", help: "internal: measure one variant in this process and print it" },
+    vm: {
+      type: "boolean",
+      default: false,
+      help: "instead: run test/vm/zcrx-nodev.test.ts and test/vm/zcrx-async.test.ts in the newest kernel's VM (scripts/vm.ts) and report bytes verified, refills the kernel consumed, and the async API's releases per publish",
+    },
+  },
+  "usage: bun bench/zcrx.ts [--chunks N] [--batch B] [--rounds R] [--json]",
+);
 
 if (!Number.isInteger(flags.batch) || flags.batch < 1 || flags.batch > 4096) throw new Error("--batch must be 1..4096");
-if (!Number.isInteger(flags.chunks) || flags.chunks < flags.batch) throw new Error("--chunks must be an integer >= --batch");
+if (!Number.isInteger(flags.chunks) || flags.chunks < flags.batch)
+  throw new Error("--chunks must be an integer >= --batch");
 
 const CHUNK = 4096;
 type Variant = "batched" | "unbatched" | "view" | "stream" | "stream-poll" | "stream-poll-noview";
@@ -59,17 +68,42 @@ const quietHost: ZcrxStreamHost = { kick() {}, cancelRecvZc() {} };
 
 function setup(variant: Variant): Setup {
   // Enough buffers and refill slots that one drain never waits for the kernel side.
-  const sim = new SimulatedZcrx({ areaBytes: 4 * flags.batch * CHUNK, rqEntries: 4096, cqEntries: 4096, poison: false });
+  const sim = new SimulatedZcrx({
+    areaBytes: 4 * flags.batch * CHUNK,
+    rqEntries: 4096,
+    cqEntries: 4096,
+    poison: false,
+  });
   const rx = sim.createReceiver();
   const fd = sim.connect();
   const sink = { n: 0, bytes: 0 };
   if (variant.startsWith("stream")) return { sim, rx, fd, sink };
   const handler =
     variant === "batched"
-      ? { onData(s: typeof sink, chunk: number, _offset: number, length: number) { s.n++; s.bytes += length; rx.release(chunk); } }
+      ? {
+          onData(s: typeof sink, chunk: number, _offset: number, length: number) {
+            s.n++;
+            s.bytes += length;
+            rx.release(chunk);
+          },
+        }
       : variant === "unbatched"
-        ? { onData(s: typeof sink, chunk: number, _offset: number, length: number) { s.n++; s.bytes += length; rx.release(chunk); rx.publish(); } }
-        : { onData(s: typeof sink, chunk: number) { const v = rx.view(chunk); s.n++; s.bytes += v.length; rx.release(chunk); } };
+        ? {
+            onData(s: typeof sink, chunk: number, _offset: number, length: number) {
+              s.n++;
+              s.bytes += length;
+              rx.release(chunk);
+              rx.publish();
+            },
+          }
+        : {
+            onData(s: typeof sink, chunk: number) {
+              const v = rx.view(chunk);
+              s.n++;
+              s.bytes += v.length;
+              rx.release(chunk);
+            },
+          };
   rx.recv(fd, handler, sink);
   return { sim, rx, fd, sink };
 }
@@ -98,14 +132,20 @@ function measure(variant: Variant, s: Setup): { mean: number; best: number } {
     const per = timed / (drainsPerSegment * flags.batch);
     if (per < best) best = per;
   }
-  if (rx.live !== 0 || rx.pending !== 0) throw new Error(`${variant}: ${rx.live} chunks held, ${rx.pending} pending after a run`);
+  if (rx.live !== 0 || rx.pending !== 0)
+    throw new Error(`${variant}: ${rx.live} chunks held, ${rx.pending} pending after a run`);
   return { mean: total / (segments * drainsPerSegment * flags.batch), best };
 }
 
 /** measure() for the async API: per drain, next() for each chunk as `for await` calls it (or, with
  * `poll`, next() for the first and poll() for the rest), a read of its view's length, release(),
  * then the turn's publish. */
-async function measureStream(s: Setup, stream: ZcrxStream, poll: boolean, view: boolean): Promise<{ mean: number; best: number }> {
+async function measureStream(
+  s: Setup,
+  stream: ZcrxStream,
+  poll: boolean,
+  view: boolean,
+): Promise<{ mean: number; best: number }> {
   const { sim, rx, fd, sink } = s;
   const turn = refillTurnOf(rx, quietHost);
   const batch = flags.batch;
@@ -143,7 +183,8 @@ async function measureStream(s: Setup, stream: ZcrxStream, poll: boolean, view: 
     // The turn's own setImmediate (queued by the first release) runs here and finds nothing.
     await new Promise((r) => setImmediate(r));
   }
-  if (rx.live !== 0 || rx.pending !== 0) throw new Error(`stream: ${rx.live} chunks held, ${rx.pending} pending after a run`);
+  if (rx.live !== 0 || rx.pending !== 0)
+    throw new Error(`stream: ${rx.live} chunks held, ${rx.pending} pending after a run`);
   return { mean: total / (segments * drainsPerSegment * batch), best };
 }
 
@@ -155,7 +196,17 @@ const variants: Variant[] = ["batched", "unbatched", "view", "stream", "stream-p
  * bench/results/zcrx-vm-<date>.json. */
 async function vmReport(): Promise<void> {
   const root = new URL("..", import.meta.url).pathname;
-  const p = Bun.spawn([process.execPath, "scripts/vm.ts", "--kernel", "newest", "test/vm/zcrx-nodev.test.ts", "test/vm/zcrx-async.test.ts"], { cwd: root, stdout: "pipe", stderr: "inherit" });
+  const p = Bun.spawn(
+    [
+      process.execPath,
+      "scripts/vm.ts",
+      "--kernel",
+      "newest",
+      "test/vm/zcrx-nodev.test.ts",
+      "test/vm/zcrx-async.test.ts",
+    ],
+    { cwd: root, stdout: "pipe", stderr: "inherit" },
+  );
   const out = await new Response(p.stdout).text();
   const code = await p.exited;
   const lines = out.split("\n");
@@ -167,9 +218,34 @@ async function vmReport(): Promise<void> {
   if (flags.json) {
     console.log(JSON.stringify(result));
   } else {
-    printTable(["test", "kernel", "bytes verified", "chunks", "area chunks", "refills consumed", "publishes", "ms"], runs.map((r) => [r.test, r.kernel, r.bytes_verified, r.chunks, r.area_chunks, r.refills_consumed, r.stats.publishes, r.elapsed_ms]));
+    printTable(
+      ["test", "kernel", "bytes verified", "chunks", "area chunks", "refills consumed", "publishes", "ms"],
+      runs.map((r) => [
+        r.test,
+        r.kernel,
+        r.bytes_verified,
+        r.chunks,
+        r.area_chunks,
+        r.refills_consumed,
+        r.stats.publishes,
+        r.elapsed_ms,
+      ]),
+    );
     console.log("\nasync API, for await + release() per chunk:");
-    printTable(["sender", "kernel", "bytes verified", "chunks", "publishes", "releases/publish", "flushes", "starvations", "ms"], asyncRuns.map((r) => [r.sender, r.kernel, r.first_mismatch < 0 ? r.bytes : 0, r.stats.chunks, r.stats.publishes, r.stats.batch_mean, r.stats.flushes, r.stats.starvations, r.elapsed_ms]));
+    printTable(
+      ["sender", "kernel", "bytes verified", "chunks", "publishes", "releases/publish", "flushes", "starvations", "ms"],
+      asyncRuns.map((r) => [
+        r.sender,
+        r.kernel,
+        r.first_mismatch < 0 ? r.bytes : 0,
+        r.stats.chunks,
+        r.stats.publishes,
+        r.stats.batch_mean,
+        r.stats.flushes,
+        r.stats.starvations,
+        r.elapsed_ms,
+      ]),
+    );
     console.log(summary);
     console.log(`written: ${written}`);
   }
@@ -184,7 +260,19 @@ if (flags.vm) {
 /** One measurement in a fresh process, so each variant's handler is the only one the engine has
  * seen at its call sites (as in an application), with its own warm-up run first. */
 function sampleInChild(v: Variant): { ns: number; mean: number; publishes: number; chunks: number } {
-  const p = Bun.spawnSync([process.execPath, import.meta.path, "--child", v, "--chunks", String(flags.chunks), "--batch", String(flags.batch)], { stdout: "pipe", stderr: "inherit" });
+  const p = Bun.spawnSync(
+    [
+      process.execPath,
+      import.meta.path,
+      "--child",
+      v,
+      "--chunks",
+      String(flags.chunks),
+      "--batch",
+      String(flags.batch),
+    ],
+    { stdout: "pipe", stderr: "inherit" },
+  );
   if (p.exitCode !== 0) throw new Error(`bench child for ${v} failed (exit ${p.exitCode})`);
   return JSON.parse(p.stdout.toString());
 }
@@ -196,14 +284,17 @@ if (flags.child) {
   let m: { mean: number; best: number };
   if (v.startsWith("stream")) {
     const stream = new ZcrxStream(st.rx, st.fd, quietHost);
-    const poll = v !== "stream", view = v !== "stream-poll-noview";
+    const poll = v !== "stream",
+      view = v !== "stream-poll-noview";
     await measureStream(st, stream, poll, view);
     m = await measureStream(st, stream, poll, view);
   } else {
     measure(v, st);
     m = measure(v, st);
   }
-  console.log(JSON.stringify({ ns: m.best, mean: m.mean, publishes: st.rx.stats.publishes, chunks: st.rx.stats.chunks }));
+  console.log(
+    JSON.stringify({ ns: m.best, mean: m.mean, publishes: st.rx.stats.publishes, chunks: st.rx.stats.chunks }),
+  );
   process.exit(0);
 }
 
@@ -264,11 +355,18 @@ const written = recordResult("zcrx", result);
 if (flags.json) {
   console.log(JSON.stringify(result));
 } else {
-  printTable(["variant", "ns/chunk (median)", "min", "max", "mean incl. preemption", "publishes/chunk"], variants.map((v) => {
-    const xs = samples.get(v)!;
-    return [v, median(xs), Math.min(...xs), Math.max(...xs), median(means.get(v)!), publishesPerChunk.get(v)!];
-  }));
-  console.log(`\nbatch ${flags.batch} CQEs per drain, ${result.chunks_per_measurement} chunks per measurement, ${flags.rounds} rounds; goal <= 40 ns/chunk batched, <= 60 for the stream (view included)`);
-  console.log(`heap growth over one batched run: ${result.heap_growth_bytes} bytes; load average ${load.join(" ")} (wall-clock timing: other load inflates it)`);
+  printTable(
+    ["variant", "ns/chunk (median)", "min", "max", "mean incl. preemption", "publishes/chunk"],
+    variants.map((v) => {
+      const xs = samples.get(v)!;
+      return [v, median(xs), Math.min(...xs), Math.max(...xs), median(means.get(v)!), publishesPerChunk.get(v)!];
+    }),
+  );
+  console.log(
+    `\nbatch ${flags.batch} CQEs per drain, ${result.chunks_per_measurement} chunks per measurement, ${flags.rounds} rounds; goal <= 40 ns/chunk batched, <= 60 for the stream (view included)`,
+  );
+  console.log(
+    `heap growth over one batched run: ${result.heap_growth_bytes} bytes; load average ${load.join(" ")} (wall-clock timing: other load inflates it)`,
+  );
   console.log(`written: ${written}`);
 }

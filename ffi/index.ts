@@ -109,7 +109,14 @@ const LIBURING_DEFAULT = "liburing.so.2";
  * null; every result is a number). */
 export interface LiburingCalls {
   io_uring_setup(entries: number, params: Pointer): number;
-  io_uring_enter2(fd: number, toSubmit: number, minComplete: number, flags: number, arg: Pointer, argSize: number): number;
+  io_uring_enter2(
+    fd: number,
+    toSubmit: number,
+    minComplete: number,
+    flags: number,
+    arg: Pointer,
+    argSize: number,
+  ): number;
   io_uring_register(fd: number, opcode: number, arg: Pointer, nrArgs: number): number;
 }
 
@@ -174,7 +181,9 @@ function openLiburing(): { symbols: LiburingSymbols; path: string; hasEnter2: bo
     } catch {
       throw new NativeLoadError(installHint(path, (first as Error).message), { cause: first });
     }
-    const s = lib.symbols as unknown as LiburingCalls & { io_uring_enter(fd: number, toSubmit: number, minComplete: number, flags: number, sig: Pointer): number };
+    const s = lib.symbols as unknown as LiburingCalls & {
+      io_uring_enter(fd: number, toSubmit: number, minComplete: number, flags: number, sig: Pointer): number;
+    };
     const enter2 = (fd: number, toSubmit: number, minComplete: number, flags: number, arg: Pointer, sz: number) =>
       sz === 0 ? s.io_uring_enter(fd, toSubmit, minComplete, flags, arg) : -22; // EINVAL
     return {
@@ -222,8 +231,13 @@ const FAST_TYPED_ARRAY_LIMIT = 1000;
  * as native code may use the address: `ptr()` itself holds no reference (oven-sh/bun#9094). */
 export function addressOf(view: NodeJS.TypedArray | DataView): number {
   // ptr() throws a bare TypeError for these; the library's own error names the cause instead.
-  if (!ArrayBuffer.isView(view)) throw invalidArgument("addressOf", "needs a typed array or DataView (a bare ArrayBuffer is not a pointer bun:ffi can pass)");
-  if (view.byteLength === 0) throw invalidArgument("addressOf", "the view is empty or its ArrayBuffer was detached (transferred)");
+  if (!ArrayBuffer.isView(view))
+    throw invalidArgument(
+      "addressOf",
+      "needs a typed array or DataView (a bare ArrayBuffer is not a pointer bun:ffi can pass)",
+    );
+  if (view.byteLength === 0)
+    throw invalidArgument("addressOf", "the view is empty or its ArrayBuffer was detached (transferred)");
   // JSC keeps a small typed array's bytes inside the GC heap until its .buffer is first asked
   // for, and then moves them out: an address taken before that would dangle
   // (oven-sh/bun#32054). Asking for .buffer first pins the bytes where they will stay.

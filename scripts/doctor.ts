@@ -23,7 +23,8 @@ queue, device-less ZCRX) and, for each path that will not work, why and the comm
   --json   one JSON object instead of the report
   -h, --help   this text`;
 
-const asJson = parseCli({ name: "doctor", usage: USAGE }, process.argv.slice(2), { json: { type: "boolean" } }).values.json === true;
+const asJson =
+  parseCli({ name: "doctor", usage: USAGE }, process.argv.slice(2), { json: { type: "boolean" } }).values.json === true;
 
 /** Drivers with netdev queue-management ops (the memory-provider API zcrx binds a queue with). */
 const QUEUE_MGMT_DRIVERS = new Set(["bnxt_en", "gve", "mlx5_core", "fbnic", "netdevsim"]);
@@ -50,7 +51,10 @@ const ethtool = ["/usr/sbin/ethtool", "/sbin/ethtool", "/usr/bin/ethtool"].find(
 function capabilities(): { netAdmin: boolean; ipcLock: boolean } {
   const eff = /^CapEff:\s*([0-9a-f]+)/m.exec(readText("/proc/self/status") ?? "")?.[1];
   const bits = eff ? BigInt(`0x${eff}`) : 0n;
-  return { netAdmin: ((bits >> BigInt(CAP_NET_ADMIN)) & 1n) === 1n, ipcLock: ((bits >> BigInt(CAP_IPC_LOCK)) & 1n) === 1n };
+  return {
+    netAdmin: ((bits >> BigInt(CAP_NET_ADMIN)) & 1n) === 1n,
+    ipcLock: ((bits >> BigInt(CAP_IPC_LOCK)) & 1n) === 1n,
+  };
 }
 
 function memlockBytes(): { soft: number; hard: number } {
@@ -81,12 +85,17 @@ interface IoUringInfo {
 function ioUring(): IoUringInfo {
   const disabled = readText("/proc/sys/kernel/io_uring_disabled") ?? "absent (kernel before 6.6: always enabled)";
   const group = readText("/proc/sys/kernel/io_uring_group");
-  let ringOk = false, ringError: string | undefined;
+  let ringOk = false,
+    ringError: string | undefined;
   let ops = { sendZc: false, sendmsgZc: false, recvZc: false };
   try {
     const ring = Ring.create({ entries: 4 });
     ringOk = true;
-    ops = { sendZc: ring.supports(Q.IORING_OP_SEND_ZC), sendmsgZc: ring.supports(Q.IORING_OP_SENDMSG_ZC), recvZc: ring.supports(Q.IORING_OP_RECV_ZC) };
+    ops = {
+      sendZc: ring.supports(Q.IORING_OP_SEND_ZC),
+      sendmsgZc: ring.supports(Q.IORING_OP_SENDMSG_ZC),
+      recvZc: ring.supports(Q.IORING_OP_RECV_ZC),
+    };
     ring.close();
   } catch (e) {
     ringError = (e as Error).message;
@@ -111,15 +120,22 @@ function ioUring(): IoUringInfo {
 }
 
 /** "name: value" lines of ethtool output, split at its section headers. */
-function ethtoolFields(out: string | undefined): { preset: Map<string, string>; current: Map<string, string>; all: Map<string, string> } {
-  const preset = new Map<string, string>(), current = new Map<string, string>(), all = new Map<string, string>();
+function ethtoolFields(out: string | undefined): {
+  preset: Map<string, string>;
+  current: Map<string, string>;
+  all: Map<string, string>;
+} {
+  const preset = new Map<string, string>(),
+    current = new Map<string, string>(),
+    all = new Map<string, string>();
   let section = all;
   for (const line of (out ?? "").split("\n")) {
     if (/^Pre-set maximums/i.test(line)) section = preset;
     else if (/^Current hardware settings/i.test(line)) section = current;
     const m = /^\s*([^:]+):\s*(.*)$/.exec(line);
     if (!m) continue;
-    const key = m[1]!.trim().toLowerCase(), val = m[2]!.trim();
+    const key = m[1]!.trim().toLowerCase(),
+      val = m[2]!.trim();
     section.set(key, val);
     if (!all.has(key)) all.set(key, val);
   }
@@ -176,7 +192,9 @@ function nics(): Nic[] {
       driver = undefined;
     }
     const ifindex = Number(readText(`${sys}/ifindex`) ?? 0);
-    const rxQueues = existsSync(`${sys}/queues`) ? readdirSync(`${sys}/queues`).filter((q) => q.startsWith("rx-")).length : 0;
+    const rxQueues = existsSync(`${sys}/queues`)
+      ? readdirSync(`${sys}/queues`).filter((q) => q.startsWith("rx-")).length
+      : 0;
     const info = ipInfo.get(name);
     const xdp = info ? "xdp" in info : undefined;
     const k = ethtool ? ethtoolFields(run([ethtool, "-k", name])).all : undefined;
@@ -214,7 +232,8 @@ function nics(): Nic[] {
 const on = (v: string | undefined) => v !== undefined && /^on\b/.test(v);
 
 function judgeZcrx(n: Nic): void {
-  const p = n.zcrxProblems, f = n.zcrxFixes;
+  const p = n.zcrxProblems,
+    f = n.zcrxFixes;
   if (n.virtual) {
     p.push(`${n.name} is a virtual device (no parent device): the kernel refuses it (EOPNOTSUPP)`);
     return;
@@ -251,7 +270,8 @@ function judgeZcrx(n: Nic): void {
     p.push("an XDP program is attached (EEXIST at registration)");
     f.push(`ip link set ${n.name} xdp off`);
   }
-  if (p.length && f.length) f.push(`or all at once: bun scripts/zcrx-setup.ts -i ${n.name} -q ${Math.max(1, combined - 1)}`);
+  if (p.length && f.length)
+    f.push(`or all at once: bun scripts/zcrx-setup.ts -i ${n.name} -q ${Math.max(1, combined - 1)}`);
 }
 
 const kernel = kernelRelease();
@@ -288,26 +308,43 @@ paths.push({
 });
 const zcrxNics = nicList.filter((n) => n.zcrxProblems.length === 0);
 function zcrxFixesOrAdvice(): string[] {
-  const fixes = [...(!caps.netAdmin ? ["run as root, or: setcap cap_net_admin+ep \"$(command -v bun)\""] : []), ...nicList.flatMap((n) => n.zcrxFixes)];
+  const fixes = [
+    ...(!caps.netAdmin ? ['run as root, or: setcap cap_net_admin+ep "$(command -v bun)"'] : []),
+    ...nicList.flatMap((n) => n.zcrxFixes),
+  ];
   if (zcrxNics.length === 0 && !nicList.some((n) => n.zcrxFixes.length > 0)) {
-    fixes.push("no setting fixes this machine: use a NIC whose driver has queue-management ops (bnxt_en, gve, mlx5_core, fbnic), or device-less ZCRX (nodev: true) on Linux 7.1+");
+    fixes.push(
+      "no setting fixes this machine: use a NIC whose driver has queue-management ops (bnxt_en, gve, mlx5_core, fbnic), or device-less ZCRX (nodev: true) on Linux 7.1+",
+    );
   }
   return fixes;
 }
-const recvZcWhy = !iou.recvZc ? `IORING_OP_RECV_ZC needs Linux ${ZCRX_SINCE.recvZc} (this kernel is ${kernel})` : undefined;
+const recvZcWhy = !iou.recvZc
+  ? `IORING_OP_RECV_ZC needs Linux ${ZCRX_SINCE.recvZc} (this kernel is ${kernel})`
+  : undefined;
 paths.push({
   path: "ZCRX on a NIC queue (zero-copy receive)",
   works: !recvZcWhy && zcrxNics.length > 0 && caps.netAdmin,
-  why: recvZcWhy ?? (!caps.netAdmin ? "registering needs CAP_NET_ADMIN (EPERM)" : zcrxNics.length > 0 ? `ready: ${zcrxNics.map((n) => n.name).join(", ")}` : `no capable NIC: ${nicList.map((n) => `${n.name}: ${n.zcrxProblems[0]}`).join("; ")}`),
-  fix: recvZcWhy
-    ? [`upgrade to Linux ${ZCRX_SINCE.recvZc} or newer`]
-    : zcrxFixesOrAdvice(),
+  why:
+    recvZcWhy ??
+    (!caps.netAdmin
+      ? "registering needs CAP_NET_ADMIN (EPERM)"
+      : zcrxNics.length > 0
+        ? `ready: ${zcrxNics.map((n) => n.name).join(", ")}`
+        : `no capable NIC: ${nicList.map((n) => `${n.name}: ${n.zcrxProblems[0]}`).join("; ")}`),
+  fix: recvZcWhy ? [`upgrade to Linux ${ZCRX_SINCE.recvZc} or newer`] : zcrxFixesOrAdvice(),
 });
 paths.push({
   path: "ZCRX device-less (ZCRX_REG_NODEV: RECV_ZC without a NIC, data copied)",
   works: iou.nodev && caps.netAdmin,
-  why: iou.nodev ? (caps.netAdmin ? "available" : "needs CAP_NET_ADMIN (EPERM)") : `ZCRX_REG_NODEV needs Linux ${ZCRX_SINCE.nodev} (this kernel is ${kernel}${iou.zcrxQuery ? ", whose IO_URING_QUERY_ZCRX lacks it" : ", which cannot answer IO_URING_QUERY_ZCRX"})`,
-  fix: iou.nodev ? [] : [`run the RECV_ZC tests on Linux ${ZCRX_SINCE.nodev}+ in a VM: bun scripts/vm.ts --kernel newest --suite vm`],
+  why: iou.nodev
+    ? caps.netAdmin
+      ? "available"
+      : "needs CAP_NET_ADMIN (EPERM)"
+    : `ZCRX_REG_NODEV needs Linux ${ZCRX_SINCE.nodev} (this kernel is ${kernel}${iou.zcrxQuery ? ", whose IO_URING_QUERY_ZCRX lacks it" : ", which cannot answer IO_URING_QUERY_ZCRX"})`,
+  fix: iou.nodev
+    ? []
+    : [`run the RECV_ZC tests on Linux ${ZCRX_SINCE.nodev}+ in a VM: bun scripts/vm.ts --kernel newest --suite vm`],
 });
 paths.push({
   path: "ZCRX simulator (src/testing, for bun test suites)",
@@ -324,7 +361,12 @@ const memlockNote = caps.ipcLock
 
 const report = {
   kernel,
-  kernel_at_least: { "6.0": kernelAtLeast("6.0"), "6.15": kernelAtLeast("6.15"), "6.18": kernelAtLeast("6.18"), "7.1": kernelAtLeast("7.1") },
+  kernel_at_least: {
+    "6.0": kernelAtLeast("6.0"),
+    "6.15": kernelAtLeast("6.15"),
+    "6.18": kernelAtLeast("6.18"),
+    "7.1": kernelAtLeast("7.1"),
+  },
   io_uring: iou,
   memlock: { soft: memlock.soft, hard: memlock.hard, note: memlockNote },
   capabilities: { cap_net_admin: caps.netAdmin, cap_ipc_lock: caps.ipcLock },
@@ -340,20 +382,34 @@ if (asJson) {
 
 const yes = (b: boolean) => (b ? "yes" : "no");
 console.log(`kernel           ${kernel}`);
-console.log(`io_uring         ${iou.ringOk ? "works" : `fails: ${iou.ringError}`}; kernel.io_uring_disabled = ${iou.disabled}${iou.group ? `, io_uring_group = ${iou.group}` : ""}`);
-console.log(`opcodes          SEND_ZC ${yes(iou.sendZc)}, SENDMSG_ZC ${yes(iou.sendmsgZc)}, RECV_ZC ${yes(iou.recvZc)}`);
-console.log(`ring flags       DEFER_TASKRUN ${yes(iou.deferTaskrun)}, CQE32 ${yes(iou.cqe32)}, CQE_MIXED ${yes(iou.cqeMixed)}`);
-console.log(`zcrx query       ${iou.zcrxQuery ? `NODEV ${yes(iou.nodev)}, IMPORT ${yes(iou.import)}, ZCRX_CTRL flush ${yes(iou.flushRq)}, copy reporting (events) ${iou.events ? "yes" : `no (needs Linux ${ZCRX_SINCE.events})`}` : `not answered (IO_URING_QUERY_ZCRX needs Linux ${ZCRX_SINCE.query})`}`);
+console.log(
+  `io_uring         ${iou.ringOk ? "works" : `fails: ${iou.ringError}`}; kernel.io_uring_disabled = ${iou.disabled}${iou.group ? `, io_uring_group = ${iou.group}` : ""}`,
+);
+console.log(
+  `opcodes          SEND_ZC ${yes(iou.sendZc)}, SENDMSG_ZC ${yes(iou.sendmsgZc)}, RECV_ZC ${yes(iou.recvZc)}`,
+);
+console.log(
+  `ring flags       DEFER_TASKRUN ${yes(iou.deferTaskrun)}, CQE32 ${yes(iou.cqe32)}, CQE_MIXED ${yes(iou.cqeMixed)}`,
+);
+console.log(
+  `zcrx query       ${iou.zcrxQuery ? `NODEV ${yes(iou.nodev)}, IMPORT ${yes(iou.import)}, ZCRX_CTRL flush ${yes(iou.flushRq)}, copy reporting (events) ${iou.events ? "yes" : `no (needs Linux ${ZCRX_SINCE.events})`}` : `not answered (IO_URING_QUERY_ZCRX needs Linux ${ZCRX_SINCE.query})`}`,
+);
 console.log(`memlock          ${memlock.soft === Infinity ? "unlimited" : `${memlock.soft} bytes`} — ${memlockNote}`);
 console.log(`capabilities     CAP_NET_ADMIN ${yes(caps.netAdmin)}, CAP_IPC_LOCK ${yes(caps.ipcLock)}`);
-console.log(`ethtool          ${ethtool ?? "not installed (apt-get install ethtool): offloads, header split, channels and n-tuple are unknown"}`);
+console.log(
+  `ethtool          ${ethtool ?? "not installed (apt-get install ethtool): offloads, header split, channels and n-tuple are unknown"}`,
+);
 console.log("");
 for (const n of nicList) {
   const v = (x: string | undefined) => x ?? "?";
-  console.log(`${n.name} (ifindex ${n.ifindex}, ${n.virtual ? "virtual" : `driver ${v(n.driver)}`}, ${v(n.operstate)}, ${n.rxQueues} rx queue(s))`);
+  console.log(
+    `${n.name} (ifindex ${n.ifindex}, ${n.virtual ? "virtual" : `driver ${v(n.driver)}`}, ${v(n.operstate)}, ${n.rxQueues} rx queue(s))`,
+  );
   console.log(`  offloads       sg ${v(n.sg)}, tx-csum ${v(n.csum)}, tso ${v(n.tso)}`);
   console.log(`  header split   tcp-data-split ${v(n.tcpDataSplit)}, hds-thresh ${v(n.hdsThresh)}`);
-  console.log(`  channels       combined ${v(n.channelsCombined)} of ${v(n.channelsMax)}; ntuple ${v(n.ntuple)}; XDP ${n.xdp === undefined ? "?" : yes(n.xdp)}; packet taps ${n.packetTaps}`);
+  console.log(
+    `  channels       combined ${v(n.channelsCombined)} of ${v(n.channelsMax)}; ntuple ${v(n.ntuple)}; XDP ${n.xdp === undefined ? "?" : yes(n.xdp)}; packet taps ${n.packetTaps}`,
+  );
   console.log(`  queue mgmt     ${n.queueMgmt === "unknown" ? "unknown" : yes(n.queueMgmt)}`);
   console.log(`  zcrx           ${n.zcrxProblems.length === 0 ? "ready" : n.zcrxProblems.join("; ")}`);
   for (const f of n.zcrxFixes) console.log(`    fix: ${f}`);

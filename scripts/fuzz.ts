@@ -26,8 +26,19 @@ import * as Q from "../src/abi/sqe.ts";
 import { errnoName } from "../src/abi/errno.ts";
 import { UringError } from "../src/error.ts";
 import {
-  prepNop, prepTimeout, prepLinkTimeout, prepCancel64, prepRead, prepWrite, prepSend, prepRecv, prepSendZc, prepRw,
-  prepTimeoutRemove, prepPollAdd, prepShutdown,
+  prepNop,
+  prepTimeout,
+  prepLinkTimeout,
+  prepCancel64,
+  prepRead,
+  prepWrite,
+  prepSend,
+  prepRecv,
+  prepSendZc,
+  prepRw,
+  prepTimeoutRemove,
+  prepPollAdd,
+  prepShutdown,
 } from "../src/ops/index.ts";
 import { addressOf, c } from "../ffi/index.ts";
 import { O_CLOEXEC, O_NONBLOCK } from "../src/abi/net.ts";
@@ -38,7 +49,6 @@ import { ZcSender, type ZcMode } from "../src/zc/index.ts";
 import { SimulatedZcrx } from "../src/testing/index.ts";
 import type { ZcrxReceiver } from "../src/zcrx/receiver.ts";
 import { UsageError, numberArg, parseCli, usageExit } from "./lib/cli.ts";
-
 
 export interface FuzzOptions {
   sequences: number;
@@ -98,10 +108,35 @@ function rng(seed: number): () => number {
 }
 
 function blankRecord(kind: Kind = "nop"): OpRecord {
-  return { kind, ud: 0, cqes: 0, finals: 0, firstMore: false, notifs: 0, releases: 0, firstRes: undefined, mores: 0, hold: undefined, desc: "" };
+  return {
+    kind,
+    ud: 0,
+    cqes: 0,
+    finals: 0,
+    firstMore: false,
+    notifs: 0,
+    releases: 0,
+    firstRes: undefined,
+    mores: 0,
+    hold: undefined,
+    desc: "",
+  };
 }
 
-type Kind = "nop" | "timeout" | "link_timeout" | "cancel" | "timeout_remove" | "read" | "write" | "send" | "recv" | "send_zc" | "poll" | "bad_opcode" | "shutdown";
+type Kind =
+  | "nop"
+  | "timeout"
+  | "link_timeout"
+  | "cancel"
+  | "timeout_remove"
+  | "read"
+  | "write"
+  | "send"
+  | "recv"
+  | "send_zc"
+  | "poll"
+  | "bad_opcode"
+  | "shutdown";
 
 /** What one operation saw; checked after its sequence settles. */
 interface OpRecord {
@@ -136,8 +171,27 @@ export function runFuzz(o: FuzzOptions): FuzzReport {
   const chance = (p: number) => rand() < p;
 
   const report: FuzzReport = {
-    seed: o.seed, sequences: 0, operations: 0, cqes: 0, rings: 0, errors_seen: {}, refused_calls: 0,
-    send_zc: 0, send_zc_notifs: 0, stray_notifs: 0, refused_slot_cqes: 0, drain_stuck: 0, sender_sends: 0, sender_released: 0, zcrx_sequences: 0, zcrx_bytes: 0, zcrx_chunks: 0, violations: [], leaks: 0, foreign_errors: 0, seconds: 0,
+    seed: o.seed,
+    sequences: 0,
+    operations: 0,
+    cqes: 0,
+    rings: 0,
+    errors_seen: {},
+    refused_calls: 0,
+    send_zc: 0,
+    send_zc_notifs: 0,
+    stray_notifs: 0,
+    refused_slot_cqes: 0,
+    drain_stuck: 0,
+    sender_sends: 0,
+    sender_released: 0,
+    zcrx_sequences: 0,
+    zcrx_bytes: 0,
+    zcrx_chunks: 0,
+    violations: [],
+    leaks: 0,
+    foreign_errors: 0,
+    seconds: 0,
   };
   const started = performance.now();
   const seen = (name: string) => {
@@ -261,7 +315,10 @@ export function runFuzz(o: FuzzOptions): FuzzReport {
     senderReleases = new Map();
     const releases = senderReleases;
     sender = new ZcSender(ring, fds.tcpA, {
-      mode, capacity: 64, threshold: pick([0, 1024, 16384]), reportUsage: kernelAtLeast("6.2"),
+      mode,
+      capacity: 64,
+      threshold: pick([0, 1024, 16384]),
+      reportUsage: kernelAtLeast("6.2"),
       onReleased: (tag: number) => {
         releases.set(tag, (releases.get(tag) ?? 0) + 1);
         report.sender_released++;
@@ -343,7 +400,23 @@ export function runFuzz(o: FuzzOptions): FuzzReport {
         }
         continue;
       }
-      const kind: Kind = pick(["nop", "nop", "timeout", "link_timeout", "cancel", "timeout_remove", "read", "write", "send", "recv", "send_zc", "send_zc", "poll", "bad_opcode", "shutdown"]);
+      const kind: Kind = pick([
+        "nop",
+        "nop",
+        "timeout",
+        "link_timeout",
+        "cancel",
+        "timeout_remove",
+        "read",
+        "write",
+        "send",
+        "recv",
+        "send_zc",
+        "send_zc",
+        "poll",
+        "bad_opcode",
+        "shutdown",
+      ]);
       const rec = blankRecord(kind);
       let flags = 0;
       if (chance(0.2)) flags |= Q.IOSQE_IO_LINK;
@@ -421,7 +494,12 @@ export function runFuzz(o: FuzzOptions): FuzzReport {
           break;
         }
         case "poll":
-          prepPollAdd(ring.sq, slot, chance(0.2) ? badFd() : pick([fds.pipeRd, fds.pipeWr, fds.tcpA]), pick([1, 4, 0x2000]));
+          prepPollAdd(
+            ring.sq,
+            slot,
+            chance(0.2) ? badFd() : pick([fds.pipeRd, fds.pipeWr, fds.tcpA]),
+            pick([1, 4, 0x2000]),
+          );
           break;
         case "bad_opcode":
           prepRw(ring.sq, slot, pick([100, 200, 255]), -1, 0, 0, 0);
@@ -459,7 +537,10 @@ export function runFuzz(o: FuzzOptions): FuzzReport {
     const until = performance.now() + quietMs;
     // Drain the pipe and both TCP receive queues while waiting: a SEND_ZC's notification comes
     // only once the peer has taken the data, and a blocked write only moves when there is room.
-    while ((ring.ops.inflight > 0 || (sender?.inflight ?? 0) > 0) && performance.now() < until + (sender?.inflight ? 2000 : 0)) {
+    while (
+      (ring.ops.inflight > 0 || (sender?.inflight ?? 0) > 0) &&
+      performance.now() < until + (sender?.inflight ? 2000 : 0)
+    ) {
       drain(fds);
       ring.run(1, 1);
     }
@@ -476,9 +557,19 @@ export function runFuzz(o: FuzzOptions): FuzzReport {
       }
     }
     if (ring.ops.inflight > 0) {
-      const stuck = recs.filter((r) => r.finals === 0).map((r) => r.desc || r.kind).join(", ") + ` on a ring with flags 0x${ring.flags.toString(16)}, ${ring.sqEntries}/${ring.cqEntries} entries; fds pipe ${fds.pipeRd}/${fds.pipeWr} tcp ${fds.tcpA}/${fds.tcpB} listen ${fds.listen}`;
+      const stuck =
+        recs
+          .filter((r) => r.finals === 0)
+          .map((r) => r.desc || r.kind)
+          .join(", ") +
+        ` on a ring with flags 0x${ring.flags.toString(16)}, ${ring.sqEntries}/${ring.cqEntries} entries; fds pipe ${fds.pipeRd}/${fds.pipeWr} tcp ${fds.tcpA}/${fds.tcpB} listen ${fds.listen}`;
       if (drained) report.drain_stuck++;
-      else violation(seq, `${ring.ops.inflight} operations still in flight after two cancel-any rounds (no IO_DRAIN involved): ${stuck}`, true);
+      else
+        violation(
+          seq,
+          `${ring.ops.inflight} operations still in flight after two cancel-any rounds (no IO_DRAIN involved): ${stuck}`,
+          true,
+        );
       replaceRing(seq, recs);
     }
   }
@@ -490,16 +581,22 @@ export function runFuzz(o: FuzzOptions): FuzzReport {
       if (r.finals !== 1) violation(seq, `${r.kind} ud ${r.ud} saw its last CQE ${r.finals} times`, true);
       if (r.kind === "send_zc") {
         const wantCqes = r.firstMore ? 2 : 1;
-        if (r.cqes !== wantCqes) violation(seq, `SEND_ZC ud ${r.ud}: ${r.cqes} CQEs, expected ${wantCqes} (first F_MORE ${r.firstMore})`);
+        if (r.cqes !== wantCqes)
+          violation(seq, `SEND_ZC ud ${r.ud}: ${r.cqes} CQEs, expected ${wantCqes} (first F_MORE ${r.firstMore})`);
         if (r.releases !== 1) violation(seq, `SEND_ZC ud ${r.ud}: buffer released ${r.releases} times`);
-        if (r.notifs !== (r.firstMore ? 1 : 0)) violation(seq, `SEND_ZC ud ${r.ud}: ${r.notifs} notifications with first F_MORE ${r.firstMore}`);
+        if (r.notifs !== (r.firstMore ? 1 : 0))
+          violation(seq, `SEND_ZC ud ${r.ud}: ${r.notifs} notifications with first F_MORE ${r.firstMore}`);
       } else if (r.cqes !== r.mores + 1) {
         // One CQE, or for a multishot TIMEOUT (flag 1 << 6, which the random flags can hit) any
         // number with F_MORE and then one without.
-        violation(seq, `${r.kind} ud ${r.ud}: ${r.cqes} CQEs of which ${r.mores} with F_MORE, expected exactly one without`);
+        violation(
+          seq,
+          `${r.kind} ud ${r.ud}: ${r.cqes} CQEs of which ${r.mores} with F_MORE, expected exactly one without`,
+        );
       }
     }
-    if (unexplainedUnknown > 0) violation(seq, `${unexplainedUnknown} CQEs named no live operation (last: ${lastUnknown})`);
+    if (unexplainedUnknown > 0)
+      violation(seq, `${unexplainedUnknown} CQEs named no live operation (last: ${lastUnknown})`);
     unexplainedUnknown = 0;
     if (ring.cqOverflow !== 0) violation(seq, `the kernel dropped ${ring.cqOverflow} CQEs (overflow counter)`);
     checkSender(seq, false);
@@ -513,8 +610,10 @@ export function runFuzz(o: FuzzOptions): FuzzReport {
   function replaceRing(seq: number, inflightRecs: OpRecord[] = []): void {
     closeFds(fds);
     ring.close(200);
-    for (const r of inflightRecs) if (r.finals !== 1) violation(seq, `${r.kind} ud ${r.ud} ended ${r.finals} times across ring close`, true);
-    if (ring.ops.inflight !== 0) violation(seq, `ring closed with ${ring.ops.inflight} entries still in the op table`, true);
+    for (const r of inflightRecs)
+      if (r.finals !== 1) violation(seq, `${r.kind} ud ${r.ud} ended ${r.finals} times across ring close`, true);
+    if (ring.ops.inflight !== 0)
+      violation(seq, `ring closed with ${ring.ops.inflight} entries still in the op table`, true);
     checkSender(seq, true);
     endedWithoutMore.clear();
     ringDrained = false;
@@ -528,8 +627,17 @@ export function runFuzz(o: FuzzOptions): FuzzReport {
   function checkSender(seq: number, closing: boolean): void {
     if (!sender) return;
     for (const [tag, n] of senderReleases) if (n !== 1) violation(seq, `ZcSender send ${tag} released ${n} times`);
-    if (sender.stats.anomalies !== 0) violation(seq, `ZcSender saw ${sender.stats.anomalies} CQEs for sends already released or never submitted${closing ? " (ring closed with sends in flight)" : ""}`);
-    if (sender.inflight !== 0) violation(seq, `ZcSender has ${sender.inflight} sends never released${closing ? " after the ring closed" : ""}`, true);
+    if (sender.stats.anomalies !== 0)
+      violation(
+        seq,
+        `ZcSender saw ${sender.stats.anomalies} CQEs for sends already released or never submitted${closing ? " (ring closed with sends in flight)" : ""}`,
+      );
+    if (sender.inflight !== 0)
+      violation(
+        seq,
+        `ZcSender has ${sender.inflight} sends never released${closing ? " after the ring closed" : ""}`,
+        true,
+      );
     senderReleases.clear();
     sender.stats.anomalies = 0;
   }
@@ -581,29 +689,44 @@ export function runFuzz(o: FuzzOptions): FuzzReport {
 
   function zcrxSequence(seq: number): void {
     if (!sim || chance(0.05)) newSim();
-    const s = sim!, r = rx!;
+    const s = sim!,
+      r = rx!;
     report.zcrx_sequences++;
-    const conns: Array<{ fd: number; id: number; sent: number; got: number; ended: boolean; res: number; bad: number; max: number }> = [];
+    const conns: Array<{
+      fd: number;
+      id: number;
+      sent: number;
+      got: number;
+      ended: boolean;
+      res: number;
+      bad: number;
+      max: number;
+    }> = [];
     const nConns = 1 + int(3);
     for (let k = 0; k < nConns; k++) {
       const fd = s.connect();
       const max = chance(0.2) ? 1 + int(20000) : 0;
       const conn = { fd, id: -1, sent: 0, got: 0, ended: false, res: 0, bad: 0, max };
-      conn.id = r.recv(fd, {
-        onData: (c: typeof conn, chunk: number, _off: number, len: number) => {
-          const v = r.view(chunk);
-          // Byte i of connection fd's stream is (fd * 31 + i) & 0xff.
-          for (let i = 0; i < len; i += 97) if (v[i] !== ((c.fd * 31 + c.got + i) & 0xff)) c.bad++;
-          c.got += len;
-          report.zcrx_bytes += len;
-          report.zcrx_chunks++;
-          heldChunks.push(chunk);
+      conn.id = r.recv(
+        fd,
+        {
+          onData: (c: typeof conn, chunk: number, _off: number, len: number) => {
+            const v = r.view(chunk);
+            // Byte i of connection fd's stream is (fd * 31 + i) & 0xff.
+            for (let i = 0; i < len; i += 97) if (v[i] !== ((c.fd * 31 + c.got + i) & 0xff)) c.bad++;
+            c.got += len;
+            report.zcrx_bytes += len;
+            report.zcrx_chunks++;
+            heldChunks.push(chunk);
+          },
+          onEnd: (c: typeof conn, res: number) => {
+            c.ended = true;
+            c.res = res;
+          },
         },
-        onEnd: (c: typeof conn, res: number) => {
-          c.ended = true;
-          c.res = res;
-        },
-      }, conn, max ? { maxBytes: max } : {});
+        conn,
+        max ? { maxBytes: max } : {},
+      );
       conns.push(conn);
     }
     const steps = 1 + int(12);
@@ -652,18 +775,28 @@ export function runFuzz(o: FuzzOptions): FuzzReport {
       r.run(0, 0);
     } while ((conns.some((c) => !c.ended) || heldChunks.length > 0) && rounds++ < 100_000);
     if (rounds >= 100_000) {
-      const st = conns.map((c) => `fd ${c.fd} ${c.got}/${c.sent}${c.max ? ` max ${c.max}` : ""} ended ${c.ended} queued ${s.queuedOn(c.fd)}`).join("; ");
-      violation(seq, `zcrx made no progress: ${st}; live ${r.live}, pending ${r.pending}, unpublished ${r.unpublished}, sim in use ${s.buffersInUse}, counters ${JSON.stringify(s.counters)}`);
+      const st = conns
+        .map(
+          (c) =>
+            `fd ${c.fd} ${c.got}/${c.sent}${c.max ? ` max ${c.max}` : ""} ended ${c.ended} queued ${s.queuedOn(c.fd)}`,
+        )
+        .join("; ");
+      violation(
+        seq,
+        `zcrx made no progress: ${st}; live ${r.live}, pending ${r.pending}, unpublished ${r.unpublished}, sim in use ${s.buffersInUse}, counters ${JSON.stringify(s.counters)}`,
+      );
     }
     for (const c of conns) {
       if (!c.ended) violation(seq, `zcrx connection ${c.fd} did not end (${c.got}/${c.sent} bytes)`, true);
       const want = c.max ? Math.min(c.max, c.sent) : c.sent;
-      if (c.ended && c.res === 0 && c.got < want) violation(seq, `zcrx connection ${c.fd} ended at ${c.got} of ${want} bytes`);
+      if (c.ended && c.res === 0 && c.got < want)
+        violation(seq, `zcrx connection ${c.fd} ended at ${c.got} of ${want} bytes`);
       if (c.bad) violation(seq, `zcrx connection ${c.fd}: ${c.bad} bytes differ from what was sent`);
     }
     if (r.live !== 0) violation(seq, `${r.live} zcrx chunks still live after releasing all`, true);
     s.reclaim();
-    if (r.pending === 0 && s.buffersInUse !== 0) violation(seq, `the simulated kernel still counts ${s.buffersInUse} buffers in use`, true);
+    if (r.pending === 0 && s.buffersInUse !== 0)
+      violation(seq, `the simulated kernel still counts ${s.buffersInUse} buffers in use`, true);
     if (s.violations.length) violation(seq, `refill protocol violations: ${s.violations.slice(0, 3).join("; ")}`);
     if (r.stats.rqFull && report.zcrx_sequences === 1) seen("RQ_FULL(pending releases)");
   }
@@ -711,7 +844,13 @@ Random valid and invalid operation sequences against a live ring; exit 1 on any 
   --json           one JSON object instead of the report
   -h, --help       this text`;
 
-function parseArgs(argv: string[]): { sequences: number; seed: number; ringEvery: number; json: boolean; maxMs: number } {
+function parseArgs(argv: string[]): {
+  sequences: number;
+  seed: number;
+  ringEvery: number;
+  json: boolean;
+  maxMs: number;
+} {
   const cli = { name: "fuzz", usage: USAGE };
   const { values: v } = parseCli(cli, argv, {
     sequences: { type: "string" },
@@ -726,7 +865,8 @@ function parseArgs(argv: string[]): { sequences: number; seed: number; ringEvery
       seed: v.seed === undefined ? 1 : numberArg("--seed", v.seed, { max: 2 ** 32 - 1 }),
       ringEvery: v["ring-every"] === undefined ? 200 : numberArg("--ring-every", v["ring-every"]),
       json: v.json === true,
-      maxMs: v["max-seconds"] === undefined ? 0 : numberArg("--max-seconds", v["max-seconds"], { fraction: true }) * 1000,
+      maxMs:
+        v["max-seconds"] === undefined ? 0 : numberArg("--max-seconds", v["max-seconds"], { fraction: true }) * 1000,
     };
   } catch (e) {
     if (e instanceof UsageError) usageExit(cli, e.message);
@@ -737,14 +877,29 @@ function parseArgs(argv: string[]): { sequences: number; seed: number; ringEvery
 if (import.meta.main) {
   const a = parseArgs(process.argv.slice(2));
   const r = runFuzz({
-    sequences: a.sequences, seed: a.seed, ringEvery: a.ringEvery, maxMs: a.maxMs, progressEvery: a.json ? 0 : 10_000,
-    onProgress: (p) => console.log(`  ${p.sequences} sequences, ${p.operations} operations, ${p.violations.length} violations, ${p.seconds.toFixed(1)} s`),
+    sequences: a.sequences,
+    seed: a.seed,
+    ringEvery: a.ringEvery,
+    maxMs: a.maxMs,
+    progressEvery: a.json ? 0 : 10_000,
+    onProgress: (p) =>
+      console.log(
+        `  ${p.sequences} sequences, ${p.operations} operations, ${p.violations.length} violations, ${p.seconds.toFixed(1)} s`,
+      ),
   });
   if (!a.json) {
-    console.log(`fuzz seed ${r.seed}: ${r.sequences} sequences, ${r.operations} operations, ${r.cqes} CQEs, ${r.rings} rings, ${r.seconds.toFixed(1)} s`);
-    console.log(`  SEND_ZC ${r.send_zc} (notifications ${r.send_zc_notifs}, stray notifications after a first CQE without F_MORE ${r.stray_notifs}); refused library calls ${r.refused_calls}`);
-    console.log(`  refused-slot NOPs cancelled in a link chain ${r.refused_slot_cqes}; IO_DRAIN sequences ended by ring close ${r.drain_stuck}`);
-    console.log(`  ZcSender ${r.sender_sends} sends, ${r.sender_released} released; ZCRX simulator ${r.zcrx_sequences} sequences, ${r.zcrx_chunks} chunks, ${r.zcrx_bytes} bytes`);
+    console.log(
+      `fuzz seed ${r.seed}: ${r.sequences} sequences, ${r.operations} operations, ${r.cqes} CQEs, ${r.rings} rings, ${r.seconds.toFixed(1)} s`,
+    );
+    console.log(
+      `  SEND_ZC ${r.send_zc} (notifications ${r.send_zc_notifs}, stray notifications after a first CQE without F_MORE ${r.stray_notifs}); refused library calls ${r.refused_calls}`,
+    );
+    console.log(
+      `  refused-slot NOPs cancelled in a link chain ${r.refused_slot_cqes}; IO_DRAIN sequences ended by ring close ${r.drain_stuck}`,
+    );
+    console.log(
+      `  ZcSender ${r.sender_sends} sends, ${r.sender_released} released; ZCRX simulator ${r.zcrx_sequences} sequences, ${r.zcrx_chunks} chunks, ${r.zcrx_bytes} bytes`,
+    );
     const errs = Object.entries(r.errors_seen).sort((x, y) => y[1] - x[1]);
     console.log(`  errors seen: ${errs.map(([k, v]) => `${k} ${v}`).join(", ") || "none"}`);
     console.log(`  leaks ${r.leaks}, foreign errors ${r.foreign_errors}, violations ${r.violations.length}`);

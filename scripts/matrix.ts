@@ -36,7 +36,15 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { kernels: ["newest", "stable", "oldstable", "host"], suite: "matrix", timeoutSec: 1500, offline: false, json: false, writeDoc: false, files: [] };
+  const a: Args = {
+    kernels: ["newest", "stable", "oldstable", "host"],
+    suite: "matrix",
+    timeoutSec: 1500,
+    offline: false,
+    json: false,
+    writeDoc: false,
+    files: [],
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = () => {
@@ -45,8 +53,12 @@ function parseArgs(argv: string[]): Args {
       return v!;
     };
     if (arg === "--kernels") {
-      const ks = value().split(",").map((s) => s.trim()).filter(Boolean);
-      for (const k of ks) if (!(KERNELS as string[]).includes(k)) usage(`unknown kernel ${k}; choose from ${KERNELS.join(", ")}`);
+      const ks = value()
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
+      for (const k of ks)
+        if (!(KERNELS as string[]).includes(k)) usage(`unknown kernel ${k}; choose from ${KERNELS.join(", ")}`);
       a.kernels = ks as KernelArg[];
     } else if (arg === "--suite") {
       const s = value();
@@ -66,7 +78,8 @@ function parseArgs(argv: string[]): Args {
 }
 
 function usage(err?: string): never {
-  const text = "usage: bun scripts/matrix.ts [--kernels newest,stable,oldstable,host] [--suite full|matrix] [--timeout S] [--offline] [--json] [--write-doc] [files...]\n";
+  const text =
+    "usage: bun scripts/matrix.ts [--kernels newest,stable,oldstable,host] [--suite full|matrix] [--timeout S] [--offline] [--json] [--write-doc] [files...]\n";
   if (err) {
     process.stderr.write(`matrix: ${err}\n${text}`);
     process.exit(2);
@@ -78,7 +91,10 @@ function usage(err?: string): never {
 /** The suite's files, relative to the project root, with the probe first. */
 export function suiteFiles(suite: "full" | "matrix"): string[] {
   const list = (dir: string) =>
-    readdirSync(join(root, dir)).filter((f) => f.endsWith(".test.ts")).sort().map((f) => `${dir}/${f}`);
+    readdirSync(join(root, dir))
+      .filter((f) => f.endsWith(".test.ts"))
+      .sort()
+      .map((f) => `${dir}/${f}`);
   const all = [...list("test"), ...list("test/vm")];
   return [PROBE_FILE, ...all.filter((f) => suite === "full" || !MATRIX_EXCLUDE.has(f))];
 }
@@ -104,8 +120,15 @@ export interface KernelRun {
 async function runKernel(choice: KernelArg, files: string[], a: Args, echo: boolean): Promise<KernelRun> {
   let out = "";
   const opts: VmOptions = {
-    kernel: choice, timeoutSec: a.timeoutSec, memMb: 2048, json: false, offline: a.offline, env: {},
-    modules: [...DEFAULT_MODULES], files, projectDir: root,
+    kernel: choice,
+    timeoutSec: a.timeoutSec,
+    memMb: 2048,
+    json: false,
+    offline: a.offline,
+    env: {},
+    modules: [...DEFAULT_MODULES],
+    files,
+    projectDir: root,
   };
   const r: RunResult = await runInVm(opts, {
     write: (t) => {
@@ -136,27 +159,47 @@ async function runKernel(choice: KernelArg, files: string[], a: Args, echo: bool
     if (s) skips.add(s[1]!);
   }
   return {
-    choice, kernel: r.kernel, accel: r.accel, passed: r.passed, failed: r.failed, skipped: r.skipped, exitCode: r.exitCode,
-    seconds: r.seconds, bootSeconds: r.bootSeconds, error: r.error, probe, failures: [...new Set(failures)], skips: [...skips].sort(),
+    choice,
+    kernel: r.kernel,
+    accel: r.accel,
+    passed: r.passed,
+    failed: r.failed,
+    skipped: r.skipped,
+    exitCode: r.exitCode,
+    seconds: r.seconds,
+    bootSeconds: r.bootSeconds,
+    error: r.error,
+    probe,
+    failures: [...new Set(failures)],
+    skips: [...skips].sort(),
   };
 }
 
 /** The feature × kernel table as markdown. */
 export function renderTable(runs: KernelRun[]): string {
   const features: string[] = [];
-  for (const r of runs) for (const f of r.probe?.features ?? []) if (!features.includes(f.feature)) features.push(f.feature);
+  for (const r of runs)
+    for (const f of r.probe?.features ?? []) if (!features.includes(f.feature)) features.push(f.feature);
   const since = new Map<string, string>();
   for (const r of runs) for (const f of r.probe?.features ?? []) since.set(f.feature, f.since);
   const head = ["feature (since)", ...runs.map((r) => `${r.choice}: ${r.kernel || "?"}`)];
   const rows: string[][] = [];
   for (const feat of features) {
-    rows.push([`${feat} (${since.get(feat)})`, ...runs.map((r) => {
-      const f = r.probe?.features.find((x) => x.feature === feat);
-      return f ? (f.available ? "yes" : "no") : "?";
-    })]);
+    rows.push([
+      `${feat} (${since.get(feat)})`,
+      ...runs.map((r) => {
+        const f = r.probe?.features.find((x) => x.feature === feat);
+        return f ? (f.available ? "yes" : "no") : "?";
+      }),
+    ]);
   }
   rows.push(["tests passed / failed / skipped", ...runs.map((r) => `${r.passed} / ${r.failed} / ${r.skipped}`)]);
-  rows.push(["run time (s), accel", ...runs.map((r) => `${r.seconds} ${r.accel}${r.bootSeconds !== undefined ? ` (boot ${r.bootSeconds.toFixed(1)})` : ""}`)]);
+  rows.push([
+    "run time (s), accel",
+    ...runs.map(
+      (r) => `${r.seconds} ${r.accel}${r.bootSeconds !== undefined ? ` (boot ${r.bootSeconds.toFixed(1)})` : ""}`,
+    ),
+  ]);
   rows.push(["exit", ...runs.map((r) => (r.error ? `${r.exitCode}: ${r.error}` : String(r.exitCode)))]);
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
   return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
@@ -167,9 +210,13 @@ function renderDoc(runs: KernelRun[], a: Args, files: string[]): string {
   const parts: string[] = [];
   parts.push("# Kernel matrix");
   parts.push("");
-  parts.push(`Last run: ${date} UTC, \`bun scripts/matrix.ts --suite ${a.suite} --kernels ${a.kernels.join(",")}\` (${files.length} test files; the feature rows come from scripts/probe.ts inside each kernel).`);
+  parts.push(
+    `Last run: ${date} UTC, \`bun scripts/matrix.ts --suite ${a.suite} --kernels ${a.kernels.join(",")}\` (${files.length} test files; the feature rows come from scripts/probe.ts inside each kernel).`,
+  );
   parts.push("");
-  parts.push(`Suite "${a.suite}": ${a.suite === "full" ? "every test file" : `every test file of test/ and test/vm/ except ${[...MATRIX_EXCLUDE].join(", ")} (a long fuzz run that exercises no kernel difference; \`npm run reliability\` runs it)`}. Guests run under QEMU with KVM when usable, else TCG; the run time column is the whole run per kernel, boot included. A "no" in a feature row must show up as skips that name the version (see each kernel's skip reasons), never as failures.`);
+  parts.push(
+    `Suite "${a.suite}": ${a.suite === "full" ? "every test file" : `every test file of test/ and test/vm/ except ${[...MATRIX_EXCLUDE].join(", ")} (a long fuzz run that exercises no kernel difference; \`npm run reliability\` runs it)`}. Guests run under QEMU with KVM when usable, else TCG; the run time column is the whole run per kernel, boot included. A "no" in a feature row must show up as skips that name the version (see each kernel's skip reasons), never as failures.`,
+  );
   parts.push("");
   parts.push(renderTable(runs));
   for (const r of runs) {
@@ -205,7 +252,10 @@ if (import.meta.main) {
       r = await runKernel(k, files, a, !a.json);
     }
     runs.push(r);
-    if (!a.json) console.log(`== ${k}: kernel ${r.kernel || "?"}, ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped, ${r.seconds} s (${r.accel})${r.error ? ` — ${r.error}` : ""}`);
+    if (!a.json)
+      console.log(
+        `== ${k}: kernel ${r.kernel || "?"}, ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped, ${r.seconds} s (${r.accel})${r.error ? ` — ${r.error}` : ""}`,
+      );
   }
   const table = renderTable(runs);
   if (a.writeDoc) {

@@ -34,9 +34,13 @@ function sendZcFlagKnown(ring: Ring, zcFlags: number): { known: boolean; res: st
   let res = 1;
   const slot = ring.getSqe();
   prepSendZc(ring.sq, slot, -1, 0, 0, 0, zcFlags);
-  ring.track(slot, (_d: null, r: number) => {
-    if (res === 1) res = r;
-  }, null);
+  ring.track(
+    slot,
+    (_d: null, r: number) => {
+      if (res === 1) res = r;
+    },
+    null,
+  );
   ring.runUntil(() => ring.ops.inflight === 0, 5000);
   return { known: res === -9, res: res < 0 ? errnoName(-res) : String(res) };
 }
@@ -46,10 +50,16 @@ export function probe(): ProbeReport {
   const ring = Ring.create({ entries: 8 });
   try {
     const op = (name: string, opcode: number, since: string): FeatureRow => ({
-      feature: name, available: ring.supports(opcode), since, how: "IORING_REGISTER_PROBE",
+      feature: name,
+      available: ring.supports(opcode),
+      since,
+      how: "IORING_REGISTER_PROBE",
     });
     const flag = (name: string, value: number, since: string): FeatureRow => ({
-      feature: name, available: (setup & value) !== 0, since, how: queryOpcodes() ? "IORING_REGISTER_QUERY" : "trial io_uring_setup",
+      feature: name,
+      available: (setup & value) !== 0,
+      since,
+      how: queryOpcodes() ? "IORING_REGISTER_QUERY" : "trial io_uring_setup",
     });
     const usage = sendZcFlagKnown(ring, Q.IORING_SEND_ZC_REPORT_USAGE);
     const vectorized = sendZcFlagKnown(ring, Q.IORING_SEND_VECTORIZED);
@@ -62,14 +72,34 @@ export function probe(): ProbeReport {
       flag("CQE_MIXED", S.IORING_SETUP_CQE_MIXED, "6.18"),
       op("SEND_ZC", Q.IORING_OP_SEND_ZC, "6.0"),
       op("SENDMSG_ZC", Q.IORING_OP_SENDMSG_ZC, "6.1"),
-      { feature: "SEND_ZC_REPORT_USAGE", available: usage.known, since: "6.2", how: `SEND_ZC probe on fd -1 answered ${usage.res}` },
-      { feature: "SEND_VECTORIZED", available: vectorized.known, since: "6.17", how: `SEND_ZC probe on fd -1 answered ${vectorized.res}` },
+      {
+        feature: "SEND_ZC_REPORT_USAGE",
+        available: usage.known,
+        since: "6.2",
+        how: `SEND_ZC probe on fd -1 answered ${usage.res}`,
+      },
+      {
+        feature: "SEND_VECTORIZED",
+        available: vectorized.known,
+        since: "6.17",
+        how: `SEND_ZC probe on fd -1 answered ${vectorized.res}`,
+      },
       op("SOCKET", Q.IORING_OP_SOCKET, "5.19"),
       op("BIND", Q.IORING_OP_BIND, "6.11"),
       op("LISTEN", Q.IORING_OP_LISTEN, "6.11"),
       op("RECV_ZC", Q.IORING_OP_RECV_ZC, "6.15"),
-      { feature: "REGISTER_QUERY", available: ring.capabilities.query, since: "6.18", how: "IORING_REGISTER_QUERY(IO_URING_QUERY_OPCODES)" },
-      { feature: "ZCRX NODEV", available: zq?.nodev ?? false, since: "7.1", how: zq ? "IO_URING_QUERY_ZCRX register_flags" : "IO_URING_QUERY_ZCRX not answered" },
+      {
+        feature: "REGISTER_QUERY",
+        available: ring.capabilities.query,
+        since: "6.18",
+        how: "IORING_REGISTER_QUERY(IO_URING_QUERY_OPCODES)",
+      },
+      {
+        feature: "ZCRX NODEV",
+        available: zq?.nodev ?? false,
+        since: "7.1",
+        how: zq ? "IO_URING_QUERY_ZCRX register_flags" : "IO_URING_QUERY_ZCRX not answered",
+      },
     ];
     return { kernel: kernelRelease(), features };
   } finally {
@@ -85,13 +115,16 @@ and how it was found out.
   -h, --help   this text`;
 
 if (import.meta.main) {
-  const json = parseCli({ name: "probe", usage: USAGE }, process.argv.slice(2), { json: { type: "boolean" } }).values.json === true;
+  const json =
+    parseCli({ name: "probe", usage: USAGE }, process.argv.slice(2), { json: { type: "boolean" } }).values.json ===
+    true;
   const r = probe();
   if (json) {
     console.log(JSON.stringify(r));
   } else {
     console.log(`kernel ${r.kernel}`);
     const w = Math.max(...r.features.map((f) => f.feature.length));
-    for (const f of r.features) console.log(`  ${f.feature.padEnd(w)}  ${f.available ? "yes" : `no (${f.since}+)`}  — ${f.how}`);
+    for (const f of r.features)
+      console.log(`  ${f.feature.padEnd(w)}  ${f.available ? "yes" : `no (${f.since}+)`}  — ${f.how}`);
   }
 }

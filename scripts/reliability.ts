@@ -81,7 +81,14 @@ const badinput = await bunTest(testFiles("badinput"), args.json);
 
 log(`== fuzz: ${args.sequences} sequences in ${args.chunks} child processes`);
 const errorsSeen: Record<string, number> = {};
-let sequences = 0, operations = 0, cqes = 0, crashes = 0, leaks = 0, foreign = 0, sendZc = 0, strayNotifs = 0;
+let sequences = 0,
+  operations = 0,
+  cqes = 0,
+  crashes = 0,
+  leaks = 0,
+  foreign = 0,
+  sendZc = 0,
+  strayNotifs = 0;
 const violations: string[] = [];
 const crashedSeeds: number[] = [];
 const per = Math.ceil(args.sequences / args.chunks);
@@ -89,7 +96,10 @@ for (let i = 0; i < args.chunks; i++) {
   const n = Math.min(per, args.sequences - i * per);
   if (n <= 0) break;
   const seed = args.seed + i;
-  const r = await run([process.execPath, join(root, "scripts", "fuzz.ts"), "--sequences", String(n), "--seed", String(seed), "--json"], true);
+  const r = await run(
+    [process.execPath, join(root, "scripts", "fuzz.ts"), "--sequences", String(n), "--seed", String(seed), "--json"],
+    true,
+  );
   const last = r.text.trim().split("\n").pop() ?? "";
   let rep: FuzzReport | undefined;
   try {
@@ -100,7 +110,9 @@ for (let i = 0; i < args.chunks; i++) {
   if (!rep || r.signal !== null) {
     crashes++;
     crashedSeeds.push(seed);
-    log(`  seed ${seed}: CRASH (${r.signal ?? `exit ${r.code}`}); last output: ${r.text.trim().split("\n").slice(-3).join(" | ")}`);
+    log(
+      `  seed ${seed}: CRASH (${r.signal ?? `exit ${r.code}`}); last output: ${r.text.trim().split("\n").slice(-3).join(" | ")}`,
+    );
     continue;
   }
   sequences += rep.sequences;
@@ -112,32 +124,76 @@ for (let i = 0; i < args.chunks; i++) {
   strayNotifs += rep.stray_notifs;
   violations.push(...rep.violations);
   for (const [k, v] of Object.entries(rep.errors_seen)) errorsSeen[k] = (errorsSeen[k] ?? 0) + v;
-  log(`  seed ${seed}: ${rep.sequences} sequences, ${rep.operations} operations, ${rep.violations.length} violations, ${rep.seconds.toFixed(1)} s`);
+  log(
+    `  seed ${seed}: ${rep.sequences} sequences, ${rep.operations} operations, ${rep.violations.length} violations, ${rep.seconds.toFixed(1)} s`,
+  );
 }
 
 log("== faults (test/faults*.test.ts)");
 const faults = await bunTest(testFiles("faults"), args.json);
 
 const seconds = (performance.now() - started) / 1000;
-const ok = badinput.failed === 0 && !badinput.crashed && faults.failed === 0 && !faults.crashed && crashes === 0 && leaks === 0 && violations.length === 0 && foreign === 0;
+const ok =
+  badinput.failed === 0 &&
+  !badinput.crashed &&
+  faults.failed === 0 &&
+  !faults.crashed &&
+  crashes === 0 &&
+  leaks === 0 &&
+  violations.length === 0 &&
+  foreign === 0;
 if (!args.json) {
   console.log("");
   console.log("reliability summary");
-  console.log(`  bad input   ${badinput.passed} passed, ${badinput.failed} failed, ${badinput.skipped} skipped${badinput.crashed ? " (runner CRASHED)" : ""}`);
-  console.log(`  fuzz        ${sequences} sequences, ${operations} operations, ${cqes} CQEs, ${sendZc} SEND_ZC (${strayNotifs} stray notifications)`);
-  console.log(`  errors seen ${Object.entries(errorsSeen).sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${v}`).join(", ") || "none"}`);
-  console.log(`  crashes ${crashes}${crashedSeeds.length ? ` (seeds ${crashedSeeds.join(", ")})` : ""}, leaks ${leaks}, invariant violations ${violations.length}, foreign exceptions ${foreign}`);
+  console.log(
+    `  bad input   ${badinput.passed} passed, ${badinput.failed} failed, ${badinput.skipped} skipped${badinput.crashed ? " (runner CRASHED)" : ""}`,
+  );
+  console.log(
+    `  fuzz        ${sequences} sequences, ${operations} operations, ${cqes} CQEs, ${sendZc} SEND_ZC (${strayNotifs} stray notifications)`,
+  );
+  console.log(
+    `  errors seen ${
+      Object.entries(errorsSeen)
+        .sort((x, y) => y[1] - x[1])
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ") || "none"
+    }`,
+  );
+  console.log(
+    `  crashes ${crashes}${crashedSeeds.length ? ` (seeds ${crashedSeeds.join(", ")})` : ""}, leaks ${leaks}, invariant violations ${violations.length}, foreign exceptions ${foreign}`,
+  );
   for (const v of violations.slice(0, 20)) console.log(`    ${v}`);
-  console.log(`  faults      ${faults.passed} passed, ${faults.failed} failed, ${faults.skipped} skipped${faults.crashed ? " (runner CRASHED)" : ""}`);
+  console.log(
+    `  faults      ${faults.passed} passed, ${faults.failed} failed, ${faults.skipped} skipped${faults.crashed ? " (runner CRASHED)" : ""}`,
+  );
   console.log(`  ${seconds.toFixed(1)} s — ${ok ? "OK" : "FAILED"}`);
-  console.log(`${badinput.passed + faults.passed + (crashes + leaks + violations.length + foreign === 0 ? 1 : 0)} passed, ${badinput.failed + faults.failed + (crashes + leaks + violations.length + foreign === 0 ? 0 : 1)} failed${badinput.skipped + faults.skipped ? `, ${badinput.skipped + faults.skipped} skipped` : ""}`);
+  console.log(
+    `${badinput.passed + faults.passed + (crashes + leaks + violations.length + foreign === 0 ? 1 : 0)} passed, ${badinput.failed + faults.failed + (crashes + leaks + violations.length + foreign === 0 ? 0 : 1)} failed${badinput.skipped + faults.skipped ? `, ${badinput.skipped + faults.skipped} skipped` : ""}`,
+  );
 } else {
-  console.log(JSON.stringify({
-    sequences, operations, cqes, errors_seen: errorsSeen, crashes, leaks, violations: violations.length, foreign_errors: foreign,
-    send_zc: sendZc, stray_notifs: strayNotifs, crashed_seeds: crashedSeeds,
-    badinput: { passed: badinput.passed, failed: badinput.failed, skipped: badinput.skipped, crashed: badinput.crashed },
-    faults: { passed: faults.passed, failed: faults.failed, skipped: faults.skipped, crashed: faults.crashed },
-    seconds: Number(seconds.toFixed(1)), ok,
-  }));
+  console.log(
+    JSON.stringify({
+      sequences,
+      operations,
+      cqes,
+      errors_seen: errorsSeen,
+      crashes,
+      leaks,
+      violations: violations.length,
+      foreign_errors: foreign,
+      send_zc: sendZc,
+      stray_notifs: strayNotifs,
+      crashed_seeds: crashedSeeds,
+      badinput: {
+        passed: badinput.passed,
+        failed: badinput.failed,
+        skipped: badinput.skipped,
+        crashed: badinput.crashed,
+      },
+      faults: { passed: faults.passed, failed: faults.failed, skipped: faults.skipped, crashed: faults.crashed },
+      seconds: Number(seconds.toFixed(1)),
+      ok,
+    }),
+  );
 }
 process.exit(ok ? 0 : 1);

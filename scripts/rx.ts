@@ -3,13 +3,36 @@
 // or device-less on Linux 7.1+). With --self N the same process also sends N bytes to itself
 // over loopback (a standalone run); otherwise it waits for one peer to connect and send.
 import { addressOf, c, errno } from "../ffi/index.ts";
-import { AF_INET, AF_INET6, SOCK_STREAM, SOCK_CLOEXEC, SOL_SOCKET, SO_REUSEADDR, SOCKADDR_IN, SOCKADDR_IN6, MSG_DONTWAIT, SHUT_WR, IPPROTO_IPV6, IPV6_V6ONLY } from "../src/abi/net.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  SOCK_STREAM,
+  SOCK_CLOEXEC,
+  SOL_SOCKET,
+  SO_REUSEADDR,
+  SOCKADDR_IN,
+  SOCKADDR_IN6,
+  MSG_DONTWAIT,
+  SHUT_WR,
+  IPPROTO_IPV6,
+  IPV6_V6ONLY,
+} from "../src/abi/net.ts";
 import { EAGAIN } from "../src/abi/errno.ts";
 import { Ring } from "../src/ring/ring.ts";
 import { registerZcrxIfq, type ZcrxPlacement } from "../src/zcrx/ifq.ts";
 import { kernelRelease } from "../src/ring/kernel.ts";
 import { UringError } from "../src/error.ts";
-import { DEFAULT_PORT, ToolError, UsageError, choiceArg, numberArg, parseCli, portArg, runTool, sizeArg } from "./lib/cli.ts";
+import {
+  DEFAULT_PORT,
+  ToolError,
+  UsageError,
+  choiceArg,
+  numberArg,
+  parseCli,
+  portArg,
+  runTool,
+  sizeArg,
+} from "./lib/cli.ts";
 import { PATTERN_PERIOD, UDP_MAX_IPV6, fillPattern } from "./lib/wire.ts";
 import { UDP_BURST_SILENCE_MS, receive } from "./lib/receiver.ts";
 import { rowHeader, rowLine, type LabRow } from "./lib/report.ts";
@@ -61,28 +84,39 @@ interface Args {
 }
 
 function parse(argv: string[]): Args {
-  const { values: v, positionals } = parseCli(CLI, argv, {
-    mode: { type: "string" },
-    ifname: { type: "string", short: "i" },
-    rxq: { type: "string", short: "q" },
-    nodev: { type: "boolean" },
-    "4": { type: "boolean", short: "4" },
-    "6": { type: "boolean", short: "6" },
-    addr: { type: "string" },
-    port: { type: "string", short: "p" },
-    self: { type: "string" },
-    verify: { type: "boolean", short: "v" },
-    size: { type: "string", short: "s" },
-    area: { type: "string", short: "S" },
-    rq: { type: "string" },
-    json: { type: "boolean" },
-  }, { positionals: true });
-  if (positionals.length > 1 || (positionals[0] !== undefined && positionals[0] !== "tcp" && positionals[0] !== "udp")) throw new UsageError(`unexpected argument ${positionals.join(" ")} (the protocol is tcp or udp)`);
+  const { values: v, positionals } = parseCli(
+    CLI,
+    argv,
+    {
+      mode: { type: "string" },
+      ifname: { type: "string", short: "i" },
+      rxq: { type: "string", short: "q" },
+      nodev: { type: "boolean" },
+      "4": { type: "boolean", short: "4" },
+      "6": { type: "boolean", short: "6" },
+      addr: { type: "string" },
+      port: { type: "string", short: "p" },
+      self: { type: "string" },
+      verify: { type: "boolean", short: "v" },
+      size: { type: "string", short: "s" },
+      area: { type: "string", short: "S" },
+      rq: { type: "string" },
+      json: { type: "boolean" },
+    },
+    { positionals: true },
+  );
+  if (positionals.length > 1 || (positionals[0] !== undefined && positionals[0] !== "tcp" && positionals[0] !== "udp"))
+    throw new UsageError(`unexpected argument ${positionals.join(" ")} (the protocol is tcp or udp)`);
   const proto = (positionals[0] ?? "tcp") as "tcp" | "udp";
   if (v["4"] && v["6"]) throw new UsageError("give one of -4 and -6");
   const a: Args = {
     proto,
-    mode: v.mode === undefined ? (proto === "udp" ? "recv" : "zcrx") : choiceArg("--mode", v.mode, ["recv", "zcrx"] as const),
+    mode:
+      v.mode === undefined
+        ? proto === "udp"
+          ? "recv"
+          : "zcrx"
+        : choiceArg("--mode", v.mode, ["recv", "zcrx"] as const),
     ifname: v.ifname ?? "",
     rxq: v.rxq === undefined ? 0 : numberArg("--rxq", v.rxq, { max: 65535 }),
     nodev: v.nodev === true,
@@ -97,9 +131,11 @@ function parse(argv: string[]): Args {
   };
   if (a.proto === "udp") {
     if (a.mode === "zcrx") throw new UsageError("ZCRX receives TCP only; udp uses --mode recv");
-    if (a.self > 0) throw new UsageError("--self sends a TCP stream; for udp run a sender (tx udp -D, send-zerocopy udp -D)");
+    if (a.self > 0)
+      throw new UsageError("--self sends a TCP stream; for udp run a sender (tx udp -D, send-zerocopy udp -D)");
   } else if (a.size !== null) throw new UsageError("--size checks UDP datagrams; a TCP stream has no message size");
-  if (a.mode === "zcrx" && !a.nodev && !a.ifname) throw new UsageError("zcrx needs -i IF -q RXQ, or --nodev (or use --mode recv)");
+  if (a.mode === "zcrx" && !a.nodev && !a.ifname)
+    throw new UsageError("zcrx needs -i IF -q RXQ, or --nodev (or use --mode recv)");
   return a;
 }
 
@@ -123,7 +159,8 @@ function sockaddr(addr: string, port: number): Uint8Array {
     return sa;
   }
   const parts = addr.split(".").map(Number);
-  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) throw new UsageError(`--addr: not a numeric IPv4 address: ${addr}`);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255))
+    throw new UsageError(`--addr: not a numeric IPv4 address: ${addr}`);
   const sa = new Uint8Array(SOCKADDR_IN.size);
   const dv = new DataView(sa.buffer);
   dv.setUint16(SOCKADDR_IN.family, AF_INET, true);
@@ -135,10 +172,20 @@ function sockaddr(addr: string, port: number): Uint8Array {
 /** UDP: the shared receiver (tx -R's), one burst, reported with the same row as TCP. */
 function udpMain(args: Args): void {
   const mismatches = receive({
-    proto: "udp", host: args.addr, port: args.port, verify: args.verify, rcvbuf: UDP_RCVBUF, discard: false, size: args.size, conns: 1, silenceMs: UDP_BURST_SILENCE_MS,
+    proto: "udp",
+    host: args.addr,
+    port: args.port,
+    verify: args.verify,
+    rcvbuf: UDP_RCVBUF,
+    discard: false,
+    size: args.size,
+    conns: 1,
+    silenceMs: UDP_BURST_SILENCE_MS,
     onListening(port) {
       // With --json, stdout carries only the result: the listening line goes to stderr.
-      (args.json ? console.error : console.log)(`listening on ${args.addr} port ${port}; send UDP datagrams (a burst ends after ${UDP_BURST_SILENCE_MS / 1000} s of silence)`);
+      (args.json ? console.error : console.log)(
+        `listening on ${args.addr} port ${port}; send UDP datagrams (a burst ends after ${UDP_BURST_SILENCE_MS / 1000} s of silence)`,
+      );
     },
     onResult(row, extra) {
       if (args.json) console.log(JSON.stringify({ kernel: kernelRelease(), ...row, ...extra }));
@@ -149,143 +196,192 @@ function udpMain(args: Args): void {
 }
 
 function tcpMain(args: Args): void {
-const pattern = fillPattern(new Uint8Array(PERIOD + SEND_MAX));
-const patternAddress = addressOf(pattern);
+  const pattern = fillPattern(new Uint8Array(PERIOD + SEND_MAX));
+  const patternAddress = addressOf(pattern);
 
-// Listener, then (with --self) our own client, then the accepted connection.
-const v6 = args.addr.includes(":");
-const listenAddr = sockaddr(args.addr, args.port);
-const listener = ok(c.socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket");
-c.setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, new Int32Array([1]), 4);
-if (v6) c.setsockopt(listener, IPPROTO_IPV6, IPV6_V6ONLY, new Int32Array([0]), 4);
-ok(c.bind(listener, listenAddr, listenAddr.length), `bind ${args.addr}:${args.port}`);
-ok(c.listen(listener, 4), "listen");
-const nameLen = new Uint32Array([listenAddr.length]);
-ok(c.getsockname(listener, listenAddr, nameLen), "getsockname");
-const port = new DataView(listenAddr.buffer).getUint16(2, false);
-let client = -1;
-if (args.self > 0) {
-  const to = sockaddr(v6 ? "::1" : "127.0.0.1", port);
-  client = ok(c.socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket");
-  ok(c.connect(client, to, to.length), "connect");
-} else {
-  (args.json ? console.error : console.log)(`listening on ${args.addr} port ${port}; send one TCP stream and close it`);
-}
-const conn = ok(c.accept4(listener, null, null, SOCK_CLOEXEC), "accept4");
-
-let sent = 0;
-let shut = false;
-/** One non-blocking send step of the --self sender. */
-function sendStep(): void {
-  if (client < 0) return;
-  if (sent < args.self) {
-    const n = c.send(client, patternAddress + (sent % PERIOD), Math.min(SEND_MAX, args.self - sent), MSG_DONTWAIT);
-    if (n > 0) sent += n;
-    else if (errno() !== EAGAIN) throw new UringError("send", errno());
-  } else if (!shut) {
-    c.shutdown(client, SHUT_WR);
-    shut = true;
-  }
-}
-
-let received = 0, mismatches = 0, chunks = 0;
-let extra: Record<string, unknown> = {};
-const cpu0 = process.cpuUsage();
-const t0 = performance.now();
-try {
-  if (args.mode === "recv") {
-    const buf = new Uint8Array(256 * 1024);
-    const flags = client >= 0 ? MSG_DONTWAIT : 0;
-    for (;;) {
-      sendStep();
-      const n = c.recv(conn, buf, buf.length, flags);
-      if (n === 0) break;
-      if (n < 0) {
-        if (errno() === EAGAIN) continue;
-        throw new UringError("recv", errno());
-      }
-      if (args.verify) {
-        const base = received % PERIOD;
-        for (let k = 0; k < n; k++) if (buf[k] !== pattern[(base + k) % PERIOD]) mismatches++;
-      }
-      received += n;
-      chunks++;
-    }
+  // Listener, then (with --self) our own client, then the accepted connection.
+  const v6 = args.addr.includes(":");
+  const listenAddr = sockaddr(args.addr, args.port);
+  const listener = ok(c.socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket");
+  c.setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, new Int32Array([1]), 4);
+  if (v6) c.setsockopt(listener, IPPROTO_IPV6, IPV6_V6ONLY, new Int32Array([0]), 4);
+  ok(c.bind(listener, listenAddr, listenAddr.length), `bind ${args.addr}:${args.port}`);
+  ok(c.listen(listener, 4), "listen");
+  const nameLen = new Uint32Array([listenAddr.length]);
+  ok(c.getsockname(listener, listenAddr, nameLen), "getsockname");
+  const port = new DataView(listenAddr.buffer).getUint16(2, false);
+  let client = -1;
+  if (args.self > 0) {
+    const to = sockaddr(v6 ? "::1" : "127.0.0.1", port);
+    client = ok(c.socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket");
+    ok(c.connect(client, to, to.length), "connect");
   } else {
-    const ring = Ring.create({ entries: 256, cqEntries: 8192, deferTaskrun: true, cqe32: true });
-    try {
-      const ifq = registerZcrxIfq(ring, args.nodev ? { nodev: true, areaBytes: args.area, rqEntries: args.rq || undefined } : { ifname: args.ifname, rxq: args.rxq, areaBytes: args.area, rqEntries: args.rq || undefined });
-      const rx = ifq.receiver();
-      let end: number | null = null;
-      rx.recv(conn, {
-        onData(_: null, chunk: number, offset: number, length: number) {
-          if (args.verify) {
-            const area = rx.area, base = received % PERIOD;
-            for (let k = 0; k < length; k++) if (area[offset + k] !== pattern[base + k]) mismatches++;
-          }
-          received += length;
-          rx.release(chunk);
-        },
-        onEnd(_: null, res: number) {
-          end = res;
-        },
-      }, null);
-      while (end === null) {
-        sendStep();
-        rx.run(1, client >= 0 && sent < args.self ? 1 : 100);
-      }
-      if (end !== 0) throw new UringError("IORING_OP_RECV_ZC", -end, "the stream ended with an error");
-      chunks = rx.stats.chunks;
-      extra = { zcrx: { nodev: ifq.nodev, ifname: ifq.ifname ?? null, rxq: ifq.rxq, area_bytes: ifq.area.byteLength, rq_entries: ifq.rqEntries, refills_consumed: rx.refillsConsumed, stats: rx.stats.snapshot(), ...ifq.placement(received) } };
-      ring.close();
-      ifq.close();
-    } finally {
-      if (!ring.isClosed) ring.close();
+    (args.json ? console.error : console.log)(
+      `listening on ${args.addr} port ${port}; send one TCP stream and close it`,
+    );
+  }
+  const conn = ok(c.accept4(listener, null, null, SOCK_CLOEXEC), "accept4");
+
+  let sent = 0;
+  let shut = false;
+  /** One non-blocking send step of the --self sender. */
+  function sendStep(): void {
+    if (client < 0) return;
+    if (sent < args.self) {
+      const n = c.send(client, patternAddress + (sent % PERIOD), Math.min(SEND_MAX, args.self - sent), MSG_DONTWAIT);
+      if (n > 0) sent += n;
+      else if (errno() !== EAGAIN) throw new UringError("send", errno());
+    } else if (!shut) {
+      c.shutdown(client, SHUT_WR);
+      shut = true;
     }
   }
-} finally {
-  c.close(conn);
-  if (client >= 0) c.close(client);
-  c.close(listener);
-}
-const seconds = (performance.now() - t0) / 1000;
-const cpu = process.cpuUsage(cpu0);
-const result = {
-  kernel: kernelRelease(),
-  mode: args.mode === "recv" ? "recv" : args.nodev ? "zcrx-nodev" : "zcrx",
-  bytes: received,
-  seconds,
-  mb_per_s: received / 1e6 / seconds,
-  gbit_per_s: (received * 8) / 1e9 / seconds,
-  chunks,
-  chunks_per_s: chunks / seconds,
-  bytes_per_chunk: chunks ? received / chunks : 0,
-  cpu_user_s: cpu.user / 1e6,
-  cpu_sys_s: cpu.system / 1e6,
-  cpu_percent: ((cpu.user + cpu.system) / 1e6 / seconds) * 100,
-  self_sender: args.self > 0,
-  verified: args.verify ? mismatches === 0 : null,
-  mismatches: args.verify ? mismatches : null,
-  ...extra,
-};
-if (args.json) console.log(JSON.stringify(result));
-else {
-  const row: LabRow = {
-    role: "receive", proto: "tcp", family: v6 ? "ipv6" : "ipv4", mode: result.mode, size: null, bytes: received, seconds, mb_s: result.mb_per_s, ops: chunks,
-    cpu_user_s: result.cpu_user_s, cpu_sys_s: result.cpu_sys_s, cpu_pct: result.cpu_percent, zc_pct: null, copied_pct: null, errors: 0,
-    note: args.verify ? (mismatches === 0 ? "pattern verified" : `${mismatches} bytes differ from the pattern`) : "",
-  };
-  console.log(`${rowHeader()}\n${rowLine(row)}`);
-  console.log(`${result.mode}: ${received} bytes in ${seconds.toFixed(3)} s = ${result.mb_per_s.toFixed(1)} MB/s (${result.gbit_per_s.toFixed(2)} Gbit/s)`);
-  console.log(`chunks ${chunks} (${result.chunks_per_s.toFixed(0)}/s, ${result.bytes_per_chunk.toFixed(0)} bytes each); CPU user ${result.cpu_user_s.toFixed(2)} s, sys ${result.cpu_sys_s.toFixed(2)} s (${result.cpu_percent.toFixed(0)}% of one core${args.self ? ", sender included" : ""})`);
-  if ("zcrx" in extra) {
-    const z = (extra as { zcrx: ZcrxPlacement & { refills_consumed: number; stats: Record<string, number | number[]> } }).zcrx;
-    console.log(`refill: ${z.stats.publishes} publishes, batch mean ${(z.stats.batch_mean as number).toFixed(1)}, max ${z.stats.batch_max}, histogram by 2^k ${JSON.stringify(z.stats.batch_histogram)}; kernel consumed ${z.refills_consumed}; rq full ${z.stats.rq_full}; re-arms ${z.stats.rearms}`);
-    console.log(`placement: ${z.placement}${z.copy_bytes !== null ? ` (the kernel copied ${z.copy_bytes} bytes in ${z.copy_count} copies)` : ` (${z.why})`}`);
+
+  let received = 0,
+    mismatches = 0,
+    chunks = 0;
+  let extra: Record<string, unknown> = {};
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  try {
+    if (args.mode === "recv") {
+      const buf = new Uint8Array(256 * 1024);
+      const flags = client >= 0 ? MSG_DONTWAIT : 0;
+      for (;;) {
+        sendStep();
+        const n = c.recv(conn, buf, buf.length, flags);
+        if (n === 0) break;
+        if (n < 0) {
+          if (errno() === EAGAIN) continue;
+          throw new UringError("recv", errno());
+        }
+        if (args.verify) {
+          const base = received % PERIOD;
+          for (let k = 0; k < n; k++) if (buf[k] !== pattern[(base + k) % PERIOD]) mismatches++;
+        }
+        received += n;
+        chunks++;
+      }
+    } else {
+      const ring = Ring.create({ entries: 256, cqEntries: 8192, deferTaskrun: true, cqe32: true });
+      try {
+        const ifq = registerZcrxIfq(
+          ring,
+          args.nodev
+            ? { nodev: true, areaBytes: args.area, rqEntries: args.rq || undefined }
+            : { ifname: args.ifname, rxq: args.rxq, areaBytes: args.area, rqEntries: args.rq || undefined },
+        );
+        const rx = ifq.receiver();
+        let end: number | null = null;
+        rx.recv(
+          conn,
+          {
+            onData(_: null, chunk: number, offset: number, length: number) {
+              if (args.verify) {
+                const area = rx.area,
+                  base = received % PERIOD;
+                for (let k = 0; k < length; k++) if (area[offset + k] !== pattern[base + k]) mismatches++;
+              }
+              received += length;
+              rx.release(chunk);
+            },
+            onEnd(_: null, res: number) {
+              end = res;
+            },
+          },
+          null,
+        );
+        while (end === null) {
+          sendStep();
+          rx.run(1, client >= 0 && sent < args.self ? 1 : 100);
+        }
+        if (end !== 0) throw new UringError("IORING_OP_RECV_ZC", -end, "the stream ended with an error");
+        chunks = rx.stats.chunks;
+        extra = {
+          zcrx: {
+            nodev: ifq.nodev,
+            ifname: ifq.ifname ?? null,
+            rxq: ifq.rxq,
+            area_bytes: ifq.area.byteLength,
+            rq_entries: ifq.rqEntries,
+            refills_consumed: rx.refillsConsumed,
+            stats: rx.stats.snapshot(),
+            ...ifq.placement(received),
+          },
+        };
+        ring.close();
+        ifq.close();
+      } finally {
+        if (!ring.isClosed) ring.close();
+      }
+    }
+  } finally {
+    c.close(conn);
+    if (client >= 0) c.close(client);
+    c.close(listener);
   }
-  if (args.verify) console.log(mismatches === 0 ? "verified: every byte matched" : `MISMATCH: ${mismatches} bytes differ`);
-}
-if (args.verify && mismatches !== 0) throw new ToolError(`${mismatches} bytes differ from the pattern`);
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const result = {
+    kernel: kernelRelease(),
+    mode: args.mode === "recv" ? "recv" : args.nodev ? "zcrx-nodev" : "zcrx",
+    bytes: received,
+    seconds,
+    mb_per_s: received / 1e6 / seconds,
+    gbit_per_s: (received * 8) / 1e9 / seconds,
+    chunks,
+    chunks_per_s: chunks / seconds,
+    bytes_per_chunk: chunks ? received / chunks : 0,
+    cpu_user_s: cpu.user / 1e6,
+    cpu_sys_s: cpu.system / 1e6,
+    cpu_percent: ((cpu.user + cpu.system) / 1e6 / seconds) * 100,
+    self_sender: args.self > 0,
+    verified: args.verify ? mismatches === 0 : null,
+    mismatches: args.verify ? mismatches : null,
+    ...extra,
+  };
+  if (args.json) console.log(JSON.stringify(result));
+  else {
+    const row: LabRow = {
+      role: "receive",
+      proto: "tcp",
+      family: v6 ? "ipv6" : "ipv4",
+      mode: result.mode,
+      size: null,
+      bytes: received,
+      seconds,
+      mb_s: result.mb_per_s,
+      ops: chunks,
+      cpu_user_s: result.cpu_user_s,
+      cpu_sys_s: result.cpu_sys_s,
+      cpu_pct: result.cpu_percent,
+      zc_pct: null,
+      copied_pct: null,
+      errors: 0,
+      note: args.verify ? (mismatches === 0 ? "pattern verified" : `${mismatches} bytes differ from the pattern`) : "",
+    };
+    console.log(`${rowHeader()}\n${rowLine(row)}`);
+    console.log(
+      `${result.mode}: ${received} bytes in ${seconds.toFixed(3)} s = ${result.mb_per_s.toFixed(1)} MB/s (${result.gbit_per_s.toFixed(2)} Gbit/s)`,
+    );
+    console.log(
+      `chunks ${chunks} (${result.chunks_per_s.toFixed(0)}/s, ${result.bytes_per_chunk.toFixed(0)} bytes each); CPU user ${result.cpu_user_s.toFixed(2)} s, sys ${result.cpu_sys_s.toFixed(2)} s (${result.cpu_percent.toFixed(0)}% of one core${args.self ? ", sender included" : ""})`,
+    );
+    if ("zcrx" in extra) {
+      const z = (
+        extra as { zcrx: ZcrxPlacement & { refills_consumed: number; stats: Record<string, number | number[]> } }
+      ).zcrx;
+      console.log(
+        `refill: ${z.stats.publishes} publishes, batch mean ${(z.stats.batch_mean as number).toFixed(1)}, max ${z.stats.batch_max}, histogram by 2^k ${JSON.stringify(z.stats.batch_histogram)}; kernel consumed ${z.refills_consumed}; rq full ${z.stats.rq_full}; re-arms ${z.stats.rearms}`,
+      );
+      console.log(
+        `placement: ${z.placement}${z.copy_bytes !== null ? ` (the kernel copied ${z.copy_bytes} bytes in ${z.copy_count} copies)` : ` (${z.why})`}`,
+      );
+    }
+    if (args.verify)
+      console.log(mismatches === 0 ? "verified: every byte matched" : `MISMATCH: ${mismatches} bytes differ`);
+  }
+  if (args.verify && mismatches !== 0) throw new ToolError(`${mismatches} bytes differ from the pattern`);
 }
 
 await runTool(CLI, () => {

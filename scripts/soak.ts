@@ -25,7 +25,6 @@ import { kernelAtLeast, kernelRelease } from "../src/ring/kernel.ts";
 import { errnoName } from "../src/abi/errno.ts";
 import { parseCli, usageExit } from "./lib/cli.ts";
 
-
 interface Args {
   seconds: number;
   intervalS: number;
@@ -58,7 +57,11 @@ function parseArgs(argv: string[]): Args {
   const seconds = positive("--seconds", v.seconds);
   const total = seconds ?? (positive("--minutes", v.minutes) ?? 10) * 60;
   const interval = positive("--interval", v.interval);
-  return { seconds: total, intervalS: interval ?? (seconds !== undefined ? Math.max(1, total / 10) : 60), json: v.json === true };
+  return {
+    seconds: total,
+    intervalS: interval ?? (seconds !== undefined ? Math.max(1, total / 10) : 60),
+    json: v.json === true,
+  };
 }
 
 const MiB = 1024 * 1024;
@@ -101,12 +104,22 @@ function makeStream(name: string, mode: ZcMode): Stream {
   const b = tcpAccept(ring, l.fd);
   fds.push(l.fd, a, b);
   const st: Stream = {
-    name, peer: b, received: 0, sent: 0, bad: 0, free: new Int32Array(SENDS_IN_FLIGHT), freeTop: 0, recvBuf: new Uint8Array(65536),
+    name,
+    peer: b,
+    received: 0,
+    sent: 0,
+    bad: 0,
+    free: new Int32Array(SENDS_IN_FLIGHT),
+    freeTop: 0,
+    recvBuf: new Uint8Array(65536),
     sender: undefined as unknown as ZcSender,
   };
   for (let i = 0; i < SENDS_IN_FLIGHT; i++) st.free[st.freeTop++] = i;
   st.sender = new ZcSender(ring, a, {
-    mode, reportUsage, capacity: SENDS_IN_FLIGHT * 2, pool: mode === "zc-fixed" ? pool : undefined,
+    mode,
+    reportUsage,
+    capacity: SENDS_IN_FLIGHT * 2,
+    pool: mode === "zc-fixed" ? pool : undefined,
     onSent: (_tag: number, res: number) => {
       if (res < 0) {
         errors++;
@@ -160,15 +173,20 @@ const pump = (st: Stream) => {
 const sim = new SimulatedZcrx({ areaBytes: 4 * MiB, rqEntries: 512, poison: false });
 const rx = sim.createReceiver();
 const zfd = sim.connect();
-let zcrxBytes = 0, zcrxBad = 0;
-rx.recv(zfd, {
-  onData: (_ctx: null, chunk: number, off: number, len: number) => {
-    const area = rx.area;
-    for (let i = 0; i < len; i += 61) if (area[off + i] !== ((zcrxBytes + i) & 0xff)) zcrxBad++;
-    zcrxBytes += len;
-    rx.release(chunk);
+let zcrxBytes = 0,
+  zcrxBad = 0;
+rx.recv(
+  zfd,
+  {
+    onData: (_ctx: null, chunk: number, off: number, len: number) => {
+      const area = rx.area;
+      for (let i = 0; i < len; i += 61) if (area[off + i] !== ((zcrxBytes + i) & 0xff)) zcrxBad++;
+      zcrxBytes += len;
+      rx.release(chunk);
+    },
   },
-}, null);
+  null,
+);
 let zcrxSent = 0;
 
 interface Sample {
@@ -195,12 +213,17 @@ function sample(): Sample {
   };
   samples.push(s);
   if (!args.json) {
-    console.log(`${String(s.t_s).padStart(7)} s  rss ${s.rss_mib.toFixed(1)} MiB  heap ${s.heap_mib.toFixed(2)} MiB  in flight ${s.inflight} (sends ${s.senders_inflight}, zcrx chunks ${s.zcrx_live})  moved ${s.bytes_mib.toFixed(0)} MiB`);
+    console.log(
+      `${String(s.t_s).padStart(7)} s  rss ${s.rss_mib.toFixed(1)} MiB  heap ${s.heap_mib.toFixed(2)} MiB  in flight ${s.inflight} (sends ${s.senders_inflight}, zcrx chunks ${s.zcrx_live})  moved ${s.bytes_mib.toFixed(0)} MiB`,
+    );
   }
   return s;
 }
 
-if (!args.json) console.log(`soak: ${args.seconds} s on ${kernelRelease()}, sample every ${args.intervalS} s (copy, zc, zc-fixed over 127.0.0.1; zcrx simulator)`);
+if (!args.json)
+  console.log(
+    `soak: ${args.seconds} s on ${kernelRelease()}, sample every ${args.intervalS} s (copy, zc, zc-fixed over 127.0.0.1; zcrx simulator)`,
+  );
 sample();
 let nextSample = performance.now() + args.intervalS * 1000;
 const end = started + args.seconds * 1000;
@@ -236,9 +259,30 @@ const rssGrowth = last.rss_mib - base.rss_mib;
 const flat = heapGrowth < 2 && rssGrowth < 16;
 const bad = streams.reduce((a, st) => a + st.bad, 0) + zcrxBad;
 const anomalies = streams.reduce((a, st) => a + st.sender.stats.anomalies, 0);
-const verdict = `verdict: ${flat ? "FLAT" : "GROWING"} — heap ${heapGrowth >= 0 ? "+" : ""}${heapGrowth.toFixed(2)} MiB, RSS ${rssGrowth >= 0 ? "+" : ""}${rssGrowth.toFixed(1)} MiB from ${base.t_s} s to ${last.t_s} s; ${last.bytes_mib.toFixed(0)} MiB moved (copy ${(streams[0]!.received / MiB).toFixed(0)}, zc ${(streams[1]!.received / MiB).toFixed(0)}, fixed ${(streams[2]!.received / MiB).toFixed(0)}, zcrx ${(zcrxBytes / MiB).toFixed(0)}); corrupt bytes ${bad}, send/receive errors ${errors}${errors ? ` (${Object.entries(errorNames).map(([k, v]) => `${k} ${v}`).join(", ")})` : ""}, sender anomalies ${anomalies}, sends not released at the end ${sendsLeft}`;
+const verdict = `verdict: ${flat ? "FLAT" : "GROWING"} — heap ${heapGrowth >= 0 ? "+" : ""}${heapGrowth.toFixed(2)} MiB, RSS ${rssGrowth >= 0 ? "+" : ""}${rssGrowth.toFixed(1)} MiB from ${base.t_s} s to ${last.t_s} s; ${last.bytes_mib.toFixed(0)} MiB moved (copy ${(streams[0]!.received / MiB).toFixed(0)}, zc ${(streams[1]!.received / MiB).toFixed(0)}, fixed ${(streams[2]!.received / MiB).toFixed(0)}, zcrx ${(zcrxBytes / MiB).toFixed(0)}); corrupt bytes ${bad}, send/receive errors ${errors}${
+  errors
+    ? ` (${Object.entries(errorNames)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ")})`
+    : ""
+}, sender anomalies ${anomalies}, sends not released at the end ${sendsLeft}`;
 console.log(verdict);
 if (args.json) {
-  console.log(JSON.stringify({ seconds: args.seconds, flat, heap_growth_mib: heapGrowth, rss_growth_mib: rssGrowth, samples, corrupt_bytes: bad, send_errors: errors, error_names: errorNames, sender_anomalies: anomalies, sends_left: sendsLeft, zcrx_sent: zcrxSent, zcrx_received: zcrxBytes }));
+  console.log(
+    JSON.stringify({
+      seconds: args.seconds,
+      flat,
+      heap_growth_mib: heapGrowth,
+      rss_growth_mib: rssGrowth,
+      samples,
+      corrupt_bytes: bad,
+      send_errors: errors,
+      error_names: errorNames,
+      sender_anomalies: anomalies,
+      sends_left: sendsLeft,
+      zcrx_sent: zcrxSent,
+      zcrx_received: zcrxBytes,
+    }),
+  );
 }
 process.exit(flat && bad === 0 && errors === 0 && anomalies === 0 && sendsLeft === 0 ? 0 : 1);

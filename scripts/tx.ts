@@ -27,7 +27,13 @@ import { lastJsonLine, spawnListening, type ListeningChild } from "./lib/child.t
 type Proto = "tcp" | "udp";
 const MODES = ["nonzc", "zc", "zc-fixed", "mixed", "adaptive"] as const;
 type TxMode = (typeof MODES)[number];
-const ZC_MODE: Record<TxMode, ZcMode> = { nonzc: "copy", zc: "zc", "zc-fixed": "zc-fixed", mixed: "mixed", adaptive: "adaptive" };
+const ZC_MODE: Record<TxMode, ZcMode> = {
+  nonzc: "copy",
+  zc: "zc",
+  "zc-fixed": "zc-fixed",
+  mixed: "mixed",
+  adaptive: "adaptive",
+};
 
 /** npm start: sizes and seconds per run of the loopback comparison. */
 const MATRIX_SIZES = [4096, 65536, 262144];
@@ -129,42 +135,50 @@ interface Args {
 }
 
 function parse(argv: string[]): Args {
-  const { values: v, positionals } = parseCli(CLI, argv, {
-    mode: { type: "string", short: "m" },
-    "4": { type: "boolean", short: "4" },
-    "6": { type: "boolean", short: "6" },
-    size: { type: "string", short: "s" },
-    batch: { type: "string", short: "n" },
-    time: { type: "string", short: "t" },
-    dest: { type: "string", short: "D" },
-    port: { type: "string", short: "p" },
-    cpu: { type: "string", short: "C" },
-    zc: { type: "string", short: "z" },
-    fixed: { type: "string", short: "b" },
-    "receiver-cpu": { type: "string" },
-    threshold: { type: "string" },
-    "no-report-usage": { type: "boolean" },
-    nodelay: { type: "boolean" },
-    sockbuf: { type: "string" },
-    receiver: { type: "boolean", short: "R" },
-    addr: { type: "string" },
-    once: { type: "boolean" },
-    conns: { type: "string" },
-    discard: { type: "boolean" },
-    verify: { type: "boolean", short: "v" },
-    json: { type: "boolean" },
-    compare: { type: "boolean" },
-  }, { positionals: true });
+  const { values: v, positionals } = parseCli(
+    CLI,
+    argv,
+    {
+      mode: { type: "string", short: "m" },
+      "4": { type: "boolean", short: "4" },
+      "6": { type: "boolean", short: "6" },
+      size: { type: "string", short: "s" },
+      batch: { type: "string", short: "n" },
+      time: { type: "string", short: "t" },
+      dest: { type: "string", short: "D" },
+      port: { type: "string", short: "p" },
+      cpu: { type: "string", short: "C" },
+      zc: { type: "string", short: "z" },
+      fixed: { type: "string", short: "b" },
+      "receiver-cpu": { type: "string" },
+      threshold: { type: "string" },
+      "no-report-usage": { type: "boolean" },
+      nodelay: { type: "boolean" },
+      sockbuf: { type: "string" },
+      receiver: { type: "boolean", short: "R" },
+      addr: { type: "string" },
+      once: { type: "boolean" },
+      conns: { type: "string" },
+      discard: { type: "boolean" },
+      verify: { type: "boolean", short: "v" },
+      json: { type: "boolean" },
+      compare: { type: "boolean" },
+    },
+    { positionals: true },
+  );
   if (positionals.length > 1) throw new UsageError(`one protocol at most, got ${positionals.join(" ")}`);
   const proto = positionals[0] ?? "tcp";
-  if (proto !== "tcp" && proto !== "udp") throw new UsageError(`unexpected argument ${proto} (the protocol is tcp or udp)`);
+  if (proto !== "tcp" && proto !== "udp")
+    throw new UsageError(`unexpected argument ${proto} (the protocol is tcp or udp)`);
   if (v["4"] && v["6"]) throw new UsageError("give one of -4 and -6");
   const ipv6 = v["6"] === true;
   let modes: TxMode[] = ["adaptive"];
   if (v.mode === "all") modes = [...MODES];
   else if (v.mode !== undefined) {
     modes = v.mode.split(",") as TxMode[];
-    for (const m of modes) if (!(MODES as readonly string[]).includes(m)) throw new UsageError(`unknown mode ${m} (modes: ${MODES.join(", ")}, all)`);
+    for (const m of modes)
+      if (!(MODES as readonly string[]).includes(m))
+        throw new UsageError(`unknown mode ${m} (modes: ${MODES.join(", ")}, all)`);
   }
   // send-zerocopy's -z/-b pick one of our modes: -z 0 copies; otherwise SEND_ZC, fixed unless -b 0.
   if (v.zc !== undefined || v.fixed !== undefined) {
@@ -176,17 +190,25 @@ function parse(argv: string[]): Args {
   const cpus = Math.min(navigator.hardwareConcurrency, MAX_CPUS);
   const cpuArg = (flag: string, s: string | undefined) => {
     if (s === undefined) return -1;
-    if (!/^\d+$/.test(s) || Number(s) >= cpus) throw new UsageError(`${flag} must be a CPU number 0..${cpus - 1} (this machine has ${navigator.hardwareConcurrency}), got ${s}`);
+    if (!/^\d+$/.test(s) || Number(s) >= cpus)
+      throw new UsageError(
+        `${flag} must be a CPU number 0..${cpus - 1} (this machine has ${navigator.hardwareConcurrency}), got ${s}`,
+      );
     return Number(s);
   };
   const matrix = v.compare === true || argv.length === 0 || (argv.length === 1 && argv[0] === "--json");
   if (v.compare) {
     const allowed = new Set(["compare", "size", "time", "json", "cpu", "receiver-cpu"]);
     const other = Object.keys(v).filter((k) => !allowed.has(k));
-    if (other.length || positionals.length) throw new UsageError(`--compare takes only -s, -t, --json and the CPU pins, got --${[...other, ...positionals].join(", --")}`);
+    if (other.length || positionals.length)
+      throw new UsageError(
+        `--compare takes only -s, -t, --json and the CPU pins, got --${[...other, ...positionals].join(", --")}`,
+      );
   }
   const a: Args = {
-    proto, modes, ipv6,
+    proto,
+    modes,
+    ipv6,
     sizes: v.size === undefined ? [] : v.size.split(",").map((s) => sizeArg("--size", s, { max: MAX_SIZE })),
     sizeGiven: v.size !== undefined,
     batch: v.batch === undefined ? 8 : numberArg("--batch", v.batch, { min: 1, max: 512 }),
@@ -198,7 +220,12 @@ function parse(argv: string[]): Args {
     threshold: v.threshold === undefined ? 16384 : sizeArg("--threshold", v.threshold, { max: MAX_SIZE }),
     reportUsage: v["no-report-usage"] !== true,
     nodelay: v.nodelay === true,
-    sockbuf: v.sockbuf === undefined ? DEFAULT_SOCKBUF : v.sockbuf === "0" ? 0 : sizeArg("--sockbuf", v.sockbuf, { max: 1 << 30 }),
+    sockbuf:
+      v.sockbuf === undefined
+        ? DEFAULT_SOCKBUF
+        : v.sockbuf === "0"
+          ? 0
+          : sizeArg("--sockbuf", v.sockbuf, { max: 1 << 30 }),
     receiver: v.receiver === true,
     addr: v.addr ?? null,
     conns: v.once ? 1 : v.conns === undefined ? 0 : numberArg("--conns", v.conns, { min: 1, max: 1e9 }),
@@ -210,13 +237,22 @@ function parse(argv: string[]): Args {
   if (v.once && v.conns !== undefined) throw new UsageError("give --once or --conns, not both");
   if (a.dest !== null) {
     if (a.receiver) throw new UsageError("-D is the sender's destination; the receiver listens on --addr");
-    if (!(a.ipv6 ? parseIPv6(a.dest) : parseIPv4(a.dest))) throw new UsageError(`--dest must be a numeric ${a.ipv6 ? "IPv6 address (with -6)" : "IPv4 address (-6 for IPv6)"}, got ${a.dest}`);
+    if (!(a.ipv6 ? parseIPv6(a.dest) : parseIPv4(a.dest)))
+      throw new UsageError(
+        `--dest must be a numeric ${a.ipv6 ? "IPv6 address (with -6)" : "IPv4 address (-6 for IPv6)"}, got ${a.dest}`,
+      );
     if (a.port === 0) throw new UsageError("--dest needs a --port other than 0");
   }
-  if (a.addr !== null && !(a.ipv6 ? parseIPv6(a.addr) : parseIPv4(a.addr))) throw new UsageError(`--addr must be a numeric ${a.ipv6 ? "IPv6 address (with -6)" : "IPv4 address (-6 for IPv6)"}, got ${a.addr}`);
+  if (a.addr !== null && !(a.ipv6 ? parseIPv6(a.addr) : parseIPv4(a.addr)))
+    throw new UsageError(
+      `--addr must be a numeric ${a.ipv6 ? "IPv6 address (with -6)" : "IPv4 address (-6 for IPv6)"}, got ${a.addr}`,
+    );
   if (a.sizes.length === 0) a.sizes = a.matrix ? MATRIX_SIZES : [LIBURING_PAYLOAD];
   const udpMax = a.ipv6 ? UDP_MAX_IPV6 : UDP_MAX_IPV4;
-  if (a.proto === "udp") for (const s of a.sizes) if (s > udpMax) throw new UsageError(`udp payloads are at most ${udpMax} bytes over ${a.ipv6 ? "IPv6" : "IPv4"}, got ${s}`);
+  if (a.proto === "udp")
+    for (const s of a.sizes)
+      if (s > udpMax)
+        throw new UsageError(`udp payloads are at most ${udpMax} bytes over ${a.ipv6 ? "IPv6" : "IPv4"}, got ${s}`);
   if (a.receiver && a.sizes.length > 1) throw new UsageError("the receiver checks one datagram size: give one --size");
   if (a.matrix) {
     a.modes = [...MODES];
@@ -232,7 +268,10 @@ function pinCpu(cpu: number): void {
   const mask = new Uint8Array(128);
   mask[cpu >> 3] = 1 << (cpu & 7);
   // An online CPU outside this process's cpuset, say: a clear message, not a stack trace.
-  if (c.sched_setaffinity(0, mask.length, mask) !== 0) throw new ToolError(`cannot pin to CPU ${cpu}: ${new UringError("sched_setaffinity", errno(), `cpu ${cpu}`).message}`);
+  if (c.sched_setaffinity(0, mask.length, mask) !== 0)
+    throw new ToolError(
+      `cannot pin to CPU ${cpu}: ${new UringError("sched_setaffinity", errno(), `cpu ${cpu}`).message}`,
+    );
 }
 
 interface SendResult extends LabRow {
@@ -253,9 +292,10 @@ function sendRun(a: Args, mode: TxMode, size: number, host: string, port: number
   let pool: FixedBufferPool | undefined;
   try {
     // UDP is connected, as send-zerocopy's sender is: a missing receiver is ECONNREFUSED.
-    fd = a.proto === "tcp"
-      ? tcpConnect(ring, { host, port, noDelay: a.nodelay })
-      : udpSocket(ring, { host: a.ipv6 ? "::" : "0.0.0.0", port: 0, connect: { host, port } }).fd;
+    fd =
+      a.proto === "tcp"
+        ? tcpConnect(ring, { host, port, noDelay: a.nodelay })
+        : udpSocket(ring, { host: a.ipv6 ? "::" : "0.0.0.0", port: 0, connect: { host, port } }).fd;
     if (a.sockbuf > 0) setSocketOption(ring, fd, SOL_SOCKET, SO_SNDBUF, a.sockbuf, { via: "libc" });
     const window = a.batch * 4;
     // -v on TCP: each send starts where the last one's pattern stopped, so the buffer holds one
@@ -263,9 +303,15 @@ function sendRun(a: Args, mode: TxMode, size: number, host: string, port: number
     const phased = a.verify && a.proto === "tcp";
     const bufferBytes = size + (phased ? PATTERN_PERIOD : 0);
     // zc-fixed needs the pool; adaptive gets it too, so its zero-copy choice is the fixed one.
-    if (mode === "zc-fixed" || mode === "adaptive") pool = FixedBufferPool.create(ring, { bufferSize: bufferBytes, count: 1 });
+    if (mode === "zc-fixed" || mode === "adaptive")
+      pool = FixedBufferPool.create(ring, { bufferSize: bufferBytes, count: 1 });
     const sender = new ZcSender(ring, fd, {
-      mode: ZC_MODE[mode], pool, threshold: a.threshold, reportUsage: a.reportUsage, capacity: window * 2, maxChain: a.batch,
+      mode: ZC_MODE[mode],
+      pool,
+      threshold: a.threshold,
+      reportUsage: a.reportUsage,
+      capacity: window * 2,
+      maxChain: a.batch,
     });
     const buffer = fillPattern(pool ? pool.view(0).subarray(0, bufferBytes) : new Uint8Array(bufferBytes));
     const phases = phased ? Array.from({ length: PATTERN_PERIOD }, (_, p) => buffer.subarray(p, p + size)) : [buffer];
@@ -274,7 +320,9 @@ function sendRun(a: Args, mode: TxMode, size: number, host: string, port: number
     const t0 = performance.now();
     const end = t0 + a.time * 1000;
     let queued = 0;
-    let nextTick = t0 + 1000, lastBytes = 0, lastSends = 0;
+    let nextTick = t0 + 1000,
+      lastBytes = 0,
+      lastSends = 0;
     while (performance.now() < end) {
       while (sender.inflight + a.batch <= window) {
         sender.cork();
@@ -288,9 +336,15 @@ function sendRun(a: Args, mode: TxMode, size: number, host: string, port: number
       if (sender.isBroken || s.errors > 0) throw sendFailure(a, host, port, s.lastError);
       const now = performance.now();
       if (now >= nextTick && !quiet) {
-        const db = s.sentBytes - lastBytes, dn = s.sent - lastSends;
-        const usage = a.reportUsage || mode === "nonzc" ? `zc ${pct(s.zcBytes, s.sentBytes)}%, copied ${pct(s.copiedBytes + s.copySendBytes, s.sentBytes)}%` : "zc -, copied - (--no-report-usage)";
-        process.stderr.write(`tx ${a.proto} ${mode} ${size}B: ${(db / MB).toFixed(1)} MB/s, ${dn} sends/s, decision ${s.decision}, ${usage}\n`);
+        const db = s.sentBytes - lastBytes,
+          dn = s.sent - lastSends;
+        const usage =
+          a.reportUsage || mode === "nonzc"
+            ? `zc ${pct(s.zcBytes, s.sentBytes)}%, copied ${pct(s.copiedBytes + s.copySendBytes, s.sentBytes)}%`
+            : "zc -, copied - (--no-report-usage)";
+        process.stderr.write(
+          `tx ${a.proto} ${mode} ${size}B: ${(db / MB).toFixed(1)} MB/s, ${dn} sends/s, decision ${s.decision}, ${usage}\n`,
+        );
         lastBytes = s.sentBytes;
         lastSends = s.sent;
         nextTick += 1000;
@@ -304,12 +358,29 @@ function sendRun(a: Args, mode: TxMode, size: number, host: string, port: number
     const zc = unreported ? null : pct(s.zcBytes, s.sentBytes);
     const copied = unreported ? null : pct(s.copiedBytes + s.copySendBytes, s.sentBytes);
     return {
-      role: "send", proto: a.proto, family: a.ipv6 ? "ipv6" : "ipv4", mode, size, batch: a.batch, bytes: s.sentBytes, seconds: w.seconds,
-      mb_s: s.sentBytes / MB / w.seconds, ops: s.sent, cpu_user_s: w.cpu_user_s, cpu_sys_s: w.cpu_sys_s, cpu_pct: w.cpu_pct,
-      zc_pct: zc, copied_pct: copied, errors: s.errors,
+      role: "send",
+      proto: a.proto,
+      family: a.ipv6 ? "ipv6" : "ipv4",
+      mode,
+      size,
+      batch: a.batch,
+      bytes: s.sentBytes,
+      seconds: w.seconds,
+      mb_s: s.sentBytes / MB / w.seconds,
+      ops: s.sent,
+      cpu_user_s: w.cpu_user_s,
+      cpu_sys_s: w.cpu_sys_s,
+      cpu_pct: w.cpu_pct,
+      zc_pct: zc,
+      copied_pct: copied,
+      errors: s.errors,
       decision: belowThreshold ? "copy (below threshold)" : s.decision,
-      reason: belowThreshold ? `${size} bytes is below the ${a.threshold}-byte threshold: every send is SEND` : s.reason,
-      note: kernelDid(mode, zc, copied), receiver_bytes: null, receiver_cpu_s: null,
+      reason: belowThreshold
+        ? `${size} bytes is below the ${a.threshold}-byte threshold: every send is SEND`
+        : s.reason,
+      note: kernelDid(mode, zc, copied),
+      receiver_bytes: null,
+      receiver_cpu_s: null,
     };
   } finally {
     pool?.close();
@@ -334,8 +405,23 @@ function sendFailure(a: Args, host: string, port: number, e: UringError | null):
 }
 
 /** A loopback receiver child (this script with -R --once --json), its port, and its row. */
-async function startReceiver(a: Args, size: number): Promise<{ port: number; done: Promise<(LabRow & ReceiveExtra) | null>; kill(): void }> {
-  const args = [process.execPath, import.meta.path, "-R", a.proto, a.ipv6 ? "-6" : "-4", "-p", "0", "--once", "--json", "--sockbuf", String(a.sockbuf)];
+async function startReceiver(
+  a: Args,
+  size: number,
+): Promise<{ port: number; done: Promise<(LabRow & ReceiveExtra) | null>; kill(): void }> {
+  const args = [
+    process.execPath,
+    import.meta.path,
+    "-R",
+    a.proto,
+    a.ipv6 ? "-6" : "-4",
+    "-p",
+    "0",
+    "--once",
+    "--json",
+    "--sockbuf",
+    String(a.sockbuf),
+  ];
   if (a.proto === "udp") args.push("-s", String(size));
   if (a.receiverCpu >= 0) args.push("-C", String(a.receiverCpu));
   return childReceiver(args);
@@ -359,7 +445,13 @@ async function childReceiver<T>(args: string[]): Promise<{ port: number; done: P
 
 /** Waits for a child's result, at most `ms`; null (and the child killed) past it. */
 function resultWithin<T>(rx: { done: Promise<T | null>; kill(): void }, ms: number): Promise<T | null> {
-  return Promise.race([rx.done, Bun.sleep(ms).then(() => { rx.kill(); return null; })]);
+  return Promise.race([
+    rx.done,
+    Bun.sleep(ms).then(() => {
+      rx.kill();
+      return null;
+    }),
+  ]);
 }
 
 function printRow(a: Args, r: LabRow & Partial<SendResult>): void {
@@ -371,23 +463,37 @@ function printRow(a: Args, r: LabRow & Partial<SendResult>): void {
 function receiverRole(a: Args): void {
   const host = a.addr ?? (a.ipv6 ? "::1" : "127.0.0.1");
   const mismatches = receive({
-    proto: a.proto, host, port: a.port, verify: a.verify, rcvbuf: a.sockbuf, discard: a.discard, size: a.proto === "udp" && a.sizeGiven ? a.sizes[0]! : null, conns: a.conns, silenceMs: UDP_BURST_SILENCE_MS,
+    proto: a.proto,
+    host,
+    port: a.port,
+    verify: a.verify,
+    rcvbuf: a.sockbuf,
+    discard: a.discard,
+    size: a.proto === "udp" && a.sizeGiven ? a.sizes[0]! : null,
+    conns: a.conns,
+    silenceMs: UDP_BURST_SILENCE_MS,
     onListening(port) {
       console.log(`listening ${port}`);
-      if (!a.json) console.log(`tx -R ${a.proto} on ${a.ipv6 ? `[${host}]` : host}:${port}, kernel ${kernelRelease()}: a row per ${a.proto === "tcp" ? "connection" : "burst"}\n${rowHeader()}`);
+      if (!a.json)
+        console.log(
+          `tx -R ${a.proto} on ${a.ipv6 ? `[${host}]` : host}:${port}, kernel ${kernelRelease()}: a row per ${a.proto === "tcp" ? "connection" : "burst"}\n${rowHeader()}`,
+        );
     },
     onResult(row, extra) {
       if (a.json) console.log(JSON.stringify({ kernel: kernelRelease(), ...row, ...extra }));
       else console.log(rowLine(row) + (extra.error ? `  error: ${extra.error}` : ""));
     },
   });
-  if (mismatches > 0) throw new ToolError(`${mismatches} ${a.proto === "udp" ? "datagrams" : "chunks"} failed the check`);
+  if (mismatches > 0)
+    throw new ToolError(`${mismatches} ${a.proto === "udp" ? "datagrams" : "chunks"} failed the check`);
 }
 
 /** Sends with each mode and size to -D, a row as each run ends. */
 function remoteRuns(a: Args): void {
   if (!a.json) {
-    console.log(`tx ${a.proto} ${a.ipv6 ? "IPv6" : "IPv4"} to ${a.ipv6 ? `[${a.dest}]` : a.dest}:${a.port}, batch ${a.batch}, ${a.time} s per run, kernel ${kernelRelease()}`);
+    console.log(
+      `tx ${a.proto} ${a.ipv6 ? "IPv6" : "IPv4"} to ${a.ipv6 ? `[${a.dest}]` : a.dest}:${a.port}, batch ${a.batch}, ${a.time} s per run, kernel ${kernelRelease()}`,
+    );
     console.log(rowHeader());
   }
   let first = true;
@@ -409,9 +515,16 @@ async function loopbackRuns(a: Args): Promise<void> {
   const host = a.ipv6 ? "::1" : "127.0.0.1";
   const runs = a.sizes.length * a.modes.length + (a.matrix ? a.sizes.length : 0);
   if (!a.json) {
-    console.log(`tx: ${runs} runs on loopback (${host}) of ${a.time} s each, about ${Math.ceil(runs * (a.time + RUN_OVERHEAD_S))} s in all; nothing leaves this machine and no NIC is needed.`);
-    console.log(`Each run: this process sends ${a.proto.toUpperCase()} for ${a.time} s, ${a.batch} sends per submission, to a receiver child that reads every byte (Bun's row: a Bun.listen child); socket buffers: ${a.sockbuf ? `${a.sockbuf} bytes` : "the kernel's defaults"}.`);
-    if (a.matrix) console.log(`Modes: nonzc (IORING_OP_SEND, copies), zc (SEND_ZC), zc-fixed (SEND_ZC from a registered buffer), mixed and adaptive (SEND_ZC from --threshold 16K up), and bun (Bun.connect to Bun.listen, default options) as the baseline.`);
+    console.log(
+      `tx: ${runs} runs on loopback (${host}) of ${a.time} s each, about ${Math.ceil(runs * (a.time + RUN_OVERHEAD_S))} s in all; nothing leaves this machine and no NIC is needed.`,
+    );
+    console.log(
+      `Each run: this process sends ${a.proto.toUpperCase()} for ${a.time} s, ${a.batch} sends per submission, to a receiver child that reads every byte (Bun's row: a Bun.listen child); socket buffers: ${a.sockbuf ? `${a.sockbuf} bytes` : "the kernel's defaults"}.`,
+    );
+    if (a.matrix)
+      console.log(
+        `Modes: nonzc (IORING_OP_SEND, copies), zc (SEND_ZC), zc-fixed (SEND_ZC from a registered buffer), mixed and adaptive (SEND_ZC from --threshold 16K up), and bun (Bun.connect to Bun.listen, default options) as the baseline.`,
+      );
     console.log(`${COLUMN_HELP}\n\nkernel ${kernelRelease()}, ${a.proto} ${a.ipv6 ? "IPv6" : "IPv4"}`);
     console.log(rowHeader());
   }
@@ -431,12 +544,17 @@ async function loopbackRuns(a: Args): Promise<void> {
       r.receiver_bytes = got ? got.bytes : null;
       r.receiver_cpu_s = got ? got.cpu_user_s + got.cpu_sys_s : null;
       if (a.proto === "tcp" && got && got.bytes !== r.bytes) r.note += `; RECEIVER COUNTED ${got.bytes} BYTES`;
-      if (a.proto === "udp" && got) r.note += `; receiver got ${got.ops} of ${r.ops} datagrams, the kernel dropped ${got.drops ?? "?"}`;
+      if (a.proto === "udp" && got)
+        r.note += `; receiver got ${got.ops} of ${r.ops} datagrams, the kernel dropped ${got.drops ?? "?"}`;
       rows.push(r);
       printRow(a, r);
     }
     if (a.matrix) {
-      const rx = await childReceiver<{ bytes: number; cpu_s: number }>([process.execPath, new URL("./lib/bun-sockets.ts", import.meta.url).pathname, host]);
+      const rx = await childReceiver<{ bytes: number; cpu_s: number }>([
+        process.execPath,
+        new URL("./lib/bun-sockets.ts", import.meta.url).pathname,
+        host,
+      ]);
       let b: LabRow & { receiver_cpu_s?: number | null };
       try {
         b = await bunSend(host, rx.port, size, a.time);
@@ -454,7 +572,9 @@ async function loopbackRuns(a: Args): Promise<void> {
   if (a.json) return;
   const adaptive = rows.filter((r) => r.mode === "adaptive");
   if (adaptive.length) console.log(`\nadaptive: ${adaptive[adaptive.length - 1]!.reason}`);
-  console.log(`loopback: the kernel copies every zero-copy send here (${a.reportUsage ? "copied % says so" : "run without --no-report-usage to see it reported"}), so zero-copy cannot win on loopback; run tx -D against a receiver across a NIC for that.`);
+  console.log(
+    `loopback: the kernel copies every zero-copy send here (${a.reportUsage ? "copied % says so" : "run without --no-report-usage to see it reported"}), so zero-copy cannot win on loopback; run tx -D against a receiver across a NIC for that.`,
+  );
   if (a.matrix) console.log(verdict(rows, bunRows));
 }
 
@@ -464,17 +584,23 @@ function verdict(rows: SendResult[], bunRows: Array<LabRow & { receiver_cpu_s?: 
   const bun = bunRows[bunRows.length - 1]!;
   const ours = rows.filter((r) => r.size === bun.size).sort((x, y) => y.mb_s - x.mb_s)[0]!;
   const ratio = ours.mb_s / bun.mb_s;
-  const perMb = (cpu: number | null | undefined, bytes: number) => (cpu === null || cpu === undefined || bytes === 0 ? null : (cpu / (bytes / MB)) * 1e6);
-  const txOurs = perMb(ours.cpu_user_s + ours.cpu_sys_s, ours.bytes), txBun = perMb(bun.cpu_user_s + bun.cpu_sys_s, bun.bytes);
-  const rxOurs = perMb(ours.receiver_cpu_s, ours.bytes), rxBun = perMb(bun.receiver_cpu_s, bun.bytes);
+  const perMb = (cpu: number | null | undefined, bytes: number) =>
+    cpu === null || cpu === undefined || bytes === 0 ? null : (cpu / (bytes / MB)) * 1e6;
+  const txOurs = perMb(ours.cpu_user_s + ours.cpu_sys_s, ours.bytes),
+    txBun = perMb(bun.cpu_user_s + bun.cpu_sys_s, bun.bytes);
+  const rxOurs = perMb(ours.receiver_cpu_s, ours.bytes),
+    rxBun = perMb(bun.receiver_cpu_s, bun.bytes);
   const us = (v: number | null) => (v === null ? "?" : `${v.toFixed(0)} µs`);
   const cpu = `CPU per MB: sender ${us(txOurs)} vs Bun's ${us(txBun)}, receiver ${us(rxOurs)} vs Bun's ${us(rxBun)}`;
   // The side whose CPU per MB differs most from Bun's is where the difference is made.
-  const txGain = txOurs && txBun ? txBun / txOurs : 1, rxGain = rxOurs && rxBun ? rxBun / rxOurs : 1;
-  const where = rxGain > txGain
-    ? "mostly on the receiving side (bun-uring's receiver: RECV into one reused 1 MiB buffer through the ring; Bun.listen: a data callback with a buffer per read)"
-    : `mostly on the sending side (bun-uring: ${ours.batch} sends per io_uring_enter; Bun.connect: a write() per send)`;
-  const same = "same payload, time and default socket options on both sides; loopback copies every byte, so zero-copy plays no part";
+  const txGain = txOurs && txBun ? txBun / txOurs : 1,
+    rxGain = rxOurs && rxBun ? rxBun / rxOurs : 1;
+  const where =
+    rxGain > txGain
+      ? "mostly on the receiving side (bun-uring's receiver: RECV into one reused 1 MiB buffer through the ring; Bun.listen: a data callback with a buffer per read)"
+      : `mostly on the sending side (bun-uring: ${ours.batch} sends per io_uring_enter; Bun.connect: a write() per send)`;
+  const same =
+    "same payload, time and default socket options on both sides; loopback copies every byte, so zero-copy plays no part";
   return ratio >= 1
     ? `verdict: bun-uring wins on this machine at ${bun.size} bytes per send: its ${ours.mode} pair moves ${ratio.toFixed(2)}× the bytes of Bun.connect to Bun.listen (${same}). The difference is ${where}; ${cpu}.`
     : `verdict: bun-uring does not win on this machine at ${bun.size} bytes per send: its best pair, ${ours.mode}, moves ${ratio.toFixed(2)}× the bytes of Bun.connect to Bun.listen (${same}); ${cpu}.`;

@@ -47,14 +47,20 @@ function parse(argv: string[]): Args {
     ifname: v.ifname ?? "",
     rxq: v.rxq === undefined ? -1 : numberArg("--rxq", v.rxq, { max: 65535 }),
     port: v.port === undefined ? 0 : portArg("--port", v.port),
-    flowType: v["flow-type"] === undefined ? "tcp6" : choiceArg("--flow-type", v["flow-type"], ["tcp4", "tcp6"] as const),
+    flowType:
+      v["flow-type"] === undefined ? "tcp6" : choiceArg("--flow-type", v["flow-type"], ["tcp4", "tcp6"] as const),
     dryRun: v["dry-run"] === true,
     restore: v.restore === true,
     state: v.state ?? "",
   };
   if (!/^[\w.:-]{1,15}$/.test(a.ifname)) die("-i IF is required (an interface name)");
   if (!a.restore && a.rxq < 0) die("-q RXQ is required (a queue index >= 0)");
-  if (!a.state) a.state = join(process.env.XDG_STATE_HOME || join(homedir(), ".local", "state"), "bun-uring", `zcrx-setup-${a.ifname}.json`);
+  if (!a.state)
+    a.state = join(
+      process.env.XDG_STATE_HOME || join(homedir(), ".local", "state"),
+      "bun-uring",
+      `zcrx-setup-${a.ifname}.json`,
+    );
   return a;
 }
 
@@ -71,7 +77,8 @@ function ethtool(args: string[]): { ok: boolean; out: string } {
 
 /** `key: value` of an ethtool report; `current` takes the "Current hardware settings" section. */
 function field(out: string, key: string, current = true): string | undefined {
-  const text = current && out.includes("Current hardware settings") ? out.slice(out.indexOf("Current hardware settings")) : out;
+  const text =
+    current && out.includes("Current hardware settings") ? out.slice(out.indexOf("Current hardware settings")) : out;
   const m = new RegExp(`^\\s*${key}:\\s*(.+)$`, "mi").exec(text);
   return m?.[1]?.trim();
 }
@@ -108,7 +115,8 @@ function rssTable(ifname: string): "default" | "custom" | "unknown" {
   const out = ethtool(["-x", ifname]).out;
   const rings = Number(/with (\d+) RX ring/i.exec(out)?.[1] ?? NaN);
   const entries: number[] = [];
-  for (const m of out.matchAll(/^\s*\d+:((?:\s+\d+)+)\s*$/gm)) for (const v of m[1]!.trim().split(/\s+/)) entries.push(Number(v));
+  for (const m of out.matchAll(/^\s*\d+:((?:\s+\d+)+)\s*$/gm))
+    for (const v of m[1]!.trim().split(/\s+/)) entries.push(Number(v));
   if (!(rings > 0) || entries.length === 0) return "unknown";
   return entries.every((q, i) => q === i % rings) ? "default" : "custom";
 }
@@ -119,20 +127,27 @@ function step(a: Args, args: string[], why: string): string {
   if (a.dryRun) return "";
   const r = ethtool(args);
   if (!r.ok) {
-    console.error(`ethtool ${args.join(" ")} failed:\n${r.out.trim()}\n(the state file ${a.state} has what was changed so far: run --restore)`);
+    console.error(
+      `ethtool ${args.join(" ")} failed:\n${r.out.trim()}\n(the state file ${a.state} has what was changed so far: run --restore)`,
+    );
     process.exit(1);
   }
   return r.out;
 }
 
 function apply(a: Args): void {
-  if (existsSync(a.state) && !a.dryRun) die(`${a.state} exists: a previous setup was not restored (run --restore first, or pass --state)`);
+  if (existsSync(a.state) && !a.dryRun)
+    die(`${a.state} exists: a previous setup was not restored (run --restore first, or pass --state)`);
   if (a.rxq > 0 && rssTable(a.ifname) === "custom") {
-    console.error(`${a.ifname} has its own RSS indirection table: this setup would replace it with one that keeps queue ${a.rxq} out of RSS, and --restore could only reset it to the default. Save it and steer queue ${a.rxq} out of RSS yourself (ethtool -X), or reset it first (ethtool -X ${a.ifname} default).`);
+    console.error(
+      `${a.ifname} has its own RSS indirection table: this setup would replace it with one that keeps queue ${a.rxq} out of RSS, and --restore could only reset it to the default. Save it and steer queue ${a.rxq} out of RSS yourself (ethtool -X), or reset it first (ethtool -X ${a.ifname} default).`,
+    );
     process.exit(1);
   }
   const saved = readState(a);
-  console.log(`saved state: tcp-data-split ${saved.tcp_data_split ?? "?"}, hds-thresh ${saved.hds_thresh ?? "?"}, combined ${saved.combined ?? "?"}, ntuple ${saved.ntuple ?? "?"}`);
+  console.log(
+    `saved state: tcp-data-split ${saved.tcp_data_split ?? "?"}, hds-thresh ${saved.hds_thresh ?? "?"}, combined ${saved.combined ?? "?"}, ntuple ${saved.ntuple ?? "?"}`,
+  );
   const persist = () => {
     if (a.dryRun) return;
     mkdirSync(dirname(a.state), { recursive: true });
@@ -140,30 +155,45 @@ function apply(a: Args): void {
   };
   persist();
   if (saved.tcp_data_split === "n/a" || saved.tcp_data_split === undefined) {
-    console.error(`${a.ifname} does not support TCP header split (ethtool -g reports "${saved.tcp_data_split ?? "nothing"}"): zero-copy receive cannot work on it`);
+    console.error(
+      `${a.ifname} does not support TCP header split (ethtool -g reports "${saved.tcp_data_split ?? "nothing"}"): zero-copy receive cannot work on it`,
+    );
     if (!a.dryRun) unlinkSync(a.state);
     process.exit(1);
   }
   step(a, ["-G", a.ifname, "tcp-data-split", "on"], "payload in separate buffers, headers in the kernel's");
   // Drivers without the setting (gve among them) report "n/a", and setting it fails.
-  if (saved.hds_thresh !== undefined && /^\d+$/.test(saved.hds_thresh) && saved.hds_thresh !== "0") step(a, ["-G", a.ifname, "hds-thresh", "0"], "split every packet, however small");
+  if (saved.hds_thresh !== undefined && /^\d+$/.test(saved.hds_thresh) && saved.hds_thresh !== "0")
+    step(a, ["-G", a.ifname, "hds-thresh", "0"], "split every packet, however small");
   const combined = Number(saved.combined ?? 0);
   if (combined <= a.rxq) step(a, ["-L", a.ifname, "combined", String(a.rxq + 1)], `queue ${a.rxq} must exist`);
   if (a.rxq > 0) {
-    step(a, ["-X", a.ifname, "equal", String(a.rxq)], `RSS over queues 0..${a.rxq - 1} only: queue ${a.rxq} gets steered flows alone`);
+    step(
+      a,
+      ["-X", a.ifname, "equal", String(a.rxq)],
+      `RSS over queues 0..${a.rxq - 1} only: queue ${a.rxq} gets steered flows alone`,
+    );
     saved.rss_changed = true;
     persist();
   }
   if (saved.ntuple !== "on") step(a, ["-K", a.ifname, "ntuple", "on"], "allow flow steering rules");
   if (a.port > 0) {
-    const out = step(a, ["-N", a.ifname, "flow-type", a.flowType, "dst-port", String(a.port), "action", String(a.rxq)], `TCP port ${a.port} to queue ${a.rxq}`);
+    const out = step(
+      a,
+      ["-N", a.ifname, "flow-type", a.flowType, "dst-port", String(a.port), "action", String(a.rxq)],
+      `TCP port ${a.port} to queue ${a.rxq}`,
+    );
     const id = /rule with ID (\d+)/i.exec(out)?.[1];
     if (id) {
       saved.rules_added.push(Number(id));
       persist();
     }
   }
-  console.log(a.dryRun ? "dry run: nothing changed" : `done; undo with: bun scripts/zcrx-setup.ts -i ${a.ifname} --restore${a.state.includes("zcrx-setup-") ? "" : ` --state ${a.state}`}`);
+  console.log(
+    a.dryRun
+      ? "dry run: nothing changed"
+      : `done; undo with: bun scripts/zcrx-setup.ts -i ${a.ifname} --restore${a.state.includes("zcrx-setup-") ? "" : ` --state ${a.state}`}`,
+  );
 }
 
 function restore(a: Args): void {
@@ -173,9 +203,12 @@ function restore(a: Args): void {
   for (const id of s.rules_added) step(a, ["-N", a.ifname, "delete", String(id)], "remove the flow rule we added");
   if (s.rss_changed) step(a, ["-X", a.ifname, "default"], "RSS over all queues again");
   if (s.ntuple && s.ntuple !== "on") step(a, ["-K", a.ifname, "ntuple", s.ntuple], "n-tuple filters as before");
-  if (s.combined && /^\d+$/.test(s.combined) && Number(s.combined) <= s.rxq) step(a, ["-L", a.ifname, "combined", s.combined], "channels as before");
-  if (s.hds_thresh && /^\d+$/.test(s.hds_thresh) && s.hds_thresh !== "0") step(a, ["-G", a.ifname, "hds-thresh", s.hds_thresh], "hds-thresh as before");
-  if (s.tcp_data_split && ["off", "auto"].includes(s.tcp_data_split)) step(a, ["-G", a.ifname, "tcp-data-split", s.tcp_data_split], "header split as before");
+  if (s.combined && /^\d+$/.test(s.combined) && Number(s.combined) <= s.rxq)
+    step(a, ["-L", a.ifname, "combined", s.combined], "channels as before");
+  if (s.hds_thresh && /^\d+$/.test(s.hds_thresh) && s.hds_thresh !== "0")
+    step(a, ["-G", a.ifname, "hds-thresh", s.hds_thresh], "hds-thresh as before");
+  if (s.tcp_data_split && ["off", "auto"].includes(s.tcp_data_split))
+    step(a, ["-G", a.ifname, "tcp-data-split", s.tcp_data_split], "header split as before");
   if (!a.dryRun) unlinkSync(a.state);
   console.log(a.dryRun ? "dry run: nothing changed" : `restored ${a.ifname} (saved ${s.saved_at})`);
 }

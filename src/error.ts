@@ -10,7 +10,8 @@ const HINTS: Readonly<Record<string, string>> = {
     "io_uring is disabled for this process: check `sysctl kernel.io_uring_disabled` (0 allows all) and seccomp/container policy",
   "io_uring_setup:ENOSYS": "this kernel has no io_uring (needs Linux 5.1+, built with CONFIG_IO_URING)",
   "io_uring_setup:EINVAL": "a setup flag or size this kernel does not accept; see ring.capabilities.setupFlags",
-  "io_uring_setup:EMFILE": "the process is out of file descriptors (RLIMIT_NOFILE): close rings or sockets it no longer uses, or raise `ulimit -n`",
+  "io_uring_setup:EMFILE":
+    "the process is out of file descriptors (RLIMIT_NOFILE): close rings or sockets it no longer uses, or raise `ulimit -n`",
   "io_uring_register:ENOMEM":
     "registered memory is charged to RLIMIT_MEMLOCK; raise it with `ulimit -l unlimited` (containers: --ulimit memlock=-1) or register less",
   "IORING_REGISTER_BUFFERS2:ENOMEM":
@@ -26,20 +27,24 @@ const HINTS: Readonly<Record<string, string>> = {
   "IORING_REGISTER_EVENTFD:EBUSY": "an eventfd is already registered on this ring; unregister it first",
   "IORING_REGISTER_EVENTFD_ASYNC:EBUSY": "an eventfd is already registered on this ring; unregister it first",
   "IORING_REGISTER_PBUF_RING:EEXIST": "a provided-buffer ring with this group id is already registered",
-  "IORING_REGISTER_PBUF_RING:EINVAL": "ring entries must be a power of two up to 32768 and the ring memory page aligned",
+  "IORING_REGISTER_PBUF_RING:EINVAL":
+    "ring entries must be a power of two up to 32768 and the ring memory page aligned",
   "IORING_OP_SEND_ZC:EOPNOTSUPP":
     "this socket type cannot do zero-copy sends (AF_UNIX, or a socket without SOCK_SUPPORT_ZC); use a copying SEND",
   "IORING_OP_SENDMSG_ZC:EOPNOTSUPP":
     "this socket type cannot do zero-copy sends (AF_UNIX, or a socket without SOCK_SUPPORT_ZC); use a copying SENDMSG",
-  "IORING_OP_SEND_ZC:EFAULT": "the buffer is not mapped memory, or (a fixed-buffer send) its range lies outside the registered buffer or the index does not exist",
-  "IORING_OP_SEND_ZC:ENOMEM": "pinning the send buffer is charged to RLIMIT_MEMLOCK; raise `ulimit -l` or use registered buffers",
+  "IORING_OP_SEND_ZC:EFAULT":
+    "the buffer is not mapped memory, or (a fixed-buffer send) its range lies outside the registered buffer or the index does not exist",
+  "IORING_OP_SEND_ZC:ENOMEM":
+    "pinning the send buffer is charged to RLIMIT_MEMLOCK; raise `ulimit -l` or use registered buffers",
   "mmap:ENOMEM": "out of address space or RLIMIT_MEMLOCK reached for locked mappings",
   "*:EBADF": "the file descriptor is not open (closed already, or never valid)",
   "*:ENOTSOCK": "the file descriptor is not a socket",
   "*:ECONNREFUSED": "nothing listens on that address and port",
   "*:ECONNRESET": "the peer reset the connection",
   "*:EPIPE": "the peer closed the connection (or the socket was shut down for writing)",
-  "*:EADDRINUSE": "another socket is bound to that address and port; pick another port (reuseAddr, on by default for TCP listeners, covers only connections left in TIME_WAIT)",
+  "*:EADDRINUSE":
+    "another socket is bound to that address and port; pick another port (reuseAddr, on by default for TCP listeners, covers only connections left in TIME_WAIT)",
   "*:ECANCELED": "the operation was cancelled (ASYNC_CANCEL, a failed link, or ring close)",
   "*:ETIME": "the timeout expired",
   "*:EDESTADDRREQ": "an unconnected datagram socket needs a destination address",
@@ -86,7 +91,12 @@ export function invalidArgument(where: string, detail: string): UringError {
 
 /** A kernel feature this kernel lacks, naming the first version that has it. */
 export function unsupported(where: string, what: string, since: string, release: string): UringError {
-  return new UringError(where, ERRNO.EOPNOTSUPP!, `${what} needs Linux ${since} or newer; this kernel is ${release}`, "");
+  return new UringError(
+    where,
+    ERRNO.EOPNOTSUPP!,
+    `${what} needs Linux ${since} or newer; this kernel is ${release}`,
+    "",
+  );
 }
 
 /** Any use of a closed object. */

@@ -13,8 +13,14 @@
 //
 // test/exports.test.ts pins the runtime names of each entry point: a change is deliberate.
 export {
-  openRing, AsyncRing, TcpListener,
-  type OpenRingOptions, type ConnectOptions, type ListenOptions, type AcceptOptions, type UdpOptions,
+  openRing,
+  AsyncRing,
+  TcpListener,
+  type OpenRingOptions,
+  type ConnectOptions,
+  type ListenOptions,
+  type AcceptOptions,
+  type UdpOptions,
 } from "./api/ring.ts";
 export { AsyncSocket, TcpSocket, UdpSocket, type SendStats } from "./api/socket.ts";
 export { SendOp, type SendOptions } from "./api/send.ts";
@@ -30,15 +36,34 @@ export { reclaimWorker, reclaimDeadThreads, type ReclaimReport } from "./ring/re
 export { UringError } from "./error.ts";
 
 export {
-  ZcSender, FixedBufferPool,
-  type ZcMode, type ZcUsage, type ZcSenderOptions, type ZcStats, type ZcSizeClass, type FixedBufferPoolOptions,
+  ZcSender,
+  FixedBufferPool,
+  type ZcMode,
+  type ZcUsage,
+  type ZcSenderOptions,
+  type ZcStats,
+  type ZcSizeClass,
+  type FixedBufferPoolOptions,
 } from "./zc/index.ts";
 
 export {
-  ZcrxIfq, registerZcrxIfq, importZcrx, ImportedZcrx, sharedQueueFrom,
-  type ZcrxIfqOptions, type ZcrxSharedQueue, type PostableZcrxQueue, type ZcrxPlacement,
+  ZcrxIfq,
+  registerZcrxIfq,
+  importZcrx,
+  ImportedZcrx,
+  sharedQueueFrom,
+  type ZcrxIfqOptions,
+  type ZcrxSharedQueue,
+  type PostableZcrxQueue,
+  type ZcrxPlacement,
 } from "./zcrx/ifq.ts";
-export { ZcrxReceiver, type RecvZcHandler, type RecvOptions, type ReceiverOptions, type ZcrxSource } from "./zcrx/receiver.ts";
+export {
+  ZcrxReceiver,
+  type RecvZcHandler,
+  type RecvOptions,
+  type ReceiverOptions,
+  type ZcrxSource,
+} from "./zcrx/receiver.ts";
 export type { ZcrxStats } from "./zcrx/stats.ts";
 export { RefillLock } from "./zcrx/refill-lock.ts";
 export { queryZcrx, type ZcrxQuery } from "./zcrx/query.ts";

@@ -16,14 +16,31 @@
 import { addressOf, c, errno } from "../ffi/index.ts";
 import * as Q from "./abi/sqe.ts";
 import {
-  AF_INET6, IPPROTO_IPV6, IPPROTO_TCP, IPV6_V6ONLY, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_STREAM,
-  SOL_SOCKET, SO_REUSEADDR, TCP_NODELAY, MSG_WAITALL, MSG_NOSIGNAL,
+  AF_INET6,
+  IPPROTO_IPV6,
+  IPPROTO_TCP,
+  IPV6_V6ONLY,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  SO_REUSEADDR,
+  TCP_NODELAY,
+  MSG_WAITALL,
+  MSG_NOSIGNAL,
 } from "./abi/net.ts";
 import { prepCancel64, prepRecv, prepSend } from "./ops/prep.ts";
 import type { Ring } from "./ring/ring.ts";
 import type { CompletionHandler } from "./ring/optable.ts";
 import { UringError, invalidArgument } from "./error.ts";
-import { type DecodedAddress, type Sockaddr, type SocketAddress, decodeSockaddr, sockaddr, SOCKADDR_RETURN_BYTES } from "./net/sockaddr.ts";
+import {
+  type DecodedAddress,
+  type Sockaddr,
+  type SocketAddress,
+  decodeSockaddr,
+  sockaddr,
+  SOCKADDR_RETURN_BYTES,
+} from "./net/sockaddr.ts";
 import { checkFd, socketError, submitAccept, submitClose, submitShutdown } from "./net/submit.ts";
 import { type IntOption, type NetPath, type SocketPlan, SocketSetup, checkBacklog, localAddress } from "./net/setup.ts";
 
@@ -93,8 +110,13 @@ function cancelAndWait(ring: Ring, ud: number, done: () => boolean): void {
  * asked for this operation, so it is named instead; anything else as it is. */
 function waitError(e: unknown, name: string, detail: string, timeoutMs: number): unknown {
   if (!(e instanceof UringError && e.syscall === "Ring.runUntil" && e.code === "ETIME")) return e;
-  return new UringError(name, e.errno, `${detail}: no completion within ${timeoutMs} ms, so the operation was cancelled`,
-    "nothing answered in time: check the peer (does something listen? is its backlog full?) or raise timeoutMs", { cause: e });
+  return new UringError(
+    name,
+    e.errno,
+    `${detail}: no completion within ${timeoutMs} ms, so the operation was cancelled`,
+    "nothing answered in time: check the peer (does something listen? is its backlog full?) or raise timeoutMs",
+    { cause: e },
+  );
 }
 
 function libcCheck(call: string, ret: number, detail: string): number {
@@ -147,9 +169,21 @@ export function openSocket(ring: Ring, domain: number, type: number, protocol: n
 }
 
 /** setsockopt with an int value (URING_CMD on 6.7+, setsockopt(2) otherwise). */
-export function setSocketOption(ring: Ring, fd: number, level: number, optname: number, value: number, o: SyncOptions = {}): void {
+export function setSocketOption(
+  ring: Ring,
+  fd: number,
+  level: number,
+  optname: number,
+  value: number,
+  o: SyncOptions = {},
+): void {
   checkFd("setSocketOption", fd);
-  run(ring, { fd, options: [{ level, name: optname, value, label: `level ${level}, optname ${optname}` }] }, o, `setSocketOption (fd ${fd})`);
+  run(
+    ring,
+    { fd, options: [{ level, name: optname, value, label: `level ${level}, optname ${optname}` }] },
+    o,
+    `setSocketOption (fd ${fd})`,
+  );
 }
 
 /** Bind `fd` to `addr` (BIND, or bind(2)). */
@@ -175,7 +209,9 @@ export function connectSocket(ring: Ring, fd: number, addr: Sockaddr, o: SyncOpt
 export function acceptSocket(ring: Ring, fd: number, o: SyncOptions = {}): number {
   checkFd("acceptSocket", fd);
   if (useRing(ring, Q.IORING_OP_ACCEPT, o.via, "acceptSocket")) {
-    return runOne(ring, Q.IORING_OP_ACCEPT, `listening fd ${fd}`, o.timeoutMs ?? DEFAULT_TIMEOUT_MS, (w) => submitAccept(ring, fd, onceHandler, w));
+    return runOne(ring, Q.IORING_OP_ACCEPT, `listening fd ${fd}`, o.timeoutMs ?? DEFAULT_TIMEOUT_MS, (w) =>
+      submitAccept(ring, fd, onceHandler, w),
+    );
   }
   return libcCheck("accept4", c.accept4(fd, null, null, SOCK_CLOEXEC), `listening fd ${fd}`);
 }
@@ -184,7 +220,9 @@ export function acceptSocket(ring: Ring, fd: number, o: SyncOptions = {}): numbe
 export function shutdownSocket(ring: Ring, fd: number, how: number, o: SyncOptions = {}): void {
   checkFd("shutdownSocket", fd);
   if (useRing(ring, Q.IORING_OP_SHUTDOWN, o.via, "shutdownSocket")) {
-    runOne(ring, Q.IORING_OP_SHUTDOWN, `fd ${fd}, how ${how}`, o.timeoutMs ?? DEFAULT_TIMEOUT_MS, (w) => submitShutdown(ring, fd, how, onceHandler, w));
+    runOne(ring, Q.IORING_OP_SHUTDOWN, `fd ${fd}, how ${how}`, o.timeoutMs ?? DEFAULT_TIMEOUT_MS, (w) =>
+      submitShutdown(ring, fd, how, onceHandler, w),
+    );
     return;
   }
   libcCheck("shutdown", c.shutdown(fd, how), `fd ${fd}, how ${how}`);
@@ -194,7 +232,9 @@ export function shutdownSocket(ring: Ring, fd: number, how: number, o: SyncOptio
 export function closeSocket(ring: Ring, fd: number, o: SyncOptions = {}): void {
   checkFd("closeSocket", fd);
   if (useRing(ring, Q.IORING_OP_CLOSE, o.via, "closeSocket")) {
-    runOne(ring, Q.IORING_OP_CLOSE, `fd ${fd}`, o.timeoutMs ?? DEFAULT_TIMEOUT_MS, (w) => submitClose(ring, fd, onceHandler, w));
+    runOne(ring, Q.IORING_OP_CLOSE, `fd ${fd}`, o.timeoutMs ?? DEFAULT_TIMEOUT_MS, (w) =>
+      submitClose(ring, fd, onceHandler, w),
+    );
     return;
   }
   libcCheck("close", c.close(fd), `fd ${fd}`);
@@ -225,9 +265,15 @@ export function tcpListen(ring: Ring, o: TcpListenOptions): BoundSocket {
   const addr = sockaddr(o);
   const options: IntOption[] = [];
   if (o.reuseAddr !== false) options.push({ level: SOL_SOCKET, name: SO_REUSEADDR, value: 1, label: "SO_REUSEADDR" });
-  if (o.ipv6Only !== undefined && addr.family === AF_INET6) options.push({ level: IPPROTO_IPV6, name: IPV6_V6ONLY, value: o.ipv6Only ? 1 : 0, label: "IPV6_V6ONLY" });
+  if (o.ipv6Only !== undefined && addr.family === AF_INET6)
+    options.push({ level: IPPROTO_IPV6, name: IPV6_V6ONLY, value: o.ipv6Only ? 1 : 0, label: "IPV6_V6ONLY" });
   const backlog = checkBacklog("tcpListen", o.backlog ?? 128);
-  const fd = run(ring, { family: addr.family, type: SOCK_STREAM, options, bind: addr, listen: backlog }, o, "tcpListen");
+  const fd = run(
+    ring,
+    { family: addr.family, type: SOCK_STREAM, options, bind: addr, listen: backlog },
+    o,
+    "tcpListen",
+  );
   return withAddress(fd);
 }
 
@@ -281,18 +327,25 @@ export function sendAll(ring: Ring, fd: number, bytes: Uint8Array, o: SyncOption
     const part = done === 0 ? bytes : bytes.subarray(done);
     // The address is taken before an SQE is reserved, so a refusal leaves no half-written SQE.
     const address = addressOf(part);
-    const n = runOne(ring, Q.IORING_OP_SEND, `fd ${fd}, ${part.length} bytes`, o.timeoutMs ?? DEFAULT_TIMEOUT_MS, (w) => {
-      const slot = ring.begin(onceHandler as CompletionHandler, w, part);
-      prepSend(ring.sq, slot, fd, address, part.length, MSG_WAITALL | MSG_NOSIGNAL);
-      return ring.userDataOf(slot);
-    });
+    const n = runOne(
+      ring,
+      Q.IORING_OP_SEND,
+      `fd ${fd}, ${part.length} bytes`,
+      o.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      (w) => {
+        const slot = ring.begin(onceHandler as CompletionHandler, w, part);
+        prepSend(ring.sq, slot, fd, address, part.length, MSG_WAITALL | MSG_NOSIGNAL);
+        return ring.userDataOf(slot);
+      },
+    );
     done += n;
   }
   return done;
 }
 
 function checkBytes(where: string, buf: Uint8Array): void {
-  if (!(buf instanceof Uint8Array) || buf.byteLength === 0) throw invalidArgument(where, "the buffer must be a non-empty Uint8Array (not detached)");
+  if (!(buf instanceof Uint8Array) || buf.byteLength === 0)
+    throw invalidArgument(where, "the buffer must be a non-empty Uint8Array (not detached)");
 }
 
 /** One IORING_OP_RECV into `buf`; returns the byte count (0: the peer closed). */
@@ -317,4 +370,3 @@ export function recvExact(ring: Ring, fd: number, buf: Uint8Array, o: SyncOption
   }
   return got;
 }
-

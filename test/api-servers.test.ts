@@ -63,7 +63,8 @@ test("a chunk already given back cannot be sent: the error says to copy it", asy
   const it = server.recv();
   const first = (await it.next()).value!;
   const kept = first;
-  if (first.length < 6) await it.next(); // steps on: the first chunk's buffer goes back
+  if (first.length < 6)
+    await it.next(); // steps on: the first chunk's buffer goes back
   else await Promise.race([it.next(), Bun.sleep(50)]);
   let err: unknown = null;
   try {
@@ -100,7 +101,10 @@ test("leaving a for-await loop with break loses nothing: the next recv() goes on
 });
 
 test("a process that served one accept() exits by itself (no hidden multishot accept)", async () => {
-  const p = Bun.spawn([process.execPath, join(import.meta.dir, "fixtures", "accept-once.ts")], { stdout: "pipe", stderr: "pipe" });
+  const p = Bun.spawn([process.execPath, join(import.meta.dir, "fixtures", "accept-once.ts")], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const reader = p.stdout.getReader();
   let text = "";
   while (!text.includes("\n")) text += new TextDecoder().decode((await reader.read()).value);
@@ -191,7 +195,13 @@ test("socket options on async sockets: buffer sizes, keepalive, nodelay; bad val
   const { SOL_SOCKET, SO_KEEPALIVE, IPPROTO_TCP, TCP_NODELAY, TCP_KEEPIDLE } = await import("../src/abi/net.ts");
   await using ring = openRing();
   const listener = ring.listen({ host: "127.0.0.1", port: 0, keepAlive: true, receiveBufferSize: 1 << 16 });
-  const client = await ring.connect({ host: "127.0.0.1", port: listener.port, sendBufferSize: 1 << 16, keepAlive: true, keepAliveInitialDelayMs: 1500 });
+  const client = await ring.connect({
+    host: "127.0.0.1",
+    port: listener.port,
+    sendBufferSize: 1 << 16,
+    keepAlive: true,
+    keepAliveInitialDelayMs: 1500,
+  });
   const server = await listener.accept();
   // The kernel doubles what was set (sock_setsockopt: SO_SNDBUF stores val * 2).
   expect(client.sendBufferSize).toBe(1 << 17);
@@ -209,8 +219,12 @@ test("socket options on async sockets: buffer sizes, keepalive, nodelay; bad val
   expect(() => client.setSendBufferSize(-1)).toThrow(/bytes must be an integer/);
   expect(() => client.setKeepAlive("yes" as any)).toThrow(/boolean/);
   const before = ring.inflight;
-  expect(() => ring.connect({ host: "127.0.0.1", port: listener.port, sendBufferSize: 2 ** 40 })).toThrow(/sendBufferSize/);
-  expect(() => ring.connect({ host: "127.0.0.1", port: listener.port, noDelay: 1 as any })).toThrow(/noDelay must be a boolean/);
+  expect(() => ring.connect({ host: "127.0.0.1", port: listener.port, sendBufferSize: 2 ** 40 })).toThrow(
+    /sendBufferSize/,
+  );
+  expect(() => ring.connect({ host: "127.0.0.1", port: listener.port, noDelay: 1 as any })).toThrow(
+    /noDelay must be a boolean/,
+  );
   expect(ring.inflight).toBe(before);
   await client.close();
   expect(() => client.localAddress).toThrow(/closed/);
@@ -279,5 +293,7 @@ test("Bun.listen-shaped handlers over the same core: echo with a peer process, e
   await client.send("!");
   for (let i = 0; i < 200 && errors.length === 0; i++) await Bun.sleep(5);
   expect(errors).toEqual(["handler bug"]);
-  expect(() => ring.listen({ host: "127.0.0.1", port: 0, socket: { data: 5 } as any })).toThrow(/socket\.data must be a function/);
+  expect(() => ring.listen({ host: "127.0.0.1", port: 0, socket: { data: 5 } as any })).toThrow(
+    /socket\.data must be a function/,
+  );
 });

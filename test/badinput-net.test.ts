@@ -3,10 +3,32 @@
 // operation in flight, no SQE behind and no fd open.
 import { describe, expect, test } from "bun:test";
 import { Ring } from "../src/ring/ring.ts";
-import { tcpListen, tcpConnect, tcpAccept, udpSocket, bindSocket, listenSocket, connectSocket, acceptSocket, shutdownSocket, closeSocket, setSocketOption, sendAll, recvSome, closeQuietly, localAddress } from "../src/sync.ts";
+import {
+  tcpListen,
+  tcpConnect,
+  tcpAccept,
+  udpSocket,
+  bindSocket,
+  listenSocket,
+  connectSocket,
+  acceptSocket,
+  shutdownSocket,
+  closeSocket,
+  setSocketOption,
+  sendAll,
+  recvSome,
+  closeQuietly,
+  localAddress,
+} from "../src/sync.ts";
 import { sockaddr, familyOf } from "../src/net/sockaddr.ts";
 import { SOL_SOCKET, SO_REUSEADDR } from "../src/abi/net.ts";
-import { type BadInputRow, expectRingHealthy, expectUringError, openFdCount, detached } from "./fixtures/reliability-checks.ts";
+import {
+  type BadInputRow,
+  expectRingHealthy,
+  expectUringError,
+  openFdCount,
+  detached,
+} from "./fixtures/reliability-checks.ts";
 
 interface Ctx {
   ring: Ring;
@@ -15,7 +37,6 @@ interface Ctx {
   /** A port nothing listens on (bound and closed just before). */
   deadPort: number;
 }
-
 
 const rows: BadInputRow<Ctx>[] = [
   { name: "sockaddr: host not numeric", code: "EINVAL", call: () => sockaddr({ host: "example", port: 80 }) },
@@ -26,18 +47,51 @@ const rows: BadInputRow<Ctx>[] = [
   { name: "sockaddr: null", code: "EINVAL", where: "sockaddr", call: () => sockaddr(null as never) },
   { name: "familyOf: a name", code: "EINVAL", where: "familyOf", call: () => familyOf("localhost") },
   { name: "tcpListen: port 70000", code: "EINVAL", call: (x) => tcpListen(x.ring, { host: "127.0.0.1", port: 70000 }) },
-  { name: "tcpListen: a port in use without reuse", code: "EADDRINUSE", call: (x) => { const l = tcpListen(x.ring, { host: "127.0.0.1", port: 0 }); try { tcpListen(x.ring, { host: "127.0.0.1", port: l.address.port }); } finally { closeQuietly(l.fd); } } },
-  { name: "tcpConnect: nothing listens", code: "ECONNREFUSED", call: (x) => tcpConnect(x.ring, { host: "127.0.0.1", port: x.deadPort }) },
-  { name: "bindSocket: fd -1", code: "EINVAL", where: "bindSocket", call: (x) => bindSocket(x.ring, -1, sockaddr({ host: "127.0.0.1", port: 0 })) },
-  { name: "bindSocket: a closed fd", code: "EBADF", call: (x) => bindSocket(x.ring, x.closed, sockaddr({ host: "127.0.0.1", port: 0 })) },
+  {
+    name: "tcpListen: a port in use without reuse",
+    code: "EADDRINUSE",
+    call: (x) => {
+      const l = tcpListen(x.ring, { host: "127.0.0.1", port: 0 });
+      try {
+        tcpListen(x.ring, { host: "127.0.0.1", port: l.address.port });
+      } finally {
+        closeQuietly(l.fd);
+      }
+    },
+  },
+  {
+    name: "tcpConnect: nothing listens",
+    code: "ECONNREFUSED",
+    call: (x) => tcpConnect(x.ring, { host: "127.0.0.1", port: x.deadPort }),
+  },
+  {
+    name: "bindSocket: fd -1",
+    code: "EINVAL",
+    where: "bindSocket",
+    call: (x) => bindSocket(x.ring, -1, sockaddr({ host: "127.0.0.1", port: 0 })),
+  },
+  {
+    name: "bindSocket: a closed fd",
+    code: "EBADF",
+    call: (x) => bindSocket(x.ring, x.closed, sockaddr({ host: "127.0.0.1", port: 0 })),
+  },
   { name: "listenSocket: a closed fd", code: "EBADF", call: (x) => listenSocket(x.ring, x.closed, 8) },
-  { name: "connectSocket: fd 1.5", code: "EINVAL", where: "connectSocket", call: (x) => connectSocket(x.ring, 1.5, sockaddr({ host: "127.0.0.1", port: 1 })) },
+  {
+    name: "connectSocket: fd 1.5",
+    code: "EINVAL",
+    where: "connectSocket",
+    call: (x) => connectSocket(x.ring, 1.5, sockaddr({ host: "127.0.0.1", port: 1 })),
+  },
   { name: "acceptSocket: not listening", code: "EINVAL", call: (x) => acceptSocket(x.ring, x.a) },
   { name: "acceptSocket: a closed fd", code: "EBADF", call: (x) => acceptSocket(x.ring, x.closed) },
   { name: "shutdownSocket: a closed fd", code: "EBADF", call: (x) => shutdownSocket(x.ring, x.closed, 2) },
   { name: "closeSocket: fd -5", code: "EINVAL", where: "closeSocket", call: (x) => closeSocket(x.ring, -5) },
   { name: "closeSocket: a closed fd", code: "EBADF", call: (x) => closeSocket(x.ring, x.closed) },
-  { name: "setSocketOption: a closed fd", code: "EBADF", call: (x) => setSocketOption(x.ring, x.closed, SOL_SOCKET, SO_REUSEADDR, 1) },
+  {
+    name: "setSocketOption: a closed fd",
+    code: "EBADF",
+    call: (x) => setSocketOption(x.ring, x.closed, SOL_SOCKET, SO_REUSEADDR, 1),
+  },
   { name: "sendAll: a closed fd", code: "EBADF", call: (x) => sendAll(x.ring, x.closed, new Uint8Array(8)) },
   { name: "sendAll: fd -1", code: "EINVAL", where: "sendAll", call: (x) => sendAll(x.ring, -1, new Uint8Array(8)) },
   { name: "recvSome: a closed fd", code: "EBADF", call: (x) => recvSome(x.ring, x.closed, new Uint8Array(8)) },

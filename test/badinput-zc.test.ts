@@ -11,7 +11,14 @@ import { kernelAtLeast } from "../src/ring/kernel.ts";
 
 /** REPORT_USAGE only where the sender accepts it (6.2+): these rows are about other options. */
 const reportUsage = kernelAtLeast("6.2");
-import { type BadInputRow, expectRingHealthy, expectUringError, openFdCount, openPipe, detached } from "./fixtures/reliability-checks.ts";
+import {
+  type BadInputRow,
+  expectRingHealthy,
+  expectUringError,
+  openFdCount,
+  openPipe,
+  detached,
+} from "./fixtures/reliability-checks.ts";
 
 interface Ctx {
   ring: Ring;
@@ -20,32 +27,126 @@ interface Ctx {
   pipeWr: number;
 }
 
-
 const senderRows: BadInputRow<Ctx>[] = [
   { name: "fd -1", code: "EINVAL", where: "ZcSender", call: (x) => new ZcSender(x.ring, -1) },
   { name: "fd 1.5", code: "EINVAL", where: "ZcSender", call: (x) => new ZcSender(x.ring, 1.5) },
   { name: "fd a string", code: "EINVAL", where: "ZcSender", call: (x) => new ZcSender(x.ring, "3" as never) },
   { name: "a closed fd", code: "EBADF", call: (x) => new ZcSender(x.ring, 99999) },
-  { name: "unknown mode", code: "EINVAL", where: "ZcSender", call: (x) => new ZcSender(x.ring, x.a, { mode: "fast" as never }) },
-  { name: "capacity 0", code: "EINVAL", where: "ZcSender", call: (x) => new ZcSender(x.ring, x.a, { reportUsage, capacity: 0 }) },
-  { name: "capacity 2^21 (huge)", code: "EINVAL", where: "ZcSender", call: (x) => new ZcSender(x.ring, x.a, { reportUsage, capacity: 2 ** 21 }) },
-  { name: "threshold -1", code: "EINVAL", where: "ZcSender", call: (x) => new ZcSender(x.ring, x.a, { reportUsage, threshold: -1 }) },
-  { name: "maxChain 0", code: "EINVAL", where: "ZcSender", call: (x) => new ZcSender(x.ring, x.a, { reportUsage, maxChain: 0 }) },
-  { name: "sqeFlags CQE_SKIP_SUCCESS", code: "EINVAL", where: "ZcSender", call: (x) => new ZcSender(x.ring, x.a, { reportUsage, sqeFlags: 1 << 6 }) },
-  { name: "sqeFlags IO_LINK", code: "EINVAL", where: "ZcSender", call: (x) => new ZcSender(x.ring, x.a, { reportUsage, sqeFlags: 1 << 2 }) },
-  { name: "sqeFlags BUFFER_SELECT", code: "EINVAL", where: "ZcSender", call: (x) => new ZcSender(x.ring, x.a, { reportUsage, sqeFlags: 1 << 5 }) },
-  { name: "sqeFlags -1", code: "EINVAL", where: "ZcSender", call: (x) => new ZcSender(x.ring, x.a, { reportUsage, sqeFlags: -1 }) },
-  { name: "zc-fixed without a pool", code: "EINVAL", where: "ZcSender", call: (x) => new ZcSender(x.ring, x.a, { mode: "zc-fixed" }) },
-  { name: "a destination on a stream socket", code: "EINVAL", where: "ZcSender", call: (x) => new ZcSender(x.ring, x.a, { reportUsage, destination: { host: "127.0.0.1", port: 9 } }) },
+  {
+    name: "unknown mode",
+    code: "EINVAL",
+    where: "ZcSender",
+    call: (x) => new ZcSender(x.ring, x.a, { mode: "fast" as never }),
+  },
+  {
+    name: "capacity 0",
+    code: "EINVAL",
+    where: "ZcSender",
+    call: (x) => new ZcSender(x.ring, x.a, { reportUsage, capacity: 0 }),
+  },
+  {
+    name: "capacity 2^21 (huge)",
+    code: "EINVAL",
+    where: "ZcSender",
+    call: (x) => new ZcSender(x.ring, x.a, { reportUsage, capacity: 2 ** 21 }),
+  },
+  {
+    name: "threshold -1",
+    code: "EINVAL",
+    where: "ZcSender",
+    call: (x) => new ZcSender(x.ring, x.a, { reportUsage, threshold: -1 }),
+  },
+  {
+    name: "maxChain 0",
+    code: "EINVAL",
+    where: "ZcSender",
+    call: (x) => new ZcSender(x.ring, x.a, { reportUsage, maxChain: 0 }),
+  },
+  {
+    name: "sqeFlags CQE_SKIP_SUCCESS",
+    code: "EINVAL",
+    where: "ZcSender",
+    call: (x) => new ZcSender(x.ring, x.a, { reportUsage, sqeFlags: 1 << 6 }),
+  },
+  {
+    name: "sqeFlags IO_LINK",
+    code: "EINVAL",
+    where: "ZcSender",
+    call: (x) => new ZcSender(x.ring, x.a, { reportUsage, sqeFlags: 1 << 2 }),
+  },
+  {
+    name: "sqeFlags BUFFER_SELECT",
+    code: "EINVAL",
+    where: "ZcSender",
+    call: (x) => new ZcSender(x.ring, x.a, { reportUsage, sqeFlags: 1 << 5 }),
+  },
+  {
+    name: "sqeFlags -1",
+    code: "EINVAL",
+    where: "ZcSender",
+    call: (x) => new ZcSender(x.ring, x.a, { reportUsage, sqeFlags: -1 }),
+  },
+  {
+    name: "zc-fixed without a pool",
+    code: "EINVAL",
+    where: "ZcSender",
+    call: (x) => new ZcSender(x.ring, x.a, { mode: "zc-fixed" }),
+  },
+  {
+    name: "a destination on a stream socket",
+    code: "EINVAL",
+    where: "ZcSender",
+    call: (x) => new ZcSender(x.ring, x.a, { reportUsage, destination: { host: "127.0.0.1", port: 9 } }),
+  },
   { name: "a pipe (not a socket)", code: "EBADF", call: (x) => new ZcSender(x.ring, x.pipeWr) },
-  { name: "notifUserData \"yes\"", code: "EINVAL", where: "ZcSender", call: (x) => new ZcSender(x.ring, x.a, { reportUsage, notifUserData: "yes" as never }) },
-  { name: "notifUserData 1", code: "EINVAL", where: "ZcSender", call: (x) => new ZcSender(x.ring, x.a, { reportUsage, notifUserData: 1 as never }) },
-  { name: "send: empty buffer", code: "EINVAL", where: "ZcSender.send", call: (x) => new ZcSender(x.ring, x.a, { mode: "zc", reportUsage }).send(new Uint8Array(0)) },
-  { name: "send: detached buffer", code: "EINVAL", where: "ZcSender.send", call: (x) => new ZcSender(x.ring, x.a, { mode: "zc", reportUsage }).send(detached()) },
-  { name: "send: a bare ArrayBuffer", code: "EINVAL", where: "ZcSender.send", call: (x) => new ZcSender(x.ring, x.a, { mode: "zc", reportUsage }).send(new ArrayBuffer(64) as never) },
-  { name: "send: a string", code: "EINVAL", where: "ZcSender.send", call: (x) => new ZcSender(x.ring, x.a, { mode: "zc", reportUsage }).send("abc" as never) },
-  { name: "send: null", code: "EINVAL", where: "ZcSender.send", call: (x) => new ZcSender(x.ring, x.a, { mode: "zc", reportUsage }).send(null as never) },
-  { name: "sendFixed without a pool", code: "EINVAL", where: "ZcSender.sendFixed", call: (x) => new ZcSender(x.ring, x.a, { mode: "zc", reportUsage }).sendFixed(0, 10) },
+  {
+    name: 'notifUserData "yes"',
+    code: "EINVAL",
+    where: "ZcSender",
+    call: (x) => new ZcSender(x.ring, x.a, { reportUsage, notifUserData: "yes" as never }),
+  },
+  {
+    name: "notifUserData 1",
+    code: "EINVAL",
+    where: "ZcSender",
+    call: (x) => new ZcSender(x.ring, x.a, { reportUsage, notifUserData: 1 as never }),
+  },
+  {
+    name: "send: empty buffer",
+    code: "EINVAL",
+    where: "ZcSender.send",
+    call: (x) => new ZcSender(x.ring, x.a, { mode: "zc", reportUsage }).send(new Uint8Array(0)),
+  },
+  {
+    name: "send: detached buffer",
+    code: "EINVAL",
+    where: "ZcSender.send",
+    call: (x) => new ZcSender(x.ring, x.a, { mode: "zc", reportUsage }).send(detached()),
+  },
+  {
+    name: "send: a bare ArrayBuffer",
+    code: "EINVAL",
+    where: "ZcSender.send",
+    call: (x) => new ZcSender(x.ring, x.a, { mode: "zc", reportUsage }).send(new ArrayBuffer(64) as never),
+  },
+  {
+    name: "send: a string",
+    code: "EINVAL",
+    where: "ZcSender.send",
+    call: (x) => new ZcSender(x.ring, x.a, { mode: "zc", reportUsage }).send("abc" as never),
+  },
+  {
+    name: "send: null",
+    code: "EINVAL",
+    where: "ZcSender.send",
+    call: (x) => new ZcSender(x.ring, x.a, { mode: "zc", reportUsage }).send(null as never),
+  },
+  {
+    name: "sendFixed without a pool",
+    code: "EINVAL",
+    where: "ZcSender.sendFixed",
+    call: (x) => new ZcSender(x.ring, x.a, { mode: "zc", reportUsage }).sendFixed(0, 10),
+  },
 ];
 
 describe("ZcSender refuses bad input and leaves nothing in flight", () => {
@@ -81,9 +182,13 @@ describe("ZcSender refuses bad input and leaves nothing in flight", () => {
       try {
         sender = new ZcSender(ring, a, { mode: "zc", reportUsage, sqeFlags: 0x80, onReleased: () => released++ });
       } catch (e) {
-        expectUringError(() => {
-          throw e;
-        }, "EINVAL", "ZcSender");
+        expectUringError(
+          () => {
+            throw e;
+          },
+          "EINVAL",
+          "ZcSender",
+        );
       }
       if (sender) {
         sender.send(new Uint8Array(100));
@@ -146,21 +251,98 @@ describe("ZcSender refuses bad input and leaves nothing in flight", () => {
 });
 
 const poolRows: BadInputRow<Ring>[] = [
-  { name: "bufferSize 0", code: "EINVAL", where: "FixedBufferPool.create", call: (r) => FixedBufferPool.create(r, { bufferSize: 0 }) },
-  { name: "bufferSize -1", code: "EINVAL", where: "FixedBufferPool.create", call: (r) => FixedBufferPool.create(r, { bufferSize: -1 }) },
-  { name: "bufferSize 2^31 (huge)", code: "EINVAL", where: "FixedBufferPool.create", call: (r) => FixedBufferPool.create(r, { bufferSize: 2 ** 31 }) },
-  { name: "count 0", code: "EINVAL", where: "FixedBufferPool.create", call: (r) => FixedBufferPool.create(r, { count: 0 }) },
-  { name: "count 1.5", code: "EINVAL", where: "FixedBufferPool.create", call: (r) => FixedBufferPool.create(r, { count: 1.5 }) },
-  { name: "two pools on one ring", code: "EBUSY", call: (r) => { FixedBufferPool.create(r, { bufferSize: 4096, count: 2 }); FixedBufferPool.create(r, { bufferSize: 4096, count: 2 }); } },
-  { name: "free of a buffer never allocated", code: "EINVAL", where: "FixedBufferPool.free", call: (r) => FixedBufferPool.create(r, { bufferSize: 4096, count: 2 }).free(0) },
-  { name: "free twice", code: "EINVAL", where: "FixedBufferPool.free", call: (r) => { const p = FixedBufferPool.create(r, { bufferSize: 4096, count: 2 }); const i = p.alloc(); p.free(i); p.free(i); } },
-  { name: "free(-1)", code: "EINVAL", where: "FixedBufferPool.free", call: (r) => FixedBufferPool.create(r, { bufferSize: 4096, count: 2 }).free(-1) },
-  { name: "view(2) past the pool", code: "EINVAL", where: "FixedBufferPool.view", call: (r) => FixedBufferPool.create(r, { bufferSize: 4096, count: 2 }).view(2) },
-  { name: "sendFixed: index past the pool", code: "EINVAL", where: "ZcSender.sendFixed", call: (r) => sendFixedWith(r, 2, 10, 0) },
-  { name: "sendFixed: length past the buffer", code: "EINVAL", where: "ZcSender.sendFixed", call: (r) => sendFixedWith(r, 0, 4097, 0) },
-  { name: "sendFixed: negative offset", code: "EINVAL", where: "ZcSender.sendFixed", call: (r) => sendFixedWith(r, 0, 10, -1) },
+  {
+    name: "bufferSize 0",
+    code: "EINVAL",
+    where: "FixedBufferPool.create",
+    call: (r) => FixedBufferPool.create(r, { bufferSize: 0 }),
+  },
+  {
+    name: "bufferSize -1",
+    code: "EINVAL",
+    where: "FixedBufferPool.create",
+    call: (r) => FixedBufferPool.create(r, { bufferSize: -1 }),
+  },
+  {
+    name: "bufferSize 2^31 (huge)",
+    code: "EINVAL",
+    where: "FixedBufferPool.create",
+    call: (r) => FixedBufferPool.create(r, { bufferSize: 2 ** 31 }),
+  },
+  {
+    name: "count 0",
+    code: "EINVAL",
+    where: "FixedBufferPool.create",
+    call: (r) => FixedBufferPool.create(r, { count: 0 }),
+  },
+  {
+    name: "count 1.5",
+    code: "EINVAL",
+    where: "FixedBufferPool.create",
+    call: (r) => FixedBufferPool.create(r, { count: 1.5 }),
+  },
+  {
+    name: "two pools on one ring",
+    code: "EBUSY",
+    call: (r) => {
+      FixedBufferPool.create(r, { bufferSize: 4096, count: 2 });
+      FixedBufferPool.create(r, { bufferSize: 4096, count: 2 });
+    },
+  },
+  {
+    name: "free of a buffer never allocated",
+    code: "EINVAL",
+    where: "FixedBufferPool.free",
+    call: (r) => FixedBufferPool.create(r, { bufferSize: 4096, count: 2 }).free(0),
+  },
+  {
+    name: "free twice",
+    code: "EINVAL",
+    where: "FixedBufferPool.free",
+    call: (r) => {
+      const p = FixedBufferPool.create(r, { bufferSize: 4096, count: 2 });
+      const i = p.alloc();
+      p.free(i);
+      p.free(i);
+    },
+  },
+  {
+    name: "free(-1)",
+    code: "EINVAL",
+    where: "FixedBufferPool.free",
+    call: (r) => FixedBufferPool.create(r, { bufferSize: 4096, count: 2 }).free(-1),
+  },
+  {
+    name: "view(2) past the pool",
+    code: "EINVAL",
+    where: "FixedBufferPool.view",
+    call: (r) => FixedBufferPool.create(r, { bufferSize: 4096, count: 2 }).view(2),
+  },
+  {
+    name: "sendFixed: index past the pool",
+    code: "EINVAL",
+    where: "ZcSender.sendFixed",
+    call: (r) => sendFixedWith(r, 2, 10, 0),
+  },
+  {
+    name: "sendFixed: length past the buffer",
+    code: "EINVAL",
+    where: "ZcSender.sendFixed",
+    call: (r) => sendFixedWith(r, 0, 4097, 0),
+  },
+  {
+    name: "sendFixed: negative offset",
+    code: "EINVAL",
+    where: "ZcSender.sendFixed",
+    call: (r) => sendFixedWith(r, 0, 10, -1),
+  },
   { name: "sendFixed: length 0", code: "EINVAL", where: "ZcSender.sendFixed", call: (r) => sendFixedWith(r, 0, 0, 0) },
-  { name: "zc-fixed send of a view outside the pool", code: "EINVAL", where: "ZcSender.send", call: (r) => zcFixedSendOf(r, new Uint8Array(100)) },
+  {
+    name: "zc-fixed send of a view outside the pool",
+    code: "EINVAL",
+    where: "ZcSender.send",
+    call: (r) => zcFixedSendOf(r, new Uint8Array(100)),
+  },
 ];
 
 /** A zc-fixed sender on a throwaway TCP pair; the fds are closed by the caller's ring close. */

@@ -17,7 +17,9 @@ function sigintIgnored(): boolean {
   const m = /^SigIgn:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
   return m ? (BigInt(`0x${m[1]}`) & 2n) !== 0n : false;
 }
-const skip = sigintIgnored() ? "SIGINT is ignored in this process (started as a background job of a non-interactive shell), so children cannot receive it" : null;
+const skip = sigintIgnored()
+  ? "SIGINT is ignored in this process (started as a background job of a non-interactive shell), so children cannot receive it"
+  : null;
 
 function ringFds(pid: number): number {
   let n = 0;
@@ -48,16 +50,29 @@ function groupAlive(pgid: number): boolean {
 /** Start the script in its own process group (as a shell does for a foreground job), then send
  * SIGINT to the whole group, as Ctrl-C does: helper children (tx.ts starts a receiver) get it
  * too. */
-async function interrupt(args: string[], readyText: RegExp | null, waitForRing: boolean): Promise<{ signal: string | null; code: number | null; ringsBefore: number; wasReady: boolean; out: string; groupLeft: boolean }> {
+async function interrupt(
+  args: string[],
+  readyText: RegExp | null,
+  waitForRing: boolean,
+): Promise<{
+  signal: string | null;
+  code: number | null;
+  ringsBefore: number;
+  wasReady: boolean;
+  out: string;
+  groupLeft: boolean;
+}> {
   const p = spawn(process.execPath, args, { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   p.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   p.stderr!.on("data", (d: Buffer) => (out += d.toString()));
   let exit: { code: number | null; signal: string | null } | null = null;
-  const exited = new Promise<void>((resolve) => p.on("exit", (code, signal) => {
-    exit = { code, signal };
-    resolve();
-  }));
+  const exited = new Promise<void>((resolve) =>
+    p.on("exit", (code, signal) => {
+      exit = { code, signal };
+      resolve();
+    }),
+  );
   const pid = p.pid!;
   // Ready: the script printed its ready line, or (scripts that print only at the end) it has a
   // ring open. A slow machine (TCG guests) gets the time it needs rather than a fixed head start.
@@ -81,25 +96,53 @@ async function interrupt(args: string[], readyText: RegExp | null, waitForRing: 
 }
 
 const cases: Array<{ name: string; args: string[]; ready: RegExp | null; usesRing: boolean }> = [
-  { name: "tx.ts sending SEND_ZC over loopback", args: ["scripts/tx.ts", "tcp", "-m", "zc", "-t", "30"], ready: null, usesRing: true },
-  { name: "tx.ts from registered buffers (zc-fixed)", args: ["scripts/tx.ts", "tcp", "-m", "zc-fixed", "-t", "30"], ready: null, usesRing: true },
-  { name: "tx.ts receiver waiting for a peer", args: ["scripts/tx.ts", "-R", "-p", "0"], ready: /listening/, usesRing: true },
-  { name: "rx.ts (plain recv baseline) waiting for a peer", args: ["scripts/rx.ts", "--mode", "recv", "--port", "0"], ready: /listening/, usesRing: false },
+  {
+    name: "tx.ts sending SEND_ZC over loopback",
+    args: ["scripts/tx.ts", "tcp", "-m", "zc", "-t", "30"],
+    ready: null,
+    usesRing: true,
+  },
+  {
+    name: "tx.ts from registered buffers (zc-fixed)",
+    args: ["scripts/tx.ts", "tcp", "-m", "zc-fixed", "-t", "30"],
+    ready: null,
+    usesRing: true,
+  },
+  {
+    name: "tx.ts receiver waiting for a peer",
+    args: ["scripts/tx.ts", "-R", "-p", "0"],
+    ready: /listening/,
+    usesRing: true,
+  },
+  {
+    name: "rx.ts (plain recv baseline) waiting for a peer",
+    args: ["scripts/rx.ts", "--mode", "recv", "--port", "0"],
+    ready: /listening/,
+    usesRing: false,
+  },
 ];
 
 for (const c of cases) {
   const missing = existsSync(join(root, c.args[0]!)) ? skip : `${c.args[0]} is not there`;
-  testIf(missing, `SIGINT during ${c.name}: the process ends at once, its rings with it`, async () => {
-    const r = await interrupt(c.args, c.ready, c.usesRing);
-    // Ended by the signal itself (or a handler's exit 130), not by the 10 s SIGKILL fallback; a
-    // script that had already stopped on its own shows its exit code and last output here.
-    const ended = r.signal === "SIGINT" || r.code === 130 ? "by SIGINT" : `on its own: signal ${r.signal}, exit ${r.code}, output ${JSON.stringify((r.out.split("\n").find((l) => /Error|error:/.test(l)) ?? r.out.trim().split("\n").slice(-3).join(" | ")).trim())}`;
-    expect(ended).toBe("by SIGINT");
-    // The signal came mid-run: the script had printed its ready line (or opened its ring).
-    expect(r.wasReady).toBe(true);
-    // Nothing of the job is left running (a receiver child holding a ring and a socket).
-    expect(r.groupLeft).toBe(false);
-    // The rings existed when the signal came (the process was mid-run, not done already).
-    if (c.usesRing) expect(r.ringsBefore).toBeGreaterThan(0);
-  }, 40_000);
+  testIf(
+    missing,
+    `SIGINT during ${c.name}: the process ends at once, its rings with it`,
+    async () => {
+      const r = await interrupt(c.args, c.ready, c.usesRing);
+      // Ended by the signal itself (or a handler's exit 130), not by the 10 s SIGKILL fallback; a
+      // script that had already stopped on its own shows its exit code and last output here.
+      const ended =
+        r.signal === "SIGINT" || r.code === 130
+          ? "by SIGINT"
+          : `on its own: signal ${r.signal}, exit ${r.code}, output ${JSON.stringify((r.out.split("\n").find((l) => /Error|error:/.test(l)) ?? r.out.trim().split("\n").slice(-3).join(" | ")).trim())}`;
+      expect(ended).toBe("by SIGINT");
+      // The signal came mid-run: the script had printed its ready line (or opened its ring).
+      expect(r.wasReady).toBe(true);
+      // Nothing of the job is left running (a receiver child holding a ring and a socket).
+      expect(r.groupLeft).toBe(false);
+      // The rings existed when the signal came (the process was mid-run, not done already).
+      if (c.usesRing) expect(r.ringsBefore).toBeGreaterThan(0);
+    },
+    40_000,
+  );
 }

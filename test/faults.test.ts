@@ -51,39 +51,48 @@ describe("CQ overflow with a tiny CQ under load loses no completion", () => {
   const variants: Array<{ name: string; skip: string | null; options: Parameters<typeof Ring.create>[0] }> = [
     { name: "8 CQEs, 4096 NOPs", skip: null, options: { entries: 8, cqEntries: 8 } },
     { name: "8 CQEs with CQE32", skip: null, options: { entries: 8, cqEntries: 8, cqe32: true } },
-    { name: "8 CQEs with DEFER_TASKRUN", skip: hasDefer ? null : `IORING_SETUP_DEFER_TASKRUN needs Linux 6.1+, this kernel is ${kernelRelease()}`, options: { entries: 8, cqEntries: 8, deferTaskrun: true } },
+    {
+      name: "8 CQEs with DEFER_TASKRUN",
+      skip: hasDefer ? null : `IORING_SETUP_DEFER_TASKRUN needs Linux 6.1+, this kernel is ${kernelRelease()}`,
+      options: { entries: 8, cqEntries: 8, deferTaskrun: true },
+    },
     { name: "8 CQEs, batch of 3", skip: null, options: { entries: 8, cqEntries: 8, batchSize: 3 } },
   ];
   for (const v of variants) {
-    testIf(v.skip, v.name, () => {
-      const ring = Ring.create(v.options);
-      try {
-        const total = 4096;
-        const seen = new Uint8Array(total);
-        let done = 0;
-        const handler = (i: number, res: number) => {
-          expect(res).toBe(0);
-          seen[i]!++;
-          done++;
-        };
-        // getSqe submits a full SQ without reaping: the CQ (8 entries) overflows hundreds of
-        // times over, and the kernel keeps the rest on its overflow list (IORING_FEAT_NODROP).
-        for (let i = 0; i < total; i++) {
-          const s = ring.getSqe();
-          prepNop(ring.sq, s);
-          ring.track(s, handler, i);
+    testIf(
+      v.skip,
+      v.name,
+      () => {
+        const ring = Ring.create(v.options);
+        try {
+          const total = 4096;
+          const seen = new Uint8Array(total);
+          let done = 0;
+          const handler = (i: number, res: number) => {
+            expect(res).toBe(0);
+            seen[i]!++;
+            done++;
+          };
+          // getSqe submits a full SQ without reaping: the CQ (8 entries) overflows hundreds of
+          // times over, and the kernel keeps the rest on its overflow list (IORING_FEAT_NODROP).
+          for (let i = 0; i < total; i++) {
+            const s = ring.getSqe();
+            prepNop(ring.sq, s);
+            ring.track(s, handler, i);
+          }
+          ring.submit();
+          ring.runUntil(() => done === total, 20_000);
+          expect(done).toBe(total);
+          expect(seen.every((x) => x === 1)).toBe(true);
+          expect(ring.cqOverflow).toBe(0); // nothing dropped
+          expect(ring.unknownCqes).toBe(0);
+          expect(ring.ops.inflight).toBe(0);
+        } finally {
+          ring.close();
         }
-        ring.submit();
-        ring.runUntil(() => done === total, 20_000);
-        expect(done).toBe(total);
-        expect(seen.every((x) => x === 1)).toBe(true);
-        expect(ring.cqOverflow).toBe(0); // nothing dropped
-        expect(ring.unknownCqes).toBe(0);
-        expect(ring.ops.inflight).toBe(0);
-      } finally {
-        ring.close();
-      }
-    }, 30_000);
+      },
+      30_000,
+    );
   }
 });
 
@@ -112,10 +121,15 @@ describe("closing a ring with operations in flight ends each exactly once", () =
       for (let i = 0; i < 4; i++) {
         const s = ring.getSqe();
         prepRecv(ring.sq, s, a, addressOf(rbuf), rbuf.length, 0);
-        ring.track(s, (_d: null, res: number) => {
-          expect(errnoName(-res)).toBe("ECANCELED");
-          recvEnded++;
-        }, null, rbuf);
+        ring.track(
+          s,
+          (_d: null, res: number) => {
+            expect(errnoName(-res)).toBe("ECANCELED");
+            recvEnded++;
+          },
+          null,
+          rbuf,
+        );
       }
       ring.submit();
       ring.run(0, 10);
@@ -150,9 +164,14 @@ describe("closing a ring with operations in flight ends each exactly once", () =
           const s = ring.getSqe();
           if (i % 2) prepRead(ring.sq, s, rd, addressOf(buf), buf.length, -1);
           else prepTimeout(ring.sq, s, addressOf(ts), 0, 0);
-          ring.track(s, (i: number) => {
-            ended[i]!++;
-          }, i, i % 2 ? buf : ts);
+          ring.track(
+            s,
+            (i: number) => {
+              ended[i]!++;
+            },
+            i,
+            i % 2 ? buf : ts,
+          );
         }
         ring.submit();
         ring.close(300);
@@ -238,7 +257,9 @@ function hasIpcLock(): boolean {
 const SETPRIV = "/usr/bin/setpriv";
 const child = join(import.meta.dir, "fixtures", "memlock-child.ts");
 
-async function runChild(prefix: string[]): Promise<{ code: string; syscall?: string; message?: string; limit: number }> {
+async function runChild(
+  prefix: string[],
+): Promise<{ code: string; syscall?: string; message?: string; limit: number }> {
   const p = Bun.spawn([...prefix, process.execPath, child], { stdout: "pipe", stderr: "pipe" });
   const [out, err] = [await new Response(p.stdout).text(), await new Response(p.stderr).text()];
   expect({ exit: await p.exited, err: err.trim().slice(0, 400) }).toEqual({ exit: 0, err: "" });
@@ -248,22 +269,35 @@ async function runChild(prefix: string[]): Promise<{ code: string; syscall?: str
 describe("RLIMIT_MEMLOCK exhaustion (in a child process)", () => {
   // As root, CAP_IPC_LOCK bypasses the accounting: the lowered limit changes nothing. Dropping the
   // capability from the bounding set before exec (setpriv, util-linux) makes root count again.
-  const dropSkip = process.getuid?.() === 0 && !existsSync(SETPRIV) ? `dropping CAP_IPC_LOCK as root needs ${SETPRIV} (util-linux)` : null;
-  testIf(dropSkip, "registering past the limit gives ENOMEM with the `ulimit -l` hint", async () => {
-    const prefix = hasIpcLock() ? [SETPRIV, "--inh-caps=-ipc_lock", "--bounding-set=-ipc_lock"] : [];
-    const r = await runChild(prefix);
-    expect(r.limit).toBe(65536);
-    expect(r.code).toBe("ENOMEM");
-    expect(r.syscall).toMatch(/^IORING_REGISTER_BUFFERS/);
-    expect(r.message).toContain("RLIMIT_MEMLOCK");
-    expect(r.message).toContain("ulimit -l");
-  }, 30_000);
+  const dropSkip =
+    process.getuid?.() === 0 && !existsSync(SETPRIV)
+      ? `dropping CAP_IPC_LOCK as root needs ${SETPRIV} (util-linux)`
+      : null;
+  testIf(
+    dropSkip,
+    "registering past the limit gives ENOMEM with the `ulimit -l` hint",
+    async () => {
+      const prefix = hasIpcLock() ? [SETPRIV, "--inh-caps=-ipc_lock", "--bounding-set=-ipc_lock"] : [];
+      const r = await runChild(prefix);
+      expect(r.limit).toBe(65536);
+      expect(r.code).toBe("ENOMEM");
+      expect(r.syscall).toMatch(/^IORING_REGISTER_BUFFERS/);
+      expect(r.message).toContain("RLIMIT_MEMLOCK");
+      expect(r.message).toContain("ulimit -l");
+    },
+    30_000,
+  );
 
-  testIf(hasIpcLock() ? null : "needs CAP_IPC_LOCK (root)", "with CAP_IPC_LOCK the lowered limit is bypassed (documents why the test above drops it)", async () => {
-    const r = await runChild([]);
-    expect(r.limit).toBe(65536);
-    expect(r.code).toBe("none");
-  }, 30_000);
+  testIf(
+    hasIpcLock() ? null : "needs CAP_IPC_LOCK (root)",
+    "with CAP_IPC_LOCK the lowered limit is bypassed (documents why the test above drops it)",
+    async () => {
+      const r = await runChild([]);
+      expect(r.limit).toBe(65536);
+      expect(r.code).toBe("none");
+    },
+    30_000,
+  );
 });
 
 // ---- ZCRX on the simulated kernel side ----
@@ -278,13 +312,17 @@ describe("ZCRX faults (simulated kernel side)", () => {
     const held: number[] = [];
     let got = 0;
     let bad = 0;
-    rx.recv(fd, {
-      onData: (_c: null, chunk: number, off: number, len: number) => {
-        for (let i = 0; i < len; i += 101) if (rx.area[off + i] !== ((got + i) & 0xff)) bad++;
-        got += len;
-        held.push(chunk);
+    rx.recv(
+      fd,
+      {
+        onData: (_c: null, chunk: number, off: number, len: number) => {
+          for (let i = 0; i < len; i += 101) if (rx.area[off + i] !== ((got + i) & 0xff)) bad++;
+          got += len;
+          held.push(chunk);
+        },
       },
-    }, null);
+      null,
+    );
     const total = 256 * 4096;
     const data = new Uint8Array(total);
     for (let i = 0; i < total; i++) data[i] = i & 0xff;
@@ -334,7 +372,11 @@ describe("ZCRX faults (simulated kernel side)", () => {
     rx.runUntil(() => held.length === 8, 5000);
     rx.close();
     expect(rx.isClosed).toBe(true);
-    for (const call of [() => rx.completions(), () => rx.run(0, 0), () => rx.recv(sim.connect(), { onData: () => {} }, null)]) {
+    for (const call of [
+      () => rx.completions(),
+      () => rx.run(0, 0),
+      () => rx.recv(sim.connect(), { onData: () => {} }, null),
+    ]) {
       expect(() => call()).toThrow(UringError);
       try {
         call();
@@ -365,9 +407,15 @@ test("a SEND_ZC cancelled by a failed link ends once; a notification after it (6
     let s = ring.getSqe();
     prepRead(ring.sq, s, -1, addressOf(buf), 8, 0);
     let readRes = 0;
-    ring.track(s, (_d: null, res: number) => {
-      readRes = res;
-    }, null, buf, Q.IOSQE_IO_LINK);
+    ring.track(
+      s,
+      (_d: null, res: number) => {
+        readRes = res;
+      },
+      null,
+      buf,
+      Q.IOSQE_IO_LINK,
+    );
     s = ring.getSqe();
     prepSendZc(ring.sq, s, a, addressOf(buf), 8, 0, 0);
     ring.track(s, (_d: null, res: number, flags: number) => void seen.push({ res, flags }), null, buf);

@@ -14,7 +14,12 @@ function announce(name: string, reason: string): void {
 
 /** `test` that runs only when `reason` is null; otherwise prints the reason and skips. The reason
  * also goes into the test name so the runner's report shows it. */
-export function testIf(reason: string | null, name: string, fn: () => unknown | Promise<unknown>, timeoutMs?: number): void {
+export function testIf(
+  reason: string | null,
+  name: string,
+  fn: () => unknown | Promise<unknown>,
+  timeoutMs?: number,
+): void {
   if (reason === null) {
     test(name, fn as () => void, timeoutMs);
   } else {
@@ -40,7 +45,9 @@ export function needKernel(version: string, what: string): string | null {
 
 /** null when the kernel accepts setup flag `flag`, else the reason. */
 export function needSetupFlag(flag: number, name: string, version: string): string | null {
-  return supportedSetupFlags() & flag ? null : `IORING_SETUP_${name} needs Linux ${version}+, this kernel is ${kernelRelease()}`;
+  return supportedSetupFlags() & flag
+    ? null
+    : `IORING_SETUP_${name} needs Linux ${version}+, this kernel is ${kernelRelease()}`;
 }
 
 /** null when running as root (or with the capability the test needs), else the reason. */

@@ -17,7 +17,7 @@ describe("prep functions under hostile input (each in its own process)", () => {
     expect(r.refused).toBe(75);
   });
 
-  test("slots: NaN, undefined, \"1\", 1.5, 2^32, a slot not handed out or already prepared, track twice", () => {
+  test('slots: NaN, undefined, "1", 1.5, 2^32, a slot not handed out or already prepared, track twice', () => {
     const r = expectClean(runScenario("prep.ts", "slot-misuse"));
     expect(r.refused).toBe(13);
   });

@@ -9,11 +9,15 @@ import { expectClean, runScenario } from "./fixtures/hostile/spawn.ts";
 const shared = needSetupFlag(IORING_SETUP_NO_MMAP, "NO_MMAP", "6.5");
 
 describe("the ring under hostile use (each in its own process)", () => {
-  testIf(shared, "a CQ tail moved a billion entries ahead by a Worker is an EIO, and no garbage CQE is dispatched", () => {
-    const r = expectClean(runScenario("ring.ts", "cq-tail-corrupt"));
-    expect(r.moved.after - r.moved.before).toBe(1_000_000_000);
-    expect(r.error).toContain("Ring.completions: EIO");
-  });
+  testIf(
+    shared,
+    "a CQ tail moved a billion entries ahead by a Worker is an EIO, and no garbage CQE is dispatched",
+    () => {
+      const r = expectClean(runScenario("ring.ts", "cq-tail-corrupt"));
+      expect(r.moved.after - r.moved.before).toBe(1_000_000_000);
+      expect(r.error).toContain("Ring.completions: EIO");
+    },
+  );
 
   testIf(shared, "a corrupted SQ head neither crashes the ring nor loses NOPs", () => {
     const r = expectClean(runScenario("ring.ts", "sq-head-corrupt"));

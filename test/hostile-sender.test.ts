@@ -8,7 +8,10 @@ describe("senders and receivers under hostile use (each in its own process)", ()
     test(`${mode}: a buffer transferred while its send is queued is never sent; the send fails with EFAULT`, () => {
       const r = expectClean(runScenario("sender.ts", `transfer-queued-${mode}`));
       expect(r.peerBytes).toBe(0);
-      expect(r.sent).toEqual([[1, -14], [2, -125]]);
+      expect(r.sent).toEqual([
+        [1, -14],
+        [2, -125],
+      ]);
       expect(r.lastError).toContain("ZcSender.send: EFAULT");
     });
   }
@@ -27,7 +30,11 @@ describe("senders and receivers under hostile use (each in its own process)", ()
 
   test("after the ring closed: send() holds nothing and throws, a new sender or pool is refused", () => {
     const r = expectClean(runScenario("sender.ts", "after-close"));
-    expect(r.errors).toEqual(["ZcSender.send: EBADF (the ring is closed)", "ZcSender: EBADF (the ring is closed)", "FixedBufferPool.create: EBADF (the ring is closed)"]);
+    expect(r.errors).toEqual([
+      "ZcSender.send: EBADF (the ring is closed)",
+      "ZcSender: EBADF (the ring is closed)",
+      "FixedBufferPool.create: EBADF (the ring is closed)",
+    ]);
   });
 
   test("a RecvLoop whose onData throws keeps receiving", () => {

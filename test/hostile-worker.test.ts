@@ -9,14 +9,22 @@ import { expectClean, runScenario } from "./fixtures/hostile/spawn.ts";
 describe("Worker termination (each in its own process)", () => {
   /** A scenario whose Worker(s) opened at least `opened` fds and left none. */
   const noneLeft = (title: string, scenario: string, opened: number, timeoutMs = 60_000): void => {
-    test(title, () => {
-      const r = expectClean(runScenario("worker.ts", scenario, timeoutMs));
-      expect(r.opened).toBeGreaterThanOrEqual(opened);
-      expect(r.left).toBe(0);
-    }, timeoutMs + 10_000);
+    test(
+      title,
+      () => {
+        const r = expectClean(runScenario("worker.ts", scenario, timeoutMs));
+        expect(r.opened).toBeGreaterThanOrEqual(opened);
+        expect(r.left).toBe(0);
+      },
+      timeoutMs + 10_000,
+    );
   };
 
-  noneLeft("a terminated Worker's rings, eventfd and sockets are closed without any call; this thread's ring and connection still work", "automatic", 8);
+  noneLeft(
+    "a terminated Worker's rings, eventfd and sockets are closed without any call; this thread's ring and connection still work",
+    "automatic",
+    8,
+  );
   noneLeft("the same for a node:worker_threads Worker (its 'exit' event)", "automatic-node", 8);
 
   test("a main thread that never loads bun-uring: the next ring any thread creates closes what the dead Worker left", () => {
@@ -25,7 +33,12 @@ describe("Worker termination (each in its own process)", () => {
     expect(r.left).toBe(0);
   }, 70_000);
 
-  noneLeft("eight Workers load bun-uring at once in a process whose main thread never does: one ledger, and one ring create closes what all of them left", "race-no-lib", 8 * 8, 120_000);
+  noneLeft(
+    "eight Workers load bun-uring at once in a process whose main thread never does: one ledger, and one ring create closes what all of them left",
+    "race-no-lib",
+    8 * 8,
+    120_000,
+  );
 
   for (const kind of ["unmapped", "foreign", "guard", "text"]) {
     test(`a ledger variable that names ${kind === "text" ? "no address" : `${kind} memory`} is refused with a reason, never used; rings still work`, () => {
@@ -53,7 +66,7 @@ describe("Worker termination (each in its own process)", () => {
     expect(r.leftFds + r.leftMaps).toBeLessThanOrEqual(Math.ceil(r.terminated / 3));
   }, 130_000);
 
-  test("a Worker's ring with memory \"auto\" lives in kernel memory (its heap is freed at termination); \"shared\" is still given when asked", () => {
+  test('a Worker\'s ring with memory "auto" lives in kernel memory (its heap is freed at termination); "shared" is still given when asked', () => {
     const r = expectClean(runScenario("worker.ts", "memory"));
     expect(r.auto).toBe("mmap");
     // Kernels before 6.5 have no IORING_SETUP_NO_MMAP: "shared" is refused there.

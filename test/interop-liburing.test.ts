@@ -12,7 +12,9 @@ import { LIBURING_PAYLOAD } from "../scripts/lib/wire.ts";
 import { lastJsonLine, spawnListening } from "../scripts/lib/child.ts";
 
 const ROOT = join(import.meta.dir, "..");
-const built = await sendZerocopy(60_000).catch((e: Error) => ({ skip: `liburing's send-zerocopy could not be prepared: ${e.message}` }));
+const built = await sendZerocopy(60_000).catch((e: Error) => ({
+  skip: `liburing's send-zerocopy could not be prepared: ${e.message}`,
+}));
 const SKIP = "skip" in built ? built.skip : null;
 const SZ = "path" in built ? built.path : "";
 if ("path" in built) console.log(`interop: liburing ${built.version}'s examples/send-zerocopy, ${built.path}`);
@@ -67,7 +69,11 @@ interface JsonRow {
 
 /** Every JSON object a tool printed, one per line. */
 function jsonRows(out: string): JsonRow[] {
-  return out.trim().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as JsonRow);
+  return out
+    .trim()
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as JsonRow);
 }
 
 /** The last JSON object a tool printed. */
@@ -97,7 +103,10 @@ async function waitBound(proto: "tcp" | "udp", f: Family, port: number): Promise
   const table = `/proc/net/${proto}${f === "6" ? "6" : ""}`;
   const hex = port.toString(16).toUpperCase().padStart(4, "0");
   for (let i = 0; i < 500; i++) {
-    const rows = readFileSync(table, "utf8").split("\n").slice(1).map((l) => l.trim().split(/\s+/));
+    const rows = readFileSync(table, "utf8")
+      .split("\n")
+      .slice(1)
+      .map((l) => l.trim().split(/\s+/));
     if (rows.some((r) => r[1]?.endsWith(`:${hex}`) && (proto === "udp" || r[3] === "0A"))) return;
     await Bun.sleep(20);
   }
@@ -110,7 +119,18 @@ describe("liburing send-zerocopy sends, our receivers count and check every byte
   async function pair(f: Family, proto: "tcp" | "udp", script: string, args: string[], portOn: "stdout" | "stderr") {
     const rx = await ourReceiver(script, [proto, `-${f}`, "-p", "0", "--json", "-v", ...args], portOn);
     // TCP with -v keeps the pattern continuous across sends, which needs one send at a time.
-    const tx = spawn([SZ, `-${f}`, "-D", host(f), "-p", String(rx.port), "-t", "0", ...(proto === "tcp" ? ["-v", "-n", "1"] : []), proto]);
+    const tx = spawn([
+      SZ,
+      `-${f}`,
+      "-D",
+      host(f),
+      "-p",
+      String(rx.port),
+      "-t",
+      "0",
+      ...(proto === "tcp" ? ["-v", "-n", "1"] : []),
+      proto,
+    ]);
     const [txCode, txOut] = await Promise.all([tx.proc.exited, tx.out]);
     const r = await rx.result;
     expect(txCode).toBe(0);
@@ -136,26 +156,46 @@ describe("liburing send-zerocopy sends, our receivers count and check every byte
   }
 
   for (const f of ["4", "6"] as const) {
-    testIf(SKIP, `send-zerocopy tcp -${f} -v -> tx -R -v: bytes = packets x ${LIBURING_PAYLOAD}, the stream is its pattern`, async () => {
-      const r = await pair(f, "tcp", "tx.ts", ["-R", "--once"], "stdout");
-      expectStream(r);
-      expect(r.row.mismatches).toBe(0);
-      expect(r.row.note).toBe("pattern verified");
-    }, TIMEOUT_MS);
+    testIf(
+      SKIP,
+      `send-zerocopy tcp -${f} -v -> tx -R -v: bytes = packets x ${LIBURING_PAYLOAD}, the stream is its pattern`,
+      async () => {
+        const r = await pair(f, "tcp", "tx.ts", ["-R", "--once"], "stdout");
+        expectStream(r);
+        expect(r.row.mismatches).toBe(0);
+        expect(r.row.note).toBe("pattern verified");
+      },
+      TIMEOUT_MS,
+    );
 
-    testIf(SKIP, `send-zerocopy udp -${f} -> tx -R -s ${LIBURING_PAYLOAD} -v: received + dropped = packets, each datagram checked`, async () => {
-      expectDatagrams(await pair(f, "udp", "tx.ts", ["-R", "--once", "-s", String(LIBURING_PAYLOAD)], "stdout"));
-    }, TIMEOUT_MS);
+    testIf(
+      SKIP,
+      `send-zerocopy udp -${f} -> tx -R -s ${LIBURING_PAYLOAD} -v: received + dropped = packets, each datagram checked`,
+      async () => {
+        expectDatagrams(await pair(f, "udp", "tx.ts", ["-R", "--once", "-s", String(LIBURING_PAYLOAD)], "stdout"));
+      },
+      TIMEOUT_MS,
+    );
 
-    testIf(SKIP, `send-zerocopy tcp -${f} -v -> rx --mode recv -v: bytes = packets x ${LIBURING_PAYLOAD}, verified`, async () => {
-      const r = await pair(f, "tcp", "rx.ts", ["--mode", "recv"], "stderr");
-      expectStream(r);
-      expect(r.row.verified).toBe(true);
-    }, TIMEOUT_MS);
+    testIf(
+      SKIP,
+      `send-zerocopy tcp -${f} -v -> rx --mode recv -v: bytes = packets x ${LIBURING_PAYLOAD}, verified`,
+      async () => {
+        const r = await pair(f, "tcp", "rx.ts", ["--mode", "recv"], "stderr");
+        expectStream(r);
+        expect(r.row.verified).toBe(true);
+      },
+      TIMEOUT_MS,
+    );
 
-    testIf(SKIP, `send-zerocopy udp -${f} -> rx udp -s ${LIBURING_PAYLOAD} -v: received + dropped = packets`, async () => {
-      expectDatagrams(await pair(f, "udp", "rx.ts", ["-s", String(LIBURING_PAYLOAD)], "stderr"));
-    }, TIMEOUT_MS);
+    testIf(
+      SKIP,
+      `send-zerocopy udp -${f} -> rx udp -s ${LIBURING_PAYLOAD} -v: received + dropped = packets`,
+      async () => {
+        expectDatagrams(await pair(f, "udp", "rx.ts", ["-s", String(LIBURING_PAYLOAD)], "stderr"));
+      },
+      TIMEOUT_MS,
+    );
   }
 });
 
@@ -170,84 +210,173 @@ describe("tx sends, liburing's send-zerocopy -R receives", () => {
   }
 
   for (const f of ["4", "6"] as const) {
-    testIf(SKIP, `tx tcp -${f} (zc, nonzc) -> send-zerocopy -R: every send whole, the receiver reads to the end`, async () => {
-      for (const mode of ["zc", "nonzc"]) {
-        // send-zerocopy -R takes one connection, so one mode per receiver.
-        const { port, rx } = await liburingReceiver("tcp", f);
-        const tx = bun("tx.ts", ["tcp", `-${f}`, "-D", host(f), "-p", String(port), "-t", "0.3", "-m", mode, "--json"]);
+    testIf(
+      SKIP,
+      `tx tcp -${f} (zc, nonzc) -> send-zerocopy -R: every send whole, the receiver reads to the end`,
+      async () => {
+        for (const mode of ["zc", "nonzc"]) {
+          // send-zerocopy -R takes one connection, so one mode per receiver.
+          const { port, rx } = await liburingReceiver("tcp", f);
+          const tx = bun("tx.ts", [
+            "tcp",
+            `-${f}`,
+            "-D",
+            host(f),
+            "-p",
+            String(port),
+            "-t",
+            "0.3",
+            "-m",
+            mode,
+            "--json",
+          ]);
+          const [txCode, txOut, txErr] = await Promise.all([tx.proc.exited, tx.out, tx.err]);
+          expect(txErr).toBe("");
+          expect(txCode).toBe(0);
+          expect(await rx.proc.exited).toBe(0);
+          expect(await rx.err).toBe("");
+          const row = lastJson(txOut);
+          expect(row.errors).toBe(0);
+          expect(row.ops).toBeGreaterThan(0);
+          expect(row.bytes).toBe(row.ops * LIBURING_PAYLOAD);
+        }
+      },
+      TIMEOUT_MS,
+    );
+
+    testIf(
+      SKIP,
+      `tx udp -${f} (zc, nonzc) -> send-zerocopy -R: every datagram ${LIBURING_PAYLOAD} bytes of its pattern, none refused`,
+      async () => {
+        const { port, rx } = await liburingReceiver("udp", f);
+        const tx = bun("tx.ts", [
+          "udp",
+          `-${f}`,
+          "-D",
+          host(f),
+          "-p",
+          String(port),
+          "-t",
+          "0.3",
+          "-m",
+          "zc,nonzc",
+          "--json",
+        ]);
         const [txCode, txOut, txErr] = await Promise.all([tx.proc.exited, tx.out, tx.err]);
+        // Still running: it exits 1 at the first datagram of the wrong size or content.
+        expect(rx.proc.exitCode).toBe(null);
+        rx.proc.kill();
+        await rx.proc.exited;
+        expect(await rx.err).toBe("");
         expect(txErr).toBe("");
         expect(txCode).toBe(0);
-        expect(await rx.proc.exited).toBe(0);
-        expect(await rx.err).toBe("");
-        const row = lastJson(txOut);
-        expect(row.errors).toBe(0);
-        expect(row.ops).toBeGreaterThan(0);
-        expect(row.bytes).toBe(row.ops * LIBURING_PAYLOAD);
-      }
-    }, TIMEOUT_MS);
-
-    testIf(SKIP, `tx udp -${f} (zc, nonzc) -> send-zerocopy -R: every datagram ${LIBURING_PAYLOAD} bytes of its pattern, none refused`, async () => {
-      const { port, rx } = await liburingReceiver("udp", f);
-      const tx = bun("tx.ts", ["udp", `-${f}`, "-D", host(f), "-p", String(port), "-t", "0.3", "-m", "zc,nonzc", "--json"]);
-      const [txCode, txOut, txErr] = await Promise.all([tx.proc.exited, tx.out, tx.err]);
-      // Still running: it exits 1 at the first datagram of the wrong size or content.
-      expect(rx.proc.exitCode).toBe(null);
-      rx.proc.kill();
-      await rx.proc.exited;
-      expect(await rx.err).toBe("");
-      expect(txErr).toBe("");
-      expect(txCode).toBe(0);
-      const rows = jsonRows(txOut);
-      expect(rows.map((r) => r.mode)).toEqual(["zc", "nonzc"]);
-      for (const r of rows) {
-        expect(r.errors).toBe(0);
-        expect(r.ops).toBeGreaterThan(0);
-        expect(r.bytes).toBe(r.ops * LIBURING_PAYLOAD);
-      }
-    }, TIMEOUT_MS);
+        const rows = jsonRows(txOut);
+        expect(rows.map((r) => r.mode)).toEqual(["zc", "nonzc"]);
+        for (const r of rows) {
+          expect(r.errors).toBe(0);
+          expect(r.ops).toBeGreaterThan(0);
+          expect(r.bytes).toBe(r.ops * LIBURING_PAYLOAD);
+        }
+      },
+      TIMEOUT_MS,
+    );
   }
 
-  testIf(SKIP, "send-zerocopy -R refuses datagrams of another size: its check is live", async () => {
-    const { port, rx } = await liburingReceiver("udp", "4");
-    const tx = bun("tx.ts", ["udp", "-D", "127.0.0.1", "-p", String(port), "-t", "5", "-m", "nonzc", "-s", "1000", "--json"]);
-    expect(await rx.proc.exited).toBe(1);
-    expect(await rx.err).toContain(`recv: ret=1000 != ${LIBURING_PAYLOAD}`);
-    // The receiver's socket is gone: tx's connected socket reports it, in one line.
-    expect(await tx.proc.exited).toBe(1);
-    const err = (await tx.err).trim();
-    expect(err.split("\n")).toHaveLength(1);
-    expect(err).toMatch(/^tx: no receiver at udp 127\.0\.0\.1:\d+: .*ECONNREFUSED/);
-  }, TIMEOUT_MS);
+  testIf(
+    SKIP,
+    "send-zerocopy -R refuses datagrams of another size: its check is live",
+    async () => {
+      const { port, rx } = await liburingReceiver("udp", "4");
+      const tx = bun("tx.ts", [
+        "udp",
+        "-D",
+        "127.0.0.1",
+        "-p",
+        String(port),
+        "-t",
+        "5",
+        "-m",
+        "nonzc",
+        "-s",
+        "1000",
+        "--json",
+      ]);
+      expect(await rx.proc.exited).toBe(1);
+      expect(await rx.err).toContain(`recv: ret=1000 != ${LIBURING_PAYLOAD}`);
+      // The receiver's socket is gone: tx's connected socket reports it, in one line.
+      expect(await tx.proc.exited).toBe(1);
+      const err = (await tx.err).trim();
+      expect(err.split("\n")).toHaveLength(1);
+      expect(err).toMatch(/^tx: no receiver at udp 127\.0\.0\.1:\d+: .*ECONNREFUSED/);
+    },
+    TIMEOUT_MS,
+  );
 });
 
 describe("tx -m all against one of our receivers", () => {
-  testIf(SKIP, "tx -R takes one connection per mode and reports each with the sender's byte count", async () => {
-    const rx = await ourReceiver("tx.ts", ["-R", "tcp", "-p", "0", "--conns", "5", "--json", "-v"], "stdout");
-    const tx = bun("tx.ts", ["tcp", "-D", "127.0.0.1", "-p", String(rx.port), "-t", "0.2", "-m", "all", "-v", "--json"]);
-    const [txCode, txOut, txErr] = await Promise.all([tx.proc.exited, tx.out, tx.err]);
-    expect(txErr).toBe("");
-    expect(txCode).toBe(0);
-    const sent = jsonRows(txOut);
-    expect(sent.map((r) => r.mode)).toEqual(["nonzc", "zc", "zc-fixed", "mixed", "adaptive"]);
-    const r = await rx.result;
-    expect(r.code).toBe(0);
-    const received = jsonRows(r.out);
-    expect(received.map((x) => x.bytes)).toEqual(sent.map((x) => x.bytes));
-    for (const x of received) expect(x.mismatches).toBe(0);
-  }, TIMEOUT_MS);
+  testIf(
+    SKIP,
+    "tx -R takes one connection per mode and reports each with the sender's byte count",
+    async () => {
+      const rx = await ourReceiver("tx.ts", ["-R", "tcp", "-p", "0", "--conns", "5", "--json", "-v"], "stdout");
+      const tx = bun("tx.ts", [
+        "tcp",
+        "-D",
+        "127.0.0.1",
+        "-p",
+        String(rx.port),
+        "-t",
+        "0.2",
+        "-m",
+        "all",
+        "-v",
+        "--json",
+      ]);
+      const [txCode, txOut, txErr] = await Promise.all([tx.proc.exited, tx.out, tx.err]);
+      expect(txErr).toBe("");
+      expect(txCode).toBe(0);
+      const sent = jsonRows(txOut);
+      expect(sent.map((r) => r.mode)).toEqual(["nonzc", "zc", "zc-fixed", "mixed", "adaptive"]);
+      const r = await rx.result;
+      expect(r.code).toBe(0);
+      const received = jsonRows(r.out);
+      expect(received.map((x) => x.bytes)).toEqual(sent.map((x) => x.bytes));
+      for (const x of received) expect(x.mismatches).toBe(0);
+    },
+    TIMEOUT_MS,
+  );
 
-  testIf(SKIP, "tx udp with two modes: tx -R tells the bursts apart, and each burst's received + dropped = that mode's sends", async () => {
-    const rx = await ourReceiver("tx.ts", ["-R", "udp", "-p", "0", "--conns", "2", "--json", "-v", "-s", String(LIBURING_PAYLOAD)], "stdout");
-    const tx = bun("tx.ts", ["udp", "-D", "127.0.0.1", "-p", String(rx.port), "-t", "0.2", "-m", "zc,nonzc", "--json"]);
-    const [txCode, txOut, txErr] = await Promise.all([tx.proc.exited, tx.out, tx.err]);
-    expect(txErr).toBe("");
-    expect(txCode).toBe(0);
-    const sent = jsonRows(txOut);
-    const r = await rx.result;
-    expect(r.code).toBe(0);
-    const bursts = jsonRows(r.out);
-    expect(bursts.map((b) => b.ops + b.drops!)).toEqual(sent.map((x) => x.ops));
-    for (const b of bursts) expect(b.mismatches).toBe(0);
-  }, TIMEOUT_MS);
+  testIf(
+    SKIP,
+    "tx udp with two modes: tx -R tells the bursts apart, and each burst's received + dropped = that mode's sends",
+    async () => {
+      const rx = await ourReceiver(
+        "tx.ts",
+        ["-R", "udp", "-p", "0", "--conns", "2", "--json", "-v", "-s", String(LIBURING_PAYLOAD)],
+        "stdout",
+      );
+      const tx = bun("tx.ts", [
+        "udp",
+        "-D",
+        "127.0.0.1",
+        "-p",
+        String(rx.port),
+        "-t",
+        "0.2",
+        "-m",
+        "zc,nonzc",
+        "--json",
+      ]);
+      const [txCode, txOut, txErr] = await Promise.all([tx.proc.exited, tx.out, tx.err]);
+      expect(txErr).toBe("");
+      expect(txCode).toBe(0);
+      const sent = jsonRows(txOut);
+      const r = await rx.result;
+      expect(r.code).toBe(0);
+      const bursts = jsonRows(r.out);
+      expect(bursts.map((b) => b.ops + b.drops!)).toEqual(sent.map((x) => x.ops));
+      for (const b of bursts) expect(b.mismatches).toBe(0);
+    },
+    TIMEOUT_MS,
+  );
 });

@@ -6,7 +6,17 @@ import { readFileSync } from "node:fs";
 import { c } from "../ffi/index.ts";
 import { Ring } from "../src/ring/ring.ts";
 import { openRing } from "../src/api/ring.ts";
-import { AF_INET, AF_UNIX, IPPROTO_TCP, O_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_KEEPALIVE, SO_ZEROCOPY, TCP_NODELAY } from "../src/abi/net.ts";
+import {
+  AF_INET,
+  AF_UNIX,
+  IPPROTO_TCP,
+  O_NONBLOCK,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  SO_KEEPALIVE,
+  SO_ZEROCOPY,
+  TCP_NODELAY,
+} from "../src/abi/net.ts";
 import { IORING_OP_SOCKET } from "../src/abi/sqe.ts";
 import { SocketSetup, setUpNow, type NetPath } from "../src/net/setup.ts";
 import { ringSetsockopt } from "../src/net/submit.ts";
@@ -18,7 +28,9 @@ import { openFdCount } from "./fixtures/reliability-checks.ts";
 
 /** The file status flags of `fd` (/proc/self/fdinfo's "flags:" line, octal). */
 function fdFlags(fd: number): number {
-  const line = readFileSync(`/proc/self/fdinfo/${fd}`, "utf8").split("\n").find((l) => l.startsWith("flags:"))!;
+  const line = readFileSync(`/proc/self/fdinfo/${fd}`, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("flags:"))!;
   return parseInt(line.split(/\s+/)[1]!, 8);
 }
 
@@ -67,7 +79,10 @@ describe("SocketSetup", () => {
   test("steps run in order through the ring: socket, options, bind, listen", () => {
     using ring = Ring.create({ entries: 8 });
     const s = new SocketSetup(ring, {
-      family: AF_INET, type: SOCK_STREAM, bind: sockaddr({ host: "127.0.0.1", port: 0 }), listen: 4,
+      family: AF_INET,
+      type: SOCK_STREAM,
+      bind: sockaddr({ host: "127.0.0.1", port: 0 }),
+      listen: 4,
       options: [{ level: SOL_SOCKET, name: SO_KEEPALIVE, value: 1, label: "SO_KEEPALIVE" }],
     });
     s.start();
@@ -101,7 +116,11 @@ describe("SocketSetup", () => {
     // SO_ZEROCOPY on an AF_UNIX socket: EOPNOTSUPP from sock_setsockopt itself, whichever way it
     // is asked, the same answer a kernel without the setsockopt command gives.
     const before = openFdCount();
-    const s = new SocketSetup(ring, { family: AF_UNIX, type: SOCK_STREAM, options: [{ level: SOL_SOCKET, name: SO_ZEROCOPY, value: 1, label: "SO_ZEROCOPY" }] });
+    const s = new SocketSetup(ring, {
+      family: AF_UNIX,
+      type: SOCK_STREAM,
+      options: [{ level: SOL_SOCKET, name: SO_ZEROCOPY, value: 1, label: "SO_ZEROCOPY" }],
+    });
     runSetup(ring, s);
     expect(s.error!.code).toBe("EOPNOTSUPP");
     expect(s.error!.syscall).toBe("setsockopt");
@@ -115,7 +134,11 @@ describe("SocketSetup", () => {
   test("stop() before a step ends the set-up with its error and closes the socket made so far", () => {
     using ring = Ring.create({ entries: 8 });
     const before = openFdCount();
-    const s = new SocketSetup(ring, { family: AF_INET, type: SOCK_STREAM, bind: sockaddr({ host: "127.0.0.1", port: 0 }) });
+    const s = new SocketSetup(ring, {
+      family: AF_INET,
+      type: SOCK_STREAM,
+      bind: sockaddr({ host: "127.0.0.1", port: 0 }),
+    });
     s.start();
     s.stop(new UringError("test", 125, "stopped"));
     ring.runUntil(() => s.done, 5000);
@@ -125,13 +148,19 @@ describe("SocketSetup", () => {
 
   test("a bad backlog or fd is refused before anything is made", () => {
     using ring = Ring.create({ entries: 8 });
-    expect(() => new SocketSetup(ring, { family: AF_INET, type: SOCK_STREAM, listen: -1 })).toThrow(/backlog must be an integer/);
+    expect(() => new SocketSetup(ring, { family: AF_INET, type: SOCK_STREAM, listen: -1 })).toThrow(
+      /backlog must be an integer/,
+    );
     expect(() => new SocketSetup(ring, { fd: -3 })).toThrow(/fd must be a non-negative integer/);
   });
 
   test("setUpNow runs every step through libc and is done when it returns", () => {
     using ring = Ring.create({ entries: 8 });
-    const fd = setUpNow(ring, { family: AF_INET, type: SOCK_STREAM, options: [{ level: IPPROTO_TCP, name: TCP_NODELAY, value: 1, label: "TCP_NODELAY" }] });
+    const fd = setUpNow(ring, {
+      family: AF_INET,
+      type: SOCK_STREAM,
+      options: [{ level: IPPROTO_TCP, name: TCP_NODELAY, value: 1, label: "TCP_NODELAY" }],
+    });
     try {
       expect(ring.ops.inflight).toBe(0);
       expect(getIntOption(fd, IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY")).toBe(1);
@@ -176,7 +205,10 @@ describe("the async API's sockets come from the same set-up", () => {
       thrown = e;
     }
     expect(thrown).toBeNull();
-    const err = await p!.then(() => null, (e) => e);
+    const err = await p!.then(
+      () => null,
+      (e) => e,
+    );
     expect(err).toBeInstanceOf(UringError);
     expect(openFdCount()).toBe(before);
   });
@@ -190,7 +222,10 @@ describe("the async API's sockets come from the same set-up", () => {
       const p = ring.connect({ host: "127.0.0.1", port: l.port, signal: ac.signal });
       // Aborted within the same turn: the set-up's first step has not completed yet.
       ac.abort();
-      const r = await p.then((sock) => sock, (e) => e as UringError);
+      const r = await p.then(
+        (sock) => sock,
+        (e) => e as UringError,
+      );
       if (!(r instanceof UringError)) {
         await r.close();
         continue;
@@ -244,7 +279,12 @@ describe("teardown during set-ups", () => {
     const before = openFdCount();
     const ring = openRing();
     const l = ring.listen({ host: "127.0.0.1", port: 0 });
-    const settled = Array.from({ length: 50 }, () => ring.connect({ host: "127.0.0.1", port: l.port }).then((s) => s.close().then(() => "connected"), (e: UringError) => e.code));
+    const settled = Array.from({ length: 50 }, () =>
+      ring.connect({ host: "127.0.0.1", port: l.port }).then(
+        (s) => s.close().then(() => "connected"),
+        (e: UringError) => e.code,
+      ),
+    );
     ring.closeNow();
     const outcomes = await Promise.all(settled);
     for (const o of outcomes) expect(["connected", "ECONNREFUSED", "ECANCELED", "EBADF"]).toContain(o);

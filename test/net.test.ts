@@ -3,9 +3,35 @@
 import { describe, expect, test } from "bun:test";
 import { c } from "../ffi/index.ts";
 import { Ring } from "../src/ring/ring.ts";
-import { IPPROTO_TCP, TCP_NODELAY, SHUT_WR, AF_INET, AF_INET6, SOCK_STREAM, IORING_CQE_F_MORE } from "../src/abi/index.ts";
+import {
+  IPPROTO_TCP,
+  TCP_NODELAY,
+  SHUT_WR,
+  AF_INET,
+  AF_INET6,
+  SOCK_STREAM,
+  IORING_CQE_F_MORE,
+} from "../src/abi/index.ts";
 import { sockaddr, encodeSockaddr, decodeSockaddr } from "../src/net/sockaddr.ts";
-import { tcpListen, tcpConnect, tcpAccept, udpSocket, sendAll, recvSome, recvExact, closeSocket, shutdownSocket, setSocketOption, localAddress, peerAddress, closeQuietly, openSocket, bindSocket, connectSocket, type NetPath } from "../src/sync.ts";
+import {
+  tcpListen,
+  tcpConnect,
+  tcpAccept,
+  udpSocket,
+  sendAll,
+  recvSome,
+  recvExact,
+  closeSocket,
+  shutdownSocket,
+  setSocketOption,
+  localAddress,
+  peerAddress,
+  closeQuietly,
+  openSocket,
+  bindSocket,
+  connectSocket,
+  type NetPath,
+} from "../src/sync.ts";
 import { submitAccept, netSupport } from "../src/net/submit.ts";
 import { UringError } from "../src/error.ts";
 import { kernelRelease } from "../src/ring/kernel.ts";
@@ -65,8 +91,15 @@ describe("sockaddr", () => {
   });
 
   const bad: Array<[string, number]> = [
-    ["localhost", 80], ["1.2.3", 80], ["1.2.3.256", 80], ["1::2::3", 80], ["12345::", 80], ["1:2:3:4:5:6:7:8:9", 80],
-    ["127.0.0.1", -1], ["127.0.0.1", 65536], ["127.0.0.1", 1.5],
+    ["localhost", 80],
+    ["1.2.3", 80],
+    ["1.2.3.256", 80],
+    ["1::2::3", 80],
+    ["12345::", 80],
+    ["1:2:3:4:5:6:7:8:9", 80],
+    ["127.0.0.1", -1],
+    ["127.0.0.1", 65536],
+    ["127.0.0.1", 1.5],
     // sin6_scope_id is a u32: 2^32 + 1 would wrap to interface 1.
     ["fe80::1%4294967297", 80],
   ];
@@ -79,7 +112,8 @@ describe("sockaddr", () => {
 
 function tcpEcho(ring: Ring, host: string, via: NetPath): void {
   const listener = tcpListen(ring, { host, port: 0, via });
-  let client = -1, server = -1;
+  let client = -1,
+    server = -1;
   try {
     expect(listener.address.port).toBeGreaterThan(0);
     client = tcpConnect(ring, { host, port: listener.address.port, noDelay: true, via });
@@ -115,7 +149,8 @@ function udpExchange(ring: Ring, host: string, via: NetPath): void {
     b = udpSocket(ring, { host, port: 0, connect: { host, port: a.address.port }, via });
     const bAddr = localAddress(b.fd);
     connectSocket(ring, a.fd, sockaddr({ host, port: bAddr.port }), { via });
-    const ping = pattern(1200, 1), pong = pattern(900, 2);
+    const ping = pattern(1200, 1),
+      pong = pattern(900, 2);
     sendAll(ring, b.fd, ping);
     const buf = new Uint8Array(2048);
     expect(recvSome(ring, a.fd, buf)).toBe(ping.length);
@@ -133,7 +168,9 @@ function udpExchange(ring: Ring, host: string, via: NetPath): void {
 const ringPathMissing: string | null = (() => {
   const ring = Ring.create({ entries: 4, memory: RING_MEMORY });
   try {
-    const missing = Object.entries(netSupport(ring)).filter(([, has]) => !has).map(([name]) => name);
+    const missing = Object.entries(netSupport(ring))
+      .filter(([, has]) => !has)
+      .map(([name]) => name);
     return missing.length
       ? `the ring-only path needs ${missing.join(", ")} through the ring (SOCKET 5.19, setsockopt 6.7, BIND/LISTEN 6.11); this kernel is ${kernelRelease()}`
       : null;
@@ -206,7 +243,8 @@ test("setsockopt through the ring (URING_CMD) is visible to getsockopt", () => {
     const fd = openSocket(ring, AF_INET, SOCK_STREAM, 0);
     try {
       setSocketOption(ring, fd, IPPROTO_TCP, TCP_NODELAY, 1);
-      const v = new Int32Array(1), len = new Uint32Array([4]);
+      const v = new Int32Array(1),
+        len = new Uint32Array([4]);
       expect(c.getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, v, len)).toBe(0);
       expect(v[0]).not.toBe(0);
       setSocketOption(ring, fd, IPPROTO_TCP, TCP_NODELAY, 0, { via: "libc" });
@@ -226,11 +264,17 @@ test("multishot accept delivers one CQE per connection with F_MORE while armed",
     let moreSeen = 0;
     const st = { accepted, ended: false };
     try {
-      const ud = submitAccept(ring, listener.fd, (s: typeof st, res: number, flags: number) => {
-        if (res >= 0) s.accepted.push(res);
-        if (flags & IORING_CQE_F_MORE) moreSeen++;
-        else s.ended = true;
-      }, st, true);
+      const ud = submitAccept(
+        ring,
+        listener.fd,
+        (s: typeof st, res: number, flags: number) => {
+          if (res >= 0) s.accepted.push(res);
+          if (flags & IORING_CQE_F_MORE) moreSeen++;
+          else s.ended = true;
+        },
+        st,
+        true,
+      );
       expect(ud).toBeGreaterThan(0);
       for (let i = 0; i < 3; i++) clients.push(tcpConnect(ring, { host: "127.0.0.1", port: listener.address.port }));
       ring.runUntil(() => accepted.length === 3, 5000);
@@ -248,7 +292,8 @@ test("multishot accept delivers one CQE per connection with F_MORE while armed",
 test("an accept that times out is cancelled: the next connection goes to the next accept, no fd leaks", () => {
   const ring = Ring.create({ entries: 16 });
   const l = tcpListen(ring, { host: "127.0.0.1", port: 0 });
-  let client = -1, server = -1;
+  let client = -1,
+    server = -1;
   try {
     expect(() => tcpAccept(ring, l.fd, { timeoutMs: 100 })).toThrow(/ETIME/);
     // Nothing of the timed-out accept is left to take the next connection.

@@ -7,9 +7,14 @@ import { join } from "node:path";
 import { describeIf } from "./helpers.ts";
 
 const ID = `${process.pid % 100000}`;
-const NS_A = `bunuring-a-${ID}`, NS_B = `bunuring-b-${ID}`;
-const VETH_A = `bua${ID}`, VETH_B = `bub${ID}`;
-const A4 = "192.0.2.1", B4 = "192.0.2.2", A6 = "2001:db8::1", B6 = "2001:db8::2";
+const NS_A = `bunuring-a-${ID}`,
+  NS_B = `bunuring-b-${ID}`;
+const VETH_A = `bua${ID}`,
+  VETH_B = `bub${ID}`;
+const A4 = "192.0.2.1",
+  B4 = "192.0.2.2",
+  A6 = "2001:db8::1",
+  B6 = "2001:db8::2";
 const FIXTURE = join(import.meta.dir, "fixtures", "zc-peer.ts");
 const BUN = process.execPath;
 
@@ -57,7 +62,8 @@ function setUp(): void {
     if (!r.ok) throw new Error(`ip -j link show ${dev}: ${r.out.trim()}`);
     return (JSON.parse(r.out) as Array<{ address: string }>)[0]!.address;
   };
-  const macA = mac(NS_A, VETH_A), macB = mac(NS_B, VETH_B);
+  const macA = mac(NS_A, VETH_A),
+    macB = mac(NS_B, VETH_B);
   for (const s of [
     ["ip", "-n", NS_A, "neigh", "replace", B4, "lladdr", macB, "dev", VETH_A, "nud", "permanent"],
     ["ip", "-n", NS_A, "neigh", "replace", B6, "lladdr", macB, "dev", VETH_A, "nud", "permanent"],
@@ -80,7 +86,10 @@ interface PeerResult {
 }
 
 async function exchange(proto: "tcp" | "udp", dst: string, mode: string): Promise<{ rx: PeerResult; tx: PeerResult }> {
-  const rx = Bun.spawn(["ip", "netns", "exec", NS_B, BUN, FIXTURE, "recv", proto, dst, "0"], { stdout: "pipe", stderr: "pipe" });
+  const rx = Bun.spawn(["ip", "netns", "exec", NS_B, BUN, FIXTURE, "recv", proto, dst, "0"], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   try {
     const reader = rx.stdout.getReader();
     const dec = new TextDecoder();
@@ -92,7 +101,10 @@ async function exchange(proto: "tcp" | "udp", dst: string, mode: string): Promis
     }
     const port = /listening (\d+)/.exec(text)?.[1];
     if (!port) throw new Error(`unexpected receiver output ${text}`);
-    const tx = Bun.spawnSync(["ip", "netns", "exec", NS_A, BUN, FIXTURE, "send", proto, dst, port, mode, "3"], { stdout: "pipe", stderr: "pipe" });
+    const tx = Bun.spawnSync(["ip", "netns", "exec", NS_A, BUN, FIXTURE, "send", proto, dst, port, mode, "3"], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     if (tx.exitCode !== 0) throw new Error(`sender failed: ${tx.stderr.toString()}`);
     for (;;) {
       const { value, done } = await reader.read();
@@ -120,7 +132,10 @@ describeIf(reason, "over a veth pair between two network namespaces", () => {
   });
   afterAll(() => tearDown());
 
-  for (const [family, dst] of [["IPv4", B4], ["IPv6", B6]] as const) {
+  for (const [family, dst] of [
+    ["IPv4", B4],
+    ["IPv6", B6],
+  ] as const) {
     for (const mode of ["zc", "copy", "mixed", "adaptive"]) {
       test(`TCP ${family} ${mode}: byte-exact, every send released once`, async () => {
         const { rx, tx } = await exchange("tcp", dst, mode);

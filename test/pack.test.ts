@@ -46,24 +46,37 @@ console.log(got);
 console.log([prepNop, tcpConnect, SimulatedZcrx].map((f) => typeof f).join(" "), IORING_OP_NOP);
 `;
 
-testIf(SKIP, "npm pack carries src/, ffi/ and the README only; the tarball installs into a new app and does a round trip; every entry point resolves", async () => {
-  const pack = await run([NPM!, "pack", "--json", "--pack-destination", work], ROOT);
-  expect(pack.code).toBe(0);
-  const [info] = JSON.parse(pack.out) as Array<{ filename: string; files: Array<{ path: string }> }>;
-  const paths = info!.files.map((f) => f.path);
-  expect(paths).toContain("src/index.ts");
-  expect(paths).toContain("ffi/index.ts");
-  expect(paths).toContain("package.json");
-  expect(paths.filter((p) => !/^(src|ffi)\//.test(p) && p !== "README.md" && p !== "package.json")).toEqual([]);
+testIf(
+  SKIP,
+  "npm pack carries src/, ffi/ and the README only; the tarball installs into a new app and does a round trip; every entry point resolves",
+  async () => {
+    const pack = await run([NPM!, "pack", "--json", "--pack-destination", work], ROOT);
+    expect(pack.code).toBe(0);
+    const [info] = JSON.parse(pack.out) as Array<{ filename: string; files: Array<{ path: string }> }>;
+    const paths = info!.files.map((f) => f.path);
+    expect(paths).toContain("src/index.ts");
+    expect(paths).toContain("ffi/index.ts");
+    expect(paths).toContain("package.json");
+    expect(paths.filter((p) => !/^(src|ffi)\//.test(p) && p !== "README.md" && p !== "package.json")).toEqual([]);
 
-  const app = join(work, "app");
-  await Bun.write(join(app, "package.json"), JSON.stringify({ name: "pack-test-app", private: true, type: "module", dependencies: { "bun-uring": `file:${join(work, info!.filename)}` } }));
-  writeFileSync(join(app, "app.ts"), APP);
-  const install = await run([process.execPath, "install"], app);
-  expect(install.code).toBe(0);
-  const r = await run([process.execPath, "app.ts"], app);
-  expect(r.err).toBe("");
-  expect(r.code).toBe(0);
-  // Every entry point in package.json's exports resolves from the installed package.
-  expect(r.out.trim()).toBe("ping through the packed bun-uring\nfunction function function 0");
-}, TIMEOUT_MS);
+    const app = join(work, "app");
+    await Bun.write(
+      join(app, "package.json"),
+      JSON.stringify({
+        name: "pack-test-app",
+        private: true,
+        type: "module",
+        dependencies: { "bun-uring": `file:${join(work, info!.filename)}` },
+      }),
+    );
+    writeFileSync(join(app, "app.ts"), APP);
+    const install = await run([process.execPath, "install"], app);
+    expect(install.code).toBe(0);
+    const r = await run([process.execPath, "app.ts"], app);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    // Every entry point in package.json's exports resolves from the installed package.
+    expect(r.out.trim()).toBe("ping through the packed bun-uring\nfunction function function 0");
+  },
+  TIMEOUT_MS,
+);

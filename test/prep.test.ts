@@ -5,19 +5,56 @@
 // The other slots must still be all 0xff.
 import { describe, expect, test } from "bun:test";
 import * as P from "../src/ops/prep.ts";
-import { sqeMemory, type SqeMemory, putU64, getU64, setUserData, addSqeFlags, sqeFlags, setOpFlags, setIoprio, setBufIndex } from "../src/ops/sqe.ts";
+import {
+  sqeMemory,
+  type SqeMemory,
+  putU64,
+  getU64,
+  setUserData,
+  addSqeFlags,
+  sqeFlags,
+  setOpFlags,
+  setIoprio,
+  setBufIndex,
+} from "../src/ops/sqe.ts";
 
 const SLOTS = 4;
 const SLOT = 2;
 
 /** Every field of struct io_uring_sqe (union members by their byte ranges). */
 interface Fields {
-  opcode: number; flags: number; ioprio: number; fd: number;
-  off: number; addr: number; len: number; op_flags: number; user_data: number;
-  buf_index: number; personality: number; word44: number; addr3: number; pad2: number;
+  opcode: number;
+  flags: number;
+  ioprio: number;
+  fd: number;
+  off: number;
+  addr: number;
+  len: number;
+  op_flags: number;
+  user_data: number;
+  buf_index: number;
+  personality: number;
+  word44: number;
+  addr3: number;
+  pad2: number;
 }
 
-const ZERO: Fields = { opcode: 0, flags: 0, ioprio: 0, fd: 0, off: 0, addr: 0, len: 0, op_flags: 0, user_data: 0, buf_index: 0, personality: 0, word44: 0, addr3: 0, pad2: 0 };
+const ZERO: Fields = {
+  opcode: 0,
+  flags: 0,
+  ioprio: 0,
+  fd: 0,
+  off: 0,
+  addr: 0,
+  len: 0,
+  op_flags: 0,
+  user_data: 0,
+  buf_index: 0,
+  personality: 0,
+  word44: 0,
+  addr3: 0,
+  pad2: 0,
+};
 
 function u64(dv: DataView, at: number): number {
   return dv.getUint32(at + 4, true) * 2 ** 32 + dv.getUint32(at, true);
@@ -61,46 +98,138 @@ type Case = [name: string, prep: (m: SqeMemory, slot: number) => void, expected:
 
 const CASES: Case[] = [
   ["prepNop", (m, s) => P.prepNop(m, s), { opcode: 0, fd: -1 }],
-  ["prepReadFixed", (m, s) => P.prepReadFixed(m, s, FD, BUF, LEN, OFF, 3), { opcode: 4, fd: FD, addr: BUF, len: LEN, off: OFF, buf_index: 3 }],
-  ["prepWriteFixed", (m, s) => P.prepWriteFixed(m, s, FD, BUF, LEN, OFF, 9), { opcode: 5, fd: FD, addr: BUF, len: LEN, off: OFF, buf_index: 9 }],
+  [
+    "prepReadFixed",
+    (m, s) => P.prepReadFixed(m, s, FD, BUF, LEN, OFF, 3),
+    { opcode: 4, fd: FD, addr: BUF, len: LEN, off: OFF, buf_index: 3 },
+  ],
+  [
+    "prepWriteFixed",
+    (m, s) => P.prepWriteFixed(m, s, FD, BUF, LEN, OFF, 9),
+    { opcode: 5, fd: FD, addr: BUF, len: LEN, off: OFF, buf_index: 9 },
+  ],
   ["prepPollAdd", (m, s) => P.prepPollAdd(m, s, FD, 0x1 | 0x4), { opcode: 6, fd: FD, op_flags: 0x5 }],
-  ["prepSendmsg", (m, s) => P.prepSendmsg(m, s, FD, MSG, 0x4000), { opcode: 9, fd: FD, addr: MSG, len: 1, op_flags: 0x4000 }],
-  ["prepRecvmsg", (m, s) => P.prepRecvmsg(m, s, FD, MSG, 0x40), { opcode: 10, fd: FD, addr: MSG, len: 1, op_flags: 0x40 }],
-  ["prepTimeout", (m, s) => P.prepTimeout(m, s, BUF, 3, 1), { opcode: 11, fd: -1, addr: BUF, len: 1, off: 3, op_flags: 1 }],
+  [
+    "prepSendmsg",
+    (m, s) => P.prepSendmsg(m, s, FD, MSG, 0x4000),
+    { opcode: 9, fd: FD, addr: MSG, len: 1, op_flags: 0x4000 },
+  ],
+  [
+    "prepRecvmsg",
+    (m, s) => P.prepRecvmsg(m, s, FD, MSG, 0x40),
+    { opcode: 10, fd: FD, addr: MSG, len: 1, op_flags: 0x40 },
+  ],
+  [
+    "prepTimeout",
+    (m, s) => P.prepTimeout(m, s, BUF, 3, 1),
+    { opcode: 11, fd: -1, addr: BUF, len: 1, off: 3, op_flags: 1 },
+  ],
   ["prepTimeoutRemove", (m, s) => P.prepTimeoutRemove(m, s, UD, 0), { opcode: 12, fd: -1, addr: UD }],
-  ["prepLinkTimeout", (m, s) => P.prepLinkTimeout(m, s, BUF, 1 << 2), { opcode: 15, fd: -1, addr: BUF, len: 1, op_flags: 4 }],
+  [
+    "prepLinkTimeout",
+    (m, s) => P.prepLinkTimeout(m, s, BUF, 1 << 2),
+    { opcode: 15, fd: -1, addr: BUF, len: 1, op_flags: 4 },
+  ],
   ["prepCancel64", (m, s) => P.prepCancel64(m, s, UD, 1), { opcode: 14, fd: -1, addr: UD, op_flags: 1 }],
   ["prepCancelFd", (m, s) => P.prepCancelFd(m, s, FD, 1), { opcode: 14, fd: FD, op_flags: 1 | 2 }],
-  ["prepCancelFdOp", (m, s) => P.prepCancelFdOp(m, s, FD, 58, 1), { opcode: 14, fd: FD, len: 58, op_flags: 1 | 2 | 32 }],
-  ["prepAccept", (m, s) => P.prepAccept(m, s, FD, BUF, BUF + 128, 0o2000000), { opcode: 13, fd: FD, addr: BUF, off: BUF + 128, op_flags: 0o2000000 }],
+  [
+    "prepCancelFdOp",
+    (m, s) => P.prepCancelFdOp(m, s, FD, 58, 1),
+    { opcode: 14, fd: FD, len: 58, op_flags: 1 | 2 | 32 },
+  ],
+  [
+    "prepAccept",
+    (m, s) => P.prepAccept(m, s, FD, BUF, BUF + 128, 0o2000000),
+    { opcode: 13, fd: FD, addr: BUF, off: BUF + 128, op_flags: 0o2000000 },
+  ],
   ["prepMultishotAccept", (m, s) => P.prepMultishotAccept(m, s, FD, 0, 0, 0), { opcode: 13, fd: FD, ioprio: 1 }],
   ["prepConnect", (m, s) => P.prepConnect(m, s, FD, BUF, 16), { opcode: 16, fd: FD, addr: BUF, off: 16 }],
   ["prepClose", (m, s) => P.prepClose(m, s, FD), { opcode: 19, fd: FD }],
   ["prepCloseDirect", (m, s) => P.prepCloseDirect(m, s, 4), { opcode: 19, fd: 0, word44: 5 }],
-  ["prepRead", (m, s) => P.prepRead(m, s, FD, BUF, LEN, -1), { opcode: 22, fd: FD, addr: BUF, len: LEN, off: 2 ** 64 - 1 }],
+  [
+    "prepRead",
+    (m, s) => P.prepRead(m, s, FD, BUF, LEN, -1),
+    { opcode: 22, fd: FD, addr: BUF, len: LEN, off: 2 ** 64 - 1 },
+  ],
   ["prepWrite", (m, s) => P.prepWrite(m, s, FD, BUF, LEN, OFF), { opcode: 23, fd: FD, addr: BUF, len: LEN, off: OFF }],
-  ["prepSend", (m, s) => P.prepSend(m, s, FD, BUF, LEN, 0x4000), { opcode: 26, fd: FD, addr: BUF, len: LEN, op_flags: 0x4000 }],
-  ["prepSend + prepSendSetAddr", (m, s) => {
-    P.prepSend(m, s, FD, BUF, LEN, 0);
-    P.prepSendSetAddr(m, s, MSG, 16);
-  }, { opcode: 26, fd: FD, addr: BUF, len: LEN, off: MSG, word44: 16 }],
-  ["prepRecv", (m, s) => P.prepRecv(m, s, FD, BUF, LEN, 0x100), { opcode: 27, fd: FD, addr: BUF, len: LEN, op_flags: 0x100 }],
-  ["prepRecvMultishot", (m, s) => P.prepRecvMultishot(m, s, FD, 7, 0), { opcode: 27, fd: FD, ioprio: 2, buf_index: 7, flags: 0x20 }],
-  ["prepRecvmsgMultishot", (m, s) => P.prepRecvmsgMultishot(m, s, FD, MSG, 7, 0x20), { opcode: 10, fd: FD, addr: MSG, len: 1, op_flags: 0x20, ioprio: 2, buf_index: 7, flags: 0x20 }],
+  [
+    "prepSend",
+    (m, s) => P.prepSend(m, s, FD, BUF, LEN, 0x4000),
+    { opcode: 26, fd: FD, addr: BUF, len: LEN, op_flags: 0x4000 },
+  ],
+  [
+    "prepSend + prepSendSetAddr",
+    (m, s) => {
+      P.prepSend(m, s, FD, BUF, LEN, 0);
+      P.prepSendSetAddr(m, s, MSG, 16);
+    },
+    { opcode: 26, fd: FD, addr: BUF, len: LEN, off: MSG, word44: 16 },
+  ],
+  [
+    "prepRecv",
+    (m, s) => P.prepRecv(m, s, FD, BUF, LEN, 0x100),
+    { opcode: 27, fd: FD, addr: BUF, len: LEN, op_flags: 0x100 },
+  ],
+  [
+    "prepRecvMultishot",
+    (m, s) => P.prepRecvMultishot(m, s, FD, 7, 0),
+    { opcode: 27, fd: FD, ioprio: 2, buf_index: 7, flags: 0x20 },
+  ],
+  [
+    "prepRecvmsgMultishot",
+    (m, s) => P.prepRecvmsgMultishot(m, s, FD, MSG, 7, 0x20),
+    { opcode: 10, fd: FD, addr: MSG, len: 1, op_flags: 0x20, ioprio: 2, buf_index: 7, flags: 0x20 },
+  ],
   ["prepShutdown", (m, s) => P.prepShutdown(m, s, FD, 1), { opcode: 34, fd: FD, len: 1 }],
-  ["prepSocket", (m, s) => P.prepSocket(m, s, 2, 1 | 0o2000000, 6, 0), { opcode: 45, fd: 2, off: 1 | 0o2000000, len: 6 }],
-  ["prepSetsockopt", (m, s) => P.prepSetsockopt(m, s, FD, 1, 60, BUF, 4), { opcode: 46, fd: FD, off: 3, addr: 1 + 60 * 2 ** 32, word44: 4, addr3: BUF }],
-  ["prepSendZc", (m, s) => P.prepSendZc(m, s, FD, BUF, LEN, 0x4000, 8), { opcode: 47, fd: FD, addr: BUF, len: LEN, op_flags: 0x4000, ioprio: 8 }],
-  ["prepSendZcFixed", (m, s) => P.prepSendZcFixed(m, s, FD, BUF, LEN, 0, 8, 2), { opcode: 47, fd: FD, addr: BUF, len: LEN, ioprio: 8 | 4, buf_index: 2 }],
-  ["prepSendmsgZc", (m, s) => P.prepSendmsgZc(m, s, FD, MSG, 0x100, 1), { opcode: 48, fd: FD, addr: MSG, len: 1, op_flags: 0x100, ioprio: 1 }],
-  ["prepSendmsgZcFixed", (m, s) => P.prepSendmsgZcFixed(m, s, FD, MSG, 0, 0, 6), { opcode: 48, fd: FD, addr: MSG, len: 1, ioprio: 4, buf_index: 6 }],
-  ["prepSendVectorized", (m, s) => P.prepSendVectorized(m, s, FD, MSG, 2, 0x4000), { opcode: 26, fd: FD, addr: MSG, len: 2, op_flags: 0x4000, ioprio: 32 }],
-  ["prepSendZcVectorized", (m, s) => P.prepSendZcVectorized(m, s, FD, MSG, 3, 0, 8), { opcode: 47, fd: FD, addr: MSG, len: 3, ioprio: 8 | 32 }],
+  [
+    "prepSocket",
+    (m, s) => P.prepSocket(m, s, 2, 1 | 0o2000000, 6, 0),
+    { opcode: 45, fd: 2, off: 1 | 0o2000000, len: 6 },
+  ],
+  [
+    "prepSetsockopt",
+    (m, s) => P.prepSetsockopt(m, s, FD, 1, 60, BUF, 4),
+    { opcode: 46, fd: FD, off: 3, addr: 1 + 60 * 2 ** 32, word44: 4, addr3: BUF },
+  ],
+  [
+    "prepSendZc",
+    (m, s) => P.prepSendZc(m, s, FD, BUF, LEN, 0x4000, 8),
+    { opcode: 47, fd: FD, addr: BUF, len: LEN, op_flags: 0x4000, ioprio: 8 },
+  ],
+  [
+    "prepSendZcFixed",
+    (m, s) => P.prepSendZcFixed(m, s, FD, BUF, LEN, 0, 8, 2),
+    { opcode: 47, fd: FD, addr: BUF, len: LEN, ioprio: 8 | 4, buf_index: 2 },
+  ],
+  [
+    "prepSendmsgZc",
+    (m, s) => P.prepSendmsgZc(m, s, FD, MSG, 0x100, 1),
+    { opcode: 48, fd: FD, addr: MSG, len: 1, op_flags: 0x100, ioprio: 1 },
+  ],
+  [
+    "prepSendmsgZcFixed",
+    (m, s) => P.prepSendmsgZcFixed(m, s, FD, MSG, 0, 0, 6),
+    { opcode: 48, fd: FD, addr: MSG, len: 1, ioprio: 4, buf_index: 6 },
+  ],
+  [
+    "prepSendVectorized",
+    (m, s) => P.prepSendVectorized(m, s, FD, MSG, 2, 0x4000),
+    { opcode: 26, fd: FD, addr: MSG, len: 2, op_flags: 0x4000, ioprio: 32 },
+  ],
+  [
+    "prepSendZcVectorized",
+    (m, s) => P.prepSendZcVectorized(m, s, FD, MSG, 3, 0, 8),
+    { opcode: 47, fd: FD, addr: MSG, len: 3, ioprio: 8 | 32 },
+  ],
   // No liburing helper: the notification's user_data is sqe->addr3 (io_send_zc_prep, 7.1).
-  ["prepSendZc + prepSendZcSetNotifUserData", (m, s) => {
-    P.prepSendZc(m, s, FD, BUF, LEN, 0, 8);
-    P.prepSendZcSetNotifUserData(m, s, UD);
-  }, { opcode: 47, fd: FD, addr: BUF, len: LEN, ioprio: 8, addr3: UD }],
+  [
+    "prepSendZc + prepSendZcSetNotifUserData",
+    (m, s) => {
+      P.prepSendZc(m, s, FD, BUF, LEN, 0, 8);
+      P.prepSendZcSetNotifUserData(m, s, UD);
+    },
+    { opcode: 47, fd: FD, addr: BUF, len: LEN, ioprio: 8, addr3: UD },
+  ],
   ["prepBind", (m, s) => P.prepBind(m, s, FD, BUF, 28), { opcode: 56, fd: FD, addr: BUF, off: 28 }],
   ["prepListen", (m, s) => P.prepListen(m, s, FD, 128), { opcode: 57, fd: FD, len: 128 }],
   ["prepRecvZc", (m, s) => P.prepRecvZc(m, s, FD, 0, 3, 1), { opcode: 58, fd: FD, ioprio: 2 | 1, word44: 3 }],
@@ -146,7 +275,13 @@ describe("field writers", () => {
     setIoprio(m, SLOT, 0xbeef);
     setBufIndex(m, SLOT, 0xcafe);
     expect(decode(m.u8, SLOT)).toEqual({
-      ...ZERO, fd: -1, user_data: 0x1234 * 2 ** 32 + 0x89abcdef, flags: 0x05, op_flags: 0xdeadbeef, ioprio: 0xbeef, buf_index: 0xcafe,
+      ...ZERO,
+      fd: -1,
+      user_data: 0x1234 * 2 ** 32 + 0x89abcdef,
+      flags: 0x05,
+      op_flags: 0xdeadbeef,
+      ioprio: 0xbeef,
+      buf_index: 0xcafe,
     });
     expect(m.u8.subarray(0, 64).every((b) => b === 0xff)).toBe(true);
   });

@@ -9,9 +9,20 @@ import { existsSync } from "node:fs";
 import { addressOf, c, errno } from "../ffi/index.ts";
 import { Ring } from "../src/ring/ring.ts";
 import {
-  registerBuffers, registerBuffersSparse, updateBuffers, unregisterBuffers, registeredBuffers,
-  registerFiles, registerFilesSparse, updateFiles, unregisterFiles,
-  ProvidedBufferRing, registerEventfd, unregisterEventfd, registerNapi, unregisterNapi,
+  registerBuffers,
+  registerBuffersSparse,
+  updateBuffers,
+  unregisterBuffers,
+  registeredBuffers,
+  registerFiles,
+  registerFilesSparse,
+  updateFiles,
+  unregisterFiles,
+  ProvidedBufferRing,
+  registerEventfd,
+  unregisterEventfd,
+  registerNapi,
+  unregisterNapi,
 } from "../src/ring/register.ts";
 import { prepNop, prepRead, prepReadFixed, prepWriteFixed, prepRecvMultishot } from "../src/ops/prep.ts";
 import { IOSQE_FIXED_FILE, IORING_CQE_F_MORE, IORING_CQE_F_BUFFER, IORING_CQE_BUFFER_SHIFT } from "../src/abi/sqe.ts";
@@ -22,7 +33,11 @@ import { testIf, needKernel } from "./helpers.ts";
 import { tcpPair, closePair, sendAll, type TcpPair } from "./fixtures/loopback.ts";
 
 /** One operation's result, filled by its handler. */
-interface Result { res: number; flags: number; done: boolean }
+interface Result {
+  res: number;
+  flags: number;
+  done: boolean;
+}
 const record = (r: Result, res: number, flags: number) => {
   r.res = res;
   r.flags = flags;
@@ -209,7 +224,9 @@ describe("provided-buffer ring", () => {
     let pbr: ProvidedBufferRing | undefined;
     try {
       pair = tcpPair();
-      const entries = 4, bufferSize = 64, bgid = 7;
+      const entries = 4,
+        bufferSize = 64,
+        bgid = 7;
       pbr = ProvidedBufferRing.create(ring, { bgid, entries, bufferSize });
       expect(pbr.ringMemory.address % 4096).toBe(0);
       const total = 4000;
@@ -358,7 +375,8 @@ function napiSkipReason(): string | null {
   } catch (e) {
     // Only a kernel built without busy polling (CONFIG_NET_RX_BUSY_POLL) is a reason to skip; any
     // other refusal (EINVAL from a wrong struct, say) is a failure of the library under test.
-    if (e instanceof UringError && e.code === "EOPNOTSUPP") return `the kernel refused IORING_REGISTER_NAPI: ${e.message}`;
+    if (e instanceof UringError && e.code === "EOPNOTSUPP")
+      return `the kernel refused IORING_REGISTER_NAPI: ${e.message}`;
     throw e;
   } finally {
     ring.close();
@@ -407,22 +425,32 @@ test("every registration call on a closed ring is EBADF", () => {
 // (util-linux) before exec, so even as root the limit applies to it.
 const SETPRIV = "/usr/bin/setpriv";
 const isRoot = process.getuid?.() === 0;
-const memlockSkip = isRoot && !existsSync(SETPRIV)
-  ? "running as root (CAP_IPC_LOCK bypasses RLIMIT_MEMLOCK) and util-linux setpriv, needed to drop the capability, is missing"
-  : null;
+const memlockSkip =
+  isRoot && !existsSync(SETPRIV)
+    ? "running as root (CAP_IPC_LOCK bypasses RLIMIT_MEMLOCK) and util-linux setpriv, needed to drop the capability, is missing"
+    : null;
 
-testIf(memlockSkip, "registering more than RLIMIT_MEMLOCK gives ENOMEM with the `ulimit -l` hint", async () => {
-  const child = join(import.meta.dir, "fixtures", "memlock-child.ts");
-  const argv = isRoot
-    ? [SETPRIV, "--inh-caps=-ipc_lock", "--bounding-set=-ipc_lock", "--", process.execPath, child]
-    : [process.execPath, child];
-  const proc = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  expect(err).toBe("");
-  expect(code).toBe(0);
-  const report = JSON.parse(out.trim().split("\n").pop()!);
-  expect(report.code).toBe("ENOMEM");
-  expect(report.syscall).toBe("IORING_REGISTER_BUFFERS2");
-  expect(report.message).toContain("RLIMIT_MEMLOCK");
-  expect(report.message).toContain("ulimit -l");
-}, 30_000);
+testIf(
+  memlockSkip,
+  "registering more than RLIMIT_MEMLOCK gives ENOMEM with the `ulimit -l` hint",
+  async () => {
+    const child = join(import.meta.dir, "fixtures", "memlock-child.ts");
+    const argv = isRoot
+      ? [SETPRIV, "--inh-caps=-ipc_lock", "--bounding-set=-ipc_lock", "--", process.execPath, child]
+      : [process.execPath, child];
+    const proc = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe" });
+    const [out, err, code] = await Promise.all([
+      new Response(proc.stdout).text(),
+      new Response(proc.stderr).text(),
+      proc.exited,
+    ]);
+    expect(err).toBe("");
+    expect(code).toBe(0);
+    const report = JSON.parse(out.trim().split("\n").pop()!);
+    expect(report.code).toBe("ENOMEM");
+    expect(report.syscall).toBe("IORING_REGISTER_BUFFERS2");
+    expect(report.message).toContain("RLIMIT_MEMLOCK");
+    expect(report.message).toContain("ulimit -l");
+  },
+  30_000,
+);

@@ -15,7 +15,11 @@ import { testIf, needSetupFlag } from "./helpers.ts";
 import { tcpPair, closePair, type TcpPair } from "./fixtures/loopback.ts";
 
 /** One CQE as a handler saw it, in arrival order. */
-interface Seen { tag: number; res: number; flags: number }
+interface Seen {
+  tag: number;
+  res: number;
+  flags: number;
+}
 type Log = Seen[];
 function logCqe(log: Log, res: number, flags: number, _index: number, tag = 0): void {
   log.push({ tag, res, flags });
@@ -99,10 +103,14 @@ describe("dispatch and user_data", () => {
       for (let tag = 0; tag < 6; tag++) {
         const slot = ring.getSqe();
         P.prepNop(ring.sq, slot);
-        ring.track(slot, (l: Log, res: number, flags: number, index: number) => {
-          logCqe(l, res, flags, index, tag);
-          if (tag === 1 || tag === 4) throw new Error(`handler ${tag}`);
-        }, log);
+        ring.track(
+          slot,
+          (l: Log, res: number, flags: number, index: number) => {
+            logCqe(l, res, flags, index, tag);
+            if (tag === 1 || tag === 4) throw new Error(`handler ${tag}`);
+          },
+          log,
+        );
       }
       ring.submitAndWait(6);
       expect(() => ring.completions()).toThrow("handler 1");
@@ -229,82 +237,103 @@ describe("memory modes", () => {
 });
 
 describe("ring flavours", () => {
-  testIf(needSetupFlag(S.IORING_SETUP_DEFER_TASKRUN, "DEFER_TASKRUN", "6.1"), "DEFER_TASKRUN: completions() enters with GETEVENTS and finds them", () => {
-    const ring = Ring.create({ entries: 8, deferTaskrun: true });
-    try {
-      expect(ring.flags & S.IORING_SETUP_DEFER_TASKRUN).toBe(S.IORING_SETUP_DEFER_TASKRUN);
-      expect(ring.flags & S.IORING_SETUP_SINGLE_ISSUER).toBe(S.IORING_SETUP_SINGLE_ISSUER);
-      nopRoundTrip(ring, 30);
-    } finally {
-      ring.close();
-    }
-  });
+  testIf(
+    needSetupFlag(S.IORING_SETUP_DEFER_TASKRUN, "DEFER_TASKRUN", "6.1"),
+    "DEFER_TASKRUN: completions() enters with GETEVENTS and finds them",
+    () => {
+      const ring = Ring.create({ entries: 8, deferTaskrun: true });
+      try {
+        expect(ring.flags & S.IORING_SETUP_DEFER_TASKRUN).toBe(S.IORING_SETUP_DEFER_TASKRUN);
+        expect(ring.flags & S.IORING_SETUP_SINGLE_ISSUER).toBe(S.IORING_SETUP_SINGLE_ISSUER);
+        nopRoundTrip(ring, 30);
+      } finally {
+        ring.close();
+      }
+    },
+  );
 
-  testIf(needSetupFlag(S.IORING_SETUP_CQE32, "CQE32", "5.19"), "CQE32: 32-byte CQEs, second half copied to batch.big", () => {
-    const ring = Ring.create({ entries: 8, cqe32: true });
-    try {
-      expect(ring.cqeSize).toBe(32);
-      const big: number[] = [];
-      const slot = ring.getSqe();
-      P.prepNop(ring.sq, slot);
-      ring.track(slot, (_d: null, res: number, _f: number, index: number) => {
-        expect(res).toBe(0);
-        for (let k = 0; k < 4; k++) big.push(ring.batch.big[index * 4 + k]!);
-      }, null);
-      ring.runUntil(() => big.length === 4, 5000);
-      expect(big).toEqual([0, 0, 0, 0]);
-      nopRoundTrip(ring, 40);
-    } finally {
-      ring.close();
-    }
-  });
+  testIf(
+    needSetupFlag(S.IORING_SETUP_CQE32, "CQE32", "5.19"),
+    "CQE32: 32-byte CQEs, second half copied to batch.big",
+    () => {
+      const ring = Ring.create({ entries: 8, cqe32: true });
+      try {
+        expect(ring.cqeSize).toBe(32);
+        const big: number[] = [];
+        const slot = ring.getSqe();
+        P.prepNop(ring.sq, slot);
+        ring.track(
+          slot,
+          (_d: null, res: number, _f: number, index: number) => {
+            expect(res).toBe(0);
+            for (let k = 0; k < 4; k++) big.push(ring.batch.big[index * 4 + k]!);
+          },
+          null,
+        );
+        ring.runUntil(() => big.length === 4, 5000);
+        expect(big).toEqual([0, 0, 0, 0]);
+        nopRoundTrip(ring, 40);
+      } finally {
+        ring.close();
+      }
+    },
+  );
 
-  testIf(needSetupFlag(S.IORING_SETUP_CQE_MIXED, "CQE_MIXED", "6.18"), "CQE_MIXED: small and 32-byte NOP CQEs mixed across the CQ wrap", () => {
-    const ring = Ring.create({ entries: 8, cqEntries: 8, cqeMixed: true });
-    try {
-      expect(ring.flags & S.IORING_SETUP_CQE_MIXED).toBe(S.IORING_SETUP_CQE_MIXED);
-      const log: Log = [];
-      const small = tagged(16), large = tagged(32);
-      // Rounds of 3 (one 32-byte entry takes two slots): 4 slots per round in an 8-slot CQ, so
-      // the 32-byte entries meet the wrap and the kernel's F_SKIP filler.
-      for (let round = 0; round < 12; round++) {
-        for (let k = 0; k < 3; k++) {
-          const slot = ring.getSqe();
-          P.prepNop(ring.sq, slot);
-          if (k === 1) setOpFlags(ring.sq, slot, Q.IORING_NOP_CQE32);
-          ring.track(slot, k === 1 ? large : small, log);
+  testIf(
+    needSetupFlag(S.IORING_SETUP_CQE_MIXED, "CQE_MIXED", "6.18"),
+    "CQE_MIXED: small and 32-byte NOP CQEs mixed across the CQ wrap",
+    () => {
+      const ring = Ring.create({ entries: 8, cqEntries: 8, cqeMixed: true });
+      try {
+        expect(ring.flags & S.IORING_SETUP_CQE_MIXED).toBe(S.IORING_SETUP_CQE_MIXED);
+        const log: Log = [];
+        const small = tagged(16),
+          large = tagged(32);
+        // Rounds of 3 (one 32-byte entry takes two slots): 4 slots per round in an 8-slot CQ, so
+        // the 32-byte entries meet the wrap and the kernel's F_SKIP filler.
+        for (let round = 0; round < 12; round++) {
+          for (let k = 0; k < 3; k++) {
+            const slot = ring.getSqe();
+            P.prepNop(ring.sq, slot);
+            if (k === 1) setOpFlags(ring.sq, slot, Q.IORING_NOP_CQE32);
+            ring.track(slot, k === 1 ? large : small, log);
+          }
+          const want = log.length + 3;
+          ring.runUntil(() => log.length >= want, 5000);
         }
-        const want = log.length + 3;
-        ring.runUntil(() => log.length >= want, 5000);
+        expect(log.length).toBe(36);
+        for (const e of log) {
+          expect(e.res).toBe(0);
+          expect((e.flags & Q.IORING_CQE_F_32) !== 0).toBe(e.tag === 32);
+          expect(e.flags & Q.IORING_CQE_F_SKIP).toBe(0);
+        }
+        expect(log.filter((e) => e.tag === 32).length).toBe(12);
+        expect(ring.unknownCqes).toBe(0);
+        expect(ring.ops.inflight).toBe(0);
+      } finally {
+        ring.close();
       }
-      expect(log.length).toBe(36);
-      for (const e of log) {
-        expect(e.res).toBe(0);
-        expect((e.flags & Q.IORING_CQE_F_32) !== 0).toBe(e.tag === 32);
-        expect(e.flags & Q.IORING_CQE_F_SKIP).toBe(0);
-      }
-      expect(log.filter((e) => e.tag === 32).length).toBe(12);
-      expect(ring.unknownCqes).toBe(0);
-      expect(ring.ops.inflight).toBe(0);
-    } finally {
-      ring.close();
-    }
-  });
+    },
+  );
 
-  testIf(needSetupFlag(S.IORING_SETUP_CQE_MIXED, "CQE_MIXED", "6.18"), "IORING_NOP_CQE32 on a ring without CQE_MIXED is refused with -EINVAL", () => {
-    const ring = Ring.create({ entries: 4 });
-    try {
-      const log: Log = [];
-      const slot = ring.getSqe();
-      P.prepNop(ring.sq, slot);
-      setOpFlags(ring.sq, slot, Q.IORING_NOP_CQE32);
-      ring.track(slot, tagged(1), log);
-      ring.runUntil(() => log.length === 1, 5000);
-      expect(log[0]!.res).toBe(-EINVAL);
-    } finally {
-      ring.close();
-    }
-  });
+  testIf(
+    needSetupFlag(S.IORING_SETUP_CQE_MIXED, "CQE_MIXED", "6.18"),
+    "IORING_NOP_CQE32 on a ring without CQE_MIXED is refused with -EINVAL",
+    () => {
+      const ring = Ring.create({ entries: 4 });
+      try {
+        const log: Log = [];
+        const slot = ring.getSqe();
+        P.prepNop(ring.sq, slot);
+        setOpFlags(ring.sq, slot, Q.IORING_NOP_CQE32);
+        ring.track(slot, tagged(1), log);
+        ring.runUntil(() => log.length === 1, 5000);
+        expect(log[0]!.res).toBe(-EINVAL);
+      } finally {
+        ring.close();
+      }
+    },
+  );
 });
 
 describe("timeouts", () => {
@@ -450,7 +479,10 @@ describe("links", () => {
       P.prepNop(ring.sq, slot);
       ring.track(slot, tagged(1), log);
       ring.runUntil(() => log.length === 2, 5000);
-      expect(log.map((e) => [e.tag, e.res])).toEqual([[0, -EBADF], [1, 0]]);
+      expect(log.map((e) => [e.tag, e.res])).toEqual([
+        [0, -EBADF],
+        [1, 0],
+      ]);
     } finally {
       ring.close();
     }
@@ -557,70 +589,100 @@ describe("close() from odd places", () => {
     }
   }
 
-  test("a handler that closes the ring again during close(): the ring's fd is closed once", () => withPipe((rd) => {
-    const ring = Ring.create({ entries: 4 });
-    const later = new Int32Array(2);
-    const res: number[] = [];
-    try {
-      const b1 = new Uint8Array(8), b2 = new Uint8Array(8);
-      let s = ring.getSqe();
-      P.prepRead(ring.sq, s, rd, addressOf(b1), 8, -1);
-      // On its end this handler opens a pipe: it gets the lowest free numbers, the ring's own
-      // fd among them if the ring's fd was already closed.
-      ring.track(s, (_d, r) => { res.push(r); expect(c.pipe2(later, 0)).toBe(0); }, null, b1);
-      s = ring.getSqe();
-      P.prepRead(ring.sq, s, rd, addressOf(b2), 8, -1);
-      ring.track(s, (_d, r) => { res.push(r); ring.close(); }, null, b2);
-      ring.submit();
-      expect(() => ring.close()).not.toThrow();
-      expect(res).toEqual([-ECANCELED, -ECANCELED]);
-      // The new pipe still works: nothing closed its descriptors behind its back.
-      const one = new Uint8Array([7]);
-      expect(c.write(later[1]!, one, 1)).toBe(1);
-      expect(c.read(later[0]!, one, 1)).toBe(1);
-    } finally {
-      ring.close();
-      for (const fd of [later[0]!, later[1]!]) if (fd > 0) c.close(fd);
-    }
-  }));
+  test("a handler that closes the ring again during close(): the ring's fd is closed once", () =>
+    withPipe((rd) => {
+      const ring = Ring.create({ entries: 4 });
+      const later = new Int32Array(2);
+      const res: number[] = [];
+      try {
+        const b1 = new Uint8Array(8),
+          b2 = new Uint8Array(8);
+        let s = ring.getSqe();
+        P.prepRead(ring.sq, s, rd, addressOf(b1), 8, -1);
+        // On its end this handler opens a pipe: it gets the lowest free numbers, the ring's own
+        // fd among them if the ring's fd was already closed.
+        ring.track(
+          s,
+          (_d, r) => {
+            res.push(r);
+            expect(c.pipe2(later, 0)).toBe(0);
+          },
+          null,
+          b1,
+        );
+        s = ring.getSqe();
+        P.prepRead(ring.sq, s, rd, addressOf(b2), 8, -1);
+        ring.track(
+          s,
+          (_d, r) => {
+            res.push(r);
+            ring.close();
+          },
+          null,
+          b2,
+        );
+        ring.submit();
+        expect(() => ring.close()).not.toThrow();
+        expect(res).toEqual([-ECANCELED, -ECANCELED]);
+        // The new pipe still works: nothing closed its descriptors behind its back.
+        const one = new Uint8Array([7]);
+        expect(c.write(later[1]!, one, 1)).toBe(1);
+        expect(c.read(later[0]!, one, 1)).toBe(1);
+      } finally {
+        ring.close();
+        for (const fd of [later[0]!, later[1]!]) if (fd > 0) c.close(fd);
+      }
+    }));
 
   for (const memory of ["shared", "mmap"] as const) {
     const gate = memory === "shared" ? needSetupFlag(S.IORING_SETUP_NO_MMAP, "NO_MMAP", "6.5") : null;
-    testIf(gate, `a handler that closes the ring during run() (${memory} memory): run returns, every handler runs once`, () => {
-      const ring = Ring.create({ entries: 4, memory });
-      const calls: number[] = [];
-      for (let k = 0; k < 2; k++) {
-        const s = ring.getSqe();
-        P.prepNop(ring.sq, s);
-        ring.track(s, (_d, r) => { calls.push(r); if (calls.length === 1) ring.close(); }, null);
-      }
-      expect(() => ring.run(2, 1000)).not.toThrow();
-      expect(ring.isClosed).toBe(true);
-      expect(calls.length).toBe(2);
-      expect(calls[0]).toBe(0);
-      expect(ring.ops.inflight).toBe(0);
-    });
+    testIf(
+      gate,
+      `a handler that closes the ring during run() (${memory} memory): run returns, every handler runs once`,
+      () => {
+        const ring = Ring.create({ entries: 4, memory });
+        const calls: number[] = [];
+        for (let k = 0; k < 2; k++) {
+          const s = ring.getSqe();
+          P.prepNop(ring.sq, s);
+          ring.track(
+            s,
+            (_d, r) => {
+              calls.push(r);
+              if (calls.length === 1) ring.close();
+            },
+            null,
+          );
+        }
+        expect(() => ring.run(2, 1000)).not.toThrow();
+        expect(ring.isClosed).toBe(true);
+        expect(calls.length).toBe(2);
+        expect(calls[0]).toBe(0);
+        expect(ring.ops.inflight).toBe(0);
+      },
+    );
   }
 
-  test("close() on the path for kernels before 5.19 (one cancel per operation) ends every operation", () => withPipe((rd) => {
-    const ring = Ring.create({ entries: 8 });
-    // IORING_ASYNC_CANCEL_ANY | _ALL is 5.19+; older kernels refuse it, so close() cancels each
-    // live operation by its user_data. This kernel has both: take the older path on purpose.
-    (ring as unknown as { cancelAnySupported: boolean }).cancelAnySupported = false;
-    const res: number[] = [];
-    for (let k = 0; k < 5; k++) {
-      const b = new Uint8Array(8);
-      const s = ring.getSqe();
-      P.prepRead(ring.sq, s, rd, addressOf(b), 8, -1);
-      ring.track(s, (_d, r) => res.push(r), null, b);
-    }
-    ring.submit();
-    ring.close();
-    expect(res).toEqual([-ECANCELED, -ECANCELED, -ECANCELED, -ECANCELED, -ECANCELED]);
-    // Each was cancelled in the kernel, none abandoned at the timeout.
-    expect(ring.abandoned).toBe(0);
-    expect(ring.retainedBytes).toBe(0);
-  }));
+  test("close() on the path for kernels before 5.19 (one cancel per operation) ends every operation", () =>
+    withPipe((rd) => {
+      const ring = Ring.create({ entries: 8 });
+      // IORING_ASYNC_CANCEL_ANY | _ALL is 5.19+; older kernels refuse it, so close() cancels each
+      // live operation by its user_data. This kernel has both: take the older path on purpose.
+      (ring as unknown as { cancelAnySupported: boolean }).cancelAnySupported = false;
+      const res: number[] = [];
+      for (let k = 0; k < 5; k++) {
+        const b = new Uint8Array(8);
+        const s = ring.getSqe();
+        P.prepRead(ring.sq, s, rd, addressOf(b), 8, -1);
+        ring.track(s, (_d, r) => res.push(r), null, b);
+      }
+      ring.submit();
+      ring.close();
+      expect(res).toEqual([-ECANCELED, -ECANCELED, -ECANCELED, -ECANCELED, -ECANCELED]);
+      // Each was cancelled in the kernel, none abandoned at the timeout.
+      expect(ring.abandoned).toBe(0);
+      expect(ring.retainedBytes).toBe(0);
+    }));
 
   test("a ring created disabled and never enabled closes cleanly, its memory not retained", () => {
     const ring = Ring.create({ entries: 4, disabled: true });
@@ -633,24 +695,33 @@ describe("close() from odd places", () => {
     expect(ring.retainedBytes).toBe(0);
   });
 
-  test("an operation a handler re-arms during close() is cancelled too, not abandoned at the timeout", () => withPipe((rd) => {
-    const ring = Ring.create({ entries: 4 });
-    const buf = new Uint8Array(64);
-    let calls = 0;
-    const arm = () => {
-      const s = ring.getSqe();
-      P.prepRead(ring.sq, s, rd, addressOf(buf), 64, -1);
-      ring.track(s, () => { calls++; if (!ring.isClosed && calls < 5) arm(); }, null, buf);
-    };
-    arm();
-    ring.submit();
-    ring.close(1500);
-    // Each round re-sends the cancel: a re-armed read missed by it would still be pending at
-    // the timeout, then abandoned, its ring memory retained.
-    expect(calls).toBe(5);
-    expect(ring.abandoned).toBe(0);
-    expect(ring.retainedBytes).toBe(0);
-  }));
+  test("an operation a handler re-arms during close() is cancelled too, not abandoned at the timeout", () =>
+    withPipe((rd) => {
+      const ring = Ring.create({ entries: 4 });
+      const buf = new Uint8Array(64);
+      let calls = 0;
+      const arm = () => {
+        const s = ring.getSqe();
+        P.prepRead(ring.sq, s, rd, addressOf(buf), 64, -1);
+        ring.track(
+          s,
+          () => {
+            calls++;
+            if (!ring.isClosed && calls < 5) arm();
+          },
+          null,
+          buf,
+        );
+      };
+      arm();
+      ring.submit();
+      ring.close(1500);
+      // Each round re-sends the cancel: a re-armed read missed by it would still be pending at
+      // the timeout, then abandoned, its ring memory retained.
+      expect(calls).toBe(5);
+      expect(ring.abandoned).toBe(0);
+      expect(ring.retainedBytes).toBe(0);
+    }));
 });
 
 test("close() ends a pending RECV (its handler sees the end) and every later call throws EBADF", () => {
@@ -696,7 +767,11 @@ test("close() ends a pending RECV (its handler sees the end) and every later cal
       } catch (e) {
         err = e;
       }
-      expect({ name, isUringError: err instanceof UringError, code: (err as UringError | undefined)?.code }).toEqual({ name, isUringError: true, code: "EBADF" });
+      expect({ name, isUringError: err instanceof UringError, code: (err as UringError | undefined)?.code }).toEqual({
+        name,
+        isUringError: true,
+        code: "EBADF",
+      });
     }
   } finally {
     closePair(pair);
@@ -737,35 +812,43 @@ test("opcode support is probed; requireOp names the kernel that has a missing op
   }
 });
 
-testIf(needSetupFlag(S.IORING_SETUP_NO_MMAP, "NO_MMAP", "6.5"), "a fresh shared-memory ring never starts with a closed ring's counters", () => {
-  // The kernel tears a closed ring down later (io_ring_exit_work) and may still write to its
-  // pinned pages; the library keeps that memory referenced for a while so a new ring cannot be
-  // given the same pages. Without that, about 1 in 100 rounds here started with a stale CQ tail.
-  // Only memory is read here: a ring with stale counters is never waited on (the kernel would
-  // spin in io_cqring_wait).
-  let stale = 0;
-  for (let round = 0; round < 200; round++) {
-    for (const o of [{ deferTaskrun: true, n: 30 }, { cqe32: true, n: 41 }]) {
-      const r = Ring.create({ entries: 8, memory: "shared", deferTaskrun: o.deferTaskrun, cqe32: o.cqe32 });
-      for (let i = 0; i < o.n; i++) {
-        const s = r.getSqe();
-        P.prepNop(r.sq, s);
-        r.setUserData(s, 1);
+testIf(
+  needSetupFlag(S.IORING_SETUP_NO_MMAP, "NO_MMAP", "6.5"),
+  "a fresh shared-memory ring never starts with a closed ring's counters",
+  () => {
+    // The kernel tears a closed ring down later (io_ring_exit_work) and may still write to its
+    // pinned pages; the library keeps that memory referenced for a while so a new ring cannot be
+    // given the same pages. Without that, about 1 in 100 rounds here started with a stale CQ tail.
+    // Only memory is read here: a ring with stale counters is never waited on (the kernel would
+    // spin in io_cqring_wait).
+    let stale = 0;
+    for (let round = 0; round < 200; round++) {
+      for (const o of [
+        { deferTaskrun: true, n: 30 },
+        { cqe32: true, n: 41 },
+      ]) {
+        const r = Ring.create({ entries: 8, memory: "shared", deferTaskrun: o.deferTaskrun, cqe32: o.cqe32 });
+        for (let i = 0; i < o.n; i++) {
+          const s = r.getSqe();
+          P.prepNop(r.sq, s);
+          r.setUserData(s, 1);
+        }
+        r.submit();
+        r.getEvents();
+        while (r.copyCqes() > 0);
+        r.close();
       }
-      r.submit();
-      r.getEvents();
-      while (r.copyCqes() > 0);
-      r.close();
+      Bun.gc(true);
+      const y = Ring.create({ entries: 8, memory: "shared" });
+      const L = y.layout;
+      const u = new Uint32Array(y.sharedBuffers[0]!, L.ringsByteOffset, 16);
+      if (u[L.cqHead >> 2] !== 0 || u[L.cqTail >> 2] !== 0 || u[L.sqHead >> 2] !== 0 || u[L.sqTail >> 2] !== 0) stale++;
+      y.close();
     }
-    Bun.gc(true);
-    const y = Ring.create({ entries: 8, memory: "shared" });
-    const L = y.layout;
-    const u = new Uint32Array(y.sharedBuffers[0]!, L.ringsByteOffset, 16);
-    if (u[L.cqHead >> 2] !== 0 || u[L.cqTail >> 2] !== 0 || u[L.sqHead >> 2] !== 0 || u[L.sqTail >> 2] !== 0) stale++;
-    y.close();
-  }
-  expect(stale).toBe(0);
-}, 60_000);
+    expect(stale).toBe(0);
+  },
+  60_000,
+);
 
 describe("Ring.begin: the one submission idiom", () => {
   test("begin + prep: the ring writes the user_data (and sqeFlags) when it publishes; the handler sees the CQE", () => {
@@ -785,7 +868,10 @@ describe("Ring.begin: the one submission idiom", () => {
       expect(() => ring.userDataOf(slot)).toThrow(/not a slot from begin/);
       ring.submitAndWait(2);
       ring.completions();
-      expect(log.map((s) => [s.tag, s.res])).toEqual([[1, 0], [2, 0]]);
+      expect(log.map((s) => [s.tag, s.res])).toEqual([
+        [1, 0],
+        [2, 0],
+      ]);
       expect(ring.ops.inflight).toBe(0);
     } finally {
       ring.close();

@@ -63,12 +63,21 @@ describe("ZcSender as the datagram engine", () => {
     const tx = udpSocket(ring, { host: "127.0.0.1", port: 0 });
     try {
       const l = ledger();
-      const sender = new ZcSender(ring, tx.fd, { mode: "copy", stream: false, onSent: l.onSent, onReleased: l.onReleased });
+      const sender = new ZcSender(ring, tx.fd, {
+        mode: "copy",
+        stream: false,
+        onSent: l.onSent,
+        onReleased: l.onReleased,
+      });
       sender.send(enc("to-a"), 1, sockaddr({ host: "127.0.0.1", port: a.address.port }));
       sender.send(enc("to-b"), 2, sockaddr({ host: "127.0.0.1", port: b.address.port }));
       sender.send(new Uint8Array(0), 3, sockaddr({ host: "127.0.0.1", port: b.address.port }));
       ring.runUntil(() => sender.inflight === 0, 5000);
-      expect([...l.sent.values()]).toEqual([{ res: 4, error: null }, { res: 4, error: null }, { res: 0, error: null }]);
+      expect([...l.sent.values()]).toEqual([
+        { res: 4, error: null },
+        { res: 4, error: null },
+        { res: 0, error: null },
+      ]);
       expect(drain(a.fd)).toEqual(["to-a"]);
       expect(drain(b.fd)).toEqual(["to-b", ""]);
       expect([...l.released.values()]).toEqual([1, 1, 1]);
@@ -83,7 +92,9 @@ describe("ZcSender as the datagram engine", () => {
     c.socketpair(AF_UNIX, 1 | SOCK_CLOEXEC, 0, sv);
     try {
       const sender = new ZcSender(ring, sv[0]!, { mode: "copy", stream: true });
-      expect(() => sender.send(enc("x"), 1, sockaddr({ host: "127.0.0.1", port: 9 }))).toThrow(/applies to datagram sockets/);
+      expect(() => sender.send(enc("x"), 1, sockaddr({ host: "127.0.0.1", port: 9 }))).toThrow(
+        /applies to datagram sockets/,
+      );
       expect(() => sender.send(new Uint8Array(0), 2)).toThrow(/non-empty/);
       expect(sender.inflight).toBe(0);
     } finally {
@@ -99,7 +110,14 @@ describe("ZcSender as the datagram engine", () => {
       const l = ledger();
       // Capacity 1: the first datagram waits in the kernel (the peer's queue is full), the other
       // two wait in the engine's queue.
-      const sender = new ZcSender(ring, a, { mode: "copy", stream: false, capacity: 1, grow: true, onSent: l.onSent, onReleased: l.onReleased });
+      const sender = new ZcSender(ring, a, {
+        mode: "copy",
+        stream: false,
+        capacity: 1,
+        grow: true,
+        onSent: l.onSent,
+        onReleased: l.onReleased,
+      });
       sender.send(enc("one"), 1);
       sender.send(enc("two"), 2);
       sender.send(enc("three"), 3);
@@ -140,7 +158,14 @@ describe("ZcSender as the datagram engine", () => {
     const tx = udpSocket(ring, { host: "127.0.0.1", port: 0, connect: { host: "127.0.0.1", port: rx.address.port } });
     try {
       const l = ledger();
-      const sender = new ZcSender(ring, tx.fd, { mode: "copy", stream: false, capacity: 4, grow: true, onSent: l.onSent, onReleased: l.onReleased });
+      const sender = new ZcSender(ring, tx.fd, {
+        mode: "copy",
+        stream: false,
+        capacity: 4,
+        grow: true,
+        onSent: l.onSent,
+        onReleased: l.onReleased,
+      });
       sender.cork();
       for (let i = 0; i < 100; i++) sender.send(enc(`d${i}`), i);
       expect(sender.inflight).toBe(100);
@@ -157,7 +182,9 @@ describe("ZcSender as the datagram engine", () => {
       expect(() => fixed.send(enc("c"))).toThrow(/EBUSY/);
       fixed.uncork();
       ring.runUntil(() => fixed.inflight === 0, 5000);
-      expect(() => new ZcSender(ring, tx.fd, { stream: false, grow: 1 as unknown as boolean })).toThrow(/grow must be a boolean/);
+      expect(() => new ZcSender(ring, tx.fd, { stream: false, grow: 1 as unknown as boolean })).toThrow(
+        /grow must be a boolean/,
+      );
     } finally {
       closeQuietly(rx.fd);
       closeQuietly(tx.fd);
@@ -169,7 +196,12 @@ describe("ZcSender as the datagram engine", () => {
     const tx = udpSocket(ring, { host: "127.0.0.1", port: 0 });
     try {
       const l = ledger();
-      const sender = new ZcSender(ring, tx.fd, { mode: "copy", stream: false, onSent: l.onSent, onReleased: l.onReleased });
+      const sender = new ZcSender(ring, tx.fd, {
+        mode: "copy",
+        stream: false,
+        onSent: l.onSent,
+        onReleased: l.onReleased,
+      });
       // Unconnected and no destination: EDESTADDRREQ from the kernel.
       sender.send(enc("nowhere"), 1);
       ring.runUntil(() => l.released.has(1), 5000);
@@ -212,7 +244,10 @@ describe("the async API's UDP sockets use the same engine", () => {
     const tx = ring.udp({ host: "127.0.0.1", port: 0 });
     const ra = a.recv()[Symbol.asyncIterator]();
     const rb = b.recv()[Symbol.asyncIterator]();
-    await Promise.all([tx.sendTo("A", { host: "127.0.0.1", port: a.localAddress.port }), tx.sendTo("B", { host: "127.0.0.1", port: b.localAddress.port })]);
+    await Promise.all([
+      tx.sendTo("A", { host: "127.0.0.1", port: a.localAddress.port }),
+      tx.sendTo("B", { host: "127.0.0.1", port: b.localAddress.port }),
+    ]);
     expect(new TextDecoder().decode((await ra.next()).value)).toBe("A");
     expect(new TextDecoder().decode((await rb.next()).value)).toBe("B");
     await ra.return?.();
@@ -233,7 +268,14 @@ describe("aborts in bulk", () => {
       const ops = acs.map((ac) => s.send(enc("x"), { signal: ac.signal }));
       await new Promise<void>((res) => setImmediate(res));
       for (const ac of acs) ac.abort();
-      const outcomes = await Promise.all(ops.map((op) => op.sent.then(() => "sent", (e: UringError) => e.code)));
+      const outcomes = await Promise.all(
+        ops.map((op) =>
+          op.sent.then(
+            () => "sent",
+            (e: UringError) => e.code,
+          ),
+        ),
+      );
       await Promise.all(ops.map((op) => op.released));
       expect(outcomes.every((o) => o === "ECANCELED")).toBe(true);
       expect(r.inflight).toBe(0);

@@ -106,12 +106,16 @@ describe("SimulatedZcrx + ZcrxReceiver", () => {
   test("releases are plain stores; one tail store per drain publishes them all", () => {
     const { sim, rx, fd } = setup({ areaBytes: 64 * PAGE_SIZE, rqEntries: 64 });
     const tailsSeen: number[] = [];
-    rx.recv(fd, {
-      onData: (_: null, chunk) => {
-        rx.release(chunk);
-        tailsSeen.push(tailOf(sim));
+    rx.recv(
+      fd,
+      {
+        onData: (_: null, chunk) => {
+          rx.release(chunk);
+          tailsSeen.push(tailOf(sim));
+        },
       },
-    }, null);
+      null,
+    );
     const before = tailOf(sim);
     sim.send(fd, pattern(0, 20 * PAGE_SIZE));
     rx.completions();

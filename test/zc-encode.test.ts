@@ -18,15 +18,29 @@ const SLOTS = 4;
 const SLOT = 2;
 /** struct io_uring_sqe field byte ranges: [offset, bytes]. */
 const SQE_FIELDS = {
-  opcode: [0, 1], flags: [1, 1], ioprio: [2, 2], fd: [4, 4], off: [8, 8], addr: [16, 8], len: [24, 4],
-  op_flags: [28, 4], user_data: [32, 8], buf_index: [40, 2], personality: [42, 2], addr_len: [44, 2],
-  pad44: [46, 2], addr3: [48, 8], pad2: [56, 8],
+  opcode: [0, 1],
+  flags: [1, 1],
+  ioprio: [2, 2],
+  fd: [4, 4],
+  off: [8, 8],
+  addr: [16, 8],
+  len: [24, 4],
+  op_flags: [28, 4],
+  user_data: [32, 8],
+  buf_index: [40, 2],
+  personality: [42, 2],
+  addr_len: [44, 2],
+  pad44: [46, 2],
+  addr3: [48, 8],
+  pad2: [56, 8],
 } as const;
 type SqeField = keyof typeof SQE_FIELDS;
 // struct msghdr (x86-64): name@0, namelen@8, iov@16, iovlen@24, control@32, controllen@40, flags@48.
 const MSGHDR_BYTES = 56;
 // Where encode.ts puts its structs in a 128-byte scratch block: the msghdr, two iovecs, the address.
-const AT_MSGHDR = 0, AT_IOV = 56, AT_DEST = 88;
+const AT_MSGHDR = 0,
+  AT_IOV = 56,
+  AT_DEST = 88;
 const BLOCK = 128;
 /** Scratch block 1 of the test area: a fake kernel address (nothing is dereferenced). */
 const SCRATCH_ADDR = 0x7f00_1234_0000 + BLOCK;
@@ -42,7 +56,10 @@ const MSG_FLAGS = 0x4000 | 0x100; // MSG_NOSIGNAL | MSG_WAITALL
 const ZC_FLAGS = 1 << 3; // IORING_SEND_ZC_REPORT_USAGE
 const FIXED_BUF = 1 << 2; // IORING_RECVSEND_FIXED_BUF
 const VECTORIZED = 1 << 5; // IORING_SEND_VECTORIZED
-const OP_SENDMSG = 9, OP_SEND = 26, OP_SEND_ZC = 47, OP_SENDMSG_ZC = 48;
+const OP_SENDMSG = 9,
+  OP_SEND = 26,
+  OP_SEND_ZC = 47,
+  OP_SENDMSG_ZC = 48;
 
 const V4 = sockaddr({ host: "127.0.0.1", port: 4242 });
 const V6 = sockaddr({ host: "::1", port: 4243 });
@@ -81,7 +98,8 @@ function encode(fill: (op: SendOp) => void): Encoded {
   // Unmanaged SQE memory: any slot may be prepared (a ring's getSqe would hand one out).
   const opcode = encodeSendOp(m, SLOT, op, scratch);
   const sqe = {} as Record<SqeField, number>;
-  for (const [name, [at, bytes]] of Object.entries(SQE_FIELDS)) sqe[name as SqeField] = readLe(m.u8, SLOT * 64 + at, bytes);
+  for (const [name, [at, bytes]] of Object.entries(SQE_FIELDS))
+    sqe[name as SqeField] = readLe(m.u8, SLOT * 64 + at, bytes);
   return { sqe, sqes: m.u8, scratch: area.subarray(BLOCK), opcode };
 }
 
@@ -165,22 +183,57 @@ describe("encodeSendOp: one send", () => {
   });
   test("fixed: io_uring_prep_send_zc_fixed (FIXED_BUF and buf_index)", () => {
     const e = encode(single(KIND_FIXED));
-    expectSqe(e, { opcode: OP_SEND_ZC, fd: FD, addr: BUF, len: LEN, op_flags: MSG_FLAGS, ioprio: ZC_FLAGS | FIXED_BUF, buf_index: 7 });
+    expectSqe(e, {
+      opcode: OP_SEND_ZC,
+      fd: FD,
+      addr: BUF,
+      len: LEN,
+      op_flags: MSG_FLAGS,
+      ioprio: ZC_FLAGS | FIXED_BUF,
+      buf_index: 7,
+    });
     expectScratch(e, []);
   });
   test("copy to an IPv4 destination: io_uring_prep_send_set_addr, the sockaddr in the scratch block", () => {
     const e = encode(single(KIND_COPY, V4));
-    expectSqe(e, { opcode: OP_SEND, fd: FD, addr: BUF, len: LEN, op_flags: MSG_FLAGS, off: SCRATCH_ADDR + AT_DEST, addr_len: 16 });
+    expectSqe(e, {
+      opcode: OP_SEND,
+      fd: FD,
+      addr: BUF,
+      len: LEN,
+      op_flags: MSG_FLAGS,
+      off: SCRATCH_ADDR + AT_DEST,
+      addr_len: 16,
+    });
     expectScratch(e, [[AT_DEST, V4_BYTES]]);
   });
   test("zc to an IPv6 destination", () => {
     const e = encode(single(KIND_ZC, V6));
-    expectSqe(e, { opcode: OP_SEND_ZC, fd: FD, addr: BUF, len: LEN, op_flags: MSG_FLAGS, ioprio: ZC_FLAGS, off: SCRATCH_ADDR + AT_DEST, addr_len: 28 });
+    expectSqe(e, {
+      opcode: OP_SEND_ZC,
+      fd: FD,
+      addr: BUF,
+      len: LEN,
+      op_flags: MSG_FLAGS,
+      ioprio: ZC_FLAGS,
+      off: SCRATCH_ADDR + AT_DEST,
+      addr_len: 28,
+    });
     expectScratch(e, [[AT_DEST, V6_BYTES]]);
   });
   test("fixed to a destination", () => {
     const e = encode(single(KIND_FIXED, V4));
-    expectSqe(e, { opcode: OP_SEND_ZC, fd: FD, addr: BUF, len: LEN, op_flags: MSG_FLAGS, ioprio: ZC_FLAGS | FIXED_BUF, buf_index: 7, off: SCRATCH_ADDR + AT_DEST, addr_len: 16 });
+    expectSqe(e, {
+      opcode: OP_SEND_ZC,
+      fd: FD,
+      addr: BUF,
+      len: LEN,
+      op_flags: MSG_FLAGS,
+      ioprio: ZC_FLAGS | FIXED_BUF,
+      buf_index: 7,
+      off: SCRATCH_ADDR + AT_DEST,
+      addr_len: 16,
+    });
     expectScratch(e, [[AT_DEST, V4_BYTES]]);
   });
 });
@@ -193,7 +246,14 @@ describe("encodeSendOp: gathered sends (iovecs the sender wrote)", () => {
   });
   test("zc, vectorized: SEND_ZC with VECTORIZED and the zc flags", () => {
     const e = encode(gathered(KIND_ZC, true));
-    expectSqe(e, { opcode: OP_SEND_ZC, fd: FD, addr: IOVECS, len: 5, op_flags: MSG_FLAGS, ioprio: ZC_FLAGS | VECTORIZED });
+    expectSqe(e, {
+      opcode: OP_SEND_ZC,
+      fd: FD,
+      addr: IOVECS,
+      len: 5,
+      op_flags: MSG_FLAGS,
+      ioprio: ZC_FLAGS | VECTORIZED,
+    });
     expectScratch(e, []);
   });
   test("copy without vectorized sends: io_uring_prep_sendmsg over a msghdr in the scratch block", () => {
@@ -203,13 +263,28 @@ describe("encodeSendOp: gathered sends (iovecs the sender wrote)", () => {
   });
   test("zc without vectorized sends: io_uring_prep_sendmsg_zc", () => {
     const e = encode(gathered(KIND_ZC, false));
-    expectSqe(e, { opcode: OP_SENDMSG_ZC, fd: FD, addr: SCRATCH_ADDR + AT_MSGHDR, len: 1, op_flags: MSG_FLAGS, ioprio: ZC_FLAGS });
+    expectSqe(e, {
+      opcode: OP_SENDMSG_ZC,
+      fd: FD,
+      addr: SCRATCH_ADDR + AT_MSGHDR,
+      len: 1,
+      op_flags: MSG_FLAGS,
+      ioprio: ZC_FLAGS,
+    });
     expectScratch(e, [[AT_MSGHDR, msghdr(0, 0, IOVECS, 5)]]);
   });
   test("fixed: io_uring_prep_sendmsg_zc_fixed, vectorized or not (iovecs inside the registered buffer)", () => {
     for (const vectorized of [true, false]) {
       const e = encode(gathered(KIND_FIXED, vectorized));
-      expectSqe(e, { opcode: OP_SENDMSG_ZC, fd: FD, addr: SCRATCH_ADDR + AT_MSGHDR, len: 1, op_flags: MSG_FLAGS, ioprio: ZC_FLAGS | FIXED_BUF, buf_index: 3 });
+      expectSqe(e, {
+        opcode: OP_SENDMSG_ZC,
+        fd: FD,
+        addr: SCRATCH_ADDR + AT_MSGHDR,
+        len: 1,
+        op_flags: MSG_FLAGS,
+        ioprio: ZC_FLAGS | FIXED_BUF,
+        buf_index: 3,
+      });
       expectScratch(e, [[AT_MSGHDR, msghdr(0, 0, IOVECS, 5)]]);
     }
   });
@@ -218,12 +293,29 @@ describe("encodeSendOp: gathered sends (iovecs the sender wrote)", () => {
 describe("encodeSendOp: header and body", () => {
   test("SENDMSG_ZC: a msghdr pointing at two iovecs in the scratch block", () => {
     const e = encode(twoPart(KIND_MSG));
-    expectSqe(e, { opcode: OP_SENDMSG_ZC, fd: FD, addr: SCRATCH_ADDR + AT_MSGHDR, len: 1, op_flags: MSG_FLAGS, ioprio: ZC_FLAGS });
-    expectScratch(e, [[AT_MSGHDR, msghdr(0, 0, SCRATCH_ADDR + AT_IOV, 2)], [AT_IOV, [...iovec(BUF, LEN), ...iovec(BODY, BODY_LEN)]]]);
+    expectSqe(e, {
+      opcode: OP_SENDMSG_ZC,
+      fd: FD,
+      addr: SCRATCH_ADDR + AT_MSGHDR,
+      len: 1,
+      op_flags: MSG_FLAGS,
+      ioprio: ZC_FLAGS,
+    });
+    expectScratch(e, [
+      [AT_MSGHDR, msghdr(0, 0, SCRATCH_ADDR + AT_IOV, 2)],
+      [AT_IOV, [...iovec(BUF, LEN), ...iovec(BODY, BODY_LEN)]],
+    ]);
   });
   test("SENDMSG_ZC to a destination: msg_name / msg_namelen, not addr2", () => {
     const e = encode(twoPart(KIND_MSG, V6));
-    expectSqe(e, { opcode: OP_SENDMSG_ZC, fd: FD, addr: SCRATCH_ADDR + AT_MSGHDR, len: 1, op_flags: MSG_FLAGS, ioprio: ZC_FLAGS });
+    expectSqe(e, {
+      opcode: OP_SENDMSG_ZC,
+      fd: FD,
+      addr: SCRATCH_ADDR + AT_MSGHDR,
+      len: 1,
+      op_flags: MSG_FLAGS,
+      ioprio: ZC_FLAGS,
+    });
     expectScratch(e, [
       [AT_MSGHDR, msghdr(SCRATCH_ADDR + AT_DEST, 28, SCRATCH_ADDR + AT_IOV, 2)],
       [AT_IOV, [...iovec(BUF, LEN), ...iovec(BODY, BODY_LEN)]],
@@ -232,13 +324,32 @@ describe("encodeSendOp: header and body", () => {
   });
   test("vectorized SEND_ZC: addr = the two iovecs, no msghdr", () => {
     const e = encode(twoPart(KIND_VEC));
-    expectSqe(e, { opcode: OP_SEND_ZC, fd: FD, addr: SCRATCH_ADDR + AT_IOV, len: 2, op_flags: MSG_FLAGS, ioprio: ZC_FLAGS | VECTORIZED });
+    expectSqe(e, {
+      opcode: OP_SEND_ZC,
+      fd: FD,
+      addr: SCRATCH_ADDR + AT_IOV,
+      len: 2,
+      op_flags: MSG_FLAGS,
+      ioprio: ZC_FLAGS | VECTORIZED,
+    });
     expectScratch(e, [[AT_IOV, [...iovec(BUF, LEN), ...iovec(BODY, BODY_LEN)]]]);
   });
   test("vectorized SEND_ZC to a destination: addr2 / addr_len", () => {
     const e = encode(twoPart(KIND_VEC, V4));
-    expectSqe(e, { opcode: OP_SEND_ZC, fd: FD, addr: SCRATCH_ADDR + AT_IOV, len: 2, op_flags: MSG_FLAGS, ioprio: ZC_FLAGS | VECTORIZED, off: SCRATCH_ADDR + AT_DEST, addr_len: 16 });
-    expectScratch(e, [[AT_IOV, [...iovec(BUF, LEN), ...iovec(BODY, BODY_LEN)]], [AT_DEST, V4_BYTES]]);
+    expectSqe(e, {
+      opcode: OP_SEND_ZC,
+      fd: FD,
+      addr: SCRATCH_ADDR + AT_IOV,
+      len: 2,
+      op_flags: MSG_FLAGS,
+      ioprio: ZC_FLAGS | VECTORIZED,
+      off: SCRATCH_ADDR + AT_DEST,
+      addr_len: 16,
+    });
+    expectScratch(e, [
+      [AT_IOV, [...iovec(BUF, LEN), ...iovec(BODY, BODY_LEN)]],
+      [AT_DEST, V4_BYTES],
+    ]);
   });
 });
 
@@ -249,17 +360,62 @@ describe("encodeSendOp: the notification's own user_data (sqe->addr3, 7.1)", () 
     op.notifUserData = NOTIF_UD;
   };
   test("SEND_ZC, fixed and vectorized SEND_ZC carry it in addr3, nothing else changes", () => {
-    expectSqe(encode(withNotif(single(KIND_ZC))), { opcode: OP_SEND_ZC, fd: FD, addr: BUF, len: LEN, op_flags: MSG_FLAGS, ioprio: ZC_FLAGS, addr3: NOTIF_UD });
-    expectSqe(encode(withNotif(single(KIND_FIXED))), { opcode: OP_SEND_ZC, fd: FD, addr: BUF, len: LEN, op_flags: MSG_FLAGS, ioprio: ZC_FLAGS | FIXED_BUF, buf_index: 7, addr3: NOTIF_UD });
-    expectSqe(encode(withNotif(gathered(KIND_ZC, true))), { opcode: OP_SEND_ZC, fd: FD, addr: IOVECS, len: 5, op_flags: MSG_FLAGS, ioprio: ZC_FLAGS | VECTORIZED, addr3: NOTIF_UD });
+    expectSqe(encode(withNotif(single(KIND_ZC))), {
+      opcode: OP_SEND_ZC,
+      fd: FD,
+      addr: BUF,
+      len: LEN,
+      op_flags: MSG_FLAGS,
+      ioprio: ZC_FLAGS,
+      addr3: NOTIF_UD,
+    });
+    expectSqe(encode(withNotif(single(KIND_FIXED))), {
+      opcode: OP_SEND_ZC,
+      fd: FD,
+      addr: BUF,
+      len: LEN,
+      op_flags: MSG_FLAGS,
+      ioprio: ZC_FLAGS | FIXED_BUF,
+      buf_index: 7,
+      addr3: NOTIF_UD,
+    });
+    expectSqe(encode(withNotif(gathered(KIND_ZC, true))), {
+      opcode: OP_SEND_ZC,
+      fd: FD,
+      addr: IOVECS,
+      len: 5,
+      op_flags: MSG_FLAGS,
+      ioprio: ZC_FLAGS | VECTORIZED,
+      addr3: NOTIF_UD,
+    });
   });
   test("SENDMSG_ZC carries it too (io_send_zc_prep serves both opcodes)", () => {
     const e = encode(withNotif(twoPart(KIND_MSG, V4)));
-    expectSqe(e, { opcode: OP_SENDMSG_ZC, fd: FD, addr: SCRATCH_ADDR + AT_MSGHDR, len: 1, op_flags: MSG_FLAGS, ioprio: ZC_FLAGS, addr3: NOTIF_UD });
+    expectSqe(e, {
+      opcode: OP_SENDMSG_ZC,
+      fd: FD,
+      addr: SCRATCH_ADDR + AT_MSGHDR,
+      len: 1,
+      op_flags: MSG_FLAGS,
+      ioprio: ZC_FLAGS,
+      addr3: NOTIF_UD,
+    });
   });
   test("a copying SEND has no notification: addr3 stays 0", () => {
-    expectSqe(encode(withNotif(single(KIND_COPY))), { opcode: OP_SEND, fd: FD, addr: BUF, len: LEN, op_flags: MSG_FLAGS });
-    expectSqe(encode(withNotif(gathered(KIND_COPY, false))), { opcode: OP_SENDMSG, fd: FD, addr: SCRATCH_ADDR + AT_MSGHDR, len: 1, op_flags: MSG_FLAGS });
+    expectSqe(encode(withNotif(single(KIND_COPY))), {
+      opcode: OP_SEND,
+      fd: FD,
+      addr: BUF,
+      len: LEN,
+      op_flags: MSG_FLAGS,
+    });
+    expectSqe(encode(withNotif(gathered(KIND_COPY, false))), {
+      opcode: OP_SENDMSG,
+      fd: FD,
+      addr: SCRATCH_ADDR + AT_MSGHDR,
+      len: 1,
+      op_flags: MSG_FLAGS,
+    });
   });
 });
 

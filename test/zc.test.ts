@@ -7,7 +7,19 @@ import { c } from "../ffi/index.ts";
 import { Ring } from "../src/ring/ring.ts";
 import { kernelAtLeast, kernelRelease, probeNotifUserData, probeNotifUserDataAnswer } from "../src/ring/kernel.ts";
 import { SHUT_WR } from "../src/abi/net.ts";
-import { AF_UNIX, SOCK_STREAM, SOCK_DGRAM, SOL_SOCKET, SO_LINGER, LINGER_SIZE, IOSQE_CQE_SKIP_SUCCESS, IOSQE_IO_LINK, SO_SNDBUF, EINVAL, IORING_CQE_F_MORE } from "../src/abi/index.ts";
+import {
+  AF_UNIX,
+  SOCK_STREAM,
+  SOCK_DGRAM,
+  SOL_SOCKET,
+  SO_LINGER,
+  LINGER_SIZE,
+  IOSQE_CQE_SKIP_SUCCESS,
+  IOSQE_IO_LINK,
+  SO_SNDBUF,
+  EINVAL,
+  IORING_CQE_F_MORE,
+} from "../src/abi/index.ts";
 import { tcpListen, tcpConnect, tcpAccept, udpSocket, closeQuietly, RecvLoop, setSocketOption } from "../src/sync.ts";
 import { ZcSender, FixedBufferPool, type ZcMode, type ZcUsage } from "../src/zc/index.ts";
 import { UringError } from "../src/error.ts";
@@ -47,7 +59,7 @@ function closePair(p: Pair): void {
 
 function payload(n: number, seed: number): Uint8Array {
   const b = new Uint8Array(n);
-  let x = seed * 2654435761 >>> 0;
+  let x = (seed * 2654435761) >>> 0;
   for (let i = 0; i < n; i++) {
     x = (x * 1103515245 + 12345) >>> 0;
     b[i] = x >>> 24;
@@ -95,7 +107,14 @@ function streamTest(mode: ZcMode, host: string, gather = true): void {
   try {
     const ledger = new Ledger();
     if (mode === "zc-fixed") pool = FixedBufferPool.create(p.ring, { bufferSize: 160 * 1024, count: 16 });
-    const sender = new ZcSender(p.ring, p.client, { mode, pool, gather, threshold: 8192, onSent: ledger.onSent, onReleased: ledger.onReleased });
+    const sender = new ZcSender(p.ring, p.client, {
+      mode,
+      pool,
+      gather,
+      threshold: 8192,
+      onSent: ledger.onSent,
+      onReleased: ledger.onReleased,
+    });
     const { chunks } = collect(p);
     const expected: Uint8Array[] = [];
     let tag = 0;
@@ -193,7 +212,12 @@ test("without REPORT_USAGE the release says unreported", () => {
   const p = tcpPair();
   try {
     const ledger = new Ledger();
-    const sender = new ZcSender(p.ring, p.client, { mode: "zc", reportUsage: false, onSent: ledger.onSent, onReleased: ledger.onReleased });
+    const sender = new ZcSender(p.ring, p.client, {
+      mode: "zc",
+      reportUsage: false,
+      onSent: ledger.onSent,
+      onReleased: ledger.onReleased,
+    });
     const { loop } = collect(p);
     for (let i = 0; i < 5; i++) sender.send(payload(10_000, i), i);
     p.ring.runUntil(() => sender.inflight === 0 && loop.bytes >= 50_000, 10_000);
@@ -209,13 +233,24 @@ test("adaptive on loopback: SEND_ZC and SEND are timed on the socket's own sends
   // here it runs on a real socket, where which kind is faster is the machine's business.
   const p = tcpPair();
   try {
-    const sender = new ZcSender(p.ring, p.client, { window: 8, probeEvery: 16, threshold: 4096, trialMs: 0, remeasureMs: 0, warmupMs: 0 });
+    const sender = new ZcSender(p.ring, p.client, {
+      window: 8,
+      probeEvery: 16,
+      threshold: 4096,
+      trialMs: 0,
+      remeasureMs: 0,
+      warmupMs: 0,
+    });
     const { chunks, loop } = collect(p);
     const buf = payload(8192, 1);
     const expected: Uint8Array[] = [];
     let total = 0;
     const sendSome = (n: number) => {
-      for (let i = 0; i < n; i++) { sender.send(buf); expected.push(buf); total += buf.length; }
+      for (let i = 0; i < n; i++) {
+        sender.send(buf);
+        expected.push(buf);
+        total += buf.length;
+      }
       p.ring.runUntil(() => sender.inflight === 0 && loop.bytes >= total, 10_000);
     };
     for (let k = 0; k < 200 && (sender.stats.sizeClasses[0]?.measurements ?? 0) < 2; k++) sendSome(16);
@@ -231,7 +266,9 @@ test("adaptive on loopback: SEND_ZC and SEND are timed on the socket's own sends
     // whichever kind the timing chose.
     expect(sender.stats.copiedNotifications).toBeGreaterThan(0);
     expect(sender.stats.zcNotifications).toBe(0);
-    expect(k.reason).toMatch(/^sends of 8 KiB to under 16 KiB use (SEND_ZC|SEND) \((throughput|throughput within 3%, CPU per byte|both within 3%, kept)\): SEND_ZC \d+ MB\/s, SEND \d+ MB\/s in the last session; over \d+ trial pairs SEND_ZC ran at \d+\.\d\dx SEND's rate \(faster in \d+\).*; the kernel reported 100% of SEND_ZC sends copied; next probe in \d+\.\d s$/);
+    expect(k.reason).toMatch(
+      /^sends of 8 KiB to under 16 KiB use (SEND_ZC|SEND) \((throughput|throughput within 3%, CPU per byte|both within 3%, kept)\): SEND_ZC \d+ MB\/s, SEND \d+ MB\/s in the last session; over \d+ trial pairs SEND_ZC ran at \d+\.\d\dx SEND's rate \(faster in \d+\).*; the kernel reported 100% of SEND_ZC sends copied; next probe in \d+\.\d s$/,
+    );
     expect(k.decision).toBe(/ use SEND_ZC /.test(k.reason) ? "zc" : "copy");
     expect(sender.stats.decision).toBe(k.decision);
     // Small payloads never use SEND_ZC.
@@ -253,13 +290,28 @@ test("adaptive without usage reports: each size class is measured on its own in 
   const p = tcpPair();
   try {
     // Without REPORT_USAGE copies cannot be seen, so throughput trials decide.
-    const sender = new ZcSender(p.ring, p.client, { window: 4, rounds: 2, probeEvery: 1 << 20, threshold: 2048, trialMs: 0, remeasureMs: 0, warmupMs: 0, reportUsage: false });
+    const sender = new ZcSender(p.ring, p.client, {
+      window: 4,
+      rounds: 2,
+      probeEvery: 1 << 20,
+      threshold: 2048,
+      trialMs: 0,
+      remeasureMs: 0,
+      warmupMs: 0,
+      reportUsage: false,
+    });
     const { chunks, loop } = collect(p);
-    const small = payload(3000, 1), large = payload(70_000, 2), tiny = payload(500, 3);
+    const small = payload(3000, 1),
+      large = payload(70_000, 2),
+      tiny = payload(500, 3);
     const expected: Uint8Array[] = [];
     let total = 0;
     const sendSome = (buf: Uint8Array, n: number) => {
-      for (let i = 0; i < n; i++) { sender.send(buf); expected.push(buf); total += buf.length; }
+      for (let i = 0; i < n; i++) {
+        sender.send(buf);
+        expected.push(buf);
+        total += buf.length;
+      }
       p.ring.runUntil(() => sender.inflight === 0 && loop.bytes >= total, 10_000);
     };
     const decided = (min: number) => sender.stats.sizeClasses.find((k) => k.minBytes === min)?.measurements ?? 0;
@@ -272,7 +324,10 @@ test("adaptive without usage reports: each size class is measured on its own in 
     // Payloads under the threshold never use SEND_ZC and make no class.
     expect(sender.stats.zcSends).toBe(zcBefore);
     const classes = sender.stats.sizeClasses.map((k) => [k.minBytes, k.maxBytes]);
-    expect(classes).toEqual([[2048, 4095], [65536, 131071]]);
+    expect(classes).toEqual([
+      [2048, 4095],
+      [65536, 131071],
+    ]);
     for (const k of sender.stats.sizeClasses) {
       expect(k.measurements).toBe(1);
       expect(k.measuring).toBe(false);
@@ -283,8 +338,12 @@ test("adaptive without usage reports: each size class is measured on its own in 
       expect(k.copyMBs).toBeGreaterThan(0);
       expect(["zc", "copy"]).toContain(k.decision);
       // The reason names the class and the rates behind the choice.
-      expect(k.reason).toMatch(/^sends of .* use (SEND_ZC|SEND) \(.*\): SEND_ZC \d+ MB\/s, SEND \d+ MB\/s in the last session; over 2 trial pairs SEND_ZC ran at \d+\.\d\dx SEND's rate \(faster in [0-2]\).*; SEND_ZC's usage is not reported; next probe in /);
-      expect(k.reason).toContain(k.minBytes === 2048 ? "sends of 2 KiB to under 4 KiB" : "sends of 64 KiB to under 128 KiB");
+      expect(k.reason).toMatch(
+        /^sends of .* use (SEND_ZC|SEND) \(.*\): SEND_ZC \d+ MB\/s, SEND \d+ MB\/s in the last session; over 2 trial pairs SEND_ZC ran at \d+\.\d\dx SEND's rate \(faster in [0-2]\).*; SEND_ZC's usage is not reported; next probe in /,
+      );
+      expect(k.reason).toContain(
+        k.minBytes === 2048 ? "sends of 2 KiB to under 4 KiB" : "sends of 64 KiB to under 128 KiB",
+      );
     }
     // Both kinds ran in the trials, and every send was released.
     expect(sender.stats.zcSends).toBeGreaterThan(0);
@@ -301,12 +360,25 @@ test("adaptive: hysteresis keeps the first choice on SEND unless SEND_ZC wins by
   // With an impossible margin, SEND_ZC can never replace SEND, whatever the machine measures.
   const p = tcpPair();
   try {
-    const sender = new ZcSender(p.ring, p.client, { window: 4, rounds: 1, margin: 9, probeEvery: 1 << 20, threshold: 2048, trialMs: 0, remeasureMs: 0, warmupMs: 0, reportUsage: false });
+    const sender = new ZcSender(p.ring, p.client, {
+      window: 4,
+      rounds: 1,
+      margin: 9,
+      probeEvery: 1 << 20,
+      threshold: 2048,
+      trialMs: 0,
+      remeasureMs: 0,
+      warmupMs: 0,
+      reportUsage: false,
+    });
     const { loop } = collect(p);
     const buf = payload(20_000, 4);
     let total = 0;
     for (let k = 0; k < 40 && (sender.stats.sizeClasses[0]?.measurements ?? 0) === 0; k++) {
-      for (let i = 0; i < 4; i++) { sender.send(buf); total += buf.length; }
+      for (let i = 0; i < 4; i++) {
+        sender.send(buf);
+        total += buf.length;
+      }
       p.ring.runUntil(() => sender.inflight === 0 && loop.bytes >= total, 10_000);
     }
     const k = sender.stats.sizeClasses[0]!;
@@ -314,8 +386,12 @@ test("adaptive: hysteresis keeps the first choice on SEND unless SEND_ZC wins by
     expect(k.decision).toBe("copy");
     expect(sender.stats.decision).toBe("copy");
     // Settled: the class's next sends are plain SENDs.
-    const copyBefore = sender.stats.copySends, zcBefore = sender.stats.zcSends;
-    for (let i = 0; i < 4; i++) { sender.send(buf); total += buf.length; }
+    const copyBefore = sender.stats.copySends,
+      zcBefore = sender.stats.zcSends;
+    for (let i = 0; i < 4; i++) {
+      sender.send(buf);
+      total += buf.length;
+    }
     p.ring.runUntil(() => sender.inflight === 0 && loop.bytes >= total, 10_000);
     expect(sender.stats.zcSends).toBe(zcBefore);
     expect(sender.stats.copySends).toBe(copyBefore + 4);
@@ -350,12 +426,22 @@ test("sendFixed from a registered pool uses FIXED_BUF and frees nothing twice", 
     expect(pool.bufferSize % 4096).toBe(0);
     expect(pool.region.address % 4096).toBe(0);
     const released: number[] = [];
-    const sender = new ZcSender(p.ring, p.client, { mode: "zc", pool, onReleased: (i: number) => { released.push(i); pool!.free(i); } });
+    const sender = new ZcSender(p.ring, p.client, {
+      mode: "zc",
+      pool,
+      onReleased: (i: number) => {
+        released.push(i);
+        pool!.free(i);
+      },
+    });
     const { chunks } = collect(p);
     const expected: Uint8Array[] = [];
     for (let k = 0; k < 12; k++) {
       let i = pool.alloc();
-      while (i < 0) { p.ring.run(1, 1000); i = pool.alloc(); }
+      while (i < 0) {
+        p.ring.run(1, 1000);
+        i = pool.alloc();
+      }
       const data = payload(1000 + k * 300, k);
       pool.view(i).set(data, 100);
       expected.push(data);
@@ -410,7 +496,12 @@ describe("UDP", () => {
         const got: Buffer[] = [];
         const loop = new RecvLoop(ring, rx.fd, { bufferSize: 65536, onData: (b) => got.push(Buffer.from(b)) });
         const ledger = new Ledger();
-        const sender = new ZcSender(ring, tx.fd, { mode: "zc", destination: { host, port: rx.address.port }, onSent: ledger.onSent, onReleased: ledger.onReleased });
+        const sender = new ZcSender(ring, tx.fd, {
+          mode: "zc",
+          destination: { host, port: rx.address.port },
+          onSent: ledger.onSent,
+          onReleased: ledger.onReleased,
+        });
         expect(sender.stream).toBe(false);
         const sent: Buffer[] = [];
         for (let i = 0; i < 8; i++) {
@@ -418,7 +509,8 @@ describe("UDP", () => {
           sent.push(Buffer.from(d));
           sender.send(d, i);
         }
-        const h = payload(16, 99), b = payload(3000, 98);
+        const h = payload(16, 99),
+          b = payload(3000, 98);
         sent.push(Buffer.concat([Buffer.from(h), Buffer.from(b)]));
         sender.sendmsg(h, b, 8);
         ring.runUntil(() => sender.inflight === 0 && got.length === 9, 10_000);
@@ -459,11 +551,17 @@ for (const vectorized of [false, "auto"] as const) {
     const p = tcpPair();
     try {
       const ledger = new Ledger();
-      const sender = new ZcSender(p.ring, p.client, { mode: "zc", vectorized, onSent: ledger.onSent, onReleased: ledger.onReleased });
+      const sender = new ZcSender(p.ring, p.client, {
+        mode: "zc",
+        vectorized,
+        onSent: ledger.onSent,
+        onReleased: ledger.onReleased,
+      });
       const { chunks } = collect(p);
       const expected: Buffer[] = [];
       for (let i = 0; i < 10; i++) {
-        const h = payload(24, i), b = payload(40_000 + i, 100 + i);
+        const h = payload(24, i),
+          b = payload(40_000 + i, 100 + i);
         expected.push(Buffer.from(h), Buffer.from(b));
         sender.sendmsg(h, b, i);
       }
@@ -533,7 +631,9 @@ test("AF_UNIX: adaptive picks SEND up front and delivers", () => {
 test("IOSQE_CQE_SKIP_SUCCESS and IO_LINK are refused before any SQE is written", () => {
   const p = tcpPair();
   try {
-    expect(() => new ZcSender(p.ring, p.client, { sqeFlags: IOSQE_CQE_SKIP_SUCCESS })).toThrow(/CQE_SKIP_SUCCESS cannot be used with SEND_ZC/);
+    expect(() => new ZcSender(p.ring, p.client, { sqeFlags: IOSQE_CQE_SKIP_SUCCESS })).toThrow(
+      /CQE_SKIP_SUCCESS cannot be used with SEND_ZC/,
+    );
     expect(() => new ZcSender(p.ring, p.client, { sqeFlags: IOSQE_IO_LINK })).toThrow(/set by the sender itself/);
     expect(p.ring.pending).toBe(0);
     const s = new ZcSender(p.ring, p.client, { mode: "zc" });
@@ -550,7 +650,12 @@ test("a peer reset in the middle of a stream still releases every buffer exactly
   try {
     setSocketOption(p.ring, p.client, SOL_SOCKET, SO_SNDBUF, 65536, { via: "libc" });
     const ledger = new Ledger();
-    const sender = new ZcSender(p.ring, p.client, { mode: "zc", maxChain: 8, onSent: ledger.onSent, onReleased: ledger.onReleased });
+    const sender = new ZcSender(p.ring, p.client, {
+      mode: "zc",
+      maxChain: 8,
+      onSent: ledger.onSent,
+      onReleased: ledger.onReleased,
+    });
     const buf = payload(256 * 1024, 5);
     let n = 0;
     // Nobody reads on the server: the sends stall once the socket buffers are full.
@@ -593,73 +698,96 @@ test("a closed socket fails every send with EBADF and releases each", () => {
 // Notification user_data in sqe->addr3 (Linux 7.1): probed. The kernel that has it is tested in
 // test/vm/zc-notif-user-data.test.ts (scripts/vm.ts boots Debian's 7.2); here, the other side.
 const haveNotifUserData = probeNotifUserData();
-const withoutNotifUserData = haveNotifUserData ? `this kernel (${kernelRelease()}) takes a notification user_data in addr3; the kernels without it are tested on the host tier` : null;
+const withoutNotifUserData = haveNotifUserData
+  ? `this kernel (${kernelRelease()}) takes a notification user_data in addr3; the kernels without it are tested on the host tier`
+  : null;
 
-testIf(withoutNotifUserData, "a kernel without addr3 as notification user_data: the probe says so, the shared user_data path is used, notifUserData: true is a clear error", () => {
-  // The kernel's answer the probe rests on: a non-zero addr3 is refused by io_send_zc_prep with a
-  // bare EINVAL (no F_MORE, so no notification), before the fd -1 is looked up.
-  const a = probeNotifUserDataAnswer();
-  expect(a.res).toBe(-EINVAL);
-  expect(a.flags & IORING_CQE_F_MORE).toBe(0);
-  expect(a.notification).toBe("none");
-  const p = tcpPair();
-  try {
-    for (const notifUserData of [undefined, "auto"] as const) {
-      const ledger = new Ledger();
-      const sender = new ZcSender(p.ring, p.client, { mode: "zc", notifUserData, onSent: ledger.onSent, onReleased: ledger.onReleased });
-      expect(sender.stats.notifUserData).toBe(false);
-      expect(sender.stats.notifUserDataReason).toContain("IORING_CQE_F_NOTIF");
-      expect(sender.stats.notifUserDataReason).toContain("refuses a non-zero addr3");
-      expect(sender.stats.notifUserDataReason).toContain("EINVAL");
-      expect(sender.stats.notifUserDataReason).toContain("Linux 7.1");
-      // The shared path: each notification under its send's user_data releases that send.
-      for (let i = 0; i < 6; i++) sender.send(payload(3000, i), i);
-      p.ring.runUntil(() => sender.inflight === 0, 5000);
-      ledger.expectExactlyOnce(6);
-      expect(sender.stats.notifCqes).toBeGreaterThan(0);
-      expect(sender.stats.anomalies).toBe(0);
-    }
-    const off = new ZcSender(p.ring, p.client, { mode: "zc", notifUserData: false });
-    expect(off.stats.notifUserDataReason).toContain("turned off");
-    let err: unknown;
+testIf(
+  withoutNotifUserData,
+  "a kernel without addr3 as notification user_data: the probe says so, the shared user_data path is used, notifUserData: true is a clear error",
+  () => {
+    // The kernel's answer the probe rests on: a non-zero addr3 is refused by io_send_zc_prep with a
+    // bare EINVAL (no F_MORE, so no notification), before the fd -1 is looked up.
+    const a = probeNotifUserDataAnswer();
+    expect(a.res).toBe(-EINVAL);
+    expect(a.flags & IORING_CQE_F_MORE).toBe(0);
+    expect(a.notification).toBe("none");
+    const p = tcpPair();
     try {
-      new ZcSender(p.ring, p.client, { mode: "zc", notifUserData: true });
-    } catch (e) {
-      err = e;
+      for (const notifUserData of [undefined, "auto"] as const) {
+        const ledger = new Ledger();
+        const sender = new ZcSender(p.ring, p.client, {
+          mode: "zc",
+          notifUserData,
+          onSent: ledger.onSent,
+          onReleased: ledger.onReleased,
+        });
+        expect(sender.stats.notifUserData).toBe(false);
+        expect(sender.stats.notifUserDataReason).toContain("IORING_CQE_F_NOTIF");
+        expect(sender.stats.notifUserDataReason).toContain("refuses a non-zero addr3");
+        expect(sender.stats.notifUserDataReason).toContain("EINVAL");
+        expect(sender.stats.notifUserDataReason).toContain("Linux 7.1");
+        // The shared path: each notification under its send's user_data releases that send.
+        for (let i = 0; i < 6; i++) sender.send(payload(3000, i), i);
+        p.ring.runUntil(() => sender.inflight === 0, 5000);
+        ledger.expectExactlyOnce(6);
+        expect(sender.stats.notifCqes).toBeGreaterThan(0);
+        expect(sender.stats.anomalies).toBe(0);
+      }
+      const off = new ZcSender(p.ring, p.client, { mode: "zc", notifUserData: false });
+      expect(off.stats.notifUserDataReason).toContain("turned off");
+      let err: unknown;
+      try {
+        new ZcSender(p.ring, p.client, { mode: "zc", notifUserData: true });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(UringError);
+      const u = err as UringError;
+      expect(u.code).toBe("EOPNOTSUPP");
+      expect(u.syscall).toBe("ZcSender");
+      // What the kernel lacks (the probe's answer) and which kernels have it.
+      expect(u.message).toContain("refuses a non-zero addr3");
+      expect(u.message).toContain("EINVAL");
+      expect(u.message).toContain("probeNotifUserData");
+      expect(u.message).toContain("Linux 7.1");
+      expect(u.message).toContain(kernelRelease());
+    } finally {
+      closePair(p);
     }
-    expect(err).toBeInstanceOf(UringError);
-    const u = err as UringError;
-    expect(u.code).toBe("EOPNOTSUPP");
-    expect(u.syscall).toBe("ZcSender");
-    // What the kernel lacks (the probe's answer) and which kernels have it.
-    expect(u.message).toContain("refuses a non-zero addr3");
-    expect(u.message).toContain("EINVAL");
-    expect(u.message).toContain("probeNotifUserData");
-    expect(u.message).toContain("Linux 7.1");
-    expect(u.message).toContain(kernelRelease());
-  } finally {
-    closePair(p);
-  }
-});
+  },
+);
 
-testIf(haveNotifUserData ? null : `this kernel (${kernelRelease()}) refuses a non-zero addr3 on SEND_ZC (Linux 7.1+ takes it)`, "a kernel with addr3 as notification user_data: auto turns it on", () => {
-  const p = tcpPair();
-  try {
-    const sender = new ZcSender(p.ring, p.client, { mode: "zc" });
-    expect(sender.stats.notifUserData).toBe(true);
-    expect(new ZcSender(p.ring, p.client, { mode: "zc", notifUserData: false }).stats.notifUserData).toBe(false);
-    expect(new ZcSender(p.ring, p.client, { mode: "copy", notifUserData: true }).stats.notifUserData).toBe(false);
-  } finally {
-    closePair(p);
-  }
-});
+testIf(
+  haveNotifUserData
+    ? null
+    : `this kernel (${kernelRelease()}) refuses a non-zero addr3 on SEND_ZC (Linux 7.1+ takes it)`,
+  "a kernel with addr3 as notification user_data: auto turns it on",
+  () => {
+    const p = tcpPair();
+    try {
+      const sender = new ZcSender(p.ring, p.client, { mode: "zc" });
+      expect(sender.stats.notifUserData).toBe(true);
+      expect(new ZcSender(p.ring, p.client, { mode: "zc", notifUserData: false }).stats.notifUserData).toBe(false);
+      expect(new ZcSender(p.ring, p.client, { mode: "copy", notifUserData: true }).stats.notifUserData).toBe(false);
+    } finally {
+      closePair(p);
+    }
+  },
+);
 
 describe("limits: iovecs per operation, op-table room", () => {
   test("more than 1024 queued sends gather into operations of at most 1024 iovecs (UIO_MAXIOV)", () => {
     const p = tcpPair("127.0.0.1", 4096);
     try {
       const ledger = new Ledger();
-      const sender = new ZcSender(p.ring, p.client, { mode: "copy", maxChain: 2048, capacity: 2048, onSent: ledger.onSent, onReleased: ledger.onReleased });
+      const sender = new ZcSender(p.ring, p.client, {
+        mode: "copy",
+        maxChain: 2048,
+        capacity: 2048,
+        onSent: ledger.onSent,
+        onReleased: ledger.onReleased,
+      });
       const { chunks } = collect(p);
       const expected: Uint8Array[] = [];
       sender.cork();
@@ -688,7 +816,13 @@ describe("limits: iovecs per operation, op-table room", () => {
     const p: Pair = { ring, client, server, listener: l.fd };
     try {
       const ledger = new Ledger();
-      const sender = new ZcSender(ring, client, { mode: "copy", gather: false, maxChain: 64, onSent: ledger.onSent, onReleased: ledger.onReleased });
+      const sender = new ZcSender(ring, client, {
+        mode: "copy",
+        gather: false,
+        maxChain: 64,
+        onSent: ledger.onSent,
+        onReleased: ledger.onReleased,
+      });
       // Every entry but one taken by NOPs not yet submitted: the chain gets one operation.
       const nops: number[] = [];
       for (let i = 0; i < 7; i++) nops.push(ring.ops.add(() => {}, null));

@@ -38,19 +38,27 @@ describe("createArea", () => {
 
   // Which of the two runs depends on the machine's free huge pages; the other skips and says why.
   const freeHuge = Number(/^HugePages_Free:\s+(\d+)/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0);
-  testIf(freeHuge === 0 ? null : `${freeHuge} huge pages are free here, so the allocation does not fail`, "hugetlb without a free huge page: ENOMEM naming vm.nr_hugepages", () => {
-    expectUringErrorMessage(() => createArea(PAGE_SIZE, "hugetlb"), /vm\.nr_hugepages=1/);
-  });
+  testIf(
+    freeHuge === 0 ? null : `${freeHuge} huge pages are free here, so the allocation does not fail`,
+    "hugetlb without a free huge page: ENOMEM naming vm.nr_hugepages",
+    () => {
+      expectUringErrorMessage(() => createArea(PAGE_SIZE, "hugetlb"), /vm\.nr_hugepages=1/);
+    },
+  );
 
-  testIf(freeHuge > 0 ? null : "no free 2 MiB huge page (set vm.nr_hugepages to 1 or more)", "hugetlb: a 2 MiB-rounded, 2 MiB-aligned area", () => {
-    const a = createArea(PAGE_SIZE, "hugetlb");
-    try {
-      expect(a.byteLength).toBe(2 * 1024 * 1024);
-      expect(a.address % (2 * 1024 * 1024)).toBe(0);
-    } finally {
-      a.free();
-    }
-  });
+  testIf(
+    freeHuge > 0 ? null : "no free 2 MiB huge page (set vm.nr_hugepages to 1 or more)",
+    "hugetlb: a 2 MiB-rounded, 2 MiB-aligned area",
+    () => {
+      const a = createArea(PAGE_SIZE, "hugetlb");
+      try {
+        expect(a.byteLength).toBe(2 * 1024 * 1024);
+        expect(a.address % (2 * 1024 * 1024)).toBe(0);
+      } finally {
+        a.free();
+      }
+    },
+  );
 
   test("refuses sizes below a page and unknown memory kinds", () => {
     expect(() => createArea(100)).toThrow(/at least one page/);

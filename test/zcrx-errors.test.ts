@@ -26,17 +26,24 @@ describe("explainRegisterError", () => {
   }
 
   test("EOPNOTSUPP on a virtual device points at NODEV", () => {
-    expect(explainRegisterError(ERRNO.EOPNOTSUPP!, { ...nic, ifname: "lo" })).toMatch(/lo is a virtual device.*ZCRX_REG_NODEV, Linux 7\.1/);
+    expect(explainRegisterError(ERRNO.EOPNOTSUPP!, { ...nic, ifname: "lo" })).toMatch(
+      /lo is a virtual device.*ZCRX_REG_NODEV, Linux 7\.1/,
+    );
   });
 
   test("EINVAL with a ring problem names the ring, not ethtool", () => {
-    const hint = explainRegisterError(ERRNO.EINVAL!, { ...nic, ringProblem: "the ring lacks IORING_SETUP_DEFER_TASKRUN" });
+    const hint = explainRegisterError(ERRNO.EINVAL!, {
+      ...nic,
+      ringProblem: "the ring lacks IORING_SETUP_DEFER_TASKRUN",
+    });
     expect(hint).toMatch(/lacks IORING_SETUP_DEFER_TASKRUN.*deferTaskrun: true/);
     expect(hint).not.toMatch(/ethtool/);
   });
 
   test("EINVAL for device-less zcrx talks about rx_buf_len and ring flags", () => {
-    expect(explainRegisterError(ERRNO.EINVAL!, { ifname: undefined, ifindex: 0, rxq: 0, nodev: true })).toMatch(/ZCRX_REG_NODEV.*rx_buf_len/);
+    expect(explainRegisterError(ERRNO.EINVAL!, { ifname: undefined, ifindex: 0, rxq: 0, nodev: true })).toMatch(
+      /ZCRX_REG_NODEV.*rx_buf_len/,
+    );
   });
 
   test("an errno with no known cause on this path gives no hint", () => {

@@ -70,13 +70,17 @@ describe("handlers that throw", () => {
     const { sim, rx, fd } = setup();
     const seen: number[] = [];
     const boom = new Error("handler bug");
-    rx.recv(fd, {
-      onData: (_: null, chunk, _offset, length) => {
-        seen.push(length);
-        if (seen.length === 2) throw boom;
-        rx.release(chunk);
+    rx.recv(
+      fd,
+      {
+        onData: (_: null, chunk, _offset, length) => {
+          seen.push(length);
+          if (seen.length === 2) throw boom;
+          rx.release(chunk);
+        },
       },
-    }, null);
+      null,
+    );
     // Four chunks in one drain.
     sim.send(fd, bytes(4 * PAGE_SIZE, 2));
     let thrown: unknown = null;
@@ -103,18 +107,22 @@ describe("handlers that throw", () => {
     const { sim, rx, fd } = setup();
     let n = 0;
     let ended = false;
-    rx.recv(fd, {
-      onData: (_: null, chunk) => {
-        n++;
-        // Half of them release before throwing: the receiver must not release those again.
-        if (n % 2 === 0) rx.release(chunk);
-        throw new Error(`chunk ${n}`);
+    rx.recv(
+      fd,
+      {
+        onData: (_: null, chunk) => {
+          n++;
+          // Half of them release before throwing: the receiver must not release those again.
+          if (n % 2 === 0) rx.release(chunk);
+          throw new Error(`chunk ${n}`);
+        },
+        onEnd: () => {
+          ended = true;
+          throw new Error("end");
+        },
       },
-      onEnd: () => {
-        ended = true;
-        throw new Error("end");
-      },
-    }, null);
+      null,
+    );
     sim.send(fd, bytes(4 * PAGE_SIZE, 4));
     sim.shutdown(fd);
     expect(() => rx.completions()).toThrow(/^chunk 1$/);
@@ -133,13 +141,17 @@ describe("handlers that throw", () => {
     // A 2-entry CQ: the request ends with -ENOSPC after two chunks, so the re-arm logic runs.
     const { sim, rx, fd } = setup({ cqEntries: 2 });
     let got = 0;
-    rx.recv(fd, {
-      onData: (_: null, chunk, _o, length) => {
-        got += length;
-        rx.release(chunk);
-        if (got === 2 * PAGE_SIZE) throw new Error("once");
+    rx.recv(
+      fd,
+      {
+        onData: (_: null, chunk, _o, length) => {
+          got += length;
+          rx.release(chunk);
+          if (got === 2 * PAGE_SIZE) throw new Error("once");
+        },
       },
-    }, null);
+      null,
+    );
     sim.send(fd, bytes(6 * PAGE_SIZE, 5));
     sim.shutdown(fd);
     for (let i = 0; i < 50 && !rx.ended(0); i++) {

@@ -102,43 +102,55 @@ describe("ZCRX registration on this kernel", () => {
     }
   });
 
-  testIf(gate ?? needSetupFlag(IORING_SETUP_CQE_MIXED, "CQE_MIXED", "6.18"), "a CQE_MIXED ring passes the ring check and reaches the device check", () => {
-    const ring = Ring.create({ entries: 8, deferTaskrun: true, cqeMixed: true });
-    try {
-      expect(zcrxRingProblem(ring)).toBeNull();
-      const e = registerError(ring, { ifname: "lo" });
-      expect(e.code).toBe("EOPNOTSUPP");
-    } finally {
-      ring.close();
-    }
-  });
+  testIf(
+    gate ?? needSetupFlag(IORING_SETUP_CQE_MIXED, "CQE_MIXED", "6.18"),
+    "a CQE_MIXED ring passes the ring check and reaches the device check",
+    () => {
+      const ring = Ring.create({ entries: 8, deferTaskrun: true, cqeMixed: true });
+      try {
+        expect(zcrxRingProblem(ring)).toBeNull();
+        const e = registerError(ring, { ifname: "lo" });
+        expect(e.code).toBe("EOPNOTSUPP");
+      } finally {
+        ring.close();
+      }
+    },
+  );
 
-  testIf(eventsAccepted ? `this kernel (${kernelRelease()}) reports ZCRX_FEATURE_EVENT` : recvZc, "events: true is refused before the syscall with the 7.2 message", () => {
-    const ring = zcrxRing();
-    try {
-      const e = registerError(ring, { ifname: "lo", rxq: 0, events: true });
-      expect(e.code).toBe("EOPNOTSUPP");
-      expect(e.message).toMatch(/ZCRX events \(ZCRX_FEATURE_EVENT\) needs Linux 7\.2/);
-      expect(e.message).toContain(kernelRelease());
-      // Without the option the same registration gets as far as the kernel (which refuses lo).
-      expect(registerError(ring, { ifname: "lo", rxq: 0 }).syscall).toBe("IORING_REGISTER_ZCRX_IFQ");
-    } finally {
-      ring.close();
-    }
-  });
+  testIf(
+    eventsAccepted ? `this kernel (${kernelRelease()}) reports ZCRX_FEATURE_EVENT` : recvZc,
+    "events: true is refused before the syscall with the 7.2 message",
+    () => {
+      const ring = zcrxRing();
+      try {
+        const e = registerError(ring, { ifname: "lo", rxq: 0, events: true });
+        expect(e.code).toBe("EOPNOTSUPP");
+        expect(e.message).toMatch(/ZCRX events \(ZCRX_FEATURE_EVENT\) needs Linux 7\.2/);
+        expect(e.message).toContain(kernelRelease());
+        // Without the option the same registration gets as far as the kernel (which refuses lo).
+        expect(registerError(ring, { ifname: "lo", rxq: 0 }).syscall).toBe("IORING_REGISTER_ZCRX_IFQ");
+      } finally {
+        ring.close();
+      }
+    },
+  );
 
-  testIf(nodevAccepted ? `this kernel (${kernelRelease()}) accepts ZCRX_REG_NODEV` : recvZc, "NODEV is refused before the syscall with the 7.1 message", () => {
-    const ring = zcrxRing();
-    try {
-      const e = registerError(ring, { nodev: true });
-      expect(e.code).toBe("EOPNOTSUPP");
-      expect(e.message).toMatch(/ZCRX_REG_NODEV needs Linux 7\.1/);
-      expect(e.message).toContain(kernelRelease());
-      expect(kernelAtLeast("7.1")).toBe(false);
-    } finally {
-      ring.close();
-    }
-  });
+  testIf(
+    nodevAccepted ? `this kernel (${kernelRelease()}) accepts ZCRX_REG_NODEV` : recvZc,
+    "NODEV is refused before the syscall with the 7.1 message",
+    () => {
+      const ring = zcrxRing();
+      try {
+        const e = registerError(ring, { nodev: true });
+        expect(e.code).toBe("EOPNOTSUPP");
+        expect(e.message).toMatch(/ZCRX_REG_NODEV needs Linux 7\.1/);
+        expect(e.message).toContain(kernelRelease());
+        expect(kernelAtLeast("7.1")).toBe(false);
+      } finally {
+        ring.close();
+      }
+    },
+  );
 
   testIf(recvZc, "arguments are checked before anything reaches the kernel", () => {
     const ring = zcrxRing();
@@ -162,34 +174,48 @@ describe("ZCRX registration on this kernel", () => {
     expect(() => registerZcrxIfq(ring, { ifname: "lo" })).toThrow(/closed/);
   });
 
-  testIf(queryZcrx() ? null : `IO_URING_QUERY_ZCRX needs Linux ${ZCRX_SINCE.query}+, this kernel is ${kernelRelease()}`, "IO_URING_QUERY_ZCRX reports a usable refill header", () => {
-    const q = queryZcrx()!;
-    expect(q.rqHeader.size).toBeGreaterThan(0);
-    expect(q.rqHeader.alignment & (q.rqHeader.alignment - 1)).toBe(0);
-  });
+  testIf(
+    queryZcrx() ? null : `IO_URING_QUERY_ZCRX needs Linux ${ZCRX_SINCE.query}+, this kernel is ${kernelRelease()}`,
+    "IO_URING_QUERY_ZCRX reports a usable refill header",
+    () => {
+      const q = queryZcrx()!;
+      expect(q.rqHeader.size).toBeGreaterThan(0);
+      expect(q.rqHeader.alignment & (q.rqHeader.alignment - 1)).toBe(0);
+    },
+  );
 
-  testIf(queryZcrx() ? `this kernel (${kernelRelease()}) answers IO_URING_QUERY_ZCRX` : null, "without IO_URING_QUERY_ZCRX the query says null (6.18 and older)", () => {
-    expect(queryZcrx()).toBeNull();
-  });
+  testIf(
+    queryZcrx() ? `this kernel (${kernelRelease()}) answers IO_URING_QUERY_ZCRX` : null,
+    "without IO_URING_QUERY_ZCRX the query says null (6.18 and older)",
+    () => {
+      expect(queryZcrx()).toBeNull();
+    },
+  );
 });
 
 // Tier 4: a NIC that can do it, named by the environment.
 const hwIf = process.env.BUN_URING_ZCRX_IFNAME;
 const hwRxq = Number(process.env.BUN_URING_ZCRX_RXQ ?? "NaN");
-const hw = needEnv("BUN_URING_ZCRX_IFNAME", "registering on a zero-copy NIC") ?? (Number.isInteger(hwRxq) ? null : "registering on a zero-copy NIC needs BUN_URING_ZCRX_RXQ to be set");
+const hw =
+  needEnv("BUN_URING_ZCRX_IFNAME", "registering on a zero-copy NIC") ??
+  (Number.isInteger(hwRxq) ? null : "registering on a zero-copy NIC needs BUN_URING_ZCRX_RXQ to be set");
 
 describe("ZCRX registration on a hardware queue", () => {
-  testIf(hw ?? root, "BUN_URING_ZCRX_IFNAME / BUN_URING_ZCRX_RXQ register, map the refill ring, and flush where supported", () => {
-    const ring = zcrxRing();
-    try {
-      const ifq = registerZcrxIfq(ring, { ifname: hwIf!, rxq: hwRxq, areaBytes: 4 * 1024 * 1024 });
-      expect(ifq.rqEntries & (ifq.rqEntries - 1)).toBe(0);
-      expect(ifq.refill.rqes).toBeGreaterThanOrEqual(8);
-      const rx = ifq.receiver();
-      expect(rx.publish()).toBe(0);
-      ifq.close();
-    } finally {
-      ring.close();
-    }
-  });
+  testIf(
+    hw ?? root,
+    "BUN_URING_ZCRX_IFNAME / BUN_URING_ZCRX_RXQ register, map the refill ring, and flush where supported",
+    () => {
+      const ring = zcrxRing();
+      try {
+        const ifq = registerZcrxIfq(ring, { ifname: hwIf!, rxq: hwRxq, areaBytes: 4 * 1024 * 1024 });
+        expect(ifq.rqEntries & (ifq.rqEntries - 1)).toBe(0);
+        expect(ifq.refill.rqes).toBeGreaterThanOrEqual(8);
+        const rx = ifq.receiver();
+        expect(rx.publish()).toBe(0);
+        ifq.close();
+      } finally {
+        ring.close();
+      }
+    },
+  );
 });

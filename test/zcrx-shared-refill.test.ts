@@ -23,7 +23,8 @@ describe("a refill ring shared by producers in Workers", () => {
     const lock = new RefillLock();
     const returned = new Uint32Array(buffers);
     const bad: string[] = [];
-    let head = 0, consumed = 0;
+    let head = 0,
+      consumed = 0;
     const total = buffers * ROUNDS;
 
     // The kernel side: consume whatever is published, as io_zcrx_ring_refill does.
@@ -33,7 +34,10 @@ describe("a refill ring shared by producers in Workers", () => {
       if (n > ENTRIES && bad.length < 5) bad.push(`tail ${tail} is ${n} entries past head ${head}`);
       for (let k = 0; k < Math.min(n, ENTRIES); k++) {
         const w = (layout.rqes >> 2) + ((head + k) & (ENTRIES - 1)) * 4;
-        const off = words[w]!, hi = words[w + 1]!, len = words[w + 2]!, pad = words[w + 3]!;
+        const off = words[w]!,
+          hi = words[w + 1]!,
+          len = words[w + 2]!,
+          pad = words[w + 3]!;
         const buf = off / PAGE_SIZE;
         if (hi !== 0 || pad !== 0 || len !== PAGE_SIZE || !Number.isInteger(buf) || buf >= buffers) {
           if (bad.length < 5) bad.push(`entry ${head + k}: off ${off} hi ${hi} len ${len} pad ${pad}`);
@@ -44,13 +48,29 @@ describe("a refill ring shared by producers in Workers", () => {
       Atomics.store(words, layout.head >> 2, head);
     };
 
-    const workers = Array.from({ length: WORKERS }, () => new Worker(new URL("./fixtures/zcrx-refill-producer.ts", import.meta.url)));
-    const done = workers.map((w, i) => new Promise<{ released: number; published: number; publishes: number }>((resolve, reject) => {
-      w.onmessage = (e) => resolve(e.data);
-      w.onerror = (e) => reject(e);
-      const job: ProducerJob = { area, refill, layout, lock: lock.buffer, bufferBytes: PAGE_SIZE, first: i * BUFFERS_EACH, count: BUFFERS_EACH, rounds: ROUNDS, publishEvery: 7 };
-      w.postMessage(job);
-    }));
+    const workers = Array.from(
+      { length: WORKERS },
+      () => new Worker(new URL("./fixtures/zcrx-refill-producer.ts", import.meta.url)),
+    );
+    const done = workers.map(
+      (w, i) =>
+        new Promise<{ released: number; published: number; publishes: number }>((resolve, reject) => {
+          w.onmessage = (e) => resolve(e.data);
+          w.onerror = (e) => reject(e);
+          const job: ProducerJob = {
+            area,
+            refill,
+            layout,
+            lock: lock.buffer,
+            bufferBytes: PAGE_SIZE,
+            first: i * BUFFERS_EACH,
+            count: BUFFERS_EACH,
+            rounds: ROUNDS,
+            publishEvery: 7,
+          };
+          w.postMessage(job);
+        }),
+    );
     let finished = false;
     const all = Promise.all(done).finally(() => (finished = true));
     const deadline = performance.now() + 60_000;

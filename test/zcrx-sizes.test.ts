@@ -1,6 +1,13 @@
 // Tier 1: the refill ring size helper, table-driven, and its refusals.
 import { describe, expect, test } from "bun:test";
-import { refillRingBytes, refillRingBytesWithStats, refillStatsOffset, areaChunks, roundUpPowerOfTwo, DEFAULT_REFILL_HEADER } from "../src/zcrx/sizes.ts";
+import {
+  refillRingBytes,
+  refillRingBytesWithStats,
+  refillStatsOffset,
+  areaChunks,
+  roundUpPowerOfTwo,
+  DEFAULT_REFILL_HEADER,
+} from "../src/zcrx/sizes.ts";
 import { PAGE_SIZE } from "../src/ring/memory.ts";
 
 describe("refillRingBytes", () => {
@@ -57,7 +64,11 @@ describe("areaChunks", () => {
 
 describe("refill region with 7.2's copy counters", () => {
   test("struct zcrx_stats sits after the last entry on its own cache line, inside the region", () => {
-    for (const [entries, hdr] of [[64, { size: 64, alignment: 64 }], [256, { size: 8, alignment: 8 }], [4096, DEFAULT_REFILL_HEADER]] as const) {
+    for (const [entries, hdr] of [
+      [64, { size: 64, alignment: 64 }],
+      [256, { size: 8, alignment: 8 }],
+      [4096, DEFAULT_REFILL_HEADER],
+    ] as const) {
       const at = refillStatsOffset(entries, hdr);
       const rqesEnd = Math.ceil(hdr.size / hdr.alignment) * hdr.alignment + entries * 16;
       expect(at).toBeGreaterThanOrEqual(rqesEnd);

@@ -23,24 +23,50 @@ export function percentile(xs: readonly number[], p: number): number {
 }
 
 /** Print rows under headers, columns aligned; numbers get `digits` decimals. */
-export function printTable(headers: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | number>>, digits = 2): void {
-  const cells = rows.map((r) => r.map((v) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(digits)) : v)));
+export function printTable(
+  headers: readonly string[],
+  rows: ReadonlyArray<ReadonlyArray<string | number>>,
+  digits = 2,
+): void {
+  const cells = rows.map((r) =>
+    r.map((v) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(digits)) : v)),
+  );
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? "").length)));
-  const line = (r: readonly string[]) => r.map((v, i) => (i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join("  ");
+  const line = (r: readonly string[]) =>
+    r.map((v, i) => (i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join("  ");
   console.log(line(headers));
   console.log(widths.map((w) => "-".repeat(w)).join("  "));
   for (const r of cells) console.log(line(r));
 }
 
-export type FlagSpec = Record<string, { type: "number" | "string" | "boolean"; default?: number | string | boolean; help: string }>;
+export type FlagSpec = Record<
+  string,
+  { type: "number" | "string" | "boolean"; default?: number | string | boolean; help: string }
+>;
 
 /** Parse `--name value` / `--name=value` / `--flag` against a spec, through the tools' shared
  * convention (scripts/lib/cli.ts): `--help` prints the usage and the spec, a wrong flag is a
  * one-line usage error (exit 2). */
-export function parseFlags<T extends Record<string, number | string | boolean>>(argv: readonly string[], spec: FlagSpec, usage: string): T {
-  const help = [usage, ...Object.entries(spec).map(([k, v]) => `  --${k}${v.type === "boolean" ? "" : ` <${v.type}>`}  ${v.help}${v.default !== undefined ? ` (default ${v.default})` : ""}`), "  -h, --help  this text"].join("\n");
+export function parseFlags<T extends Record<string, number | string | boolean>>(
+  argv: readonly string[],
+  spec: FlagSpec,
+  usage: string,
+): T {
+  const help = [
+    usage,
+    ...Object.entries(spec).map(
+      ([k, v]) =>
+        `  --${k}${v.type === "boolean" ? "" : ` <${v.type}>`}  ${v.help}${v.default !== undefined ? ` (default ${v.default})` : ""}`,
+    ),
+    "  -h, --help  this text",
+  ].join("\n");
   const cli = { name: basename(process.argv[1] ?? "bench").replace(/\.ts$/, ""), usage: help };
-  const options = Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, { type: v.type === "boolean" ? "boolean" as const : "string" as const }]));
+  const options = Object.fromEntries(
+    Object.entries(spec).map(([k, v]) => [
+      k,
+      { type: v.type === "boolean" ? ("boolean" as const) : ("string" as const) },
+    ]),
+  );
   const { values } = parseCli(cli, [...argv], options);
   const out: Record<string, number | string | boolean> = {};
   for (const [k, v] of Object.entries(spec)) if (v.default !== undefined) out[k] = v.default;
@@ -48,7 +74,8 @@ export function parseFlags<T extends Record<string, number | string | boolean>>(
     if (raw === undefined || k === "help") continue;
     if (spec[k]!.type === "number") {
       const n = Number(raw);
-      if (typeof raw !== "string" || raw.trim() === "" || !Number.isFinite(n)) usageExit(cli, `--${k} must be a number, got ${raw}`);
+      if (typeof raw !== "string" || raw.trim() === "" || !Number.isFinite(n))
+        usageExit(cli, `--${k} must be a number, got ${raw}`);
       out[k] = n;
     } else out[k] = raw;
   }

@@ -56,4 +56,6 @@ await Promise.all(served);
 const inflight = ring.inflight;
 if (inflight !== 0) mismatch(`${inflight} operations still in flight after every socket closed`);
 const total = totals.reduce((a, b) => a + b, 0);
-console.log(`echo: ${conns} connections x ${bytes} bytes echoed byte-exact (${total} bytes, ${ms.toFixed(1)} ms), 0 operations in flight`);
+console.log(
+  `echo: ${conns} connections x ${bytes} bytes echoed byte-exact (${total} bytes, ${ms.toFixed(1)} ms), 0 operations in flight`,
+);

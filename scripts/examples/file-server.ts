@@ -8,7 +8,15 @@
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openRing, FixedBufferPool, ZcSender, UringError, type AsyncRing, type TcpSocket, type ZcUsage } from "../../src/index.ts";
+import {
+  openRing,
+  FixedBufferPool,
+  ZcSender,
+  UringError,
+  type AsyncRing,
+  type TcpSocket,
+  type ZcUsage,
+} from "../../src/index.ts";
 import { prepReadFixed } from "../../src/raw.ts";
 import { ERRNO } from "../../src/abi/index.ts";
 import { firstDifference, mismatch, parseArgs, pattern } from "./lib.ts";
@@ -33,7 +41,14 @@ function onReadCqe(st: ReadState, res: number): void {
 }
 
 /** READ_FIXED of `len` bytes at `offset` of `fd` into pool buffer `index`. */
-function readFixed(r: AsyncRing, pool: FixedBufferPool, fd: number, index: number, offset: number, len: number): Promise<number> {
+function readFixed(
+  r: AsyncRing,
+  pool: FixedBufferPool,
+  fd: number,
+  index: number,
+  offset: number,
+  len: number,
+): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     const ring = r.ring;
     const ud = ring.ops.add(onReadCqe, { resolve, reject });
@@ -67,7 +82,8 @@ async function sendFile(r: AsyncRing, pool: FixedBufferPool, sock: TcpSocket, fd
     }
     const len = Math.min(pool.bufferSize, size - offset);
     const n = await readFixed(r, pool, fd, index, offset, len);
-    if (n !== len) throw new UringError("IORING_OP_READ_FIXED", ERRNO.EIO!, `short read: ${n} of ${len} bytes at ${offset}`);
+    if (n !== len)
+      throw new UringError("IORING_OP_READ_FIXED", ERRNO.EIO!, `short read: ${n} of ${len} bytes at ${offset}`);
     zc.sendFixed(index, n, index);
     r.loop.kick();
     offset += n;

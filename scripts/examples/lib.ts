@@ -7,21 +7,40 @@ import { parseCli, usageExit } from "../lib/cli.ts";
  * tools' shared convention (scripts/lib/cli.ts): `--help` lists the flags with their defaults, a
  * wrong one is a one-line usage error (exit 2). `aliases` maps a one-letter short name to its long
  * one (`{ i: "ifname" }`). */
-export function parseArgs(argv: readonly string[], defaults: Record<string, string | number | boolean>, aliases: Record<string, string> = {}): Record<string, string | number | boolean> {
+export function parseArgs(
+  argv: readonly string[],
+  defaults: Record<string, string | number | boolean>,
+  aliases: Record<string, string> = {},
+): Record<string, string | number | boolean> {
   const script = basename(process.argv[1] ?? "example.ts");
   const shortOf = Object.fromEntries(Object.entries(aliases).map(([short, long]) => [long, short]));
-  const usage = `usage: bun scripts/examples/${script} [flags]\n\n` + Object.entries(defaults)
-    .map(([k, d]) => `  ${shortOf[k] ? `-${shortOf[k]}, ` : ""}--${k}${typeof d === "boolean" ? "" : typeof d === "number" ? " N" : " S"}   (default ${JSON.stringify(d)})`)
-    .join("\n") + "\n  -h, --help   this text";
+  const usage =
+    `usage: bun scripts/examples/${script} [flags]\n\n` +
+    Object.entries(defaults)
+      .map(
+        ([k, d]) =>
+          `  ${shortOf[k] ? `-${shortOf[k]}, ` : ""}--${k}${typeof d === "boolean" ? "" : typeof d === "number" ? " N" : " S"}   (default ${JSON.stringify(d)})`,
+      )
+      .join("\n") +
+    "\n  -h, --help   this text";
   const cli = { name: script.replace(/\.ts$/, ""), usage };
-  const options = Object.fromEntries(Object.entries(defaults).map(([k, d]) => [k, { type: typeof d === "boolean" ? "boolean" as const : "string" as const, ...(shortOf[k] ? { short: shortOf[k] } : {}) }]));
+  const options = Object.fromEntries(
+    Object.entries(defaults).map(([k, d]) => [
+      k,
+      {
+        type: typeof d === "boolean" ? ("boolean" as const) : ("string" as const),
+        ...(shortOf[k] ? { short: shortOf[k] } : {}),
+      },
+    ]),
+  );
   const { values } = parseCli(cli, [...argv], options);
   const out: Record<string, string | number | boolean> = { ...defaults };
   for (const [k, v] of Object.entries(values as Record<string, string | boolean | undefined>)) {
     if (v === undefined || k === "help") continue;
     if (typeof defaults[k] === "number") {
       const n = Number(v);
-      if (typeof v !== "string" || v.trim() === "" || !Number.isFinite(n)) usageExit(cli, `--${k} must be a number, got ${v}`);
+      if (typeof v !== "string" || v.trim() === "" || !Number.isFinite(n))
+        usageExit(cli, `--${k} must be a number, got ${v}`);
       out[k] = n;
     } else out[k] = v;
   }

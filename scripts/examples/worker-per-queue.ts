@@ -38,9 +38,10 @@ let exporter: { ring: Ring; ifq: ZcrxIfq; lock: RefillLock; fds: number[] } | nu
 if (shared) {
   const ring = Ring.create({ entries: 64, deferTaskrun: true, cqe32: true });
   try {
-    const ifq = mode === "hardware"
-      ? ZcrxIfq.register(ring, { ifname: args.ifname as string, rxq: args.rxq as number, refillMemory: "user" })
-      : ZcrxIfq.register(ring, { nodev: true, refillMemory: "user" });
+    const ifq =
+      mode === "hardware"
+        ? ZcrxIfq.register(ring, { ifname: args.ifname as string, rxq: args.rxq as number, refillMemory: "user" })
+        : ZcrxIfq.register(ring, { nodev: true, refillMemory: "user" });
     exporter = { ring, ifq, lock: new RefillLock(), fds: Array.from({ length: workers }, () => ifq.export()) };
   } catch (e) {
     ring.close();
@@ -86,7 +87,9 @@ pool.forEach((w, index) =>
     ifname: args.ifname,
     rxq: (args.rxq as number) + (shared ? 0 : index),
     port: mode === "hardware" ? (args.port as number) + index : 0,
-    shared: exporter ? { fd: exporter.fds[index]!, queue: exporter.ifq.postable(), lock: exporter.lock.buffer } : undefined,
+    shared: exporter
+      ? { fd: exporter.fds[index]!, queue: exporter.ifq.postable(), lock: exporter.lock.buffer }
+      : undefined,
   }),
 );
 
@@ -134,5 +137,11 @@ for (const r of results) {
 }
 const total = results.reduce((a, r) => a + r.result!.bytes, 0);
 const chunks = results.map((r) => r.result!.chunks).join("/");
-const what = shared ? "ring, one queue shared through ZCRX_REG_IMPORT" : mode === "simulate" ? "simulated queue" : "ring";
-console.log(`worker-per-queue (${mode}${shared ? ", shared queue" : ""}): ${workers} Workers, each with its own ${what}, received ${total} bytes byte-exact (chunks per Worker ${chunks})`);
+const what = shared
+  ? "ring, one queue shared through ZCRX_REG_IMPORT"
+  : mode === "simulate"
+    ? "simulated queue"
+    : "ring";
+console.log(
+  `worker-per-queue (${mode}${shared ? ", shared queue" : ""}): ${workers} Workers, each with its own ${what}, received ${total} bytes byte-exact (chunks per Worker ${chunks})`,
+);

@@ -1,8 +1,15 @@
 // The Worker of worker-per-queue.ts: one ring, one queue (or one loopback listener), one stream
 // of bytes checked against the pattern its index selects.
 import {
-  openRing, Ring, ZcrxIfq, importZcrx, sharedQueueFrom, RefillLock, UringError,
-  type PostableZcrxQueue, type ZcrxReceiver,
+  openRing,
+  Ring,
+  ZcrxIfq,
+  importZcrx,
+  sharedQueueFrom,
+  RefillLock,
+  UringError,
+  type PostableZcrxQueue,
+  type ZcrxReceiver,
 } from "../../src/index.ts";
 import { tcpListen, tcpAccept, closeQuietly } from "../../src/sync.ts";
 import { SimulatedZcrx } from "../../src/testing/index.ts";
@@ -35,7 +42,9 @@ async function socketMode(job: Job): Promise<void> {
   const l = ring.listen({ host: "127.0.0.1", port: 0 });
   self.postMessage({ index: job.index, ready: { port: l.port } });
   const sock = await l.accept();
-  let n = 0, chunks = 0, badAt = -1;
+  let n = 0,
+    chunks = 0,
+    badAt = -1;
   for await (const chunk of sock.recv()) {
     badAt = check(expect, n, chunk, badAt);
     n += chunk.length;
@@ -46,21 +55,34 @@ async function socketMode(job: Job): Promise<void> {
   self.postMessage({ index: job.index, result: { bytes: n, chunks, badAt, inflight: ring.inflight } });
 }
 
-function zcrxRun(rx: ZcrxReceiver, fd: number, expect: Uint8Array | null, feed: () => void): { bytes: number; chunks: number; badAt: number } {
-  let n = 0, chunks = 0, badAt = -1, ended = false, res = 0;
-  rx.recv(fd, {
-    onData(_c: null, chunk: number) {
-      const v = rx.view(chunk);
-      if (expect) badAt = check(expect, n, v, badAt);
-      n += v.length;
-      chunks++;
-      rx.release(chunk);
+function zcrxRun(
+  rx: ZcrxReceiver,
+  fd: number,
+  expect: Uint8Array | null,
+  feed: () => void,
+): { bytes: number; chunks: number; badAt: number } {
+  let n = 0,
+    chunks = 0,
+    badAt = -1,
+    ended = false,
+    res = 0;
+  rx.recv(
+    fd,
+    {
+      onData(_c: null, chunk: number) {
+        const v = rx.view(chunk);
+        if (expect) badAt = check(expect, n, v, badAt);
+        n += v.length;
+        chunks++;
+        rx.release(chunk);
+      },
+      onEnd(_c: null, r: number) {
+        ended = true;
+        res = r;
+      },
     },
-    onEnd(_c: null, r: number) {
-      ended = true;
-      res = r;
-    },
-  }, null);
+    null,
+  );
   const deadline = performance.now() + 30_000;
   while (!ended && performance.now() < deadline) {
     feed();
@@ -100,7 +122,10 @@ function zcrxMode(job: Job): void {
       const imported = importZcrx(ring, job.shared.fd, sharedQueueFrom(job.shared.queue));
       rx = imported.receiver({ refillLock: new RefillLock(job.shared.lock) });
     } else {
-      ifq = job.mode === "hardware" ? ZcrxIfq.register(ring, { ifname: job.ifname, rxq: job.rxq }) : ZcrxIfq.register(ring, { nodev: true });
+      ifq =
+        job.mode === "hardware"
+          ? ZcrxIfq.register(ring, { ifname: job.ifname, rxq: job.rxq })
+          : ZcrxIfq.register(ring, { nodev: true });
       rx = ifq.receiver();
     }
   } catch (e) {

@@ -16,7 +16,8 @@ const size = args.size as number;
 
 /** The application's receive loop: verify each chunk in place, release it, count. */
 async function consume(stream: ZcrxStream, expect: Uint8Array): Promise<{ bytes: number; chunks: number }> {
-  let bytes = 0, chunks = 0;
+  let bytes = 0,
+    chunks = 0;
   for await (const chunk of stream) {
     const d = chunk.data;
     if (!Buffer.from(d.buffer, d.byteOffset, d.byteLength).equals(expect.subarray(bytes, bytes + d.byteLength))) {
@@ -32,7 +33,10 @@ async function consume(stream: ZcrxStream, expect: Uint8Array): Promise<{ bytes:
 function report(kind: string, got: { bytes: number; chunks: number }, stream: ZcrxStream): void {
   if (got.bytes !== size) mismatch(`${kind}: received ${got.bytes} of ${size} bytes`);
   const s = stream.stats;
-  console.log(`zcrx-async (${kind}): ${got.bytes} bytes in ${got.chunks} chunks, byte-exact, all released; ` + `${s.published} refills in ${s.publishes} publishes (${s.batchMean.toFixed(1)} per publish), ${s.starvations} times the area ran dry`);
+  console.log(
+    `zcrx-async (${kind}): ${got.bytes} bytes in ${got.chunks} chunks, byte-exact, all released; ` +
+      `${s.published} refills in ${s.publishes} publishes (${s.batchMean.toFixed(1)} per publish), ${s.starvations} times the area ran dry`,
+  );
 }
 
 if (args.simulate) {

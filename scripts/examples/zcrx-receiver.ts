@@ -37,26 +37,30 @@ interface Tally {
  * releasing every chunk as soon as it was read. */
 function receive(rx: ZcrxReceiver, fd: number, expect: Uint8Array | null, drive: () => void): Tally {
   const t: Tally = { bytes: 0, chunks: 0, bad: -1, ended: false, res: 0 };
-  rx.recv(fd, {
-    onData(_ctx: null, chunk: number, _offset: number, length: number) {
-      const view = rx.view(chunk);
-      if (expect !== null && t.bad < 0) {
-        for (let i = 0; i < length; i++) {
-          if (view[i] !== expect[t.bytes + i]) {
-            t.bad = t.bytes + i;
-            break;
+  rx.recv(
+    fd,
+    {
+      onData(_ctx: null, chunk: number, _offset: number, length: number) {
+        const view = rx.view(chunk);
+        if (expect !== null && t.bad < 0) {
+          for (let i = 0; i < length; i++) {
+            if (view[i] !== expect[t.bytes + i]) {
+              t.bad = t.bytes + i;
+              break;
+            }
           }
         }
-      }
-      t.bytes += length;
-      t.chunks++;
-      rx.release(chunk);
+        t.bytes += length;
+        t.chunks++;
+        rx.release(chunk);
+      },
+      onEnd(_ctx: null, res: number) {
+        t.ended = true;
+        t.res = res;
+      },
     },
-    onEnd(_ctx: null, res: number) {
-      t.ended = true;
-      t.res = res;
-    },
-  }, null);
+    null,
+  );
   const deadline = performance.now() + 30_000;
   while (!t.ended) {
     if (performance.now() > deadline) mismatch(`stream did not end within 30 s (${t.bytes} bytes received)`);
@@ -70,7 +74,9 @@ function report(kind: string, t: Tally, expected: number | null, extra = ""): vo
   if (t.res < 0) mismatch(`${kind}: the stream ended with ${new UringError("IORING_OP_RECV_ZC", -t.res).code}`);
   if (expected !== null && t.bytes !== expected) mismatch(`${kind}: received ${t.bytes} of ${expected} bytes`);
   if (t.bad >= 0) mismatch(`${kind}: byte ${t.bad} differs from what was sent`);
-  console.log(`zcrx-receiver (${kind}): ${t.bytes} bytes in ${t.chunks} chunks, read in place and released${expected !== null ? ", byte-exact" : ""}${extra}`);
+  console.log(
+    `zcrx-receiver (${kind}): ${t.bytes} bytes in ${t.chunks} chunks, read in place and released${expected !== null ? ", byte-exact" : ""}${extra}`,
+  );
 }
 
 if (args.simulate) {

@@ -10,10 +10,15 @@ import { MB, startWindow, type LabRow } from "./report.ts";
  * those each write() accepted; a partial write's rest goes out first after the next drain. */
 export async function bunSend(host: string, port: number, size: number, seconds: number): Promise<LabRow> {
   const payload = fillPattern(new Uint8Array(size));
-  let bytes = 0, writes = 0, pending = 0;
+  let bytes = 0,
+    writes = 0,
+    pending = 0;
   let done!: () => void;
   let failed!: (e: Error) => void;
-  const closed = new Promise<void>((res, rej) => { done = res; failed = rej; });
+  const closed = new Promise<void>((res, rej) => {
+    done = res;
+    failed = rej;
+  });
   let stop = startWindow();
   let end = 0;
   const pump = (s: Bun.Socket<undefined>) => {
@@ -39,16 +44,36 @@ export async function bunSend(host: string, port: number, size: number, seconds:
       },
       drain: pump,
       data() {},
-      close() { done(); },
-      error(_s, e) { failed(e); },
-      connectError(_s, e) { failed(e); },
+      close() {
+        done();
+      },
+      error(_s, e) {
+        failed(e);
+      },
+      connectError(_s, e) {
+        failed(e);
+      },
     },
   });
   await closed;
   const w = stop();
   return {
-    role: "send", proto: "tcp", family: host.includes(":") ? "ipv6" : "ipv4", mode: "bun", size, bytes, seconds: w.seconds, mb_s: bytes / MB / w.seconds, ops: writes,
-    cpu_user_s: w.cpu_user_s, cpu_sys_s: w.cpu_sys_s, cpu_pct: w.cpu_pct, zc_pct: null, copied_pct: null, errors: 0, note: "Bun.connect -> Bun.listen, default options (copies)",
+    role: "send",
+    proto: "tcp",
+    family: host.includes(":") ? "ipv6" : "ipv4",
+    mode: "bun",
+    size,
+    bytes,
+    seconds: w.seconds,
+    mb_s: bytes / MB / w.seconds,
+    ops: writes,
+    cpu_user_s: w.cpu_user_s,
+    cpu_sys_s: w.cpu_sys_s,
+    cpu_pct: w.cpu_pct,
+    zc_pct: null,
+    copied_pct: null,
+    errors: 0,
+    note: "Bun.connect -> Bun.listen, default options (copies)",
   };
 }
 
@@ -60,8 +85,12 @@ if (import.meta.main) {
     hostname: host,
     port: 0,
     socket: {
-      open() { cpu0 = process.cpuUsage(); },
-      data(_s, d) { bytes += d.length; },
+      open() {
+        cpu0 = process.cpuUsage();
+      },
+      data(_s, d) {
+        bytes += d.length;
+      },
       close() {
         const cpu = process.cpuUsage(cpu0);
         console.log(JSON.stringify({ bytes, cpu_s: (cpu.user + cpu.system) / 1e6 }));

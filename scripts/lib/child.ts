@@ -10,7 +10,10 @@ export interface ListeningChild {
 }
 
 /** Spawn `argv`, wait for the listening line on `portOn`, and keep reading both streams to the end. */
-export async function spawnListening(argv: string[], o: { portOn?: "stdout" | "stderr"; cwd?: string } = {}): Promise<ListeningChild> {
+export async function spawnListening(
+  argv: string[],
+  o: { portOn?: "stdout" | "stderr"; cwd?: string } = {},
+): Promise<ListeningChild> {
   const portOn = o.portOn ?? "stdout";
   const child = Bun.spawn(argv, { cwd: o.cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const watched = portOn === "stdout" ? child.stdout : child.stderr;
@@ -28,7 +31,9 @@ export async function spawnListening(argv: string[], o: { portOn?: "stdout" | "s
     if (done) {
       await child.exited;
       const other = await new Response(portOn === "stdout" ? child.stderr : child.stdout).text();
-      throw new Error(`${argv.slice(0, 3).join(" ")} exited (${child.exitCode}) before listening: ${(text + other).trim()}`);
+      throw new Error(
+        `${argv.slice(0, 3).join(" ")} exited (${child.exitCode}) before listening: ${(text + other).trim()}`,
+      );
     }
     text += dec.decode(value, { stream: true });
   }
@@ -42,13 +47,19 @@ export async function spawnListening(argv: string[], o: { portOn?: "stdout" | "s
   const other = new Response(portOn === "stdout" ? child.stderr : child.stdout).text();
   const result = (async () => {
     const [watchedText, otherText, code] = await Promise.all([rest, other, child.exited]);
-    return portOn === "stdout" ? { code, out: watchedText, err: otherText } : { code, out: otherText, err: watchedText };
+    return portOn === "stdout"
+      ? { code, out: watchedText, err: otherText }
+      : { code, out: otherText, err: watchedText };
   })();
   return { port, result, kill: () => child.kill() };
 }
 
 /** The last line of `text` that is a JSON object, parsed; null when there is none. */
 export function lastJsonLine<T>(text: string): T | null {
-  const line = text.trim().split("\n").filter((l) => l.startsWith("{")).pop();
+  const line = text
+    .trim()
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .pop();
   return line ? (JSON.parse(line) as T) : null;
 }

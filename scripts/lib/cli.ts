@@ -24,7 +24,12 @@ export class ToolError extends Error {
   override name = "ToolError";
 }
 
-type OptionSpec = { type: "string" | "boolean"; short?: string; multiple?: boolean; default?: string | boolean | string[] | boolean[] };
+type OptionSpec = {
+  type: "string" | "boolean";
+  short?: string;
+  multiple?: boolean;
+  default?: string | boolean | string[] | boolean[];
+};
 
 export interface Cli {
   /** Tool name, the prefix of every message ("tx", "rx", "vm"). */
@@ -33,12 +38,23 @@ export interface Cli {
 }
 
 /** parseArgs with the shared convention: --help handled, its errors become one-line usage errors. */
-export function parseCli<O extends Record<string, OptionSpec>>(cli: Cli, argv: string[], options: O, o: { positionals?: boolean } = {}) {
+export function parseCli<O extends Record<string, OptionSpec>>(
+  cli: Cli,
+  argv: string[],
+  options: O,
+  o: { positionals?: boolean } = {},
+) {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { ...options, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: o.positionals ?? false });
+    parsed = parseArgs({
+      args: argv,
+      options: { ...options, help: { type: "boolean", short: "h" } },
+      strict: true,
+      allowPositionals: o.positionals ?? false,
+    });
   } catch (e) {
-    if (typeof (e as { code?: unknown }).code === "string" && (e as { code: string }).code.startsWith("ERR_PARSE_ARGS")) usageExit(cli, parseArgsMessage((e as Error).message));
+    if (typeof (e as { code?: unknown }).code === "string" && (e as { code: string }).code.startsWith("ERR_PARSE_ARGS"))
+      usageExit(cli, parseArgsMessage((e as Error).message));
     throw e;
   }
   if ((parsed.values as Record<string, unknown>).help) {
@@ -83,10 +99,15 @@ export async function runTool(cli: Cli, main: () => unknown): Promise<void> {
 }
 
 /** A number within [min, max] (integer unless `fraction`), or a UsageError naming the flag. */
-export function numberArg(flag: string, value: string, o: { min?: number; max?: number; fraction?: boolean } = {}): number {
+export function numberArg(
+  flag: string,
+  value: string,
+  o: { min?: number; max?: number; fraction?: boolean } = {},
+): number {
   const pattern = o.fraction ? /^-?\d+(\.\d+)?$/ : /^-?\d+$/;
   const n = pattern.test(value.trim()) ? Number(value) : NaN;
-  const min = o.min ?? 0, max = o.max ?? Number.MAX_SAFE_INTEGER;
+  const min = o.min ?? 0,
+    max = o.max ?? Number.MAX_SAFE_INTEGER;
   if (!Number.isFinite(n) || n < min || n > max) {
     const kind = o.fraction ? "a number" : "an integer";
     throw new UsageError(`${flag} must be ${kind} ${min}..${max}, got ${value}`);
@@ -101,7 +122,8 @@ export function sizeArg(flag: string, value: string, o: { min?: number; max?: nu
   const m = /^(\d+)([kKmMgG]?)$/.exec(value.trim());
   if (!m) throw new UsageError(`${flag}: not a size: ${value} (bytes, or a number with K, M or G)`);
   const n = Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!;
-  const min = o.min ?? 1, max = o.max ?? Number.MAX_SAFE_INTEGER;
+  const min = o.min ?? 1,
+    max = o.max ?? Number.MAX_SAFE_INTEGER;
   if (n < min) throw new UsageError(`${flag} must be at least ${min} bytes, got ${value}`);
   if (n > max) throw new UsageError(`${flag} must be at most ${max} bytes, got ${value}`);
   return n;
@@ -114,6 +136,7 @@ export function portArg(flag: string, value: string): number {
 
 /** One of `choices`, or a UsageError listing them. */
 export function choiceArg<T extends string>(flag: string, value: string, choices: readonly T[]): T {
-  if (!(choices as readonly string[]).includes(value)) throw new UsageError(`${flag} must be one of ${choices.join(", ")}, got ${value}`);
+  if (!(choices as readonly string[]).includes(value))
+    throw new UsageError(`${flag} must be one of ${choices.join(", ")}, got ${value}`);
   return value as T;
 }

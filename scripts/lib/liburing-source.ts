@@ -4,7 +4,17 @@
 // machine's apt state is never touched; the static library and the example are built with gcc in
 // a temporary directory, and the binary is kept in the cache so later runs need neither network
 // nor compiler.
-import { copyFileSync, chmodSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync, readFileSync } from "node:fs";
+import {
+  copyFileSync,
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  readFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { aptUpdate, archiveLine, privateApt } from "../vm/apt.ts";
@@ -27,9 +37,11 @@ export async function sendZerocopy(budgetMs = 120_000): Promise<Built> {
   const dir = ensureDir(interopCacheDir());
   const bin = join(dir, "send-zerocopy");
   const versionFile = join(dir, "send-zerocopy.version");
-  if (existsSync(bin) && existsSync(versionFile)) return { path: bin, version: readFileSync(versionFile, "utf8").trim() };
+  if (existsSync(bin) && existsSync(versionFile))
+    return { path: bin, version: readFileSync(versionFile, "utf8").trim() };
   for (const tool of ["gcc", "make", "apt-get", "dpkg-source"]) {
-    if (!which(tool)) return { skip: `${tool} is not installed (needed to fetch and build liburing's examples/send-zerocopy.c)` };
+    if (!which(tool))
+      return { skip: `${tool} is not installed (needed to fetch and build liburing's examples/send-zerocopy.c)` };
   }
   const deadline = Date.now() + budgetMs;
   let line: string;
@@ -40,13 +52,18 @@ export async function sendZerocopy(budgetMs = 120_000): Promise<Built> {
   }
   const apt = privateApt(defaultCacheDir(), `${LIBURING_SUITE}-src`, line);
   const updated = await aptUpdate(apt, deadline);
-  if (!updated.ok && !hasSourceLists(apt.dir)) return { skip: `cannot fetch the ${LIBURING_SUITE} source lists: ${updated.detail.split("\n").pop()}` };
+  if (!updated.ok && !hasSourceLists(apt.dir))
+    return { skip: `cannot fetch the ${LIBURING_SUITE} source lists: ${updated.detail.split("\n").pop()}` };
   const work = mkdtempSync(join(tmpdir(), "bun-uring-liburing-"));
   try {
     const got = await run(["apt-get", ...apt.options, "-q", "source", "liburing"], { cwd: work, deadline });
-    if (got.code !== 0) return { skip: `apt-get source liburing (${LIBURING_SUITE}) failed: ${(got.stderr || got.stdout).trim().split("\n").pop()}` };
+    if (got.code !== 0)
+      return {
+        skip: `apt-get source liburing (${LIBURING_SUITE}) failed: ${(got.stderr || got.stdout).trim().split("\n").pop()}`,
+      };
     const tree = readdirSync(work).find((n) => /^liburing-\d/.test(n));
-    if (!tree || !existsSync(join(work, tree, "examples", "send-zerocopy.c"))) return { skip: `the ${LIBURING_SUITE} liburing source has no examples/send-zerocopy.c` };
+    if (!tree || !existsSync(join(work, tree, "examples", "send-zerocopy.c")))
+      return { skip: `the ${LIBURING_SUITE} liburing source has no examples/send-zerocopy.c` };
     const src = join(work, tree);
     const version = tree.replace(/^liburing-/, "");
     // configure writes the headers the library needs (compat.h, io_uring_version.h); only the
@@ -54,7 +71,20 @@ export async function sendZerocopy(budgetMs = 120_000): Promise<Built> {
     await runChecked(["./configure", "--cc=gcc"], { cwd: src, deadline });
     await runChecked(["make", "-j2", "-C", "src", "liburing.a"], { cwd: src, deadline });
     const out = join(work, "send-zerocopy");
-    await runChecked(["gcc", "-O2", "-D_GNU_SOURCE", "-Isrc/include", "examples/send-zerocopy.c", "-o", out, "src/liburing.a", "-lpthread"], { cwd: src, deadline });
+    await runChecked(
+      [
+        "gcc",
+        "-O2",
+        "-D_GNU_SOURCE",
+        "-Isrc/include",
+        "examples/send-zerocopy.c",
+        "-o",
+        out,
+        "src/liburing.a",
+        "-lpthread",
+      ],
+      { cwd: src, deadline },
+    );
     // Copied next to its final name, then renamed: a concurrent run never sees half a binary.
     copyFileSync(out, `${bin}.tmp`);
     chmodSync(`${bin}.tmp`, 0o755);

@@ -53,7 +53,8 @@ export function receive(o: ReceiveOptions): number {
   const ring = Ring.create({ entries: 64, memory: "mmap" });
   const family = o.host.includes(":") ? "ipv6" : "ipv4";
   const fds: number[] = [];
-  let totalMismatches = 0, rows = 0;
+  let totalMismatches = 0,
+    rows = 0;
   try {
     if (o.proto === "tcp") {
       const l = tcpListen(ring, { host: o.host, port: o.port, backlog: 4 });
@@ -69,12 +70,26 @@ export function receive(o: ReceiveOptions): number {
           const loop: RecvLoop = new RecvLoop(ring, fd, {
             bufferSize: TCP_BUFFER,
             discard: o.discard && !checker,
-            onData: checker ? (b) => { if (!checker.matches(b, loop.bytes - b.length)) mismatches++; } : undefined,
+            onData: checker
+              ? (b) => {
+                  if (!checker.matches(b, loop.bytes - b.length)) mismatches++;
+                }
+              : undefined,
           });
           while (!loop.done) ring.run(1, 250);
           const w = stop();
           totalMismatches += mismatches;
-          o.onResult(row(o, family, loop.bytes, loop.recvs, w, checker ? (mismatches ? `${mismatches} chunks differ from the pattern` : "pattern verified") : ""), { drops: null, mismatches: checker ? mismatches : null, error: loop.error?.message ?? null });
+          o.onResult(
+            row(
+              o,
+              family,
+              loop.bytes,
+              loop.recvs,
+              w,
+              checker ? (mismatches ? `${mismatches} chunks differ from the pattern` : "pattern verified") : "",
+            ),
+            { drops: null, mismatches: checker ? mismatches : null, error: loop.error?.message ?? null },
+          );
         } finally {
           closeQuietly(fd);
         }
@@ -89,7 +104,10 @@ export function receive(o: ReceiveOptions): number {
       let dropsBase = udpDrops(u.fd) ?? 0;
       o.onListening(u.address.port);
       const checker = o.verify ? new PatternChecker(UDP_BUFFER) : null;
-      let bytes = 0, datagrams = 0, wrongSize = 0, wrongData = 0;
+      let bytes = 0,
+        datagrams = 0,
+        wrongSize = 0,
+        wrongData = 0;
       const loop = new RecvLoop(ring, u.fd, {
         bufferSize: UDP_BUFFER,
         onData: (b) => {
@@ -104,7 +122,9 @@ export function receive(o: ReceiveOptions): number {
         while (datagrams === 0 && !loop.done) ring.run(1, 250);
         if (loop.done) throw loop.error ?? new ToolError("the UDP receive loop ended without an error");
         const stop = startWindow();
-        let last = stop(), lastCount = datagrams, lastAt = performance.now();
+        let last = stop(),
+          lastCount = datagrams,
+          lastAt = performance.now();
         while (performance.now() - lastAt < o.silenceMs && !loop.done) {
           ring.run(1, 50);
           if (datagrams !== lastCount) {
@@ -121,8 +141,14 @@ export function receive(o: ReceiveOptions): number {
         const checks = o.size !== null || checker !== null;
         const note = [
           `${drops} dropped`,
-          checks ? (mismatches ? `${wrongSize} of the wrong size, ${wrongData} differ from the pattern` : `${o.size !== null ? `every datagram ${o.size} bytes` : ""}${o.size !== null && checker ? ", " : ""}${checker ? "pattern verified" : ""}`) : "",
-        ].filter(Boolean).join("; ");
+          checks
+            ? mismatches
+              ? `${wrongSize} of the wrong size, ${wrongData} differ from the pattern`
+              : `${o.size !== null ? `every datagram ${o.size} bytes` : ""}${o.size !== null && checker ? ", " : ""}${checker ? "pattern verified" : ""}`
+            : "",
+        ]
+          .filter(Boolean)
+          .join("; ");
         const r = row(o, family, bytes, datagrams, last, note);
         r.size = o.size;
         o.onResult(r, { drops, mismatches: checks ? mismatches : null, error: loop.error?.message ?? null });
@@ -137,9 +163,30 @@ export function receive(o: ReceiveOptions): number {
   return totalMismatches;
 }
 
-function row(o: ReceiveOptions, family: "ipv4" | "ipv6", bytes: number, ops: number, w: ReturnType<ReturnType<typeof startWindow>>, note: string): LabRow {
+function row(
+  o: ReceiveOptions,
+  family: "ipv4" | "ipv6",
+  bytes: number,
+  ops: number,
+  w: ReturnType<ReturnType<typeof startWindow>>,
+  note: string,
+): LabRow {
   return {
-    role: "receive", proto: o.proto, family, mode: "recv", size: null, bytes, seconds: w.seconds, mb_s: w.seconds > 0 ? bytes / MB / w.seconds : 0, ops,
-    cpu_user_s: w.cpu_user_s, cpu_sys_s: w.cpu_sys_s, cpu_pct: w.cpu_pct, zc_pct: null, copied_pct: null, errors: 0, note,
+    role: "receive",
+    proto: o.proto,
+    family,
+    mode: "recv",
+    size: null,
+    bytes,
+    seconds: w.seconds,
+    mb_s: w.seconds > 0 ? bytes / MB / w.seconds : 0,
+    ops,
+    cpu_user_s: w.cpu_user_s,
+    cpu_sys_s: w.cpu_sys_s,
+    cpu_pct: w.cpu_pct,
+    zc_pct: null,
+    copied_pct: null,
+    errors: 0,
+    note,
   };
 }

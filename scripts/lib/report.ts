@@ -41,7 +41,8 @@ export function startWindow(): () => { seconds: number; cpu_user_s: number; cpu_
   return () => {
     const seconds = (performance.now() - t0) / 1000;
     const c1 = cpuNow();
-    const user = c1.user - c0.user, sys = c1.sys - c0.sys;
+    const user = c1.user - c0.user,
+      sys = c1.sys - c0.sys;
     return { seconds, cpu_user_s: user, cpu_sys_s: sys, cpu_pct: seconds > 0 ? ((user + sys) / seconds) * 100 : 0 };
   };
 }
@@ -85,7 +86,10 @@ export function rowHeader(): string {
 
 /** One result as a line under rowHeader(). */
 export function rowLine(r: LabRow): string {
-  return COLUMNS.map(([, w, cell], i) => (i === 0 ? cell(r).padEnd(w) : cell(r).padStart(w))).join("  ") + (r.note ? `  ${r.note}` : "");
+  return (
+    COLUMNS.map(([, w, cell], i) => (i === 0 ? cell(r).padEnd(w) : cell(r).padStart(w))).join("  ") +
+    (r.note ? `  ${r.note}` : "")
+  );
 }
 
 /** What the columns mean, for the tools' --help and npm start's preamble. */

@@ -33,9 +33,14 @@ export class PatternChecker {
   /** True when `bytes` equal the pattern starting at stream offset `offset` (0 for a datagram:
    * send-zerocopy.c sends every datagram from the start of its payload). */
   matches(bytes: Uint8Array, offset: number): boolean {
-    if (bytes.length > this.reference.length - PATTERN_PERIOD) throw new RangeError(`chunk of ${bytes.length} bytes is larger than the checker's ${this.reference.length - PATTERN_PERIOD}`);
+    if (bytes.length > this.reference.length - PATTERN_PERIOD)
+      throw new RangeError(
+        `chunk of ${bytes.length} bytes is larger than the checker's ${this.reference.length - PATTERN_PERIOD}`,
+      );
     const phase = offset % PATTERN_PERIOD;
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).equals(this.reference.subarray(phase, phase + bytes.length));
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).equals(
+      this.reference.subarray(phase, phase + bytes.length),
+    );
   }
 }
 

@@ -98,7 +98,12 @@ export function parseDepends(field: string): string[] {
 }
 
 /** apt-get download into `into`; returns the .deb paths apt wrote. */
-export async function aptDownload(apt: PrivateApt, names: string[], into: string, deadline?: number): Promise<string[]> {
+export async function aptDownload(
+  apt: PrivateApt,
+  names: string[],
+  into: string,
+  deadline?: number,
+): Promise<string[]> {
   ensureDir(into);
   await runChecked(["apt-get", ...apt.options, "-q", "download", ...names], { cwd: into, deadline });
   return names.map((name) => {

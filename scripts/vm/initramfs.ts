@@ -31,7 +31,16 @@ export const HOST_TOOLS = ["dash", "ip", "tc", "ethtool", "setpriv", "unshare", 
 export const COMPRESS = false;
 
 /** Directories of the project the tests need; node_modules and .git are never included. */
-export const PROJECT_ENTRIES = ["package.json", "bunfig.toml", "tsconfig.json", "src", "ffi", "test", "scripts", "bench"];
+export const PROJECT_ENTRIES = [
+  "package.json",
+  "bunfig.toml",
+  "tsconfig.json",
+  "src",
+  "ffi",
+  "test",
+  "scripts",
+  "bench",
+];
 const SKIP_DIRS = new Set(["node_modules", ".git"]);
 
 export interface BaseInputs {
@@ -123,7 +132,9 @@ export async function baseArchive(cacheDir: string, inputs: BaseInputs, log: Log
   const path = join(dir, `${prefix}${key}.cpio${COMPRESS ? ".gz" : ""}`);
   if (existsSync(path)) return path;
   const toolNames = tools.map((t) => basename(t)).join(", ");
-  log(`building initramfs base for ${inputs.kernel.release} (bun, busybox, ${toolNames}, ${libs.length} libraries, modules)`);
+  log(
+    `building initramfs base for ${inputs.kernel.release} (bun, busybox, ${toolNames}, ${libs.length} libraries, modules)`,
+  );
   const cpio = new CpioWriter();
   layoutSkeleton(cpio);
   cpio.file("usr/bin/bun", new Uint8Array(await Bun.file(inputs.bun).arrayBuffer()), 0o755);

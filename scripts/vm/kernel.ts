@@ -140,7 +140,8 @@ function findKernelPaths(root: string, release: string): { vmlinuz: string; modu
 
 function kernelFiles(cacheDir: string, suite: string, record: SuiteRecord): KernelFiles {
   const paths = findKernelPaths(kernelRoot(cacheDir, record.release), record.release);
-  if (!paths) throw new Error(`cached kernel ${record.release} is incomplete; remove ${kernelRoot(cacheDir, record.release)}`);
+  if (!paths)
+    throw new Error(`cached kernel ${record.release} is incomplete; remove ${kernelRoot(cacheDir, record.release)}`);
   return { suite, ...record, ...paths };
 }
 

@@ -78,7 +78,8 @@ export function parseArgs(argv: string[], projectDir: string): VmOptions | null 
       },
     });
   } catch (e) {
-    if (String((e as { code?: unknown }).code).startsWith("ERR_PARSE_ARGS")) throw new UsageError(parseArgsMessage((e as Error).message));
+    if (String((e as { code?: unknown }).code).startsWith("ERR_PARSE_ARGS"))
+      throw new UsageError(parseArgsMessage((e as Error).message));
     throw e;
   }
   const v = parsed.values;
@@ -135,7 +136,10 @@ export function suiteFiles(projectDir: string, suite: string): string[] {
   } catch {
     throw new UsageError(`no suite ${suite}: ${dir} does not exist`);
   }
-  const files = names.filter((n) => n.endsWith(".test.ts")).sort().map((n) => join("test", suite, n));
+  const files = names
+    .filter((n) => n.endsWith(".test.ts"))
+    .sort()
+    .map((n) => join("test", suite, n));
   if (!files.length) throw new UsageError(`suite ${suite} has no *.test.ts files in ${dir}`);
   return files;
 }

@@ -61,18 +61,27 @@ export interface BootResult {
 export function qemuArgs(opts: BootOptions): string[] {
   return [
     opts.qemu,
-    "-accel", opts.accel,
-    "-cpu", opts.accel === "kvm" ? "host" : "max",
-    "-M", "pc",
-    "-m", String(opts.memMb),
-    "-smp", String(opts.smp),
+    "-accel",
+    opts.accel,
+    "-cpu",
+    opts.accel === "kvm" ? "host" : "max",
+    "-M",
+    "pc",
+    "-m",
+    String(opts.memMb),
+    "-smp",
+    String(opts.smp),
     "-nographic",
     "-no-reboot",
     // The guest talks only over loopback and veth; a NIC would just cost probe time at boot.
-    "-nic", "none",
-    "-kernel", opts.vmlinuz,
-    "-initrd", opts.initrd,
-    "-append", "console=ttyS0 quiet panic=-1 rdinit=/init",
+    "-nic",
+    "none",
+    "-kernel",
+    opts.vmlinuz,
+    "-initrd",
+    opts.initrd,
+    "-append",
+    "console=ttyS0 quiet panic=-1 rdinit=/init",
   ];
 }
 
@@ -136,16 +145,25 @@ class ConsoleFollower {
 export async function boot(opts: BootOptions): Promise<BootResult> {
   const started = performance.now();
   const child = Bun.spawn(qemuArgs(opts), { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const result: BootResult = { counts: { passed: 0, failed: 0, skipped: 0 }, timedOut: false, qemuExit: null, earlyConsole: [], qemuStderr: "" };
+  const result: BootResult = {
+    counts: { passed: 0, failed: 0, skipped: 0 },
+    timedOut: false,
+    qemuExit: null,
+    earlyConsole: [],
+    qemuStderr: "",
+  };
   let poweroffTimer: Timer | undefined;
   // poweroff -f should end QEMU at once; if it lingers, the result is already known.
   const follower = new ConsoleFollower(opts, result, started, () => {
     poweroffTimer = setTimeout(() => child.kill("SIGKILL"), 10_000);
   });
-  const timer = setTimeout(() => {
-    result.timedOut = true;
-    child.kill("SIGKILL");
-  }, Math.max(0, opts.deadline - Date.now()));
+  const timer = setTimeout(
+    () => {
+      result.timedOut = true;
+      child.kill("SIGKILL");
+    },
+    Math.max(0, opts.deadline - Date.now()),
+  );
   const stderr = new Response(child.stderr).text();
   // The guest's tty turns each \n into \r\n; the \r goes.
   await forEachLine(child.stdout, (line) => follower.line(line.replace(/^\r+|\r+$/g, "")));

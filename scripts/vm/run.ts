@@ -59,7 +59,15 @@ export async function runInVm(opts: VmOptions, hooks: RunHooks = {}): Promise<Ru
     const message = timedOut ? `timed out after ${opts.timeoutSec} s: ${errorText(err)}` : errorText(err);
     log(message);
     const accel = opts.kernel === "host" ? "host" : "tcg";
-    return finish({ kernel: "", accel, passed: 0, failed: 0, skipped: 0, exitCode: timedOut ? EXIT_TIMEOUT : EXIT_INFRA, error: message });
+    return finish({
+      kernel: "",
+      accel,
+      passed: 0,
+      failed: 0,
+      skipped: 0,
+      exitCode: timedOut ? EXIT_TIMEOUT : EXIT_INFRA,
+      error: message,
+    });
   }
 }
 
@@ -86,7 +94,17 @@ async function runGuest(opts: VmOptions, deadline: number, write: (t: string) =>
     const kvm = await kvmUsable(tools.qemu);
     if (!kvm.ok) log(`KVM not usable (${kvm.why}); using TCG`);
     const bootWith = (accel: Accel) =>
-      boot({ qemu: tools.qemu, accel, vmlinuz: kernel.vmlinuz, initrd, memMb: opts.memMb, smp: 2, deadline, write, log });
+      boot({
+        qemu: tools.qemu,
+        accel,
+        vmlinuz: kernel.vmlinuz,
+        initrd,
+        memMb: opts.memMb,
+        smp: 2,
+        deadline,
+        write,
+        log,
+      });
     let accel: Accel = kvm.ok ? "kvm" : "tcg";
     let result = await bootWith(accel);
     if (accel === "kvm" && !result.kernel && !result.timedOut) {
@@ -124,8 +142,20 @@ function runInitrdPath(cacheDir: string): string {
 }
 
 /** Turns what the console showed into a result, explaining a guest that did not finish. */
-function guestOutcome(result: BootResult, accel: Accel, kernel: KernelFiles, timeoutSec: number, log: (l: string) => void) {
-  const base = { kernel: result.kernel ?? "", accel, ...result.counts, bootSeconds: result.bootSeconds, testSeconds: result.testSeconds };
+function guestOutcome(
+  result: BootResult,
+  accel: Accel,
+  kernel: KernelFiles,
+  timeoutSec: number,
+  log: (l: string) => void,
+) {
+  const base = {
+    kernel: result.kernel ?? "",
+    accel,
+    ...result.counts,
+    bootSeconds: result.bootSeconds,
+    testSeconds: result.testSeconds,
+  };
   if (result.exitCode !== undefined) return { ...base, exitCode: result.exitCode };
   let error: string;
   if (result.timedOut) {
@@ -154,10 +184,13 @@ async function runOnHost(opts: VmOptions, deadline: number, write: (t: string) =
     stderr: "pipe",
   });
   let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    child.kill("SIGKILL");
-  }, Math.max(0, deadline - Date.now()));
+  const timer = setTimeout(
+    () => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    },
+    Math.max(0, deadline - Date.now()),
+  );
   const summary = new SummaryParser();
   const forward = (line: string) => {
     summary.line(line);
@@ -183,7 +216,10 @@ export function guestEnv(extra: Record<string, string>, hostEnv: Record<string, 
   const passed = Object.fromEntries(
     Object.entries(hostEnv).filter(
       (e): e is [string, string] =>
-        e[0].startsWith("BUN_URING_") && !e[0].startsWith("BUN_URING_VM_") && e[0] !== "BUN_URING_LIBURING" && e[1] !== undefined,
+        e[0].startsWith("BUN_URING_") &&
+        !e[0].startsWith("BUN_URING_VM_") &&
+        e[0] !== "BUN_URING_LIBURING" &&
+        e[1] !== undefined,
     ),
   );
   return {
@@ -211,7 +247,8 @@ function hostBun(projectDir: string): string {
 
 function hostLiburing(): string {
   const path = process.env.BUN_URING_LIBURING || HOST_LIBURING;
-  if (!existsSync(path)) throw new Error(`liburing not found at ${path} (install liburing2, or set BUN_URING_LIBURING)`);
+  if (!existsSync(path))
+    throw new Error(`liburing not found at ${path} (install liburing2, or set BUN_URING_LIBURING)`);
   return path;
 }
 

@@ -41,7 +41,8 @@ export async function ensureTools(log: (line: string) => void, deadline?: number
   const qemu = findQemu();
   const busybox = findStaticBusybox();
   if (!qemu) throw new Error(`qemu-system-x86_64 not found after installing ${PACKAGES.qemu}`);
-  if (!busybox) throw new Error(`no static busybox in ${BUSYBOX_PATHS.join(" or ")} after installing ${PACKAGES.busybox}`);
+  if (!busybox)
+    throw new Error(`no static busybox in ${BUSYBOX_PATHS.join(" or ")} after installing ${PACKAGES.busybox}`);
   return { qemu, busybox };
 }
 
@@ -57,7 +58,10 @@ async function aptInstall(packages: string[], log: (line: string) => void, deadl
     // The usual cause is package lists older than the archive (or none at all, on a fresh image).
     log(`install failed (${lastLine(result.stderr)}); running apt-get update, then installing again`);
     const update = await run(["apt-get", "update", "-q"], { env, deadline });
-    if (update.code !== 0) throw new Error(`apt-get update failed (no network or no reachable archive?), so ${packages.join(", ")} cannot be installed:\n${update.stderr.trim()}`);
+    if (update.code !== 0)
+      throw new Error(
+        `apt-get update failed (no network or no reachable archive?), so ${packages.join(", ")} cannot be installed:\n${update.stderr.trim()}`,
+      );
     result = await run(install, { env, deadline });
   }
   if (result.code !== 0) throw new Error(`${install.join(" ")} failed:\n${result.stderr.trim()}`);

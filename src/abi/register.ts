@@ -91,7 +91,15 @@ export const IOVEC = { size: 16, iov_base: 0, iov_len: 8 } as const;
 export const BUF = { size: 16, addr: 0, len: 8, bid: 12, resv: 14 } as const;
 export const BUF_RING_TAIL = 14;
 /** struct io_uring_buf_reg (40 bytes), for REGISTER_PBUF_RING. */
-export const BUF_REG = { size: 40, ring_addr: 0, ring_entries: 8, bgid: 12, flags: 14, min_left: 16, resv: 20 } as const;
+export const BUF_REG = {
+  size: 40,
+  ring_addr: 0,
+  ring_entries: 8,
+  bgid: 12,
+  flags: 14,
+  min_left: 16,
+  resv: 20,
+} as const;
 export const IOU_PBUF_RING_MMAP = 1 << 0; // 6.4
 export const IOU_PBUF_RING_INC = 1 << 1; // 6.12
 /** Largest provided-buffer ring the kernel accepts (entries). */
@@ -99,7 +107,15 @@ export const PBUF_RING_MAX_ENTRIES = 32768;
 
 /** struct io_uring_napi (16 bytes), kernel layout (6.13+): liburing's header still shows the
  * older padding, which is identical on the wire when zero-filled. */
-export const NAPI = { size: 16, busy_poll_to: 0, prefer_busy_poll: 4, opcode: 5, pad: 6, op_param: 8, resv: 12 } as const;
+export const NAPI = {
+  size: 16,
+  busy_poll_to: 0,
+  prefer_busy_poll: 4,
+  opcode: 5,
+  pad: 6,
+  op_param: 8,
+  resv: 12,
+} as const;
 export const IO_URING_NAPI_REGISTER_OP = 0;
 export const IO_URING_NAPI_STATIC_ADD_ID = 1;
 export const IO_URING_NAPI_STATIC_DEL_ID = 2;
@@ -115,7 +131,15 @@ export const MEM_REGION_REG = { size: 32, region_uptr: 0, flags: 8, resv: 16 } a
 export const IORING_MEM_REGION_REG_WAIT_ARG = 1;
 
 /** struct io_uring_query_hdr (40 bytes), for REGISTER_QUERY (6.18+). */
-export const QUERY_HDR = { size: 40, next_entry: 0, query_data: 8, query_op: 16, size_: 20, result: 24, resv: 28 } as const;
+export const QUERY_HDR = {
+  size: 40,
+  next_entry: 0,
+  query_data: 8,
+  query_op: 16,
+  size_: 20,
+  result: 24,
+  resv: 28,
+} as const;
 export const IO_URING_QUERY_OPCODES = 0; // 6.18
 export const IO_URING_QUERY_ZCRX = 1; // after 6.18
 export const IO_URING_QUERY_SCQ = 2; // after 6.18

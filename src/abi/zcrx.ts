@@ -17,7 +17,15 @@ export const ZCRX_AREA_OFFSET_SPAN = 2 ** 48;
 export const ZCRX_OFFSETS = { size: 32, head: 0, tail: 4, rqes: 8, resv2: 12, resv: 16 } as const;
 
 /** struct io_uring_zcrx_area_reg (48 bytes). */
-export const ZCRX_AREA_REG = { size: 48, addr: 0, len: 8, rq_area_token: 16, flags: 24, dmabuf_fd: 28, resv2: 32 } as const;
+export const ZCRX_AREA_REG = {
+  size: 48,
+  addr: 0,
+  len: 8,
+  rq_area_token: 16,
+  flags: 24,
+  dmabuf_fd: 28,
+  resv2: 32,
+} as const;
 export const IORING_ZCRX_AREA_DMABUF = 1;
 
 /** struct io_uring_zcrx_ifq_reg (96 bytes). */
@@ -55,7 +63,14 @@ export const ZCRX_CTRL_ARM_EVENT = 2; // 7.2; payload: struct zcrx_ctrl_arm_even
 export const ZCRX_EVENT_ALLOC_FAIL = 0; // the area had no free buffer
 export const ZCRX_EVENT_COPY = 1; // data was copied into the area, not received in place
 /** struct zcrx_event_desc (96 bytes, 7.2): where events go and where the copy counters live. */
-export const ZCRX_EVENT_DESC = { size: 96, user_data: 0, type_mask: 8, flags: 12, stats_offset: 16, resv2: 24 } as const;
+export const ZCRX_EVENT_DESC = {
+  size: 96,
+  user_data: 0,
+  type_mask: 8,
+  flags: 12,
+  stats_offset: 16,
+  resv2: 24,
+} as const;
 export const ZCRX_EVENT_DESC_FLAG_STATS = 1;
 /** struct zcrx_stats (16 bytes, 7.2), in the refill region at stats_offset. */
 export const ZCRX_STATS = { size: 16, copy_count: 0, copy_bytes: 8 } as const;

@@ -18,11 +18,20 @@ export interface HostAddress {
 
 /** The host an options object names, checked. */
 export function hostOf(where: string, o: HostAddress): string {
-  if (o === null || typeof o !== "object") throw invalidArgument(where, "expected { host (or hostname): string, port: number }");
+  if (o === null || typeof o !== "object")
+    throw invalidArgument(where, "expected { host (or hostname): string, port: number }");
   const { host, hostname } = o;
-  if (host !== undefined && hostname !== undefined && host !== hostname) throw invalidArgument(where, `host ${JSON.stringify(host)} and hostname ${JSON.stringify(hostname)} differ: give one`);
+  if (host !== undefined && hostname !== undefined && host !== hostname)
+    throw invalidArgument(
+      where,
+      `host ${JSON.stringify(host)} and hostname ${JSON.stringify(hostname)} differ: give one`,
+    );
   const h = host ?? hostname;
-  if (typeof h !== "string" || h.length === 0) throw invalidArgument(where, `host (or hostname) must be a non-empty string, got ${h === undefined ? "nothing" : JSON.stringify(h)}`);
+  if (typeof h !== "string" || h.length === 0)
+    throw invalidArgument(
+      where,
+      `host (or hostname) must be a non-empty string, got ${h === undefined ? "nothing" : JSON.stringify(h)}`,
+    );
   return h;
 }
 
@@ -41,7 +50,10 @@ export function bindAddress(where: string, o: HostAddress): SocketAddress {
   const host = hostOf(where, o);
   if (isNumeric(host)) return { host, port: o.port };
   if (host === "localhost") return { host: "127.0.0.1", port: o.port };
-  throw invalidArgument(where, `binds at once, so it needs a numeric address (or "localhost"), got ${JSON.stringify(host)}: resolve it first, e.g. (await Bun.dns.lookup(name))[0].address`);
+  throw invalidArgument(
+    where,
+    `binds at once, so it needs a numeric address (or "localhost"), got ${JSON.stringify(host)}: resolve it first, e.g. (await Bun.dns.lookup(name))[0].address`,
+  );
 }
 
 /** The addresses to try for a connect: the host itself when numeric, else what Bun's DNS says
@@ -53,7 +65,13 @@ export async function connectAddresses(where: string, o: HostAddress): Promise<S
   try {
     found = await Bun.dns.lookup(host);
   } catch (e) {
-    throw new UringError("dns.lookup", ERRNO.ENOENT!, `no address for ${JSON.stringify(host)}: ${(e as { code?: string }).code ?? String(e)}`, "the name does not resolve (check its spelling, /etc/hosts and the resolver)", { cause: e });
+    throw new UringError(
+      "dns.lookup",
+      ERRNO.ENOENT!,
+      `no address for ${JSON.stringify(host)}: ${(e as { code?: string }).code ?? String(e)}`,
+      "the name does not resolve (check its spelling, /etc/hosts and the resolver)",
+      { cause: e },
+    );
   }
   if (found.length === 0) throw new UringError("dns.lookup", ERRNO.ENOENT!, `no address for ${JSON.stringify(host)}`);
   const seen = new Set<string>();
@@ -69,5 +87,12 @@ export async function connectAddresses(where: string, o: HostAddress): Promise<S
 /** Whether a failed connect to one address of a name should go on to the next one. */
 export function tryNextAddress(e: unknown): boolean {
   const code = (e as UringError).code;
-  return code === "ECONNREFUSED" || code === "ENETUNREACH" || code === "EHOSTUNREACH" || code === "EADDRNOTAVAIL" || code === "EAFNOSUPPORT" || code === "ETIMEDOUT";
+  return (
+    code === "ECONNREFUSED" ||
+    code === "ENETUNREACH" ||
+    code === "EHOSTUNREACH" ||
+    code === "EADDRNOTAVAIL" ||
+    code === "EAFNOSUPPORT" ||
+    code === "ETIMEDOUT"
+  );
 }

@@ -31,10 +31,12 @@ export interface SocketHandlers {
 
 /** Check a handlers object at the edge. */
 export function checkHandlers(where: string, h: unknown): SocketHandlers {
-  if (h === null || typeof h !== "object") throw new TypeError(`${where}: socket must be an object of handlers (open, data, drain, end, close, error)`);
+  if (h === null || typeof h !== "object")
+    throw new TypeError(`${where}: socket must be an object of handlers (open, data, drain, end, close, error)`);
   for (const name of ["open", "data", "drain", "end", "close", "error"] as const) {
     const f = (h as Record<string, unknown>)[name];
-    if (f !== undefined && typeof f !== "function") throw new TypeError(`${where}: socket.${name} must be a function, got ${typeof f}`);
+    if (f !== undefined && typeof f !== "function")
+      throw new TypeError(`${where}: socket.${name} must be a function, got ${typeof f}`);
   }
   return h as SocketHandlers;
 }

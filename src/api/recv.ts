@@ -67,10 +67,12 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 /** Checks RecvStreamOptions at the edge; returns the timeout (0: none). */
 export function checkRecvOptions(where: string, o: RecvStreamOptions): number {
   if (o === null || typeof o !== "object") throw invalidArgument(where, "options must be an object");
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgument(where, "options.signal must be an AbortSignal");
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
+    throw invalidArgument(where, "options.signal must be an AbortSignal");
   const t = o.timeoutMs;
   if (t === undefined) return 0;
-  if (typeof t !== "number" || !Number.isInteger(t) || t < 1 || t > MAX_TIMEOUT_MS) throw invalidArgument(where, `options.timeoutMs must be an integer 1..${MAX_TIMEOUT_MS}, got ${String(t)}`);
+  if (typeof t !== "number" || !Number.isInteger(t) || t < 1 || t > MAX_TIMEOUT_MS)
+    throw invalidArgument(where, `options.timeoutMs must be an integer 1..${MAX_TIMEOUT_MS}, got ${String(t)}`);
   return t;
 }
 
@@ -186,7 +188,10 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
       this.finish();
       return Promise.resolve({ value: undefined, done: true });
     }
-    if (this.waitResolve !== null) return Promise.reject(new UringError("RecvStream.next", EBUSY, "next() called again before the previous call settled"));
+    if (this.waitResolve !== null)
+      return Promise.reject(
+        new UringError("RecvStream.next", EBUSY, "next() called again before the previous call settled"),
+      );
     if (!this.armed && !this.starved) this.arm();
     if (this.timeoutMs > 0) this.timer = setTimeout(this.onTimeout, this.timeoutMs);
     return new Promise<IteratorResult<T>>((resolve, reject) => {
@@ -231,7 +236,12 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
     const reject = this.waitReject;
     if (reject === null) return;
     this.waitResolve = this.waitReject = null;
-    reject(new TimeoutError(this.opcode, `no data within ${this.timeoutMs} ms on fd ${this.socket.fd}; the stream is paused and the socket's next recv() goes on from here`));
+    reject(
+      new TimeoutError(
+        this.opcode,
+        `no data within ${this.timeoutMs} ms on fd ${this.socket.fd}; the stream is paused and the socket's next recv() goes on from here`,
+      ),
+    );
     this.pause();
   }
 
@@ -320,7 +330,16 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
       }
     }
     if (final) this.cancelling = false;
-    if (final && !this.armed && !this.starved && !this.eof && this.error === null && !this.ended && !this.aborted && !this.paused) {
+    if (
+      final &&
+      !this.armed &&
+      !this.starved &&
+      !this.eof &&
+      this.error === null &&
+      !this.ended &&
+      !this.aborted &&
+      !this.paused
+    ) {
       // A multishot receive can end with data still to come (CQ overflow, or a kernel that ends
       // it after each buffer): arm it again.
       this.arm();
@@ -370,7 +389,8 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
   private settleWaiter(): void {
     const resolve = this.waitResolve;
     if (resolve === null) return;
-    if (this.timer !== null && (this.qCount > 0 || this.error !== null || this.eof || this.ended || this.aborted)) this.clearTimer();
+    if (this.timer !== null && (this.qCount > 0 || this.error !== null || this.eof || this.ended || this.aborted))
+      this.clearTimer();
     if (this.qCount > 0) {
       this.waitResolve = this.waitReject = null;
       resolve(this.take());
@@ -464,7 +484,9 @@ export class RecvFromStream extends RecvStreamBase<Datagram> {
   private readonly bufferBytes: number;
   private readonly cacheKeys = new Uint8Array(FROM_CACHE_ENTRIES * RECVFROM_NAME_BYTES);
   private readonly cacheLens = new Uint8Array(FROM_CACHE_ENTRIES);
-  private readonly cacheAddrs: (DecodedAddress | null)[] = new Array<DecodedAddress | null>(FROM_CACHE_ENTRIES).fill(null);
+  private readonly cacheAddrs: (DecodedAddress | null)[] = new Array<DecodedAddress | null>(FROM_CACHE_ENTRIES).fill(
+    null,
+  );
 
   /** @internal */
   constructor(host: RecvHost, socket: RecvSocket, o: RecvStreamOptions) {
@@ -546,7 +568,9 @@ export function abortError(signal: AbortSignal, opcode = "IORING_OP_RECV"): Urin
   if (reason !== null && typeof reason === "object" && reason.name === "TimeoutError") {
     return new TimeoutError(opcode, "the AbortSignal's timeout fired (IORING_OP_ASYNC_CANCEL)", { cause: reason });
   }
-  return new UringError(opcode, ECANCELED, "aborted by its AbortSignal (IORING_OP_ASYNC_CANCEL)", undefined, { cause: signal.reason });
+  return new UringError(opcode, ECANCELED, "aborted by its AbortSignal (IORING_OP_ASYNC_CANCEL)", undefined, {
+    cause: signal.reason,
+  });
 }
 
 /** A timeout (a read's `timeoutMs`, or an `AbortSignal.timeout` signal): a UringError with errno

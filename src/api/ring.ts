@@ -6,7 +6,18 @@
 import { c } from "../../ffi/index.ts";
 import * as Q from "../abi/sqe.ts";
 import { ECANCELED } from "../abi/errno.ts";
-import { SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, SO_TYPE, SO_DOMAIN, IPPROTO_IPV6, IPV6_V6ONLY, AF_INET, AF_INET6 } from "../abi/net.ts";
+import {
+  SOCK_DGRAM,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  SO_REUSEADDR,
+  SO_TYPE,
+  SO_DOMAIN,
+  IPPROTO_IPV6,
+  IPV6_V6ONLY,
+  AF_INET,
+  AF_INET6,
+} from "../abi/net.ts";
 import { UringError, closedError, invalidArgument, unsupported } from "../error.ts";
 import { prepCancel64 } from "../ops/prep.ts";
 import { Ring, type RingOptions } from "../ring/ring.ts";
@@ -16,14 +27,30 @@ import { disownFd, ownFd } from "../ring/reclaim.ts";
 import { LoopDriver } from "../loop/driver.ts";
 import { type ZcMode } from "../zc/sender.ts";
 import { probeReportUsage } from "../ring/kernel.ts";
-import { ZcrxIfq, ImportedZcrx, importZcrx, sharedQueueFrom, zcrxRingDefaults, zcrxRingProblem, type PostableZcrxQueue, type ZcrxIfqOptions } from "../zcrx/ifq.ts";
+import {
+  ZcrxIfq,
+  ImportedZcrx,
+  importZcrx,
+  sharedQueueFrom,
+  zcrxRingDefaults,
+  zcrxRingProblem,
+  type PostableZcrxQueue,
+  type ZcrxIfqOptions,
+} from "../zcrx/ifq.ts";
 import { RefillLock } from "../zcrx/refill-lock.ts";
 import type { ZcrxReceiver } from "../zcrx/receiver.ts";
 import { prepCancelFdOp } from "../ops/prep.ts";
 import { type DecodedAddress, type Sockaddr, formatAddress, sockaddr } from "../net/sockaddr.ts";
 import { type SocketHandlers, checkHandlers, drive, reportHandlerError } from "./handlers.ts";
 import { type HostAddress, bindAddress, connectAddresses, hostOf, tryNextAddress } from "./address.ts";
-import { type SocketOptions, bufferSizeStep, checkBufferSize, checkSocketOptions, getIntOption, optionSteps } from "./sockopt.ts";
+import {
+  type SocketOptions,
+  bufferSizeStep,
+  checkBufferSize,
+  checkSocketOptions,
+  getIntOption,
+  optionSteps,
+} from "./sockopt.ts";
 import { submitAccept } from "../net/submit.ts";
 import { type IntOption, SocketSetup, checkBacklog, localAddress, setUpNow } from "../net/setup.ts";
 import { abortError, type RecvStream } from "./recv.ts";
@@ -106,7 +133,6 @@ export interface UdpOptions extends HostAddress {
   /** SO_RCVBUF in bytes. Default: the kernel's. */
   receiveBufferSize?: number;
 }
-
 
 interface Pending<T> {
   resolve: (v: T) => void;
@@ -200,7 +226,8 @@ export class RingHost implements SocketHost {
       if (this.isClosing) throw closedError("recv", "ring");
       // recv() is a multishot RECV selecting from a provided-buffer ring: IORING_RECV_MULTISHOT
       // came in 6.0 (the buffer ring itself in 5.19).
-      if (!kernelAtLeast("6.0", this.ring.capabilities.kernel)) throw unsupported("recv", "multishot receive (IORING_RECV_MULTISHOT)", "6.0", this.ring.capabilities.kernel);
+      if (!kernelAtLeast("6.0", this.ring.capabilities.kernel))
+        throw unsupported("recv", "multishot receive (IORING_RECV_MULTISHOT)", "6.0", this.ring.capabilities.kernel);
       const b = this.recvBuffers;
       this.pbuf = ProvidedBufferRing.create(this.ring, { bgid: b.group, entries: b.count, bufferSize: b.bytes });
       this.chunkLent = new Uint8Array(b.count);
@@ -230,7 +257,11 @@ export class RingHost implements SocketHost {
     const last = Math.floor((rel + bytes.byteLength - 1) / p.bufferSize);
     const lent = this.chunkLent!;
     for (let b = first; b <= last; b++) {
-      if (lent[b] === 0) throw invalidArgument("send", `the data is a received chunk whose buffer (${b}) was already given back to the kernel (a chunk is valid until the next iteration step, or until a send of it is released): copy it with chunk.slice() to keep it`);
+      if (lent[b] === 0)
+        throw invalidArgument(
+          "send",
+          `the data is a received chunk whose buffer (${b}) was already given back to the kernel (a chunk is valid until the next iteration step, or until a send of it is released): copy it with chunk.slice() to keep it`,
+        );
     }
     const holds = this.chunkHolds!;
     for (let b = first; b <= last; b++) holds[b]!++;
@@ -368,22 +399,41 @@ export class AsyncRing implements Disposable, AsyncDisposable {
 
   constructor(options: OpenRingOptions = {}) {
     const recvBuffers = options.recvBuffers ?? 256;
-    if (!Number.isInteger(recvBuffers) || recvBuffers < 1 || recvBuffers > 32768 || (recvBuffers & (recvBuffers - 1)) !== 0) throw invalidArgument("openRing", `recvBuffers must be a power of two 1..32768, got ${options.recvBuffers}`);
+    if (
+      !Number.isInteger(recvBuffers) ||
+      recvBuffers < 1 ||
+      recvBuffers > 32768 ||
+      (recvBuffers & (recvBuffers - 1)) !== 0
+    )
+      throw invalidArgument("openRing", `recvBuffers must be a power of two 1..32768, got ${options.recvBuffers}`);
     const recvBufferBytes = options.recvBufferBytes ?? DEFAULT_RECV_BUFFER_BYTES;
-    if (!Number.isInteger(recvBufferBytes) || recvBufferBytes < 1 || recvBufferBytes > 1 << 30) throw invalidArgument("openRing", `recvBufferBytes must be 1..2^30, got ${options.recvBufferBytes}`);
+    if (!Number.isInteger(recvBufferBytes) || recvBufferBytes < 1 || recvBufferBytes > 1 << 30)
+      throw invalidArgument("openRing", `recvBufferBytes must be 1..2^30, got ${options.recvBufferBytes}`);
     // A socket's sends each need an op-table entry: more than the table holds can never be in
     // flight (and the sender's per-send arrays are sized by it).
     const opSlots = options.maxInflight ?? DEFAULT_OP_SLOTS;
     const maxInflightSends = options.maxInflightSends ?? Math.min(64, opSlots);
-    if (!Number.isInteger(maxInflightSends) || maxInflightSends < 1 || maxInflightSends > opSlots) throw invalidArgument("openRing", `maxInflightSends must be an integer 1..${opSlots} (the op table, maxInflight), got ${options.maxInflightSends}`);
+    if (!Number.isInteger(maxInflightSends) || maxInflightSends < 1 || maxInflightSends > opSlots)
+      throw invalidArgument(
+        "openRing",
+        `maxInflightSends must be an integer 1..${opSlots} (the op table, maxInflight), got ${options.maxInflightSends}`,
+      );
     const zcThresholdBytes = options.zcThresholdBytes ?? 16384;
-    if (!Number.isInteger(zcThresholdBytes) || zcThresholdBytes < 0) throw invalidArgument("openRing", `zcThresholdBytes must be an integer >= 0, got ${options.zcThresholdBytes}`);
+    if (!Number.isInteger(zcThresholdBytes) || zcThresholdBytes < 0)
+      throw invalidArgument("openRing", `zcThresholdBytes must be an integer >= 0, got ${options.zcThresholdBytes}`);
     const group = options.recvBufferGroup ?? 0x7b01;
-    if (!Number.isInteger(group) || group < 0 || group > 0xffff) throw invalidArgument("openRing", `recvBufferGroup must be 0..65535, got ${options.recvBufferGroup}`);
+    if (!Number.isInteger(group) || group < 0 || group > 0xffff)
+      throw invalidArgument("openRing", `recvBufferGroup must be 0..65535, got ${options.recvBufferGroup}`);
     const zcrx = options.zcrx;
     const deferTaskrun = options.deferTaskrun ?? zcrx !== undefined;
-    if (typeof deferTaskrun !== "boolean") throw invalidArgument("openRing", `deferTaskrun must be a boolean, got ${String(options.deferTaskrun)}`);
-    this.ring = Ring.create({ maxInflight: DEFAULT_OP_SLOTS, ...options, deferTaskrun, ...(zcrx !== undefined ? zcrxRingDefaults(options, zcrx) : {}) });
+    if (typeof deferTaskrun !== "boolean")
+      throw invalidArgument("openRing", `deferTaskrun must be a boolean, got ${String(options.deferTaskrun)}`);
+    this.ring = Ring.create({
+      maxInflight: DEFAULT_OP_SLOTS,
+      ...options,
+      deferTaskrun,
+      ...(zcrx !== undefined ? zcrxRingDefaults(options, zcrx) : {}),
+    });
     // Closing the Ring itself (asyncRing.ring.close()) is the same as closeNow(): the sockets'
     // queued sends, accepts and receives settle, and the driver stops waiting on the eventfd
     // (else the process could never exit).
@@ -404,10 +454,22 @@ export class AsyncRing implements Disposable, AsyncDisposable {
     // Probed, not read off the version: distributions backport it (Debian's 6.1 has it).
     const zcFlags = sendZc && probeReportUsage() ? Q.IORING_SEND_ZC_REPORT_USAGE : 0;
     const mode = options.sendMode ?? "adaptive";
-    this.#host = new RingHost(this.ring, this.loop, { count: recvBuffers, bytes: recvBufferBytes, group }, maxInflightSends, zcThresholdBytes, sendZc, zcFlags, mode);
+    this.#host = new RingHost(
+      this.ring,
+      this.loop,
+      { count: recvBuffers, bytes: recvBufferBytes, group },
+      maxInflightSends,
+      zcThresholdBytes,
+      sendZc,
+      zcFlags,
+      mode,
+    );
     if (!["adaptive", "mixed", "zc", "copy"].includes(mode)) {
       this.closeNow();
-      throw invalidArgument("openRing", `sendMode must be "adaptive", "mixed", "zc" or "copy", got ${String(options.sendMode)}`);
+      throw invalidArgument(
+        "openRing",
+        `sendMode must be "adaptive", "mixed", "zc" or "copy", got ${String(options.sendMode)}`,
+      );
     }
     if (zcrx !== undefined) {
       try {
@@ -448,7 +510,8 @@ export class AsyncRing implements Disposable, AsyncDisposable {
     this.ensureOpen("registerZcrx");
     if (this.zcrxIfq !== null) throw invalidArgument("registerZcrx", "this ring already has a ZCRX queue");
     const problem = zcrxRingProblem(this.ring);
-    if (problem !== null) throw invalidArgument("registerZcrx", `${problem}: open it with openRing({ deferTaskrun: true, cqe32: true })`);
+    if (problem !== null)
+      throw invalidArgument("registerZcrx", `${problem}: open it with openRing({ deferTaskrun: true, cqe32: true })`);
     const ifq = ZcrxIfq.register(this.ring, options);
     this.zcrxIfq = ifq;
     this.#host.zcrxRx = ifq.receiver();
@@ -463,7 +526,11 @@ export class AsyncRing implements Disposable, AsyncDisposable {
   importZcrx(fd: number, queue: PostableZcrxQueue, refillLock: RefillLock): ImportedZcrx {
     this.ensureOpen("importZcrx");
     if (this.#host.zcrxRx !== null) throw invalidArgument("importZcrx", "this ring already has a ZCRX queue");
-    if (!(refillLock instanceof RefillLock)) throw invalidArgument("importZcrx", "refillLock must be the RefillLock the queue's other rings use (new RefillLock(lock.buffer) in a Worker)");
+    if (!(refillLock instanceof RefillLock))
+      throw invalidArgument(
+        "importZcrx",
+        "refillLock must be the RefillLock the queue's other rings use (new RefillLock(lock.buffer) in a Worker)",
+      );
     const imported = importZcrx(this.ring, fd, sharedQueueFrom(queue));
     this.#host.zcrxRx = imported.receiver({ refillLock });
     return imported;
@@ -486,7 +553,8 @@ export class AsyncRing implements Disposable, AsyncDisposable {
     this.ensureOpen("connect");
     const host = hostOf("connect", o);
     checkSocketOptions("connect", o);
-    if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgument("connect", "signal must be an AbortSignal");
+    if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
+      throw invalidArgument("connect", "signal must be an AbortSignal");
     if (o.signal?.aborted) return Promise.reject(abortError(o.signal, "IORING_OP_CONNECT"));
     let numeric: Sockaddr | null = null;
     try {
@@ -496,7 +564,8 @@ export class AsyncRing implements Disposable, AsyncDisposable {
       sockaddr({ host: "0.0.0.0", port: o.port });
     }
     const handlers = o.socket === undefined ? null : checkHandlers("connect", o.socket);
-    const connecting = numeric !== null ? this.connectTo(numeric, o, formatAddress({ host, port: o.port })) : this.connectByName(o);
+    const connecting =
+      numeric !== null ? this.connectTo(numeric, o, formatAddress({ host, port: o.port })) : this.connectByName(o);
     if (handlers === null) return connecting;
     return connecting.then((sock) => {
       void drive(sock, handlers, this.#host.maxInflightSends);
@@ -526,9 +595,20 @@ export class AsyncRing implements Disposable, AsyncDisposable {
     return new Promise<TcpSocket>((resolve, reject) => {
       const host = this.#host;
       const st: ConnectState = { host, resolve, reject, signal: o.signal, onAbort: null, aborted: false };
-      const setup = new SocketSetup(this.ring, {
-        family: addr.family, type: SOCK_STREAM, options: optionSteps(o), connect: addr, connectLabel: label, nonBlocking: true, purpose: `TCP socket for ${label}`, record: true,
-      }, (s) => onConnectDone(st, s));
+      const setup = new SocketSetup(
+        this.ring,
+        {
+          family: addr.family,
+          type: SOCK_STREAM,
+          options: optionSteps(o),
+          connect: addr,
+          connectLabel: label,
+          nonBlocking: true,
+          purpose: `TCP socket for ${label}`,
+          record: true,
+        },
+        (s) => onConnectDone(st, s),
+      );
       if (o.signal) {
         st.onAbort = () => {
           st.aborted = true;
@@ -555,8 +635,18 @@ export class AsyncRing implements Disposable, AsyncDisposable {
     const backlog = checkBacklog("listen", o.backlog ?? 511);
     const options: IntOption[] = [];
     if (o.reuseAddr !== false) options.push({ level: SOL_SOCKET, name: SO_REUSEADDR, value: 1, label: "SO_REUSEADDR" });
-    if (o.ipv6Only !== undefined && addr.family === AF_INET6) options.push({ level: IPPROTO_IPV6, name: IPV6_V6ONLY, value: o.ipv6Only ? 1 : 0, label: "IPV6_V6ONLY" });
-    const fd = setUpNow(this.ring, { family: addr.family, type: SOCK_STREAM, options, bind: addr, listen: backlog, nonBlocking: true, purpose: `TCP listener on ${formatAddress(where)}`, record: true });
+    if (o.ipv6Only !== undefined && addr.family === AF_INET6)
+      options.push({ level: IPPROTO_IPV6, name: IPV6_V6ONLY, value: o.ipv6Only ? 1 : 0, label: "IPV6_V6ONLY" });
+    const fd = setUpNow(this.ring, {
+      family: addr.family,
+      type: SOCK_STREAM,
+      options,
+      bind: addr,
+      listen: backlog,
+      nonBlocking: true,
+      purpose: `TCP listener on ${formatAddress(where)}`,
+      record: true,
+    });
     let l: TcpListener;
     try {
       l = new TcpListener(this.#host, fd, optionSteps(o));
@@ -583,7 +673,14 @@ export class AsyncRing implements Disposable, AsyncDisposable {
     if (o.receiveBufferSize !== undefined) options.push(bufferSizeStep(false, o.receiveBufferSize));
     // Returns at once, so the libc form of the set-up (as listen()).
     const fd = setUpNow(this.ring, {
-      family: addr.family, type: SOCK_DGRAM, options, bind: addr, connect: to === null ? undefined : sockaddr(to), nonBlocking: true, purpose: `UDP socket on ${formatAddress(where)}`, record: true,
+      family: addr.family,
+      type: SOCK_DGRAM,
+      options,
+      bind: addr,
+      connect: to === null ? undefined : sockaddr(to),
+      nonBlocking: true,
+      purpose: `UDP socket on ${formatAddress(where)}`,
+      record: true,
     });
     return this.#host.adopt(new UdpSocket(this.#host, fd, o.connect !== undefined));
   }
@@ -591,9 +688,12 @@ export class AsyncRing implements Disposable, AsyncDisposable {
   /** Wrap a connected TCP socket fd made elsewhere (the ring takes ownership and closes it). */
   adoptTcp(fd: number): TcpSocket {
     this.ensureOpen("adoptTcp");
-    if (typeof fd !== "number" || !Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgument("adoptTcp", `fd must be a descriptor (an integer >= 0), got ${String(fd)}`);
-    for (const s of this.#host.sockets) if (s.fd === fd) throw invalidArgument("adoptTcp", `fd ${fd} already belongs to a socket of this ring`);
-    for (const l of this.#host.listeners) if (l.fd === fd) throw invalidArgument("adoptTcp", `fd ${fd} is this ring's listener`);
+    if (typeof fd !== "number" || !Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff)
+      throw invalidArgument("adoptTcp", `fd must be a descriptor (an integer >= 0), got ${String(fd)}`);
+    for (const s of this.#host.sockets)
+      if (s.fd === fd) throw invalidArgument("adoptTcp", `fd ${fd} already belongs to a socket of this ring`);
+    for (const l of this.#host.listeners)
+      if (l.fd === fd) throw invalidArgument("adoptTcp", `fd ${fd} is this ring's listener`);
     // The ring will send, receive and finally close(2) it: it must be a TCP socket (a wrong fd
     // would be closed from under its real owner).
     let type: number;
@@ -604,7 +704,8 @@ export class AsyncRing implements Disposable, AsyncDisposable {
     } catch (e) {
       throw invalidArgument("adoptTcp", `fd ${fd} is not a socket (${(e as UringError).code})`);
     }
-    if (type !== SOCK_STREAM || (domain !== AF_INET && domain !== AF_INET6)) throw invalidArgument("adoptTcp", `fd ${fd} is not a TCP socket (SO_TYPE ${type}, SO_DOMAIN ${domain})`);
+    if (type !== SOCK_STREAM || (domain !== AF_INET && domain !== AF_INET6))
+      throw invalidArgument("adoptTcp", `fd ${fd} is not a TCP socket (SO_TYPE ${type}, SO_DOMAIN ${domain})`);
     return this.#host.adopt(new TcpSocket(this.#host, fd));
   }
 
@@ -622,7 +723,8 @@ export class AsyncRing implements Disposable, AsyncDisposable {
       const deadline = performance.now() + 5000;
       await Promise.race([Promise.all(pending), new Promise<void>((r) => setTimeout(r, 5000).unref())]);
       // Connects and cancels of the async layer itself finish on their own.
-      while (this.#host.ownOps > 0 && performance.now() < deadline && !this.ring.isClosed) await new Promise<void>((r) => setImmediate(r));
+      while (this.#host.ownOps > 0 && performance.now() < deadline && !this.ring.isClosed)
+        await new Promise<void>((r) => setImmediate(r));
       this.closeNow();
     })();
     return this.closePromise;
@@ -826,7 +928,11 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
     } else if (res === -ECANCELED && final && !this.closing && !this.cancelling && this.waiters.length > 0) {
       // Cancelled by nobody here: the ring went away underneath (its own close). Waiting on would
       // wait forever.
-      const e = new UringError("IORING_OP_ACCEPT", ECANCELED, `listener fd ${this.fd}: the accept was cancelled outside the listener (the ring closed)`);
+      const e = new UringError(
+        "IORING_OP_ACCEPT",
+        ECANCELED,
+        `listener fd ${this.fd}: the accept was cancelled outside the listener (the ring closed)`,
+      );
       for (const w of this.waiters.splice(0)) {
         if (w.signal && w.onAbort) w.signal.removeEventListener("abort", w.onAbort);
         w.reject(e);

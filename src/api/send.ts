@@ -131,7 +131,10 @@ export class SendOp implements PromiseLike<number> {
     signal.removeEventListener("abort", this);
   }
 
-  then<A = number, B = never>(onSent?: ((n: number) => A | PromiseLike<A>) | null, onError?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+  then<A = number, B = never>(
+    onSent?: ((n: number) => A | PromiseLike<A>) | null,
+    onError?: ((e: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
     return this.sent.then(onSent, onError);
   }
 

@@ -19,7 +19,16 @@ import { type DecodedAddress, type SocketAddress, type Sockaddr, sockaddr } from
 import { localAddress, peerAddress } from "../net/setup.ts";
 import { ZcSender, type ZcMode, type ZcStats, type ZcUsage } from "../zc/sender.ts";
 import { SendOp, type SendOptions, type SendOwner } from "./send.ts";
-import { RECVFROM_HEADER_BYTES, RecvFromStream, RecvStream, type RecvHost, type RecvStreamBase, type RecvStreamOptions, type RecvSocket, abortError } from "./recv.ts";
+import {
+  RECVFROM_HEADER_BYTES,
+  RecvFromStream,
+  RecvStream,
+  type RecvHost,
+  type RecvStreamBase,
+  type RecvStreamOptions,
+  type RecvSocket,
+  abortError,
+} from "./recv.ts";
 import { ZcrxStream, type ZcrxStreamHost, type ZcrxRecvOptions } from "./zcrx.ts";
 import type { ZcrxReceiver } from "../zcrx/receiver.ts";
 
@@ -210,9 +219,11 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
   protected enqueue(data: Uint8Array | string, to: Sockaddr | null, options: SendOptions | undefined): SendOp {
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     if (!(bytes instanceof Uint8Array)) throw invalidArgument("send", "data must be a Uint8Array or a string");
-    if ((bytes.buffer as ArrayBuffer).detached === true) throw invalidArgument("send", "data's ArrayBuffer is detached (transferred): there is nothing left to send");
+    if ((bytes.buffer as ArrayBuffer).detached === true)
+      throw invalidArgument("send", "data's ArrayBuffer is detached (transferred): there is nothing left to send");
     const signal = options?.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument("send", "options.signal must be an AbortSignal");
+    if (signal !== undefined && !(signal instanceof AbortSignal))
+      throw invalidArgument("send", "options.signal must be an AbortSignal");
     const op = new SendOp(this, bytes);
     // A received chunk being sent (the echo) keeps its receive buffer until this send releases it.
     op.chunkHold = this.host.holdChunk(bytes);
@@ -284,11 +295,20 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
 
   /** The socket's receive stream if a consumer left it (paused, with whatever it received kept):
    * the next reader takes it up. Throws while another reader is still on it. */
-  protected resumable<S extends RecvStreamBase<any>>(kind: abstract new (...a: any[]) => S, where: string, options: RecvStreamOptions): S | null {
+  protected resumable<S extends RecvStreamBase<any>>(
+    kind: abstract new (...a: any[]) => S,
+    where: string,
+    options: RecvStreamOptions,
+  ): S | null {
     const cur = this.recvStream;
     if (cur === null) return null;
-    if (!cur.isPaused) throw invalidArgument(where, "this socket already has a receive stream; finish it (break or return()) first");
-    if (!(cur instanceof kind)) throw invalidArgument(where, `a ${where === "recv" ? "recvFrom()" : "recv()"} stream of this socket was left with data still queued: read it with ${where === "recv" ? "recvFrom()" : "recv()"} again, or close the socket`);
+    if (!cur.isPaused)
+      throw invalidArgument(where, "this socket already has a receive stream; finish it (break or return()) first");
+    if (!(cur instanceof kind))
+      throw invalidArgument(
+        where,
+        `a ${where === "recv" ? "recvFrom()" : "recv()"} stream of this socket was left with data still queued: read it with ${where === "recv" ? "recvFrom()" : "recv()"} again, or close the socket`,
+      );
     cur.resume(options);
     return cur;
   }
@@ -299,7 +319,8 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
   recvZc(options: ZcrxRecvOptions = {}): ZcrxStream {
     if (this.closing) throw closedError("recvZc", "socket");
     if (!this.stream) throw invalidArgument("recvZc", "RECV_ZC receives TCP streams only");
-    if (this.zcrxStream !== null && this.zcrxStream.armed) throw invalidArgument("recvZc", "this socket already has a zero-copy receive stream");
+    if (this.zcrxStream !== null && this.zcrxStream.armed)
+      throw invalidArgument("recvZc", "this socket already has a zero-copy receive stream");
     const s = new ZcrxStream(this.host.zcrxReceiver(), this.fd, this.host, options);
     if (s.armed) {
       this.ops++;
@@ -389,8 +410,19 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
     if (error.errno === EFAULT && op.data.byteLength !== op.length) {
       // The engine never wrote it: its ArrayBuffer was transferred or shrunk after send(), so the
       // view no longer covers the bytes it had (a stale pointer would reach someone else's memory).
-      const how = (op.data.buffer as ArrayBuffer).detached === true ? "detached (transferred)" : `resized to ${op.data.byteLength} bytes`;
-      op.fail(new UringError("IORING_OP_SEND", EINVAL, `the data's ArrayBuffer was ${how} after send() and before its SQE was written on fd ${this.fd}: nothing was sent`, undefined, { cause: error }));
+      const how =
+        (op.data.buffer as ArrayBuffer).detached === true
+          ? "detached (transferred)"
+          : `resized to ${op.data.byteLength} bytes`;
+      op.fail(
+        new UringError(
+          "IORING_OP_SEND",
+          EINVAL,
+          `the data's ArrayBuffer was ${how} after send() and before its SQE was written on fd ${this.fd}: nothing was sent`,
+          undefined,
+          { cause: error },
+        ),
+      );
       return;
     }
     op.fail(error);
@@ -408,7 +440,8 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
     // The engine reports "sent" before "released"; a send it dropped without one fails here.
     if (!op.isSent) op.fail(new UringError("IORING_OP_SEND", ECANCELED, `fd ${this.fd}`));
     op.release();
-    if (this.readyWaiters.length + this.idleWaiters.length > 0 && this.pendingSends < this.host.maxInflightSends) this.wakeReady();
+    if (this.readyWaiters.length + this.idleWaiters.length > 0 && this.pendingSends < this.host.maxInflightSends)
+      this.wakeReady();
     this.checkClosed();
   }
 
@@ -508,7 +541,10 @@ export class UdpSocket extends AsyncSocket {
    * refused up front: Linux would shut it for writing and still answer ENOTCONN, leaving every
    * later sendTo failing with EPIPE. */
   override end(): Promise<void> {
-    if (!this.connected) return Promise.reject(invalidArgument("end", "an unconnected UDP socket has no peer to half-close; close() it instead"));
+    if (!this.connected)
+      return Promise.reject(
+        invalidArgument("end", "an unconnected UDP socket has no peer to half-close; close() it instead"),
+      );
     return super.end();
   }
 
@@ -532,10 +568,19 @@ export class UdpSocket extends AsyncSocket {
     const paused = this.resumable(RecvFromStream, "recvFrom", options);
     if (paused !== null) return paused;
     const kernel = this.host.ring.capabilities.kernel;
-    if (!kernelAtLeast("6.0", kernel)) throw unsupported("recvFrom", "multishot receive with the sender's address (IORING_OP_RECVMSG with IORING_RECV_MULTISHOT)", "6.0", kernel);
+    if (!kernelAtLeast("6.0", kernel))
+      throw unsupported(
+        "recvFrom",
+        "multishot receive with the sender's address (IORING_OP_RECVMSG with IORING_RECV_MULTISHOT)",
+        "6.0",
+        kernel,
+      );
     const bufferBytes = this.host.buffers().bufferSize;
     if (bufferBytes < RECVFROM_HEADER_BYTES) {
-      throw invalidArgument("recvFrom", `receive buffers of ${bufferBytes} bytes cannot hold the ${RECVFROM_HEADER_BYTES}-byte io_uring_recvmsg_out header and address: open the ring with a larger recvBufferBytes`);
+      throw invalidArgument(
+        "recvFrom",
+        `receive buffers of ${bufferBytes} bytes cannot hold the ${RECVFROM_HEADER_BYTES}-byte io_uring_recvmsg_out header and address: open the ring with a larger recvBufferBytes`,
+      );
     }
     const s = new RecvFromStream(this.host, this, options);
     this.recvStream = s;

@@ -35,24 +35,31 @@ const lenArg = new Uint32Array(1);
 /** getsockopt(fd, level, name) of an int option. */
 export function getIntOption(fd: number, level: number, name: number, what: string): number {
   lenArg[0] = 4;
-  if (c.getsockopt(fd, level, name, intArg, lenArg) < 0) throw new UringError("getsockopt", errno(), `${what} on fd ${fd}`);
+  if (c.getsockopt(fd, level, name, intArg, lenArg) < 0)
+    throw new UringError("getsockopt", errno(), `${what} on fd ${fd}`);
   return intArg[0]!;
 }
 
 function checkBool(where: string, name: string, v: unknown): void {
-  if (v !== undefined && typeof v !== "boolean") throw invalidArgument(where, `${name} must be a boolean, got ${String(v)}`);
+  if (v !== undefined && typeof v !== "boolean")
+    throw invalidArgument(where, `${name} must be a boolean, got ${String(v)}`);
 }
 
 /** Checked buffer size in bytes. */
 export function checkBufferSize(where: string, name: string, v: unknown): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > MAX_BUFFER_BYTES) throw invalidArgument(where, `${name} must be an integer 1..${MAX_BUFFER_BYTES} (bytes), got ${String(v)}`);
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > MAX_BUFFER_BYTES)
+    throw invalidArgument(where, `${name} must be an integer 1..${MAX_BUFFER_BYTES} (bytes), got ${String(v)}`);
   return v;
 }
 
 /** Checked keepalive delay in whole seconds (rounded up from milliseconds), 0 for the default. */
 export function keepIdleSeconds(where: string, ms: unknown): number {
   if (ms === undefined || ms === 0) return 0;
-  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0 || ms > MAX_KEEPIDLE_SECONDS * 1000) throw invalidArgument(where, `keepAliveInitialDelayMs must be 0..${MAX_KEEPIDLE_SECONDS * 1000}, got ${String(ms)}`);
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0 || ms > MAX_KEEPIDLE_SECONDS * 1000)
+    throw invalidArgument(
+      where,
+      `keepAliveInitialDelayMs must be 0..${MAX_KEEPIDLE_SECONDS * 1000}, got ${String(ms)}`,
+    );
   return Math.ceil(ms / 1000);
 }
 
@@ -73,7 +80,8 @@ function option(level: number, name: number, value: number, label: string): IntO
 export function optionSteps(o: SocketOptions): IntOption[] {
   const steps: IntOption[] = [];
   if (o.noDelay !== false) steps.push(option(IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY"));
-  if (o.keepAlive === true) steps.push(...keepAliveSteps(true, keepIdleSeconds("keepAlive", o.keepAliveInitialDelayMs)));
+  if (o.keepAlive === true)
+    steps.push(...keepAliveSteps(true, keepIdleSeconds("keepAlive", o.keepAliveInitialDelayMs)));
   if (o.sendBufferSize !== undefined) steps.push(bufferSizeStep(true, o.sendBufferSize));
   if (o.receiveBufferSize !== undefined) steps.push(bufferSizeStep(false, o.receiveBufferSize));
   return steps;

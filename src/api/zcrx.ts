@@ -37,9 +37,11 @@ export class ZcrxChunk {
    * throws (the buffer may hold newer data by then). A view taken before stays a view of the
    * area: do not read it after release(). */
   get data(): Uint8Array {
-    if (this.released) throw invalidArgument("ZcrxChunk.data", "this chunk was released: its buffer may already hold newer data");
+    if (this.released)
+      throw invalidArgument("ZcrxChunk.data", "this chunk was released: its buffer may already hold newer data");
     let v = this.view;
-    if (v === null) v = this.view = new Uint8Array(this.stream.areaBuffer, this.stream.areaBase + this.offset, this.length);
+    if (v === null)
+      v = this.view = new Uint8Array(this.stream.areaBuffer, this.stream.areaBase + this.offset, this.length);
     return v;
   }
 
@@ -238,7 +240,10 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
   /** @internal — the turn's publish threw: stop receiving, and hand the error to next(). */
   publishFailed(e: unknown): void {
     if (this.ended) return;
-    this.error = e instanceof UringError ? e : new UringError("ZcrxStream.publish", ERRNO.EIO!, e instanceof Error ? e.message : String(e));
+    this.error =
+      e instanceof UringError
+        ? e
+        : new UringError("ZcrxStream.publish", ERRNO.EIO!, e instanceof Error ? e.message : String(e));
     this.ended = true;
     this.stop();
     const reject = this.waitReject;
@@ -278,7 +283,10 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
     }
     if (this.ended) return Promise.resolve({ value: undefined, done: true });
     // One waiter at a time: a second would replace the first, whose promise would never settle.
-    if (this.waitResolve !== null) return Promise.reject(new UringError("ZcrxStream.next", EBUSY, "next() called again before the previous call settled"));
+    if (this.waitResolve !== null)
+      return Promise.reject(
+        new UringError("ZcrxStream.next", EBUSY, "next() called again before the previous call settled"),
+      );
     return new Promise<IteratorResult<ZcrxChunk>>((resolve, reject) => {
       this.waitResolve = resolve;
       this.waitReject = reject;
@@ -352,7 +360,10 @@ export class ZcrxStream implements AsyncIterableIterator<ZcrxChunk> {
     this.ended = true;
     this.signal?.removeEventListener("abort", this.onAbort);
     if (res < 0 && !wasEnded) {
-      this.error = res === -ECANCELED && this.aborted ? abortError(this.signal!, "IORING_OP_RECV_ZC") : new UringError("IORING_OP_RECV_ZC", -res, `fd ${this.fd}`);
+      this.error =
+        res === -ECANCELED && this.aborted
+          ? abortError(this.signal!, "IORING_OP_RECV_ZC")
+          : new UringError("IORING_OP_RECV_ZC", -res, `fd ${this.fd}`);
     }
     const resolve = this.waitResolve;
     if (resolve === null) return;

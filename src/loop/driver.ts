@@ -98,10 +98,16 @@ export class LoopDriver {
   constructor(ring: Ring, options: LoopDriverOptions = {}) {
     if (ring.isClosed) throw closedError("LoopDriver");
     const spinUs = options.spinUs ?? DEFAULT_SPIN_US;
-    if (!Number.isFinite(spinUs) || spinUs < 0 || spinUs > MAX_SPIN_US) throw invalidArgument("LoopDriver", `spinUs must be 0..${MAX_SPIN_US}, got ${options.spinUs}`);
+    if (!Number.isFinite(spinUs) || spinUs < 0 || spinUs > MAX_SPIN_US)
+      throw invalidArgument("LoopDriver", `spinUs must be 0..${MAX_SPIN_US}, got ${options.spinUs}`);
     this.ring = ring;
     this.spinUs = spinUs;
-    this.onError = options.onError ?? ((e) => queueMicrotask(() => { throw e; }));
+    this.onError =
+      options.onError ??
+      ((e) =>
+        queueMicrotask(() => {
+          throw e;
+        }));
     const fd = c.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (fd < 0) throw new UringError("eventfd", errno(), "the loop driver's wake-up descriptor");
     // In the fd ledger at once: a terminated Worker's eventfd is closed by another thread

@@ -39,11 +39,14 @@ export class RecvLoop {
   private stopped = false;
 
   constructor(ring: Ring, fd: number, o: RecvLoopOptions = {}) {
-    if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgument("RecvLoop", `fd must be a non-negative integer, got ${shown(fd)}`);
+    if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff)
+      throw invalidArgument("RecvLoop", `fd must be a non-negative integer, got ${shown(fd)}`);
     const size = o.bufferSize ?? 262144;
     // One RECV's length is a u32, and a larger buffer than the kernel's MAX_RW_COUNT is never filled.
-    if (!Number.isInteger(size) || size < 1 || size > 0x7ffff000) throw invalidArgument("RecvLoop", `bufferSize must be an integer 1..2147479552, got ${shown(size)}`);
-    if (o.onData !== undefined && typeof o.onData !== "function") throw invalidArgument("RecvLoop", `onData must be a function, got ${typeof o.onData}`);
+    if (!Number.isInteger(size) || size < 1 || size > 0x7ffff000)
+      throw invalidArgument("RecvLoop", `bufferSize must be an integer 1..2147479552, got ${shown(size)}`);
+    if (o.onData !== undefined && typeof o.onData !== "function")
+      throw invalidArgument("RecvLoop", `onData must be a function, got ${typeof o.onData}`);
     this.ring = ring;
     this.fd = fd;
     this.buf = new Uint8Array(size);

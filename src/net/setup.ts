@@ -23,8 +23,24 @@ import { SOCK_CLOEXEC, SOCK_NONBLOCK } from "../abi/net.ts";
 import type { Ring } from "../ring/ring.ts";
 import { UringError, invalidArgument, unsupported } from "../error.ts";
 import { disownFd, ownFd } from "../ring/reclaim.ts";
-import { type DecodedAddress, type Sockaddr, SOCKADDR_RETURN_BYTES, decodeSockaddr, formatAddress } from "./sockaddr.ts";
-import { checkFd, ringSetsockopt, setsockoptRefused, socketError, submitBind, submitConnect, submitListen, submitSetsockopt, submitSocket } from "./submit.ts";
+import {
+  type DecodedAddress,
+  type Sockaddr,
+  SOCKADDR_RETURN_BYTES,
+  decodeSockaddr,
+  formatAddress,
+} from "./sockaddr.ts";
+import {
+  checkFd,
+  ringSetsockopt,
+  setsockoptRefused,
+  socketError,
+  submitBind,
+  submitConnect,
+  submitListen,
+  submitSetsockopt,
+  submitSocket,
+} from "./submit.ts";
 
 /** Which form the steps take: the ring where the kernel has the opcode ("auto"), the ring or an
  * error naming the kernel that has it ("ring"), or the libc call ("libc"). */
@@ -72,7 +88,8 @@ export interface SocketPlan {
 
 /** A listen(2) backlog: an integer 0..2^31-1 (the kernel caps it at net.core.somaxconn). */
 export function checkBacklog(where: string, backlog: number): number {
-  if (!Number.isInteger(backlog) || backlog < 0 || backlog > 0x7fffffff) throw invalidArgument(where, `backlog must be an integer 0..2147483647, got ${String(backlog)}`);
+  if (!Number.isInteger(backlog) || backlog < 0 || backlog > 0x7fffffff)
+    throw invalidArgument(where, `backlog must be an integer 0..2147483647, got ${String(backlog)}`);
   return backlog;
 }
 
@@ -83,7 +100,13 @@ const STEP_LISTEN = 3;
 const STEP_CONNECT = 4;
 const STEP_DONE = 5;
 
-const STEP_OPCODES = [Q.IORING_OP_SOCKET, Q.IORING_OP_URING_CMD, Q.IORING_OP_BIND, Q.IORING_OP_LISTEN, Q.IORING_OP_CONNECT];
+const STEP_OPCODES = [
+  Q.IORING_OP_SOCKET,
+  Q.IORING_OP_URING_CMD,
+  Q.IORING_OP_BIND,
+  Q.IORING_OP_LISTEN,
+  Q.IORING_OP_CONNECT,
+];
 const STEP_CALLS = ["socket", "setsockopt", "bind", "listen", "connect"];
 
 const NO_OPTIONS: readonly IntOption[] = [];
@@ -94,7 +117,8 @@ const intArg = new Int32Array(1);
 /** setsockopt(2) of one int option; throws the libc error naming the option. */
 export function setOptionNow(fd: number, o: IntOption): void {
   intArg[0] = o.value;
-  if (c.setsockopt(fd, o.level, o.name, intArg, 4) < 0) throw new UringError("setsockopt", errno(), `${o.label} on fd ${fd}`);
+  if (c.setsockopt(fd, o.level, o.name, intArg, 4) < 0)
+    throw new UringError("setsockopt", errno(), `${o.label} on fd ${fd}`);
 }
 
 function onStepCqe(s: SocketSetup, res: number): void {
@@ -121,7 +145,11 @@ export class SocketSetup {
   private readonly via: NetPath;
   private stopError: UringError | null = null;
 
-  constructor(readonly ring: Ring, readonly plan: SocketPlan, private readonly onDone: ((s: SocketSetup) => void) | null = null) {
+  constructor(
+    readonly ring: Ring,
+    readonly plan: SocketPlan,
+    private readonly onDone: ((s: SocketSetup) => void) | null = null,
+  ) {
     this.owned = plan.fd === undefined;
     if (!this.owned) checkFd("socket set-up", plan.fd!);
     this.fd = plan.fd ?? -1;
@@ -169,9 +197,15 @@ export class SocketSetup {
         setsockoptRefused(this.ring);
         return this.advance();
       }
-      const e = this.kind === STEP_OPTION && res === -EOPNOTSUPP
-        ? unsupported("setsockopt", "setsockopt through IORING_OP_URING_CMD (SOCKET_URING_OP_SETSOCKOPT)", "6.7", this.ring.capabilities.kernel)
-        : socketError(STEP_OPCODES[this.kind]!, res, this.detail(this.kind));
+      const e =
+        this.kind === STEP_OPTION && res === -EOPNOTSUPP
+          ? unsupported(
+              "setsockopt",
+              "setsockopt through IORING_OP_URING_CMD (SOCKET_URING_OP_SETSOCKOPT)",
+              "6.7",
+              this.ring.capabilities.kernel,
+            )
+          : socketError(STEP_OPCODES[this.kind]!, res, this.detail(this.kind));
       return this.finish(e);
     }
     if (this.kind === STEP_SOCKET) this.made(res);
@@ -228,7 +262,13 @@ export class SocketSetup {
     const has = this.kind === STEP_OPTION ? ringSetsockopt(this.ring) : this.ring.supports(STEP_OPCODES[this.kind]!);
     if (has) return true;
     if (this.via === "ring") {
-      if (this.kind === STEP_OPTION) throw unsupported("setsockopt", "setsockopt through IORING_OP_URING_CMD (SOCKET_URING_OP_SETSOCKOPT)", "6.7", this.ring.capabilities.kernel);
+      if (this.kind === STEP_OPTION)
+        throw unsupported(
+          "setsockopt",
+          "setsockopt through IORING_OP_URING_CMD (SOCKET_URING_OP_SETSOCKOPT)",
+          "6.7",
+          this.ring.capabilities.kernel,
+        );
       this.ring.requireOp(STEP_OPCODES[this.kind]!, STEP_CALLS[this.kind]!);
     }
     return false;
@@ -267,7 +307,11 @@ export class SocketSetup {
     let ret: number;
     switch (this.kind) {
       case STEP_SOCKET:
-        ret = c.socket(p.family!, p.type! | SOCK_CLOEXEC | (p.nonBlocking === true ? SOCK_NONBLOCK : 0), p.protocol ?? 0);
+        ret = c.socket(
+          p.family!,
+          p.type! | SOCK_CLOEXEC | (p.nonBlocking === true ? SOCK_NONBLOCK : 0),
+          p.protocol ?? 0,
+        );
         if (ret >= 0) this.made(ret);
         break;
       case STEP_OPTION:

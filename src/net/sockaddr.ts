@@ -33,7 +33,8 @@ export interface Sockaddr {
 export const SOCKADDR_MAX_BYTES = SOCKADDR_IN6.size;
 
 function parsePort(where: string, port: number): number {
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalidArgument(where, `port must be an integer 0..65535, got ${shown(port)}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw invalidArgument(where, `port must be an integer 0..65535, got ${shown(port)}`);
   return port;
 }
 
@@ -107,7 +108,8 @@ export function encodeSockaddr(view: DataView, offset: number, addr: SocketAddre
   const port = parsePort("encodeSockaddr", addr.port);
   const v4 = parseIPv4(addr.host);
   if (v4) {
-    if (offset < 0 || offset + SOCKADDR_IN.size > view.byteLength) throw invalidArgument("encodeSockaddr", `no room for ${SOCKADDR_IN.size} bytes at offset ${offset}`);
+    if (offset < 0 || offset + SOCKADDR_IN.size > view.byteLength)
+      throw invalidArgument("encodeSockaddr", `no room for ${SOCKADDR_IN.size} bytes at offset ${offset}`);
     for (let i = 0; i < SOCKADDR_IN.size; i++) view.setUint8(offset + i, 0);
     view.setUint16(offset + SOCKADDR_IN.family, AF_INET, true);
     view.setUint16(offset + SOCKADDR_IN.port, port, false);
@@ -115,8 +117,13 @@ export function encodeSockaddr(view: DataView, offset: number, addr: SocketAddre
     return SOCKADDR_IN.size;
   }
   const v6 = parseIPv6(addr.host);
-  if (!v6) throw invalidArgument("encodeSockaddr", `host must be a numeric IPv4 or IPv6 address, got ${JSON.stringify(addr.host)}`);
-  if (offset < 0 || offset + SOCKADDR_IN6.size > view.byteLength) throw invalidArgument("encodeSockaddr", `no room for ${SOCKADDR_IN6.size} bytes at offset ${offset}`);
+  if (!v6)
+    throw invalidArgument(
+      "encodeSockaddr",
+      `host must be a numeric IPv4 or IPv6 address, got ${JSON.stringify(addr.host)}`,
+    );
+  if (offset < 0 || offset + SOCKADDR_IN6.size > view.byteLength)
+    throw invalidArgument("encodeSockaddr", `no room for ${SOCKADDR_IN6.size} bytes at offset ${offset}`);
   for (let i = 0; i < SOCKADDR_IN6.size; i++) view.setUint8(offset + i, 0);
   view.setUint16(offset + SOCKADDR_IN6.family, AF_INET6, true);
   view.setUint16(offset + SOCKADDR_IN6.port, port, false);
@@ -133,12 +140,19 @@ function formatIPv6(view: DataView, at: number): string {
     return `::ffff:${g[6]! >> 8}.${g[6]! & 0xff}.${g[7]! >> 8}.${g[7]! & 0xff}`;
   }
   // The longest run of two or more zero groups becomes "::" (RFC 5952 section 4.2).
-  let bestAt = -1, bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) { i++; continue; }
+  let bestAt = -1,
+    bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) { bestAt = i; bestLen = j - i; }
+    if (j - i > bestLen) {
+      bestAt = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(":");
@@ -157,18 +171,33 @@ export function decodeSockaddr(view: DataView, offset: number): DecodedAddress {
   if (family === AF_INET6) {
     const scopeId = view.getUint32(offset + SOCKADDR_IN6.scope_id, true);
     const base = formatIPv6(view, offset + SOCKADDR_IN6.addr);
-    return { family, host: scopeId ? `${base}%${scopeId}` : base, port: view.getUint16(offset + SOCKADDR_IN6.port, false), scopeId };
+    return {
+      family,
+      host: scopeId ? `${base}%${scopeId}` : base,
+      port: view.getUint16(offset + SOCKADDR_IN6.port, false),
+      scopeId,
+    };
   }
-  throw invalidArgument("decodeSockaddr", `address family ${family} is neither AF_INET (${AF_INET}) nor AF_INET6 (${AF_INET6})`);
+  throw invalidArgument(
+    "decodeSockaddr",
+    `address family ${family} is neither AF_INET (${AF_INET}) nor AF_INET6 (${AF_INET6})`,
+  );
 }
 
 /** Encode an address once, for operations that copy it into their scratch block. */
 export function sockaddr(addr: SocketAddress): Sockaddr {
-  if (addr === null || typeof addr !== "object" || typeof addr.host !== "string") throw invalidArgument("sockaddr", "expected { host: string, port: number }");
+  if (addr === null || typeof addr !== "object" || typeof addr.host !== "string")
+    throw invalidArgument("sockaddr", "expected { host: string, port: number }");
   const bytes = new Uint8Array(SOCKADDR_MAX_BYTES);
   const length = encodeSockaddr(new DataView(bytes.buffer), 0, addr);
   const view = bytes.subarray(0, length);
-  return { family: new DataView(bytes.buffer).getUint16(0, true), bytes: view, length, host: addr.host, port: addr.port };
+  return {
+    family: new DataView(bytes.buffer).getUint16(0, true),
+    bytes: view,
+    length,
+    host: addr.host,
+    port: addr.port,
+  };
 }
 
 /** AF_INET or AF_INET6 for a numeric host (throws for anything else). */

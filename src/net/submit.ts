@@ -6,7 +6,17 @@
 // socket's set-up live in setup.ts; the synchronous helpers that wait for them in src/sync.ts.
 import * as Q from "../abi/sqe.ts";
 import { SOCK_CLOEXEC, SOCK_NONBLOCK } from "../abi/net.ts";
-import { prepAccept, prepBind, prepClose, prepConnect, prepListen, prepMultishotAccept, prepSetsockopt, prepShutdown, prepSocket } from "../ops/prep.ts";
+import {
+  prepAccept,
+  prepBind,
+  prepClose,
+  prepConnect,
+  prepListen,
+  prepMultishotAccept,
+  prepSetsockopt,
+  prepShutdown,
+  prepSocket,
+} from "../ops/prep.ts";
 import type { Ring } from "../ring/ring.ts";
 import type { CompletionHandler } from "../ring/optable.ts";
 import { kernelAtLeast } from "../ring/kernel.ts";
@@ -21,7 +31,8 @@ export function socketError(op: number, res: number, detail?: string): UringErro
 
 /** A file descriptor argument: an integer 0..2^31-1. */
 export function checkFd(where: string, fd: number): void {
-  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgument(where, `fd must be a non-negative integer, got ${shown(fd)}`);
+  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff)
+    throw invalidArgument(where, `fd must be a non-negative integer, got ${shown(fd)}`);
 }
 
 // ---- callback form: one SQE each, the handler sees every CQE of it ----
@@ -29,7 +40,14 @@ export function checkFd(where: string, fd: number): void {
 /** IORING_OP_SOCKET (5.19): the CQE's res is the new fd. SOCK_CLOEXEC | SOCK_NONBLOCK are added
  * to `type`: the ring polls a non-blocking socket when it would block, where a blocking one can
  * leave an io-wq worker asleep inside sendmsg (io_wq_submit_work issues without NONBLOCK). */
-export function submitSocket<T>(ring: Ring, domain: number, type: number, protocol: number, handler: CompletionHandler<T>, data: T): number {
+export function submitSocket<T>(
+  ring: Ring,
+  domain: number,
+  type: number,
+  protocol: number,
+  handler: CompletionHandler<T>,
+  data: T,
+): number {
   ring.requireOp(Q.IORING_OP_SOCKET, "submitSocket");
   const slot = ring.begin(handler, data);
   const ud = ring.userDataOf(slot);
@@ -47,7 +65,14 @@ export function submitBind<T>(ring: Ring, fd: number, addr: Sockaddr, handler: C
 
 /** One SQE that points at a sockaddr (BIND, CONNECT): the address goes into the op's scratch
  * block, so the caller's Sockaddr may be reused at once. */
-function submitWithAddress<T>(ring: Ring, fd: number, addr: Sockaddr, prep: typeof prepBind, handler: CompletionHandler<T>, data: T): number {
+function submitWithAddress<T>(
+  ring: Ring,
+  fd: number,
+  addr: Sockaddr,
+  prep: typeof prepBind,
+  handler: CompletionHandler<T>,
+  data: T,
+): number {
   const slot = ring.begin(handler, data);
   const ud = ring.userDataOf(slot);
   ring.ops.scratch.set(addr.bytes, ring.ops.scratchOffset(ud));
@@ -56,13 +81,28 @@ function submitWithAddress<T>(ring: Ring, fd: number, addr: Sockaddr, prep: type
 }
 
 /** IORING_OP_LISTEN (6.11). */
-export function submitListen<T>(ring: Ring, fd: number, backlog: number, handler: CompletionHandler<T>, data: T): number {
+export function submitListen<T>(
+  ring: Ring,
+  fd: number,
+  backlog: number,
+  handler: CompletionHandler<T>,
+  data: T,
+): number {
   return submitFdInt(ring, Q.IORING_OP_LISTEN, "submitListen", fd, backlog, prepListen, handler, data);
 }
 
 /** One SQE of an opcode that takes an fd and an int (LISTEN's backlog, SHUTDOWN's how), once the
  * fd is checked and the kernel is known to have the opcode. */
-function submitFdInt<T>(ring: Ring, op: number, where: string, fd: number, n: number, prep: typeof prepListen, handler: CompletionHandler<T>, data: T): number {
+function submitFdInt<T>(
+  ring: Ring,
+  op: number,
+  where: string,
+  fd: number,
+  n: number,
+  prep: typeof prepListen,
+  handler: CompletionHandler<T>,
+  data: T,
+): number {
   checkFd(where, fd);
   ring.requireOp(op, where);
   const slot = ring.begin(handler, data);
@@ -72,7 +112,13 @@ function submitFdInt<T>(ring: Ring, op: number, where: string, fd: number, n: nu
 }
 
 /** IORING_OP_CONNECT (5.5). The address is copied into the op's scratch block. res 0 = connected. */
-export function submitConnect<T>(ring: Ring, fd: number, addr: Sockaddr, handler: CompletionHandler<T>, data: T): number {
+export function submitConnect<T>(
+  ring: Ring,
+  fd: number,
+  addr: Sockaddr,
+  handler: CompletionHandler<T>,
+  data: T,
+): number {
   checkFd("submitConnect", fd);
   return submitWithAddress(ring, fd, addr, prepConnect, handler, data);
 }
@@ -81,7 +127,13 @@ export function submitConnect<T>(ring: Ring, fd: number, addr: Sockaddr, handler
  * SQE yields a CQE per connection, each with IORING_CQE_F_MORE while the accept stays armed; a
  * CQE without F_MORE ends it (re-arm then). The peer's address is not collected: read it with
  * `peerAddress(fd)`. */
-export function submitAccept<T>(ring: Ring, fd: number, handler: CompletionHandler<T>, data: T, multishot = false): number {
+export function submitAccept<T>(
+  ring: Ring,
+  fd: number,
+  handler: CompletionHandler<T>,
+  data: T,
+  multishot = false,
+): number {
   checkFd("submitAccept", fd);
   const slot = ring.begin(handler, data);
   const ud = ring.userDataOf(slot);
@@ -124,9 +176,23 @@ export function setsockoptRefused(ring: Ring): void {
 
 /** setsockopt(fd, level, optname, &value, 4) as SOCKET_URING_OP_SETSOCKOPT (6.7); the int value
  * lives in the op's scratch block. */
-export function submitSetsockopt<T>(ring: Ring, fd: number, level: number, optname: number, value: number, handler: CompletionHandler<T>, data: T): number {
+export function submitSetsockopt<T>(
+  ring: Ring,
+  fd: number,
+  level: number,
+  optname: number,
+  value: number,
+  handler: CompletionHandler<T>,
+  data: T,
+): number {
   checkFd("submitSetsockopt", fd);
-  if (!ringSetsockopt(ring)) throw unsupported("submitSetsockopt", "setsockopt through IORING_OP_URING_CMD (SOCKET_URING_OP_SETSOCKOPT)", "6.7", ring.capabilities.kernel);
+  if (!ringSetsockopt(ring))
+    throw unsupported(
+      "submitSetsockopt",
+      "setsockopt through IORING_OP_URING_CMD (SOCKET_URING_OP_SETSOCKOPT)",
+      "6.7",
+      ring.capabilities.kernel,
+    );
   const slot = ring.begin(handler, data);
   const ud = ring.userDataOf(slot);
   ring.ops.scratchView.setInt32(ring.ops.scratchOffset(ud), value, true);
@@ -135,7 +201,12 @@ export function submitSetsockopt<T>(ring: Ring, fd: number, level: number, optna
 }
 
 /** Which socket opcodes this ring can use; the synchronous helpers fall back to libc for the rest. */
-export function netSupport(ring: Ring): Record<"socket" | "bind" | "listen" | "connect" | "accept" | "acceptMultishot" | "shutdown" | "close" | "setsockopt", boolean> {
+export function netSupport(
+  ring: Ring,
+): Record<
+  "socket" | "bind" | "listen" | "connect" | "accept" | "acceptMultishot" | "shutdown" | "close" | "setsockopt",
+  boolean
+> {
   return {
     socket: ring.supports(Q.IORING_OP_SOCKET),
     bind: ring.supports(Q.IORING_OP_BIND),

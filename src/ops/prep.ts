@@ -12,7 +12,22 @@
 // addresses.
 import * as A from "../abi/sqe.ts";
 import { addressOf } from "../../ffi/index.ts";
-import { type SqeMemory, prepRwFlags, putU64, writeOpFlags, writeIoprio, writeBufIndex, orSqeFlags, checkU16, checkU32, checkU64, checkI32, checkPrepared, refuseField, shown } from "./sqe.ts";
+import {
+  type SqeMemory,
+  prepRwFlags,
+  putU64,
+  writeOpFlags,
+  writeIoprio,
+  writeBufIndex,
+  orSqeFlags,
+  checkU16,
+  checkU32,
+  checkU64,
+  checkI32,
+  checkPrepared,
+  refuseField,
+  shown,
+} from "./sqe.ts";
 import { invalidArgument } from "../error.ts";
 
 /** A data buffer argument: a view (checked, then resolved to its address) or a raw address. */
@@ -29,8 +44,13 @@ function viewAddress(op: number, buf: NodeJS.TypedArray | DataView, len: number)
   if (!ArrayBuffer.isView(buf)) refuseField(op, "buf", "a typed array, a DataView or an address", buf);
   checkU32(op, "len", len);
   // A detached buffer reads as length 0; a resizable one may have shrunk since it was filled.
-  if (buf.byteLength === 0) throw invalidArgument(`IORING_OP_${A.opcodeName(op)}`, "buf is detached (its ArrayBuffer was transferred) or empty");
-  if (len > buf.byteLength) throw invalidArgument(`IORING_OP_${A.opcodeName(op)}`, `len ${len} exceeds the buffer's ${buf.byteLength} bytes`);
+  if (buf.byteLength === 0)
+    throw invalidArgument(
+      `IORING_OP_${A.opcodeName(op)}`,
+      "buf is detached (its ArrayBuffer was transferred) or empty",
+    );
+  if (len > buf.byteLength)
+    throw invalidArgument(`IORING_OP_${A.opcodeName(op)}`, `len ${len} exceeds the buffer's ${buf.byteLength} bytes`);
   return addressOf(buf);
 }
 
@@ -47,16 +67,42 @@ export function prepNop(m: SqeMemory, slot: number): void {
 }
 
 /** io_uring_prep_read_fixed: read into registered buffer `bufIndex` (addr inside it). */
-export function prepReadFixed(m: SqeMemory, slot: number, fd: number, buf: BufferArg, len: number, offset: number, bufIndex: number): void {
+export function prepReadFixed(
+  m: SqeMemory,
+  slot: number,
+  fd: number,
+  buf: BufferArg,
+  len: number,
+  offset: number,
+  bufIndex: number,
+): void {
   checkU16(A.IORING_OP_READ_FIXED, "bufIndex", bufIndex);
   prepRwFlags(m, slot, A.IORING_OP_READ_FIXED, fd, bufferAddress(A.IORING_OP_READ_FIXED, buf, len), len, offset, 0, 0);
   writeBufIndex(m, slot, bufIndex);
 }
 
 /** io_uring_prep_write_fixed. */
-export function prepWriteFixed(m: SqeMemory, slot: number, fd: number, buf: BufferArg, len: number, offset: number, bufIndex: number): void {
+export function prepWriteFixed(
+  m: SqeMemory,
+  slot: number,
+  fd: number,
+  buf: BufferArg,
+  len: number,
+  offset: number,
+  bufIndex: number,
+): void {
   checkU16(A.IORING_OP_WRITE_FIXED, "bufIndex", bufIndex);
-  prepRwFlags(m, slot, A.IORING_OP_WRITE_FIXED, fd, bufferAddress(A.IORING_OP_WRITE_FIXED, buf, len), len, offset, 0, 0);
+  prepRwFlags(
+    m,
+    slot,
+    A.IORING_OP_WRITE_FIXED,
+    fd,
+    bufferAddress(A.IORING_OP_WRITE_FIXED, buf, len),
+    len,
+    offset,
+    0,
+    0,
+  );
   writeBufIndex(m, slot, bufIndex);
 }
 
@@ -113,7 +159,8 @@ export function prepCancelFd(m: SqeMemory, slot: number, fd: number, flags: numb
  * IORING_ASYNC_CANCEL_OP, 6.6+: the kernel reads the opcode from sqe->len); add
  * IORING_ASYNC_CANCEL_ALL in `flags` for all of them. */
 export function prepCancelFdOp(m: SqeMemory, slot: number, fd: number, opcode: number, flags: number): void {
-  if ((opcode & 0xff) !== opcode) refuseField(A.IORING_OP_ASYNC_CANCEL, "opcode", "an IORING_OP_* number 0..255", opcode);
+  if ((opcode & 0xff) !== opcode)
+    refuseField(A.IORING_OP_ASYNC_CANCEL, "opcode", "an IORING_OP_* number 0..255", opcode);
   checkU32(A.IORING_OP_ASYNC_CANCEL, "flags", flags);
   prepRwFlags(m, slot, A.IORING_OP_ASYNC_CANCEL, fd, 0, opcode, 0, 0, 0);
   writeOpFlags(m, slot, flags | A.IORING_ASYNC_CANCEL_FD | A.IORING_ASYNC_CANCEL_OP);
@@ -127,7 +174,14 @@ export function prepAccept(m: SqeMemory, slot: number, fd: number, addr: number,
 }
 
 /** io_uring_prep_multishot_accept (5.19): one SQE, a CQE per accepted connection. */
-export function prepMultishotAccept(m: SqeMemory, slot: number, fd: number, addr: number, addrLen: number, flags: number): void {
+export function prepMultishotAccept(
+  m: SqeMemory,
+  slot: number,
+  fd: number,
+  addr: number,
+  addrLen: number,
+  flags: number,
+): void {
   prepAccept(m, slot, fd, addr, addrLen, flags);
   writeIoprio(m, slot, A.IORING_ACCEPT_MULTISHOT);
 }
@@ -147,7 +201,8 @@ export function prepClose(m: SqeMemory, slot: number, fd: number): void {
 
 /** io_uring_prep_close_direct: close registered file slot `fileIndex`. */
 export function prepCloseDirect(m: SqeMemory, slot: number, fileIndex: number): void {
-  if ((fileIndex >>> 0) !== fileIndex || fileIndex === 0xffffffff) refuseField(A.IORING_OP_CLOSE, "fileIndex", "an integer 0..4294967294 (a registered file slot)", fileIndex);
+  if (fileIndex >>> 0 !== fileIndex || fileIndex === 0xffffffff)
+    refuseField(A.IORING_OP_CLOSE, "fileIndex", "an integer 0..4294967294 (a registered file slot)", fileIndex);
   prepRwFlags(m, slot, A.IORING_OP_CLOSE, 0, 0, 0, 0, 0, 0);
   m.u32[(slot << 4) + W_FILE_INDEX] = fileIndex + 1;
 }
@@ -172,7 +227,10 @@ export function prepSend(m: SqeMemory, slot: number, fd: number, buf: BufferArg,
 export function prepSendSetAddr(m: SqeMemory, slot: number, addr: number, addrLen: number): void {
   checkPrepared(m, slot, "prepSendSetAddr");
   if (!(Math.floor(addr) === addr && addr >= 0 && addr <= Number.MAX_SAFE_INTEGER) || (addrLen & 0xffff) !== addrLen) {
-    throw invalidArgument("prepSendSetAddr", `addr must be an integer 0..2^53-1 and addrLen 0..65535, got ${shown(addr)} and ${shown(addrLen)}`);
+    throw invalidArgument(
+      "prepSendSetAddr",
+      `addr must be an integer 0..2^53-1 and addrLen 0..65535, got ${shown(addr)} and ${shown(addrLen)}`,
+    );
   }
   putU64(m.u32, (slot << 4) + W_ADDR2, addr);
   m.u16[(slot << 5) + H_ADDR_LEN] = addrLen;
@@ -202,7 +260,14 @@ export function prepShutdown(m: SqeMemory, slot: number, fd: number, how: number
 // === 5.19 ===
 
 /** io_uring_prep_socket: the CQE's res is the new fd. */
-export function prepSocket(m: SqeMemory, slot: number, domain: number, type: number, protocol: number, flags: number): void {
+export function prepSocket(
+  m: SqeMemory,
+  slot: number,
+  domain: number,
+  type: number,
+  protocol: number,
+  flags: number,
+): void {
   checkU32(A.IORING_OP_SOCKET, "domain", domain);
   checkU32(A.IORING_OP_SOCKET, "type", type);
   checkU32(A.IORING_OP_SOCKET, "protocol", protocol);
@@ -210,7 +275,15 @@ export function prepSocket(m: SqeMemory, slot: number, domain: number, type: num
 }
 
 /** io_uring_prep_cmd_sock(SOCKET_URING_OP_SETSOCKOPT) (6.7+): setsockopt through the ring. */
-export function prepSetsockopt(m: SqeMemory, slot: number, fd: number, level: number, optname: number, optval: number, optlen: number): void {
+export function prepSetsockopt(
+  m: SqeMemory,
+  slot: number,
+  fd: number,
+  level: number,
+  optname: number,
+  optval: number,
+  optlen: number,
+): void {
   checkI32(A.IORING_OP_URING_CMD, "level", level);
   checkI32(A.IORING_OP_URING_CMD, "optname", optname);
   checkU64(A.IORING_OP_URING_CMD, "optval", optval);
@@ -229,12 +302,29 @@ export function prepSetsockopt(m: SqeMemory, slot: number, fd: number, level: nu
 /** io_uring_prep_send_zc: two CQEs follow (the result, then F_NOTIF when the buffer is free)
  * whenever the first has F_MORE. `zcFlags` go to ioprio (REPORT_USAGE, POLL_FIRST,
  * VECTORIZED). */
-export function prepSendZc(m: SqeMemory, slot: number, fd: number, buf: BufferArg, len: number, flags: number, zcFlags: number): void {
+export function prepSendZc(
+  m: SqeMemory,
+  slot: number,
+  fd: number,
+  buf: BufferArg,
+  len: number,
+  flags: number,
+  zcFlags: number,
+): void {
   prepRwFlags(m, slot, A.IORING_OP_SEND_ZC, fd, bufferAddress(A.IORING_OP_SEND_ZC, buf, len), len, 0, flags, zcFlags);
 }
 
 /** io_uring_prep_send_zc_fixed: from registered buffer `bufIndex`; buf/len lie inside it. */
-export function prepSendZcFixed(m: SqeMemory, slot: number, fd: number, buf: BufferArg, len: number, flags: number, zcFlags: number, bufIndex: number): void {
+export function prepSendZcFixed(
+  m: SqeMemory,
+  slot: number,
+  fd: number,
+  buf: BufferArg,
+  len: number,
+  flags: number,
+  zcFlags: number,
+  bufIndex: number,
+): void {
   checkU16(A.IORING_OP_SEND_ZC, "zcFlags", zcFlags);
   checkU16(A.IORING_OP_SEND_ZC, "bufIndex", bufIndex);
   prepSendZc(m, slot, fd, buf, len, flags, zcFlags | A.IORING_RECVSEND_FIXED_BUF);
@@ -242,12 +332,27 @@ export function prepSendZcFixed(m: SqeMemory, slot: number, fd: number, buf: Buf
 }
 
 /** io_uring_prep_sendmsg_zc: `msg` is a struct msghdr address (msg_name for datagrams). */
-export function prepSendmsgZc(m: SqeMemory, slot: number, fd: number, msg: number, flags: number, zcFlags: number): void {
+export function prepSendmsgZc(
+  m: SqeMemory,
+  slot: number,
+  fd: number,
+  msg: number,
+  flags: number,
+  zcFlags: number,
+): void {
   prepRwFlags(m, slot, A.IORING_OP_SENDMSG_ZC, fd, msg, 1, 0, flags, zcFlags);
 }
 
 /** io_uring_prep_sendmsg_zc_fixed: every iovec lies inside registered buffer `bufIndex`. */
-export function prepSendmsgZcFixed(m: SqeMemory, slot: number, fd: number, msg: number, flags: number, zcFlags: number, bufIndex: number): void {
+export function prepSendmsgZcFixed(
+  m: SqeMemory,
+  slot: number,
+  fd: number,
+  msg: number,
+  flags: number,
+  zcFlags: number,
+  bufIndex: number,
+): void {
   checkU16(A.IORING_OP_SENDMSG_ZC, "zcFlags", zcFlags);
   checkU16(A.IORING_OP_SENDMSG_ZC, "bufIndex", bufIndex);
   prepSendmsgZc(m, slot, fd, msg, flags, zcFlags | A.IORING_RECVSEND_FIXED_BUF);
@@ -256,7 +361,15 @@ export function prepSendmsgZcFixed(m: SqeMemory, slot: number, fd: number, msg: 
 
 /** Vectorized SEND_ZC (IORING_SEND_VECTORIZED, 6.17): `iov` is the address of `iovcnt` struct
  * iovec; like io_uring_prep_send_zc with the vectorized flag. */
-export function prepSendZcVectorized(m: SqeMemory, slot: number, fd: number, iov: number, iovcnt: number, flags: number, zcFlags: number): void {
+export function prepSendZcVectorized(
+  m: SqeMemory,
+  slot: number,
+  fd: number,
+  iov: number,
+  iovcnt: number,
+  flags: number,
+  zcFlags: number,
+): void {
   checkU16(A.IORING_OP_SEND_ZC, "zcFlags", zcFlags);
   checkU64(A.IORING_OP_SEND_ZC, "iov", iov);
   prepSendZc(m, slot, fd, iov, iovcnt, flags, zcFlags | A.IORING_SEND_VECTORIZED);
@@ -264,7 +377,14 @@ export function prepSendZcVectorized(m: SqeMemory, slot: number, fd: number, iov
 
 /** Vectorized SEND (IORING_SEND_VECTORIZED in ioprio, 6.17): `iov` is the address of `iovcnt`
  * struct iovec, gathered into one copying send. */
-export function prepSendVectorized(m: SqeMemory, slot: number, fd: number, iov: number, iovcnt: number, flags: number): void {
+export function prepSendVectorized(
+  m: SqeMemory,
+  slot: number,
+  fd: number,
+  iov: number,
+  iovcnt: number,
+  flags: number,
+): void {
   prepRwFlags(m, slot, A.IORING_OP_SEND, fd, iov, iovcnt, 0, flags, A.IORING_SEND_VECTORIZED);
 }
 
@@ -299,7 +419,14 @@ export function prepListen(m: SqeMemory, slot: number, fd: number, backlog: numb
 /** RECV_ZC (liburing has no helper; its example preps it by hand the same way): multishot is
  * mandatory; `len` caps the total bytes (0 = unlimited); `ifqIdx` is the zcrx_id from
  * registration; `extraIoprio` may add IORING_RECVSEND_POLL_FIRST. */
-export function prepRecvZc(m: SqeMemory, slot: number, fd: number, len: number, ifqIdx: number, extraIoprio: number): void {
+export function prepRecvZc(
+  m: SqeMemory,
+  slot: number,
+  fd: number,
+  len: number,
+  ifqIdx: number,
+  extraIoprio: number,
+): void {
   checkU32(A.IORING_OP_RECV_ZC, "ifqIdx", ifqIdx);
   checkU16(A.IORING_OP_RECV_ZC, "extraIoprio", extraIoprio);
   prepRwFlags(m, slot, A.IORING_OP_RECV_ZC, fd, 0, len, 0, 0, A.IORING_RECV_MULTISHOT | extraIoprio);
@@ -311,7 +438,14 @@ export function prepRecvZc(m: SqeMemory, slot: number, fd: number, len: number, 
 /** io_uring_prep_recvmsg_multishot with a provided-buffer group (6.0+): `msg` is the address of a
  * struct msghdr whose msg_namelen / msg_controllen reserve room in every buffer (msg_iovlen 0);
  * each CQE names the buffer it filled, which starts with a struct io_uring_recvmsg_out. */
-export function prepRecvmsgMultishot(m: SqeMemory, slot: number, fd: number, msg: number, bufGroup: number, flags: number): void {
+export function prepRecvmsgMultishot(
+  m: SqeMemory,
+  slot: number,
+  fd: number,
+  msg: number,
+  bufGroup: number,
+  flags: number,
+): void {
   checkU16(A.IORING_OP_RECVMSG, "bufGroup", bufGroup);
   prepRecvmsg(m, slot, fd, msg, flags);
   writeIoprio(m, slot, A.IORING_RECV_MULTISHOT);

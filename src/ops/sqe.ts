@@ -2,7 +2,19 @@
 // that keep a slot from carrying old work. A slot is always zeroed whole before it is filled (Zig
 // std's rule), so nothing survives from its previous use; every value is checked before the first
 // store, so a refused prep leaves no half-written SQE.
-import { SQE, SQE_SIZE, IORING_OP_NOP, IOSQE_FIXED_FILE, IOSQE_IO_DRAIN, IOSQE_IO_LINK, IOSQE_IO_HARDLINK, IOSQE_ASYNC, IOSQE_BUFFER_SELECT, IOSQE_CQE_SKIP_SUCCESS, opcodeName } from "../abi/sqe.ts";
+import {
+  SQE,
+  SQE_SIZE,
+  IORING_OP_NOP,
+  IOSQE_FIXED_FILE,
+  IOSQE_IO_DRAIN,
+  IOSQE_IO_LINK,
+  IOSQE_IO_HARDLINK,
+  IOSQE_ASYNC,
+  IOSQE_BUFFER_SELECT,
+  IOSQE_CQE_SKIP_SUCCESS,
+  opcodeName,
+} from "../abi/sqe.ts";
 import { invalidArgument, shown } from "../error.ts";
 
 export { shown };
@@ -57,7 +69,7 @@ export const wordOf = (slot: number): number => slot << 4;
 /** Store a u64 (a number below 2^53, or a small negative one such as -1) at u32 word `w`. */
 export function putU64(u32: Uint32Array, w: number, value: number): void {
   // Small non-negative values (fds, lengths, most offsets) skip the floating-point split.
-  if ((value >>> 0) === value) {
+  if (value >>> 0 === value) {
     u32[w] = value;
     u32[w + 1] = 0;
     return;
@@ -104,7 +116,7 @@ export function refuseField(op: number, field: string, want: string, got: unknow
 
 /** Check a u32 argument of a prep function (flags, masks, indices). */
 export function checkU32(op: number, field: string, v: number): void {
-  if ((v >>> 0) !== v) refuseField(op, field, "an integer 0..4294967295 (u32)", v);
+  if (v >>> 0 !== v) refuseField(op, field, "an integer 0..4294967295 (u32)", v);
 }
 
 /** Check a u16 argument (ioprio flags, buffer index or group). */
@@ -119,15 +131,17 @@ export function checkU64(op: number, field: string, v: number): void {
 
 /** Check an i32 argument that the kernel reads as a bit pattern (setsockopt level, optname). */
 export function checkI32(op: number, field: string, v: number): void {
-  if ((v | 0) !== v && (v >>> 0) !== v) refuseField(op, field, "a 32-bit integer", v);
+  if ((v | 0) !== v && v >>> 0 !== v) refuseField(op, field, "a 32-bit integer", v);
 }
 
 /** Why `slot` cannot be prepared (or given fields) now: the message names what the slot is. */
 function slotProblem(m: SqeMemory, slot: number, need: number): string | null {
-  if ((slot >>> 0) !== slot || slot >= m.entries) return `slot must be an integer 0..${m.entries - 1} from getSqe(), got ${shown(slot)}`;
+  if (slot >>> 0 !== slot || slot >= m.entries)
+    return `slot must be an integer 0..${m.entries - 1} from getSqe(), got ${shown(slot)}`;
   const s = m.state[slot]!;
   if (s & need) return null;
-  if (s === SLOT_FREE) return `slot ${slot} was not handed out by getSqe(), or the ring already submitted it (an unprepared slot goes out as a NOP): take a new one with getSqe()`;
+  if (s === SLOT_FREE)
+    return `slot ${slot} was not handed out by getSqe(), or the ring already submitted it (an unprepared slot goes out as a NOP): take a new one with getSqe()`;
   if (need === PREPPABLE) return `slot ${slot} is already prepared; take a new one with getSqe() for another operation`;
   return `slot ${slot} is not prepared yet: call a prep function on it first`;
 }
@@ -140,15 +154,31 @@ function checkPreppable(m: SqeMemory, slot: number, where: string): void {
 
 /** Throw unless `slot` holds a prepared SQE (for the field writers that follow a prep). */
 export function checkPrepared(m: SqeMemory, slot: number, where: string): void {
-  if ((slot >>> 0) !== slot || (m.state[slot]! & SLOT_PREPARED) === 0) {
+  if (slot >>> 0 !== slot || (m.state[slot]! & SLOT_PREPARED) === 0) {
     throw invalidArgument(where, slotProblem(m, slot, SLOT_PREPARED) ?? `slot ${slot} is not prepared`);
   }
 }
 
 /** Off the hot path: the precise reason prepRw refused. Nothing was written to the slot. */
-function refuseRw(m: SqeMemory, slot: number, op: number, fd: number, addr: number, len: number, off: number, opFlags: number, ioprio: number): never {
+function refuseRw(
+  m: SqeMemory,
+  slot: number,
+  op: number,
+  fd: number,
+  addr: number,
+  len: number,
+  off: number,
+  opFlags: number,
+  ioprio: number,
+): never {
   checkPreppable(m, slot, `IORING_OP_${opcodeName(op)}`);
-  if ((fd | 0) !== fd || fd < -1) refuseField(op, "fd", "an integer -1..2147483647 (a file descriptor, or an index into the registered files with IOSQE_FIXED_FILE)", fd);
+  if ((fd | 0) !== fd || fd < -1)
+    refuseField(
+      op,
+      "fd",
+      "an integer -1..2147483647 (a file descriptor, or an index into the registered files with IOSQE_FIXED_FILE)",
+      fd,
+    );
   checkU64(op, "addr", addr);
   checkU32(op, "len", len);
   checkU32(op, "flags", opFlags);
@@ -190,15 +220,34 @@ export function retireSlot(m: SqeMemory, slot: number): void {
  * handed out and nothing prepared yet. The check, the stores and the state are three small
  * pieces: written as one body, the JIT stopped inlining the stores' helpers into it, and a prep
  * measured three times slower. */
-export function prepRw(m: SqeMemory, slot: number, op: number, fd: number, addr: number, len: number, off: number): void {
+export function prepRw(
+  m: SqeMemory,
+  slot: number,
+  op: number,
+  fd: number,
+  addr: number,
+  len: number,
+  off: number,
+): void {
   prepRwFlags(m, slot, op, fd, addr, len, off, 0, 0);
 }
 
 /** prepRw with the per-opcode flags word and ioprio filled too (both checked: u32, u16). No
  * defaults: an `undefined` flag is refused, not taken for 0. */
-export function prepRwFlags(m: SqeMemory, slot: number, op: number, fd: number, addr: number, len: number, off: number, opFlags: number, ioprio: number): void {
+export function prepRwFlags(
+  m: SqeMemory,
+  slot: number,
+  op: number,
+  fd: number,
+  addr: number,
+  len: number,
+  off: number,
+  opFlags: number,
+  ioprio: number,
+): void {
   const state = m.state;
-  if ((slot >>> 0) !== slot || (state[slot]! & PREPPABLE) === 0 || !rwArgsOk(fd, addr, len, off, opFlags, ioprio)) refuseRw(m, slot, op, fd, addr, len, off, opFlags, ioprio);
+  if (slot >>> 0 !== slot || (state[slot]! & PREPPABLE) === 0 || !rwArgsOk(fd, addr, len, off, opFlags, ioprio))
+    refuseRw(m, slot, op, fd, addr, len, off, opFlags, ioprio);
   fillRw(m.u32, slot << 4, op, fd, addr, len, off, opFlags, ioprio);
   state[slot] = (state[slot]! & KEPT_BY_PREP) | SLOT_PREPARED;
 }
@@ -208,15 +257,35 @@ export function prepRwFlags(m: SqeMemory, slot: number, op: number, fd: number, 
 function rwArgsOk(fd: number, addr: number, len: number, off: number, opFlags: number, ioprio: number): boolean {
   // The range tests come before Math.floor, and no `>>> 0` touches a u64: truncating a double past
   // 2^32 to int32 takes the JIT's slow path (an address is always past 2^32).
-  return (fd | 0) === fd && fd >= -1 && (len >>> 0) === len && (opFlags >>> 0) === opFlags && (ioprio & 0xffff) === ioprio &&
-    addr >= 0 && addr <= MAX_EXACT && Math.floor(addr) === addr &&
-    off >= -1 && off <= MAX_EXACT && Math.floor(off) === off;
+  return (
+    (fd | 0) === fd &&
+    fd >= -1 &&
+    len >>> 0 === len &&
+    opFlags >>> 0 === opFlags &&
+    (ioprio & 0xffff) === ioprio &&
+    addr >= 0 &&
+    addr <= MAX_EXACT &&
+    Math.floor(addr) === addr &&
+    off >= -1 &&
+    off <= MAX_EXACT &&
+    Math.floor(off) === off
+  );
 }
 
 /** prepRw's stores: all 16 words once, in order, with plain stores (TypedArray.prototype.fill is a
  * call into the runtime that costs more than the stores themselves on this path). Word 0 holds
  * opcode (byte 0), flags (byte 1, left 0) and ioprio (bytes 2-3), little endian. */
-function fillRw(u32: Uint32Array, w: number, op: number, fd: number, addr: number, len: number, off: number, opFlags: number, ioprio: number): void {
+function fillRw(
+  u32: Uint32Array,
+  w: number,
+  op: number,
+  fd: number,
+  addr: number,
+  len: number,
+  off: number,
+  opFlags: number,
+  ioprio: number,
+): void {
   u32[w + W_OPCODE] = (op & 0xff) | (ioprio << 16);
   u32[w + W_FD] = fd;
   putU64(u32, w + W_OFF, off);
@@ -267,35 +336,43 @@ export function writeUserData(m: SqeMemory, slot: number, lo: number, hi: number
 /** The 32-bit per-opcode flags word at byte 28 (msg_flags, timeout_flags, accept_flags...). */
 export function setOpFlags(m: SqeMemory, slot: number, flags: number): void {
   checkPrepared(m, slot, "setOpFlags");
-  if ((flags >>> 0) !== flags) throw invalidArgument("setOpFlags", `flags must be an integer 0..4294967295 (u32), got ${shown(flags)}`);
+  if (flags >>> 0 !== flags)
+    throw invalidArgument("setOpFlags", `flags must be an integer 0..4294967295 (u32), got ${shown(flags)}`);
   writeOpFlags(m, slot, flags);
 }
 
 /** sqe.ioprio (u16): IORING_RECVSEND_* / SEND_ZC / ACCEPT flags for networking opcodes. */
 export function setIoprio(m: SqeMemory, slot: number, ioprio: number): void {
   checkPrepared(m, slot, "setIoprio");
-  if ((ioprio & 0xffff) !== ioprio) throw invalidArgument("setIoprio", `ioprio must be an integer 0..65535 (u16), got ${shown(ioprio)}`);
+  if ((ioprio & 0xffff) !== ioprio)
+    throw invalidArgument("setIoprio", `ioprio must be an integer 0..65535 (u16), got ${shown(ioprio)}`);
   writeIoprio(m, slot, ioprio);
 }
 
 /** sqe.buf_index / buf_group (u16 at byte 40). */
 export function setBufIndex(m: SqeMemory, slot: number, index: number): void {
   checkPrepared(m, slot, "setBufIndex");
-  if ((index & 0xffff) !== index) throw invalidArgument("setBufIndex", `index must be an integer 0..65535 (u16), got ${shown(index)}`);
+  if ((index & 0xffff) !== index)
+    throw invalidArgument("setBufIndex", `index must be an integer 0..65535 (u16), got ${shown(index)}`);
   writeBufIndex(m, slot, index);
 }
 
 /** sqe.flags (IOSQE_*), OR'd into what the prep function set. */
 export function addSqeFlags(m: SqeMemory, slot: number, flags: number): void {
   checkPrepared(m, slot, "addSqeFlags");
-  if ((flags & 0x7f) !== flags) throw invalidArgument("addSqeFlags", `flags must be IOSQE_* bits (0..0x7f), got ${shown(flags)}`);
+  if ((flags & 0x7f) !== flags)
+    throw invalidArgument("addSqeFlags", `flags must be IOSQE_* bits (0..0x7f), got ${shown(flags)}`);
   orSqeFlags(m, slot, flags);
 }
 
 /** sqe.user_data as two u32 halves (bun-uring keeps user_data below 2^53). */
 export function setUserData(m: SqeMemory, slot: number, lo: number, hi: number): void {
   checkPrepared(m, slot, "setUserData");
-  if ((lo >>> 0) !== lo || (hi >>> 0) !== hi) throw invalidArgument("setUserData", `lo and hi must be integers 0..4294967295 (u32), got ${shown(lo)} and ${shown(hi)}`);
+  if (lo >>> 0 !== lo || hi >>> 0 !== hi)
+    throw invalidArgument(
+      "setUserData",
+      `lo and hi must be integers 0..4294967295 (u32), got ${shown(lo)} and ${shown(hi)}`,
+    );
   writeUserData(m, slot, lo, hi);
 }
 

@@ -87,10 +87,18 @@ const COMPANIONS: Readonly<Record<number, number>> = {
 
 /** The setup flags bun-uring uses, tried one by one on kernels without REGISTER_QUERY. */
 const TRIED = [
-  S.IORING_SETUP_CQSIZE, S.IORING_SETUP_CLAMP, S.IORING_SETUP_R_DISABLED, S.IORING_SETUP_SUBMIT_ALL,
-  S.IORING_SETUP_COOP_TASKRUN, S.IORING_SETUP_TASKRUN_FLAG, S.IORING_SETUP_CQE32,
-  S.IORING_SETUP_SINGLE_ISSUER, S.IORING_SETUP_DEFER_TASKRUN, S.IORING_SETUP_NO_MMAP,
-  S.IORING_SETUP_NO_SQARRAY, S.IORING_SETUP_CQE_MIXED,
+  S.IORING_SETUP_CQSIZE,
+  S.IORING_SETUP_CLAMP,
+  S.IORING_SETUP_R_DISABLED,
+  S.IORING_SETUP_SUBMIT_ALL,
+  S.IORING_SETUP_COOP_TASKRUN,
+  S.IORING_SETUP_TASKRUN_FLAG,
+  S.IORING_SETUP_CQE32,
+  S.IORING_SETUP_SINGLE_ISSUER,
+  S.IORING_SETUP_DEFER_TASKRUN,
+  S.IORING_SETUP_NO_MMAP,
+  S.IORING_SETUP_NO_SQARRAY,
+  S.IORING_SETUP_CQE_MIXED,
 ];
 
 function trySetup(flags: number): boolean {
@@ -201,7 +209,9 @@ export function probeNotifUserData(): boolean {
  * res 0 when the ring lacks the opcode. Nothing is sent: io_send_zc_prep checks the flags and
  * addr3 before the file is looked up, so EBADF says the SQE passed and EINVAL that it did not. */
 export function sendZcOnBadFd(o: { zcFlags?: number; addr3?: boolean; opcode?: number }): BadFdSendZc {
-  const zcFlags = o.zcFlags ?? 0, addr3 = o.addr3 === true, opcode = o.opcode ?? Q.IORING_OP_SEND_ZC;
+  const zcFlags = o.zcFlags ?? 0,
+    addr3 = o.addr3 === true,
+    opcode = o.opcode ?? Q.IORING_OP_SEND_ZC;
   const out: BadFdSendZc = { res: 0, flags: 0, notification: "none" };
   const ring = Ring.create({ entries: 4, memory: "mmap", registerRingFd: false });
   try {
@@ -218,9 +228,15 @@ export function sendZcOnBadFd(o: { zcFlags?: number; addr3?: boolean; opcode?: n
     };
     const slot = ring.begin(onSend, null);
     const ud = ring.userDataOf(slot);
-    const notifUd = addr3 ? ring.ops.add((_: null, _res: number, flags: number) => {
-      if (flags & Q.IORING_CQE_F_NOTIF) out.notification = "addr3";
-    }, null, undefined) : 0;
+    const notifUd = addr3
+      ? ring.ops.add(
+          (_: null, _res: number, flags: number) => {
+            if (flags & Q.IORING_CQE_F_NOTIF) out.notification = "addr3";
+          },
+          null,
+          undefined,
+        )
+      : 0;
     if (opcode === Q.IORING_OP_SENDMSG_ZC) prepSendmsgZc(ring.sq, slot, -1, 0, 0, zcFlags);
     else prepSendZc(ring.sq, slot, -1, 0, 0, 0, zcFlags);
     if (addr3) prepSendZcSetNotifUserData(ring.sq, slot, notifUd);

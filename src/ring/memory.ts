@@ -58,7 +58,8 @@ export interface MappedRegion {
  * provided-buffer and refill memory the kernel allocated. */
 export function mapFd(fd: number, byteLength: number, offset: number, what: string): MappedRegion {
   const address = c.mmap(null, byteLength, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, offset);
-  if (address === MAP_FAILED) throw new UringError("mmap", errno(), `${what}: ${byteLength} bytes at offset 0x${offset.toString(16)}`);
+  if (address === MAP_FAILED)
+    throw new UringError("mmap", errno(), `${what}: ${byteLength} bytes at offset 0x${offset.toString(16)}`);
   const buffer = viewNative(address, byteLength);
   return { kind: "mmap", buffer, bytes: new Uint8Array(buffer), address, byteLength };
 }
@@ -98,7 +99,9 @@ let pruneTimer: ReturnType<typeof setTimeout> | undefined;
 /** Drop the entries whose time is up; re-arm the timer for the next one. */
 function pruneRetired(): void {
   const now = performance.now();
-  let keep = 0, bytes = 0, next = Infinity;
+  let keep = 0,
+    bytes = 0,
+    next = Infinity;
   for (const r of retired) {
     if (r.untilMs <= now) continue;
     retired[keep++] = r;

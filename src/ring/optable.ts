@@ -101,8 +101,12 @@ export class OpTable {
 
   /** The error for a table with every entry in flight (EBUSY). */
   fullError(): UringError {
-    return new UringError("OpTable.add", ERRNO.EBUSY!, `all ${this.capacity} operation slots are in flight`,
-      "complete or cancel operations first, or open the ring with a larger maxInflight");
+    return new UringError(
+      "OpTable.add",
+      ERRNO.EBUSY!,
+      `all ${this.capacity} operation slots are in flight`,
+      "complete or cancel operations first, or open the ring with a larger maxInflight",
+    );
   }
 
   /** The generation of entry `index` (the high word of its user_data). */

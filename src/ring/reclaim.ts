@@ -48,23 +48,45 @@ const HEADER_WORDS = 16;
 const LEDGER_BYTES = (HEADER_WORDS + LEDGER_CAPACITY * ENTRY_WORDS) * 4;
 
 // Header words.
-const H_MAGIC = 0, H_VERSION = 1, H_PID = 2, H_CAPACITY = 3, H_HIGH = 4, H_NONCE = 5;
+const H_MAGIC = 0,
+  H_VERSION = 1,
+  H_PID = 2,
+  H_CAPACITY = 3,
+  H_HIGH = 4,
+  H_NONCE = 5;
 // Entry words: the state first (claimed by compare-and-swap), then what the entry records.
-const W_STATE = 0, W_KIND = 1, W_FD = 2, W_TID = 3, W_JS = 4, W_START_LO = 5, W_START_HI = 6;
-const W_DEV_LO = 7, W_DEV_HI = 8, W_INO_LO = 9, W_INO_HI = 10, W_EXTRA = 11, W_ADDR_LO = 12, W_ADDR_HI = 13, W_GEN = 14;
+const W_STATE = 0,
+  W_KIND = 1,
+  W_FD = 2,
+  W_TID = 3,
+  W_JS = 4,
+  W_START_LO = 5,
+  W_START_HI = 6;
+const W_DEV_LO = 7,
+  W_DEV_HI = 8,
+  W_INO_LO = 9,
+  W_INO_HI = 10,
+  W_EXTRA = 11,
+  W_ADDR_LO = 12,
+  W_ADDR_HI = 13,
+  W_GEN = 14;
 /** States: FREE, WRITING (being filled), live (an even value from 2 up that carries the entry's
  * generation, so that a compare-and-swap against a value read earlier fails once the entry was
  * freed and claimed again: no sweeper can take an entry recycled for a live thread), or minus the
  * tid of the thread sweeping it (one whose sweeper was itself terminated half way is taken over
  * by the next sweep). */
-const FREE = 0, WRITING = 1;
+const FREE = 0,
+  WRITING = 1;
 const GEN_MASK = 0x3ffffff;
 
 function isLive(state: number): boolean {
   return state >= 2 && (state & 1) === 0;
 }
 /** Entry kinds, in the order a sweep handles them: a ring's mappings before its fd. */
-const K_MAPPING = 1, K_RING = 2, K_EVENTFD = 3, K_SOCKET = 4;
+const K_MAPPING = 1,
+  K_RING = 2,
+  K_EVENTFD = 3,
+  K_SOCKET = 4;
 const U32 = 4294967296;
 /** An eventfd entry whose id is not read yet (see ownFd). */
 const ID_PENDING = -2;
@@ -132,7 +154,11 @@ function threadAlive(tid: number, start: number): boolean {
 /** The mapping of this process that covers `bytes` from `address` (one /proc/self/maps line:
  * its inode and path), or null. Adjacent anonymous mappings may be merged into one line, so the
  * line may be larger than the range. */
-function mappingOver(maps: string, address: number, bytes: number): { perms: string; inode: number; path: string } | null {
+function mappingOver(
+  maps: string,
+  address: number,
+  bytes: number,
+): { perms: string; inode: number; path: string } | null {
   for (const line of maps.split("\n")) {
     const dash = line.indexOf("-");
     const space = line.indexOf(" ");
@@ -182,7 +208,12 @@ function openLedger(): Ledger | null {
     return null;
   }
   const w = new Int32Array(viewNative(address, LEDGER_BYTES));
-  if (Atomics.load(w, H_MAGIC) !== MAGIC || w[H_PID] !== pid || w[H_NONCE] !== Number(m[2]) || w[H_VERSION] !== LEDGER_VERSION) {
+  if (
+    Atomics.load(w, H_MAGIC) !== MAGIC ||
+    w[H_PID] !== pid ||
+    w[H_NONCE] !== Number(m[2]) ||
+    w[H_VERSION] !== LEDGER_VERSION
+  ) {
     ledgerProblem = `the memory ${name} names is not a bun-uring ledger of this process`;
     return null;
   }
@@ -340,8 +371,16 @@ function fileKey(w: Int32Array, base: number): string {
 /** Whether `fd` still names the file the entry recorded. */
 function sameFile(w: Int32Array, base: number, fd: number): boolean {
   if (!statFd(fd)) return false;
-  if (statView.getUint32(STAT.st_dev, true) !== (w[base + W_DEV_LO]! >>> 0) || statView.getUint32(STAT.st_dev + 4, true) !== (w[base + W_DEV_HI]! >>> 0)) return false;
-  if (statView.getUint32(STAT.st_ino, true) !== (w[base + W_INO_LO]! >>> 0) || statView.getUint32(STAT.st_ino + 4, true) !== (w[base + W_INO_HI]! >>> 0)) return false;
+  if (
+    statView.getUint32(STAT.st_dev, true) !== w[base + W_DEV_LO]! >>> 0 ||
+    statView.getUint32(STAT.st_dev + 4, true) !== w[base + W_DEV_HI]! >>> 0
+  )
+    return false;
+  if (
+    statView.getUint32(STAT.st_ino, true) !== w[base + W_INO_LO]! >>> 0 ||
+    statView.getUint32(STAT.st_ino + 4, true) !== w[base + W_INO_HI]! >>> 0
+  )
+    return false;
   // Every eventfd shares one anonymous inode: its id tells two apart.
   // An id still pending: the owner died between recording the eventfd and reading its id, so the
   // number was never closed by it and still names that eventfd.
@@ -403,7 +442,13 @@ export function reclaimDeadThreads(): ReclaimReport {
       const address = u64(w, base, W_ADDR_LO);
       const bytes = pageAlign(w[base + W_EXTRA]! >>> 0);
       const m = mappingOver(maps, address, bytes);
-      if (m !== null && m.inode === u64(w, base, W_INO_LO) && m.path.includes("io_uring") && c.munmap(address, bytes) === 0) report.mappings++;
+      if (
+        m !== null &&
+        m.inode === u64(w, base, W_INO_LO) &&
+        m.path.includes("io_uring") &&
+        c.munmap(address, bytes) === 0
+      )
+        report.mappings++;
       else report.kept++;
     } else if (sameFile(w, base, fd) && !liveFiles.has(fileKey(w, base))) {
       c.close(fd);
@@ -446,7 +491,13 @@ export function ledgerEntries(): { state: string; kind: string; fd: number; tid:
     const st = Atomics.load(w, base + W_STATE);
     if (st === FREE) continue;
     const kind = ["", "mapping", "ring", "eventfd", "socket"][w[base + W_KIND]!] ?? "?";
-    out.push({ state: st === WRITING ? "writing" : isLive(st) ? "live" : `swept by ${-st}`, kind, fd: w[base + W_FD]!, tid: w[base + W_TID]!, threadId: w[base + W_JS]! });
+    out.push({
+      state: st === WRITING ? "writing" : isLive(st) ? "live" : `swept by ${-st}`,
+      kind,
+      fd: w[base + W_FD]!,
+      tid: w[base + W_TID]!,
+      threadId: w[base + W_JS]!,
+    });
   }
   return out;
 }
@@ -469,9 +520,15 @@ const POLL_MS = 10;
  * after `timeoutMs` (a Worker that was not terminated). */
 export function reclaimWorker(worker: { threadId: number } | number, timeoutMs = 5000): Promise<ReclaimReport> {
   const js = typeof worker === "number" ? worker : worker?.threadId;
-  if (js === -1) throw invalidArgument("reclaimWorker", "the Worker's threadId reads -1: it was terminated already; call reclaimWorker(worker) before terminate(), pass the threadId read before, or call reclaimDeadThreads() once its thread is gone");
-  if (typeof js !== "number" || !Number.isInteger(js) || js < 0) throw invalidArgument("reclaimWorker", `needs a Worker or its threadId (an integer >= 0), got ${String(js)}`);
-  if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs)) throw invalidArgument("reclaimWorker", `timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
+  if (js === -1)
+    throw invalidArgument(
+      "reclaimWorker",
+      "the Worker's threadId reads -1: it was terminated already; call reclaimWorker(worker) before terminate(), pass the threadId read before, or call reclaimDeadThreads() once its thread is gone",
+    );
+  if (typeof js !== "number" || !Number.isInteger(js) || js < 0)
+    throw invalidArgument("reclaimWorker", `needs a Worker or its threadId (an integer >= 0), got ${String(js)}`);
+  if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs))
+    throw invalidArgument("reclaimWorker", `timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
   const report = emptyReport();
   const deadline = performance.now() + timeoutMs;
   return new Promise<ReclaimReport>((resolve) => {
@@ -494,7 +551,11 @@ export function reclaimWorker(worker: { threadId: number } | number, timeoutMs =
  * (Bun emits process 'worker' for the global Worker and node:worker_threads alike; the first has
  * a 'close' event, the second an 'exit' event). */
 function watchWorkers(): void {
-  const onWorker = (w: { threadId?: number; once?: (ev: string, f: () => void) => unknown; addEventListener?: (ev: string, f: () => void, o?: { once: boolean }) => void }): void => {
+  const onWorker = (w: {
+    threadId?: number;
+    once?: (ev: string, f: () => void) => unknown;
+    addEventListener?: (ev: string, f: () => void, o?: { once: boolean }) => void;
+  }): void => {
     const js = w?.threadId;
     if (typeof js !== "number") return;
     // A thread that does not end within a minute is left to the next sweep.

@@ -71,7 +71,10 @@ export class BufferTable {
   private registered = true;
 
   /** @internal — made by registerBuffers / registerBuffersSparse. */
-  constructor(private readonly ring: Ring, nr: number) {
+  constructor(
+    private readonly ring: Ring,
+    nr: number,
+  ) {
     this.nr = nr;
     this.views = new Array(nr).fill(null);
     this.addresses = new Float64Array(nr);
@@ -94,9 +97,13 @@ export class BufferTable {
   address(index: number): number {
     this.checkIndex(index, "BufferTable.address");
     const v = this.views[index];
-    if (v === null || v === undefined) throw invalidArgument("BufferTable.address", `registered buffer slot ${index} is empty`);
+    if (v === null || v === undefined)
+      throw invalidArgument("BufferTable.address", `registered buffer slot ${index} is empty`);
     if (v.byteLength !== this.lengths[index]) {
-      throw invalidArgument("BufferTable.address", `the memory of registered buffer slot ${index} was detached (transferred) or resized since registration (${this.lengths[index]} bytes then, ${v.byteLength} now): the kernel still pins the old pages, which the process may reuse; replace the slot with updateBuffers`);
+      throw invalidArgument(
+        "BufferTable.address",
+        `the memory of registered buffer slot ${index} was detached (transferred) or resized since registration (${this.lengths[index]} bytes then, ${v.byteLength} now): the kernel still pins the old pages, which the process may reuse; replace the slot with updateBuffers`,
+      );
     }
     return this.addresses[index]!;
   }
@@ -108,7 +115,8 @@ export class BufferTable {
   }
 
   private checkIndex(index: number, where: string): void {
-    if (!Number.isInteger(index) || index < 0 || index >= this.nr) throw invalidArgument(where, `index must be 0..${this.nr - 1}, got ${shown(index)}`);
+    if (!Number.isInteger(index) || index < 0 || index >= this.nr)
+      throw invalidArgument(where, `index must be 0..${this.nr - 1}, got ${shown(index)}`);
   }
 
   /** @internal */
@@ -137,7 +145,11 @@ function iovecsOf(where: string, views: ReadonlyArray<BufferView | null>, allowN
   for (let i = 0; i < views.length; i++) {
     const v = views[i];
     if (v === null && allowNull) continue;
-    if (!isView(v)) throw invalidArgument(where, `buffer ${i} must be a typed array or DataView${allowNull ? " (or null to empty the slot)" : ""}`);
+    if (!isView(v))
+      throw invalidArgument(
+        where,
+        `buffer ${i} must be a typed array or DataView${allowNull ? " (or null to empty the slot)" : ""}`,
+      );
     if (v.byteLength === 0 || v.byteLength > R.IORING_MAX_REG_BUFFER_BYTES) {
       throw invalidArgument(where, `buffer ${i} must be 1 byte to 1 GiB long, got ${v.byteLength} bytes`);
     }
@@ -177,7 +189,13 @@ export function registerBuffers(ring: Ring, views: ReadonlyArray<BufferView>): B
     throw invalidArgument(where, `views must be an array of 1..${R.IORING_MAX_REG_BUFFERS} buffers`);
   }
   const reg = registryOf(ring);
-  if (reg.buffers) throw new UringError(where, EBUSY, "this ring already has registered buffers", "call unregisterBuffers first, or updateBuffers to replace slots");
+  if (reg.buffers)
+    throw new UringError(
+      where,
+      EBUSY,
+      "this ring already has registered buffers",
+      "call unregisterBuffers first, or updateBuffers to replace slots",
+    );
   const iov = iovecsOf(where, views, false);
   ring.register(R.IORING_REGISTER_BUFFERS2, rsrcRegister(views.length, 0, addressOf(iov)), R.RSRC_REGISTER.size);
   const table = new BufferTable(ring, views.length);
@@ -192,9 +210,11 @@ export function registerBuffersSparse(ring: Ring, nr: number): BufferTable {
   const where = "registerBuffersSparse";
   requireOpen(ring, where);
   requireKernel(ring, where, "sparse buffer tables (IORING_RSRC_REGISTER_SPARSE)", "5.19");
-  if (!Number.isInteger(nr) || nr < 1 || nr > R.IORING_MAX_REG_BUFFERS) throw invalidArgument(where, `nr must be 1..${R.IORING_MAX_REG_BUFFERS}, got ${shown(nr)}`);
+  if (!Number.isInteger(nr) || nr < 1 || nr > R.IORING_MAX_REG_BUFFERS)
+    throw invalidArgument(where, `nr must be 1..${R.IORING_MAX_REG_BUFFERS}, got ${shown(nr)}`);
   const reg = registryOf(ring);
-  if (reg.buffers) throw new UringError(where, EBUSY, "this ring already has registered buffers", "call unregisterBuffers first");
+  if (reg.buffers)
+    throw new UringError(where, EBUSY, "this ring already has registered buffers", "call unregisterBuffers first");
   ring.register(R.IORING_REGISTER_BUFFERS2, rsrcRegister(nr, R.IORING_RSRC_REGISTER_SPARSE, 0), R.RSRC_REGISTER.size);
   const table = new BufferTable(ring, nr);
   reg.buffers = table;
@@ -210,13 +230,18 @@ export function updateBuffers(ring: Ring, offset: number, views: ReadonlyArray<B
   const where = "updateBuffers";
   requireOpen(ring, where);
   const table = registryOf(ring).buffers;
-  if (!table) throw invalidArgument(where, "no registered buffer table: call registerBuffers or registerBuffersSparse first");
+  if (!table)
+    throw invalidArgument(where, "no registered buffer table: call registerBuffers or registerBuffersSparse first");
   if (!Array.isArray(views) || views.length < 1) throw invalidArgument(where, "views must be a non-empty array");
   if (!Number.isInteger(offset) || offset < 0 || offset + views.length > table.nr) {
     throw invalidArgument(where, `slots ${offset}..${offset + views.length - 1} do not fit a table of ${table.nr}`);
   }
   const iov = iovecsOf(where, views, true);
-  const n = ring.register(R.IORING_REGISTER_BUFFERS_UPDATE, rsrcUpdate2(offset, addressOf(iov), views.length), R.RSRC_UPDATE2.size);
+  const n = ring.register(
+    R.IORING_REGISTER_BUFFERS_UPDATE,
+    rsrcUpdate2(offset, addressOf(iov), views.length),
+    R.RSRC_UPDATE2.size,
+  );
   table.store(offset, views.slice(0, n));
   return n;
 }
@@ -243,7 +268,10 @@ function fdsOf(where: string, fds: ReadonlyArray<number>, allowSpecial: boolean)
     const fd = fds[i]!;
     const min = allowSpecial ? R.IORING_REGISTER_FILES_SKIP : -1;
     if (!Number.isInteger(fd) || fd < min || fd > 0x7fffffff) {
-      throw invalidArgument(where, `fds[${i}] must be a file descriptor${allowSpecial ? ", -1 (empty the slot) or -2 (IORING_REGISTER_FILES_SKIP)" : " or -1 (empty slot)"}, got ${shown(fd)}`);
+      throw invalidArgument(
+        where,
+        `fds[${i}] must be a file descriptor${allowSpecial ? ", -1 (empty the slot) or -2 (IORING_REGISTER_FILES_SKIP)" : " or -1 (empty slot)"}, got ${shown(fd)}`,
+      );
     }
     arr[i] = fd;
   }
@@ -260,7 +288,13 @@ export function registerFiles(ring: Ring, fds: ReadonlyArray<number>): number {
     throw invalidArgument(where, `fds must be an array of 1..${R.IORING_MAX_FIXED_FILES} descriptors`);
   }
   const reg = registryOf(ring);
-  if (reg.files >= 0) throw new UringError(where, EBUSY, "this ring already has registered files", "call unregisterFiles first, or updateFiles");
+  if (reg.files >= 0)
+    throw new UringError(
+      where,
+      EBUSY,
+      "this ring already has registered files",
+      "call unregisterFiles first, or updateFiles",
+    );
   const arr = fdsOf(where, fds, false);
   ring.register(R.IORING_REGISTER_FILES2, rsrcRegister(fds.length, 0, addressOf(arr)), R.RSRC_REGISTER.size);
   reg.files = fds.length;
@@ -272,9 +306,11 @@ export function registerFilesSparse(ring: Ring, nr: number): number {
   const where = "registerFilesSparse";
   requireOpen(ring, where);
   requireKernel(ring, where, "sparse file tables (IORING_RSRC_REGISTER_SPARSE)", "5.19");
-  if (!Number.isInteger(nr) || nr < 1 || nr > R.IORING_MAX_FIXED_FILES) throw invalidArgument(where, `nr must be 1..${R.IORING_MAX_FIXED_FILES}, got ${shown(nr)}`);
+  if (!Number.isInteger(nr) || nr < 1 || nr > R.IORING_MAX_FIXED_FILES)
+    throw invalidArgument(where, `nr must be 1..${R.IORING_MAX_FIXED_FILES}, got ${shown(nr)}`);
   const reg = registryOf(ring);
-  if (reg.files >= 0) throw new UringError(where, EBUSY, "this ring already has registered files", "call unregisterFiles first");
+  if (reg.files >= 0)
+    throw new UringError(where, EBUSY, "this ring already has registered files", "call unregisterFiles first");
   ring.register(R.IORING_REGISTER_FILES2, rsrcRegister(nr, R.IORING_RSRC_REGISTER_SPARSE, 0), R.RSRC_REGISTER.size);
   reg.files = nr;
   return nr;
@@ -286,13 +322,18 @@ export function updateFiles(ring: Ring, offset: number, fds: ReadonlyArray<numbe
   const where = "updateFiles";
   requireOpen(ring, where);
   const reg = registryOf(ring);
-  if (reg.files < 0) throw invalidArgument(where, "no registered file table: call registerFiles or registerFilesSparse first");
+  if (reg.files < 0)
+    throw invalidArgument(where, "no registered file table: call registerFiles or registerFilesSparse first");
   if (!Array.isArray(fds) || fds.length < 1) throw invalidArgument(where, "fds must be a non-empty array");
   if (!Number.isInteger(offset) || offset < 0 || offset + fds.length > reg.files) {
     throw invalidArgument(where, `slots ${offset}..${offset + fds.length - 1} do not fit a table of ${reg.files}`);
   }
   const arr = fdsOf(where, fds, true);
-  return ring.register(R.IORING_REGISTER_FILES_UPDATE2, rsrcUpdate2(offset, addressOf(arr), fds.length), R.RSRC_UPDATE2.size);
+  return ring.register(
+    R.IORING_REGISTER_FILES_UPDATE2,
+    rsrcUpdate2(offset, addressOf(arr), fds.length),
+    R.RSRC_UPDATE2.size,
+  );
 }
 
 /** io_uring_unregister_files. */
@@ -341,7 +382,12 @@ export class ProvidedBufferRing {
   private published = 0;
   private closed = false;
 
-  private constructor(private readonly ring: Ring, o: ProvidedBufferRingOptions, ringMemory: SharedRegion, bufferMemory: SharedRegion) {
+  private constructor(
+    private readonly ring: Ring,
+    o: ProvidedBufferRingOptions,
+    ringMemory: SharedRegion,
+    bufferMemory: SharedRegion,
+  ) {
     this.bgid = o.bgid;
     this.entries = o.entries;
     this.bufferSize = o.bufferSize;
@@ -359,18 +405,34 @@ export class ProvidedBufferRing {
     const where = "ProvidedBufferRing.create";
     requireOpen(ring, where);
     requireKernel(ring, where, "provided-buffer rings (IORING_REGISTER_PBUF_RING)", "5.19");
-    if (o === null || typeof o !== "object") throw invalidArgument(where, "options {bgid, entries, bufferSize} are required");
+    if (o === null || typeof o !== "object")
+      throw invalidArgument(where, "options {bgid, entries, bufferSize} are required");
     const { bgid, entries, bufferSize } = o;
-    if (!Number.isInteger(bgid) || bgid < 0 || bgid > 0xffff) throw invalidArgument(where, `bgid must be 0..65535, got ${shown(bgid)}`);
-    if (!Number.isInteger(entries) || entries < 1 || entries > R.PBUF_RING_MAX_ENTRIES || (entries & (entries - 1)) !== 0) {
-      throw invalidArgument(where, `entries must be a power of two from 1 to ${R.PBUF_RING_MAX_ENTRIES}, got ${shown(entries)}`);
+    if (!Number.isInteger(bgid) || bgid < 0 || bgid > 0xffff)
+      throw invalidArgument(where, `bgid must be 0..65535, got ${shown(bgid)}`);
+    if (
+      !Number.isInteger(entries) ||
+      entries < 1 ||
+      entries > R.PBUF_RING_MAX_ENTRIES ||
+      (entries & (entries - 1)) !== 0
+    ) {
+      throw invalidArgument(
+        where,
+        `entries must be a power of two from 1 to ${R.PBUF_RING_MAX_ENTRIES}, got ${shown(entries)}`,
+      );
     }
     if (!Number.isInteger(bufferSize) || bufferSize < 1 || bufferSize > R.IORING_MAX_REG_BUFFER_BYTES) {
       throw invalidArgument(where, `bufferSize must be 1 byte to 1 GiB, got ${shown(bufferSize)}`);
     }
     if (!Number.isSafeInteger(entries * bufferSize)) throw invalidArgument(where, `entries * bufferSize is too large`);
     const reg = registryOf(ring);
-    if (reg.pbufRings.has(bgid)) throw new UringError(where, EBUSY, `buffer group ${bgid} already has a ring on this ring`, "close it first or pick another bgid");
+    if (reg.pbufRings.has(bgid))
+      throw new UringError(
+        where,
+        EBUSY,
+        `buffer group ${bgid} already has a ring on this ring`,
+        "close it first or pick another bgid",
+      );
     const ringMemory = allocShared(bufRingBytes(entries));
     const bufferMemory = allocShared(entries * bufferSize);
     const breg = new Uint8Array(R.BUF_REG.size);
@@ -395,7 +457,8 @@ export class ProvidedBufferRing {
    * it after publish). The resv field of entry 0 is the ring's tail, so it is never written. */
   add(bid: number): void {
     if (this.closed) throw closedError("ProvidedBufferRing.add", "provided-buffer ring");
-    if (!Number.isInteger(bid) || bid < 0 || bid >= this.entries) throw invalidArgument("ProvidedBufferRing.add", `bid must be 0..${this.entries - 1}, got ${shown(bid)}`);
+    if (!Number.isInteger(bid) || bid < 0 || bid >= this.entries)
+      throw invalidArgument("ProvidedBufferRing.add", `bid must be 0..${this.entries - 1}, got ${shown(bid)}`);
     if (this.queued[bid] === 1) throw invalidArgument("ProvidedBufferRing.add", `buffer ${bid} is already in the ring`);
     this.queued[bid] = 1;
     const w = ((this.tail & this.mask) * R.BUF.size) >> 2;
@@ -433,11 +496,21 @@ export class ProvidedBufferRing {
    * with its io_uring_recvmsg_out header), over the ring's own memory: valid until the buffer is
    * recycled. Marks the buffer as handed out by the kernel. */
   view(bid: number, len: number, offset = 0): Uint8Array {
-    if (!Number.isInteger(bid) || bid < 0 || bid >= this.entries) throw invalidArgument("ProvidedBufferRing.view", `bid must be 0..${this.entries - 1}, got ${shown(bid)}`);
-    if (!Number.isInteger(offset) || offset < 0 || offset > this.bufferSize) throw invalidArgument("ProvidedBufferRing.view", `offset must be 0..${this.bufferSize}, got ${shown(offset)}`);
-    if (!Number.isInteger(len) || len < 0 || len > this.bufferSize - offset) throw invalidArgument("ProvidedBufferRing.view", `len must be 0..${this.bufferSize - offset} from offset ${offset}, got ${shown(len)}`);
+    if (!Number.isInteger(bid) || bid < 0 || bid >= this.entries)
+      throw invalidArgument("ProvidedBufferRing.view", `bid must be 0..${this.entries - 1}, got ${shown(bid)}`);
+    if (!Number.isInteger(offset) || offset < 0 || offset > this.bufferSize)
+      throw invalidArgument("ProvidedBufferRing.view", `offset must be 0..${this.bufferSize}, got ${shown(offset)}`);
+    if (!Number.isInteger(len) || len < 0 || len > this.bufferSize - offset)
+      throw invalidArgument(
+        "ProvidedBufferRing.view",
+        `len must be 0..${this.bufferSize - offset} from offset ${offset}, got ${shown(len)}`,
+      );
     this.queued[bid] = 0;
-    return new Uint8Array(this.bufferMemory.buffer, this.bufferMemory.bytes.byteOffset + bid * this.bufferSize + offset, len);
+    return new Uint8Array(
+      this.bufferMemory.buffer,
+      this.bufferMemory.bytes.byteOffset + bid * this.bufferSize + offset,
+      len,
+    );
   }
 
   get isClosed(): boolean {
@@ -467,7 +540,8 @@ export class ProvidedBufferRing {
 export function registerEventfd(ring: Ring, fd: number, o: { async?: boolean } = {}): void {
   const where = "registerEventfd";
   requireOpen(ring, where);
-  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgument(where, `fd must be a file descriptor, got ${shown(fd)}`);
+  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff)
+    throw invalidArgument(where, `fd must be a file descriptor, got ${shown(fd)}`);
   if (o.async) requireKernel(ring, where, "IORING_REGISTER_EVENTFD_ASYNC", "5.6");
   const arg = new Int32Array([fd]);
   ring.register(o.async ? R.IORING_REGISTER_EVENTFD_ASYNC : R.IORING_REGISTER_EVENTFD, arg, 1);
@@ -510,20 +584,31 @@ function napiSettingsOf(s: Uint8Array): NapiSettings {
   return {
     busyPollUs: dv.getUint32(R.NAPI.busy_poll_to, true),
     preferBusyPoll: dv.getUint8(R.NAPI.prefer_busy_poll) !== 0,
-    tracking: mode === R.IO_URING_NAPI_TRACKING_STATIC ? "static" : mode === R.IO_URING_NAPI_TRACKING_INACTIVE ? "inactive" : "dynamic",
+    tracking:
+      mode === R.IO_URING_NAPI_TRACKING_STATIC
+        ? "static"
+        : mode === R.IO_URING_NAPI_TRACKING_INACTIVE
+          ? "inactive"
+          : "dynamic",
   };
 }
 
 /** io_uring_register_napi: busy-poll the NAPI contexts of the ring's sockets for `busyPollUs`
  * while waiting for completions. Returns the settings that were in force before. */
-export function registerNapi(ring: Ring, o: { busyPollUs: number; preferBusyPoll?: boolean; tracking?: NapiTracking }): NapiSettings {
+export function registerNapi(
+  ring: Ring,
+  o: { busyPollUs: number; preferBusyPoll?: boolean; tracking?: NapiTracking },
+): NapiSettings {
   const where = "registerNapi";
   requireOpen(ring, where);
   requireKernel(ring, where, "IORING_REGISTER_NAPI", "6.9");
-  if (o === null || typeof o !== "object") throw invalidArgument(where, "options {busyPollUs, preferBusyPoll?, tracking?} are required");
-  if (!Number.isInteger(o.busyPollUs) || o.busyPollUs < 0 || o.busyPollUs > 0xffffffff) throw invalidArgument(where, `busyPollUs must be an integer 0..2^32-1, got ${shown(o.busyPollUs)}`);
+  if (o === null || typeof o !== "object")
+    throw invalidArgument(where, "options {busyPollUs, preferBusyPoll?, tracking?} are required");
+  if (!Number.isInteger(o.busyPollUs) || o.busyPollUs < 0 || o.busyPollUs > 0xffffffff)
+    throw invalidArgument(where, `busyPollUs must be an integer 0..2^32-1, got ${shown(o.busyPollUs)}`);
   const tracking = o.tracking ?? "dynamic";
-  if (tracking !== "dynamic" && tracking !== "static") throw invalidArgument(where, `tracking must be "dynamic" or "static", got ${String(tracking)}`);
+  if (tracking !== "dynamic" && tracking !== "static")
+    throw invalidArgument(where, `tracking must be "dynamic" or "static", got ${String(tracking)}`);
   // The tracking mode lives in op_param, which the kernel reads since 6.13; an older kernel saw
   // only padding there and would silently track dynamically.
   if (tracking === "static") requireKernel(ring, where, "static NAPI tracking (IO_URING_NAPI_TRACKING_STATIC)", "6.13");

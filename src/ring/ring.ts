@@ -11,10 +11,34 @@ import * as Q from "../abi/sqe.ts";
 import * as R from "../abi/register.ts";
 import { EAGAIN, EBUSY, EINTR, ETIME, EINVAL, EFAULT, ECANCELED, ENOMEM, ERRNO } from "../abi/errno.ts";
 import { UringError, check, closedError, invalidArgument, unsupported } from "../error.ts";
-import { type SqeMemory, sqeMemory, writeUserData, orSqeFlags, idleSlot, retireSlot, checkPrepared, shown, SLOT_FREE, SLOT_TAKEN, SLOT_PREPARED, SLOT_OWNED, SLOT_BOUND } from "../ops/sqe.ts";
+import {
+  type SqeMemory,
+  sqeMemory,
+  writeUserData,
+  orSqeFlags,
+  idleSlot,
+  retireSlot,
+  checkPrepared,
+  shown,
+  SLOT_FREE,
+  SLOT_TAKEN,
+  SLOT_PREPARED,
+  SLOT_OWNED,
+  SLOT_BOUND,
+} from "../ops/sqe.ts";
 import { prepCancel64 } from "../ops/prep.ts";
 import { OpTable, OP_MAX_CAPACITY, type CompletionHandler } from "./optable.ts";
-import { type Region, allocShared, mapFd, unmapRegion, pageAlign, retireShared, retiredSharedBytes, SHARED_RETIRE_BUDGET_BYTES, type MappedRegion } from "./memory.ts";
+import {
+  type Region,
+  allocShared,
+  mapFd,
+  unmapRegion,
+  pageAlign,
+  retireShared,
+  retiredSharedBytes,
+  SHARED_RETIRE_BUDGET_BYTES,
+  type MappedRegion,
+} from "./memory.ts";
 import { kernelAtLeast, kernelRelease, probeOpcodes, supportedSetupFlags, queryOpcodes } from "./kernel.ts";
 import { ownRing, ownRingMapping, disownFd, reclaimDeadThreads } from "./reclaim.ts";
 import { isMainThread } from "node:worker_threads";
@@ -178,7 +202,14 @@ function roundUpPow2(n: number): number {
   return p;
 }
 
-function resolveFlag(choice: FlagChoice | undefined, dflt: FlagChoice, flag: number, supported: number, name: string, since: string): number {
+function resolveFlag(
+  choice: FlagChoice | undefined,
+  dflt: FlagChoice,
+  flag: number,
+  supported: number,
+  name: string,
+  since: string,
+): number {
   const want = choice ?? dflt;
   if (want === false) return 0;
   if (want === "auto") return supported & flag;
@@ -282,22 +313,34 @@ export class Ring {
   }
 
   private constructor(o: RingOptions) {
-    if (o === null || typeof o !== "object") throw invalidArgument("Ring.create", `options must be an object, got ${o === null ? "null" : typeof o}`);
+    if (o === null || typeof o !== "object")
+      throw invalidArgument("Ring.create", `options must be an object, got ${o === null ? "null" : typeof o}`);
     const entries = o.entries ?? 256;
-    if (!Number.isInteger(entries) || entries < 1 || entries > 32768) throw invalidArgument("Ring.create", `entries must be 1..32768, got ${o.entries}`);
+    if (!Number.isInteger(entries) || entries < 1 || entries > 32768)
+      throw invalidArgument("Ring.create", `entries must be 1..32768, got ${o.entries}`);
     if (o.cqEntries !== undefined && (!Number.isInteger(o.cqEntries) || o.cqEntries < entries || o.cqEntries > 65536)) {
-      throw invalidArgument("Ring.create", `cqEntries must be an integer from entries (${entries}) to 65536, got ${o.cqEntries}`);
+      throw invalidArgument(
+        "Ring.create",
+        `cqEntries must be an integer from entries (${entries}) to 65536, got ${o.cqEntries}`,
+      );
     }
     if (o.cqe32 && o.cqeMixed) throw invalidArgument("Ring.create", "cqe32 and cqeMixed exclude each other");
     // Checked before io_uring_setup so a refusal leaves no ring fd or mapping behind.
-    if (o.maxInflight !== undefined && (!Number.isInteger(o.maxInflight) || o.maxInflight < 1 || o.maxInflight > OP_MAX_CAPACITY)) {
-      throw invalidArgument("Ring.create", `maxInflight must be an integer 1..${OP_MAX_CAPACITY}, got ${o.maxInflight}`);
+    if (
+      o.maxInflight !== undefined &&
+      (!Number.isInteger(o.maxInflight) || o.maxInflight < 1 || o.maxInflight > OP_MAX_CAPACITY)
+    ) {
+      throw invalidArgument(
+        "Ring.create",
+        `maxInflight must be an integer 1..${OP_MAX_CAPACITY}, got ${o.maxInflight}`,
+      );
     }
     if (o.batchSize !== undefined && (!Number.isInteger(o.batchSize) || o.batchSize < 1 || o.batchSize > 65536)) {
       throw invalidArgument("Ring.create", `batchSize must be an integer 1..65536, got ${o.batchSize}`);
     }
     const memoryChoice = o.memory ?? "auto";
-    if (memoryChoice !== "auto" && memoryChoice !== "shared" && memoryChoice !== "mmap") throw invalidArgument("Ring.create", `memory must be "auto", "shared" or "mmap", got ${String(memoryChoice)}`);
+    if (memoryChoice !== "auto" && memoryChoice !== "shared" && memoryChoice !== "mmap")
+      throw invalidArgument("Ring.create", `memory must be "auto", "shared" or "mmap", got ${String(memoryChoice)}`);
 
     const supported = supportedSetupFlags();
     const need = (flag: number) => {
@@ -310,7 +353,8 @@ export class Ring {
     let flags = 0;
     if (o.deferTaskrun) flags |= need(S.IORING_SETUP_DEFER_TASKRUN) | need(S.IORING_SETUP_SINGLE_ISSUER);
     else flags |= resolveFlag(o.singleIssuer, "auto", S.IORING_SETUP_SINGLE_ISSUER, supported, "SINGLE_ISSUER", "6.0");
-    if (!o.deferTaskrun) flags |= resolveFlag(o.coopTaskrun, "auto", S.IORING_SETUP_COOP_TASKRUN, supported, "COOP_TASKRUN", "5.19");
+    if (!o.deferTaskrun)
+      flags |= resolveFlag(o.coopTaskrun, "auto", S.IORING_SETUP_COOP_TASKRUN, supported, "COOP_TASKRUN", "5.19");
     if (o.taskrunFlag) flags |= need(S.IORING_SETUP_TASKRUN_FLAG);
     if (o.cqe32) flags |= need(S.IORING_SETUP_CQE32);
     if (o.cqeMixed) flags |= need(S.IORING_SETUP_CQE_MIXED);
@@ -330,7 +374,13 @@ export class Ring {
     let setup: SetupResult | undefined;
     let memoryReason = "";
     const canShare = (supported & S.IORING_SETUP_NO_MMAP) !== 0;
-    if (memoryChoice === "shared" && !canShare) throw unsupported("io_uring_setup", "ring memory in SharedArrayBuffers (IORING_SETUP_NO_MMAP)", "6.5", kernelRelease());
+    if (memoryChoice === "shared" && !canShare)
+      throw unsupported(
+        "io_uring_setup",
+        "ring memory in SharedArrayBuffers (IORING_SETUP_NO_MMAP)",
+        "6.5",
+        kernelRelease(),
+      );
     // Closed rings' shared memory is kept a while (retireShared); while that is at its budget,
     // "auto" maps kernel memory, which close() can hand back at once.
     const retiredFull = memoryChoice === "auto" && canShare && retiredSharedBytes() >= SHARED_RETIRE_BUDGET_BYTES;
@@ -348,11 +398,14 @@ export class Ring {
         memoryReason = `the kernel refused ring memory from the library (${r.error.code}), so the rings are mapped from the ring fd`;
       }
     } else {
-      memoryReason = memoryChoice === "mmap" ? "mmap requested" : inWorker
-        ? "a Worker's ring: a terminated Worker's heap is freed while the kernel may still write the CQ, so the rings are mapped from the ring fd (memory: \"shared\" asks for SharedArrayBuffers anyway)"
-        : retiredFull
-        ? `closed rings' shared memory still kept for the kernel's teardown is at its ${SHARED_RETIRE_BUDGET_BYTES >> 20} MiB budget, so the rings are mapped from the ring fd`
-        : `IORING_SETUP_NO_MMAP needs Linux 6.5; the rings are mapped from the ring fd`;
+      memoryReason =
+        memoryChoice === "mmap"
+          ? "mmap requested"
+          : inWorker
+            ? "a Worker's ring: a terminated Worker's heap is freed while the kernel may still write the CQ, so the rings are mapped from the ring fd (memory: \"shared\" asks for SharedArrayBuffers anyway)"
+            : retiredFull
+              ? `closed rings' shared memory still kept for the kernel's teardown is at its ${SHARED_RETIRE_BUDGET_BYTES >> 20} MiB budget, so the rings are mapped from the ring fd`
+              : `IORING_SETUP_NO_MMAP needs Linux 6.5; the rings are mapped from the ring fd`;
     }
     if (!setup) setup = setupMapped(entries, flags, o.cqEntries);
 
@@ -376,7 +429,8 @@ export class Ring {
       this.cqeWords = this.cqeSize >> 2;
       this.mixed = (this.flags & S.IORING_SETUP_CQE_MIXED) !== 0;
 
-      const sqo = S.PARAMS.sq_off, cqo = S.PARAMS.cq_off;
+      const sqo = S.PARAMS.sq_off,
+        cqo = S.PARAMS.cq_off;
       const off = (base: number, f: number) => dv.getUint32(base + f, true) >> 2;
       const ringRegion = regions[0]!;
       const cqRegion = regions[2] ?? ringRegion;
@@ -393,7 +447,11 @@ export class Ring {
       this.cqFlagsIdx = dv.getUint32(cqo + S.CQRING_OFFSETS.flags, true) === 0 ? -1 : off(cqo, S.CQRING_OFFSETS.flags);
       this.cqMask = this.cqRing[off(cqo, S.CQRING_OFFSETS.ring_mask)]!;
       const cqesOff = dv.getUint32(cqo + S.CQRING_OFFSETS.cqes, true);
-      this.cqes = new Uint32Array(cqRegion.bytes.buffer, cqRegion.bytes.byteOffset + cqesOff, (this.cqEntries * this.cqeSize) >> 2);
+      this.cqes = new Uint32Array(
+        cqRegion.bytes.buffer,
+        cqRegion.bytes.byteOffset + cqesOff,
+        (this.cqEntries * this.cqeSize) >> 2,
+      );
       // A fresh ring starts with all indices at zero (the Zig std assertion).
       this.sqeTail = this.sqeFlushed = Atomics.load(this.sqRing, this.sqTail);
       this.sqHeadSeen = Atomics.load(this.sqRing, this.sqHead);
@@ -445,8 +503,13 @@ export class Ring {
       // Nothing of a ring that failed half way stays behind: its fd, memory and pin slot go.
       releaseRemains(this.remains, false);
       if (e instanceof UringError) throw e;
-      throw new UringError("Ring.create", ENOMEM, `setting up the ring after io_uring_setup failed (${(e as Error)?.message ?? String(e)}); the ring fd was closed`,
-        "lower maxInflight or batchSize (the op table takes 128 bytes of scratch memory and three array slots per entry)", { cause: e });
+      throw new UringError(
+        "Ring.create",
+        ENOMEM,
+        `setting up the ring after io_uring_setup failed (${(e as Error)?.message ?? String(e)}); the ring fd was closed`,
+        "lower maxInflight or batchSize (the op table takes 128 bytes of scratch memory and three array slots per entry)",
+        { cause: e },
+      );
     }
     dropped.register(this.lifeToken, this.remains, this.remains);
   }
@@ -478,9 +541,23 @@ export class Ring {
 
   /** Byte offsets (kernel-reported) of the ring words, relative to the rings region, with the
    * region's byte offset in its SharedArrayBuffer: what a Worker needs to read the counters. */
-  get layout(): { ringsByteOffset: number; sqHead: number; sqTail: number; cqHead: number; cqTail: number; cqOverflow: number } {
+  get layout(): {
+    ringsByteOffset: number;
+    sqHead: number;
+    sqTail: number;
+    cqHead: number;
+    cqTail: number;
+    cqOverflow: number;
+  } {
     const r = this.regions[0]!;
-    return { ringsByteOffset: r.bytes.byteOffset, sqHead: this.sqHead * 4, sqTail: this.sqTail * 4, cqHead: this.cqHead * 4, cqTail: this.cqTail * 4, cqOverflow: this.cqOverflowIdx * 4 };
+    return {
+      ringsByteOffset: r.bytes.byteOffset,
+      sqHead: this.sqHead * 4,
+      sqTail: this.sqTail * 4,
+      cqHead: this.cqHead * 4,
+      cqTail: this.cqTail * 4,
+      cqOverflow: this.cqOverflowIdx * 4,
+    };
   }
 
   get isClosed(): boolean {
@@ -494,7 +571,8 @@ export class Ring {
 
   /** Throw the "needs Linux X" error when `op` is missing. */
   requireOp(op: number, where: string): void {
-    if (this.capabilities.opcodes[op] !== 1) throw unsupported(where, `IORING_OP_${Q.opcodeName(op)}`, Q.opcodeSince(op), this.capabilities.kernel);
+    if (this.capabilities.opcodes[op] !== 1)
+      throw unsupported(where, `IORING_OP_${Q.opcodeName(op)}`, Q.opcodeSince(op), this.capabilities.kernel);
   }
 
   private ensureOpen(where: string): void {
@@ -526,7 +604,7 @@ export class Ring {
     // it is reloaded (acquire, so slots the kernel consumed may be rewritten) only when the SQ
     // looks full, not once per SQE. A closed ring always looks full (close sets sqHeadSeen so),
     // and makeRoom refuses it first: one compare covers both.
-    if (((this.sqeTail - this.sqHeadSeen) >>> 0) >= this.sqEntries) this.makeRoom();
+    if ((this.sqeTail - this.sqHeadSeen) >>> 0 >= this.sqEntries) this.makeRoom();
     const slot = this.sqeTail & this.sqMask;
     this.sqeTail = (this.sqeTail + 1) >>> 0;
     // Only the state is written here; a slot still unprepared when it is published gets the idle
@@ -539,16 +617,17 @@ export class Ring {
   private makeRoom(): void {
     if (this.closed) throw closedError("Ring.getSqe");
     this.sqHeadSeen = Atomics.load(this.sqRing, this.sqHead);
-    if (((this.sqeTail - this.sqHeadSeen) >>> 0) < this.sqEntries) return;
+    if ((this.sqeTail - this.sqHeadSeen) >>> 0 < this.sqEntries) return;
     this.publish(this.preparedPrefix());
     const toSubmit = (this.sqeFlushed - this.sqHeadSeen) >>> 0;
     if (toSubmit > 0) this.enter(toSubmit, 0, this.needsGetEvents() ? S.IORING_ENTER_GETEVENTS : 0, "submit");
     this.sqHeadSeen = Atomics.load(this.sqRing, this.sqHead);
-    if (((this.sqeTail - this.sqHeadSeen) >>> 0) >= this.sqEntries) {
+    if ((this.sqeTail - this.sqHeadSeen) >>> 0 >= this.sqEntries) {
       const first = this.sqeFlushed & this.sqMask;
-      const why = toSubmit === 0
-        ? `slot ${first} was handed out by getSqe() and not prepared yet, and nothing before it can go: prepare it (or submit() to send it as a NOP) first`
-        : "the kernel took no entries";
+      const why =
+        toSubmit === 0
+          ? `slot ${first} was handed out by getSqe() and not prepared yet, and nothing before it can go: prepare it (or submit() to send it as a NOP) first`
+          : "the kernel took no entries";
       throw new UringError("Ring.getSqe", EBUSY, `the submission queue is full: ${why}`);
     }
   }
@@ -588,7 +667,8 @@ export class Ring {
    * at once (the caller failed after the prep). */
   begin<T>(handler: CompletionHandler<T>, data: T, hold?: unknown, sqeFlags?: number): number {
     const f = sqeFlags === undefined ? 0 : sqeFlags;
-    if (this.closed || typeof handler !== "function" || (f & TRACKABLE_FLAGS) !== f || this.ops.available === 0) this.refuseBegin(handler, f);
+    if (this.closed || typeof handler !== "function" || (f & TRACKABLE_FLAGS) !== f || this.ops.available === 0)
+      this.refuseBegin(handler, f);
     // The slot first: getSqe may throw (full SQ, nothing prepared to submit) with nothing reserved.
     const slot = this.getSqe();
     this.boundEntry[slot] = this.ops.take(handler, data, hold);
@@ -600,16 +680,25 @@ export class Ring {
   /** Why begin refuses (cold). */
   private refuseBegin(handler: unknown, sqeFlags: number): never {
     if (this.closed) throw closedError("Ring.begin");
-    if (typeof handler !== "function") throw invalidArgument("Ring.begin", `handler must be a function, got ${typeof handler}`);
-    if ((sqeFlags >>> 0) !== sqeFlags || sqeFlags > 0x7f) throw invalidArgument("Ring.begin", `sqeFlags must be IOSQE_* bits (0..0x7f), got ${shown(sqeFlags)}`);
-    if (sqeFlags & Q.IOSQE_CQE_SKIP_SUCCESS) throw invalidArgument("Ring.begin", "IOSQE_CQE_SKIP_SUCCESS on a tracked operation would leave its entry in flight (no CQE on success)");
+    if (typeof handler !== "function")
+      throw invalidArgument("Ring.begin", `handler must be a function, got ${typeof handler}`);
+    if (sqeFlags >>> 0 !== sqeFlags || sqeFlags > 0x7f)
+      throw invalidArgument("Ring.begin", `sqeFlags must be IOSQE_* bits (0..0x7f), got ${shown(sqeFlags)}`);
+    if (sqeFlags & Q.IOSQE_CQE_SKIP_SUCCESS)
+      throw invalidArgument(
+        "Ring.begin",
+        "IOSQE_CQE_SKIP_SUCCESS on a tracked operation would leave its entry in flight (no CQE on success)",
+      );
     throw this.ops.fullError();
   }
 
   /** The user_data of the operation `begin` bound to `slot`, until the ring publishes the slot. */
   userDataOf(slot: number): number {
-    if ((slot >>> 0) !== slot || (this.sqState[slot]! & SLOT_BOUND) === 0) {
-      throw invalidArgument("Ring.userDataOf", `slot ${shown(slot)} is not a slot from begin() that the ring has not submitted yet`);
+    if (slot >>> 0 !== slot || (this.sqState[slot]! & SLOT_BOUND) === 0) {
+      throw invalidArgument(
+        "Ring.userDataOf",
+        `slot ${shown(slot)} is not a slot from begin() that the ring has not submitted yet`,
+      );
     }
     const i = this.boundEntry[slot]!;
     return this.ops.genOf(i) * U32_SPAN + i;
@@ -618,8 +707,11 @@ export class Ring {
   /** Give a slot from `begin` back now, prepared or not: it goes out as a NOP that posts nothing,
    * and its entry is freed without a handler call. For a caller that failed after the prep. */
   abandon(slot: number): void {
-    if ((slot >>> 0) !== slot || (this.sqState[slot]! & SLOT_BOUND) === 0) {
-      throw invalidArgument("Ring.abandon", `slot ${shown(slot)} is not a slot from begin() that the ring has not submitted yet`);
+    if (slot >>> 0 !== slot || (this.sqState[slot]! & SLOT_BOUND) === 0) {
+      throw invalidArgument(
+        "Ring.abandon",
+        `slot ${shown(slot)} is not a slot from begin() that the ring has not submitted yet`,
+      );
     }
     this.ops.freeUnsubmitted(this.boundEntry[slot]!);
     retireSlot(this.sq, slot);
@@ -638,7 +730,13 @@ export class Ring {
     // close() marks every slot FREE, so the state compare refuses a closed ring's slots too.
     // TRACKABLE_FLAGS is every IOSQE bit but CQE_SKIP_SUCCESS: one test refuses a non-integer, a
     // negative value, unknown bits and the skip flag.
-    if ((slot >>> 0) !== slot || state[slot] !== SLOT_PREPARED || typeof handler !== "function" || (f & TRACKABLE_FLAGS) !== f || ops.available === 0) {
+    if (
+      slot >>> 0 !== slot ||
+      state[slot] !== SLOT_PREPARED ||
+      typeof handler !== "function" ||
+      (f & TRACKABLE_FLAGS) !== f ||
+      ops.available === 0
+    ) {
       this.refuseTrack(slot, handler, f);
     }
     // The entry's index and generation go into the SQE as the two words of its user_data.
@@ -655,15 +753,39 @@ export class Ring {
   private refuseTrack(slot: number, handler: unknown, sqeFlags: number): never {
     if (this.closed) throw closedError("Ring.track");
     // Not a slot of this lap, or already owned: it is not this call's to touch.
-    if ((slot >>> 0) !== slot || slot >= this.sqEntries) throw invalidArgument("Ring.track", `slot must be an integer 0..${this.sqEntries - 1} from getSqe(), got ${shown(slot)}`);
-    if (this.sq.state[slot]! & SLOT_OWNED) throw invalidArgument("Ring.track", `slot ${slot} already has its user_data (tracked or setUserData): one slot carries one operation`);
-    if (this.sq.state[slot]! & SLOT_BOUND) throw invalidArgument("Ring.track", `slot ${slot} came from begin(), which already gave it an operation: one slot carries one operation`);
+    if (slot >>> 0 !== slot || slot >= this.sqEntries)
+      throw invalidArgument(
+        "Ring.track",
+        `slot must be an integer 0..${this.sqEntries - 1} from getSqe(), got ${shown(slot)}`,
+      );
+    if (this.sq.state[slot]! & SLOT_OWNED)
+      throw invalidArgument(
+        "Ring.track",
+        `slot ${slot} already has its user_data (tracked or setUserData): one slot carries one operation`,
+      );
+    if (this.sq.state[slot]! & SLOT_BOUND)
+      throw invalidArgument(
+        "Ring.track",
+        `slot ${slot} came from begin(), which already gave it an operation: one slot carries one operation`,
+      );
     checkPrepared(this.sq, slot, "Ring.track");
-    if (typeof handler !== "function") this.refuseSlot(slot, invalidArgument("Ring.track", `handler must be a function, got ${typeof handler}`));
-    if ((sqeFlags >>> 0) !== sqeFlags || sqeFlags > 0x7f) this.refuseSlot(slot, invalidArgument("Ring.track", `sqeFlags must be IOSQE_* bits (0..0x7f), got ${shown(sqeFlags)}`));
+    if (typeof handler !== "function")
+      this.refuseSlot(slot, invalidArgument("Ring.track", `handler must be a function, got ${typeof handler}`));
+    if (sqeFlags >>> 0 !== sqeFlags || sqeFlags > 0x7f)
+      this.refuseSlot(
+        slot,
+        invalidArgument("Ring.track", `sqeFlags must be IOSQE_* bits (0..0x7f), got ${shown(sqeFlags)}`),
+      );
     // The op table frees an entry (and drops its hold) at the operation's last CQE; a success
     // with CQE_SKIP_SUCCESS posts none, so the entry would stay in flight forever.
-    if (sqeFlags & Q.IOSQE_CQE_SKIP_SUCCESS) this.refuseSlot(slot, invalidArgument("Ring.track", "IOSQE_CQE_SKIP_SUCCESS on a tracked operation would leave its entry in flight (no CQE on success); use setUserData for untracked SQEs"));
+    if (sqeFlags & Q.IOSQE_CQE_SKIP_SUCCESS)
+      this.refuseSlot(
+        slot,
+        invalidArgument(
+          "Ring.track",
+          "IOSQE_CQE_SKIP_SUCCESS on a tracked operation would leave its entry in flight (no CQE on success); use setUserData for untracked SQEs",
+        ),
+      );
     if (this.ops.available === 0) this.refuseSlot(slot, this.ops.fullError());
     throw new UringError("Ring.track", EBUSY, "refused");
   }
@@ -684,8 +806,13 @@ export class Ring {
   setUserData(slot: number, userData: number): void {
     if (this.closed) throw closedError("Ring.setUserData");
     checkPrepared(this.sq, slot, "Ring.setUserData");
-    if (this.sq.state[slot]! & SLOT_BOUND) throw invalidArgument("Ring.setUserData", `slot ${slot} came from begin(): the ring writes its operation's user_data when it submits it`);
-    if (!Number.isSafeInteger(userData) || userData < 0) throw invalidArgument("Ring.setUserData", `userData must be an integer 0..2^53-1, got ${shown(userData)}`);
+    if (this.sq.state[slot]! & SLOT_BOUND)
+      throw invalidArgument(
+        "Ring.setUserData",
+        `slot ${slot} came from begin(): the ring writes its operation's user_data when it submits it`,
+      );
+    if (!Number.isSafeInteger(userData) || userData < 0)
+      throw invalidArgument("Ring.setUserData", `userData must be an integer 0..2^53-1, got ${shown(userData)}`);
     writeUserData(this.sq, slot, userData % U32_SPAN, Math.floor(userData / U32_SPAN));
     this.sq.state[slot] = SLOT_PREPARED | SLOT_OWNED;
   }
@@ -705,7 +832,8 @@ export class Ring {
     if (n === 0) return;
     // From here the kernel may hold work of this ring (see pin).
     if (!this.pinned) this.pin();
-    const state = this.sqState, mask = this.sqMask;
+    const state = this.sqState,
+      mask = this.sqMask;
     const end = (this.sqeFlushed + n) >>> 0;
     // Slot indices stay int32 (a u32 counter past 2^31 would make the loop work on doubles).
     let i = this.sqeFlushed & mask;
@@ -743,7 +871,10 @@ export class Ring {
 
   /** SQ flag word bits that need an enter with GETEVENTS: pending task work or a CQ overflow. */
   private needsGetEvents(): boolean {
-    return this.mustGetEvents || (Atomics.load(this.sqRing, this.sqFlagsIdx) & (S.IORING_SQ_CQ_OVERFLOW | S.IORING_SQ_TASKRUN)) !== 0;
+    return (
+      this.mustGetEvents ||
+      (Atomics.load(this.sqRing, this.sqFlagsIdx) & (S.IORING_SQ_CQ_OVERFLOW | S.IORING_SQ_TASKRUN)) !== 0
+    );
   }
 
   /** Submit everything queued. Returns the number of SQEs the kernel took. */
@@ -760,13 +891,20 @@ export class Ring {
    * timeout: wait indefinitely). Returns the number of SQEs submitted; a timeout is not an error. */
   submitAndWait(waitNr = 1, timeoutMs?: number): number {
     this.ensureOpen("Ring.submitAndWait");
-    if ((waitNr >>> 0) !== waitNr) throw invalidArgument("Ring.submitAndWait", `waitNr must be an integer >= 0, got ${waitNr}`);
+    if (waitNr >>> 0 !== waitNr)
+      throw invalidArgument("Ring.submitAndWait", `waitNr must be an integer >= 0, got ${waitNr}`);
     this.flush();
     const toSubmit = (this.sqeTail - Atomics.load(this.sqRing, this.sqHead)) >>> 0;
     if (timeoutMs === undefined) return this.enter(toSubmit, waitNr, S.IORING_ENTER_GETEVENTS, "submitAndWait");
-    if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs)) throw invalidArgument("Ring.submitAndWait", `timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
+    if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs))
+      throw invalidArgument("Ring.submitAndWait", `timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
     if (!hasEnter2 || !(this.features & S.IORING_FEAT_EXT_ARG)) {
-      throw unsupported("Ring.submitAndWait", "a wait with a timeout (IORING_FEAT_EXT_ARG and liburing's io_uring_enter2)", "5.11", this.capabilities.kernel);
+      throw unsupported(
+        "Ring.submitAndWait",
+        "a wait with a timeout (IORING_FEAT_EXT_ARG and liburing's io_uring_enter2)",
+        "5.11",
+        this.capabilities.kernel,
+      );
     }
     const ns = Math.round(timeoutMs * 1e6);
     const ts = S.GETEVENTS_ARG.size;
@@ -777,7 +915,14 @@ export class Ring {
     wv.setUint32(ts + S.KERNEL_TIMESPEC.tv_sec + 4, Math.floor(sec / U32_SPAN) >>> 0, true);
     wv.setUint32(ts + S.KERNEL_TIMESPEC.tv_nsec, ns % 1e9, true);
     wv.setUint32(ts + S.KERNEL_TIMESPEC.tv_nsec + 4, 0, true);
-    return this.enter(toSubmit, waitNr, S.IORING_ENTER_GETEVENTS | S.IORING_ENTER_EXT_ARG, "submitAndWait", this.waitArgAddress, S.GETEVENTS_ARG.size);
+    return this.enter(
+      toSubmit,
+      waitNr,
+      S.IORING_ENTER_GETEVENTS | S.IORING_ENTER_EXT_ARG,
+      "submitAndWait",
+      this.waitArgAddress,
+      S.GETEVENTS_ARG.size,
+    );
   }
 
   /** Run pending task work and flush overflowed CQEs into the CQ (io_uring_get_events). */
@@ -786,7 +931,14 @@ export class Ring {
     this.enter(0, 0, S.IORING_ENTER_GETEVENTS, "getEvents");
   }
 
-  private enter(toSubmit: number, minComplete: number, flags: number, what: string, arg: number | null = null, argSz = 0): number {
+  private enter(
+    toSubmit: number,
+    minComplete: number,
+    flags: number,
+    what: string,
+    arg: number | null = null,
+    argSz = 0,
+  ): number {
     for (;;) {
       const ret = sys.io_uring_enter2(this.enterFd, toSubmit, minComplete, flags | this.enterFlags, arg, argSz);
       if (ret >= 0) return ret;
@@ -804,9 +956,21 @@ export class Ring {
         // do that, then retry once more.
         this.completions();
         toSubmit = (this.sqeTail - Atomics.load(this.sqRing, this.sqHead)) >>> 0;
-        const again = sys.io_uring_enter2(this.enterFd, toSubmit, 0, (flags & ~S.IORING_ENTER_EXT_ARG) | this.enterFlags, null, 0);
+        const again = sys.io_uring_enter2(
+          this.enterFd,
+          toSubmit,
+          0,
+          (flags & ~S.IORING_ENTER_EXT_ARG) | this.enterFlags,
+          null,
+          0,
+        );
         if (again >= 0) return again;
-        const why = -again === EBUSY ? "the completion queue is full and its overflow could not be flushed" : -again === EAGAIN ? "the kernel could not allocate a request (memory pressure)" : "the retry after reaping failed";
+        const why =
+          -again === EBUSY
+            ? "the completion queue is full and its overflow could not be flushed"
+            : -again === EAGAIN
+              ? "the kernel could not allocate a request (memory pressure)"
+              : "the retry after reaping failed";
         throw new UringError("io_uring_enter", -again, `${what}: ${why}`);
       }
       throw new UringError("io_uring_enter", e, what);
@@ -835,7 +999,13 @@ export class Ring {
   setEventfdEnabled(enabled: boolean): void {
     if (this.closed) throw closedError("Ring.setEventfdEnabled");
     const i = this.cqFlagsIdx;
-    if (i < 0) throw unsupported("Ring.setEventfdEnabled", "the CQ flags word (IORING_CQ_EVENTFD_DISABLED)", "5.8", this.capabilities.kernel);
+    if (i < 0)
+      throw unsupported(
+        "Ring.setEventfdEnabled",
+        "the CQ flags word (IORING_CQ_EVENTFD_DISABLED)",
+        "5.8",
+        this.capabilities.kernel,
+      );
     // Only this thread writes the CQ flags (the kernel reads them), so a plain read-modify-write
     // is enough; the store is sequentially consistent, so a CQE posted after it sees the new bit.
     const old = this.cqRing[i]!;
@@ -869,7 +1039,7 @@ export class Ring {
     // The kernel never runs more than the CQ's size ahead of the head. A tail further out was not
     // written by it (the ring words are in memory a Worker may hold through sharedBuffers): copying
     // up to it would dispatch garbage CQEs, so nothing is copied.
-    if (((tail - head) >>> 0) > this.cqEntries) this.refuseCqTail(head, tail);
+    if ((tail - head) >>> 0 > this.cqEntries) this.refuseCqTail(head, tail);
     let n = 0;
     while (head !== tail && n < batch.capacity) {
       const w = (head & mask) * words;
@@ -907,8 +1077,12 @@ export class Ring {
 
   /** Off the hot path: the error for a CQ tail the kernel cannot have written. */
   private refuseCqTail(head: number, tail: number): never {
-    throw new UringError("Ring.completions", ERRNO.EIO!, `the CQ tail (${tail}) is ${(tail - head) >>> 0} entries past the head (${head}), but the CQ holds ${this.cqEntries}: the ring's shared memory was overwritten (by a Worker holding ring.sharedBuffers?); no CQE was dispatched`,
-      "the ring memory is no longer trustworthy: close the ring and open a new one; give Workers the counters read-only");
+    throw new UringError(
+      "Ring.completions",
+      ERRNO.EIO!,
+      `the CQ tail (${tail}) is ${(tail - head) >>> 0} entries past the head (${head}), but the CQ holds ${this.cqEntries}: the ring's shared memory was overwritten (by a Worker holding ring.sharedBuffers?); no CQE was dispatched`,
+      "the ring memory is no longer trustworthy: close the ring and open a new one; give Workers the counters read-only",
+    );
   }
 
   /** Reap and dispatch every completion available now: enter with GETEVENTS first when the
@@ -995,7 +1169,12 @@ export class Ring {
     const deadline = performance.now() + timeoutMs;
     while (!done()) {
       const left = deadline - performance.now();
-      if (left <= 0) throw new UringError("Ring.runUntil", ETIME, `condition not met within ${timeoutMs} ms (${this.ops.inflight} operations in flight)`);
+      if (left <= 0)
+        throw new UringError(
+          "Ring.runUntil",
+          ETIME,
+          `condition not met within ${timeoutMs} ms (${this.ops.inflight} operations in flight)`,
+        );
       this.run(1, Math.min(left, 1000));
     }
   }
@@ -1015,8 +1194,12 @@ export class Ring {
    * returns, so the wait could only spin until its timeout. */
   private refuseWait(where: string): never {
     if (this.closed) throw closedError(where);
-    throw new UringError(where, ERRNO.EDEADLK!, "called from inside a completion handler of this ring: nothing is dispatched until the handler returns, so the wait could never see its result",
-      "start the operation with a callback (submit* / track) instead of a synchronous helper, or call it after the handler returns");
+    throw new UringError(
+      where,
+      ERRNO.EDEADLK!,
+      "called from inside a completion handler of this ring: nothing is dispatched until the handler returns, so the wait could never see its result",
+      "start the operation with a callback (submit* / track) instead of a synchronous helper, or call it after the handler returns",
+    );
   }
 
   // ---- registration ----
@@ -1027,11 +1210,17 @@ export class Ring {
     this.ensureOpen(name);
     // the FFI layer would pass a bare ArrayBuffer as a wrong pointer (oven-sh/bun#22225), and a
     // detached or empty view has no memory at all: refuse both before the kernel reads `arg`.
-    if ((opcode >>> 0) !== opcode || opcode > 255) throw invalidArgument("Ring.register", `opcode must be an integer 0..255, got ${opcode}`);
+    if (opcode >>> 0 !== opcode || opcode > 255)
+      throw invalidArgument("Ring.register", `opcode must be an integer 0..255, got ${opcode}`);
     if (arg !== null && (!ArrayBuffer.isView(arg) || arg.byteLength === 0)) {
-      throw invalidArgument(name, arg !== null && ArrayBuffer.isView(arg) ? "arg is a detached or empty view" : "arg must be a typed array, a DataView or null");
+      throw invalidArgument(
+        name,
+        arg !== null && ArrayBuffer.isView(arg)
+          ? "arg is a detached or empty view"
+          : "arg must be a typed array, a DataView or null",
+      );
     }
-    if ((nrArgs >>> 0) !== nrArgs) throw invalidArgument(name, `nrArgs must be an integer >= 0, got ${nrArgs}`);
+    if (nrArgs >>> 0 !== nrArgs) throw invalidArgument(name, `nrArgs must be an integer >= 0, got ${nrArgs}`);
     const ret = sys.io_uring_register(this.fd, opcode, arg, nrArgs);
     if (ret < 0) throw new UringError(name, -ret);
     return ret;
@@ -1143,7 +1332,14 @@ export function sqeRegionBytes(sqEntries: number): number {
   return pageAlign(sqEntries * Q.SQE_SIZE);
 }
 
-function setupShared(entries: number, flags: number, sqEntries: number, cqEntries: number, cqeSize: number, cqOpt: number | undefined): SetupResult | { error: UringError } {
+function setupShared(
+  entries: number,
+  flags: number,
+  sqEntries: number,
+  cqEntries: number,
+  cqeSize: number,
+  cqOpt: number | undefined,
+): SetupResult | { error: UringError } {
   const rings = allocShared(ringsRegionBytes(sqEntries, cqEntries, cqeSize));
   const sqes = allocShared(sqeRegionBytes(sqEntries));
   const params = baseParams(flags | S.IORING_SETUP_NO_MMAP, cqOpt);
@@ -1152,19 +1348,25 @@ function setupShared(entries: number, flags: number, sqEntries: number, cqEntrie
   dv.setBigUint64(S.PARAMS.cq_off + S.CQRING_OFFSETS.user_addr, BigInt(rings.address), true);
   const fd = sys.io_uring_setup(entries, params);
   if (fd < 0) {
-    if (-fd === EINVAL || -fd === EFAULT) return { error: new UringError("io_uring_setup", -fd, "IORING_SETUP_NO_MMAP with library memory") };
+    if (-fd === EINVAL || -fd === EFAULT)
+      return { error: new UringError("io_uring_setup", -fd, "IORING_SETUP_NO_MMAP with library memory") };
     throw new UringError("io_uring_setup", -fd, `flags 0x${(flags | S.IORING_SETUP_NO_MMAP).toString(16)}`);
   }
   ownRing(fd);
   // The kernel's own view of the layout must fit the memory it pinned from us.
-  const sqn = dv.getUint32(S.PARAMS.sq_entries, true), cqn = dv.getUint32(S.PARAMS.cq_entries, true);
+  const sqn = dv.getUint32(S.PARAMS.sq_entries, true),
+    cqn = dv.getUint32(S.PARAMS.cq_entries, true);
   const cqEnd = dv.getUint32(S.PARAMS.cq_off + S.CQRING_OFFSETS.cqes, true) + cqn * cqeSize;
   const arr = dv.getUint32(S.PARAMS.sq_off + S.SQRING_OFFSETS.array, true);
   const sqEnd = flags & S.IORING_SETUP_NO_SQARRAY ? 0 : arr + sqn * 4;
   if (Math.max(cqEnd, sqEnd) > rings.byteLength || sqn * Q.SQE_SIZE > sqes.byteLength) {
     disownFd(fd);
     c.close(fd);
-    throw new UringError("io_uring_setup", EINVAL, `kernel ring layout (${Math.max(cqEnd, sqEnd)} bytes) exceeds the ${rings.byteLength} bytes bun-uring allocated`);
+    throw new UringError(
+      "io_uring_setup",
+      EINVAL,
+      `kernel ring layout (${Math.max(cqEnd, sqEnd)} bytes) exceeds the ${rings.byteLength} bytes bun-uring allocated`,
+    );
   }
   return { fd, params, regions: [rings, sqes] };
 }
@@ -1175,10 +1377,12 @@ function setupMapped(entries: number, flags: number, cqOpt: number | undefined):
   if (fd < 0) throw new UringError("io_uring_setup", -fd, `entries ${entries}, flags 0x${flags.toString(16)}`);
   ownRing(fd);
   const dv = new DataView(params.buffer);
-  const sqn = dv.getUint32(S.PARAMS.sq_entries, true), cqn = dv.getUint32(S.PARAMS.cq_entries, true);
+  const sqn = dv.getUint32(S.PARAMS.sq_entries, true),
+    cqn = dv.getUint32(S.PARAMS.cq_entries, true);
   const feats = dv.getUint32(S.PARAMS.features, true);
   const cqeSize = flags & S.IORING_SETUP_CQE32 ? Q.CQE.size32 : Q.CQE.size;
-  const sqArr = flags & S.IORING_SETUP_NO_SQARRAY ? 0 : dv.getUint32(S.PARAMS.sq_off + S.SQRING_OFFSETS.array, true) + sqn * 4;
+  const sqArr =
+    flags & S.IORING_SETUP_NO_SQARRAY ? 0 : dv.getUint32(S.PARAMS.sq_off + S.SQRING_OFFSETS.array, true) + sqn * 4;
   const cqBytes = dv.getUint32(S.PARAMS.cq_off + S.CQRING_OFFSETS.cqes, true) + cqn * cqeSize;
   const regions: Region[] = [];
   // Each mapping goes into the fd ledger as soon as it exists: it holds the ring open by itself.
@@ -1211,9 +1415,23 @@ export function describeCapabilities(cap: Capabilities): string {
   lines.push(`kernel            ${cap.kernel}`);
   lines.push(`ring memory       ${cap.memory} — ${cap.memoryReason}`);
   lines.push(`registered ring   ${cap.registeredRing ? "yes" : "no"}`);
-  lines.push(`ring              ${cap.sqEntries} SQEs, ${cap.cqEntries} CQEs, flags ${S.SETUP_FLAGS.filter((f) => cap.ringFlags & f.value).map((f) => f.name).join("|") || "none"}`);
-  lines.push(`setup flags       ${S.SETUP_FLAGS.filter((f) => cap.setupFlags & f.value).map((f) => f.name).join(" ")}`);
-  lines.push(`features          ${S.FEATURES.filter((f) => cap.features & f.value).map((f) => f.name).join(" ")}`);
+  lines.push(
+    `ring              ${cap.sqEntries} SQEs, ${cap.cqEntries} CQEs, flags ${
+      S.SETUP_FLAGS.filter((f) => cap.ringFlags & f.value)
+        .map((f) => f.name)
+        .join("|") || "none"
+    }`,
+  );
+  lines.push(
+    `setup flags       ${S.SETUP_FLAGS.filter((f) => cap.setupFlags & f.value)
+      .map((f) => f.name)
+      .join(" ")}`,
+  );
+  lines.push(
+    `features          ${S.FEATURES.filter((f) => cap.features & f.value)
+      .map((f) => f.name)
+      .join(" ")}`,
+  );
   const ops = Q.OPCODES.map((o) => `${o.name}${cap.opcodes[o.op] ? "" : `(no: ${o.since}+)`}`);
   lines.push(`opcodes           ${ops.join(" ")}`);
   lines.push(`register query    ${cap.query ? "yes" : "no (6.18+)"}`);

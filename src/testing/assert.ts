@@ -25,7 +25,9 @@ export function assertClean(target: ZcrxReceiver | ZcrxStream | SimulatedRecvZc,
   const problems: string[] = [];
   const held = rx.heldChunks();
   if (held.length > 0) {
-    const listed = held.slice(0, LISTED_MAX).map((h) => `chunk ${h.chunk} (fd ${h.fd}, area bytes ${h.offset}..${h.offset + h.length})`);
+    const listed = held
+      .slice(0, LISTED_MAX)
+      .map((h) => `chunk ${h.chunk} (fd ${h.fd}, area bytes ${h.offset}..${h.offset + h.length})`);
     const more = held.length > LISTED_MAX ? `, and ${held.length - LISTED_MAX} more` : "";
     problems.push(`${held.length} chunk${held.length === 1 ? "" : "s"} still held: ${listed.join(", ")}${more}`);
   }
@@ -34,10 +36,13 @@ export function assertClean(target: ZcrxReceiver | ZcrxStream | SimulatedRecvZc,
     while (rx.needsPublish && rx.publish() > 0) sim.reclaim();
     sim.reclaim();
   }
-  if (rx.pending > 0) problems.push(`${rx.pending} releases still wait for room in the refill ring (publish() moves them)`);
-  else if (rx.needsPublish) problems.push(`${rx.unpublished} releases were never published (publish() or the next event-loop turn does it)`);
+  if (rx.pending > 0)
+    problems.push(`${rx.pending} releases still wait for room in the refill ring (publish() moves them)`);
+  else if (rx.needsPublish)
+    problems.push(`${rx.unpublished} releases were never published (publish() or the next event-loop turn does it)`);
   if (sim !== undefined) {
-    if (held.length === 0 && sim.buffersInUse > 0) problems.push(`the simulated kernel still lends ${sim.buffersInUse} buffers with no chunk held (releases lost?)`);
+    if (held.length === 0 && sim.buffersInUse > 0)
+      problems.push(`the simulated kernel still lends ${sim.buffersInUse} buffers with no chunk held (releases lost?)`);
     if (sim.violations.length > 0) problems.push(`refill protocol violations: ${sim.violations.join("; ")}`);
   }
   if (problems.length > 0) throw new Error(`assertClean: ${problems.join("; ")}`);

@@ -23,7 +23,8 @@ export const POISON_BYTE = 0xdb;
 
 /** The kernel's refill ring header on 6.18: struct io_uring {head, tail} aligned to a cache line. */
 const SIM_RQ_HEADER = { size: 8, alignment: 64 } as const;
-const SIM_RQ_HEAD = 0, SIM_RQ_TAIL = 4;
+const SIM_RQ_HEAD = 0,
+  SIM_RQ_TAIL = 4;
 const U32_SPAN = 4294967296;
 /** The "connection" of an event CQE in the simulated CQ (a real one has the event's user_data). */
 const EVENT_CONN = 0xffffffff;
@@ -127,32 +128,50 @@ export class SimulatedZcrx implements ZcrxSource {
 
   constructor(o: SimulatedZcrxOptions = {}) {
     const areaBytes = o.areaBytes ?? 1024 * 1024;
-    if (!Number.isInteger(areaBytes) || areaBytes < PAGE_SIZE || areaBytes % PAGE_SIZE) throw invalidArgument("SimulatedZcrx", `areaBytes must be a whole number of pages, got ${areaBytes}`);
+    if (!Number.isInteger(areaBytes) || areaBytes < PAGE_SIZE || areaBytes % PAGE_SIZE)
+      throw invalidArgument("SimulatedZcrx", `areaBytes must be a whole number of pages, got ${areaBytes}`);
     const rqEntries = o.rqEntries ?? 64;
-    if (!isPowerOfTwo(rqEntries) || rqEntries > 32768) throw invalidArgument("SimulatedZcrx", `rqEntries must be a power of two up to 32768, got ${rqEntries}`);
+    if (!isPowerOfTwo(rqEntries) || rqEntries > 32768)
+      throw invalidArgument("SimulatedZcrx", `rqEntries must be a power of two up to 32768, got ${rqEntries}`);
     this.bufferBytes = o.bufferBytes ?? PAGE_SIZE;
-    if (!isPowerOfTwo(this.bufferBytes) || areaBytes % this.bufferBytes) throw invalidArgument("SimulatedZcrx", `bufferBytes must be a power of two dividing the area, got ${this.bufferBytes}`);
+    if (!isPowerOfTwo(this.bufferBytes) || areaBytes % this.bufferBytes)
+      throw invalidArgument(
+        "SimulatedZcrx",
+        `bufferBytes must be a power of two dividing the area, got ${this.bufferBytes}`,
+      );
     this.chunkBytes = o.chunkBytes ?? this.bufferBytes;
-    if (!Number.isInteger(this.chunkBytes) || this.chunkBytes < 1 || this.chunkBytes > this.bufferBytes) throw invalidArgument("SimulatedZcrx", `chunkBytes must be 1..bufferBytes, got ${this.chunkBytes}`);
+    if (!Number.isInteger(this.chunkBytes) || this.chunkBytes < 1 || this.chunkBytes > this.bufferBytes)
+      throw invalidArgument("SimulatedZcrx", `chunkBytes must be 1..bufferBytes, got ${this.chunkBytes}`);
     this.cqEntries = o.cqEntries ?? 4096;
-    if (!isPowerOfTwo(this.cqEntries)) throw invalidArgument("SimulatedZcrx", `cqEntries must be a power of two, got ${this.cqEntries}`);
+    if (!isPowerOfTwo(this.cqEntries))
+      throw invalidArgument("SimulatedZcrx", `cqEntries must be a power of two, got ${this.cqEntries}`);
     this.areaId = o.areaId ?? 0;
-    if (!Number.isInteger(this.areaId) || this.areaId < 0 || this.areaId > 0xffff) throw invalidArgument("SimulatedZcrx", `areaId must be 0..65535, got ${this.areaId}`);
+    if (!Number.isInteger(this.areaId) || this.areaId < 0 || this.areaId > 0xffff)
+      throw invalidArgument("SimulatedZcrx", `areaId must be 0..65535, got ${this.areaId}`);
     this.reclaimMode = o.reclaim ?? "alloc";
-    if (this.reclaimMode !== "alloc" && this.reclaimMode !== "flush") throw invalidArgument("SimulatedZcrx", `reclaim must be "alloc" or "flush", got ${String(o.reclaim)}`);
+    if (this.reclaimMode !== "alloc" && this.reclaimMode !== "flush")
+      throw invalidArgument("SimulatedZcrx", `reclaim must be "alloc" or "flush", got ${String(o.reclaim)}`);
     this.starveMode = o.onStarve ?? "enomem";
-    if (this.starveMode !== "enomem" && this.starveMode !== "stall") throw invalidArgument("SimulatedZcrx", `onStarve must be "enomem" or "stall", got ${String(o.onStarve)}`);
+    if (this.starveMode !== "enomem" && this.starveMode !== "stall")
+      throw invalidArgument("SimulatedZcrx", `onStarve must be "enomem" or "stall", got ${String(o.onStarve)}`);
     this.poison = o.poison ?? true;
     this.strict = o.strict ?? true;
     this.maxDispatch = o.maxDispatch ?? Infinity;
     this.eventsArmed = o.events === true ? 1 << ZCRX_EVENT_ALLOC_FAIL : 0;
-    if (this.maxDispatch !== Infinity && (!Number.isInteger(this.maxDispatch) || this.maxDispatch < 1)) throw invalidArgument("SimulatedZcrx", `maxDispatch must be a positive integer, got ${o.maxDispatch}`);
+    if (this.maxDispatch !== Infinity && (!Number.isInteger(this.maxDispatch) || this.maxDispatch < 1))
+      throw invalidArgument("SimulatedZcrx", `maxDispatch must be a positive integer, got ${o.maxDispatch}`);
 
     this.area = allocShared(areaBytes).bytes;
     this.areaTokenHigh = (this.areaId << (IORING_ZCRX_AREA_SHIFT - 32)) >>> 0;
     const region = allocShared(refillRingBytes(rqEntries, SIM_RQ_HEADER));
     const rqes = Math.ceil(SIM_RQ_HEADER.size / SIM_RQ_HEADER.alignment) * SIM_RQ_HEADER.alignment;
-    this.refill = { words: new Uint32Array(region.buffer, region.bytes.byteOffset, region.byteLength >> 2), head: SIM_RQ_HEAD, tail: SIM_RQ_TAIL, rqes, entries: rqEntries };
+    this.refill = {
+      words: new Uint32Array(region.buffer, region.bytes.byteOffset, region.byteLength >> 2),
+      head: SIM_RQ_HEAD,
+      tail: SIM_RQ_TAIL,
+      rqes,
+      entries: rqEntries,
+    };
     this.nBuffers = areaBytes / this.bufferBytes;
     this.userRefs = new Uint32Array(this.nBuffers);
     this.freeList = new Int32Array(this.nBuffers);
@@ -180,7 +199,8 @@ export class SimulatedZcrx implements ZcrxSource {
   send(fd: number, bytes: Uint8Array): void {
     const s = this.stream(fd, "send");
     if (s.eof) throw invalidArgument("SimulatedZcrx.send", `fd ${fd} was shut down`);
-    if (!(bytes instanceof Uint8Array)) throw invalidArgument("SimulatedZcrx.send", `bytes must be a Uint8Array, got ${typeof bytes}`);
+    if (!(bytes instanceof Uint8Array))
+      throw invalidArgument("SimulatedZcrx.send", `bytes must be a Uint8Array, got ${typeof bytes}`);
     if (bytes.byteLength === 0) return;
     s.queue.push(bytes.slice());
     s.queued += bytes.byteLength;
@@ -230,10 +250,22 @@ export class SimulatedZcrx implements ZcrxSource {
   bind(receiver: ZcrxReceiver): void {
     const prev = this.receiver;
     if (prev !== undefined) {
-      if (!prev.isClosed) throw invalidArgument("SimulatedZcrx", "one receiver per simulated zcrx: close the first before making another");
+      if (!prev.isClosed)
+        throw invalidArgument(
+          "SimulatedZcrx",
+          "one receiver per simulated zcrx: close the first before making another",
+        );
       const armed = this.order.find((s) => s.armed);
-      if (armed !== undefined) throw invalidArgument("SimulatedZcrx", `fd ${armed.fd} still has a RECV_ZC of the closed receiver armed: end its streams before making another receiver`);
-      if (this.cqTail !== this.cqHead || this.overflow.length > 0 || this.badArms.length > 0) throw invalidArgument("SimulatedZcrx", "completions for the closed receiver are still queued: dispatch them before making another receiver");
+      if (armed !== undefined)
+        throw invalidArgument(
+          "SimulatedZcrx",
+          `fd ${armed.fd} still has a RECV_ZC of the closed receiver armed: end its streams before making another receiver`,
+        );
+      if (this.cqTail !== this.cqHead || this.overflow.length > 0 || this.badArms.length > 0)
+        throw invalidArgument(
+          "SimulatedZcrx",
+          "completions for the closed receiver are still queued: dispatch them before making another receiver",
+        );
     }
     this.receiver = receiver;
   }
@@ -305,7 +337,8 @@ export class SimulatedZcrx implements ZcrxSource {
         this.post(s.conn, n, IORING_CQE_F_MORE, buf * this.bufferBytes);
       }
       if (!s.armed) continue;
-      if (s.left <= 0 || (s.queued === 0 && (s.eof || s.error))) this.terminate(s, s.left <= 0 || !s.error ? 0 : s.error);
+      if (s.left <= 0 || (s.queued === 0 && (s.eof || s.error)))
+        this.terminate(s, s.left <= 0 || !s.error ? 0 : s.error);
     }
   }
 
@@ -315,7 +348,7 @@ export class SimulatedZcrx implements ZcrxSource {
   }
 
   private cqFull(): boolean {
-    return ((this.cqTail - this.cqHead) >>> 0) >= this.cqEntries;
+    return (this.cqTail - this.cqHead) >>> 0 >= this.cqEntries;
   }
 
   /** Write one 32-byte CQE (user_data, res, flags, io_uring_zcrx_cqe{off, __pad}); a terminal
@@ -402,7 +435,8 @@ export class SimulatedZcrx implements ZcrxSource {
   postData(fd: number, count: number, length = this.chunkBytes): number {
     const s = this.stream(fd, "postData");
     if (!s.armed) throw invalidArgument("SimulatedZcrx.postData", `fd ${fd} has no RECV_ZC armed`);
-    if (!Number.isInteger(length) || length < 1 || length > this.bufferBytes) throw invalidArgument("SimulatedZcrx.postData", `length must be 1..${this.bufferBytes}`);
+    if (!Number.isInteger(length) || length < 1 || length > this.bufferBytes)
+      throw invalidArgument("SimulatedZcrx.postData", `length must be 1..${this.bufferBytes}`);
     let n = 0;
     while (n < count && !this.cqFull()) {
       const buf = this.allocBuffer();
@@ -446,21 +480,32 @@ export class SimulatedZcrx implements ZcrxSource {
     const tail = Atomics.load(words, SIM_RQ_TAIL >> 2);
     let n = (tail - this.rqHead) >>> 0;
     if (n > this.refill.entries) {
-      this.violate(`refill tail ${tail} is ${n} entries past head ${this.rqHead}, more than the ring holds (${this.refill.entries})`);
+      this.violate(
+        `refill tail ${tail} is ${n} entries past head ${this.rqHead}, more than the ring holds (${this.refill.entries})`,
+      );
       n = this.refill.entries;
     }
     const mask = this.refill.entries - 1;
     const base = this.refill.rqes >> 2;
     for (let k = 0; k < n; k++) {
-      const w = base + (((this.rqHead + k) & mask) * (ZCRX_RQE.size >> 2));
-      const lo = words[w]!, hi = words[w + 1]!, pad = words[w + 3]!;
+      const w = base + ((this.rqHead + k) & mask) * (ZCRX_RQE.size >> 2);
+      const lo = words[w]!,
+        hi = words[w + 1]!,
+        pad = words[w + 3]!;
       const area = hi >>> (IORING_ZCRX_AREA_SHIFT - 32);
       const off = (hi & (2 ** (IORING_ZCRX_AREA_SHIFT - 32) - 1)) * U32_SPAN + lo;
       const buf = Math.floor(off / this.bufferBytes);
       if (pad !== 0) this.violate(`refill entry ${this.rqHead + k}: __pad is ${pad}, must be 0`);
-      else if (area !== this.areaId) this.violate(`refill entry ${this.rqHead + k}: area id ${area}, expected ${this.areaId} (OR rq_area_token into off)`);
-      else if (buf >= this.nBuffers) this.violate(`refill entry ${this.rqHead + k}: offset ${off} is outside the ${this.area.byteLength}-byte area`);
-      else if (this.userRefs[buf] === 0) this.violate(`refill entry ${this.rqHead + k}: buffer at offset ${buf * this.bufferBytes} was not handed out (never issued, or released twice)`);
+      else if (area !== this.areaId)
+        this.violate(
+          `refill entry ${this.rqHead + k}: area id ${area}, expected ${this.areaId} (OR rq_area_token into off)`,
+        );
+      else if (buf >= this.nBuffers)
+        this.violate(`refill entry ${this.rqHead + k}: offset ${off} is outside the ${this.area.byteLength}-byte area`);
+      else if (this.userRefs[buf] === 0)
+        this.violate(
+          `refill entry ${this.rqHead + k}: buffer at offset ${buf * this.bufferBytes} was not handed out (never issued, or released twice)`,
+        );
       else if (--this.userRefs[buf]! === 0) {
         if (this.poison) this.area.fill(POISON_BYTE, buf * this.bufferBytes, (buf + 1) * this.bufferBytes);
         this.freeList[this.freeCount++] = buf;

@@ -6,7 +6,18 @@
 // test/zc-encode.test.ts.
 import { MSGHDR } from "../abi/net.ts";
 import { IOVEC } from "../abi/register.ts";
-import { prepSend, prepSendSetAddr, prepSendVectorized, prepSendZc, prepSendZcFixed, prepSendZcSetNotifUserData, prepSendZcVectorized, prepSendmsg, prepSendmsgZc, prepSendmsgZcFixed } from "../ops/prep.ts";
+import {
+  prepSend,
+  prepSendSetAddr,
+  prepSendVectorized,
+  prepSendZc,
+  prepSendZcFixed,
+  prepSendZcSetNotifUserData,
+  prepSendZcVectorized,
+  prepSendmsg,
+  prepSendmsgZc,
+  prepSendmsgZcFixed,
+} from "../ops/prep.ts";
 import type { SqeMemory } from "../ops/sqe.ts";
 import type { Sockaddr } from "../net/sockaddr.ts";
 import { KIND_COPY, KIND_FIXED, KIND_MSG, KIND_VEC, KIND_ZC } from "./records.ts";
@@ -85,7 +96,10 @@ export function encodeSendOp(sq: SqeMemory, slot: number, op: SendOp, scratch: S
 }
 
 function encodeShape(sq: SqeMemory, slot: number, op: SendOp, scratch: ScratchBlock): void {
-  const kind = op.kind, fd = op.fd, flags = op.msgFlags, zcFlags = op.zcFlags;
+  const kind = op.kind,
+    fd = op.fd,
+    flags = op.msgFlags,
+    zcFlags = op.zcFlags;
   const dv = scratch.view;
   if (op.count > 1) {
     if (op.vectorized && kind !== KIND_FIXED) {

@@ -39,7 +39,15 @@ export class SendLifecycle {
   private callbackError: unknown = undefined;
   private callbackFailed = false;
 
-  constructor(records: SendRecords, stats: ZcStats, policy: AdaptivePolicy | null, callbacks: SendCallbacks, stream: boolean, fd: number, reportUsage: boolean) {
+  constructor(
+    records: SendRecords,
+    stats: ZcStats,
+    policy: AdaptivePolicy | null,
+    callbacks: SendCallbacks,
+    stream: boolean,
+    fd: number,
+    reportUsage: boolean,
+  ) {
     this.records = records;
     this.stats = stats;
     this.policy = policy;
@@ -80,10 +88,19 @@ export class SendLifecycle {
         // (io_send_zc returns the bytes done before the error): later bytes would follow a gap.
         s.shortSends++;
         this.broken = true;
-        s.lastError = new UringError(`IORING_OP_${Q.opcodeName(rec.opcode[head]!)}`, ECANCELED, `fd ${this.fd}: short send, ${res} of ${total} bytes; the stream failed part way`, "the connection broke during the send (reset or shut down); later sends are refused");
+        s.lastError = new UringError(
+          `IORING_OP_${Q.opcodeName(rec.opcode[head]!)}`,
+          ECANCELED,
+          `fd ${this.fd}: short send, ${res} of ${total} bytes; the stream failed part way`,
+          "the connection broke during the send (reset or shut down); later sends are refused",
+        );
         opError = s.lastError;
       } else if (!this.stream && res < total) {
-        opError = new UringError(`IORING_OP_${Q.opcodeName(rec.opcode[head]!)}`, EIO, `fd ${this.fd}: datagram of ${total} bytes sent as ${res}`);
+        opError = new UringError(
+          `IORING_OP_${Q.opcodeName(rec.opcode[head]!)}`,
+          EIO,
+          `fd ${this.fd}: datagram of ${total} bytes sent as ${res}`,
+        );
       }
     } else {
       const own = new UringError(`IORING_OP_${Q.opcodeName(rec.opcode[head]!)}`, -res, `fd ${this.fd}, ${total} bytes`);
@@ -93,11 +110,14 @@ export class SendLifecycle {
       opError = this.stream ? s.lastError : own;
       if (this.stream) this.broken = true;
       if (res === -EOPNOTSUPP && this.policy !== null) {
-        this.policy.refuseZeroCopy("the kernel refused SEND_ZC on this socket (EOPNOTSUPP): every send is IORING_OP_SEND");
+        this.policy.refuseZeroCopy(
+          "the kernel refused SEND_ZC on this socket (EOPNOTSUPP): every send is IORING_OP_SEND",
+        );
       }
     }
     const policy = this.policy;
-    if (policy !== null && rec.writtenAt[head]! > 0) policy.observeSent(rec.length[head]!, kind !== KIND_COPY, res, rec.sendsIn(head), rec.writtenAt[head]!);
+    if (policy !== null && rec.writtenAt[head]! > 0)
+      policy.observeSent(rec.length[head]!, kind !== KIND_COPY, res, rec.sendsIn(head), rec.writtenAt[head]!);
     const more = (flags & Q.IORING_CQE_F_MORE) !== 0;
     // "sent" for each send of the operation: its bytes, the part of a short result it got, or
     // the error.
@@ -140,7 +160,8 @@ export class SendLifecycle {
     if (kind === KIND_COPY) usage = "copy-send";
     else if (!notified || !this.reportUsage) usage = "unreported";
     else usage = (res & Q.IORING_NOTIF_USAGE_ZC_COPIED) !== 0 ? "copied" : "zerocopy";
-    if (notified && this.policy !== null) this.policy.observeNotification(rec.length[head]!, usage === "copied", rec.sendsIn(head));
+    if (notified && this.policy !== null)
+      this.policy.observeNotification(rec.length[head]!, usage === "copied", rec.sendsIn(head));
     const cb = this.callbacks.onReleased;
     if (notified) s.notifCqes++;
     let r = head;
@@ -232,18 +253,31 @@ export class SendLifecycle {
 
   /** The error of a queued send that never went out because the sender stopped before it. */
   private cancelled(r: number): UringError {
-    return new UringError("ZcSender.send", ECANCELED, `fd ${this.fd}: a queued ${this.records.length[r]}-byte send was cancelled before its SQE was written; nothing of it was sent`);
+    return new UringError(
+      "ZcSender.send",
+      ECANCELED,
+      `fd ${this.fd}: a queued ${this.records.length[r]}-byte send was cancelled before its SQE was written; nothing of it was sent`,
+    );
   }
 
   /** The error for a send whose buffer went away before its SQE was written. */
   private detachedError(r: number): UringError {
-    return new UringError("ZcSender.send", EFAULT, `fd ${this.fd}: the buffer of a queued ${this.records.length[r]}-byte send was detached (transferred) or shrunk before its SQE was written; nothing of it was sent`,
-      "keep a sent buffer unchanged (no transfer(), no resize()) until onReleased");
+    return new UringError(
+      "ZcSender.send",
+      EFAULT,
+      `fd ${this.fd}: the buffer of a queued ${this.records.length[r]}-byte send was detached (transferred) or shrunk before its SQE was written; nothing of it was sent`,
+      "keep a sent buffer unchanged (no transfer(), no resize()) until onReleased",
+    );
   }
 
   /** Run a user callback without letting its exception cut the bookkeeping short: the first error
    * is kept and rethrown by raiseCallbackError once every record is accounted for. */
-  private callSent(cb: (tag: any, res: number, error: UringError | null) => void, tag: unknown, res: number, error: UringError | null): void {
+  private callSent(
+    cb: (tag: any, res: number, error: UringError | null) => void,
+    tag: unknown,
+    res: number,
+    error: UringError | null,
+  ): void {
     try {
       cb(tag, res, error);
     } catch (e) {

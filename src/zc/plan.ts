@@ -42,8 +42,10 @@ export class ChainPlan {
 /** Split the queue's front into operations: a group is consecutive sends of one kind and one
  * registered buffer, at most `maxGather` (and UIO_MAXIOV) of them. */
 export function planChain(records: SendRecords, queue: SendQueue, limits: ChainLimits, plan: ChainPlan): void {
-  const kinds = records.kind, bufs = records.bufIndex;
-  let ops = 0, i = 0;
+  const kinds = records.kind,
+    bufs = records.bufIndex;
+  let ops = 0,
+    i = 0;
   plan.detached = -1;
   const count = Math.min(queue.count, limits.maxSends);
   while (i < count && ops < limits.maxOps) {

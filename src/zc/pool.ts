@@ -45,7 +45,13 @@ export class FixedBufferPool {
       this.region = allocShared(bufferSize * count);
     } catch (e) {
       if (e instanceof UringError) throw e;
-      throw new UringError("FixedBufferPool.create", ENOMEM, `${bufferSize * count} bytes of shared memory could not be allocated`, "use fewer or smaller buffers", { cause: e });
+      throw new UringError(
+        "FixedBufferPool.create",
+        ENOMEM,
+        `${bufferSize * count} bytes of shared memory could not be allocated`,
+        "use fewer or smaller buffers",
+        { cause: e },
+      );
     }
     this.views = [];
     for (let i = 0; i < count; i++) this.views.push(this.region.bytes.subarray(i * bufferSize, (i + 1) * bufferSize));
@@ -61,13 +67,18 @@ export class FixedBufferPool {
   static create(ring: Ring, o: FixedBufferPoolOptions = {}): FixedBufferPool {
     const size = o.bufferSize ?? 65536;
     const count = o.count ?? 64;
-    if (!Number.isInteger(size) || size < 1 || size > 1 << 30) throw invalidArgument("FixedBufferPool.create", `bufferSize must be 1..2^30 bytes, got ${shown(size)}`);
-    if (!Number.isInteger(count) || count < 1 || count > MAX_BUFFERS) throw invalidArgument("FixedBufferPool.create", `count must be 1..${MAX_BUFFERS}, got ${shown(count)}`);
+    if (!Number.isInteger(size) || size < 1 || size > 1 << 30)
+      throw invalidArgument("FixedBufferPool.create", `bufferSize must be 1..2^30 bytes, got ${shown(size)}`);
+    if (!Number.isInteger(count) || count < 1 || count > MAX_BUFFERS)
+      throw invalidArgument("FixedBufferPool.create", `count must be 1..${MAX_BUFFERS}, got ${shown(count)}`);
     const aligned = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
     // One SharedArrayBuffer holds the pool, and all of it is pinned: a pool past MAX_POOL_BYTES
     // would fail inside the allocator with a bare RangeError, or pin most of the machine.
     if (aligned * count > MAX_POOL_BYTES) {
-      throw invalidArgument("FixedBufferPool.create", `bufferSize × count (${aligned} × ${count} = ${aligned * count} bytes after page rounding) must be at most ${MAX_POOL_BYTES} bytes (4 GiB)`);
+      throw invalidArgument(
+        "FixedBufferPool.create",
+        `bufferSize × count (${aligned} × ${count} = ${aligned * count} bytes after page rounding) must be at most ${MAX_POOL_BYTES} bytes (4 GiB)`,
+      );
     }
     if (ring.isClosed) throw closedError("FixedBufferPool.create");
     return new FixedBufferPool(ring, aligned, count);
@@ -98,7 +109,8 @@ export class FixedBufferPool {
   /** Buffer `index` as a Uint8Array over the registered memory. */
   view(index: number): Uint8Array {
     const v = this.views[index];
-    if (v === undefined) throw invalidArgument("FixedBufferPool.view", `index must be 0..${this.count - 1}, got ${shown(index)}`);
+    if (v === undefined)
+      throw invalidArgument("FixedBufferPool.view", `index must be 0..${this.count - 1}, got ${shown(index)}`);
     return v;
   }
 
@@ -106,7 +118,8 @@ export class FixedBufferPool {
   address(index: number): number {
     // An address goes straight into an SQE: an index outside the pool would point the kernel at
     // memory the pool does not own.
-    if ((index >>> 0) !== index || index >= this.count) throw invalidArgument("FixedBufferPool.address", `index must be 0..${this.count - 1}, got ${shown(index)}`);
+    if (index >>> 0 !== index || index >= this.count)
+      throw invalidArgument("FixedBufferPool.address", `index must be 0..${this.count - 1}, got ${shown(index)}`);
     return this.region.address + index * this.bufferSize;
   }
 

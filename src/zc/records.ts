@@ -12,10 +12,17 @@ import type { Sockaddr } from "../net/sockaddr.ts";
 
 /** What a record's send goes out as. The zero-copy kinds come after KIND_COPY, and the two that
  * carry a header and a body after KIND_FIXED (`kind >= KIND_MSG`). */
-export const KIND_COPY = 0, KIND_ZC = 1, KIND_FIXED = 2, KIND_MSG = 3, KIND_VEC = 4;
+export const KIND_COPY = 0,
+  KIND_ZC = 1,
+  KIND_FIXED = 2,
+  KIND_MSG = 3,
+  KIND_VEC = 4;
 
 /** Where a record is in its life: free, queued, written to the SQ, waiting for its notification. */
-export const SEND_FREE = 0, SEND_QUEUED = 1, SEND_SUBMITTED = 2, SEND_AWAIT_NOTIF = 3;
+export const SEND_FREE = 0,
+  SEND_QUEUED = 1,
+  SEND_SUBMITTED = 2,
+  SEND_AWAIT_NOTIF = 3;
 
 export class SendRecords {
   capacity: number;
@@ -148,7 +155,8 @@ export class SendRecords {
 
   /** A record in use whose tag is `tag` (an owner's cancel), or -1. */
   find(tag: unknown): number {
-    const tags = this.tag, state = this.state;
+    const tags = this.tag,
+      state = this.state;
     for (let r = 0; r < this.capacity; r++) if (state[r] !== SEND_FREE && tags[r] === tag) return r;
     return -1;
   }
@@ -165,7 +173,11 @@ export class SendRecords {
    * point the kernel at memory the process uses for something else. */
   intact(r: number): boolean {
     const h = this.hold[r];
-    if (h instanceof Uint8Array && h.byteLength !== (this.kind[r]! >= KIND_MSG ? this.length[r]! - this.length2[r]! : this.length[r]!)) return false;
+    if (
+      h instanceof Uint8Array &&
+      h.byteLength !== (this.kind[r]! >= KIND_MSG ? this.length[r]! - this.length2[r]! : this.length[r]!)
+    )
+      return false;
     const h2 = this.hold2[r];
     return !(h2 instanceof Uint8Array) || h2.byteLength === this.length2[r]!;
   }

@@ -36,7 +36,17 @@ import { type SocketAddress, type Sockaddr, formatAddress } from "../net/sockadd
 import type { FixedBufferPool } from "./pool.ts";
 import { AdaptivePolicy, type AdaptivePolicyOptions } from "./policy.ts";
 import { ZcStats } from "./stats.ts";
-import { KIND_COPY, KIND_FIXED, KIND_MSG, KIND_VEC, KIND_ZC, SEND_AWAIT_NOTIF, SEND_SUBMITTED, SendQueue, SendRecords } from "./records.ts";
+import {
+  KIND_COPY,
+  KIND_FIXED,
+  KIND_MSG,
+  KIND_VEC,
+  KIND_ZC,
+  SEND_AWAIT_NOTIF,
+  SEND_SUBMITTED,
+  SendQueue,
+  SendRecords,
+} from "./records.ts";
 import { ChainPlan, planChain, type ChainLimits } from "./plan.ts";
 import { ScratchBlock, SendOp, encodeSendOp, putIovec } from "./encode.ts";
 import { SendLifecycle } from "./lifecycle.ts";
@@ -198,9 +208,16 @@ export class ZcSender {
     s.vectorized = set.vectorized;
     s.vectorizedReason = set.vectorizedReason;
     if (mode === "copy") s.decide("copy", "mode copy: every send is IORING_OP_SEND");
-    else if (mode === "zc" || mode === "zc-fixed") s.decide("zc", `mode ${mode}: every send is IORING_OP_SEND_ZC${mode === "zc-fixed" ? " from registered buffers" : ""}`);
+    else if (mode === "zc" || mode === "zc-fixed")
+      s.decide(
+        "zc",
+        `mode ${mode}: every send is IORING_OP_SEND_ZC${mode === "zc-fixed" ? " from registered buffers" : ""}`,
+      );
     else if (mode === "mixed") s.decide("zc", `mode mixed: SEND below ${threshold} bytes, SEND_ZC at or above`);
-    else if (this.family === AF_UNIX) policy.refuseZeroCopy("AF_UNIX sockets cannot send zero-copy (the kernel answers EOPNOTSUPP): every send is IORING_OP_SEND");
+    else if (this.family === AF_UNIX)
+      policy.refuseZeroCopy(
+        "AF_UNIX sockets cannot send zero-copy (the kernel answers EOPNOTSUPP): every send is IORING_OP_SEND",
+      );
     else s.decide("zc", policy.describe());
     s.switches = 0;
 
@@ -211,7 +228,13 @@ export class ZcSender {
     this.iovView = new DataView(this.iovArea.buffer);
     this.iovAddress = addressOf(this.iovArea);
     this.plan = new ChainPlan(this.maxChain);
-    this.limits = { maxOps: 1, maxGather: this.maxChain, maxSends: capacity, gather: this.gather, gatherFixed: this.useVectorized };
+    this.limits = {
+      maxOps: 1,
+      maxGather: this.maxChain,
+      maxSends: capacity,
+      gather: this.gather,
+      gatherFixed: this.useVectorized,
+    };
     const op = this.op;
     op.fd = fd;
     // MSG_WAITALL makes a short stream send retry inside the kernel (io_net_retry), which a link
@@ -254,7 +277,13 @@ export class ZcSender {
    * operations have completed. */
   get stalled(): boolean {
     // Below the bound on sends in the kernel (at the bound, a release flushes).
-    return this.queue.count > 0 && !this.corked && !this.lifecycle.broken && this.chainLeft === 0 && this.held < this.capacity;
+    return (
+      this.queue.count > 0 &&
+      !this.corked &&
+      !this.lifecycle.broken &&
+      this.chainLeft === 0 &&
+      this.held < this.capacity
+    );
   }
 
   /** Whether an earlier send on this stream failed: later sends are refused (their bytes would
@@ -283,13 +312,25 @@ export class ZcSender {
     if (!(buf instanceof Uint8Array) || (len === 0 && (this.stream || (buf.buffer as ArrayBuffer).detached === true))) {
       throw invalidArgument("ZcSender.send", "buf must be a non-empty Uint8Array (not detached)");
     }
-    if (dest !== null && this.stream) throw invalidArgument("ZcSender.send", `a destination (${formatAddress(dest)}) applies to datagram sockets; this one is a stream`);
-    if (len > 0xffffffff) throw invalidArgument("ZcSender.send", `buf must be at most 4294967295 bytes (an SQE's length is a u32), got ${shown(len)}`);
+    if (dest !== null && this.stream)
+      throw invalidArgument(
+        "ZcSender.send",
+        `a destination (${formatAddress(dest)}) applies to datagram sockets; this one is a stream`,
+      );
+    if (len > 0xffffffff)
+      throw invalidArgument(
+        "ZcSender.send",
+        `buf must be at most 4294967295 bytes (an SQE's length is a u32), got ${shown(len)}`,
+      );
     let kind: number;
     let bufIndex = -1;
     if (this.mode === "zc-fixed") {
       bufIndex = this.pool!.indexOf(buf);
-      if (bufIndex < 0) throw invalidArgument("ZcSender.send", "in zc-fixed mode buf must be a view inside one buffer of the sender's FixedBufferPool");
+      if (bufIndex < 0)
+        throw invalidArgument(
+          "ZcSender.send",
+          "in zc-fixed mode buf must be a view inside one buffer of the sender's FixedBufferPool",
+        );
       kind = KIND_FIXED;
     } else {
       // An empty datagram has no memory to pin.
@@ -321,9 +362,19 @@ export class ZcSender {
   sendFixed(index: number, length: number, tag?: unknown, offset = 0): void {
     const pool = this.pool;
     if (!pool) throw invalidArgument("ZcSender.sendFixed", "the sender has no FixedBufferPool (options.pool)");
-    if (!Number.isInteger(index) || index < 0 || index >= pool.count) throw invalidArgument("ZcSender.sendFixed", `index must be 0..${pool.count - 1}, got ${shown(index)}`);
-    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 1 || offset + length > pool.bufferSize) {
-      throw invalidArgument("ZcSender.sendFixed", `offset ${offset} + length ${length} must lie inside the ${pool.bufferSize}-byte buffer`);
+    if (!Number.isInteger(index) || index < 0 || index >= pool.count)
+      throw invalidArgument("ZcSender.sendFixed", `index must be 0..${pool.count - 1}, got ${shown(index)}`);
+    if (
+      !Number.isInteger(offset) ||
+      !Number.isInteger(length) ||
+      offset < 0 ||
+      length < 1 ||
+      offset + length > pool.bufferSize
+    ) {
+      throw invalidArgument(
+        "ZcSender.sendFixed",
+        `offset ${offset} + length ${length} must lie inside the ${pool.bufferSize}-byte buffer`,
+      );
     }
     const r = this.take();
     const rec = this.records;
@@ -339,10 +390,19 @@ export class ZcSender {
   /** Send a header and a body as one message: SEND_ZC with IORING_SEND_VECTORIZED where the
    * kernel has it (6.17), else SENDMSG_ZC with two iovecs. Both arrays are held until released. */
   sendmsg(header: Uint8Array, body: Uint8Array, tag?: unknown): void {
-    if (!(header instanceof Uint8Array) || !(body instanceof Uint8Array) || header.byteLength === 0 || body.byteLength === 0) {
+    if (
+      !(header instanceof Uint8Array) ||
+      !(body instanceof Uint8Array) ||
+      header.byteLength === 0 ||
+      body.byteLength === 0
+    ) {
       throw invalidArgument("ZcSender.sendmsg", "header and body must be non-empty Uint8Arrays");
     }
-    if (this.mode === "copy") throw invalidArgument("ZcSender.sendmsg", "sendmsg() is zero-copy; a copy-mode sender sends the parts with send()");
+    if (this.mode === "copy")
+      throw invalidArgument(
+        "ZcSender.sendmsg",
+        "sendmsg() is zero-copy; a copy-mode sender sends the parts with send()",
+      );
     const kind = this.useVectorized ? KIND_VEC : KIND_MSG;
     if (kind === KIND_MSG) this.ring.requireOp(Q.IORING_OP_SENDMSG_ZC, "ZcSender.sendmsg");
     const r = this.take();
@@ -385,14 +445,25 @@ export class ZcSender {
    * is never cut (the rest of its chain and the byte stream depend on it). Returns whether the
    * send was taken out or its cancel submitted. */
   cancel(tag: unknown): boolean {
-    if (tag === undefined) throw invalidArgument("ZcSender.cancel", "tag must be the tag a send was given (a send without one cannot be cancelled)");
+    if (tag === undefined)
+      throw invalidArgument(
+        "ZcSender.cancel",
+        "tag must be the tag a send was given (a send without one cannot be cancelled)",
+      );
     const rec = this.records;
     const queue = this.queue;
     for (let i = 0; i < queue.count; i++) {
       const q = queue.at(i);
       if (rec.tag[q] !== tag) continue;
       queue.removeAt(i);
-      this.lifecycle.cancelQueued(q, new UringError("ZcSender.cancel", ECANCELED, `fd ${this.fd}: a queued ${rec.length[q]}-byte send was cancelled before its SQE was written; nothing of it was sent`));
+      this.lifecycle.cancelQueued(
+        q,
+        new UringError(
+          "ZcSender.cancel",
+          ECANCELED,
+          `fd ${this.fd}: a queued ${rec.length[q]}-byte send was cancelled before its SQE was written; nothing of it was sent`,
+        ),
+      );
       this.lifecycle.raiseCallbackError();
       return true;
     }
@@ -518,8 +589,12 @@ export class ZcSender {
       this.records.grow();
       this.queue.grow(this.records.capacity);
     } else if (this.records.available === 0) {
-      throw new UringError("ZcSender.send", EBUSY, `all ${this.capacity} send records are queued or awaiting release`,
-        "run the ring until onReleased frees some, or create the sender with a larger capacity");
+      throw new UringError(
+        "ZcSender.send",
+        EBUSY,
+        `all ${this.capacity} send records are queued or awaiting release`,
+        "run the ring until onReleased frees some, or create the sender with a larger capacity",
+      );
     }
     this.stats.sends++;
     return this.records.take();
@@ -539,7 +614,8 @@ export class ZcSender {
       slot = ring.begin(this.handler, head);
       // A zero-copy operation's notification gets an entry of its own where the kernel has that
       // (sqe->addr3): it is matched by the op table, never by a flag on a shared entry.
-      if (this.separateNotif && this.records.kind[head] !== KIND_COPY) notifUd = ring.ops.add(this.notifHandler, head, undefined);
+      if (this.separateNotif && this.records.kind[head] !== KIND_COPY)
+        notifUd = ring.ops.add(this.notifHandler, head, undefined);
       this.op.notifUserData = notifUd;
       this.writeSqe(head, n, link, ring.userDataOf(slot), slot);
     } catch (e) {
@@ -616,7 +692,8 @@ export class ZcSender {
       // (free the notification's entry). Done before the lifecycle runs callbacks that may reuse
       // the record.
       this.records.notifUserData[head] = 0;
-      if (index >= 0 && (flags & Q.IORING_CQE_F_MORE) !== 0) this.ring.ops.cancelUnsubmitted(this.records.userData[head]!);
+      if (index >= 0 && (flags & Q.IORING_CQE_F_MORE) !== 0)
+        this.ring.ops.cancelUnsubmitted(this.records.userData[head]!);
       else this.ring.ops.cancelUnsubmitted(notifUd);
     }
     const first = this.lifecycle.onCqe(head, res, flags, index);
@@ -645,7 +722,6 @@ export class ZcSender {
     life.raiseCallbackError();
   }
 }
-
 
 /** The usual error for a failed zero-copy send result, for callers that drive SEND_ZC
  * themselves. */

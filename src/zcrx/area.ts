@@ -30,7 +30,10 @@ export interface ZcrxArea {
 /** Allocate an area of at least `byteLength` bytes, page aligned, zeroed. */
 export function createArea(byteLength: number, memory: AreaMemory = "shared"): ZcrxArea {
   if (!Number.isSafeInteger(byteLength) || byteLength < PAGE_SIZE) {
-    throw invalidArgument("createArea", `area size must be an integer of at least one page (${PAGE_SIZE}), got ${byteLength}`);
+    throw invalidArgument(
+      "createArea",
+      `area size must be an integer of at least one page (${PAGE_SIZE}), got ${byteLength}`,
+    );
   }
   let region: Region;
   switch (memory) {
@@ -44,7 +47,12 @@ export function createArea(byteLength: number, memory: AreaMemory = "shared"): Z
       if (memory === "thp" && c.madvise(region.address, len, MADV_HUGEPAGE) !== 0) {
         const e = errno();
         unmapRegion(region);
-        throw new UringError("madvise", e, "MADV_HUGEPAGE on the zcrx area", "transparent huge pages are disabled: check /sys/kernel/mm/transparent_hugepage/enabled");
+        throw new UringError(
+          "madvise",
+          e,
+          "MADV_HUGEPAGE on the zcrx area",
+          "transparent huge pages are disabled: check /sys/kernel/mm/transparent_hugepage/enabled",
+        );
       }
       break;
     }
@@ -54,7 +62,12 @@ export function createArea(byteLength: number, memory: AreaMemory = "shared"): Z
         region = mapAnonymous(len, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, "zcrx area (MAP_HUGETLB)");
       } catch (e) {
         const err = e as UringError;
-        throw new UringError("mmap", err.errno, `MAP_HUGETLB area of ${len} bytes`, `the huge page pool is too small: reserve pages with \`sysctl -w vm.nr_hugepages=${Math.ceil(len / HUGE_PAGE_BYTES)}\``);
+        throw new UringError(
+          "mmap",
+          err.errno,
+          `MAP_HUGETLB area of ${len} bytes`,
+          `the huge page pool is too small: reserve pages with \`sysctl -w vm.nr_hugepages=${Math.ceil(len / HUGE_PAGE_BYTES)}\``,
+        );
       }
       break;
     }

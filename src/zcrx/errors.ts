@@ -35,10 +35,11 @@ export function explainRegisterError(errno: number, ctx: RegisterContext): strin
   const q = ctx.rxq;
   switch (errnoName(errno)) {
     case "EPERM":
-      return "registering a zcrx needs CAP_NET_ADMIN: run as root, or grant it with `setcap cap_net_admin+ep \"$(command -v bun)\"`";
+      return 'registering a zcrx needs CAP_NET_ADMIN: run as root, or grant it with `setcap cap_net_admin+ep "$(command -v bun)"`';
     case "EINVAL":
       if (ctx.ringProblem) return `${ctx.ringProblem}: create it with Ring.create({ deferTaskrun: true, cqe32: true })`;
-      if (ctx.nodev) return "the kernel refused the device-less (ZCRX_REG_NODEV) layout: rx_buf_len must be 0 (one page) and the ring needs DEFER_TASKRUN with CQE32 or CQE_MIXED";
+      if (ctx.nodev)
+        return "the kernel refused the device-less (ZCRX_REG_NODEV) layout: rx_buf_len must be 0 (one page) and the ring needs DEFER_TASKRUN with CQE32 or CQE_MIXED";
       return (
         `${dev} must split headers from payload with no threshold: \`ethtool -G ${IF} tcp-data-split on\` and ` +
         `\`ethtool -G ${IF} hds-thresh 0\` (see \`ethtool -g ${IF}\`); also the ring needs DEFER_TASKRUN with CQE32 or CQE_MIXED, ` +

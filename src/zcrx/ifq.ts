@@ -12,12 +12,30 @@ import { EINVAL, ENODEV } from "../abi/errno.ts";
 import { IFNAMSIZ } from "../abi/net.ts";
 import { UringError, closedError, invalidArgument, unsupported } from "../error.ts";
 import type { Ring } from "../ring/ring.ts";
-import { allocShared, mapFd, retireShared, unmapRegion, PAGE_SIZE, type Region, type MappedRegion, type SharedRegion } from "../ring/memory.ts";
+import {
+  allocShared,
+  mapFd,
+  retireShared,
+  unmapRegion,
+  PAGE_SIZE,
+  type Region,
+  type MappedRegion,
+  type SharedRegion,
+} from "../ring/memory.ts";
 import { ownRingMapping } from "../ring/reclaim.ts";
 import { kernelRelease } from "../ring/kernel.ts";
 import { prepRecvZc } from "../ops/prep.ts";
 import { type AreaMemory, type ZcrxArea, createArea } from "./area.ts";
-import { DEFAULT_AREA_BYTES, DEFAULT_REFILL_HEADER, areaChunks, refillRingBytes, refillRingBytesWithStats, refillStatsOffset, roundUpPowerOfTwo, zcrxCqEntries } from "./sizes.ts";
+import {
+  DEFAULT_AREA_BYTES,
+  DEFAULT_REFILL_HEADER,
+  areaChunks,
+  refillRingBytes,
+  refillRingBytesWithStats,
+  refillStatsOffset,
+  roundUpPowerOfTwo,
+  zcrxCqEntries,
+} from "./sizes.ts";
 import { type ZcrxQuery, queryZcrx } from "./query.ts";
 import { explainRegisterError } from "./errors.ts";
 import { type RefillLayout, type ReceiverOptions, type ZcrxSource, ZcrxReceiver } from "./receiver.ts";
@@ -63,7 +81,8 @@ export function zcrxRingProblem(ring: Ring): string | null {
   const missing: string[] = [];
   if (!(f & S.IORING_SETUP_DEFER_TASKRUN)) missing.push("IORING_SETUP_DEFER_TASKRUN");
   if (!(f & S.IORING_SETUP_SINGLE_ISSUER)) missing.push("IORING_SETUP_SINGLE_ISSUER");
-  if (!(f & (S.IORING_SETUP_CQE32 | S.IORING_SETUP_CQE_MIXED))) missing.push("IORING_SETUP_CQE32 or IORING_SETUP_CQE_MIXED");
+  if (!(f & (S.IORING_SETUP_CQE32 | S.IORING_SETUP_CQE_MIXED)))
+    missing.push("IORING_SETUP_CQE32 or IORING_SETUP_CQE_MIXED");
   return missing.length ? `the ring lacks ${missing.join(", ")}` : null;
 }
 
@@ -76,9 +95,19 @@ function cString(s: string): Uint8Array {
 
 /** ifindex of `ifname` in this network namespace (if_nametoindex(3)); throws ENODEV. */
 export function ifIndexOf(ifname: string): number {
-  if (typeof ifname !== "string" || ifname.length === 0 || ifname.length > IFNAMSIZ - 1) throw invalidArgument("if_nametoindex", `interface names are 1..${IFNAMSIZ - 1} bytes, got ${JSON.stringify(ifname)}`);
+  if (typeof ifname !== "string" || ifname.length === 0 || ifname.length > IFNAMSIZ - 1)
+    throw invalidArgument(
+      "if_nametoindex",
+      `interface names are 1..${IFNAMSIZ - 1} bytes, got ${JSON.stringify(ifname)}`,
+    );
   const idx = c.if_nametoindex(cString(ifname));
-  if (idx === 0) throw new UringError("if_nametoindex", ENODEV, ifname, "no such network interface in this namespace: list them with `ip -br link`");
+  if (idx === 0)
+    throw new UringError(
+      "if_nametoindex",
+      ENODEV,
+      ifname,
+      "no such network interface in this namespace: list them with `ip -br link`",
+    );
   return idx;
 }
 
@@ -125,13 +154,19 @@ export class ZcrxIfq {
     if (o.checkRing !== false) {
       const problem = zcrxRingProblem(ring);
       if (problem) {
-        throw new UringError(WHERE, EINVAL, problem, "zero-copy receive needs a ring created with Ring.create({ deferTaskrun: true, cqe32: true }) (or cqeMixed: true on 6.18+)");
+        throw new UringError(
+          WHERE,
+          EINVAL,
+          problem,
+          "zero-copy receive needs a ring created with Ring.create({ deferTaskrun: true, cqe32: true }) (or cqeMixed: true on 6.18+)",
+        );
       }
     }
     ring.requireOp(Q.IORING_OP_RECV_ZC, WHERE);
     const q = queryZcrx();
     const nodev = o.nodev === true;
-    if (nodev && (o.ifname !== undefined || o.ifindex !== undefined)) throw invalidArgument(WHERE, "nodev excludes ifname and ifindex");
+    if (nodev && (o.ifname !== undefined || o.ifindex !== undefined))
+      throw invalidArgument(WHERE, "nodev excludes ifname and ifindex");
     if (nodev && !q?.nodev) {
       // 6.18 refuses the flag with a bare EINVAL; say what is missing before the syscall.
       throw unsupported(WHERE, "ZCRX_REG_NODEV", Z.ZCRX_SINCE.nodev, release);
@@ -140,29 +175,41 @@ export class ZcrxIfq {
     if (!nodev) {
       if (o.ifname !== undefined) ifindex = ifIndexOf(o.ifname);
       else if (o.ifindex !== undefined) {
-        if (!Number.isInteger(o.ifindex) || o.ifindex <= 0 || o.ifindex > 0x7fffffff) throw invalidArgument(WHERE, `ifindex must be a positive integer, got ${o.ifindex}`);
+        if (!Number.isInteger(o.ifindex) || o.ifindex <= 0 || o.ifindex > 0x7fffffff)
+          throw invalidArgument(WHERE, `ifindex must be a positive integer, got ${o.ifindex}`);
         ifindex = o.ifindex;
       } else throw invalidArgument(WHERE, "give ifname or ifindex (the NIC) and rxq, or nodev: true");
     }
     const rxq = o.rxq ?? 0;
-    if (!Number.isInteger(rxq) || rxq < 0 || rxq >= 0xffffffff) throw invalidArgument(WHERE, `rxq must be a non-negative integer, got ${o.rxq}`);
+    if (!Number.isInteger(rxq) || rxq < 0 || rxq >= 0xffffffff)
+      throw invalidArgument(WHERE, `rxq must be a non-negative integer, got ${o.rxq}`);
     const rxBufLen = o.rxBufLen ?? 0;
     if (rxBufLen !== 0) {
-      if (!Number.isInteger(rxBufLen) || rxBufLen < PAGE_SIZE || (rxBufLen & (rxBufLen - 1)) !== 0) throw invalidArgument(WHERE, `rxBufLen must be a power of two >= ${PAGE_SIZE}, got ${rxBufLen}`);
-      if (!q?.rxBufLen) throw unsupported(WHERE, "rx_buf_len (ZCRX_FEATURE_RX_PAGE_SIZE)", Z.ZCRX_SINCE.rxBufLen, release);
-      if (nodev && rxBufLen !== PAGE_SIZE) throw invalidArgument(WHERE, "device-less zcrx copies into page-sized buffers: rxBufLen must be 0 or the page size");
+      if (!Number.isInteger(rxBufLen) || rxBufLen < PAGE_SIZE || (rxBufLen & (rxBufLen - 1)) !== 0)
+        throw invalidArgument(WHERE, `rxBufLen must be a power of two >= ${PAGE_SIZE}, got ${rxBufLen}`);
+      if (!q?.rxBufLen)
+        throw unsupported(WHERE, "rx_buf_len (ZCRX_FEATURE_RX_PAGE_SIZE)", Z.ZCRX_SINCE.rxBufLen, release);
+      if (nodev && rxBufLen !== PAGE_SIZE)
+        throw invalidArgument(
+          WHERE,
+          "device-less zcrx copies into page-sized buffers: rxBufLen must be 0 or the page size",
+        );
     }
     const areaBytes = o.areaBytes ?? DEFAULT_AREA_BYTES;
     const pages = areaChunks(Math.ceil(areaBytes / PAGE_SIZE) * PAGE_SIZE);
     const rqWanted = o.rqEntries ?? Math.min(Z.ZCRX_RQ_MAX_ENTRIES, Math.max(64, roundUpPowerOfTwo(pages)));
-    if (!Number.isInteger(rqWanted) || rqWanted < 1 || rqWanted > Z.ZCRX_RQ_MAX_ENTRIES) throw invalidArgument(WHERE, `rqEntries must be 1..${Z.ZCRX_RQ_MAX_ENTRIES}, got ${o.rqEntries}`);
+    if (!Number.isInteger(rqWanted) || rqWanted < 1 || rqWanted > Z.ZCRX_RQ_MAX_ENTRIES)
+      throw invalidArgument(WHERE, `rqEntries must be 1..${Z.ZCRX_RQ_MAX_ENTRIES}, got ${o.rqEntries}`);
     const refillMemory = o.refillMemory ?? "kernel";
-    if (refillMemory !== "kernel" && refillMemory !== "user") throw invalidArgument(WHERE, `refillMemory must be "kernel" or "user", got ${String(refillMemory)}`);
+    if (refillMemory !== "kernel" && refillMemory !== "user")
+      throw invalidArgument(WHERE, `refillMemory must be "kernel" or "user", got ${String(refillMemory)}`);
 
     const area = createArea(areaBytes, o.areaMemory ?? "shared");
     const canEvents = ((q?.features ?? 0) & Z.ZCRX_FEATURE_EVENT) !== 0;
-    if (o.events !== undefined && typeof o.events !== "boolean") throw invalidArgument(WHERE, `events must be a boolean, got ${String(o.events)}`);
-    if (o.events === true && !canEvents) throw unsupported(WHERE, "ZCRX events (ZCRX_FEATURE_EVENT)", Z.ZCRX_SINCE.events, release);
+    if (o.events !== undefined && typeof o.events !== "boolean")
+      throw invalidArgument(WHERE, `events must be a boolean, got ${String(o.events)}`);
+    if (o.events === true && !canEvents)
+      throw unsupported(WHERE, "ZCRX events (ZCRX_FEATURE_EVENT)", Z.ZCRX_SINCE.events, release);
     const events = o.events ?? canEvents;
     const hdr = q?.rqHeader ?? DEFAULT_REFILL_HEADER;
     const statsOffset = events ? refillStatsOffset(rqWanted, hdr) : -1;
@@ -171,10 +218,15 @@ export class ZcrxIfq {
     const userRegion = refillMemory === "user" ? allocShared(refillBytes) : undefined;
 
     // One buffer for the three structs the kernel reads and writes back.
-    const mem = new Uint8Array(Z.ZCRX_AREA_REG.size + R.REGION_DESC.size + Z.ZCRX_IFQ_REG.size + Z.ZCRX_EVENT_DESC.size);
+    const mem = new Uint8Array(
+      Z.ZCRX_AREA_REG.size + R.REGION_DESC.size + Z.ZCRX_IFQ_REG.size + Z.ZCRX_EVENT_DESC.size,
+    );
     const dv = new DataView(mem.buffer);
     const base = addressOf(mem);
-    const A = 0, D = Z.ZCRX_AREA_REG.size, G = D + R.REGION_DESC.size, E = G + Z.ZCRX_IFQ_REG.size;
+    const A = 0,
+      D = Z.ZCRX_AREA_REG.size,
+      G = D + R.REGION_DESC.size,
+      E = G + Z.ZCRX_IFQ_REG.size;
     dv.setBigUint64(A + Z.ZCRX_AREA_REG.addr, BigInt(area.address), true);
     dv.setBigUint64(A + Z.ZCRX_AREA_REG.len, BigInt(area.byteLength), true);
     dv.setBigUint64(D + R.REGION_DESC.size_, BigInt(refillBytes), true);
@@ -202,7 +254,12 @@ export class ZcrxIfq {
       area.free();
       const ctx = { ifname: o.ifname, ifindex, rxq, nodev, ringProblem: zcrxRingProblem(ring) };
       const what = nodev ? "device-less (ZCRX_REG_NODEV)" : `${o.ifname ?? `ifindex ${ifindex}`} rxq ${rxq}`;
-      throw new UringError(WHERE, -ret, `${what}, area ${area.byteLength} bytes, ${rqWanted} refill entries`, explainRegisterError(-ret, ctx) || undefined);
+      throw new UringError(
+        WHERE,
+        -ret,
+        `${what}, area ${area.byteLength} bytes, ${rqWanted} refill entries`,
+        explainRegisterError(-ret, ctx) || undefined,
+      );
     }
     this.ring = ring;
     this.id = dv.getUint32(G + Z.ZCRX_IFQ_REG.zcrx_id, true);
@@ -237,16 +294,32 @@ export class ZcrxIfq {
       if (rqes + this.rqEntries * Z.ZCRX_RQE.size > (events ? statsOffset : r.byteLength)) {
         // Our mapping of a kernel region only adds a reference to its pages: dropping it is safe.
         if (r.kind === "mmap") unmapRegion(r);
-        throw new UringError(WHERE, EINVAL, `kernel refill layout (rqes at ${rqes}, ${this.rqEntries} entries) exceeds the ${r.byteLength}-byte region`);
+        throw new UringError(
+          WHERE,
+          EINVAL,
+          `kernel refill layout (rqes at ${rqes}, ${this.rqEntries} entries) exceeds the ${r.byteLength}-byte region`,
+        );
       }
     } catch (e) {
       keepPinned(area, userRegion);
       const errno = e instanceof UringError ? e.errno : EINVAL;
       const what = e instanceof Error ? e.message : String(e);
-      throw new UringError(WHERE, errno, `zcrx_id ${this.id} was registered, then: ${what}`, "the ifq stays registered, its area pinned, until the ring closes: close the ring to drop the registration (the area is kept alive until the process exits)", { cause: e });
+      throw new UringError(
+        WHERE,
+        errno,
+        `zcrx_id ${this.id} was registered, then: ${what}`,
+        "the ifq stays registered, its area pinned, until the ring closes: close the ring to drop the registration (the area is kept alive until the process exits)",
+        { cause: e },
+      );
     }
     this.refillRegion = r;
-    this.refill = { words: new Uint32Array(r.bytes.buffer, r.bytes.byteOffset, r.byteLength >> 2), head, tail, rqes, entries: this.rqEntries };
+    this.refill = {
+      words: new Uint32Array(r.bytes.buffer, r.bytes.byteOffset, r.byteLength >> 2),
+      head,
+      tail,
+      rqes,
+      entries: this.rqEntries,
+    };
     this.ctrl = new Uint8Array(Z.ZCRX_CTRL.size);
     new DataView(this.ctrl.buffer).setUint32(Z.ZCRX_CTRL.zcrx_id, this.id, true);
     new DataView(this.ctrl.buffer).setUint32(Z.ZCRX_CTRL.op, Z.ZCRX_CTRL_FLUSH_RQ, true);
@@ -262,9 +335,16 @@ export class ZcrxIfq {
    * 0 means traffic arriving on another queue (RSS, flow steering, a bond) and costing a copy.
    * Kernels before 7.2 keep no such counters: this throws EOPNOTSUPP with the version, never 0s. */
   copyStats(): { copyCount: number; copyBytes: number } {
-    if (!this.events) throw unsupported("ZcrxIfq.copyStats", "the zcrx copy counters (struct zcrx_stats)", Z.ZCRX_SINCE.events, kernelRelease());
+    if (!this.events)
+      throw unsupported(
+        "ZcrxIfq.copyStats",
+        "the zcrx copy counters (struct zcrx_stats)",
+        Z.ZCRX_SINCE.events,
+        kernelRelease(),
+      );
     if (this.closed) throw closedError("ZcrxIfq.copyStats", "zcrx ifq");
-    const w = this.refill.words, i = this.statsIndex;
+    const w = this.refill.words,
+      i = this.statsIndex;
     // Two u64s, little-endian, written by the kernel with plain stores (WRITE_ONCE per field).
     return { copyCount: w[i + 1]! * U32_SPAN + w[i]!, copyBytes: w[i + 3]! * U32_SPAN + w[i + 2]! };
   }
@@ -273,7 +353,13 @@ export class ZcrxIfq {
    * "copied" (all of it: device-less, or a flow on another queue), "partly copied", or, before
    * 7.2 (no counters), "unknown" with the reason. What tx reports for SEND_ZC, for receive. */
   placement(bytes: number): ZcrxPlacement {
-    if (!this.events) return { placement: "unknown", copy_count: null, copy_bytes: null, why: `the copy counters need Linux ${Z.ZCRX_SINCE.events} (this kernel is ${kernelRelease()})` };
+    if (!this.events)
+      return {
+        placement: "unknown",
+        copy_count: null,
+        copy_bytes: null,
+        why: `the copy counters need Linux ${Z.ZCRX_SINCE.events} (this kernel is ${kernelRelease()})`,
+      };
     const c = this.copyStats();
     const placement = c.copyBytes === 0 ? "in place" : c.copyBytes >= bytes ? "copied" : "partly copied";
     return { placement, copy_count: c.copyCount, copy_bytes: c.copyBytes };
@@ -283,12 +369,23 @@ export class ZcrxIfq {
    * kernel posts no other of that type until this is called. The receiver re-arms at its next
    * publish. */
   armEvent(type: number): void {
-    if (!this.events) throw unsupported("ZCRX_CTRL_ARM_EVENT", "ZCRX events (ZCRX_FEATURE_EVENT)", Z.ZCRX_SINCE.events, kernelRelease());
+    if (!this.events)
+      throw unsupported(
+        "ZCRX_CTRL_ARM_EVENT",
+        "ZCRX events (ZCRX_FEATURE_EVENT)",
+        Z.ZCRX_SINCE.events,
+        kernelRelease(),
+      );
     if (this.closed || this.ring.isClosed) throw closedError("ZCRX_CTRL_ARM_EVENT", "zcrx ifq");
-    if (type !== Z.ZCRX_EVENT_ALLOC_FAIL && type !== Z.ZCRX_EVENT_COPY) throw invalidArgument("ZCRX_CTRL_ARM_EVENT", `type must be ZCRX_EVENT_ALLOC_FAIL (0) or ZCRX_EVENT_COPY (1), got ${type}`);
+    if (type !== Z.ZCRX_EVENT_ALLOC_FAIL && type !== Z.ZCRX_EVENT_COPY)
+      throw invalidArgument(
+        "ZCRX_CTRL_ARM_EVENT",
+        `type must be ZCRX_EVENT_ALLOC_FAIL (0) or ZCRX_EVENT_COPY (1), got ${type}`,
+      );
     new DataView(this.armCtrl.buffer).setUint32(Z.ZCRX_CTRL.payload, type, true);
     const ret = sys.io_uring_register(this.ring.fd, R.IORING_REGISTER_ZCRX_CTRL, this.armCtrl, 0);
-    if (ret < 0) throw new UringError("IORING_REGISTER_ZCRX_CTRL", -ret, `ZCRX_CTRL_ARM_EVENT type ${type} zcrx_id ${this.id}`);
+    if (ret < 0)
+      throw new UringError("IORING_REGISTER_ZCRX_CTRL", -ret, `ZCRX_CTRL_ARM_EVENT type ${type} zcrx_id ${this.id}`);
   }
 
   /** The area and refill ring an importing ring receives through (importZcrx). */
@@ -300,14 +397,26 @@ export class ZcrxIfq {
    * the refill ring must be SharedArrayBuffers: areaMemory "shared" (the default) and
    * refillMemory "user". */
   postable(): PostableZcrxQueue {
-    const a = this.area.bytes, w = this.refill.words;
+    const a = this.area.bytes,
+      w = this.refill.words;
     if (!(a.buffer instanceof SharedArrayBuffer) || !(w.buffer instanceof SharedArrayBuffer)) {
-      throw invalidArgument("ZcrxIfq.postable", "the area and the refill ring must be SharedArrayBuffers to reach a Worker: register with areaMemory \"shared\" and refillMemory \"user\"");
+      throw invalidArgument(
+        "ZcrxIfq.postable",
+        'the area and the refill ring must be SharedArrayBuffers to reach a Worker: register with areaMemory "shared" and refillMemory "user"',
+      );
     }
     const r = this.refill;
     return {
       area: { buffer: a.buffer, byteOffset: a.byteOffset, byteLength: a.byteLength },
-      refill: { buffer: w.buffer, byteOffset: w.byteOffset, byteLength: w.byteLength, head: r.head, tail: r.tail, rqes: r.rqes, entries: r.entries },
+      refill: {
+        buffer: w.buffer,
+        byteOffset: w.byteOffset,
+        byteLength: w.byteLength,
+        head: r.head,
+        tail: r.tail,
+        rqes: r.rqes,
+        entries: r.entries,
+      },
       areaToken: String(this.areaToken),
       nodev: this.nodev,
     };
@@ -318,13 +427,24 @@ export class ZcrxIfq {
    * buffers back through the same refill ring. The caller closes the fd once imported. */
   export(): number {
     if (this.closed || this.ring.isClosed) throw closedError("ZCRX_CTRL_EXPORT", "zcrx ifq");
-    if ((this.query?.nrCtrlOpcodes ?? 0) <= Z.ZCRX_CTRL_EXPORT) throw unsupported("ZCRX_CTRL_EXPORT", "exporting a zcrx ifq (ZCRX_CTRL_EXPORT)", Z.ZCRX_SINCE.importExport, kernelRelease());
+    if ((this.query?.nrCtrlOpcodes ?? 0) <= Z.ZCRX_CTRL_EXPORT)
+      throw unsupported(
+        "ZCRX_CTRL_EXPORT",
+        "exporting a zcrx ifq (ZCRX_CTRL_EXPORT)",
+        Z.ZCRX_SINCE.importExport,
+        kernelRelease(),
+      );
     const ctrl = new Uint8Array(Z.ZCRX_CTRL.size);
     const dv = new DataView(ctrl.buffer);
     dv.setUint32(Z.ZCRX_CTRL.zcrx_id, this.id, true);
     dv.setUint32(Z.ZCRX_CTRL.op, Z.ZCRX_CTRL_EXPORT, true);
     const ret = sys.io_uring_register(this.ring.fd, R.IORING_REGISTER_ZCRX_CTRL, ctrl, 0);
-    if (ret < 0) throw new UringError("IORING_REGISTER_ZCRX_CTRL", -ret, `ZCRX_CTRL_EXPORT zcrx_id ${this.id}${this.nodev ? " (device-less)" : ""}`);
+    if (ret < 0)
+      throw new UringError(
+        "IORING_REGISTER_ZCRX_CTRL",
+        -ret,
+        `ZCRX_CTRL_EXPORT zcrx_id ${this.id}${this.nodev ? " (device-less)" : ""}`,
+      );
     // struct zcrx_ctrl_export.zcrx_fd is where the kernel puts the new fd (it also returns it).
     const fd = dv.getUint32(Z.ZCRX_CTRL.payload, true);
     return fd > 0 ? fd : ret;
@@ -339,7 +459,8 @@ export class ZcrxIfq {
    * zcrx needs it (no page pool pulls refills); for a NIC queue it is optional. */
   flush(): void {
     if (this.closed || this.ring.isClosed) throw closedError("ZCRX_CTRL_FLUSH_RQ", "zcrx ifq");
-    if (!this.canFlush) throw unsupported("ZCRX_CTRL_FLUSH_RQ", "IORING_REGISTER_ZCRX_CTRL", Z.ZCRX_SINCE.ctrl, kernelRelease());
+    if (!this.canFlush)
+      throw unsupported("ZCRX_CTRL_FLUSH_RQ", "IORING_REGISTER_ZCRX_CTRL", Z.ZCRX_SINCE.ctrl, kernelRelease());
     const ret = sys.io_uring_register(this.ring.fd, R.IORING_REGISTER_ZCRX_CTRL, this.ctrl, 0);
     if (ret < 0) throw new UringError("IORING_REGISTER_ZCRX_CTRL", -ret, `ZCRX_CTRL_FLUSH_RQ zcrx_id ${this.id}`);
   }
@@ -373,7 +494,16 @@ export class ZcrxIfq {
  * write); a mapping is simply never unmapped. */
 function keepPinned(area: ZcrxArea, userRegion: SharedRegion | undefined): void {
   if (area.sharedBuffer !== undefined) {
-    retireShared({ kind: "shared", buffer: area.sharedBuffer, bytes: area.bytes, address: area.address, byteLength: area.byteLength }, true);
+    retireShared(
+      {
+        kind: "shared",
+        buffer: area.sharedBuffer,
+        bytes: area.bytes,
+        address: area.address,
+        byteLength: area.byteLength,
+      },
+      true,
+    );
   }
   if (userRegion !== undefined) retireShared(userRegion, true);
 }
@@ -395,7 +525,10 @@ class RingSource implements ZcrxSource {
   private readonly flushes: boolean;
 
   /** `ifq`: one registered here, or one imported from another ring. */
-  constructor(private readonly ring: Ring, private readonly ifq: ZcrxIfq | ImportedZcrx) {
+  constructor(
+    private readonly ring: Ring,
+    private readonly ifq: ZcrxIfq | ImportedZcrx,
+  ) {
     this.area = ifq.area.bytes;
     this.areaTokenHigh = Number(ifq.areaToken >> 32n);
     this.refill = ifq.refill;
@@ -448,7 +581,10 @@ class RingSource implements ZcrxSource {
 /** What a ring that will register `zcrx` needs where its own options say nothing: 32-byte CQEs
  * (unless CQE_MIXED was asked for), and a CQ with one entry per area buffer (zcrxCqEntries), at
  * least the kernel's default of twice the SQ. */
-export function zcrxRingDefaults(o: { entries?: number; cqEntries?: number; cqe32?: boolean; cqeMixed?: boolean }, zcrx: ZcrxIfqOptions): { cqe32?: boolean; cqEntries: number } {
+export function zcrxRingDefaults(
+  o: { entries?: number; cqEntries?: number; cqe32?: boolean; cqeMixed?: boolean },
+  zcrx: ZcrxIfqOptions,
+): { cqe32?: boolean; cqEntries: number } {
   const sq = roundUpPowerOfTwo(o.entries ?? 256);
   const bufferBytes = zcrx.rxBufLen !== undefined && zcrx.rxBufLen > 0 ? zcrx.rxBufLen : PAGE_SIZE;
   const cqEntries = o.cqEntries ?? zcrxCqEntries(zcrx.areaBytes ?? DEFAULT_AREA_BYTES, bufferBytes, 2 * sq);
@@ -476,7 +612,15 @@ export interface ZcrxPlacement {
 /** ZcrxSharedQueue as plain data with SharedArrayBuffers (ZcrxIfq.postable()). */
 export interface PostableZcrxQueue {
   readonly area: { readonly buffer: SharedArrayBuffer; readonly byteOffset: number; readonly byteLength: number };
-  readonly refill: { readonly buffer: SharedArrayBuffer; readonly byteOffset: number; readonly byteLength: number; readonly head: number; readonly tail: number; readonly rqes: number; readonly entries: number };
+  readonly refill: {
+    readonly buffer: SharedArrayBuffer;
+    readonly byteOffset: number;
+    readonly byteLength: number;
+    readonly head: number;
+    readonly tail: number;
+    readonly rqes: number;
+    readonly entries: number;
+  };
   /** rq_area_token as a decimal string (a bigint does not survive every transport). */
   readonly areaToken: string;
   readonly nodev: boolean;
@@ -488,7 +632,13 @@ export function sharedQueueFrom(p: PostableZcrxQueue): ZcrxSharedQueue {
   return {
     area: new Uint8Array(p.area.buffer, p.area.byteOffset, p.area.byteLength),
     areaToken: BigInt(p.areaToken),
-    refill: { words: new Uint32Array(r.buffer, r.byteOffset, r.byteLength >> 2), head: r.head, tail: r.tail, rqes: r.rqes, entries: r.entries },
+    refill: {
+      words: new Uint32Array(r.buffer, r.byteOffset, r.byteLength >> 2),
+      head: r.head,
+      tail: r.tail,
+      rqes: r.rqes,
+      entries: r.entries,
+    },
     nodev: p.nodev,
   };
 }
@@ -507,7 +657,11 @@ export class ImportedZcrx {
   private readonly ctrl: Uint8Array;
 
   /** @internal */
-  constructor(private readonly ring: Ring, id: number, shared: ZcrxSharedQueue) {
+  constructor(
+    private readonly ring: Ring,
+    id: number,
+    shared: ZcrxSharedQueue,
+  ) {
     this.id = id;
     this.area = { bytes: shared.area };
     this.areaToken = shared.areaToken;
@@ -530,11 +684,15 @@ export class ImportedZcrx {
   flush(): void {
     if (this.ring.isClosed) throw closedError("ZCRX_CTRL_FLUSH_RQ");
     const ret = sys.io_uring_register(this.ring.fd, R.IORING_REGISTER_ZCRX_CTRL, this.ctrl, 0);
-    if (ret < 0) throw new UringError("IORING_REGISTER_ZCRX_CTRL", -ret, `ZCRX_CTRL_FLUSH_RQ imported zcrx_id ${this.id}`);
+    if (ret < 0)
+      throw new UringError("IORING_REGISTER_ZCRX_CTRL", -ret, `ZCRX_CTRL_FLUSH_RQ imported zcrx_id ${this.id}`);
   }
 
   armEvent(): void {
-    throw invalidArgument("ZCRX_CTRL_ARM_EVENT", "events belong to the ring that registered the ifq, not to an importer");
+    throw invalidArgument(
+      "ZCRX_CTRL_ARM_EVENT",
+      "events belong to the ring that registered the ifq, not to an importer",
+    );
   }
 }
 
@@ -544,16 +702,29 @@ export class ImportedZcrx {
 export function importZcrx(ring: Ring, fd: number, shared: ZcrxSharedQueue): ImportedZcrx {
   const where = "IORING_REGISTER_ZCRX_IFQ";
   if (ring.isClosed) throw closedError(where);
-  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgument(where, `fd must be a descriptor from ZcrxIfq.export(), got ${fd}`);
+  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff)
+    throw invalidArgument(where, `fd must be a descriptor from ZcrxIfq.export(), got ${fd}`);
   const problem = zcrxRingProblem(ring);
-  if (problem) throw new UringError(where, EINVAL, problem, "an importing ring needs DEFER_TASKRUN and CQE32 (or CQE_MIXED) like the exporter's");
+  if (problem)
+    throw new UringError(
+      where,
+      EINVAL,
+      problem,
+      "an importing ring needs DEFER_TASKRUN and CQE32 (or CQE_MIXED) like the exporter's",
+    );
   if (!queryZcrx()?.import) throw unsupported(where, "ZCRX_REG_IMPORT", Z.ZCRX_SINCE.importExport, kernelRelease());
   const mem = new Uint8Array(Z.ZCRX_IFQ_REG.size);
   const dv = new DataView(mem.buffer);
   dv.setUint32(Z.ZCRX_IFQ_REG.if_idx, fd, true);
   dv.setUint32(Z.ZCRX_IFQ_REG.flags, Z.ZCRX_REG_IMPORT, true);
   const ret = sys.io_uring_register(ring.fd, R.IORING_REGISTER_ZCRX_IFQ, mem, 1);
-  if (ret < 0) throw new UringError(where, -ret, `ZCRX_REG_IMPORT of fd ${fd}`, "the fd must come from ZcrxIfq.export() and still be open; the importing ring needs DEFER_TASKRUN and CQE32");
+  if (ret < 0)
+    throw new UringError(
+      where,
+      -ret,
+      `ZCRX_REG_IMPORT of fd ${fd}`,
+      "the fd must come from ZcrxIfq.export() and still be open; the importing ring needs DEFER_TASKRUN and CQE32",
+    );
   return new ImportedZcrx(ring, dv.getUint32(Z.ZCRX_IFQ_REG.zcrx_id, true), shared);
 }
 

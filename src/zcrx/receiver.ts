@@ -199,8 +199,18 @@ export class ZcrxReceiver {
     this.areaBuffer = source.area.buffer;
     this.areaBase = source.area.byteOffset;
     const r = source.refill;
-    if (r.head % 4 || r.tail % 4 || r.rqes % 4 || r.rqes + r.entries * ZCRX_RQE.size > r.words.byteLength || (r.entries & (r.entries - 1)) !== 0) {
-      throw new UringError("ZcrxReceiver", EINVAL, `refill layout head ${r.head} tail ${r.tail} rqes ${r.rqes} x${r.entries} does not fit ${r.words.byteLength} bytes`);
+    if (
+      r.head % 4 ||
+      r.tail % 4 ||
+      r.rqes % 4 ||
+      r.rqes + r.entries * ZCRX_RQE.size > r.words.byteLength ||
+      (r.entries & (r.entries - 1)) !== 0
+    ) {
+      throw new UringError(
+        "ZcrxReceiver",
+        EINVAL,
+        `refill layout head ${r.head} tail ${r.tail} rqes ${r.rqes} x${r.entries} does not fit ${r.words.byteLength} bytes`,
+      );
     }
     this.rqWords = r.words;
     this.rqHeadIdx = r.head >> 2;
@@ -214,7 +224,8 @@ export class ZcrxReceiver {
 
     const areaPages = Math.ceil(this.areaBytes / 4096);
     const cap = options.chunkCapacity ?? Math.max(64, areaPages + r.entries);
-    if (!Number.isInteger(cap) || cap < 1 || cap > CHUNK_MAX_SLOTS) throw invalidArgument("ZcrxReceiver", `chunkCapacity must be 1..${CHUNK_MAX_SLOTS}, got ${cap}`);
+    if (!Number.isInteger(cap) || cap < 1 || cap > CHUNK_MAX_SLOTS)
+      throw invalidArgument("ZcrxReceiver", `chunkCapacity must be 1..${CHUNK_MAX_SLOTS}, got ${cap}`);
     this.chunkCap = cap;
     // Room for twice what the area and the refill ring can account for (a buffer can be in two
     // chunks when TCP splits what landed in it), and never less than the table asked for.
@@ -231,13 +242,16 @@ export class ZcrxReceiver {
     this.freeChunks = new Int32Array(cap);
     for (let i = 0; i < cap; i++) this.freeChunks[i] = i;
     this.freeCount = cap;
-    const lowWater = options.rearmLowWater ?? Math.max(1, Math.min(REARM_LOW_WATER_MAX, Math.floor(this.areaBytes / 4096 / 4)));
-    if (!Number.isInteger(lowWater) || lowWater < 1) throw invalidArgument("ZcrxReceiver", `rearmLowWater must be a positive integer, got ${options.rearmLowWater}`);
+    const lowWater =
+      options.rearmLowWater ?? Math.max(1, Math.min(REARM_LOW_WATER_MAX, Math.floor(this.areaBytes / 4096 / 4)));
+    if (!Number.isInteger(lowWater) || lowWater < 1)
+      throw invalidArgument("ZcrxReceiver", `rearmLowWater must be a positive integer, got ${options.rearmLowWater}`);
     this.lowWater = lowWater;
     this.pendOff = new Float64Array(r.entries);
     this.pendLen = new Uint32Array(r.entries);
     const lock = options.refillLock ?? null;
-    if (lock !== null && !(lock instanceof RefillLock)) throw invalidArgument("ZcrxReceiver", "refillLock must be a RefillLock");
+    if (lock !== null && !(lock instanceof RefillLock))
+      throw invalidArgument("ZcrxReceiver", "refillLock must be a RefillLock");
     this.lock = lock;
     // After bind, so that a source's own refusal (the simulator allows one receiver) speaks
     // first; a RingSource refuses nothing, and this is where a second ifq.receiver() stops.
@@ -246,7 +260,12 @@ export class ZcrxReceiver {
     if (lock !== null) return;
     const owner = refillOwners.get(r.words.buffer);
     if (owner !== undefined && !owner.closed) {
-      throw new UringError("ZcrxReceiver", EBUSY, "this refill ring already has a receiver", "an ifq has one refill ring and so one receiver, whose cached tail is the ring's only writer: reuse the first receiver (ifq.receiver() once), or close it before making another");
+      throw new UringError(
+        "ZcrxReceiver",
+        EBUSY,
+        "this refill ring already has a receiver",
+        "an ifq has one refill ring and so one receiver, whose cached tail is the ring's only writer: reuse the first receiver (ifq.receiver() once), or close it before making another",
+      );
     }
     refillOwners.set(r.words.buffer, this);
   }
@@ -279,10 +298,13 @@ export class ZcrxReceiver {
    * without F_MORE for a reason that is not the end of the stream. Returns the connection id. */
   recv<T>(fd: number, handler: RecvZcHandler<T>, ctx: T, options: RecvOptions = {}): number {
     if (this.closed) throw closedError("ZcrxReceiver.recv", "zcrx receiver");
-    if (!Number.isInteger(fd) || fd < 0) throw invalidArgument("ZcrxReceiver.recv", `fd must be a non-negative integer, got ${fd}`);
-    if (!handler || typeof handler.onData !== "function") throw invalidArgument("ZcrxReceiver.recv", "handler.onData must be a function");
+    if (!Number.isInteger(fd) || fd < 0)
+      throw invalidArgument("ZcrxReceiver.recv", `fd must be a non-negative integer, got ${fd}`);
+    if (!handler || typeof handler.onData !== "function")
+      throw invalidArgument("ZcrxReceiver.recv", "handler.onData must be a function");
     const maxBytes = options.maxBytes ?? 0;
-    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0 || maxBytes > 0xffffffff) throw invalidArgument("ZcrxReceiver.recv", `maxBytes must be 0..2^32-1, got ${maxBytes}`);
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0 || maxBytes > 0xffffffff)
+      throw invalidArgument("ZcrxReceiver.recv", `maxBytes must be 0..2^32-1, got ${maxBytes}`);
     const conn = new Conn(this.conns.length, fd, handler, ctx, maxBytes);
     this.conns.push(conn);
     this.arm(conn);
@@ -358,7 +380,11 @@ export class ZcrxReceiver {
     if (res > 0) {
       const offset = (offHi & OFF_HIGH_MASK) * U32_SPAN + offLo;
       if (offset + res > this.areaBytes) {
-        throw new UringError("IORING_OP_RECV_ZC", EFAULT, `a CQE points at ${res} bytes at area offset ${offset}, past the ${this.areaBytes}-byte area`);
+        throw new UringError(
+          "IORING_OP_RECV_ZC",
+          EFAULT,
+          `a CQE points at ${res} bytes at area offset ${offset}, past the ${this.areaBytes}-byte area`,
+        );
       }
       const chunk = this.takeChunk(offset, res, connId);
       conn.received += res;
@@ -445,7 +471,13 @@ export class ZcrxReceiver {
   private growChunks(): void {
     const old = this.chunkCap;
     const cap = Math.min(old * 2, this.idxMask + 1);
-    if (cap === old) throw new UringError("ZcrxReceiver", ENOMEM, `${old} chunks are held and none released`, "release chunks: the kernel cannot reuse their buffers until then");
+    if (cap === old)
+      throw new UringError(
+        "ZcrxReceiver",
+        ENOMEM,
+        `${old} chunks are held and none released`,
+        "release chunks: the kernel cannot reuse their buffers until then",
+      );
     const grow = <A extends Float64Array | Uint32Array | Uint8Array | Int32Array>(a: A, make: (n: number) => A): A => {
       const b = make(cap);
       b.set(a as never);
@@ -471,7 +503,14 @@ export class ZcrxReceiver {
    * from the table). */
   private slotOf(chunk: number): number {
     const i = chunk & this.idxMask;
-    if ((chunk | 0) === chunk && chunk >= 0 && i < this.chunkCap && this.chunkLive[i] === 1 && this.chunkGen[i] === chunk >>> this.idxBits) return i;
+    if (
+      (chunk | 0) === chunk &&
+      chunk >= 0 &&
+      i < this.chunkCap &&
+      this.chunkLive[i] === 1 &&
+      this.chunkGen[i] === chunk >>> this.idxBits
+    )
+      return i;
     return -1;
   }
 
@@ -489,10 +528,20 @@ export class ZcrxReceiver {
       // cycle through 1..genMask).
       const ago = (this.chunkGen[i]! - gen + this.genMask) % this.genMask;
       if (ago < this.chunkUses[i]!) {
-        return new UringError(where, EINVAL, `chunk ${chunk} was already released`, "release each chunk exactly once; its bytes may already hold newer data");
+        return new UringError(
+          where,
+          EINVAL,
+          `chunk ${chunk} was already released`,
+          "release each chunk exactly once; its bytes may already hold newer data",
+        );
       }
     }
-    return new UringError(where, EINVAL, `chunk ${chunk} was never issued by this receiver`, "pass the handle onData received");
+    return new UringError(
+      where,
+      EINVAL,
+      `chunk ${chunk} was never issued by this receiver`,
+      "pass the handle onData received",
+    );
   }
 
   /** Every chunk delivered and not yet released, in slot order: its handle, the fd it came in
@@ -502,7 +551,12 @@ export class ZcrxReceiver {
     const out: { chunk: number; fd: number; offset: number; length: number }[] = [];
     for (let i = 0; i < this.chunkCap; i++) {
       if (this.chunkLive[i] !== 1) continue;
-      out.push({ chunk: (this.chunkGen[i]! << this.idxBits) | i, fd: this.conns[this.chunkConn[i]!]!.fd, offset: this.chunkOff[i]!, length: this.chunkLen[i]! });
+      out.push({
+        chunk: (this.chunkGen[i]! << this.idxBits) | i,
+        fd: this.conns[this.chunkConn[i]!]!.fd,
+        offset: this.chunkOff[i]!,
+        length: this.chunkLen[i]!,
+      });
     }
     return out;
   }
@@ -551,7 +605,7 @@ export class ZcrxReceiver {
     // Fast path: nothing waiting and the cached head says there is room (no kernel read). A
     // shared ring's tail is not ours between publishes: its releases always wait.
     if (this.lock !== null) this.pend(off, len);
-    else if (this.pendCount === 0 && ((this.rqTail - this.rqHead) >>> 0) < this.rqEntries) this.writeRqe(off, len);
+    else if (this.pendCount === 0 && (this.rqTail - this.rqHead) >>> 0 < this.rqEntries) this.writeRqe(off, len);
     else if (this.pendCount === 0 && this.refillSpace() > 0) this.writeRqe(off, len);
     else this.pend(off, len);
   }
@@ -583,7 +637,8 @@ export class ZcrxReceiver {
     if (this.pendCount === 0 && this.lock === null) this.stats.rqFull++;
     if (this.pendCount === this.pendOff.length) {
       const n = this.pendOff.length * 2;
-      const o = new Float64Array(n), l = new Uint32Array(n);
+      const o = new Float64Array(n),
+        l = new Uint32Array(n);
       for (let k = 0; k < this.pendCount; k++) {
         const j = (this.pendHead + k) % this.pendOff.length;
         o[k] = this.pendOff[j]!;
@@ -755,7 +810,12 @@ export class ZcrxReceiver {
     const deadline = performance.now() + timeoutMs;
     while (!done()) {
       const left = deadline - performance.now();
-      if (left <= 0) throw new UringError("ZcrxReceiver.runUntil", ETIME, `condition not met within ${timeoutMs} ms (${this.live} chunks held, ${this.pendCount} pending)`);
+      if (left <= 0)
+        throw new UringError(
+          "ZcrxReceiver.runUntil",
+          ETIME,
+          `condition not met within ${timeoutMs} ms (${this.live} chunks held, ${this.pendCount} pending)`,
+        );
       this.run(1, Math.min(left, 200));
     }
   }

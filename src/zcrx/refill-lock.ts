@@ -28,7 +28,11 @@ export class RefillLock {
 
   /** A new lock, or one over the SharedArrayBuffer another thread created (lock.buffer). */
   constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(4)) {
-    if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < 4) throw invalidArgument("RefillLock", "needs a SharedArrayBuffer of at least 4 bytes (lock.buffer of the first lock)");
+    if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < 4)
+      throw invalidArgument(
+        "RefillLock",
+        "needs a SharedArrayBuffer of at least 4 bytes (lock.buffer of the first lock)",
+      );
     this.word = new Int32Array(buffer, 0, 1);
   }
 
@@ -44,7 +48,12 @@ export class RefillLock {
       if (Atomics.compareExchange(w, 0, 0, 1) === 0) return;
       Atomics.wait(w, 0, 1, WAIT_MS);
     }
-    throw new UringError("RefillLock.acquire", ETIME, "the refill ring's lock was held for 5 s", "a producer stopped while holding it (a Worker terminated in a publish?): its ring's refills are lost; close the rings");
+    throw new UringError(
+      "RefillLock.acquire",
+      ETIME,
+      "the refill ring's lock was held for 5 s",
+      "a producer stopped while holding it (a Worker terminated in a publish?): its ring's refills are lost; close the rings",
+    );
   }
 
   release(): void {

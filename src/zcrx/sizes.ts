@@ -44,7 +44,10 @@ export function refillRingBytes(entries: number, hdr: RefillHeader = DEFAULT_REF
     throw invalidArgument("refillRingBytes", `entries must be 1..${ZCRX_RQ_MAX_ENTRIES}, got ${entries}`);
   }
   if (!(hdr.size >= 0) || !isPowerOfTwo(hdr.alignment)) {
-    throw invalidArgument("refillRingBytes", `header size must be >= 0 and alignment a power of two, got ${hdr.size}/${hdr.alignment}`);
+    throw invalidArgument(
+      "refillRingBytes",
+      `header size must be >= 0 and alignment a power of two, got ${hdr.size}/${hdr.alignment}`,
+    );
   }
   return alignUp(alignUp(hdr.size, hdr.alignment) + roundUpPowerOfTwo(entries) * ZCRX_RQE.size, PAGE_SIZE);
 }

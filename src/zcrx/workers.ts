@@ -23,19 +23,31 @@ export interface PlanOptions {
 /** One plan per Worker: consecutive rx queues from `firstRxq` (steer each flow to its queue with
  * `ethtool -N IF flow-type tcp6 dst-port PORT action RXQ`). */
 export function planZcrxWorkers(o: PlanOptions): ZcrxWorkerPlan[] {
-  if (!Number.isInteger(o.count) || o.count < 1 || o.count > 1024) throw invalidArgument("planZcrxWorkers", `count must be 1..1024, got ${o.count}`);
+  if (!Number.isInteger(o.count) || o.count < 1 || o.count > 1024)
+    throw invalidArgument("planZcrxWorkers", `count must be 1..1024, got ${o.count}`);
   if (!o.nodev && !o.ifname) throw invalidArgument("planZcrxWorkers", "give ifname (and firstRxq), or nodev: true");
   const first = o.firstRxq ?? 0;
-  if (!Number.isInteger(first) || first < 0) throw invalidArgument("planZcrxWorkers", `firstRxq must be a non-negative integer, got ${o.firstRxq}`);
+  if (!Number.isInteger(first) || first < 0)
+    throw invalidArgument("planZcrxWorkers", `firstRxq must be a non-negative integer, got ${o.firstRxq}`);
   const plans: ZcrxWorkerPlan[] = [];
-  for (let i = 0; i < o.count; i++) plans.push({ index: i, ifname: o.nodev ? undefined : o.ifname, rxq: o.nodev ? 0 : first + i, nodev: o.nodev === true });
+  for (let i = 0; i < o.count; i++)
+    plans.push({
+      index: i,
+      ifname: o.nodev ? undefined : o.ifname,
+      rxq: o.nodev ? 0 : first + i,
+      nodev: o.nodev === true,
+    });
   return plans;
 }
 
 /** Start one Worker of `script` per message in `messages`, post it its message, and resolve with
  * each Worker's first reply `{ index, result }` in index order (a reply `{ error }` rejects).
  * Workers are terminated afterwards; `timeoutMs` bounds the whole run. */
-export async function startZcrxWorkers<R>(script: URL | string, messages: Array<{ index: number } & Record<string, unknown>>, timeoutMs = 60_000): Promise<R[]> {
+export async function startZcrxWorkers<R>(
+  script: URL | string,
+  messages: Array<{ index: number } & Record<string, unknown>>,
+  timeoutMs = 60_000,
+): Promise<R[]> {
   const workers = messages.map(() => new Worker(script));
   try {
     const replies = messages.map(
@@ -52,7 +64,10 @@ export async function startZcrxWorkers<R>(script: URL | string, messages: Array<
     );
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new UringError("startZcrxWorkers", ETIME, `workers did not all reply within ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new UringError("startZcrxWorkers", ETIME, `workers did not all reply within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
     });
     try {
       return await Promise.race([Promise.all(replies), timeout]);

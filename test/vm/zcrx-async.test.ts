@@ -13,9 +13,10 @@ import { patternAt, patternMatches } from "./fixtures/zcrx-pattern.ts";
 const MiB = 1024 * 1024;
 const inVm = process.env.BUN_URING_IN_VM === "1";
 // Inside the VM on 7.1+ the test runs whatever the library's own probe says.
-const gate = queryZcrx()?.nodev === true || (inVm && kernelAtLeast("7.1"))
-  ? null
-  : `ZCRX_REG_NODEV needs Linux 7.1+ (this kernel is ${kernelRelease()}); run it with \`bun scripts/vm.ts --kernel newest test/vm/zcrx-async.test.ts\``;
+const gate =
+  queryZcrx()?.nodev === true || (inVm && kernelAtLeast("7.1"))
+    ? null
+    : `ZCRX_REG_NODEV needs Linux 7.1+ (this kernel is ${kernelRelease()}); run it with \`bun scripts/vm.ts --kernel newest test/vm/zcrx-async.test.ts\``;
 
 /** Refill entries per tail store the issue asks for, with the release-each pattern. */
 const RELEASES_PER_PUBLISH_GOAL = 32;
@@ -31,10 +32,15 @@ async function receiveFromSender(total: number, areaBytes: number, kind: SenderK
   const accepted = listener.accept();
   const sender = kind === "process" ? spawnSender(listener.port, total) : ringSender(ring, listener.port, total);
   // A stall says where it stands (an emulated CPU is slow, so only when nothing moved for 20 s).
-  let stage = "accept", got = 0, seen = -1;
+  let stage = "accept",
+    got = 0,
+    seen = -1;
   let stream: ZcrxStream | null = null;
   const watchdog = setInterval(() => {
-    if (got === seen) console.error(`zcrx-vm-async stalled: stage ${stage}, ${got} bytes, sender exit ${sender.exitCode()}, stream starved ${stream?.starved}, queued ${stream?.queued}, live ${stream?.receiver.live}, in flight ${ring.inflight}, stats ${JSON.stringify(stream?.stats)}`);
+    if (got === seen)
+      console.error(
+        `zcrx-vm-async stalled: stage ${stage}, ${got} bytes, sender exit ${sender.exitCode()}, stream starved ${stream?.starved}, queued ${stream?.queued}, live ${stream?.receiver.live}, in flight ${ring.inflight}, stats ${JSON.stringify(stream?.stats)}`,
+      );
     seen = got;
   }, 20_000);
   try {
@@ -61,7 +67,16 @@ async function receiveFromSender(total: number, areaBytes: number, kind: SenderK
 
 function report(sender: SenderKind, got: number, bad: number, senderExit: number, stream: ZcrxStream, t0: number) {
   const stats = stream.receiver.stats.snapshot();
-  const r = { sender, kernel: kernelRelease(), bytes: got, first_mismatch: bad, sender_exit: senderExit, live_after: stream.receiver.live, stats, elapsed_ms: Math.round(performance.now() - t0) };
+  const r = {
+    sender,
+    kernel: kernelRelease(),
+    bytes: got,
+    first_mismatch: bad,
+    sender_exit: senderExit,
+    live_after: stream.receiver.live,
+    stats,
+    elapsed_ms: Math.round(performance.now() - t0),
+  };
   console.log(`zcrx-vm-async: ${JSON.stringify(r)}`);
   return r;
 }
@@ -79,15 +94,23 @@ function expectBatched(r: ReturnType<typeof report>, total: number): void {
 }
 
 function spawnSender(port: number, total: number): { exited: Promise<number>; exitCode(): number | null } {
-  const p = Bun.spawn([process.execPath, join(import.meta.dir, "fixtures", "zcrx-sender.ts"), String(port), String(total)], { stdout: "inherit", stderr: "inherit" });
+  const p = Bun.spawn(
+    [process.execPath, join(import.meta.dir, "fixtures", "zcrx-sender.ts"), String(port), String(total)],
+    { stdout: "inherit", stderr: "inherit" },
+  );
   return { exited: p.exited, exitCode: () => p.exitCode };
 }
 
-function ringSender(ring: AsyncRing, port: number, total: number): { exited: Promise<number>; exitCode(): number | null } {
+function ringSender(
+  ring: AsyncRing,
+  port: number,
+  total: number,
+): { exited: Promise<number>; exitCode(): number | null } {
   let code: number | null = null;
   const exited = (async () => {
     const client = await ring.connect({ host: "127.0.0.1", port });
-    for (let at = 0; at < total; at += 256 * 1024) await client.send(patternAt(at, Math.min(256 * 1024, total - at)).slice()).released;
+    for (let at = 0; at < total; at += 256 * 1024)
+      await client.send(patternAt(at, Math.min(256 * 1024, total - at)).slice()).released;
     await client.end();
     await client.close();
     return (code = 0);
@@ -96,13 +119,23 @@ function ringSender(ring: AsyncRing, port: number, total: number): { exited: Pro
 }
 
 describe("async recvZc() with ZCRX_REG_NODEV over loopback TCP", () => {
-  testIf(gate, "release-each, sender on the same ring: every byte in order, >= 32 releases per publish, flushes <= publishes", async () => {
-    const total = 8 * MiB;
-    expectBatched(await receiveFromSender(total, MiB, "ring"), total);
-  }, 300_000);
+  testIf(
+    gate,
+    "release-each, sender on the same ring: every byte in order, >= 32 releases per publish, flushes <= publishes",
+    async () => {
+      const total = 8 * MiB;
+      expectBatched(await receiveFromSender(total, MiB, "ring"), total);
+    },
+    300_000,
+  );
 
-  testIf(gate, "release-each, node:net sender in another process: every byte in order, >= 32 releases per publish, flushes <= publishes", async () => {
-    const total = 16 * MiB;
-    expectBatched(await receiveFromSender(total, MiB, "process"), total);
-  }, 300_000);
+  testIf(
+    gate,
+    "release-each, node:net sender in another process: every byte in order, >= 32 releases per publish, flushes <= publishes",
+    async () => {
+      const total = 16 * MiB;
+      expectBatched(await receiveFromSender(total, MiB, "process"), total);
+    },
+    300_000,
+  );
 });

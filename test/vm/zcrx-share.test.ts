@@ -18,66 +18,83 @@ const RING = { entries: 64, cqEntries: 1024, deferTaskrun: true, cqe32: true } a
 
 const inVm = process.env.BUN_URING_IN_VM === "1";
 const q = queryZcrx();
-const gate = (q !== null && q.nodev && q.import) || (inVm && kernelAtLeast("7.1"))
-  ? null
-  : `sharing a device-less ifq needs ZCRX_REG_IMPORT (6.19) and ZCRX_REG_NODEV (7.1); this kernel is ${kernelRelease()}; run it with \`bun scripts/vm.ts --kernel newest test/vm/zcrx-share.test.ts\``;
+const gate =
+  (q !== null && q.nodev && q.import) || (inVm && kernelAtLeast("7.1"))
+    ? null
+    : `sharing a device-less ifq needs ZCRX_REG_IMPORT (6.19) and ZCRX_REG_NODEV (7.1); this kernel is ${kernelRelease()}; run it with \`bun scripts/vm.ts --kernel newest test/vm/zcrx-share.test.ts\``;
 
 describe("one device-less ifq, several rings", () => {
-  testIf(gate, "exported by one ring, imported by another, which receives byte-exact through it", () => {
-    const exporter = Ring.create(RING);
-    const importer = Ring.create(RING);
-    const ifq = registerZcrxIfq(exporter, { nodev: true, areaBytes: 1 << 20, refillMemory: "user" });
-    try {
-      const fd = ifq.export();
-      const imported = importZcrx(importer, fd, ifq.shared);
-      c.close(fd);
-      const rx = imported.receiver();
-      const r = receiveThrough(importer, rx, 4 << 20);
-      rx.close();
-      console.log(`zcrx-vm-share: ${JSON.stringify({ test: "one importer", kernel: kernelRelease(), exporter_id: ifq.id, importer_id: imported.id, ...r })}`);
-      expectComplete(r, 4 << 20);
-    } finally {
-      importer.close();
-      exporter.close();
-      ifq.close();
-    }
-  }, 120_000);
-
-  for (const api of ["sync", "async"] as const) {
-    testIf(gate, `imported by rings in two Workers (${api} API), which receive at once and share the refill ring under one RefillLock`, async () => {
+  testIf(
+    gate,
+    "exported by one ring, imported by another, which receives byte-exact through it",
+    () => {
       const exporter = Ring.create(RING);
+      const importer = Ring.create(RING);
       const ifq = registerZcrxIfq(exporter, { nodev: true, areaBytes: 1 << 20, refillMemory: "user" });
-      const lock = new RefillLock();
-      const total = 4 << 20;
-      const workers: Worker[] = [];
       try {
-        const queue = ifq.postable();
-        const results = await Promise.all([0, 1].map(() => {
-          const fd = ifq.export();
-          const w = new Worker(new URL("./fixtures/zcrx-share-worker.ts", import.meta.url));
-          workers.push(w);
-          const job: ShareJob = { fd, queue, lock: lock.buffer, total, api };
-          return new Promise<ShareResult & { ok: boolean; error?: string; zcrxId: number }>((resolve, reject) => {
-            w.onmessage = (e) => {
-              c.close(fd);
-              resolve(e.data);
-            };
-            w.onerror = (e) => reject(e);
-            w.postMessage(job);
-          });
-        }));
-        for (const r of results) {
-          console.log(`zcrx-vm-share: ${JSON.stringify({ test: `worker importer, ${api}`, kernel: kernelRelease(), exporter_id: ifq.id, ...r })}`);
-          expect(r.error).toBeUndefined();
-          expectComplete(r, total);
-        }
-        expect(Atomics.load(lock.word, 0)).toBe(0);
+        const fd = ifq.export();
+        const imported = importZcrx(importer, fd, ifq.shared);
+        c.close(fd);
+        const rx = imported.receiver();
+        const r = receiveThrough(importer, rx, 4 << 20);
+        rx.close();
+        console.log(
+          `zcrx-vm-share: ${JSON.stringify({ test: "one importer", kernel: kernelRelease(), exporter_id: ifq.id, importer_id: imported.id, ...r })}`,
+        );
+        expectComplete(r, 4 << 20);
       } finally {
-        for (const w of workers) w.terminate();
+        importer.close();
         exporter.close();
         ifq.close();
       }
-    }, 180_000);
+    },
+    120_000,
+  );
+
+  for (const api of ["sync", "async"] as const) {
+    testIf(
+      gate,
+      `imported by rings in two Workers (${api} API), which receive at once and share the refill ring under one RefillLock`,
+      async () => {
+        const exporter = Ring.create(RING);
+        const ifq = registerZcrxIfq(exporter, { nodev: true, areaBytes: 1 << 20, refillMemory: "user" });
+        const lock = new RefillLock();
+        const total = 4 << 20;
+        const workers: Worker[] = [];
+        try {
+          const queue = ifq.postable();
+          const results = await Promise.all(
+            [0, 1].map(() => {
+              const fd = ifq.export();
+              const w = new Worker(new URL("./fixtures/zcrx-share-worker.ts", import.meta.url));
+              workers.push(w);
+              const job: ShareJob = { fd, queue, lock: lock.buffer, total, api };
+              return new Promise<ShareResult & { ok: boolean; error?: string; zcrxId: number }>((resolve, reject) => {
+                w.onmessage = (e) => {
+                  c.close(fd);
+                  resolve(e.data);
+                };
+                w.onerror = (e) => reject(e);
+                w.postMessage(job);
+              });
+            }),
+          );
+          for (const r of results) {
+            console.log(
+              `zcrx-vm-share: ${JSON.stringify({ test: `worker importer, ${api}`, kernel: kernelRelease(), exporter_id: ifq.id, ...r })}`,
+            );
+            expect(r.error).toBeUndefined();
+            expectComplete(r, total);
+          }
+          expect(Atomics.load(lock.word, 0)).toBe(0);
+        } finally {
+          for (const w of workers) w.terminate();
+          exporter.close();
+          ifq.close();
+        }
+      },
+      180_000,
+    );
   }
 });
 
