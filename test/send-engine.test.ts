@@ -286,3 +286,41 @@ describe("aborts in bulk", () => {
     }
   }, 60_000);
 });
+
+describe("destinations and options of the wrong shape are refused before the kernel", () => {
+  // Before (2026-12-05): a look-alike Sockaddr reached the SQE with its own length, so the kernel
+  // read past the destination slot and answered a bare IORING_OP_SEND EINVAL; an options
+  // argument that was not an object was ignored.
+  test("sendTo, send and ZcSender.send name themselves and nothing is queued", async () => {
+    const ring = openRing();
+    const u = ring.udp({ host: "127.0.0.1", port: 0 });
+    const fakes: unknown[] = [
+      null,
+      5,
+      { bytes: new Uint8Array(4), length: 1000, family: 2 },
+      { bytes: 5, length: 16, family: 2 },
+      { bytes: new Uint8Array(28), length: 28, family: 10 }, // family field says 0, not AF_INET6
+      { bytes: new Uint8Array(16), length: 28, family: 2 },
+    ];
+    for (const to of fakes) {
+      expect(() => u.sendTo(new Uint8Array(1), to as never)).toThrow(/^sendTo: EINVAL/);
+    }
+    for (const options of ["x", 5, null]) {
+      expect(() => u.send(new Uint8Array(1), options as never)).toThrow(/^send: EINVAL \(options must be an object/);
+    }
+    const fd = udpSocket(ring.ring, { host: "127.0.0.1", port: 0 });
+    const zs = new ZcSender(ring.ring, fd.fd, { mode: "copy" });
+    expect(() => zs.send(new Uint8Array(1), 1, fakes[2] as never)).toThrow(
+      /^ZcSender\.send: EINVAL \(a destination must be/,
+    );
+    expect(zs.queued).toBe(0);
+    zs.abandonQueued();
+    closeQuietly(fd.fd);
+    // The socket still sends to a real destination.
+    const peer = ring.udp({ host: "127.0.0.1", port: 0 });
+    expect(await u.sendTo("ok", { host: "127.0.0.1", port: peer.localAddress.port })).toBe(2);
+    await peer.close();
+    await u.close();
+    await ring.close();
+  });
+});

@@ -12,10 +12,10 @@ import { c, errno } from "../../ffi/index.ts";
 import { ECANCELED, EFAULT, ERRNO } from "../abi/errno.ts";
 import { SHUT_WR, SOL_SOCKET, SO_RCVBUF, SO_SNDBUF } from "../abi/net.ts";
 import { checkBufferSize, getIntOption, keepIdleSeconds, setBufferSize, setKeepAlive, setNoDelay } from "./sockopt.ts";
-import { UringError, closedError, invalidArgument, unsupported } from "../error.ts";
+import { UringError, closedError, invalidArgument, shown, unsupported } from "../error.ts";
 import { kernelAtLeast } from "../ring/kernel.ts";
 import type { LoopDriver, PreSubmit } from "../loop/driver.ts";
-import { type DecodedAddress, type SocketAddress, type Sockaddr, sockaddr } from "../net/sockaddr.ts";
+import { type DecodedAddress, type SocketAddress, type Sockaddr, checkSockaddr, sockaddr } from "../net/sockaddr.ts";
 import { localAddress, peerAddress } from "../net/setup.ts";
 import { ZcSender, type ZcMode, type ZcStats, type ZcUsage } from "../zc/sender.ts";
 import { SendOp, type SendOptions, type SendOwner } from "./send.ts";
@@ -221,6 +221,8 @@ export abstract class AsyncSocket implements SendOwner, RecvSocket, PreSubmit, A
     if (!(bytes instanceof Uint8Array)) throw invalidArgument("send", "data must be a Uint8Array or a string");
     if ((bytes.buffer as ArrayBuffer).detached === true)
       throw invalidArgument("send", "data's ArrayBuffer is detached (transferred): there is nothing left to send");
+    if (options !== undefined && (options === null || typeof options !== "object"))
+      throw invalidArgument("send", `options must be an object such as { signal }, got ${shown(options)}`);
     const signal = options?.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal))
       throw invalidArgument("send", "options.signal must be an AbortSignal");
@@ -552,7 +554,9 @@ export class UdpSocket extends AsyncSocket {
    * used often once with `sockaddr()` and pass that, to skip parsing per send. `options.signal`
    * aborts it (SendOptions). */
   sendTo(data: Uint8Array | string, to: SocketAddress | Sockaddr, options?: SendOptions): SendOp {
-    const addr = "bytes" in to ? (to as Sockaddr) : sockaddr(to);
+    if (to === null || typeof to !== "object")
+      throw invalidArgument("sendTo", `to must be { host, port } or a Sockaddr from sockaddr(), got ${shown(to)}`);
+    const addr = "bytes" in to ? checkSockaddr("sendTo", to) : sockaddr(to);
     return this.enqueue(data, addr, options);
   }
 

@@ -32,6 +32,28 @@ export interface Sockaddr {
 /** Largest encoded sockaddr bun-uring writes (sockaddr_in6). */
 export const SOCKADDR_MAX_BYTES = SOCKADDR_IN6.size;
 
+/** `sa` as a Sockaddr the engine may copy into an SQE's scratch block, or an EINVAL naming `where`:
+ * an object from `sockaddr()` (or built the same way) whose bytes hold a sockaddr_in (16) or
+ * sockaddr_in6 (28) of the family it claims. A look-alike with other bytes or another length
+ * would make the kernel read past the destination slot. */
+export function checkSockaddr(where: string, sa: unknown): Sockaddr {
+  const a = sa as Sockaddr;
+  const ok =
+    a !== null &&
+    typeof a === "object" &&
+    a.bytes instanceof Uint8Array &&
+    ((a.family === AF_INET && a.length === SOCKADDR_IN.size) ||
+      (a.family === AF_INET6 && a.length === SOCKADDR_IN6.size)) &&
+    a.bytes.byteLength >= a.length &&
+    (a.bytes[0]! | (a.bytes[1]! << 8)) === a.family;
+  if (!ok)
+    throw invalidArgument(
+      where,
+      `a destination must be { host, port } or a Sockaddr from sockaddr() (AF_INET with 16 bytes or AF_INET6 with 28), got ${shown(sa)}`,
+    );
+  return a;
+}
+
 function parsePort(where: string, port: number): number {
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw invalidArgument(where, `port must be an integer 0..65535, got ${shown(port)}`);

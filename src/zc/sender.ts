@@ -32,7 +32,7 @@ import { addSqeFlags } from "../ops/sqe.ts";
 import { prepCancel64 } from "../ops/prep.ts";
 import { type Ring } from "../ring/ring.ts";
 import { UringError, closedError, invalidArgument, shown } from "../error.ts";
-import { type SocketAddress, type Sockaddr, formatAddress } from "../net/sockaddr.ts";
+import { type SocketAddress, type Sockaddr, checkSockaddr, formatAddress } from "../net/sockaddr.ts";
 import type { FixedBufferPool } from "./pool.ts";
 import { AdaptivePolicy, type AdaptivePolicyOptions } from "./policy.ts";
 import { ZcStats } from "./stats.ts";
@@ -312,11 +312,14 @@ export class ZcSender {
     if (!(buf instanceof Uint8Array) || (len === 0 && (this.stream || (buf.buffer as ArrayBuffer).detached === true))) {
       throw invalidArgument("ZcSender.send", "buf must be a non-empty Uint8Array (not detached)");
     }
-    if (dest !== null && this.stream)
-      throw invalidArgument(
-        "ZcSender.send",
-        `a destination (${formatAddress(dest)}) applies to datagram sockets; this one is a stream`,
-      );
+    if (dest !== null) {
+      checkSockaddr("ZcSender.send", dest);
+      if (this.stream)
+        throw invalidArgument(
+          "ZcSender.send",
+          `a destination (${formatAddress(dest)}) applies to datagram sockets; this one is a stream`,
+        );
+    }
     if (len > 0xffffffff)
       throw invalidArgument(
         "ZcSender.send",
