@@ -79,3 +79,18 @@ describe("Worker termination (each in its own process)", () => {
     expect(r.rssGrowthMiB).toBeLessThan(256);
   }, 250_000);
 });
+
+test("reclaimWorker refuses what is not a Worker's threadId, and the calling thread, naming what it got", async () => {
+  const { reclaimWorker } = await import("../src/index.ts");
+  const { threadId } = await import("node:worker_threads");
+  for (const [arg, shown] of [
+    ["3", '"3" (a string)'],
+    [null, "null"],
+    [{ threadId: 1.5 }, "1.5"],
+    [{ threadId: -1 }, ""],
+  ] as const) {
+    expect(() => reclaimWorker(arg as never)).toThrow(shown === "" ? /terminated already/ : `got ${shown}`);
+  }
+  expect(() => reclaimWorker(threadId)).toThrow(/is the calling thread/);
+  expect(() => reclaimWorker(threadId + 12345, NaN)).toThrow(/timeoutMs must be/);
+});

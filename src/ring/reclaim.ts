@@ -32,7 +32,7 @@ import { threadId as jsThreadId } from "node:worker_threads";
 import { c, getenvNative, setenvNative, viewNative } from "../../ffi/index.ts";
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../abi/net.ts";
 import { STAT, STAT_SIZE } from "../abi/stat.ts";
-import { invalidArgument } from "../error.ts";
+import { invalidArgument, shown } from "../error.ts";
 import { pageAlign } from "./memory.ts";
 
 /** libc's environment names the ledger's address for the other threads (one name per pid, so a
@@ -519,14 +519,20 @@ const POLL_MS = 10;
  * with what was closed; `pending` counts entries of the Worker whose thread was still running
  * after `timeoutMs` (a Worker that was not terminated). */
 export function reclaimWorker(worker: { threadId: number } | number, timeoutMs = 5000): Promise<ReclaimReport> {
-  const js = typeof worker === "number" ? worker : worker?.threadId;
+  const js =
+    typeof worker === "number" ? worker : typeof worker === "object" && worker !== null ? worker.threadId : worker;
   if (js === -1)
     throw invalidArgument(
       "reclaimWorker",
       "the Worker's threadId reads -1: it was terminated already; call reclaimWorker(worker) before terminate(), pass the threadId read before, or call reclaimDeadThreads() once its thread is gone",
     );
   if (typeof js !== "number" || !Number.isInteger(js) || js < 0)
-    throw invalidArgument("reclaimWorker", `needs a Worker or its threadId (an integer >= 0), got ${String(js)}`);
+    throw invalidArgument("reclaimWorker", `needs a Worker or its threadId (an integer >= 0), got ${shown(js)}`);
+  if (js === jsThreadId)
+    throw invalidArgument(
+      "reclaimWorker",
+      `threadId ${js} is the calling thread: what it owns is live; reclaimWorker is for a Worker that ends`,
+    );
   if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs))
     throw invalidArgument("reclaimWorker", `timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
   const report = emptyReport();

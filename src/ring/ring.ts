@@ -626,7 +626,7 @@ export class Ring {
       const first = this.sqeFlushed & this.sqMask;
       const why =
         toSubmit === 0
-          ? `slot ${first} was handed out by getSqe() and not prepared yet, and nothing before it can go: prepare it (or submit() to send it as a NOP) first`
+          ? `slot ${first} was handed out (by getSqe() or begin()) and not prepared yet, and nothing before it can go: prepare it (or submit() to send it as a NOP) first`
           : "the kernel took no entries";
       throw new UringError("Ring.getSqe", EBUSY, `the submission queue is full: ${why}`);
     }
