@@ -324,3 +324,25 @@ describe("destinations and options of the wrong shape are refused before the ker
     await ring.close();
   });
 });
+
+test("a stream that breaks under queued sends rejects them with the socket's errno, and sock.error has it", async () => {
+  // Before (2026-12-05): a send cut short by the break said ECANCELED, which sock.error ignores
+  // (it keeps this side's cancels out), so sock.error stayed null.
+  const ring = openRing();
+  const listener = ring.listen({ host: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  const client = await ring.connect({ host: "127.0.0.1", port: listener.port });
+  const server = await accepted;
+  const sends = [];
+  for (let i = 0; i < 20_000; i++) sends.push(client.send(new Uint8Array(1024)));
+  // The server never reads: closing it with unread data resets the connection.
+  setTimeout(() => void server.close(), 20);
+  const results = await Promise.allSettled(sends);
+  const errnos = new Set(results.flatMap((r) => (r.status === "rejected" ? [(r.reason as UringError).code] : [])));
+  expect(errnos.size).toBeGreaterThan(0);
+  for (const code of errnos) expect(["EPIPE", "ECONNRESET"]).toContain(code);
+  expect(["EPIPE", "ECONNRESET"]).toContain(String(client.error?.code));
+  await client.close();
+  await listener.close();
+  await ring.close();
+});

@@ -4,10 +4,9 @@
 // (optionSteps, run by src/net/setup.ts: through the ring where the kernel has setsockopt as a
 // URING_CMD), an accepted one and a method call get them at once (setOptionNow, setsockopt(2)). A
 // refused one throws a UringError naming the option.
-import { c, errno } from "../../ffi/index.ts";
 import { IPPROTO_TCP, SOL_SOCKET, SO_KEEPALIVE, SO_RCVBUF, SO_SNDBUF, TCP_KEEPIDLE, TCP_NODELAY } from "../abi/net.ts";
 import { UringError, invalidArgument } from "../error.ts";
-import { type IntOption, setOptionNow } from "../net/setup.ts";
+import { type IntOption, getOptionNow, setOptionNow } from "../net/setup.ts";
 
 export interface SocketOptions {
   /** TCP_NODELAY: send small writes at once (no Nagle delay). Default true, as Bun does. */
@@ -29,15 +28,11 @@ const MAX_BUFFER_BYTES = 2 ** 30;
 /** TCP_KEEPIDLE's limit (MAX_TCP_KEEPIDLE, include/net/tcp.h). */
 const MAX_KEEPIDLE_SECONDS = 32767;
 
-const intArg = new Int32Array(1);
-const lenArg = new Uint32Array(1);
-
 /** getsockopt(fd, level, name) of an int option. */
 export function getIntOption(fd: number, level: number, name: number, what: string): number {
-  lenArg[0] = 4;
-  if (c.getsockopt(fd, level, name, intArg, lenArg) < 0)
-    throw new UringError("getsockopt", errno(), `${what} on fd ${fd}`);
-  return intArg[0]!;
+  const v = getOptionNow(fd, level, name);
+  if (v < 0) throw new UringError("getsockopt", -v, `${what} on fd ${fd}`);
+  return v;
 }
 
 function checkBool(where: string, name: string, v: unknown): void {

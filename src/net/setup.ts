@@ -121,6 +121,14 @@ export function setOptionNow(fd: number, o: IntOption): void {
     throw new UringError("setsockopt", errno(), `${o.label} on fd ${fd}`);
 }
 
+const optLen = new Uint32Array(1);
+
+/** getsockopt(2) of one int option: its value, or minus the errno when the call fails. */
+export function getOptionNow(fd: number, level: number, name: number): number {
+  optLen[0] = 4;
+  return c.getsockopt(fd, level, name, intArg, optLen) < 0 ? -errno() : intArg[0]!;
+}
+
 function onStepCqe(s: SocketSetup, res: number): void {
   s.stepDone(res);
 }

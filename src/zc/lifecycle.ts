@@ -8,7 +8,9 @@
 // io_uring/notif.c). Errors follow the same rule. Notifications can arrive out of order; each one
 // names its own operation, so a record is released by its own notification only.
 import * as Q from "../abi/sqe.ts";
-import { ECANCELED, EFAULT, EOPNOTSUPP, ERRNO } from "../abi/errno.ts";
+import { ECANCELED, EFAULT, EOPNOTSUPP, EPIPE, ERRNO } from "../abi/errno.ts";
+import { SOL_SOCKET, SO_ERROR } from "../abi/net.ts";
+import { getOptionNow } from "../net/setup.ts";
 import { UringError } from "../error.ts";
 import type { AdaptivePolicy } from "./policy.ts";
 import { KIND_COPY, SEND_AWAIT_NOTIF, SEND_SUBMITTED, type SendQueue, type SendRecords } from "./records.ts";
@@ -88,9 +90,13 @@ export class SendLifecycle {
         // (io_send_zc returns the bytes done before the error): later bytes would follow a gap.
         s.shortSends++;
         this.broken = true;
+        // The kernel returns the bytes done and leaves the cause as the socket's pending error
+        // (tcp_sendmsg: sk_err, e.g. ECONNRESET); with none pending the send side was shut down,
+        // which a send reports as EPIPE.
+        const pending = getOptionNow(this.fd, SOL_SOCKET, SO_ERROR);
         s.lastError = new UringError(
           `IORING_OP_${Q.opcodeName(rec.opcode[head]!)}`,
-          ECANCELED,
+          pending > 0 ? pending : EPIPE,
           `fd ${this.fd}: short send, ${res} of ${total} bytes; the stream failed part way`,
           "the connection broke during the send (reset or shut down); later sends are refused",
         );

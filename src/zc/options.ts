@@ -2,14 +2,14 @@
 // built. senderSettings() turns ZcSenderOptions into the settings the sender runs with, with the
 // reason for each choice made for this kernel (REPORT_USAGE, IORING_SEND_VECTORIZED, the
 // notification user_data); a bad option is a UringError naming it, and nothing is left behind.
-import { c } from "../../ffi/index.ts";
 import * as Q from "../abi/sqe.ts";
 import { SOCK_STREAM, SOL_SOCKET, SO_DOMAIN, SO_TYPE } from "../abi/net.ts";
-import { EBADF, EOPNOTSUPP, errnoName } from "../abi/errno.ts";
+import { EOPNOTSUPP, errnoName } from "../abi/errno.ts";
 import { kernelAtLeast, probeNotifUserData, probeNotifUserDataAnswer, probeReportUsage } from "../ring/kernel.ts";
 import { Ring } from "../ring/ring.ts";
 import { UringError, closedError, invalidArgument, unsupported, shown } from "../error.ts";
 import { type Sockaddr, sockaddr, formatAddress } from "../net/sockaddr.ts";
+import { getOptionNow } from "../net/setup.ts";
 import type { FixedBufferPool } from "./pool.ts";
 import type { ZcMode, ZcSenderOptions } from "./sender.ts";
 
@@ -58,10 +58,10 @@ export function senderSettings(ring: Ring, fd: number, o: ZcSenderOptions, where
   if (o.pool && o.pool.ring !== ring) throw invalidArgument(where, "the pool is registered with another ring");
   if (o.grow !== undefined && typeof o.grow !== "boolean")
     throw invalidArgument(where, `grow must be a boolean, got ${shown(o.grow)}`);
-  const type = o.stream === undefined ? sockoptInt(fd, SOL_SOCKET, SO_TYPE) : o.stream ? SOCK_STREAM : 0;
-  if (type < 0) throw new UringError("getsockopt", EBADF, `SO_TYPE of fd ${fd}`, "the fd is not an open socket");
+  const type = o.stream === undefined ? getOptionNow(fd, SOL_SOCKET, SO_TYPE) : o.stream ? SOCK_STREAM : 0;
+  if (type < 0) throw new UringError("getsockopt", -type, `SO_TYPE of fd ${fd}`, "the fd is not an open socket");
   const stream = type === SOCK_STREAM;
-  const family = sockoptInt(fd, SOL_SOCKET, SO_DOMAIN);
+  const family = getOptionNow(fd, SOL_SOCKET, SO_DOMAIN);
   const dest = o.destination ? sockaddr(o.destination) : null;
   if (dest && stream)
     throw invalidArgument(
@@ -119,13 +119,6 @@ export function checkZcSqeFlags(where: string, flags: number): void {
     throw invalidArgument(where, "IOSQE_IO_LINK / IO_HARDLINK are set by the sender itself to keep stream order");
   if (flags & Q.IOSQE_BUFFER_SELECT)
     throw invalidArgument(where, "IOSQE_BUFFER_SELECT does not apply to zero-copy sends");
-}
-
-function sockoptInt(fd: number, level: number, name: number): number {
-  const v = new Int32Array(1),
-    len = new Uint32Array([4]);
-  if (c.getsockopt(fd, level, name, v, len) < 0) return -1;
-  return v[0]!;
 }
 
 /** Where a separate notification user_data comes from, for errors and reasons. */
