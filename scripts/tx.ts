@@ -573,7 +573,7 @@ async function loopbackRuns(a: Args): Promise<void> {
   const adaptive = rows.filter((r) => r.mode === "adaptive");
   if (adaptive.length) console.log(`\nadaptive: ${adaptive[adaptive.length - 1]!.reason}`);
   console.log(
-    `loopback: the kernel copies every zero-copy send here (${a.reportUsage ? "copied % says so" : "run without --no-report-usage to see it reported"}), so zero-copy cannot win on loopback; run tx -D against a receiver across a NIC for that.`,
+    `loopback: the kernel copies every zero-copy send here (${a.reportUsage ? "copied % says so" : "run without --no-report-usage to see it reported"}): no page is sent without a copy on loopback, though a copied SEND_ZC can still outrun SEND (bench/results/tcp-stream-adaptive-2026-12-05.md; adaptive measures which wins on this socket). Run tx -D against a receiver across a NIC for real zero-copy.`,
   );
   if (a.matrix) console.log(verdict(rows, bunRows));
 }
