@@ -98,7 +98,7 @@ const senderRows: BadInputRow<Ctx>[] = [
     where: "ZcSender",
     call: (x) => new ZcSender(x.ring, x.a, { reportUsage, destination: { host: "127.0.0.1", port: 9 } }),
   },
-  { name: "a pipe (not a socket)", code: "EBADF", call: (x) => new ZcSender(x.ring, x.pipeWr) },
+  { name: "a pipe (not a socket)", code: "ENOTSOCK", call: (x) => new ZcSender(x.ring, x.pipeWr) },
   {
     name: 'notifUserData "yes"',
     code: "EINVAL",
