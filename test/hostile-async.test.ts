@@ -1,8 +1,12 @@
 // Hostile and careless use of the async API, each scenario in its own process
 // (test/fixtures/hostile/async.ts): teardown with a full op table, an oversized send bound, the
 // inner Ring closed directly, buffers transferred mid-send, fds that are not the ring's to own.
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { expectClean, runScenario } from "./fixtures/hostile/spawn.ts";
+
+// Each scenario is a process of its own; under the VM tier's emulation (TCG) one can take far
+// longer than bun test's 5 s default, which would kill it half way.
+setDefaultTimeout(120_000);
 
 describe("async API under hostile use (each in its own process)", () => {
   test("close() with every op slot holding a pending receive settles everything and leaks no fd", () => {

@@ -1,8 +1,12 @@
 // Churn over time, each run in its own process (test/fixtures/hostile/churn.ts): rings and loopback
 // connections created and closed for a few seconds (HOSTILE_CHURN_SECONDS, default 3), then file
 // descriptors, resident memory and the shared memory kept for closed rings are checked.
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { expectClean, runScenario } from "./fixtures/hostile/spawn.ts";
+
+// Each scenario is a process of its own; under the VM tier's emulation (TCG) one can take far
+// longer than bun test's 5 s default, which would kill it half way.
+setDefaultTimeout(120_000);
 
 describe("churn (each in its own process)", () => {
   test("ring create/close churn: fds back to the start, retired shared memory within its 64 MiB budget, RSS bounded", () => {

@@ -1,8 +1,12 @@
 // Hostile use of the prep functions and the SQ slot protocol, each scenario in its own process
 // (test/fixtures/hostile/prep.ts), since before the checks some of them crashed Bun (SIGSEGV) or
 // made the kernel replay old work.
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { expectClean, runScenario } from "./fixtures/hostile/spawn.ts";
+
+// Each scenario is a process of its own; under the VM tier's emulation (TCG) one can take far
+// longer than bun test's 5 s default, which would kill it half way.
+setDefaultTimeout(120_000);
 
 describe("prep functions under hostile input (each in its own process)", () => {
   test("a length of -1 on a 64-byte buffer is refused (it was a 64 KiB read into 64 bytes: SIGSEGV)", () => {

@@ -1,10 +1,14 @@
 // Hostile use of the ring, each scenario in its own process (test/fixtures/hostile/ring.ts): ring
 // words corrupted from a Worker, waits from inside a handler, an op table that cannot be
 // allocated, rings dropped without close(), throwing handlers.
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { IORING_SETUP_NO_MMAP } from "../src/abi/setup.ts";
 import { needSetupFlag, testIf } from "./helpers.ts";
 import { expectClean, runScenario } from "./fixtures/hostile/spawn.ts";
+
+// Each scenario is a process of its own; under the VM tier's emulation (TCG) one can take far
+// longer than bun test's 5 s default, which would kill it half way.
+setDefaultTimeout(120_000);
 
 const shared = needSetupFlag(IORING_SETUP_NO_MMAP, "NO_MMAP", "6.5");
 

@@ -1,7 +1,11 @@
 // Hostile use of ZcSender, RecvLoop, FixedBufferPool and registered buffers, each scenario in its
 // own process (test/fixtures/hostile/sender.ts). Traffic stays on loopback.
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { expectClean, runScenario } from "./fixtures/hostile/spawn.ts";
+
+// Each scenario is a process of its own; under the VM tier's emulation (TCG) one can take far
+// longer than bun test's 5 s default, which would kill it half way.
+setDefaultTimeout(120_000);
 
 describe("senders and receivers under hostile use (each in its own process)", () => {
   for (const mode of ["copy", "zc"]) {

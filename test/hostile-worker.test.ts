@@ -3,8 +3,12 @@
 // opened is closed from another thread through the fd ledger (src/ring/reclaim.ts): automatically
 // when the thread that created the Worker has bun-uring loaded, at the next ring any thread
 // creates, or by reclaimWorker(). The Worker's rings, eventfd and sockets all have operations in flight.
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { expectClean, runScenario } from "./fixtures/hostile/spawn.ts";
+
+// Each scenario is a process of its own; under the VM tier's emulation (TCG) one can take far
+// longer than bun test's 5 s default, which would kill it half way.
+setDefaultTimeout(120_000);
 
 describe("Worker termination (each in its own process)", () => {
   /** A scenario whose Worker(s) opened at least `opened` fds and left none. */
