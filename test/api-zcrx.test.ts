@@ -2,7 +2,7 @@
 // the ring-level checks of registerZcrx here, and RECV_ZC end to end with ZCRX_REG_NODEV where the
 // kernel has it (7.1+, the VM tier).
 import { describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { openFdCount } from "./fixtures/reliability-checks.ts";
 import {
   openRing,
   ZcrxStream,
@@ -373,7 +373,7 @@ describe("AsyncRing.registerZcrx", () => {
   });
 
   test("openRing({ zcrx }) that the kernel refuses throws its reason and leaves no descriptor open", () => {
-    const fds = () => readdirSync("/proc/self/fd").length;
+    const fds = openFdCount;
     const before = fds();
     let err: unknown = null;
     try {
