@@ -4,7 +4,7 @@
 // connection sends, and prints {"bytes": N, "cpu_s": S} when the peer closes (S: the CPU seconds
 // this process spent from the connection's open to its close).
 import { fillPattern } from "./wire.ts";
-import { MB, startWindow, type LabRow } from "./report.ts";
+import { startWindow, unreportedRow, type LabRow } from "./report.ts";
 
 /** Send `size`-byte writes to host:port for `seconds`, then end the connection. Bytes counted are
  * those each write() accepted; a partial write's rest goes out first after the next drain. */
@@ -56,25 +56,13 @@ export async function bunSend(host: string, port: number, size: number, seconds:
     },
   });
   await closed;
-  const w = stop();
-  return {
-    role: "send",
-    proto: "tcp",
-    family: host.includes(":") ? "ipv6" : "ipv4",
-    mode: "bun",
-    size,
+  return unreportedRow(
+    { role: "send", proto: "tcp", family: host.includes(":") ? "ipv6" : "ipv4", mode: "bun", size },
     bytes,
-    seconds: w.seconds,
-    mb_s: bytes / MB / w.seconds,
-    ops: writes,
-    cpu_user_s: w.cpu_user_s,
-    cpu_sys_s: w.cpu_sys_s,
-    cpu_pct: w.cpu_pct,
-    zc_pct: null,
-    copied_pct: null,
-    errors: 0,
-    note: "Bun.connect -> Bun.listen, default options (copies)",
-  };
+    writes,
+    stop(),
+    "Bun.connect -> Bun.listen, default options (copies)",
+  );
 }
 
 if (import.meta.main) {

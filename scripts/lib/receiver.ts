@@ -5,7 +5,7 @@ import { Ring } from "../../src/ring/ring.ts";
 import { tcpListen, tcpAccept, udpSocket, closeQuietly, RecvLoop, setSocketOption } from "../../src/sync.ts";
 import { SOL_SOCKET, SO_RCVBUF } from "../../src/abi/net.ts";
 import { PatternChecker, udpDrops } from "./wire.ts";
-import { MB, startWindow, type LabRow } from "./report.ts";
+import { startWindow, unreportedRow, type LabRow } from "./report.ts";
 import { ToolError } from "./cli.ts";
 
 export interface ReceiveOptions {
@@ -171,22 +171,5 @@ function row(
   w: ReturnType<ReturnType<typeof startWindow>>,
   note: string,
 ): LabRow {
-  return {
-    role: "receive",
-    proto: o.proto,
-    family,
-    mode: "recv",
-    size: null,
-    bytes,
-    seconds: w.seconds,
-    mb_s: w.seconds > 0 ? bytes / MB / w.seconds : 0,
-    ops,
-    cpu_user_s: w.cpu_user_s,
-    cpu_sys_s: w.cpu_sys_s,
-    cpu_pct: w.cpu_pct,
-    zc_pct: null,
-    copied_pct: null,
-    errors: 0,
-    note,
-  };
+  return unreportedRow({ role: "receive", proto: o.proto, family, mode: "recv", size: null }, bytes, ops, w, note);
 }

@@ -47,6 +47,31 @@ export function startWindow(): () => { seconds: number; cpu_user_s: number; cpu_
   };
 }
 
+/** A row where nothing reports zero-copy usage (receivers, Bun's own sockets), from the measured
+ * window `w` of a startWindow(). */
+export function unreportedRow(
+  head: Pick<LabRow, "role" | "proto" | "family" | "mode" | "size">,
+  bytes: number,
+  ops: number,
+  w: ReturnType<ReturnType<typeof startWindow>>,
+  note: string,
+): LabRow {
+  return {
+    ...head,
+    bytes,
+    seconds: w.seconds,
+    mb_s: w.seconds > 0 ? bytes / MB / w.seconds : 0,
+    ops,
+    cpu_user_s: w.cpu_user_s,
+    cpu_sys_s: w.cpu_sys_s,
+    cpu_pct: w.cpu_pct,
+    zc_pct: null,
+    copied_pct: null,
+    errors: 0,
+    note,
+  };
+}
+
 /** Percent with one decimal; 0 of 0 is 0. */
 export function pct(part: number, total: number): number {
   return total > 0 ? Math.round((part / total) * 1000) / 10 : 0;
