@@ -30,7 +30,14 @@ export type { SocketOptions } from "./api/sockopt.ts";
 export type { HostAddress } from "./api/address.ts";
 export { ZcrxStream, ZcrxChunk, type ZcrxRecvOptions } from "./api/zcrx.ts";
 
-export { Ring, describeCapabilities, type RingOptions, type Capabilities, type FlagChoice } from "./ring/ring.ts";
+export {
+  Ring,
+  describeCapabilities,
+  type RingOptions,
+  type Capabilities,
+  type FlagChoice,
+  type RingLayout,
+} from "./ring/ring.ts";
 // What a terminated Worker left open (its rings, eventfds, sockets) is closed from another thread.
 export { reclaimWorker, reclaimDeadThreads, type ReclaimReport } from "./ring/reclaim.ts";
 export { UringError } from "./error.ts";

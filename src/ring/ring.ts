@@ -222,6 +222,17 @@ function sinceOf(flag: number): { name: string; since: string } {
   return f ? { name: f.name, since: f.since } : { name: `0x${flag.toString(16)}`, since: "?" };
 }
 
+/** Where a ring's counters live, for a Worker given its SharedArrayBuffers (Ring.layout): byte
+ * offsets, kernel-reported, relative to the rings region, and that region's offset in its buffer. */
+export interface RingLayout {
+  ringsByteOffset: number;
+  sqHead: number;
+  sqTail: number;
+  cqHead: number;
+  cqTail: number;
+  cqOverflow: number;
+}
+
 export class Ring {
   readonly fd: number;
   readonly flags: number;
@@ -541,14 +552,7 @@ export class Ring {
 
   /** Byte offsets (kernel-reported) of the ring words, relative to the rings region, with the
    * region's byte offset in its SharedArrayBuffer: what a Worker needs to read the counters. */
-  get layout(): {
-    ringsByteOffset: number;
-    sqHead: number;
-    sqTail: number;
-    cqHead: number;
-    cqTail: number;
-    cqOverflow: number;
-  } {
+  get layout(): RingLayout {
     const r = this.regions[0]!;
     return {
       ringsByteOffset: r.bytes.byteOffset,
