@@ -17,6 +17,7 @@ import { EAGAIN } from "../src/abi/errno.ts";
 import { UringError } from "../src/error.ts";
 import { closeQuietly } from "../src/sync.ts";
 import { pattern } from "../scripts/examples/lib.ts";
+import { asyncPair } from "./fixtures/loopback.ts";
 
 const TIMEOUT_MS = 30_000;
 
@@ -89,14 +90,6 @@ function countingSignal(): { controller: AbortController; live: () => number; ad
   return { controller, live: () => registered.size, added: () => added };
 }
 
-async function tcpPair(r: AsyncRing): Promise<{ cl: TcpSocket; peer: TcpSocket; close(): Promise<void> }> {
-  const l = r.listen({ host: "127.0.0.1", port: 0 });
-  const accepted = l.accept();
-  const cl = await r.connect({ host: "127.0.0.1", port: l.port });
-  const peer = await accepted;
-  return { cl, peer, close: async () => void (await Promise.all([cl.close(), peer.close(), l.close()])) };
-}
-
 /** Everything `s` receives until the peer closes. */
 async function readToEnd(s: TcpSocket): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -130,7 +123,7 @@ describe("send AbortSignal", () => {
         expect(new TextDecoder().decode(first.value!.data)).toBe("marker");
         await it.return!();
 
-        const p = await tcpPair(r);
+        const p = await asyncPair(r);
         const reading = readToEnd(p.peer);
         const tcpOp = p.cl.send(pattern(100_000, 1), { signal: AbortSignal.abort() });
         expect(tcpOp.isSent).toBe(true);
@@ -334,7 +327,7 @@ describe("send AbortSignal", () => {
         udpSig.controller.abort();
         expect(tx.inflight).toBe(0);
 
-        const p = await tcpPair(r);
+        const p = await asyncPair(r);
         const reading = readToEnd(p.peer);
         const tcpSig = countingSignal();
         const tcpOps: SendOp[] = [];
@@ -363,7 +356,7 @@ describe("send AbortSignal", () => {
     async () => {
       const r = openRing({ maxInflightSends: 2 });
       try {
-        const p = await tcpPair(r);
+        const p = await asyncPair(r);
         const reading = readToEnd(p.peer);
         const parts = Array.from({ length: 12 }, (_, i) => pattern(40_000 + i * 997, 100 + i));
         const acs = parts.map(() => new AbortController());

@@ -7,6 +7,7 @@ import { testIf } from "./helpers.ts";
 import { join } from "node:path";
 import { openRing, type TcpSocket } from "../src/index.ts";
 import { UringError } from "../src/error.ts";
+import { asyncPair } from "./fixtures/loopback.ts";
 
 const PEER = join(import.meta.dir, "fixtures", "bun-peer.ts");
 
@@ -68,9 +69,7 @@ test("the obvious echo — send(chunk) without awaiting it — echoes every byte
 
 test("a chunk already given back cannot be sent: the error says to copy it", async () => {
   await using ring = openRing();
-  const listener = ring.listen({ host: "127.0.0.1", port: 0 });
-  const client = await ring.connect({ host: "127.0.0.1", port: listener.port });
-  const server = await listener.accept();
+  const { l: listener, cl: client, peer: server } = await asyncPair(ring);
   client.send(new Uint8Array([1, 2, 3]));
   client.send(new Uint8Array([4, 5, 6]));
   const it = server.recv();
@@ -91,9 +90,7 @@ test("a chunk already given back cannot be sent: the error says to copy it", asy
 
 test("leaving a for-await loop with break loses nothing: the next recv() goes on from there", async () => {
   await using ring = openRing({ recvBufferBytes: 4096 });
-  const listener = ring.listen({ host: "127.0.0.1", port: 0 });
-  const client = await ring.connect({ host: "127.0.0.1", port: listener.port });
-  const server = await listener.accept();
+  const { l: listener, cl: client, peer: server } = await asyncPair(ring);
   const total = 1 << 20;
   const data = new Uint8Array(total);
   for (let i = 0; i < total; i++) data[i] = (i * 31 + (i >> 9)) & 0xff;
@@ -160,9 +157,7 @@ test("a peer's reset reaches the socket: send errors keep the kernel's errno and
 
 test("a read timeout rejects with a TimeoutError and loses nothing that comes later", async () => {
   await using ring = openRing();
-  const listener = ring.listen({ host: "127.0.0.1", port: 0 });
-  const client = await ring.connect({ host: "127.0.0.1", port: listener.port });
-  const server = await listener.accept();
+  const { l: listener, cl: client, peer: server } = await asyncPair(ring);
   let err: any = null;
   try {
     for await (const _ of server.recv({ timeoutMs: 30 })) break;

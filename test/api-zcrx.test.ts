@@ -3,14 +3,7 @@
 // kernel has it (7.1+, the VM tier).
 import { describe, expect, test } from "bun:test";
 import { openFdCount } from "./fixtures/reliability-checks.ts";
-import {
-  openRing,
-  ZcrxStream,
-  type AsyncRing,
-  type TcpListener,
-  type TcpSocket,
-  type ZcrxStreamHost,
-} from "../src/api/index.ts";
+import { openRing, ZcrxStream, type TcpSocket, type ZcrxStreamHost } from "../src/api/index.ts";
 import { zcrxRingDefaults } from "../src/zcrx/ifq.ts";
 import { RefillLock } from "../src/zcrx/refill-lock.ts";
 import { queryZcrx } from "../src/zcrx/query.ts";
@@ -20,6 +13,7 @@ import { UringError } from "../src/error.ts";
 import { EBUSY, ECANCELED, ECONNRESET } from "../src/abi/errno.ts";
 import { PAGE_SIZE } from "../src/ring/memory.ts";
 import { needKernel, testIf } from "./helpers.ts";
+import { asyncPair } from "./fixtures/loopback.ts";
 
 /** Bound per test, generous for the VM tier (an emulated CPU). */
 const ZCRX_TIMEOUT_MS = 30_000;
@@ -53,14 +47,6 @@ function simHost(rx: ZcrxReceiver, sim?: SimulatedZcrx): ZcrxStreamHost & { stop
   };
   setImmediate(pump);
   return h;
-}
-
-/** A listener on 127.0.0.1 of ring `r`, a client connected to it, and the accepted peer. */
-async function loopbackPair(r: AsyncRing): Promise<{ l: TcpListener; cl: TcpSocket; peer: TcpSocket }> {
-  const l = r.listen({ host: "127.0.0.1", port: 0 });
-  const accepted = l.accept();
-  const cl = await r.connect({ host: "127.0.0.1", port: l.port });
-  return { l, cl, peer: await accepted };
 }
 
 /** Send `data` on `cl` (resolved once the kernel let go of it), then end the stream. */
@@ -316,7 +302,7 @@ describe("AsyncRing.registerZcrx", () => {
       const r = openRing();
       try {
         expect(() => r.registerZcrx({ nodev: true })).toThrow(/IORING_SETUP_CQE32/);
-        const { l, cl, peer } = await loopbackPair(r);
+        const { l, cl, peer } = await asyncPair(r);
         expect(() => peer.recvZc()).toThrow(/registerZcrx/);
         await Promise.all([cl.close(), peer.close(), l.close()]);
       } finally {
@@ -333,7 +319,7 @@ describe("AsyncRing.registerZcrx", () => {
       const r = openRing({ deferTaskrun: true, cqe32: true, cqEntries: 4096 });
       try {
         r.registerZcrx({ nodev: true, areaBytes: 1 << 20 });
-        const { l, cl, peer } = await loopbackPair(r);
+        const { l, cl, peer } = await asyncPair(r);
         const data = pattern(4_000_000, 5);
         const sending = sendAndEnd(cl, data);
         let got = 0,
@@ -394,7 +380,7 @@ describe("AsyncRing.registerZcrx", () => {
       try {
         expect(r.zcrxQueue).not.toBeNull();
         expect(r.ring.cqEntries).toBeGreaterThanOrEqual(1024);
-        const { l, cl, peer } = await loopbackPair(r);
+        const { l, cl, peer } = await asyncPair(r);
         const data = pattern(3_000_000, 8);
         const sending = sendAndEnd(cl, data);
         let got = 0;
@@ -460,7 +446,7 @@ describe("AsyncRing.registerZcrx", () => {
         }
         expect(err).toBeInstanceOf(UringError);
         expect((err as UringError).syscall).toBe("IORING_REGISTER_ZCRX_IFQ");
-        const { l, cl, peer } = await loopbackPair(r);
+        const { l, cl, peer } = await asyncPair(r);
         const it = peer.recv()[Symbol.asyncIterator]();
         await cl.send("still works");
         expect(new TextDecoder().decode((await it.next()).value!)).toBe("still works");

@@ -9,6 +9,7 @@ import { c } from "../ffi/index.ts";
 import { AF_INET, SOCK_DGRAM } from "../src/abi/net.ts";
 import { sockaddr } from "../src/net/sockaddr.ts";
 import { needKernel, testIf } from "./helpers.ts";
+import { asyncPair } from "./fixtures/loopback.ts";
 import { pattern } from "../scripts/examples/lib.ts";
 
 /** Bound per test, generous for the VM tier (an emulated CPU): some move megabytes or open many
@@ -84,10 +85,7 @@ describe("async API", () => {
       const r = openRing();
       const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("served while waiting") });
       try {
-        const l = r.listen({ host: "127.0.0.1", port: 0 });
-        const accepted = l.accept();
-        const cl = await r.connect({ host: "127.0.0.1", port: l.port });
-        const peer = await accepted;
+        const { l, cl, peer } = await asyncPair(r);
         const it = peer.recv()[Symbol.asyncIterator]();
         const pending = it.next();
         expect(r.inflight).toBeGreaterThan(0);
@@ -151,10 +149,7 @@ describe("async API", () => {
     async () => {
       const r = openRing();
       try {
-        const l = r.listen({ host: "127.0.0.1", port: 0 });
-        const accepted = l.accept();
-        const cl = await r.connect({ host: "127.0.0.1", port: l.port });
-        const peer = await accepted;
+        const { l, cl, peer } = await asyncPair(r);
         const ac = new AbortController();
         const it = peer.recv({ signal: ac.signal })[Symbol.asyncIterator]();
         const pending = it.next();
@@ -197,9 +192,7 @@ describe("async API", () => {
         );
         expect(err).toBeInstanceOf(UringError);
         expect((err as UringError).code).toBe("ECANCELED");
-        const accepted = l.accept();
-        const cl = await r.connect({ host: "127.0.0.1", port: l.port });
-        const peer = await accepted;
+        const { cl, peer } = await asyncPair(r, l);
         expect(peer.remoteAddress.port).toBe(cl.localAddress.port);
         await cl.close();
         await peer.close();
@@ -236,10 +229,7 @@ describe("async API", () => {
     async () => {
       const r = openRing({ maxInflightSends: 4 });
       try {
-        const l = r.listen({ host: "127.0.0.1", port: 0 });
-        const accepted = l.accept();
-        const cl = await r.connect({ host: "127.0.0.1", port: l.port });
-        const peer = await accepted;
+        const { l, cl, peer } = await asyncPair(r);
         // The client receives nothing it reads: its stream holds a pending multishot receive.
         const clIt = cl.recv()[Symbol.asyncIterator]();
         const clPending = clIt.next();
@@ -271,10 +261,7 @@ describe("async API", () => {
     "closing the ring itself with everything still open cancels and releases all of it",
     async () => {
       const r = openRing();
-      const l = r.listen({ host: "127.0.0.1", port: 0 });
-      const accepted = l.accept();
-      const cl = await r.connect({ host: "127.0.0.1", port: l.port });
-      const peer = await accepted;
+      const { l, cl, peer } = await asyncPair(r);
       const pending = peer.recv()[Symbol.asyncIterator]().next();
       const waitingAccept = l.accept().then(
         () => "accepted",
@@ -297,10 +284,7 @@ describe("async API", () => {
     async () => {
       const r = openRing({ maxInflightSends: 2, zcThresholdBytes: 1024 });
       try {
-        const l = r.listen({ host: "127.0.0.1", port: 0 });
-        const accepted = l.accept();
-        const cl = await r.connect({ host: "127.0.0.1", port: l.port });
-        const peer = await accepted;
+        const { l, cl, peer } = await asyncPair(r);
         const parts = Array.from({ length: 40 }, (_, i) => pattern(3000 + i * 11, i + 100));
         const total = parts.reduce((a, p) => a + p.length, 0);
         const reading = readExact(peer, total);
@@ -333,10 +317,7 @@ describe("async API", () => {
     async () => {
       const r = openRing({ zcThresholdBytes: 4096 });
       try {
-        const l = r.listen({ host: "127.0.0.1", port: 0 });
-        const accepted = l.accept();
-        const cl = await r.connect({ host: "127.0.0.1", port: l.port });
-        const peer = await accepted;
+        const { l, cl, peer } = await asyncPair(r);
         const parts = [pattern(100_000, 1), pattern(5, 2), pattern(70_000, 3)];
         const got: Uint8Array[] = [];
         // The peer reads while the sends go out (they complete only as it makes room).
@@ -435,10 +416,7 @@ describe("async API", () => {
       // cut the 32 MiB send below in the middle.
       const r = openRing();
       try {
-        const l = r.listen({ host: "127.0.0.1", port: 0 });
-        const accepted = l.accept();
-        const sock = await r.connect({ host: "127.0.0.1", port: l.port });
-        const peer = await accepted;
+        const { l, cl: sock, peer } = await asyncPair(r);
         const big = pattern(32 << 20, 5);
         const op = sock.send(big);
         await Bun.sleep(50);
@@ -469,10 +447,7 @@ describe("async API", () => {
     async () => {
       const r = openRing({ maxInflight: 32 });
       try {
-        const l = r.listen({ host: "127.0.0.1", port: 0 });
-        const accepted = l.accept();
-        const sock = await r.connect({ host: "127.0.0.1", port: l.port });
-        const peer = await accepted;
+        const { l, cl: sock, peer } = await asyncPair(r);
         const it = peer.recv()[Symbol.asyncIterator]();
         await Bun.sleep(5);
         // Take every free entry (as many busy sockets would), then send.
@@ -547,10 +522,7 @@ describe("async API", () => {
         expect((err as UringError).code).toBe("ECONNREFUSED");
         expect((err as UringError).syscall).toBe("IORING_OP_CONNECT");
 
-        const l = r.listen({ host: "127.0.0.1", port: 0 });
-        const accepted = l.accept();
-        const cl = await r.connect({ host: "127.0.0.1", port: l.port });
-        const peer = await accepted;
+        const { l, cl, peer } = await asyncPair(r);
         peer.recv();
         expect(() => peer.recv()).toThrow(/already has a receive stream/);
         await cl.close();
@@ -584,10 +556,7 @@ describe("async API", () => {
       {
         await using r = openRing();
         kept = r;
-        const l = r.listen({ host: "127.0.0.1", port: 0 });
-        const accepted = l.accept();
-        const cl = await r.connect({ host: "127.0.0.1", port: l.port });
-        await accepted;
+        const { l, cl } = await asyncPair(r);
         await cl.send("x");
       }
       expect(kept.ring.isClosed).toBe(true);

@@ -13,6 +13,7 @@ import { sockaddr } from "../src/net/sockaddr.ts";
 import { udpSocket, closeQuietly } from "../src/sync.ts";
 import { openRing } from "../src/api/ring.ts";
 import { UringError } from "../src/error.ts";
+import { asyncPair } from "./fixtures/loopback.ts";
 
 interface Ledger {
   sent: Map<number, { res: number; error: UringError | null }>;
@@ -329,10 +330,7 @@ test("a stream that breaks under queued sends rejects them with the socket's err
   // Before (2026-12-05): a send cut short by the break said ECANCELED, which sock.error ignores
   // (it keeps this side's cancels out), so sock.error stayed null.
   const ring = openRing();
-  const listener = ring.listen({ host: "127.0.0.1", port: 0 });
-  const accepted = listener.accept();
-  const client = await ring.connect({ host: "127.0.0.1", port: listener.port });
-  const server = await accepted;
+  const { l: listener, cl: client, peer: server } = await asyncPair(ring);
   const sends = [];
   for (let i = 0; i < 20_000; i++) sends.push(client.send(new Uint8Array(1024)));
   // The server never reads: closing it with unread data resets the connection.
