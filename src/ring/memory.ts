@@ -5,7 +5,7 @@ import { _SC_PAGESIZE, MAP_SHARED, MAP_POPULATE, PROT_READ, PROT_WRITE } from ".
 
 /** (void *)-1 as the FFI layer (ffi/) returns it through i64_fast. */
 const MAP_FAILED = -1;
-import { UringError, invalidArgument } from "../error.ts";
+import { UringError, invalidArgument, shown } from "../error.ts";
 
 /** The system page size, read once. */
 export const PAGE_SIZE: number = (() => {
@@ -33,7 +33,7 @@ export interface SharedRegion {
  * allocator's alignment. */
 export function allocShared(byteLength: number): SharedRegion {
   if (!Number.isSafeInteger(byteLength) || byteLength <= 0) {
-    throw invalidArgument("allocShared", `byteLength must be a positive integer, got ${byteLength}`);
+    throw invalidArgument("allocShared", `byteLength must be a positive integer, got ${shown(byteLength)}`);
   }
   const size = pageAlign(byteLength);
   const buffer = new SharedArrayBuffer(size + PAGE_SIZE);

@@ -534,7 +534,7 @@ export function reclaimWorker(worker: { threadId: number } | number, timeoutMs =
       `threadId ${js} is the calling thread: what it owns is live; reclaimWorker is for a Worker that ends`,
     );
   if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs))
-    throw invalidArgument("reclaimWorker", `timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
+    throw invalidArgument("reclaimWorker", `timeoutMs must be a finite number >= 0, got ${shown(timeoutMs)}`);
   const report = emptyReport();
   const deadline = performance.now() + timeoutMs;
   return new Promise<ReclaimReport>((resolve) => {

@@ -608,7 +608,7 @@ export function registerNapi(
     throw invalidArgument(where, `busyPollUs must be an integer 0..2^32-1, got ${shown(o.busyPollUs)}`);
   const tracking = o.tracking ?? "dynamic";
   if (tracking !== "dynamic" && tracking !== "static")
-    throw invalidArgument(where, `tracking must be "dynamic" or "static", got ${String(tracking)}`);
+    throw invalidArgument(where, `tracking must be "dynamic" or "static", got ${shown(tracking)}`);
   // The tracking mode lives in op_param, which the kernel reads since 6.13; an older kernel saw
   // only padding there and would silently track dynamically.
   if (tracking === "static") requireKernel(ring, where, "static NAPI tracking (IO_URING_NAPI_TRACKING_STATIC)", "6.13");

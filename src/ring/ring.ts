@@ -328,11 +328,11 @@ export class Ring {
       throw invalidArgument("Ring.create", `options must be an object, got ${o === null ? "null" : typeof o}`);
     const entries = o.entries ?? 256;
     if (!Number.isInteger(entries) || entries < 1 || entries > 32768)
-      throw invalidArgument("Ring.create", `entries must be 1..32768, got ${o.entries}`);
+      throw invalidArgument("Ring.create", `entries must be 1..32768, got ${shown(o.entries)}`);
     if (o.cqEntries !== undefined && (!Number.isInteger(o.cqEntries) || o.cqEntries < entries || o.cqEntries > 65536)) {
       throw invalidArgument(
         "Ring.create",
-        `cqEntries must be an integer from entries (${entries}) to 65536, got ${o.cqEntries}`,
+        `cqEntries must be an integer from entries (${entries}) to 65536, got ${shown(o.cqEntries)}`,
       );
     }
     if (o.cqe32 && o.cqeMixed) throw invalidArgument("Ring.create", "cqe32 and cqeMixed exclude each other");
@@ -343,15 +343,15 @@ export class Ring {
     ) {
       throw invalidArgument(
         "Ring.create",
-        `maxInflight must be an integer 1..${OP_MAX_CAPACITY}, got ${o.maxInflight}`,
+        `maxInflight must be an integer 1..${OP_MAX_CAPACITY}, got ${shown(o.maxInflight)}`,
       );
     }
     if (o.batchSize !== undefined && (!Number.isInteger(o.batchSize) || o.batchSize < 1 || o.batchSize > 65536)) {
-      throw invalidArgument("Ring.create", `batchSize must be an integer 1..65536, got ${o.batchSize}`);
+      throw invalidArgument("Ring.create", `batchSize must be an integer 1..65536, got ${shown(o.batchSize)}`);
     }
     const memoryChoice = o.memory ?? "auto";
     if (memoryChoice !== "auto" && memoryChoice !== "shared" && memoryChoice !== "mmap")
-      throw invalidArgument("Ring.create", `memory must be "auto", "shared" or "mmap", got ${String(memoryChoice)}`);
+      throw invalidArgument("Ring.create", `memory must be "auto", "shared" or "mmap", got ${shown(memoryChoice)}`);
 
     const supported = supportedSetupFlags();
     const need = (flag: number) => {
@@ -896,12 +896,12 @@ export class Ring {
   submitAndWait(waitNr = 1, timeoutMs?: number): number {
     this.ensureOpen("Ring.submitAndWait");
     if (waitNr >>> 0 !== waitNr)
-      throw invalidArgument("Ring.submitAndWait", `waitNr must be an integer >= 0, got ${waitNr}`);
+      throw invalidArgument("Ring.submitAndWait", `waitNr must be an integer >= 0, got ${shown(waitNr)}`);
     this.flush();
     const toSubmit = (this.sqeTail - Atomics.load(this.sqRing, this.sqHead)) >>> 0;
     if (timeoutMs === undefined) return this.enter(toSubmit, waitNr, S.IORING_ENTER_GETEVENTS, "submitAndWait");
     if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs))
-      throw invalidArgument("Ring.submitAndWait", `timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
+      throw invalidArgument("Ring.submitAndWait", `timeoutMs must be a finite number >= 0, got ${shown(timeoutMs)}`);
     if (!hasEnter2 || !(this.features & S.IORING_FEAT_EXT_ARG)) {
       throw unsupported(
         "Ring.submitAndWait",
@@ -1215,7 +1215,7 @@ export class Ring {
     // the FFI layer would pass a bare ArrayBuffer as a wrong pointer (oven-sh/bun#22225), and a
     // detached or empty view has no memory at all: refuse both before the kernel reads `arg`.
     if (opcode >>> 0 !== opcode || opcode > 255)
-      throw invalidArgument("Ring.register", `opcode must be an integer 0..255, got ${opcode}`);
+      throw invalidArgument("Ring.register", `opcode must be an integer 0..255, got ${shown(opcode)}`);
     if (arg !== null && (!ArrayBuffer.isView(arg) || arg.byteLength === 0)) {
       throw invalidArgument(
         name,
@@ -1224,7 +1224,7 @@ export class Ring {
           : "arg must be a typed array, a DataView or null",
       );
     }
-    if (nrArgs >>> 0 !== nrArgs) throw invalidArgument(name, `nrArgs must be an integer >= 0, got ${nrArgs}`);
+    if (nrArgs >>> 0 !== nrArgs) throw invalidArgument(name, `nrArgs must be an integer >= 0, got ${shown(nrArgs)}`);
     const ret = sys.io_uring_register(this.fd, opcode, arg, nrArgs);
     if (ret < 0) throw new UringError(name, -ret);
     return ret;

@@ -5,7 +5,7 @@
 import { c, errno } from "../../ffi/index.ts";
 import { MADV_HUGEPAGE, MAP_ANONYMOUS, MAP_HUGETLB, MAP_POPULATE, MAP_PRIVATE } from "../abi/net.ts";
 import { type Region, type MappedRegion, allocShared, mapAnonymous, unmapRegion, PAGE_SIZE } from "../ring/memory.ts";
-import { UringError, invalidArgument } from "../error.ts";
+import { UringError, invalidArgument, shown } from "../error.ts";
 
 /** "shared": SharedArrayBuffer (default). "mmap": anonymous private mapping. "thp": mapping plus
  * madvise(MADV_HUGEPAGE), transparent huge pages where the kernel grants them. "hugetlb":
@@ -32,7 +32,7 @@ export function createArea(byteLength: number, memory: AreaMemory = "shared"): Z
   if (!Number.isSafeInteger(byteLength) || byteLength < PAGE_SIZE) {
     throw invalidArgument(
       "createArea",
-      `area size must be an integer of at least one page (${PAGE_SIZE}), got ${byteLength}`,
+      `area size must be an integer of at least one page (${PAGE_SIZE}), got ${shown(byteLength)}`,
     );
   }
   let region: Region;
@@ -72,7 +72,7 @@ export function createArea(byteLength: number, memory: AreaMemory = "shared"): Z
       break;
     }
     default:
-      throw invalidArgument("createArea", `memory must be "shared", "mmap", "thp" or "hugetlb", got ${String(memory)}`);
+      throw invalidArgument("createArea", `memory must be "shared", "mmap", "thp" or "hugetlb", got ${shown(memory)}`);
   }
   let freed = false;
   return {

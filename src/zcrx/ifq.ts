@@ -10,7 +10,7 @@ import * as R from "../abi/register.ts";
 import * as Z from "../abi/zcrx.ts";
 import { EINVAL, ENODEV } from "../abi/errno.ts";
 import { IFNAMSIZ } from "../abi/net.ts";
-import { UringError, closedError, invalidArgument, unsupported } from "../error.ts";
+import { UringError, closedError, invalidArgument, unsupported, shown } from "../error.ts";
 import type { Ring } from "../ring/ring.ts";
 import {
   allocShared,
@@ -176,17 +176,17 @@ export class ZcrxIfq {
       if (o.ifname !== undefined) ifindex = ifIndexOf(o.ifname);
       else if (o.ifindex !== undefined) {
         if (!Number.isInteger(o.ifindex) || o.ifindex <= 0 || o.ifindex > 0x7fffffff)
-          throw invalidArgument(WHERE, `ifindex must be a positive integer, got ${o.ifindex}`);
+          throw invalidArgument(WHERE, `ifindex must be a positive integer, got ${shown(o.ifindex)}`);
         ifindex = o.ifindex;
       } else throw invalidArgument(WHERE, "give ifname or ifindex (the NIC) and rxq, or nodev: true");
     }
     const rxq = o.rxq ?? 0;
     if (!Number.isInteger(rxq) || rxq < 0 || rxq >= 0xffffffff)
-      throw invalidArgument(WHERE, `rxq must be a non-negative integer, got ${o.rxq}`);
+      throw invalidArgument(WHERE, `rxq must be a non-negative integer, got ${shown(o.rxq)}`);
     const rxBufLen = o.rxBufLen ?? 0;
     if (rxBufLen !== 0) {
       if (!Number.isInteger(rxBufLen) || rxBufLen < PAGE_SIZE || (rxBufLen & (rxBufLen - 1)) !== 0)
-        throw invalidArgument(WHERE, `rxBufLen must be a power of two >= ${PAGE_SIZE}, got ${rxBufLen}`);
+        throw invalidArgument(WHERE, `rxBufLen must be a power of two >= ${PAGE_SIZE}, got ${shown(rxBufLen)}`);
       if (!q?.rxBufLen)
         throw unsupported(WHERE, "rx_buf_len (ZCRX_FEATURE_RX_PAGE_SIZE)", Z.ZCRX_SINCE.rxBufLen, release);
       if (nodev && rxBufLen !== PAGE_SIZE)
@@ -199,15 +199,15 @@ export class ZcrxIfq {
     const pages = areaChunks(Math.ceil(areaBytes / PAGE_SIZE) * PAGE_SIZE);
     const rqWanted = o.rqEntries ?? Math.min(Z.ZCRX_RQ_MAX_ENTRIES, Math.max(64, roundUpPowerOfTwo(pages)));
     if (!Number.isInteger(rqWanted) || rqWanted < 1 || rqWanted > Z.ZCRX_RQ_MAX_ENTRIES)
-      throw invalidArgument(WHERE, `rqEntries must be 1..${Z.ZCRX_RQ_MAX_ENTRIES}, got ${o.rqEntries}`);
+      throw invalidArgument(WHERE, `rqEntries must be 1..${Z.ZCRX_RQ_MAX_ENTRIES}, got ${shown(o.rqEntries)}`);
     const refillMemory = o.refillMemory ?? "kernel";
     if (refillMemory !== "kernel" && refillMemory !== "user")
-      throw invalidArgument(WHERE, `refillMemory must be "kernel" or "user", got ${String(refillMemory)}`);
+      throw invalidArgument(WHERE, `refillMemory must be "kernel" or "user", got ${shown(refillMemory)}`);
 
     const area = createArea(areaBytes, o.areaMemory ?? "shared");
     const canEvents = ((q?.features ?? 0) & Z.ZCRX_FEATURE_EVENT) !== 0;
     if (o.events !== undefined && typeof o.events !== "boolean")
-      throw invalidArgument(WHERE, `events must be a boolean, got ${String(o.events)}`);
+      throw invalidArgument(WHERE, `events must be a boolean, got ${shown(o.events)}`);
     if (o.events === true && !canEvents)
       throw unsupported(WHERE, "ZCRX events (ZCRX_FEATURE_EVENT)", Z.ZCRX_SINCE.events, release);
     const events = o.events ?? canEvents;
@@ -380,7 +380,7 @@ export class ZcrxIfq {
     if (type !== Z.ZCRX_EVENT_ALLOC_FAIL && type !== Z.ZCRX_EVENT_COPY)
       throw invalidArgument(
         "ZCRX_CTRL_ARM_EVENT",
-        `type must be ZCRX_EVENT_ALLOC_FAIL (0) or ZCRX_EVENT_COPY (1), got ${type}`,
+        `type must be ZCRX_EVENT_ALLOC_FAIL (0) or ZCRX_EVENT_COPY (1), got ${shown(type)}`,
       );
     new DataView(this.armCtrl.buffer).setUint32(Z.ZCRX_CTRL.payload, type, true);
     const ret = sys.io_uring_register(this.ring.fd, R.IORING_REGISTER_ZCRX_CTRL, this.armCtrl, 0);
@@ -703,7 +703,7 @@ export function importZcrx(ring: Ring, fd: number, shared: ZcrxSharedQueue): Imp
   const where = "IORING_REGISTER_ZCRX_IFQ";
   if (ring.isClosed) throw closedError(where);
   if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff)
-    throw invalidArgument(where, `fd must be a descriptor from ZcrxIfq.export(), got ${fd}`);
+    throw invalidArgument(where, `fd must be a descriptor from ZcrxIfq.export(), got ${shown(fd)}`);
   const problem = zcrxRingProblem(ring);
   if (problem)
     throw new UringError(
