@@ -564,4 +564,28 @@ describe("async API", () => {
     },
     HEAVY_TIMEOUT_MS,
   );
+
+  test("openRing refuses options of the wrong kind by name and type, before any ring or fd exists", () => {
+    // Before (2026-12-05): null gave a bare TypeError, 5 and "x" were taken for {}, maxInflight 0
+    // was reported as a bad maxInflightSends, and { recvBuffers: "256" } said "got 256".
+    const refused = (o: unknown): string => {
+      try {
+        openRing(o as never).closeNow();
+      } catch (e) {
+        expect(e).toBeInstanceOf(UringError);
+        expect((e as UringError).code).toBe("EINVAL");
+        return (e as UringError).message;
+      }
+      return "accepted";
+    };
+    expect(refused(null)).toMatch(/options must be an object, got null/);
+    expect(refused(5)).toMatch(/options must be an object, got 5/);
+    expect(refused("x")).toMatch(/options must be an object, got "x" \(a string\)/);
+    expect(refused({ maxInflight: 0 })).toMatch(/maxInflight must be an integer 1\.\.\d+, got 0/);
+    expect(refused({ maxInflight: "64" })).toMatch(/maxInflight must be .*got "64" \(a string\)/);
+    expect(refused({ recvBuffers: "256" })).toMatch(/recvBuffers must be .*got "256" \(a string\)/);
+    expect(refused({ entries: "64" })).toMatch(/entries must be .*got "64" \(a string\)/);
+    expect(refused({ sendMode: "bogus" })).toMatch(/sendMode must be .*got "bogus" \(a string\)/);
+    expect(refused({ sendMode: 1 })).toMatch(/sendMode must be .*got 1/);
+  });
 });

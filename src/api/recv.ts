@@ -11,7 +11,7 @@
 import * as Q from "../abi/sqe.ts";
 import { EBUSY, ECANCELED, ENOBUFS, ERRNO } from "../abi/errno.ts";
 import { IO_URING_RECVMSG_OUT, MSGHDR, MSG_TRUNC, SOCKADDR_IN6 } from "../abi/net.ts";
-import { UringError, invalidArgument } from "../error.ts";
+import { UringError, invalidArgument, shown } from "../error.ts";
 import { type DecodedAddress, decodeSockaddr } from "../net/sockaddr.ts";
 import { prepRecvMultishot, prepRecvmsgMultishot } from "../ops/prep.ts";
 import type { ProvidedBufferRing } from "../ring/register.ts";
@@ -72,7 +72,7 @@ export function checkRecvOptions(where: string, o: RecvStreamOptions): number {
   const t = o.timeoutMs;
   if (t === undefined) return 0;
   if (typeof t !== "number" || !Number.isInteger(t) || t < 1 || t > MAX_TIMEOUT_MS)
-    throw invalidArgument(where, `options.timeoutMs must be an integer 1..${MAX_TIMEOUT_MS}, got ${String(t)}`);
+    throw invalidArgument(where, `options.timeoutMs must be an integer 1..${MAX_TIMEOUT_MS}, got ${shown(t)}`);
   return t;
 }
 

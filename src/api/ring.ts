@@ -18,8 +18,9 @@ import {
   AF_INET,
   AF_INET6,
 } from "../abi/net.ts";
-import { UringError, closedError, invalidArgument, unsupported } from "../error.ts";
+import { UringError, closedError, invalidArgument, unsupported, shown } from "../error.ts";
 import { prepCancel64 } from "../ops/prep.ts";
+import { OP_MAX_CAPACITY } from "../ring/optable.ts";
 import { Ring, type RingOptions } from "../ring/ring.ts";
 import { ProvidedBufferRing } from "../ring/register.ts";
 import { kernelAtLeast } from "../ring/kernel.ts";
@@ -398,6 +399,8 @@ export class AsyncRing implements Disposable, AsyncDisposable {
   }
 
   constructor(options: OpenRingOptions = {}) {
+    if (options === null || typeof options !== "object")
+      throw invalidArgument("openRing", `options must be an object, got ${shown(options)}`);
     const recvBuffers = options.recvBuffers ?? 256;
     if (
       !Number.isInteger(recvBuffers) ||
@@ -405,29 +408,42 @@ export class AsyncRing implements Disposable, AsyncDisposable {
       recvBuffers > 32768 ||
       (recvBuffers & (recvBuffers - 1)) !== 0
     )
-      throw invalidArgument("openRing", `recvBuffers must be a power of two 1..32768, got ${options.recvBuffers}`);
+      throw invalidArgument(
+        "openRing",
+        `recvBuffers must be a power of two 1..32768, got ${shown(options.recvBuffers)}`,
+      );
     const recvBufferBytes = options.recvBufferBytes ?? DEFAULT_RECV_BUFFER_BYTES;
     if (!Number.isInteger(recvBufferBytes) || recvBufferBytes < 1 || recvBufferBytes > 1 << 30)
-      throw invalidArgument("openRing", `recvBufferBytes must be 1..2^30, got ${options.recvBufferBytes}`);
+      throw invalidArgument("openRing", `recvBufferBytes must be 1..2^30, got ${shown(options.recvBufferBytes)}`);
     // A socket's sends each need an op-table entry: more than the table holds can never be in
     // flight (and the sender's per-send arrays are sized by it).
     const opSlots = options.maxInflight ?? DEFAULT_OP_SLOTS;
+    // Checked here too (Ring.create checks it again), so that a bad table size is not reported as
+    // a bad maxInflightSends bound by it.
+    if (!Number.isInteger(opSlots) || opSlots < 1 || opSlots > OP_MAX_CAPACITY)
+      throw invalidArgument("openRing", `maxInflight must be an integer 1..${OP_MAX_CAPACITY}, got ${shown(opSlots)}`);
     const maxInflightSends = options.maxInflightSends ?? Math.min(64, opSlots);
     if (!Number.isInteger(maxInflightSends) || maxInflightSends < 1 || maxInflightSends > opSlots)
       throw invalidArgument(
         "openRing",
-        `maxInflightSends must be an integer 1..${opSlots} (the op table, maxInflight), got ${options.maxInflightSends}`,
+        `maxInflightSends must be an integer 1..${opSlots} (the op table, maxInflight), got ${shown(options.maxInflightSends)}`,
       );
     const zcThresholdBytes = options.zcThresholdBytes ?? 16384;
     if (!Number.isInteger(zcThresholdBytes) || zcThresholdBytes < 0)
-      throw invalidArgument("openRing", `zcThresholdBytes must be an integer >= 0, got ${options.zcThresholdBytes}`);
+      throw invalidArgument(
+        "openRing",
+        `zcThresholdBytes must be an integer >= 0, got ${shown(options.zcThresholdBytes)}`,
+      );
     const group = options.recvBufferGroup ?? 0x7b01;
     if (!Number.isInteger(group) || group < 0 || group > 0xffff)
-      throw invalidArgument("openRing", `recvBufferGroup must be 0..65535, got ${options.recvBufferGroup}`);
+      throw invalidArgument("openRing", `recvBufferGroup must be 0..65535, got ${shown(options.recvBufferGroup)}`);
+    const mode = options.sendMode ?? "adaptive";
+    if (!["adaptive", "mixed", "zc", "copy"].includes(mode))
+      throw invalidArgument("openRing", `sendMode must be "adaptive", "mixed", "zc" or "copy", got ${shown(mode)}`);
     const zcrx = options.zcrx;
     const deferTaskrun = options.deferTaskrun ?? zcrx !== undefined;
     if (typeof deferTaskrun !== "boolean")
-      throw invalidArgument("openRing", `deferTaskrun must be a boolean, got ${String(options.deferTaskrun)}`);
+      throw invalidArgument("openRing", `deferTaskrun must be a boolean, got ${shown(options.deferTaskrun)}`);
     this.ring = Ring.create({
       maxInflight: DEFAULT_OP_SLOTS,
       ...options,
@@ -453,7 +469,6 @@ export class AsyncRing implements Disposable, AsyncDisposable {
     const sendZc = options.zeroCopy !== false && this.ring.supports(Q.IORING_OP_SEND_ZC);
     // Probed, not read off the version: distributions backport it (Debian's 6.1 has it).
     const zcFlags = sendZc && probeReportUsage() ? Q.IORING_SEND_ZC_REPORT_USAGE : 0;
-    const mode = options.sendMode ?? "adaptive";
     this.#host = new RingHost(
       this.ring,
       this.loop,
@@ -464,13 +479,6 @@ export class AsyncRing implements Disposable, AsyncDisposable {
       zcFlags,
       mode,
     );
-    if (!["adaptive", "mixed", "zc", "copy"].includes(mode)) {
-      this.closeNow();
-      throw invalidArgument(
-        "openRing",
-        `sendMode must be "adaptive", "mixed", "zc" or "copy", got ${String(options.sendMode)}`,
-      );
-    }
     if (zcrx !== undefined) {
       try {
         this.registerZcrx(zcrx);
@@ -689,7 +697,7 @@ export class AsyncRing implements Disposable, AsyncDisposable {
   adoptTcp(fd: number): TcpSocket {
     this.ensureOpen("adoptTcp");
     if (typeof fd !== "number" || !Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff)
-      throw invalidArgument("adoptTcp", `fd must be a descriptor (an integer >= 0), got ${String(fd)}`);
+      throw invalidArgument("adoptTcp", `fd must be a descriptor (an integer >= 0), got ${shown(fd)}`);
     for (const s of this.#host.sockets)
       if (s.fd === fd) throw invalidArgument("adoptTcp", `fd ${fd} already belongs to a socket of this ring`);
     for (const l of this.#host.listeners)

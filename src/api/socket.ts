@@ -515,7 +515,7 @@ export class TcpSocket extends AsyncSocket {
   /** TCP_NODELAY on or off (on by default). */
   setNoDelay(on = true): void {
     this.liveFd("setNoDelay");
-    if (typeof on !== "boolean") throw invalidArgument("setNoDelay", `on must be a boolean, got ${String(on)}`);
+    if (typeof on !== "boolean") throw invalidArgument("setNoDelay", `on must be a boolean, got ${shown(on)}`);
     setNoDelay(this.fd, on);
   }
 
@@ -523,7 +523,7 @@ export class TcpSocket extends AsyncSocket {
    * (TCP_KEEPIDLE, rounded up to whole seconds; 0 keeps the kernel's). */
   setKeepAlive(on: boolean, initialDelayMs = 0): void {
     this.liveFd("setKeepAlive");
-    if (typeof on !== "boolean") throw invalidArgument("setKeepAlive", `on must be a boolean, got ${String(on)}`);
+    if (typeof on !== "boolean") throw invalidArgument("setKeepAlive", `on must be a boolean, got ${shown(on)}`);
     setKeepAlive(this.fd, on, keepIdleSeconds("setKeepAlive", initialDelayMs));
   }
 }

@@ -5,7 +5,7 @@
 // URING_CMD), an accepted one and a method call get them at once (setOptionNow, setsockopt(2)). A
 // refused one throws a UringError naming the option.
 import { IPPROTO_TCP, SOL_SOCKET, SO_KEEPALIVE, SO_RCVBUF, SO_SNDBUF, TCP_KEEPIDLE, TCP_NODELAY } from "../abi/net.ts";
-import { UringError, invalidArgument } from "../error.ts";
+import { UringError, invalidArgument, shown } from "../error.ts";
 import { type IntOption, getOptionNow, setOptionNow } from "../net/setup.ts";
 
 export interface SocketOptions {
@@ -37,13 +37,13 @@ export function getIntOption(fd: number, level: number, name: number, what: stri
 
 function checkBool(where: string, name: string, v: unknown): void {
   if (v !== undefined && typeof v !== "boolean")
-    throw invalidArgument(where, `${name} must be a boolean, got ${String(v)}`);
+    throw invalidArgument(where, `${name} must be a boolean, got ${shown(v)}`);
 }
 
 /** Checked buffer size in bytes. */
 export function checkBufferSize(where: string, name: string, v: unknown): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > MAX_BUFFER_BYTES)
-    throw invalidArgument(where, `${name} must be an integer 1..${MAX_BUFFER_BYTES} (bytes), got ${String(v)}`);
+    throw invalidArgument(where, `${name} must be an integer 1..${MAX_BUFFER_BYTES} (bytes), got ${shown(v)}`);
   return v;
 }
 
@@ -51,10 +51,7 @@ export function checkBufferSize(where: string, name: string, v: unknown): number
 export function keepIdleSeconds(where: string, ms: unknown): number {
   if (ms === undefined || ms === 0) return 0;
   if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0 || ms > MAX_KEEPIDLE_SECONDS * 1000)
-    throw invalidArgument(
-      where,
-      `keepAliveInitialDelayMs must be 0..${MAX_KEEPIDLE_SECONDS * 1000}, got ${String(ms)}`,
-    );
+    throw invalidArgument(where, `keepAliveInitialDelayMs must be 0..${MAX_KEEPIDLE_SECONDS * 1000}, got ${shown(ms)}`);
   return Math.ceil(ms / 1000);
 }
 

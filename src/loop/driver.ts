@@ -34,7 +34,7 @@
 // in between signalled.
 import { c, errno } from "../../ffi/index.ts";
 import { EFD_CLOEXEC, EFD_NONBLOCK } from "../abi/net.ts";
-import { UringError, closedError, invalidArgument } from "../error.ts";
+import { UringError, closedError, invalidArgument, shown } from "../error.ts";
 import type { Ring } from "../ring/ring.ts";
 import { registerEventfd, unregisterEventfd } from "../ring/register.ts";
 import { disownFd, ownFd } from "../ring/reclaim.ts";
@@ -99,7 +99,7 @@ export class LoopDriver {
     if (ring.isClosed) throw closedError("LoopDriver");
     const spinUs = options.spinUs ?? DEFAULT_SPIN_US;
     if (!Number.isFinite(spinUs) || spinUs < 0 || spinUs > MAX_SPIN_US)
-      throw invalidArgument("LoopDriver", `spinUs must be 0..${MAX_SPIN_US}, got ${options.spinUs}`);
+      throw invalidArgument("LoopDriver", `spinUs must be 0..${MAX_SPIN_US}, got ${shown(options.spinUs)}`);
     this.ring = ring;
     this.spinUs = spinUs;
     this.onError =

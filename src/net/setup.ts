@@ -21,7 +21,7 @@ import * as Q from "../abi/sqe.ts";
 import { ECANCELED, EOPNOTSUPP } from "../abi/errno.ts";
 import { SOCK_CLOEXEC, SOCK_NONBLOCK } from "../abi/net.ts";
 import type { Ring } from "../ring/ring.ts";
-import { UringError, invalidArgument, unsupported } from "../error.ts";
+import { UringError, invalidArgument, unsupported, shown } from "../error.ts";
 import { disownFd, ownFd } from "../ring/reclaim.ts";
 import {
   type DecodedAddress,
@@ -89,7 +89,7 @@ export interface SocketPlan {
 /** A listen(2) backlog: an integer 0..2^31-1 (the kernel caps it at net.core.somaxconn). */
 export function checkBacklog(where: string, backlog: number): number {
   if (!Number.isInteger(backlog) || backlog < 0 || backlog > 0x7fffffff)
-    throw invalidArgument(where, `backlog must be an integer 0..2147483647, got ${String(backlog)}`);
+    throw invalidArgument(where, `backlog must be an integer 0..2147483647, got ${shown(backlog)}`);
   return backlog;
 }
 

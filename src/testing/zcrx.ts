@@ -12,7 +12,7 @@
 import { IORING_CQE_F_MORE } from "../abi/sqe.ts";
 import { ECANCELED, EINVAL, ENOMEM, ENOSPC, ENOTSOCK } from "../abi/errno.ts";
 import { IORING_ZCRX_AREA_SHIFT, ZCRX_EVENT_ALLOC_FAIL, ZCRX_RQE } from "../abi/zcrx.ts";
-import { UringError, invalidArgument } from "../error.ts";
+import { UringError, invalidArgument, shown } from "../error.ts";
 import { PAGE_SIZE, allocShared } from "../ring/memory.ts";
 import { isPowerOfTwo, refillRingBytes } from "../zcrx/sizes.ts";
 import { ZcrxReceiver, type ReceiverOptions, type RefillLayout, type ZcrxSource } from "../zcrx/receiver.ts";
@@ -129,37 +129,37 @@ export class SimulatedZcrx implements ZcrxSource {
   constructor(o: SimulatedZcrxOptions = {}) {
     const areaBytes = o.areaBytes ?? 1024 * 1024;
     if (!Number.isInteger(areaBytes) || areaBytes < PAGE_SIZE || areaBytes % PAGE_SIZE)
-      throw invalidArgument("SimulatedZcrx", `areaBytes must be a whole number of pages, got ${areaBytes}`);
+      throw invalidArgument("SimulatedZcrx", `areaBytes must be a whole number of pages, got ${shown(areaBytes)}`);
     const rqEntries = o.rqEntries ?? 64;
     if (!isPowerOfTwo(rqEntries) || rqEntries > 32768)
-      throw invalidArgument("SimulatedZcrx", `rqEntries must be a power of two up to 32768, got ${rqEntries}`);
+      throw invalidArgument("SimulatedZcrx", `rqEntries must be a power of two up to 32768, got ${shown(rqEntries)}`);
     this.bufferBytes = o.bufferBytes ?? PAGE_SIZE;
     if (!isPowerOfTwo(this.bufferBytes) || areaBytes % this.bufferBytes)
       throw invalidArgument(
         "SimulatedZcrx",
-        `bufferBytes must be a power of two dividing the area, got ${this.bufferBytes}`,
+        `bufferBytes must be a power of two dividing the area, got ${shown(this.bufferBytes)}`,
       );
     this.chunkBytes = o.chunkBytes ?? this.bufferBytes;
     if (!Number.isInteger(this.chunkBytes) || this.chunkBytes < 1 || this.chunkBytes > this.bufferBytes)
-      throw invalidArgument("SimulatedZcrx", `chunkBytes must be 1..bufferBytes, got ${this.chunkBytes}`);
+      throw invalidArgument("SimulatedZcrx", `chunkBytes must be 1..bufferBytes, got ${shown(this.chunkBytes)}`);
     this.cqEntries = o.cqEntries ?? 4096;
     if (!isPowerOfTwo(this.cqEntries))
-      throw invalidArgument("SimulatedZcrx", `cqEntries must be a power of two, got ${this.cqEntries}`);
+      throw invalidArgument("SimulatedZcrx", `cqEntries must be a power of two, got ${shown(this.cqEntries)}`);
     this.areaId = o.areaId ?? 0;
     if (!Number.isInteger(this.areaId) || this.areaId < 0 || this.areaId > 0xffff)
-      throw invalidArgument("SimulatedZcrx", `areaId must be 0..65535, got ${this.areaId}`);
+      throw invalidArgument("SimulatedZcrx", `areaId must be 0..65535, got ${shown(this.areaId)}`);
     this.reclaimMode = o.reclaim ?? "alloc";
     if (this.reclaimMode !== "alloc" && this.reclaimMode !== "flush")
-      throw invalidArgument("SimulatedZcrx", `reclaim must be "alloc" or "flush", got ${String(o.reclaim)}`);
+      throw invalidArgument("SimulatedZcrx", `reclaim must be "alloc" or "flush", got ${shown(o.reclaim)}`);
     this.starveMode = o.onStarve ?? "enomem";
     if (this.starveMode !== "enomem" && this.starveMode !== "stall")
-      throw invalidArgument("SimulatedZcrx", `onStarve must be "enomem" or "stall", got ${String(o.onStarve)}`);
+      throw invalidArgument("SimulatedZcrx", `onStarve must be "enomem" or "stall", got ${shown(o.onStarve)}`);
     this.poison = o.poison ?? true;
     this.strict = o.strict ?? true;
     this.maxDispatch = o.maxDispatch ?? Infinity;
     this.eventsArmed = o.events === true ? 1 << ZCRX_EVENT_ALLOC_FAIL : 0;
     if (this.maxDispatch !== Infinity && (!Number.isInteger(this.maxDispatch) || this.maxDispatch < 1))
-      throw invalidArgument("SimulatedZcrx", `maxDispatch must be a positive integer, got ${o.maxDispatch}`);
+      throw invalidArgument("SimulatedZcrx", `maxDispatch must be a positive integer, got ${shown(o.maxDispatch)}`);
 
     this.area = allocShared(areaBytes).bytes;
     this.areaTokenHigh = (this.areaId << (IORING_ZCRX_AREA_SHIFT - 32)) >>> 0;

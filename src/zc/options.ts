@@ -43,7 +43,7 @@ export function senderSettings(ring: Ring, fd: number, o: ZcSenderOptions, where
     throw invalidArgument(where, `fd must be a non-negative integer, got ${shown(fd)}`);
   const mode = o.mode ?? "adaptive";
   if (!ZC_MODES.includes(mode))
-    throw invalidArgument(where, `mode must be one of ${ZC_MODES.join(", ")}, got ${String(mode)}`);
+    throw invalidArgument(where, `mode must be one of ${ZC_MODES.join(", ")}, got ${shown(mode)}`);
   const sqeFlags = o.sqeFlags ?? 0;
   checkZcSqeFlags(where, sqeFlags);
   const capacity = o.capacity ?? 1024;
@@ -135,7 +135,7 @@ function notificationUserData(
   kernel: string,
 ): { separate: boolean; reason: string } {
   if (option !== true && option !== false && option !== "auto")
-    throw invalidArgument(where, `notifUserData must be true, false or "auto", got ${String(option)}`);
+    throw invalidArgument(where, `notifUserData must be true, false or "auto", got ${shown(option)}`);
   const shared =
     "each notification carries its send's user_data, and IORING_CQE_F_NOTIF tells it apart (in any order: each operation has its own user_data)";
   if (mode === "copy") return { separate: false, reason: "mode copy: IORING_OP_SEND posts no notification" };

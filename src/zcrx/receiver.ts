@@ -7,7 +7,7 @@
 import { IORING_CQE_F_MORE } from "../abi/sqe.ts";
 import { EAGAIN, EBUSY, ECANCELED, EFAULT, EINTR, EINVAL, ENOMEM, ENOSPC, ETIME } from "../abi/errno.ts";
 import { IORING_ZCRX_AREA_SHIFT, ZCRX_EVENT_ALLOC_FAIL, ZCRX_EVENT_COPY, ZCRX_RQE } from "../abi/zcrx.ts";
-import { UringError, closedError, invalidArgument } from "../error.ts";
+import { UringError, closedError, invalidArgument, shown } from "../error.ts";
 import { BATCH_BUCKETS, ZcrxStats } from "./stats.ts";
 import { RefillLock } from "./refill-lock.ts";
 
@@ -225,7 +225,7 @@ export class ZcrxReceiver {
     const areaPages = Math.ceil(this.areaBytes / 4096);
     const cap = options.chunkCapacity ?? Math.max(64, areaPages + r.entries);
     if (!Number.isInteger(cap) || cap < 1 || cap > CHUNK_MAX_SLOTS)
-      throw invalidArgument("ZcrxReceiver", `chunkCapacity must be 1..${CHUNK_MAX_SLOTS}, got ${cap}`);
+      throw invalidArgument("ZcrxReceiver", `chunkCapacity must be 1..${CHUNK_MAX_SLOTS}, got ${shown(cap)}`);
     this.chunkCap = cap;
     // Room for twice what the area and the refill ring can account for (a buffer can be in two
     // chunks when TCP splits what landed in it), and never less than the table asked for.
@@ -245,7 +245,10 @@ export class ZcrxReceiver {
     const lowWater =
       options.rearmLowWater ?? Math.max(1, Math.min(REARM_LOW_WATER_MAX, Math.floor(this.areaBytes / 4096 / 4)));
     if (!Number.isInteger(lowWater) || lowWater < 1)
-      throw invalidArgument("ZcrxReceiver", `rearmLowWater must be a positive integer, got ${options.rearmLowWater}`);
+      throw invalidArgument(
+        "ZcrxReceiver",
+        `rearmLowWater must be a positive integer, got ${shown(options.rearmLowWater)}`,
+      );
     this.lowWater = lowWater;
     this.pendOff = new Float64Array(r.entries);
     this.pendLen = new Uint32Array(r.entries);
@@ -299,12 +302,12 @@ export class ZcrxReceiver {
   recv<T>(fd: number, handler: RecvZcHandler<T>, ctx: T, options: RecvOptions = {}): number {
     if (this.closed) throw closedError("ZcrxReceiver.recv", "zcrx receiver");
     if (!Number.isInteger(fd) || fd < 0)
-      throw invalidArgument("ZcrxReceiver.recv", `fd must be a non-negative integer, got ${fd}`);
+      throw invalidArgument("ZcrxReceiver.recv", `fd must be a non-negative integer, got ${shown(fd)}`);
     if (!handler || typeof handler.onData !== "function")
       throw invalidArgument("ZcrxReceiver.recv", "handler.onData must be a function");
     const maxBytes = options.maxBytes ?? 0;
     if (!Number.isSafeInteger(maxBytes) || maxBytes < 0 || maxBytes > 0xffffffff)
-      throw invalidArgument("ZcrxReceiver.recv", `maxBytes must be 0..2^32-1, got ${maxBytes}`);
+      throw invalidArgument("ZcrxReceiver.recv", `maxBytes must be 0..2^32-1, got ${shown(maxBytes)}`);
     const conn = new Conn(this.conns.length, fd, handler, ctx, maxBytes);
     this.conns.push(conn);
     this.arm(conn);

@@ -2,7 +2,7 @@
 // arithmetic inline (the tokio-rs/io-uring zcrx test mapped the wrong refill size doing so).
 import { ZCRX_RQE, ZCRX_RQ_MAX_ENTRIES, ZCRX_STATS } from "../abi/zcrx.ts";
 import { PAGE_SIZE } from "../ring/memory.ts";
-import { invalidArgument } from "../error.ts";
+import { invalidArgument, shown } from "../error.ts";
 
 /** Where the refill ring's header ends: what IO_URING_QUERY_ZCRX reports (rq_hdr_size,
  * rq_hdr_alignment). Kernels without the query get one whole page, liburing's examples/zcrx.c
@@ -41,7 +41,7 @@ export function roundUpPowerOfTwo(n: number): number {
  * io_create_region, wants a page-aligned size). Mirrors liburing test/zcrx.c get_rq_size. */
 export function refillRingBytes(entries: number, hdr: RefillHeader = DEFAULT_REFILL_HEADER): number {
   if (!Number.isInteger(entries) || entries < 1 || entries > ZCRX_RQ_MAX_ENTRIES) {
-    throw invalidArgument("refillRingBytes", `entries must be 1..${ZCRX_RQ_MAX_ENTRIES}, got ${entries}`);
+    throw invalidArgument("refillRingBytes", `entries must be 1..${ZCRX_RQ_MAX_ENTRIES}, got ${shown(entries)}`);
   }
   if (!(hdr.size >= 0) || !isPowerOfTwo(hdr.alignment)) {
     throw invalidArgument(

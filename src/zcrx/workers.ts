@@ -2,7 +2,7 @@
 // (a ring is single-issuer, and an rx queue takes one memory provider). These helpers plan the
 // queue assignment and run a Worker script per plan, collecting one result message from each.
 import { ETIME } from "../abi/errno.ts";
-import { UringError, invalidArgument } from "../error.ts";
+import { UringError, invalidArgument, shown } from "../error.ts";
 
 /** What one Worker is told: its index, and the queue it owns (or device-less). */
 export interface ZcrxWorkerPlan {
@@ -24,11 +24,11 @@ export interface PlanOptions {
  * `ethtool -N IF flow-type tcp6 dst-port PORT action RXQ`). */
 export function planZcrxWorkers(o: PlanOptions): ZcrxWorkerPlan[] {
   if (!Number.isInteger(o.count) || o.count < 1 || o.count > 1024)
-    throw invalidArgument("planZcrxWorkers", `count must be 1..1024, got ${o.count}`);
+    throw invalidArgument("planZcrxWorkers", `count must be 1..1024, got ${shown(o.count)}`);
   if (!o.nodev && !o.ifname) throw invalidArgument("planZcrxWorkers", "give ifname (and firstRxq), or nodev: true");
   const first = o.firstRxq ?? 0;
   if (!Number.isInteger(first) || first < 0)
-    throw invalidArgument("planZcrxWorkers", `firstRxq must be a non-negative integer, got ${o.firstRxq}`);
+    throw invalidArgument("planZcrxWorkers", `firstRxq must be a non-negative integer, got ${shown(o.firstRxq)}`);
   const plans: ZcrxWorkerPlan[] = [];
   for (let i = 0; i < o.count; i++)
     plans.push({
