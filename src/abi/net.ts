@@ -69,6 +69,7 @@ export const MAP_PRIVATE = 0x02;
 export const MAP_ANONYMOUS = 0x20;
 export const MAP_POPULATE = 0x8000;
 export const MAP_HUGETLB = 0x40000;
+export const MADV_DONTNEED = 4;
 export const MADV_HUGEPAGE = 14;
 
 /** eventfd(2) flags. */

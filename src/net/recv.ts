@@ -9,11 +9,14 @@ import { socketError } from "./submit.ts";
 import { addressOf } from "../../ffi/index.ts";
 import { IORING_OP_RECV } from "../abi/sqe.ts";
 import { MSG_TRUNC } from "../abi/net.ts";
+import type { Region } from "../ring/memory.ts";
+import { allocKernelMemory, freeKernelMemory, heapFreeMemory } from "../ring/worker-memory.ts";
 
 export interface RecvLoopOptions {
   /** Receive buffer bytes. Default 262144. */
   bufferSize?: number;
-  /** Called with a view of the bytes just received (valid until the callback returns). */
+  /** Called with a view of the bytes just received (valid until the callback returns; in a
+   * Worker the buffer is an anonymous mapping, emptied when the loop ends). */
   onData?: (bytes: Uint8Array) => void;
   /** Count bytes without copying them out of the kernel (MSG_TRUNC on TCP: the data is
    * discarded; liburing's send-zerocopy receiver does this). Default false. */
@@ -33,6 +36,8 @@ export class RecvLoop {
   error: Error | null = null;
   private readonly buf: Uint8Array;
   private readonly address: number;
+  /** The buffer's memory in a Worker (src/ring/worker-memory.ts), given back when the loop ends. */
+  private readonly region: Region | null;
   private readonly onData: ((bytes: Uint8Array) => void) | undefined;
   private readonly flags: number;
   private readonly handler: (self: RecvLoop, res: number) => void;
@@ -49,12 +54,24 @@ export class RecvLoop {
       throw invalidArgument("RecvLoop", `onData must be a function, got ${typeof o.onData}`);
     this.ring = ring;
     this.fd = fd;
-    this.buf = new Uint8Array(size);
+    this.region = heapFreeMemory ? allocKernelMemory(size, "RecvLoop") : null;
+    this.buf = this.region === null ? new Uint8Array(size) : new Uint8Array(this.region.buffer, 0, size);
     this.address = addressOf(this.buf);
     this.onData = o.onData;
     this.flags = o.discard ? MSG_TRUNC : 0;
     this.handler = (self, res) => self.complete(res);
-    this.arm();
+    try {
+      this.arm();
+    } catch (e) {
+      this.end();
+      throw e;
+    }
+  }
+
+  /** No receive is armed any more. */
+  private end(): void {
+    this.done = true;
+    if (this.region !== null) freeKernelMemory(this.region);
   }
 
   /** Stop re-arming after the next completion. */
@@ -79,11 +96,11 @@ export class RecvLoop {
         if (this.onData) this.onData(this.buf.subarray(0, res));
       } finally {
         if (!this.stopped && !this.ring.isClosed) this.arm();
-        else this.done = true;
+        else this.end();
       }
       return;
     }
     if (res < 0) this.error = socketError(IORING_OP_RECV, res, `fd ${this.fd}`);
-    this.done = true;
+    this.end();
   }
 }

@@ -21,16 +21,29 @@
 // regions are unmapped first, since a mapping holds the ring file open by itself; closing the
 // last reference makes the kernel cancel the ring's requests (io_ring_exit_work).
 //
+// Memory the kernel may write later (a Worker's provided-buffer rings and their buffers, RecvLoop
+// buffers, ZCRX areas: src/ring/worker-memory.ts) is recorded too, as anonymous mappings. No JS
+// heap memory is ever handed to the kernel from a Worker for a later write, so a receive that
+// completes while the Worker is torn down writes into a mapping that stays. After the thread is
+// gone, a sweep releases its mappings' pages (MADV_DONTNEED) and keeps the ranges mapped as
+// spares that any thread's next allocation takes again: a JS view of them may have been
+// transferred to a live thread (an ArrayBuffer over native memory moves with postMessage), so
+// unmapping could fault that thread. A sweep does this only once no io_uring helper thread of
+// the dead thread is left (io-wq workers "iou-wrk-<tid>", an SQPOLL thread "iou-sqp-<tid>"):
+// after its exit, the thread's own task work ends requests with -ECANCELED (PF_EXITING), the
+// fallback runs in a kernel thread (PF_KTHREAD) and does the same, so only those helpers could
+// still copy data into its memory (io_should_terminate_tw, io_uring/io-wq.c io_wq_worker).
+//
 // Sweeps run when a ring is created (in any thread), shortly after a Worker created by a thread
 // that has bun-uring loaded exits (process 'worker' event, then the Worker's own 'exit'/'close'),
 // and when the application calls reclaimDeadThreads() or reclaimWorker().
 //
 // Entries are claimed and released with compare-and-swap on their state word (Atomics on a view
 // of native memory: every thread's view is the same memory).
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { threadId as jsThreadId } from "node:worker_threads";
 import { c, getenvNative, setenvNative, viewNative } from "../../ffi/index.ts";
-import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../abi/net.ts";
+import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../abi/net.ts";
 import { STAT, STAT_SIZE } from "../abi/stat.ts";
 import { invalidArgument, shown } from "../error.ts";
 import { pageAlign } from "./memory.ts";
@@ -74,19 +87,25 @@ const W_DEV_LO = 7,
  * generation, so that a compare-and-swap against a value read earlier fails once the entry was
  * freed and claimed again: no sweeper can take an entry recycled for a live thread), or minus the
  * tid of the thread sweeping it (one whose sweeper was itself terminated half way is taken over
- * by the next sweep). */
+ * by the next sweep). SPARE: an anonymous mapping nobody owns, kept mapped with its pages
+ * released, for the next allocation of memory the kernel writes (adoptSpareMemory). */
 const FREE = 0,
-  WRITING = 1;
+  WRITING = 1,
+  SPARE = 3;
 const GEN_MASK = 0x3ffffff;
 
 function isLive(state: number): boolean {
   return state >= 2 && (state & 1) === 0;
 }
-/** Entry kinds, in the order a sweep handles them: a ring's mappings before its fd. */
+/** Entry kinds, in the order a sweep handles them: a ring's mappings before its fd, anonymous
+ * memory the rings may write into after every fd. */
 const K_MAPPING = 1,
   K_RING = 2,
   K_EVENTFD = 3,
-  K_SOCKET = 4;
+  K_SOCKET = 4,
+  K_MEMORY = 5;
+/** A K_MEMORY entry's length: the words a file entry uses for its device number. */
+const W_LEN_LO = W_DEV_LO;
 const U32 = 4294967296;
 /** An eventfd entry whose id is not read yet (see ownFd). */
 const ID_PENDING = -2;
@@ -96,11 +115,14 @@ interface Ledger {
 }
 
 /** What a sweep did. `kept`: entries of dead threads whose fd number names another file now (or
- * a file a live thread also owns); their numbers were not closed. `pending` (reclaimWorker only):
- * entries of the Worker whose thread was still alive when the wait ended. */
+ * a file a live thread also owns); their numbers were not closed. `memory`: anonymous mappings
+ * the kernel wrote into, released and kept as spares. `pending` (reclaimWorker only): entries of
+ * the Worker whose thread (or one of its io_uring helper threads) was still alive when the wait
+ * ended. */
 export interface ReclaimReport {
   rings: number;
   mappings: number;
+  memory: number;
   eventfds: number;
   sockets: number;
   kept: number;
@@ -108,7 +130,7 @@ export interface ReclaimReport {
 }
 
 function emptyReport(): ReclaimReport {
-  return { rings: 0, mappings: 0, eventfds: 0, sockets: 0, kept: 0, pending: 0 };
+  return { rings: 0, mappings: 0, memory: 0, eventfds: 0, sockets: 0, kept: 0, pending: 0 };
 }
 
 let ledger: Ledger | null | undefined;
@@ -119,6 +141,8 @@ let ledgerProblem = "";
 const self = { tid: c.gettid(), start: startTimeOf("/proc/thread-self/stat") ?? -1, js: jsThreadId };
 /** This thread's entries by fd number. */
 const mine = new Map<number, number[]>();
+/** This thread's anonymous-memory entries by address: [entry, its live value]. */
+const mineMemory = new Map<number, [number, number]>();
 /** Where this thread looks for a free entry next. */
 let cursor = 0;
 
@@ -280,6 +304,11 @@ function record(kind: number, fd: number, extra: number, address: number): numbe
   const w = L.words;
   const i = claim(w);
   if (i < 0) return -1;
+  return fill(w, i, kind, fd, extra, address);
+}
+
+/** Fill entry `i` (claimed: WRITING) for this thread and publish it with its next live state. */
+function fill(w: Int32Array, i: number, kind: number, fd: number, extra: number, address: number): number {
   const base = HEADER_WORDS + i * ENTRY_WORDS;
   w[base + W_KIND] = kind;
   w[base + W_FD] = fd;
@@ -287,17 +316,23 @@ function record(kind: number, fd: number, extra: number, address: number): numbe
   w[base + W_JS] = self.js;
   w[base + W_START_LO] = self.start % U32;
   w[base + W_START_HI] = Math.floor(self.start / U32);
-  w[base + W_DEV_LO] = statView.getUint32(STAT.st_dev, true);
-  w[base + W_DEV_HI] = statView.getUint32(STAT.st_dev + 4, true);
-  w[base + W_INO_LO] = statView.getUint32(STAT.st_ino, true);
-  w[base + W_INO_HI] = statView.getUint32(STAT.st_ino + 4, true);
-  w[base + W_EXTRA] = extra;
+  const memory = kind === K_MEMORY;
+  // Anonymous memory names no file: its length (`extra`) takes the device number's words.
+  w[base + W_DEV_LO] = memory ? extra % U32 : statView.getUint32(STAT.st_dev, true);
+  w[base + W_DEV_HI] = memory ? Math.floor(extra / U32) : statView.getUint32(STAT.st_dev + 4, true);
+  w[base + W_INO_LO] = memory ? 0 : statView.getUint32(STAT.st_ino, true);
+  w[base + W_INO_HI] = memory ? 0 : statView.getUint32(STAT.st_ino + 4, true);
+  w[base + W_EXTRA] = memory ? 0 : extra;
   w[base + W_ADDR_LO] = address % U32;
   w[base + W_ADDR_HI] = Math.floor(address / U32);
   const gen = (w[base + W_GEN]! + 1) & GEN_MASK;
   w[base + W_GEN] = gen;
   const live = 2 + 2 * gen;
   Atomics.store(w, base + W_STATE, live);
+  if (kind === K_MEMORY) {
+    mineMemory.set(address, [i, live]);
+    return i;
+  }
   // [entry, its live value] pairs.
   const list = mine.get(fd);
   if (list === undefined) mine.set(fd, [i, live]);
@@ -328,6 +363,83 @@ export function ownRing(fd: number): void {
  * the ring open after its fd is closed, so a sweep unmaps it before it closes the fd. */
 export function ownRingMapping(fd: number, mapped: { address: number; byteLength: number }): void {
   if (mine.has(fd) && statFd(fd)) record(K_MAPPING, fd, mapped.byteLength, mapped.address);
+}
+
+/** Record an anonymous mapping this thread made for memory the kernel may write later (see
+ * src/ring/worker-memory.ts). False when it could not be recorded (no ledger, or the table is
+ * full): the caller then keeps it mapped for the life of the process. */
+export function ownMemory(address: number, byteLength: number): boolean {
+  return record(K_MEMORY, -1, byteLength, address) >= 0;
+}
+
+/** Take a spare mapping of at least `byteLength` bytes (the smallest that fits) for this thread,
+ * or null when there is none. Its pages were released: it reads as zeros. */
+export function adoptSpareMemory(byteLength: number): { address: number; byteLength: number } | null {
+  const L = theLedger();
+  if (L === null) return null;
+  const w = L.words;
+  for (;;) {
+    const high = Atomics.load(w, H_HIGH);
+    let best = -1,
+      bestBytes = Infinity;
+    for (let i = 0; i < high; i++) {
+      const base = HEADER_WORDS + i * ENTRY_WORDS;
+      if (Atomics.load(w, base + W_STATE) !== SPARE) continue;
+      const bytes = u64(w, base, W_LEN_LO);
+      if (bytes >= byteLength && bytes < bestBytes) {
+        best = i;
+        bestBytes = bytes;
+      }
+    }
+    if (best < 0) return null;
+    const base = HEADER_WORDS + best * ENTRY_WORDS;
+    // Another thread may take the same spare first: then look again.
+    if (Atomics.compareExchange(w, base + W_STATE, SPARE, WRITING) !== SPARE) continue;
+    const address = u64(w, base, W_ADDR_LO);
+    fill(w, best, K_MEMORY, -1, bestBytes, address);
+    return { address, byteLength: bestBytes };
+  }
+}
+
+/** This thread is done with its mapping at `address`, whose pages it released and whose JS
+ * views it detached: it becomes a spare (`keep` false), or, when a view may still reach it (its
+ * ArrayBuffer was transferred away), leaves the ledger and stays mapped as it is (`keep` true).
+ * False when the ledger does not hold it. */
+export function releaseMemory(address: number, keep: boolean): boolean {
+  const e = mineMemory.get(address);
+  if (e === undefined) return false;
+  mineMemory.delete(address);
+  const [i, live] = e;
+  Atomics.compareExchange(ledger!.words, HEADER_WORDS + i * ENTRY_WORDS + W_STATE, live, keep ? FREE : SPARE);
+  if (keep && i < cursor) cursor = i;
+  return true;
+}
+
+/** Whether an io_uring helper thread of this process outlives the thread that created it. io-wq
+ * workers and SQPOLL threads are named after their creator ("iou-wrk-<pid>", "iou-sqp-<pid>",
+ * io_uring/io-wq.c io_wq_worker, io_uring/sqpoll.c io_sq_thread) with its pid as the kernel's
+ * own namespace sees it; in a pid namespace that is not the number /proc/self/task shows here,
+ * so every helper then counts as orphaned, and dead threads' memory waits (never released too
+ * early). Also true when /proc cannot be read. */
+function orphanedIoHelpers(): boolean {
+  let tasks: string[];
+  try {
+    tasks = readdirSync("/proc/self/task");
+  } catch {
+    return true;
+  }
+  const live = new Set(tasks);
+  for (const t of tasks) {
+    let comm = "";
+    try {
+      comm = readFileSync(`/proc/self/task/${t}/comm`, "latin1");
+    } catch {
+      continue;
+    }
+    const m = /^iou-(?:wrk|sqp)-(\d+)/.exec(comm);
+    if (m !== null && !live.has(m[1]!)) return true;
+  }
+  return false;
 }
 
 /** Whether this thread's entries for `fd` name the file it is now. A number this thread recorded,
@@ -418,7 +530,8 @@ export function reclaimDeadThreads(): ReclaimReport {
       alive.set(who, up);
     }
     if (up) {
-      if (w[base + W_KIND] !== K_MAPPING) liveFiles.add(fileKey(w, base));
+      const kind = w[base + W_KIND]!;
+      if (kind !== K_MAPPING && kind !== K_MEMORY) liveFiles.add(fileKey(w, base));
     } else {
       dead.push(i);
       seen.set(i, state);
@@ -427,6 +540,7 @@ export function reclaimDeadThreads(): ReclaimReport {
   if (dead.length === 0) return report;
   dead.sort((a, b) => w[HEADER_WORDS + a * ENTRY_WORDS + W_KIND]! - w[HEADER_WORDS + b * ENTRY_WORDS + W_KIND]!);
   let maps: string | null = null;
+  let orphans: boolean | null = null;
   for (const i of dead) {
     const base = HEADER_WORDS + i * ENTRY_WORDS;
     // One sweeper per entry: the one whose compare-and-swap takes it (from the live value seen, or from a dead
@@ -436,6 +550,30 @@ export function reclaimDeadThreads(): ReclaimReport {
     if (Atomics.compareExchange(w, base + W_STATE, state, -self.tid) !== state) continue;
     const kind = w[base + W_KIND]!;
     const fd = w[base + W_FD]!;
+    if (kind === K_MEMORY) {
+      // Rings this sweep closed come first (kinds sorted). While a helper thread of a dead
+      // thread is left, it may still copy into the memory: the entry gets its live value back
+      // for a later sweep.
+      orphans ??= orphanedIoHelpers();
+      if (orphans) {
+        Atomics.store(w, base + W_STATE, state);
+        continue;
+      }
+      maps ??= readFileSync("/proc/self/maps", "latin1");
+      const address = u64(w, base, W_ADDR_LO);
+      const bytes = u64(w, base, W_LEN_LO);
+      const m = mappingOver(maps, address, bytes);
+      // Still an anonymous read-write range (only the library maps and keeps these; were it gone,
+      // the entry has nothing left to name).
+      if (m !== null && m.inode === 0 && m.perms.startsWith("rw") && c.madvise(address, bytes, MADV_DONTNEED) === 0) {
+        report.memory++;
+        Atomics.store(w, base + W_STATE, SPARE);
+      } else {
+        report.kept++;
+        Atomics.store(w, base + W_STATE, FREE);
+      }
+      continue;
+    }
     if (kind === K_MAPPING) {
       // Unmapped only if the same range is still a mapping of that ring's inode.
       maps ??= readFileSync("/proc/self/maps", "latin1");
@@ -478,25 +616,39 @@ function entriesOf(js: number): number {
   return n;
 }
 
-/** The ledger's entries that are not free, for diagnostics: state ("writing", "live", or
- * "swept by <tid>"), kind, fd, owner tid and Worker threadId. */
-export function ledgerEntries(): { state: string; kind: string; fd: number; tid: number; threadId: number }[] {
+/** One ledger entry as ledgerEntries shows it. `address`: a mapping's start (0 for an fd);
+ * `bytes`: an anonymous mapping's length (0 for the other kinds). */
+export interface LedgerEntry {
+  state: string;
+  kind: string;
+  fd: number;
+  tid: number;
+  threadId: number;
+  address: number;
+  bytes: number;
+}
+
+/** The ledger's entries that are not free, for diagnostics: state ("writing", "live", "spare"
+ * or "swept by <tid>"), kind, fd, owner tid and Worker threadId, and a mapping's range. */
+export function ledgerEntries(): LedgerEntry[] {
   const L = theLedger();
   if (L === null) return [];
   const w = L.words;
-  const out: { state: string; kind: string; fd: number; tid: number; threadId: number }[] = [];
+  const out: LedgerEntry[] = [];
   const high = Atomics.load(w, H_HIGH);
   for (let i = 0; i < high; i++) {
     const base = HEADER_WORDS + i * ENTRY_WORDS;
     const st = Atomics.load(w, base + W_STATE);
     if (st === FREE) continue;
-    const kind = ["", "mapping", "ring", "eventfd", "socket"][w[base + W_KIND]!] ?? "?";
+    const kind = ["", "mapping", "ring", "eventfd", "socket", "memory"][w[base + W_KIND]!] ?? "?";
     out.push({
-      state: st === WRITING ? "writing" : isLive(st) ? "live" : `swept by ${-st}`,
+      state: st === WRITING ? "writing" : st === SPARE ? "spare" : isLive(st) ? "live" : `swept by ${-st}`,
       kind,
       fd: w[base + W_FD]!,
       tid: w[base + W_TID]!,
       threadId: w[base + W_JS]!,
+      address: u64(w, base, W_ADDR_LO),
+      bytes: w[base + W_KIND] === K_MEMORY ? u64(w, base, W_LEN_LO) : 0,
     });
   }
   return out;
@@ -505,6 +657,7 @@ export function ledgerEntries(): { state: string; kind: string; fd: number; tid:
 function addReport(into: ReclaimReport, r: ReclaimReport): void {
   into.rings += r.rings;
   into.mappings += r.mappings;
+  into.memory += r.memory;
   into.eventfds += r.eventfds;
   into.sockets += r.sockets;
   into.kept += r.kept;

@@ -9,7 +9,8 @@ import * as R from "../abi/register.ts";
 import { closedError, invalidArgument, unsupported, UringError, shown } from "../error.ts";
 import { EBUSY } from "../abi/errno.ts";
 import { kernelAtLeast } from "./kernel.ts";
-import { allocShared, type SharedRegion } from "./memory.ts";
+import type { Region } from "./memory.ts";
+import { allocKernelMemory, freeKernelMemory } from "./worker-memory.ts";
 import type { Ring } from "./ring.ts";
 
 /** Memory that can be registered: any typed array or DataView (never a bare ArrayBuffer). */
@@ -360,18 +361,21 @@ export function bufRingBytes(entries: number): number {
   return entries * R.BUF.size;
 }
 
-/** A provided-buffer ring with its buffers, both in page-aligned shared memory the library owns
- * (io_uring_setup_buf_ring). The kernel takes a buffer per receive and names it in the CQE
+/** A provided-buffer ring with its buffers, both in page-aligned memory the library owns
+ * (io_uring_setup_buf_ring): SharedArrayBuffers in the main thread, anonymous mappings in a
+ * Worker (src/ring/worker-memory.ts: never in a heap that terminate() frees while a receive may
+ * still write). The kernel takes a buffer per receive and names it in the CQE
  * (IORING_CQE_F_BUFFER, id in flags >> 16); hand it back with recycle(bid) and publish the
- * batch with one tail store (publish). The memory stays referenced until close(). */
+ * batch with one tail store (publish). The memory stays referenced until close(); in a Worker,
+ * close() then detaches it (views of it read as empty) and keeps the mapping for reuse. */
 export class ProvidedBufferRing {
   readonly bgid: number;
   readonly entries: number;
   readonly bufferSize: number;
   /** The ring entries (struct io_uring_buf[entries]). */
-  readonly ringMemory: SharedRegion;
+  readonly ringMemory: Region;
   /** The buffers: buffer `bid` is bytes [bid*bufferSize, (bid+1)*bufferSize). */
-  readonly bufferMemory: SharedRegion;
+  readonly bufferMemory: Region;
   private readonly ringU32: Uint32Array;
   private readonly ringU16: Uint16Array;
   private readonly mask: number;
@@ -385,8 +389,8 @@ export class ProvidedBufferRing {
   private constructor(
     private readonly ring: Ring,
     o: ProvidedBufferRingOptions,
-    ringMemory: SharedRegion,
-    bufferMemory: SharedRegion,
+    ringMemory: Region,
+    bufferMemory: Region,
   ) {
     this.bgid = o.bgid;
     this.entries = o.entries;
@@ -433,14 +437,27 @@ export class ProvidedBufferRing {
         `buffer group ${bgid} already has a ring on this ring`,
         "close it first or pick another bgid",
       );
-    const ringMemory = allocShared(bufRingBytes(entries));
-    const bufferMemory = allocShared(entries * bufferSize);
+    const ringMemory = allocKernelMemory(bufRingBytes(entries), where);
+    let bufferMemory: Region;
+    try {
+      bufferMemory = allocKernelMemory(entries * bufferSize, where);
+    } catch (e) {
+      freeKernelMemory(ringMemory);
+      throw e;
+    }
     const breg = new Uint8Array(R.BUF_REG.size);
     const dv = new DataView(breg.buffer);
     putU64(dv, R.BUF_REG.ring_addr, ringMemory.address);
     dv.setUint32(R.BUF_REG.ring_entries, entries, true);
     dv.setUint16(R.BUF_REG.bgid, bgid, true);
-    ring.register(R.IORING_REGISTER_PBUF_RING, breg, 1);
+    try {
+      ring.register(R.IORING_REGISTER_PBUF_RING, breg, 1);
+    } catch (e) {
+      // Refused: the kernel never had the memory.
+      freeKernelMemory(ringMemory);
+      freeKernelMemory(bufferMemory);
+      throw e;
+    }
     const pbr = new ProvidedBufferRing(ring, o, ringMemory, bufferMemory);
     reg.pbufRings.set(bgid, pbr);
     for (let bid = 0; bid < entries; bid++) pbr.add(bid);
@@ -505,6 +522,9 @@ export class ProvidedBufferRing {
         "ProvidedBufferRing.view",
         `len must be 0..${this.bufferSize - offset} from offset ${offset}, got ${shown(len)}`,
       );
+    // In a Worker close() detached the memory (the main thread's stays viewable after close).
+    const m = this.bufferMemory;
+    if (m.kind === "mmap" && m.buffer.detached) throw closedError("ProvidedBufferRing.view", "provided-buffer ring");
     this.queued[bid] = 0;
     return new Uint8Array(
       this.bufferMemory.buffer,
@@ -519,16 +539,21 @@ export class ProvidedBufferRing {
 
   /** io_uring_free_buf_ring: unregister the group (IORING_UNREGISTER_PBUF_RING) and drop the
    * memory. Receives still selecting from the group fail with ENOBUFS afterwards. Idempotent;
-   * after the ring itself closed, only the references are dropped. */
+   * after the ring itself closed, only the references are dropped. In a Worker the memory is
+   * given back (freeKernelMemory): views of it read as empty from then on. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     const reg = registryOf(this.ring);
     if (reg.pbufRings.get(this.bgid) === this) reg.pbufRings.delete(this.bgid);
-    if (this.ring.isClosed) return;
-    const breg = new Uint8Array(R.BUF_REG.size);
-    new DataView(breg.buffer).setUint16(R.BUF_REG.bgid, this.bgid, true);
-    this.ring.register(R.IORING_UNREGISTER_PBUF_RING, breg, 1);
+    if (!this.ring.isClosed) {
+      const breg = new Uint8Array(R.BUF_REG.size);
+      new DataView(breg.buffer).setUint16(R.BUF_REG.bgid, this.bgid, true);
+      // A refusal keeps the memory: the kernel may still hold the group.
+      this.ring.register(R.IORING_UNREGISTER_PBUF_RING, breg, 1);
+    }
+    freeKernelMemory(this.ringMemory);
+    freeKernelMemory(this.bufferMemory);
   }
 }
 

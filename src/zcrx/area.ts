@@ -6,8 +6,11 @@ import { c, errno } from "../../ffi/index.ts";
 import { MADV_HUGEPAGE, MAP_ANONYMOUS, MAP_HUGETLB, MAP_POPULATE, MAP_PRIVATE } from "../abi/net.ts";
 import { type Region, type MappedRegion, allocShared, mapAnonymous, unmapRegion, PAGE_SIZE } from "../ring/memory.ts";
 import { UringError, invalidArgument, shown } from "../error.ts";
+import { allocKernelMemory, freeKernelMemory, heapFreeMemory } from "../ring/worker-memory.ts";
 
-/** "shared": SharedArrayBuffer (default). "mmap": anonymous private mapping. "thp": mapping plus
+/** "shared": SharedArrayBuffer (the default in the main thread). "mmap": anonymous private mapping
+ * (the default in a Worker, whose heap terminate() frees while the NIC may still write: there it
+ * comes from src/ring/worker-memory.ts, recorded in the fd ledger and kept for reuse). "thp": mapping plus
  * madvise(MADV_HUGEPAGE), transparent huge pages where the kernel grants them. "hugetlb":
  * MAP_HUGETLB, explicit 2 MiB pages from the hugetlbfs pool (vm.nr_hugepages must be > 0). */
 export type AreaMemory = "shared" | "mmap" | "thp" | "hugetlb";
@@ -36,6 +39,8 @@ export function createArea(byteLength: number, memory: AreaMemory = "shared"): Z
     );
   }
   let region: Region;
+  // In a Worker a plain mapping comes from the pool for memory the kernel writes.
+  const pooled = memory === "mmap" && heapFreeMemory;
   switch (memory) {
     case "shared":
       region = allocShared(byteLength);
@@ -43,6 +48,10 @@ export function createArea(byteLength: number, memory: AreaMemory = "shared"): Z
     case "mmap":
     case "thp": {
       const len = Math.ceil(byteLength / PAGE_SIZE) * PAGE_SIZE;
+      if (pooled) {
+        region = allocKernelMemory(len, "zcrx area");
+        break;
+      }
       region = mapAnonymous(len, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, "zcrx area");
       if (memory === "thp" && c.madvise(region.address, len, MADV_HUGEPAGE) !== 0) {
         const e = errno();
@@ -84,7 +93,8 @@ export function createArea(byteLength: number, memory: AreaMemory = "shared"): Z
     free() {
       if (freed) return;
       freed = true;
-      if (region.kind === "mmap") unmapRegion(region as MappedRegion);
+      if (pooled) freeKernelMemory(region);
+      else if (region.kind === "mmap") unmapRegion(region as MappedRegion);
     },
   };
 }

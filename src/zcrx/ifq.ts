@@ -23,6 +23,7 @@ import {
   type SharedRegion,
 } from "../ring/memory.ts";
 import { ownRingMapping } from "../ring/reclaim.ts";
+import { heapFreeMemory } from "../ring/worker-memory.ts";
 import { kernelRelease } from "../ring/kernel.ts";
 import { prepRecvZc } from "../ops/prep.ts";
 import { type AreaMemory, type ZcrxArea, createArea } from "./area.ts";
@@ -60,7 +61,7 @@ export interface ZcrxIfqOptions {
   events?: boolean;
   /** Area size in bytes (rounded up to pages). Default 16 MiB. */
   areaBytes?: number;
-  /** Area memory; see AreaMemory. Default "shared". */
+  /** Area memory; see AreaMemory. Default "shared" in the main thread, "mmap" in a Worker. */
   areaMemory?: AreaMemory;
   /** Refill ring entries (the kernel rounds up to a power of two; at most 32768). Default: one
    * per area buffer, between 64 and 32768. */
@@ -204,7 +205,7 @@ export class ZcrxIfq {
     if (refillMemory !== "kernel" && refillMemory !== "user")
       throw invalidArgument(WHERE, `refillMemory must be "kernel" or "user", got ${shown(refillMemory)}`);
 
-    const area = createArea(areaBytes, o.areaMemory ?? "shared");
+    const area = createArea(areaBytes, o.areaMemory ?? (heapFreeMemory ? "mmap" : "shared"));
     const canEvents = ((q?.features ?? 0) & Z.ZCRX_FEATURE_EVENT) !== 0;
     if (o.events !== undefined && typeof o.events !== "boolean")
       throw invalidArgument(WHERE, `events must be a boolean, got ${shown(o.events)}`);
