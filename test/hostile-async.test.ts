@@ -9,13 +9,26 @@ import { expectClean, runScenario } from "./fixtures/hostile/spawn.ts";
 setDefaultTimeout(120_000);
 
 describe("async API under hostile use (each in its own process)", () => {
-  test("close() with every op slot holding a pending receive settles everything and leaks no fd", () => {
+  test("close() with every op slot in flight (receives, and connects nobody answers in the reserve) settles everything and leaks no fd", () => {
     const r = expectClean(runScenario("async.ts", "close-full-table"));
     expect(r.full).toBe(0);
     expect(r.sockets).toBeGreaterThan(50);
     expect(r.outcomes).toEqual(["resolved"]);
+    // Connects still waiting when the ring closes are rejected (cancelled, or refused once the
+    // listener is gone); any that got through were closed with the ring.
+    for (const o of r.connects) expect(o).toMatch(/^(resolved|rejected E[A-Z]+)$/);
+    expect(r.connects.some((o: string) => o.startsWith("rejected"))).toBe(true);
     expect(r.fdsLeft).toBe(0);
     expect(r.closed).toBe(true);
+  });
+
+  test("receiving sockets cannot take the op-table entries sends need: an echo server past its table answers who it can and refuses the rest with EBUSY", () => {
+    const r = expectClean(runScenario("async.ts", "receives-fill-table", 60_000));
+    // Every client is either answered or refused; none waits forever.
+    expect(r.answered).toBeGreaterThan(0);
+    expect(r.answered).toBe(r.served);
+    expect(r.answered + r.refusals.length).toBe(100);
+    for (const m of r.refusals) expect(m).toMatch(/^IORING_OP_RECV: EBUSY .*kept for sends, connects and cancels/);
   });
 
   test("maxInflightSends beyond the op table is refused at openRing, not inside a completion handler", () => {

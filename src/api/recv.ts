@@ -38,6 +38,10 @@ export interface RecvHost {
   kick(): void;
   /** A no-op handler's target for cancel SQEs (counted in flight like any op). */
   trackCancel(targetUserData: number): void;
+  /** Op-table entries a receive may not take: a multishot receive holds its entry for as long as
+   * the socket receives, so without a reserve, sockets that only receive could hold them all and
+   * every send, connect and cancel would wait forever. */
+  readonly recvReserve: number;
 }
 
 /** What a stream tells its socket. */
@@ -192,7 +196,12 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
       return Promise.reject(
         new UringError("RecvStream.next", EBUSY, "next() called again before the previous call settled"),
       );
-    if (!this.armed && !this.starved) this.arm();
+    if (!this.armed && !this.starved && !this.arm()) {
+      const e = this.error!;
+      this.error = null;
+      this.finish();
+      return Promise.reject(e);
+    }
     if (this.timeoutMs > 0) this.timer = setTimeout(this.onTimeout, this.timeoutMs);
     return new Promise<IteratorResult<T>>((resolve, reject) => {
       this.waitResolve = resolve;
@@ -279,10 +288,13 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
     this.host.trackCancel(this.userData);
   }
 
-  private arm(): void {
-    if (this.host.closing || this.ended) return;
+  /** Arm the multishot receive; false when the ring has no op-table entry for it (the stream
+   * then holds the error and hands it to its reader). */
+  private arm(): boolean {
+    if (this.host.closing || this.ended) return true;
     const ring = this.host.ring;
     const pbuf = this.host.buffers();
+    if (ring.ops.available <= this.host.recvReserve) return this.refuseArm();
     const slot = ring.begin(onRecvCqe, this);
     const ud = ring.userDataOf(slot);
     this.prep(ring, slot, ud, this.socket.fd, pbuf.bgid);
@@ -291,6 +303,21 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
     this.starved = false;
     this.socket.opDelta(1);
     this.host.kick();
+    return true;
+  }
+
+  /** No entry for this receive: the stream fails with EBUSY (the socket stays usable; its next
+   * recv() tries again). Cold. */
+  private refuseArm(): false {
+    const ops = this.host.ring.ops;
+    this.error = new UringError(
+      this.opcode,
+      EBUSY,
+      `fd ${this.socket.fd}: ${ops.capacity - ops.available} of the ring's ${ops.capacity} operation slots are in flight, and the last ${this.host.recvReserve} are kept for sends, connects and cancels (each receiving socket holds one slot)`,
+      "close idle sockets, or open the ring with a larger maxInflight",
+    );
+    this.settleWaiter();
+    return false;
   }
 
   /** @internal — re-arm after buffers came back (called by the host). */

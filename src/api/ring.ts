@@ -204,6 +204,7 @@ export class RingHost implements SocketHost {
   /** Per receive buffer: given back while a send held it; recycled at that send's release. */
   private chunkDeferred: Uint8Array | null = null;
   private starved: RecvStream[] = [];
+  readonly recvReserve: number;
 
   constructor(
     readonly ring: Ring,
@@ -214,7 +215,12 @@ export class RingHost implements SocketHost {
     readonly sendZc: boolean,
     readonly zcFlags: number,
     readonly zcMode: ZcMode,
-  ) {}
+  ) {
+    // A sixteenth of the table (at least two entries: a send plus its cancel, or a send with its
+    // notification entry), never all of it.
+    const capacity = ring.ops.capacity;
+    this.recvReserve = Math.min(capacity - 1, Math.max(2, Math.ceil(capacity / 16)));
+  }
 
   get closing(): boolean {
     return this.isClosing;
