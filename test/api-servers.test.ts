@@ -301,7 +301,11 @@ test("Bun.listen-shaped handlers over the same core: echo with a peer process, e
   await client.send("!");
   for (let i = 0; i < 200 && errors.length === 0; i++) await Bun.sleep(5);
   expect(errors).toEqual(["handler bug"]);
+  // Refused like every other bad argument (it was a bare TypeError, unlike the rest of the API).
   expect(() => ring.listen({ host: "127.0.0.1", port: 0, socket: { data: 5 } as any })).toThrow(
-    /socket\.data must be a function/,
+    /^listen: EINVAL \(socket\.data must be a function, got 5\)/,
+  );
+  expect(() => ring.connect({ host: "127.0.0.1", port: 1, socket: "x" as any })).toThrow(
+    /^connect: EINVAL \(socket must be an object of handlers .*got "x" \(a string\)\)/,
   );
 });

@@ -11,7 +11,7 @@
 //   gets the first error the socket met, or null.
 // - A handler that throws (or rejects) goes to `error`, and the socket is closed. Without an
 //   `error` handler it is rethrown as an uncaught error, as an exception in any callback is.
-import type { UringError } from "../error.ts";
+import { type UringError, invalidArgument, shown } from "../error.ts";
 import type { TcpSocket } from "./socket.ts";
 
 export interface SocketHandlers {
@@ -32,11 +32,14 @@ export interface SocketHandlers {
 /** Check a handlers object at the edge. */
 export function checkHandlers(where: string, h: unknown): SocketHandlers {
   if (h === null || typeof h !== "object")
-    throw new TypeError(`${where}: socket must be an object of handlers (open, data, drain, end, close, error)`);
+    throw invalidArgument(
+      where,
+      `socket must be an object of handlers (open, data, drain, end, close, error), got ${shown(h)}`,
+    );
   for (const name of ["open", "data", "drain", "end", "close", "error"] as const) {
     const f = (h as Record<string, unknown>)[name];
     if (f !== undefined && typeof f !== "function")
-      throw new TypeError(`${where}: socket.${name} must be a function, got ${typeof f}`);
+      throw invalidArgument(where, `socket.${name} must be a function, got ${shown(f)}`);
   }
   return h as SocketHandlers;
 }
