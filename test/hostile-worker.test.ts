@@ -84,6 +84,57 @@ describe("Worker termination (each in its own process)", () => {
   }, 250_000);
 });
 
+// Memory the kernel writes into later (test/fixtures/hostile/memory.ts; the Worker side is
+// memory-child.ts): in a Worker it is never heap memory that terminate() frees, but anonymous
+// mappings in the fd ledger, released and kept for reuse once the Worker's rings are closed.
+describe("a terminated Worker's receive buffers (each in its own process)", () => {
+  test("a Worker receiving into provided buffers, terminated while this thread keeps sending: the buffers are ledger mappings, kept mapped, their pages given back after its rings closed; fds back, this thread's connection works", () => {
+    const r = expectClean(runScenario("memory.ts", "terminate-receiving"));
+    expect(r.report).toMatchObject({ rings: 1, memory: 2, kept: 0, pending: 0 });
+    expect(r.residentPagesAfter).toBe(0);
+    expect(r.fdsLeft).toBe(0);
+    expect(r.rssGrowthMiB).toBeLessThan(128);
+  }, 70_000);
+
+  test("2,000 provided-buffer rings created and closed in a Worker, then 12 Workers receiving and terminated (half after closing their ring): the mappings are taken again, not multiplied", () => {
+    const r = expectClean(runScenario("memory.ts", "churn", 120_000));
+    // Two buffer sizes and the ring entries: three mappings for 4,000 allocations.
+    expect(r.churn.mapped).toBeLessThanOrEqual(3);
+    expect(r.churn.reused).toBeGreaterThanOrEqual(3990);
+    // The async ring's 16 MiB of buffers is the one size the churn had no spare for.
+    expect(r.mapped).toBeLessThanOrEqual(2);
+    expect(r.entries).toBeLessThanOrEqual(5);
+    expect(r.live).toBe(0);
+    expect(r.rssGrowthMiB).toBeLessThan(128);
+  }, 130_000);
+
+  test("views kept past close() read as empty and take no writes; view() after close is EBADF; a buffer transferred to this thread stays readable after the Worker died (an escaped mapping is never released)", () => {
+    const r = expectClean(runScenario("memory.ts", "stale-views"));
+    expect(r.kind).toBe("mmap");
+    expect(r.afterClose).toEqual({ viewLength: 0, viewRead: "undefined", wholeLength: 0 });
+    expect(r.viewAfterClose).toBe("EBADF");
+    expect(r.sameMapping).toBe(true);
+    expect(r.zeroed).toBe(true);
+    expect(r.escaped).toBe(1);
+    expect(r.goneInLedger).toBe(false);
+    // Still registered at termination: released by the sweep like the rest (read as zeros here).
+    expect(r.openState).toBe("spare");
+  }, 70_000);
+
+  test("provided-buffer rings dropped without close() in a Worker give their mappings back when collected", () => {
+    const r = expectClean(runScenario("memory.ts", "dropped", 60_000));
+    expect(r.releasedByGc).toBeGreaterThanOrEqual(2 * 190);
+    expect(r.live).toBeLessThanOrEqual(20);
+  }, 70_000);
+
+  test("Workers terminated at random points while creating and closing rings and provided buffers: no crash, nothing of theirs left live, the ledger's mappings stay few", () => {
+    const r = expectClean(runScenario("memory.ts", "terminate-creating", 120_000));
+    expect(r.deadLive).toBe(0);
+    // 4 sizes in use at once; a Worker killed between claiming a spare and filling it leaves one "writing".
+    expect(r.entries).toBeLessThanOrEqual(16);
+  }, 130_000);
+});
+
 test("reclaimWorker refuses what is not a Worker's threadId, and the calling thread, naming what it got", async () => {
   const { reclaimWorker } = await import("../src/index.ts");
   const { threadId } = await import("node:worker_threads");

@@ -356,6 +356,14 @@ export interface ProvidedBufferRingOptions {
   bufferSize: number;
 }
 
+/** A Worker's provided-buffer ring that is collected without close() gives its mappings back.
+ * The ring's registry holds it while its Ring object lives, so it is collected only once that
+ * Ring was collected too, and a Ring with operations in flight is pinned and never collected:
+ * no receive is left to write into the memory. */
+const droppedBufferRings = new FinalizationRegistry<Region[]>((regions) => {
+  for (const r of regions) freeKernelMemory(r);
+});
+
 /** Bytes of a provided-buffer ring of `entries` (struct io_uring_buf each). */
 export function bufRingBytes(entries: number): number {
   return entries * R.BUF.size;
@@ -460,6 +468,7 @@ export class ProvidedBufferRing {
     }
     const pbr = new ProvidedBufferRing(ring, o, ringMemory, bufferMemory);
     reg.pbufRings.set(bgid, pbr);
+    if (ringMemory.kind === "mmap") droppedBufferRings.register(pbr, [ringMemory, bufferMemory], pbr);
     for (let bid = 0; bid < entries; bid++) pbr.add(bid);
     pbr.publish();
     return pbr;
@@ -554,6 +563,7 @@ export class ProvidedBufferRing {
     }
     freeKernelMemory(this.ringMemory);
     freeKernelMemory(this.bufferMemory);
+    droppedBufferRings.unregister(this);
   }
 }
 
