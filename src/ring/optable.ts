@@ -31,9 +31,9 @@ function indexOf(userData: number): number {
 
 export class OpTable {
   readonly capacity: number;
-  private readonly handlers: (CompletionHandler | undefined)[];
-  private readonly data: unknown[];
-  private readonly holds: unknown[];
+  /** Entry i's handler, data and hold at [3i], [3i+1], [3i+2] (one array: one load and one
+   * bounds check per access instead of three). */
+  private readonly entries: unknown[];
   private readonly gens: Uint32Array;
   private readonly freeList: Int32Array;
   private freeTop: number;
@@ -50,9 +50,7 @@ export class OpTable {
     }
     this.capacity = capacity;
     // Index 0 is never handed out: user_data 0 means "no operation" (raw SQEs, internal waits).
-    this.handlers = new Array(capacity + 1).fill(undefined);
-    this.data = new Array(capacity + 1).fill(undefined);
-    this.holds = new Array(capacity + 1).fill(undefined);
+    this.entries = new Array(3 * (capacity + 1)).fill(undefined);
     this.gens = new Uint32Array(capacity + 1).fill(1);
     this.freeList = new Int32Array(capacity);
     for (let i = 0; i < capacity; i++) this.freeList[i] = capacity - i;
@@ -87,9 +85,11 @@ export class OpTable {
   take(handler: CompletionHandler, data: unknown, hold: unknown): number {
     if (this.freeTop === 0) return 0;
     const i = this.freeList[--this.freeTop]!;
-    this.handlers[i] = handler;
-    this.data[i] = data;
-    this.holds[i] = hold;
+    const e = this.entries;
+    const k = i * 3;
+    e[k] = handler;
+    e[k + 1] = data;
+    e[k + 2] = hold;
     this.inflight++;
     return i;
   }
@@ -126,14 +126,14 @@ export class OpTable {
 
   /** Replace the held reference (e.g. once a buffer is known). */
   setHold(userData: number, hold: unknown): void {
-    this.holds[indexOf(userData)] = hold;
+    this.entries[indexOf(userData) * 3 + 2] = hold;
   }
 
   /** Whether `userData` names a live entry. */
   isLive(userData: number): boolean {
     const i = indexOf(userData);
     const gen = (userData - i) / U32_SPAN;
-    return i > 0 && i <= this.capacity && this.handlers[i] !== undefined && this.gens[i] === gen;
+    return i > 0 && i <= this.capacity && this.entries[i * 3] !== undefined && this.gens[i] === gen;
   }
 
   /** Deliver one CQE, given the two u32 words of its user_data. The entry is freed before the
@@ -141,9 +141,10 @@ export class OpTable {
    * a new one at once. Returns false for a user_data that names no live operation. */
   complete(lo: number, hi: number, res: number, flags: number, more: boolean, index: number): boolean {
     if (lo > this.capacity) return false;
-    const handler = this.handlers[lo];
+    const e = this.entries;
+    const handler = e[lo * 3] as CompletionHandler | undefined;
     if (handler === undefined || lo === 0 || this.gens[lo] !== hi) return false;
-    const data = this.data[lo];
+    const data = e[lo * 3 + 1];
     if (!more) this.free(lo);
     handler(data, res, flags, index);
     return true;
@@ -156,13 +157,14 @@ export class OpTable {
 
   /** cancelUnsubmitted by table index (Ring.begin's slots keep the index). */
   freeUnsubmitted(index: number): void {
-    if (index > 0 && index <= this.capacity && this.handlers[index] !== undefined) this.free(index);
+    if (index > 0 && index <= this.capacity && this.entries[index * 3] !== undefined) this.free(index);
   }
 
   /** The user_data of every live entry, in index order. */
   liveUserData(): number[] {
     const out: number[] = [];
-    for (let i = 1; i <= this.capacity; i++) if (this.handlers[i] !== undefined) out.push(this.gens[i]! * U32_SPAN + i);
+    for (let i = 1; i <= this.capacity; i++)
+      if (this.entries[i * 3] !== undefined) out.push(this.gens[i]! * U32_SPAN + i);
     return out;
   }
 
@@ -172,9 +174,9 @@ export class OpTable {
   abandon(res: number): number {
     let n = 0;
     for (let i = 1; i <= this.capacity; i++) {
-      const handler = this.handlers[i];
+      const handler = this.entries[i * 3] as CompletionHandler | undefined;
       if (handler === undefined) continue;
-      const data = this.data[i];
+      const data = this.entries[i * 3 + 1];
       this.free(i);
       n++;
       try {
@@ -187,9 +189,11 @@ export class OpTable {
   }
 
   private free(i: number): void {
-    this.handlers[i] = undefined;
-    this.data[i] = undefined;
-    this.holds[i] = undefined;
+    const e = this.entries;
+    const k = i * 3;
+    e[k] = undefined;
+    e[k + 1] = undefined;
+    e[k + 2] = undefined;
     // The next generation: 1..GEN_MASK, then 1 again (never 0).
     const gen = this.gens[i]!;
     this.gens[i] = gen === GEN_MASK ? 1 : gen + 1;

@@ -40,7 +40,15 @@ import {
   type MappedRegion,
 } from "./memory.ts";
 import { kernelAtLeast, kernelRelease, probeOpcodes, supportedSetupFlags, queryOpcodes } from "./kernel.ts";
-import { ownRing, ownRingMapping, disownFd, reclaimDeadThreads } from "./reclaim.ts";
+import {
+  confirmFd,
+  disownFd,
+  fdLedger,
+  ownRingCq,
+  pendingFd,
+  pendingMapping,
+  reclaimDeadThreads,
+} from "./reclaim.ts";
 import { isMainThread } from "node:worker_threads";
 
 /** A flag the caller may require (true), refuse (false) or leave to the library ("auto": used
@@ -724,31 +732,55 @@ export class Ring {
   /** Attach an operation to a prepped slot: the handler gets every CQE of it; `hold` stays
    * referenced until the last one. Returns the user_data. `sqeFlags` are OR'd in (IOSQE_*). */
   track<T>(slot: number, handler: CompletionHandler<T>, data: T, hold?: unknown, sqeFlags?: number): number {
-    // A few compares on the hot path; the precise refusal is built off it (refuseTrack). A bad
-    // slot would land the user_data in another SQE, a slot tracked twice would orphan the first
-    // entry, a non-function handler would throw inside dispatch, unknown IOSQE bits would be cut
-    // to 8 bits silently, and a full op table must not leave a prepped SQE behind.
-    const f = sqeFlags === undefined ? 0 : sqeFlags;
-    const state = this.sqState;
-    const ops = this.ops;
-    // close() marks every slot FREE, so the state compare refuses a closed ring's slots too.
-    // TRACKABLE_FLAGS is every IOSQE bit but CQE_SKIP_SUCCESS: one test refuses a non-integer, a
-    // negative value, unknown bits and the skip flag.
+    // A bad slot would land the user_data in another SQE, a slot tracked twice would orphan the
+    // first entry, a non-function handler would throw inside dispatch, and a full op table must
+    // not leave a prepped SQE behind. close() marks every slot FREE, so the state compare refuses
+    // a closed ring's slots too. Flags, refusals and the SQE writes live in trackChecked and
+    // attach so that this body stays under JSC's inlining limit: the top tier inlines a callee
+    // into its caller's loop only if its bytecode cost is at most 170
+    // (maximumFunctionForCallInlineCandidateBytecodeCostForFTL; this body is about 160), or, once
+    // the callee has top-tier code of its own, if that graph is small enough. A call instead of
+    // the inlined body made a NOP's JavaScript half again as slow (bench/results/nop-ab-2026-12-05.md).
     if (
       slot >>> 0 !== slot ||
-      state[slot] !== SLOT_PREPARED ||
+      this.sqState[slot] !== SLOT_PREPARED ||
+      typeof handler !== "function" ||
+      sqeFlags !== undefined ||
+      this.ops.available === 0
+    )
+      return this.trackChecked(slot, handler, data, hold, sqeFlags);
+    return this.attach(slot, this.ops.take(handler, data, hold));
+  }
+
+  /** track() with IOSQE flags, or one that refuses (refuseTrack builds the precise error).
+   * TRACKABLE_FLAGS is every IOSQE bit but CQE_SKIP_SUCCESS: one test refuses a non-integer, a
+   * negative value, unknown bits and the skip flag; unknown bits would be cut to 8 bits silently. */
+  private trackChecked<T>(
+    slot: number,
+    handler: CompletionHandler<T>,
+    data: T,
+    hold: unknown,
+    sqeFlags: number | undefined,
+  ): number {
+    const f = sqeFlags === undefined ? 0 : sqeFlags;
+    if (
+      slot >>> 0 !== slot ||
+      this.sqState[slot] !== SLOT_PREPARED ||
       typeof handler !== "function" ||
       (f & TRACKABLE_FLAGS) !== f ||
-      ops.available === 0
-    ) {
+      this.ops.available === 0
+    )
       this.refuseTrack(slot, handler, f);
-    }
-    // The entry's index and generation go into the SQE as the two words of its user_data.
-    const i = ops.take(handler, data, hold);
-    const gen = ops.genOf(i);
-    writeUserData(this.sq, slot, i, gen);
+    const userData = this.attach(slot, this.ops.take(handler, data, hold));
     if (f !== 0) orSqeFlags(this.sq, slot, f);
-    state[slot] = SLOT_TRACKED;
+    return userData;
+  }
+
+  /** The entry's index and generation go into the SQE as the two words of its user_data. */
+  private attach(slot: number, i: number): number {
+    const gen = this.ops.genOf(i);
+    writeUserData(this.sq, slot, i, gen);
+    this.sqState[slot] = SLOT_TRACKED;
     return gen * U32_SPAN + i;
   }
 
@@ -1350,13 +1382,17 @@ function setupShared(
   const dv = new DataView(params.buffer);
   dv.setBigUint64(S.PARAMS.sq_off + S.SQRING_OFFSETS.user_addr, BigInt(sqes.address), true);
   dv.setBigUint64(S.PARAMS.cq_off + S.CQRING_OFFSETS.user_addr, BigInt(rings.address), true);
+  // Into the fd ledger the moment it exists: no function call between the syscall and the store
+  // (src/ring/reclaim.ts fdLedger).
+  const at = pendingFd("ring");
   const fd = sys.io_uring_setup(entries, params);
+  fdLedger[at] = fd;
+  confirmFd(at, fd);
   if (fd < 0) {
     if (-fd === EINVAL || -fd === EFAULT)
       return { error: new UringError("io_uring_setup", -fd, "IORING_SETUP_NO_MMAP with library memory") };
     throw new UringError("io_uring_setup", -fd, `flags 0x${(flags | S.IORING_SETUP_NO_MMAP).toString(16)}`);
   }
-  ownRing(fd);
   // The kernel's own view of the layout must fit the memory it pinned from us.
   const sqn = dv.getUint32(S.PARAMS.sq_entries, true),
     cqn = dv.getUint32(S.PARAMS.cq_entries, true);
@@ -1364,8 +1400,8 @@ function setupShared(
   const arr = dv.getUint32(S.PARAMS.sq_off + S.SQRING_OFFSETS.array, true);
   const sqEnd = flags & S.IORING_SETUP_NO_SQARRAY ? 0 : arr + sqn * 4;
   if (Math.max(cqEnd, sqEnd) > rings.byteLength || sqn * Q.SQE_SIZE > sqes.byteLength) {
-    disownFd(fd);
     c.close(fd);
+    disownFd(fd);
     throw new UringError(
       "io_uring_setup",
       EINVAL,
@@ -1377,9 +1413,11 @@ function setupShared(
 
 function setupMapped(entries: number, flags: number, cqOpt: number | undefined): SetupResult {
   const params = baseParams(flags, cqOpt);
+  const at = pendingFd("ring");
   const fd = sys.io_uring_setup(entries, params);
+  fdLedger[at] = fd;
+  confirmFd(at, fd);
   if (fd < 0) throw new UringError("io_uring_setup", -fd, `entries ${entries}, flags 0x${flags.toString(16)}`);
-  ownRing(fd);
   const dv = new DataView(params.buffer);
   const sqn = dv.getUint32(S.PARAMS.sq_entries, true),
     cqn = dv.getUint32(S.PARAMS.cq_entries, true);
@@ -1390,26 +1428,38 @@ function setupMapped(entries: number, flags: number, cqOpt: number | undefined):
   const cqBytes = dv.getUint32(S.PARAMS.cq_off + S.CQRING_OFFSETS.cqes, true) + cqn * cqeSize;
   const regions: Region[] = [];
   // Each mapping goes into the fd ledger as soon as it exists: it holds the ring open by itself.
-  const map = (bytes: number, offset: number, what: string): void => {
-    const r = mapFd(fd, bytes, offset, what);
+  const map = (bytes: number, offset: number, what: string): MappedRegion => {
+    const at = pendingMapping(fd, bytes);
+    const r = mapFd(fd, bytes, offset, what, fdLedger, at);
     regions.push(r);
-    ownRingMapping(fd, r);
+    return r;
   };
+  let cq: MappedRegion;
   try {
     if (feats & S.IORING_FEAT_SINGLE_MMAP) {
-      map(Math.max(sqArr, cqBytes), S.IORING_OFF_SQ_RING, "SQ/CQ rings");
+      cq = map(Math.max(sqArr, cqBytes), S.IORING_OFF_SQ_RING, "SQ/CQ rings");
       map(sqn * Q.SQE_SIZE, S.IORING_OFF_SQES, "SQE array");
     } else {
       map(sqArr, S.IORING_OFF_SQ_RING, "SQ ring");
       map(sqn * Q.SQE_SIZE, S.IORING_OFF_SQES, "SQE array");
-      map(cqBytes, S.IORING_OFF_CQ_RING, "CQ ring");
+      cq = map(cqBytes, S.IORING_OFF_CQ_RING, "CQ ring");
     }
   } catch (e) {
     for (const r of regions) unmapRegion(r as MappedRegion);
-    disownFd(fd);
     c.close(fd);
+    disownFd(fd);
     throw e;
   }
+  // Where the CQ is, so that a sweep finds the fds in CQEs a terminated Worker never handled
+  // (src/ring/reclaim.ts watchCqeFds). Mixed-size CQEs have no fixed slot per CQE.
+  if ((flags & S.IORING_SETUP_CQE_MIXED) === 0)
+    ownRingCq(fd, cq.address, cq.byteLength, {
+      head: dv.getUint32(S.PARAMS.cq_off + S.CQRING_OFFSETS.head, true),
+      tail: dv.getUint32(S.PARAMS.cq_off + S.CQRING_OFFSETS.tail, true),
+      cqes: dv.getUint32(S.PARAMS.cq_off + S.CQRING_OFFSETS.cqes, true),
+      entries: cqn,
+      cqeBytes: cqeSize,
+    });
   return { fd, params, regions };
 }
 
