@@ -24,7 +24,7 @@ import { OP_MAX_CAPACITY } from "../ring/optable.ts";
 import { Ring, type RingOptions } from "../ring/ring.ts";
 import { ProvidedBufferRing } from "../ring/register.ts";
 import { kernelAtLeast } from "../ring/kernel.ts";
-import { disownFd, ownFd } from "../ring/reclaim.ts";
+import { cqeTaken, disownFd, ownSocket, unwatchCqeFds, watchCqeFds } from "../ring/reclaim.ts";
 import { LoopDriver } from "../loop/driver.ts";
 import { type ZcMode } from "../zc/sender.ts";
 import { probeReportUsage } from "../ring/kernel.ts";
@@ -161,8 +161,8 @@ function onConnectDone(st: ConnectState, s: SocketSetup): void {
     sock = new TcpSocket(st.host, s.fd);
   } catch (e) {
     // Nothing may throw out of a completion handler: the promise carries it.
-    disownFd(s.fd);
     c.close(s.fd);
+    disownFd(s.fd);
     st.reject(e);
     return;
   }
@@ -370,7 +370,7 @@ export class RingHost implements SocketHost {
   adopt<T extends AsyncSocket>(s: T): T {
     this.sockets.add(s);
     // In the fd ledger: a terminated Worker's sockets are closed by another thread (src/ring/reclaim.ts).
-    ownFd(s.fd, "socket");
+    ownSocket(s.fd);
     return s;
   }
 
@@ -665,8 +665,8 @@ export class AsyncRing implements Disposable, AsyncDisposable {
     try {
       l = new TcpListener(this.#host, fd, optionSteps(o));
     } catch (e) {
-      disownFd(fd);
       c.close(fd);
+      disownFd(fd);
       throw e;
     }
     this.#host.listeners.add(l);
@@ -787,8 +787,8 @@ interface AcceptWaiter extends Pending<TcpSocket> {
   onAbort: (() => void) | null;
 }
 
-function onAcceptCqe(l: TcpListener, res: number, flags: number): void {
-  l.cqe(res, flags);
+function onAcceptCqe(l: TcpListener, res: number, flags: number, index: number): void {
+  l.cqe(res, flags, index);
 }
 
 /** A listening TCP socket. `accept()` one connection at a time, or iterate with `for await`.
@@ -806,6 +806,8 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
   private readonly fds: number[] = [];
   private waiters: AcceptWaiter[] = [];
   private userData = -1;
+  /** The fd ledger's watch of the armed accept (watchCqeFds), or -1. */
+  private watch = -1;
   private armed = false;
   private closing = false;
   private fdClosed = false;
@@ -829,7 +831,7 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
     this.fd = fd;
     this.socketOptions = socketOptions;
     this.address = localAddress(fd);
-    ownFd(fd, "socket");
+    ownSocket(fd);
   }
 
   get port(): number {
@@ -889,8 +891,8 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
       setUpNow(this.owner.ring, { fd, options: this.socketOptions });
       sock = new TcpSocket(this.owner, fd);
     } catch (e) {
-      disownFd(fd);
       c.close(fd);
+      disownFd(fd);
       throw e;
     }
     return this.owner.adopt(sock);
@@ -901,6 +903,8 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
     // Multishot ACCEPT needs 5.19; before that each accept is one SQE, re-armed while someone
     // waits (the CQE handler does that for a CQE without F_MORE either way).
     this.userData = submitAccept(ring, this.fd, onAcceptCqe, this, kernelAtLeast("5.19", ring.capabilities.kernel));
+    // Until each accepted fd is in the ledger, a sweep after a termination finds it in the CQ.
+    this.watch = watchCqeFds(ring.fd, this.userData);
     this.armed = true;
     this.owner.kick();
   }
@@ -917,15 +921,25 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
   }
 
   /** @internal */
-  cqe(res: number, flags: number): void {
+  cqe(res: number, flags: number, index: number): void {
     const final = (flags & Q.IORING_CQE_F_MORE) === 0;
+    if (res >= 0) {
+      // Into the fd ledger first, then marked taken: a Worker terminated anywhere in between
+      // leaves the fd findable by one or the other (src/ring/reclaim.ts watchCqeFds).
+      ownSocket(res);
+      cqeTaken(this.watch, this.owner.ring.fd, this.owner.ring.batch.count, index);
+    }
     if (final) {
       this.armed = false;
       this.cancelling = false;
+      unwatchCqeFds(this.watch);
+      this.watch = -1;
     }
     if (res >= 0) {
-      if (this.closing) c.close(res);
-      else {
+      if (this.closing) {
+        c.close(res);
+        disownFd(res);
+      } else {
         const w = this.waiters.shift();
         if (w) {
           if (w.signal && w.onAbort) w.signal.removeEventListener("abort", w.onAbort);
@@ -934,10 +948,7 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
           } catch (e) {
             w.reject(e);
           }
-        } else {
-          this.fds.push(res);
-          ownFd(res, "socket");
-        }
+        } else this.fds.push(res);
       }
     } else if (res === -ECANCELED && final && !this.closing && !this.cancelling && this.waiters.length > 0) {
       // Cancelled by nobody here: the ring went away underneath (its own close). Waiting on would
@@ -1006,8 +1017,8 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
     if (this.fdClosed) return;
     this.fdClosed = true;
     for (const fd of this.fds.splice(0)) {
-      disownFd(fd);
       c.close(fd);
+      disownFd(fd);
     }
     c.close(this.fd);
     this.owner.listenerClosed(this);

@@ -37,7 +37,7 @@ import { EFD_CLOEXEC, EFD_NONBLOCK } from "../abi/net.ts";
 import { UringError, closedError, invalidArgument, shown } from "../error.ts";
 import type { Ring } from "../ring/ring.ts";
 import { registerEventfd, unregisterEventfd } from "../ring/register.ts";
-import { disownFd, ownFd } from "../ring/reclaim.ts";
+import { confirmFd, disownFd, fdLedger, pendingFd } from "../ring/reclaim.ts";
 import { IORING_SETUP_DEFER_TASKRUN } from "../abi/setup.ts";
 
 export interface LoopDriverOptions {
@@ -108,16 +108,22 @@ export class LoopDriver {
         queueMicrotask(() => {
           throw e;
         }));
+    // In the fd ledger the moment it exists (no function call between the syscall and the
+    // store): a terminated Worker's eventfd is closed by another thread (src/ring/reclaim.ts).
+    const at = pendingFd("eventfd");
     const fd = c.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (fd < 0) throw new UringError("eventfd", errno(), "the loop driver's wake-up descriptor");
-    // In the fd ledger at once: a terminated Worker's eventfd is closed by another thread
-    // (src/ring/reclaim.ts).
-    ownFd(fd, "eventfd");
+    fdLedger[at] = fd;
+    if (fd < 0) {
+      const e = new UringError("eventfd", errno(), "the loop driver's wake-up descriptor");
+      confirmFd(at, fd);
+      throw e;
+    }
+    confirmFd(at, fd);
     try {
       registerEventfd(ring, fd);
     } catch (e) {
-      disownFd(fd);
       c.close(fd);
+      disownFd(fd);
       throw e;
     }
     this.eventfd = fd;
@@ -341,9 +347,11 @@ export class LoopDriver {
     // The fd is closed only once Bun has let go of its stream, so Bun never polls a number that
     // a later open() could reuse.
     const fd = this.eventfd;
+    // Closed before it leaves the ledger: a Worker terminated in between leaves an entry whose
+    // number names another file (or none), which no sweep closes.
     const closeFd = (): void => {
-      disownFd(fd);
       c.close(fd);
+      disownFd(fd);
     };
     if (cancelled === null) closeFd();
     else void cancelled.then(closeFd);

@@ -22,7 +22,7 @@ import { ECANCELED, EOPNOTSUPP } from "../abi/errno.ts";
 import { SOCK_CLOEXEC, SOCK_NONBLOCK } from "../abi/net.ts";
 import type { Ring } from "../ring/ring.ts";
 import { UringError, invalidArgument, unsupported, shown } from "../error.ts";
-import { disownFd, ownFd } from "../ring/reclaim.ts";
+import { confirmFd, disownFd, fdLedger, ownSocket, pendingFd, unwatchCqeFds, watchCqeFds } from "../ring/reclaim.ts";
 import {
   type DecodedAddress,
   type Sockaddr,
@@ -145,6 +145,8 @@ export class SocketSetup {
   steps = 0;
   /** user_data of the ring step in flight, or -1. */
   private inFlight = -1;
+  /** The fd ledger's watch of a ring SOCKET step in flight (watchCqeFds), or -1. */
+  private watch = -1;
   /** Kind of the step running now (STEP_*). */
   private kind = STEP_SOCKET;
   private option = 0;
@@ -197,6 +199,12 @@ export class SocketSetup {
   stepDone(res: number): void {
     this.inFlight = -1;
     this.steps++;
+    if (this.kind === STEP_SOCKET && res >= 0) this.made(res);
+    // The CQE's socket is in the ledger now (or there was none): the watch has done its work.
+    if (this.watch >= 0) {
+      unwatchCqeFds(this.watch);
+      this.watch = -1;
+    }
     if (res < 0) {
       if (this.stopError !== null && res === -ECANCELED) return this.finish(this.stopError);
       if (this.kind === STEP_OPTION && res === -EOPNOTSUPP && this.via !== "ring") {
@@ -216,7 +224,6 @@ export class SocketSetup {
           : socketError(STEP_OPCODES[this.kind]!, res, this.detail(this.kind));
       return this.finish(e);
     }
-    if (this.kind === STEP_SOCKET) this.made(res);
     this.nextStep();
     this.advance();
   }
@@ -290,6 +297,7 @@ export class SocketSetup {
     switch (this.kind) {
       case STEP_SOCKET:
         this.inFlight = submitSocket(ring, p.family!, p.type!, p.protocol ?? 0, onStepCqe, this);
+        if (p.record === true) this.watch = watchCqeFds(ring.fd, this.inFlight);
         break;
       case STEP_OPTION: {
         const o = this.options[this.option]!;
@@ -314,14 +322,20 @@ export class SocketSetup {
     const fd = this.fd;
     let ret: number;
     switch (this.kind) {
-      case STEP_SOCKET:
+      case STEP_SOCKET: {
+        // Into the fd ledger the moment it exists: no function call between socket(2) and the
+        // store (src/ring/reclaim.ts fdLedger).
+        const at = p.record === true ? pendingFd("socket") : -1;
         ret = c.socket(
           p.family!,
           p.type! | SOCK_CLOEXEC | (p.nonBlocking === true ? SOCK_NONBLOCK : 0),
           p.protocol ?? 0,
         );
-        if (ret >= 0) this.made(ret);
+        if (at >= 0) fdLedger[at] = ret;
+        if (at >= 0) confirmFd(at, ret);
+        if (ret >= 0) this.fd = ret;
         break;
+      }
       case STEP_OPTION:
         setOptionNow(fd, this.options[this.option]!);
         return;
@@ -355,10 +369,10 @@ export class SocketSetup {
     }
   }
 
-  /** The new socket exists. */
+  /** The ring's SOCKET step made the socket. */
   private made(fd: number): void {
     this.fd = fd;
-    if (this.plan.record === true) ownFd(fd, "socket");
+    if (this.plan.record === true) ownSocket(fd);
   }
 
   private finish(error: UringError | null): void {
@@ -366,8 +380,8 @@ export class SocketSetup {
     this.done = true;
     this.error = error;
     if (error !== null && this.owned && this.fd >= 0) {
-      if (this.plan.record === true) disownFd(this.fd);
       c.close(this.fd);
+      if (this.plan.record === true) disownFd(this.fd);
       this.fd = -1;
     }
     this.onDone?.(this);

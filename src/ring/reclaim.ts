@@ -40,7 +40,7 @@
 //
 // Entries are claimed and released with compare-and-swap on their state word (Atomics on a view
 // of native memory: every thread's view is the same memory).
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from "node:fs";
 import { threadId as jsThreadId } from "node:worker_threads";
 import { c, getenvNative, setenvNative, viewNative } from "../../ffi/index.ts";
 import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../abi/net.ts";
@@ -83,6 +83,13 @@ const W_DEV_LO = 7,
   W_ADDR_LO = 12,
   W_ADDR_HI = 13,
   W_GEN = 14;
+/** 1 while the entry's fd is not confirmed yet: the entry is claimed before the call that makes
+ * the fd, and the call's result is stored into it with no function call in between (see
+ * pendingFd). A K_CQE entry keeps its CQ's layout in this word instead (see ownRingCq). */
+const W_PENDING = 15,
+  W_CQ_LAYOUT = 15;
+/** Header words (two) that take the store of a pending fd or address that has no entry. */
+const H_SCRATCH = 14;
 /** States: FREE, WRITING (being filled), live (an even value from 2 up that carries the entry's
  * generation, so that a compare-and-swap against a value read earlier fails once the entry was
  * freed and claimed again: no sweeper can take an entry recycled for a live thread), or minus the
@@ -106,8 +113,15 @@ const K_MAPPING = 1,
   K_MEMORY = 5;
 /** A K_MEMORY entry's length: the words a file entry uses for its device number. */
 const W_LEN_LO = W_DEV_LO;
+/** An armed ring operation whose CQEs carry new fds (ACCEPT, SOCKET): see watchCqeFds. Its
+ * device words hold the operation's user_data, W_EXTRA the CQ position from which its CQEs are
+ * not taken yet, W_ADDR the address of the ring's CQ mapping. */
+const K_CQE = 6;
+const W_UD_LO = W_DEV_LO,
+  W_UD_HI = W_DEV_HI,
+  W_NEXT = W_EXTRA;
 const U32 = 4294967296;
-/** An eventfd entry whose id is not read yet (see ownFd). */
+/** An eventfd entry whose id is not read yet (see confirmFd). */
 const ID_PENDING = -2;
 
 interface Ledger {
@@ -244,10 +258,18 @@ function openLedger(): Ledger | null {
   return { words: w };
 }
 
+/** The ledger's words, for the one store that follows an fd-creating call: `fdLedger[at] = fd`
+ * with `at` from pendingFd (a mapping's address: see pendingMapping), with no function call
+ * between the call and the store. A Worker is terminated only where its code checks for it (a
+ * function's entry, a loop's back edge), never inside a native call nor between two stores, so
+ * the fd is in the ledger the moment the call returns. Scratch words while there is no ledger. */
+export let fdLedger: Int32Array = new Int32Array(HEADER_WORDS);
+
 function theLedger(): Ledger | null {
   if (ledger === undefined) {
     try {
       ledger = self.start < 0 ? null : openLedger();
+      if (ledger !== null) fdLedger = ledger.words;
       if (self.start < 0) ledgerProblem = "/proc/thread-self/stat is not readable";
     } catch (e) {
       ledger = null;
@@ -286,6 +308,7 @@ function claim(w: Int32Array): number {
     const base = HEADER_WORDS + i * ENTRY_WORDS;
     if (w[base + W_STATE] === FREE && Atomics.compareExchange(w, base + W_STATE, FREE, WRITING) === FREE) {
       cursor = (i + 1) % LEDGER_CAPACITY;
+      w[base + W_PENDING] = 0;
       // Sweeps look at entries below the high-water mark only.
       for (;;) {
         const high = Atomics.load(w, H_HIGH);
@@ -333,36 +356,225 @@ function fill(w: Int32Array, i: number, kind: number, fd: number, extra: number,
     mineMemory.set(address, [i, live]);
     return i;
   }
-  // [entry, its live value] pairs.
-  const list = mine.get(fd);
-  if (list === undefined) mine.set(fd, [i, live]);
-  else list.push(i, live);
+  if (fd >= 0) remember(fd, i, live);
   return i;
 }
 
-/** Record that this thread owns `fd` (an eventfd or a socket it created or adopted), so that it
- * is closed if the thread ends without closing it. Recording the same fd twice is one entry. */
-export function ownFd(fd: number, kind: "eventfd" | "socket"): void {
-  if (recorded(fd) || !statFd(fd)) return;
-  if (kind === "socket") {
-    record(K_SOCKET, fd, 0, 0);
+/** This thread's entries by fd number: [entry, its live value] pairs. */
+function remember(fd: number, i: number, live: number): void {
+  const list = mine.get(fd);
+  if (list === undefined) mine.set(fd, [i, live]);
+  else list.push(i, live);
+}
+
+/** Record that this thread owns socket `fd`, one it adopted or one the kernel made through its
+ * ring (an accepted connection, a SOCKET step: see watchCqeFds for the time before this), so
+ * that it is closed if the thread ends without closing it. Recording the same fd twice is one
+ * entry. fds the thread makes with a syscall go through pendingFd instead. */
+export function ownSocket(fd: number): void {
+  if (!recorded(fd) && statFd(fd)) record(K_SOCKET, fd, 0, 0);
+}
+
+/** Claim this thread's entry for an fd about to be made (eventfd(2), socket(2), io_uring_setup).
+ * Returns the word the call's result goes into at once (`fdLedger[at] = fd`, see fdLedger); then
+ * confirmFd. A Worker terminated between the two leaves an entry whose fd a sweep closes once
+ * /proc/self/fd shows that number is still a file of that kind no live thread records. */
+export function pendingFd(kind: "eventfd" | "socket" | "ring"): number {
+  statBuf.fill(0);
+  const i = record(kind === "ring" ? K_RING : kind === "eventfd" ? K_EVENTFD : K_SOCKET, -1, 0, 0);
+  if (i < 0) return H_SCRATCH;
+  const base = HEADER_WORDS + i * ENTRY_WORDS;
+  ledger!.words[base + W_PENDING] = 1;
+  return base + W_FD;
+}
+
+/** The call pendingFd's entry (`at`) was claimed for returned `fd`, already stored there: the
+ * entry gets the file's identity and counts as recorded; a failed call (fd < 0) frees it. */
+export function confirmFd(at: number, fd: number): void {
+  if (at === H_SCRATCH) return;
+  const w = ledger!.words;
+  const base = at - W_FD;
+  const i = (base - HEADER_WORDS) / ENTRY_WORDS;
+  const live = Atomics.load(w, base + W_STATE);
+  if (fd < 0 || !statFd(fd)) {
+    Atomics.compareExchange(w, base + W_STATE, live, FREE);
+    if (i < cursor) cursor = i;
     return;
   }
-  // The eventfd is recorded first and its id (a /proc read) filled in after, so the time it is
-  // open and not recorded stays a few instructions long.
-  const i = record(K_EVENTFD, fd, ID_PENDING, 0);
-  if (i >= 0) ledger!.words[HEADER_WORDS + i * ENTRY_WORDS + W_EXTRA] = eventfdId(fd);
+  // Entries this thread still had for the number name a file closed behind the library's back.
+  disownFd(fd);
+  w[base + W_DEV_LO] = statView.getUint32(STAT.st_dev, true);
+  w[base + W_DEV_HI] = statView.getUint32(STAT.st_dev + 4, true);
+  w[base + W_INO_LO] = statView.getUint32(STAT.st_ino, true);
+  w[base + W_INO_HI] = statView.getUint32(STAT.st_ino + 4, true);
+  const eventfd = w[base + W_KIND] === K_EVENTFD;
+  // The eventfd's id (a /proc read) comes after it counts as recorded (see sameFile).
+  if (eventfd) w[base + W_EXTRA] = ID_PENDING;
+  w[base + W_PENDING] = 0;
+  remember(fd, i, live);
+  if (eventfd) w[base + W_EXTRA] = eventfdId(fd);
 }
 
-/** Record this thread's new ring fd (right after io_uring_setup). */
-export function ownRing(fd: number): void {
-  if (!recorded(fd) && statFd(fd)) record(K_RING, fd, 0, 0);
+/** Claim the entry for a region about to be mapped from this thread's ring fd `fd` (kernel ring
+ * memory; a mapping keeps the ring open after its fd is closed, so a sweep unmaps it before it
+ * closes the fd). Returns the first of the two words mapFd stores the address into the moment
+ * mmap returns; an entry left with no address names nothing. */
+export function pendingMapping(fd: number, byteLength: number): number {
+  if (!mine.has(fd) || !statFd(fd)) return H_SCRATCH;
+  const i = record(K_MAPPING, fd, byteLength, 0);
+  return i < 0 ? H_SCRATCH : HEADER_WORDS + i * ENTRY_WORDS + W_ADDR_LO;
 }
 
-/** Record a region this thread mapped from its ring fd `fd` (kernel ring memory): a mapping keeps
- * the ring open after its fd is closed, so a sweep unmaps it before it closes the fd. */
-export function ownRingMapping(fd: number, mapped: { address: number; byteLength: number }): void {
-  if (mine.has(fd) && statFd(fd)) record(K_MAPPING, fd, mapped.byteLength, mapped.address);
+/** Where this thread reads the CQ of one of its rings: the kernel memory mapped at `address`
+ * (`bytes` long), a view of it, the head and tail word indexes, the ring's inode and the layout
+ * word its K_CQE entries carry. */
+interface CqPlace {
+  address: number;
+  view: Uint32Array;
+  head: number;
+  tail: number;
+  inoLo: number;
+  inoHi: number;
+  layout: number;
+}
+const cqPlaces = new Map<number, CqPlace>();
+/** This thread's K_CQE entries: entry → its live value. */
+const watches = new Map<number, number>();
+
+/** Record where the CQ of this thread's ring `fd` lives: in its mapping of kernel memory at
+ * `address` (`bytes` long), with the CQ head, tail and CQE array at byte offsets `head`, `tail`
+ * and `cqes`, `entries` CQEs of `cqeBytes` (16 or 32). Only such a ring's fd-creating operations
+ * are watched (watchCqeFds): a ring in library memory goes with a terminated Worker's heap, and
+ * one with mixed-size CQEs has no fixed place per CQE. */
+export function ownRingCq(
+  fd: number,
+  address: number,
+  bytes: number,
+  o: { head: number; tail: number; cqes: number; entries: number; cqeBytes: number },
+): void {
+  const log2 = Math.log2(o.entries);
+  if (!mine.has(fd) || !statFd(fd) || !Number.isInteger(log2) || o.tail % 4 !== 0 || o.tail >= 4096) return;
+  if (o.cqes % 64 !== 0 || o.cqes >= 65536 || o.cqes + o.entries * o.cqeBytes > bytes) return;
+  cqPlaces.set(fd, {
+    address,
+    view: new Uint32Array(viewNative(address, bytes)),
+    head: o.head / 4,
+    tail: o.tail / 4,
+    inoLo: statView.getUint32(STAT.st_ino, true),
+    inoHi: statView.getUint32(STAT.st_ino + 4, true),
+    layout: o.tail / 4 + (o.cqes / 64) * 1024 + log2 * 2 ** 20 + (o.cqeBytes === 32 ? 2 ** 25 : 0),
+  });
+}
+
+/** The CQ layout a K_CQE entry carries: tail word index, CQE array word index, CQ size, words per
+ * CQE. */
+function cqLayout(layout: number): { tail: number; cqes: number; entries: number; words: number } {
+  return {
+    tail: layout & 0x3ff,
+    cqes: ((layout >>> 10) & 0x3ff) * 16,
+    entries: 2 ** ((layout >>> 20) & 0x1f),
+    words: layout & (1 << 25) ? 8 : 4,
+  };
+}
+
+/** Watch an operation whose CQEs carry new fds (ACCEPT, SOCKET), armed on this thread's ring
+ * `ringFd` with `userData`, before it is submitted. The kernel installs each fd when it posts the
+ * CQE; the thread copies CQEs out of the CQ in batches and runs their handlers after, and a Worker
+ * terminated in between never records the fd. Until the thread marks a CQE taken (cqeTaken, after
+ * the fd is in the ledger), a sweep finds such fds in the dead thread's CQ. Returns the watch, or
+ * -1 when the ring's CQ is not recorded (see ownRingCq). */
+export function watchCqeFds(ringFd: number, userData: number): number {
+  const q = cqPlaces.get(ringFd);
+  if (q === undefined) return -1;
+  const w = ledger!.words;
+  const i = claim(w);
+  if (i < 0) return -1;
+  fill(w, i, K_CQE, -1, Atomics.load(q.view, q.tail), q.address);
+  const base = HEADER_WORDS + i * ENTRY_WORDS;
+  w[base + W_FD] = ringFd;
+  w[base + W_UD_LO] = userData % U32;
+  w[base + W_UD_HI] = Math.floor(userData / U32);
+  w[base + W_INO_LO] = q.inoLo;
+  w[base + W_INO_HI] = q.inoHi;
+  w[base + W_CQ_LAYOUT] = q.layout;
+  watches.set(i, Atomics.load(w, base + W_STATE));
+  return i;
+}
+
+/** The fd of CQE `index` of ring `ringFd`'s batch (`count` CQEs copied by one advance of the CQ
+ * head) is in the ledger now, or closed: the watch's CQEs up to it are taken. */
+export function cqeTaken(watch: number, ringFd: number, count: number, index: number): void {
+  const q = cqPlaces.get(ringFd);
+  if (watch < 0 || q === undefined) return;
+  ledger!.words[HEADER_WORDS + watch * ENTRY_WORDS + W_NEXT] = q.view[q.head]! - count + index + 1;
+}
+
+/** The watched operation ended (its last CQE handled): forget the watch. */
+export function unwatchCqeFds(watch: number): void {
+  const live = watches.get(watch);
+  if (live === undefined) return;
+  watches.delete(watch);
+  Atomics.compareExchange(ledger!.words, HEADER_WORDS + watch * ENTRY_WORDS + W_STATE, live, FREE);
+  if (watch < cursor) cursor = watch;
+}
+
+/** Bytes at `address` of this process's memory, read through /proc/self/mem: an address that is
+ * not mapped (any more) fails the read instead of faulting. */
+function readMemory(address: number, bytes: number): Uint32Array | null {
+  const out = new Uint32Array(bytes / 4);
+  let fd = -1;
+  try {
+    fd = openSync("/proc/self/mem", "r");
+    return readSync(fd, out, 0, bytes, address) === bytes ? out : null;
+  } catch {
+    return null;
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+}
+
+/** fds a dead thread's watched operation (K_CQE entry at `base`) made that the thread never took:
+ * results >= 0 of CQEs with its user_data from its first untaken position to the CQ tail (at most
+ * one CQ's worth back: older slots may hold newer CQEs). Read only while the range is that ring's
+ * mapping before and after the read (ring inodes are not reused while the mapping exists). */
+function untakenFds(w: Int32Array, base: number): number[] {
+  const { tail: tailAt, cqes, entries, words } = cqLayout(w[base + W_CQ_LAYOUT]!);
+  const address = u64(w, base, W_ADDR_LO);
+  const bytes = (cqes + entries * words) * 4;
+  const ino = u64(w, base, W_INO_LO);
+  const ringThere = (): boolean => {
+    const m = mappingOver(readFileSync("/proc/self/maps", "latin1"), address, bytes);
+    return m !== null && m.inode === ino && m.path.includes("io_uring");
+  };
+  if (!ringThere()) return [];
+  const cq = readMemory(address, bytes);
+  if (cq === null || !ringThere()) return [];
+  const tail = cq[tailAt]!;
+  let p = w[base + W_NEXT]! >>> 0;
+  if ((tail - p) >>> 0 > entries) p = (tail - entries) >>> 0;
+  const lo = w[base + W_UD_LO]! >>> 0,
+    hi = w[base + W_UD_HI]! >>> 0;
+  const fds: number[] = [];
+  for (; p !== tail; p = (p + 1) >>> 0) {
+    const k = cqes + (p & (entries - 1)) * words;
+    if (cq[k] === lo && cq[k + 1] === hi && (cq[k + 2]! | 0) >= 0) fds.push(cq[k + 2]!);
+  }
+  return fds;
+}
+
+/** What a dead thread's fd number names now, if it is a file of `kind` (/proc/self/fd): its key
+ * (see fileKey), else null. */
+function keyIfKind(fd: number, kind: number): string | null {
+  let link: string;
+  try {
+    link = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return null;
+  }
+  const want = kind === K_RING ? "anon_inode:[io_uring]" : kind === K_EVENTFD ? "anon_inode:[eventfd]" : "socket:[";
+  if (!link.startsWith(want) || !statFd(fd)) return null;
+  const key = `${statU64(STAT.st_dev)}:${statU64(STAT.st_ino)}`;
+  return kind === K_EVENTFD ? `${key}:${eventfdId(fd)}` : key;
 }
 
 /** Record an anonymous mapping this thread made for memory the kernel may write later (see
@@ -456,6 +668,7 @@ function recorded(fd: number): boolean {
 
 /** This thread closes `fd` itself (or has just closed it): forget its entries. */
 export function disownFd(fd: number): void {
+  cqPlaces.delete(fd);
   const list = mine.get(fd);
   if (list === undefined) return;
   mine.delete(fd);
@@ -478,6 +691,11 @@ function u64(w: Int32Array, base: number, lo: number): number {
 function fileKey(w: Int32Array, base: number): string {
   const key = `${u64(w, base, W_DEV_LO)}:${u64(w, base, W_INO_LO)}`;
   return w[base + W_KIND] === K_EVENTFD ? `${key}:${w[base + W_EXTRA]}` : key;
+}
+
+/** A 64-bit field of the stat buffer. */
+function statU64(at: number): number {
+  return statView.getUint32(at + 4, true) * U32 + statView.getUint32(at, true);
 }
 
 /** Whether `fd` still names the file the entry recorded. */
@@ -510,6 +728,8 @@ export function reclaimDeadThreads(): ReclaimReport {
   const high = Atomics.load(w, H_HIGH);
   const alive = new Map<string, boolean>();
   const liveFiles = new Set<string>();
+  // Numbers of fds live threads made and have not confirmed yet (see pendingFd).
+  const liveNumbers = new Set<number>();
   const dead: number[] = [];
   // The state each dead entry had when it was looked at: it is taken only if it still has it.
   const seen = new Map<number, number>();
@@ -531,13 +751,16 @@ export function reclaimDeadThreads(): ReclaimReport {
     }
     if (up) {
       const kind = w[base + W_KIND]!;
-      if (kind !== K_MAPPING && kind !== K_MEMORY) liveFiles.add(fileKey(w, base));
+      if (kind === K_MAPPING || kind === K_MEMORY || kind === K_CQE) continue;
+      if (w[base + W_PENDING] === 1) liveNumbers.add(w[base + W_FD]!);
+      else liveFiles.add(fileKey(w, base));
     } else {
       dead.push(i);
       seen.set(i, state);
     }
   }
   if (dead.length === 0) return report;
+  sweepCqes(w, dead, seen, liveFiles, liveNumbers, report);
   dead.sort((a, b) => w[HEADER_WORDS + a * ENTRY_WORDS + W_KIND]! - w[HEADER_WORDS + b * ENTRY_WORDS + W_KIND]!);
   let maps: string | null = null;
   let orphans: boolean | null = null;
@@ -580,7 +803,9 @@ export function reclaimDeadThreads(): ReclaimReport {
       const address = u64(w, base, W_ADDR_LO);
       const bytes = pageAlign(w[base + W_EXTRA]! >>> 0);
       const m = mappingOver(maps, address, bytes);
-      if (
+      if (address === 0) {
+        // Claimed for a mmap that never returned (see pendingMapping).
+      } else if (
         m !== null &&
         m.inode === u64(w, base, W_INO_LO) &&
         m.path.includes("io_uring") &&
@@ -588,17 +813,68 @@ export function reclaimDeadThreads(): ReclaimReport {
       )
         report.mappings++;
       else report.kept++;
+    } else if (fd < 0) {
+      // Claimed for a call that never returned (see pendingFd).
+    } else if (w[base + W_PENDING] === 1) {
+      // Made, and the thread ended before it confirmed the fd: the number still names what it
+      // made unless it is not of that kind now, or a live thread has it.
+      const key = liveNumbers.has(fd) ? null : keyIfKind(fd, kind);
+      if (key !== null && !liveFiles.has(key)) closeFor(fd, kind, report);
+      else report.kept++;
     } else if (sameFile(w, base, fd) && !liveFiles.has(fileKey(w, base))) {
-      c.close(fd);
-      if (kind === K_RING) report.rings++;
-      else if (kind === K_EVENTFD) report.eventfds++;
-      else report.sockets++;
+      closeFor(fd, kind, report);
     } else {
       report.kept++;
     }
     Atomics.store(w, base + W_STATE, FREE);
   }
   return report;
+}
+
+function closeFor(fd: number, kind: number, report: ReclaimReport): void {
+  c.close(fd);
+  if (kind === K_RING) report.rings++;
+  else if (kind === K_EVENTFD) report.eventfds++;
+  else report.sockets++;
+}
+
+/** The first part of a sweep: dead threads' watched operations (K_CQE), while their rings are
+ * still mapped. An fd in a CQE that a dead thread copied out of its CQ and never handled is in no
+ * entry; it is closed if its number still names a socket that no entry records (a dead thread's
+ * recorded fds are closed by their own entries, after). */
+function sweepCqes(
+  w: Int32Array,
+  dead: number[],
+  seen: Map<number, number>,
+  liveFiles: Set<string>,
+  liveNumbers: Set<number>,
+  report: ReclaimReport,
+): void {
+  const deadFiles = new Set<string>();
+  const offLimits = new Set(liveNumbers);
+  for (const i of dead) {
+    const base = HEADER_WORDS + i * ENTRY_WORDS;
+    const kind = w[base + W_KIND]!;
+    if (kind === K_MAPPING || kind === K_MEMORY || kind === K_CQE) continue;
+    if (w[base + W_PENDING] === 1) offLimits.add(w[base + W_FD]!);
+    else deadFiles.add(fileKey(w, base));
+  }
+  for (const i of dead) {
+    const base = HEADER_WORDS + i * ENTRY_WORDS;
+    if (w[base + W_KIND] !== K_CQE) continue;
+    const state = seen.get(i)!;
+    if (Atomics.compareExchange(w, base + W_STATE, state, -self.tid) !== state) continue;
+    for (const fd of untakenFds(w, base)) {
+      const key = offLimits.has(fd) ? null : keyIfKind(fd, K_SOCKET);
+      if (key !== null && deadFiles.has(key)) continue;
+      if (key === null || liveFiles.has(key)) report.kept++;
+      else {
+        closeFor(fd, K_SOCKET, report);
+        offLimits.add(fd);
+      }
+    }
+    Atomics.store(w, base + W_STATE, FREE);
+  }
 }
 
 /** Entries of Worker `js` (its threadId) still recorded: owned by a live thread, or being swept. */
@@ -640,7 +916,7 @@ export function ledgerEntries(): LedgerEntry[] {
     const base = HEADER_WORDS + i * ENTRY_WORDS;
     const st = Atomics.load(w, base + W_STATE);
     if (st === FREE) continue;
-    const kind = ["", "mapping", "ring", "eventfd", "socket", "memory"][w[base + W_KIND]!] ?? "?";
+    const kind = ["", "mapping", "ring", "eventfd", "socket", "memory", "cqe"][w[base + W_KIND]!] ?? "?";
     out.push({
       state: st === WRITING ? "writing" : st === SPARE ? "spare" : isLive(st) ? "live" : `swept by ${-st}`,
       kind,

@@ -40,15 +40,7 @@ import {
   type MappedRegion,
 } from "./memory.ts";
 import { kernelAtLeast, kernelRelease, probeOpcodes, supportedSetupFlags, queryOpcodes } from "./kernel.ts";
-import {
-  confirmFd,
-  disownFd,
-  fdLedger,
-  ownRingCq,
-  pendingFd,
-  pendingMapping,
-  reclaimDeadThreads,
-} from "./reclaim.ts";
+import { confirmFd, disownFd, fdLedger, ownRingCq, pendingFd, pendingMapping, reclaimDeadThreads } from "./reclaim.ts";
 import { isMainThread } from "node:worker_threads";
 
 /** A flag the caller may require (true), refuse (false) or leave to the library ("auto": used
