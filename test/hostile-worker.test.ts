@@ -124,6 +124,22 @@ describe("a terminated Worker's receive buffers (each in its own process)", () =
     expect(r.openState).toBe("spare");
   }, 70_000);
 
+  test("six Workers creating and closing provided-buffer rings of one size at once: a spare is never handed to two (no buffer overwritten, no address twice in the ledger)", () => {
+    const r = expectClean(runScenario("memory.ts", "spare-race", 120_000));
+    expect(r.clashes).toBe(0);
+    expect(r.duplicates).toBe(0);
+    expect(r.mapped).toBeLessThanOrEqual(2 * r.workers);
+    expect(r.reused).toBeGreaterThanOrEqual(2 * r.workers * (r.rounds - 1));
+  }, 130_000);
+
+  test("with the ledger refused, a Worker still reuses its own mappings", () => {
+    const r = expectClean(runScenario("memory.ts", "ledger-off"));
+    expect(r.enabled).toBe(false);
+    expect(r.kind).toBe("mmap");
+    expect(r.mapped).toBeLessThanOrEqual(3);
+    expect(r.reused).toBeGreaterThanOrEqual(390);
+  }, 70_000);
+
   test("provided-buffer rings dropped without close() in a Worker give their mappings back when collected", () => {
     const r = expectClean(runScenario("memory.ts", "dropped", 60_000));
     expect(r.releasedByGc).toBeGreaterThanOrEqual(2 * 190);
