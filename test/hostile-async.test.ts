@@ -31,6 +31,15 @@ describe("async API under hostile use (each in its own process)", () => {
     for (const m of r.refusals) expect(m).toMatch(/^IORING_OP_RECV: EBUSY .*kept for sends, connects and cancels/);
   });
 
+  test("a peer that floods an echo server and never reads cannot take the receive pool from the others", () => {
+    const r = expectClean(runScenario("async.ts", "flood-no-read", 60_000));
+    // The flooder holds at most its quota (an eighth of the pool, plus what one batch of CQEs
+    // delivered before the cap, on kernels without the byte limit); the other peer is answered.
+    expect(r.quota).toBe(r.pool / 8);
+    expect(r.out).toBeLessThan(r.pool);
+    expect(r.rounds).toBeGreaterThan(0);
+  });
+
   test("maxInflightSends beyond the op table is refused at openRing, not inside a completion handler", () => {
     const r = expectClean(runScenario("async.ts", "huge-inflight-sends"));
     expect(r.errors[0]).toMatch(/maxInflightSends must be an integer 1\.\.8192/);

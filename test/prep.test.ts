@@ -230,6 +230,15 @@ const CASES: Case[] = [
     },
     { opcode: 47, fd: FD, addr: BUF, len: LEN, ioprio: 8, addr3: UD },
   ],
+  // No liburing helper: a multishot RECV's byte limit is sqe->optlen (io_recvmsg_prep, 6.17).
+  [
+    "prepRecvMultishot + prepRecvSetLimit",
+    (m, s) => {
+      P.prepRecvMultishot(m, s, FD, 7, 0);
+      P.prepRecvSetLimit(m, s, 1 << 21);
+    },
+    { opcode: 27, fd: FD, ioprio: 2, buf_index: 7, flags: 0x20, word44: 1 << 21 },
+  ],
   ["prepBind", (m, s) => P.prepBind(m, s, FD, BUF, 28), { opcode: 56, fd: FD, addr: BUF, off: 28 }],
   ["prepListen", (m, s) => P.prepListen(m, s, FD, 128), { opcode: 57, fd: FD, len: 128 }],
   ["prepRecvZc", (m, s) => P.prepRecvZc(m, s, FD, 0, 3, 1), { opcode: 58, fd: FD, ioprio: 2 | 1, word44: 3 }],

@@ -13,7 +13,7 @@ import { EBUSY, ECANCELED, ENOBUFS, ERRNO } from "../abi/errno.ts";
 import { IO_URING_RECVMSG_OUT, MSGHDR, MSG_TRUNC, SOCKADDR_IN6 } from "../abi/net.ts";
 import { UringError, invalidArgument, shown } from "../error.ts";
 import { type DecodedAddress, decodeSockaddr } from "../net/sockaddr.ts";
-import { prepRecvMultishot, prepRecvmsgMultishot } from "../ops/prep.ts";
+import { prepRecvMultishot, prepRecvSetLimit, prepRecvmsgMultishot } from "../ops/prep.ts";
 import type { ProvidedBufferRing } from "../ring/register.ts";
 import type { Ring } from "../ring/ring.ts";
 
@@ -24,7 +24,16 @@ export interface RecvHost {
   /** The shared provided-buffer ring (created on first use). */
   buffers(): ProvidedBufferRing;
   /** Buffers taken by the kernel and not yet given back, across all streams. */
-  buffersOut: number;
+  readonly buffersOut: number;
+  /** The kernel filled buffer `bid` for `stream`: it counts against that stream until recycled. */
+  taken(bid: number, stream: RecvStreamBase<any>): void;
+  /** Buffers one stream may have out (queued, lent, or held by sends of its chunks) before its
+   * receive is paused in the kernel: one socket whose data is not consumed (a peer that floods
+   * an echo and never reads) cannot take the whole pool from the others. */
+  readonly streamQuota: number;
+  /** The kernel takes a byte limit on a multishot RECV (probeRecvLimit): a stream arms with what
+   * its quota has left, so a burst cannot overshoot it before a cancel lands. */
+  readonly recvLimit: boolean;
   /** Give a buffer back and re-arm streams that ran out; `viewed` false for a buffer that was
    * never handed out as a view. */
   recycle(bid: number, viewed?: boolean): void;
@@ -103,6 +112,10 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
   private userData = -1;
   private armed = false;
   private starved = false;
+  /** Buffers of this stream not back in the pool (see RecvHost.streamQuota). */
+  private out = 0;
+  /** Paused in the kernel because `out` reached the quota; resumes at half of it. */
+  private throttled = false;
   private eof = false;
   private ended = false;
   private error: UringError | null = null;
@@ -150,7 +163,7 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
     }
     // A resumed stream may still have its multishot armed (a cancel on its way re-arms at its
     // last CQE) or have seen EOF already.
-    if (this.error === null && !this.armed && !this.starved && !this.eof) this.arm();
+    if (this.error === null && !this.armed && !this.starved && !this.throttled && !this.eof) this.arm();
   }
 
   [Symbol.asyncIterator](): this {
@@ -196,7 +209,7 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
       return Promise.reject(
         new UringError("RecvStream.next", EBUSY, "next() called again before the previous call settled"),
       );
-    if (!this.armed && !this.starved && !this.arm()) {
+    if (!this.armed && !this.starved && !this.throttled && !this.arm()) {
       const e = this.error!;
       this.error = null;
       this.finish();
@@ -324,8 +337,33 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
   rearm(): void {
     if (!this.starved || this.ended) return;
     this.starved = false;
-    if (this.paused) return; // the next reader arms it
+    if (this.paused || this.throttled) return; // the next reader (or the quota) arms it
     if (this.waitResolve !== null || this.qCount === 0) this.arm();
+  }
+
+  /** @internal — one of this stream's buffers went back to the pool (called by the host). */
+  returned(): void {
+    this.out--;
+    if (!this.throttled || this.out > this.host.streamQuota >> 1) return;
+    this.throttled = false;
+    if (this.ended || this.paused || this.armed || this.starved || this.eof || this.error !== null) return;
+    if (this.waitResolve !== null || this.qCount === 0) this.arm();
+  }
+
+  /** Bytes this stream may still receive before its quota is out (at least one buffer's worth). */
+  protected allowance(): number {
+    const left = Math.max(1, this.host.streamQuota - this.out);
+    return Math.min(0xffffffff, left * this.host.buffers().bufferSize);
+  }
+
+  /** The stream has its quota of buffers out: stop the kernel filling more for it until they come
+   * back. What the kernel delivers before the cancel lands is still queued. */
+  private throttle(): void {
+    this.throttled = true;
+    if (this.armed && !this.cancelling) {
+      this.cancelling = true;
+      this.cancelKernelSide();
+    }
   }
 
   /** @internal */
@@ -337,7 +375,8 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
     }
     if (flags & Q.IORING_CQE_F_BUFFER) {
       const bid = flags >>> Q.IORING_CQE_BUFFER_SHIFT;
-      this.host.buffersOut++;
+      this.host.taken(bid, this);
+      if (++this.out >= this.host.streamQuota && !this.throttled && !this.ended) this.throttle();
       if (this.ended || (res <= 0 && !this.datagram)) this.host.recycle(bid, false);
       else this.push(bid, res);
     } else if (res === 0 && !this.datagram) {
@@ -361,6 +400,7 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
       final &&
       !this.armed &&
       !this.starved &&
+      !this.throttled &&
       !this.eof &&
       this.error === null &&
       !this.ended &&
@@ -462,6 +502,7 @@ export class RecvStream extends RecvStreamBase<Uint8Array> {
 
   protected prep(ring: Ring, slot: number, _userData: number, fd: number, bgid: number): void {
     prepRecvMultishot(ring.sq, slot, fd, bgid, 0);
+    if (this.host.recvLimit) prepRecvSetLimit(ring.sq, slot, this.allowance());
   }
 
   protected value(bid: number, len: number): Uint8Array {

@@ -27,7 +27,7 @@ import { kernelAtLeast } from "../ring/kernel.ts";
 import { cqeTaken, disownFd, ownSocket, unwatchCqeFds, watchCqeFds } from "../ring/reclaim.ts";
 import { LoopDriver } from "../loop/driver.ts";
 import { type ZcMode } from "../zc/sender.ts";
-import { probeReportUsage } from "../ring/kernel.ts";
+import { probeRecvLimit, probeReportUsage } from "../ring/kernel.ts";
 import {
   ZcrxIfq,
   ImportedZcrx,
@@ -54,7 +54,7 @@ import {
 } from "./sockopt.ts";
 import { submitAccept } from "../net/submit.ts";
 import { type IntOption, SocketSetup, checkBacklog, localAddress, setUpNow } from "../net/setup.ts";
-import { abortError, type RecvStream } from "./recv.ts";
+import { abortError, type RecvStream, type RecvStreamBase } from "./recv.ts";
 import { AsyncSocket, TcpSocket, UdpSocket, type SocketHost } from "./socket.ts";
 
 export interface OpenRingOptions extends RingOptions {
@@ -204,6 +204,11 @@ export class RingHost implements SocketHost {
   /** Per receive buffer: given back while a send held it; recycled at that send's release. */
   private chunkDeferred: Uint8Array | null = null;
   private starved: RecvStream[] = [];
+  /** Per receive buffer: the stream it was filled for, until it is back in the pool. */
+  private owners: (RecvStreamBase<any> | null)[] = [];
+  /** Set with the pool (buffers()): an eighth of it, at least 4 (or all of a smaller pool). */
+  streamQuota = 0;
+  recvLimit = false;
   readonly recvReserve: number;
 
   constructor(
@@ -240,8 +245,16 @@ export class RingHost implements SocketHost {
       this.chunkLent = new Uint8Array(b.count);
       this.chunkDeferred = new Uint8Array(b.count);
       this.chunkHolds = new Int32Array(b.count);
+      this.owners = new Array<RecvStreamBase<any> | null>(b.count).fill(null);
+      this.streamQuota = Math.min(b.count, Math.max(4, b.count >> 3));
+      this.recvLimit = probeRecvLimit();
     }
     return this.pbuf;
+  }
+
+  taken(bid: number, stream: RecvStreamBase<any>): void {
+    this.buffersOut++;
+    this.owners[bid] = stream;
   }
 
   /** A stream handed buffer `bid` to its consumer as a chunk. */
@@ -298,13 +311,19 @@ export class RingHost implements SocketHost {
       }
     }
     this.buffersOut--;
+    const owner = this.owners[bid] ?? null;
+    this.owners[bid] = null;
     const p = this.pbuf;
-    if (p === null || p.isClosed) return;
+    if (p === null || p.isClosed) {
+      owner?.returned();
+      return;
+    }
     // ProvidedBufferRing tracks which buffers the kernel handed out through view(); a buffer
     // dropped without being looked at is marked that way first.
     if (!viewed) p.view(bid, 0);
     p.recycle(bid);
     p.publish();
+    owner?.returned();
     if (this.starved.length > 0) {
       const s = this.starved;
       this.starved = [];

@@ -401,6 +401,20 @@ export function prepSendZcSetNotifUserData(m: SqeMemory, slot: number, userData:
   putU64(m.u32, (slot << 4) + W_ADDR3, userData);
 }
 
+// === 6.17: a byte limit on a multishot receive ===
+
+/** The byte limit of a prepared receive, in sqe->optlen: a multishot RECV ends (its last CQE
+ * without IORING_CQE_F_MORE) once that many bytes arrived, and picks no buffer past it ("io_uring/
+ * net: Support multishot receive len cap", from the list archive: July 2025, so Linux 6.17; probed
+ * with probeRecvLimit, since distributions backport). Older kernels read the same bytes as
+ * file_index and refuse a non-zero value on a RECV (EINVAL); kernels with it refuse it on a
+ * receive that is not multishot. 0: no limit. No liburing helper sets it. */
+export function prepRecvSetLimit(m: SqeMemory, slot: number, bytes: number): void {
+  checkPrepared(m, slot, "prepRecvSetLimit");
+  checkU32(A.IORING_OP_RECV, "bytes", bytes);
+  m.u32[(slot << 4) + (A.SQE.optlen >> 2)] = bytes;
+}
+
 // === 6.11 ===
 
 /** io_uring_prep_bind. */

@@ -8,7 +8,13 @@ import * as S from "../abi/setup.ts";
 import * as R from "../abi/register.ts";
 import * as Q from "../abi/sqe.ts";
 import { EBADF } from "../abi/errno.ts";
-import { prepSendZc, prepSendZcSetNotifUserData, prepSendmsgZc } from "../ops/prep.ts";
+import {
+  prepRecvMultishot,
+  prepRecvSetLimit,
+  prepSendZc,
+  prepSendZcSetNotifUserData,
+  prepSendmsgZc,
+} from "../ops/prep.ts";
 import { allocShared } from "./memory.ts";
 // A probe that sends opens a private Ring: ring.ts imports this file too, and each side uses the
 // other only inside functions, never while the modules load.
@@ -249,4 +255,27 @@ export function sendZcOnBadFd(o: { zcFlags?: number; addr3?: boolean; opcode?: n
   } finally {
     ring.close();
   }
+}
+
+let recvLimit: boolean | undefined;
+
+/** Whether a multishot RECV takes a byte limit in sqe->optlen (prepRecvSetLimit). Probed with a
+ * multishot RECV on fd -1 whose optlen is 1, on a private ring closed at once: kernels without the
+ * limit read those bytes as file_index and refuse them in io_recvmsg_prep (EINVAL, before the file
+ * is looked up); kernels with it pass the SQE on to the file lookup (EBADF). Nothing is received. */
+export function probeRecvLimit(): boolean {
+  if (recvLimit !== undefined) return recvLimit;
+  const ring = Ring.create({ entries: 4, memory: "mmap", registerRingFd: false });
+  try {
+    let res = 0;
+    const slot = ring.begin((_: null, r: number) => void (res = r), null);
+    prepRecvMultishot(ring.sq, slot, -1, 0, 0);
+    prepRecvSetLimit(ring.sq, slot, 1);
+    ring.submitAndWait(1);
+    ring.completions();
+    recvLimit = res === -EBADF;
+  } finally {
+    ring.close();
+  }
+  return recvLimit;
 }
