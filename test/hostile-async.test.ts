@@ -40,6 +40,14 @@ describe("async API under hostile use (each in its own process)", () => {
     expect(r.rounds).toBeGreaterThan(0);
   });
 
+  test("fds running out under a burst of connections does not end `for await (const sock of listener)`: it waits and serves the next", () => {
+    const r = expectClean(runScenario("async.ts", "accept-emfile", 60_000));
+    expect(r.acceptErrors).toBeGreaterThan(0);
+    expect(r.last).toBe("EMFILE");
+    expect(r.echoed).toBe("still here");
+    expect(r.loop).toBe("ended");
+  });
+
   test("maxInflightSends beyond the op table is refused at openRing, not inside a completion handler", () => {
     const r = expectClean(runScenario("async.ts", "huge-inflight-sends"));
     expect(r.errors[0]).toMatch(/maxInflightSends must be an integer 1\.\.8192/);

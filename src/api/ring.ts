@@ -5,7 +5,7 @@
 // given back.
 import { c } from "../../ffi/index.ts";
 import * as Q from "../abi/sqe.ts";
-import { ECANCELED } from "../abi/errno.ts";
+import { ECANCELED, ECONNABORTED, EMFILE, ENFILE, ENOBUFS, ENOMEM } from "../abi/errno.ts";
 import {
   SOCK_DGRAM,
   SOCK_STREAM,
@@ -889,15 +889,40 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
     });
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<TcpSocket> {
+  /** Accept failures that left the listener sound (out of fds or memory for now, or a connection
+   * that died before it was taken), counted since the listener opened; the iterator waited and
+   * accepted again after each. */
+  acceptErrors = 0;
+  /** The last of those, or null. */
+  lastAcceptError: UringError | null = null;
+
+  /** Every connection until the listener closes. A failure that leaves the listener sound
+   * (EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED) does not end the loop: it is counted in
+   * `acceptErrors`, and accepting resumes after a pause that doubles from 5 ms to 1 s while the
+   * failures last (connections wait in the kernel's backlog meanwhile). Any other failure ends
+   * the loop with its error. */
+  [Symbol.asyncIterator](): AsyncIterator<TcpSocket> {
+    return this.connections(null);
+  }
+
+  /** @internal — the iterator, telling `onRetry` of each failure it waits out. */
+  async *connections(onRetry: ((e: UringError) => void) | null): AsyncGenerator<TcpSocket> {
+    let pause = ACCEPT_RETRY_FIRST_MS;
     for (;;) {
       let s: TcpSocket;
       try {
         s = await this.accept();
       } catch (e) {
         if (this.closing) return;
-        throw e;
+        if (!(e instanceof UringError) || !TRANSIENT_ACCEPT_ERRNOS.has(e.errno)) throw e;
+        this.acceptErrors++;
+        this.lastAcceptError = e;
+        onRetry?.(e);
+        await new Promise<void>((r) => setTimeout(r, pause));
+        pause = Math.min(pause * 2, ACCEPT_RETRY_MAX_MS);
+        continue;
       }
+      pause = ACCEPT_RETRY_FIRST_MS;
       yield s;
     }
   }
@@ -1046,24 +1071,27 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
   }
 }
 
-/** A listener with handlers serves itself until it closes. A failed accept (EMFILE, ENFILE...)
- * goes to the error handler with a null socket, and accepting resumes after a pause so a lasting
- * failure does not spin. */
+/** A listener with handlers serves itself until it closes. A failed accept goes to the error
+ * handler with a null socket: one that left the listener sound (EMFILE, ENFILE...) as the
+ * iterator waits it out, any other once, and then the listener is closed (it cannot accept). */
 async function serve(l: TcpListener, h: SocketHandlers, maxInflightSends: number): Promise<void> {
-  while (!l.isClosed) {
-    try {
-      for await (const sock of l) void drive(sock, h, maxInflightSends);
-      return;
-    } catch (e) {
-      if (l.isClosed) return;
-      reportHandlerError(null, h, e);
-      await new Promise<void>((r) => setTimeout(r, ACCEPT_RETRY_MS));
-    }
+  try {
+    for await (const sock of l.connections((e) => reportHandlerError(null, h, e)))
+      void drive(sock, h, maxInflightSends);
+  } catch (e) {
+    if (l.isClosed) return;
+    reportHandlerError(null, h, e);
+    await l.close();
   }
 }
 
-/** Pause before accepting again after a failed accept. */
-const ACCEPT_RETRY_MS = 10;
+/** Accept errors that leave the listener sound: the process or the system is out of fds or memory
+ * for now, or one connection was reset before it was taken. Waiting and accepting again is the
+ * answer (Bun's and Node's servers keep listening through them too). */
+const TRANSIENT_ACCEPT_ERRNOS: ReadonlySet<number> = new Set([EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED]);
+/** Pause before accepting again after such an error: doubling from the first to the last. */
+const ACCEPT_RETRY_FIRST_MS = 5;
+const ACCEPT_RETRY_MAX_MS = 1000;
 
 /** Bytes per receive buffer unless the options say otherwise. */
 const DEFAULT_RECV_BUFFER_BYTES = 65536;

@@ -262,10 +262,17 @@ let recvLimit: boolean | undefined;
 /** Whether a multishot RECV takes a byte limit in sqe->optlen (prepRecvSetLimit). Probed with a
  * multishot RECV on fd -1 whose optlen is 1, on a private ring closed at once: kernels without the
  * limit read those bytes as file_index and refuse them in io_recvmsg_prep (EINVAL, before the file
- * is looked up); kernels with it pass the SQE on to the file lookup (EBADF). Nothing is received. */
+ * is looked up); kernels with it pass the SQE on to the file lookup (EBADF). Nothing is received.
+ * A probe that cannot make its ring (out of fds or memory right now) answers false and is asked
+ * again next time. */
 export function probeRecvLimit(): boolean {
   if (recvLimit !== undefined) return recvLimit;
-  const ring = Ring.create({ entries: 4, memory: "mmap", registerRingFd: false });
+  let ring: Ring;
+  try {
+    ring = Ring.create({ entries: 4, memory: "mmap", registerRingFd: false });
+  } catch {
+    return false;
+  }
   try {
     let res = 0;
     const slot = ring.begin((_: null, r: number) => void (res = r), null);
