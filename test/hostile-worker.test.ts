@@ -133,6 +133,15 @@ describe("a terminated Worker's receive buffers (each in its own process)", () =
     expect(r.reused).toBeGreaterThanOrEqual(2 * r.workers * (r.rounds - 1));
   }, 130_000);
 
+  test("a RecvLoop in a Worker receives into a ledger mapping, given back (its views emptied) when the loop ends", () => {
+    const r = expectClean(runScenario("memory.ts", "recv-loop"));
+    expect(r.got).toBe("hello");
+    expect(r.running).toEqual([65536]);
+    expect(r.ended).toEqual([]);
+    expect(r.keptLength).toBe(0);
+    expect(r.stats.released).toBe(1);
+  }, 70_000);
+
   test("with the ledger refused, a Worker still reuses its own mappings", () => {
     const r = expectClean(runScenario("memory.ts", "ledger-off"));
     expect(r.enabled).toBe(false);
