@@ -2,7 +2,9 @@
 // into the caller's loop: a call to Ring.track instead of its inlined body made the JavaScript part
 // of a NOP about half again as slow (bench/results/nop-ab-2026-12-05.md). JSC inlines a callee whose
 // bytecode cost is at most maximumFunctionForCallInlineCandidateBytecodeCostForFTL (170), so one
-// more check in Ring.track's fast body can silently undo it. This runs a NOP loop in a child
+// more check in Ring.track's fast body can silently undo it. The same goes for getSqe's reload of
+// the SQ head (reloadSqHead), which such a loop runs once per lap of the SQ: left as a call, it
+// kept the JIT from hoisting the loop's loads. This runs a NOP loop in a child
 // process with JSC's inlining log (printEachDFGFTLInlineCall) and the concurrent JIT off, so that
 // what the FTL compiles is decided the same way on every run, and reads what went into the loop.
 import { expect } from "bun:test";
@@ -26,7 +28,7 @@ function noInliningLog(): string | null {
 
 testIf(
   noInliningLog(),
-  "getSqe, prepNop and track are inlined into a hot NOP loop by the top tier",
+  "getSqe (with reloadSqHead), prepNop and track (with attach) are inlined into a hot NOP loop by the top tier",
   () => {
     const p = Bun.spawnSync([BUN, FIXTURE, "40000"], {
       env: { ...process.env, ...LOG_ENV },
@@ -41,7 +43,8 @@ testIf(
     const inlined = new Set<string>();
     for (const m of log.matchAll(/\[InlineCall\]\[FTL\] Callee: (\w+)#\w+ -> Caller: nopLoop#/g)) inlined.add(m[1]!);
     expect(inlined.size, "the loop was never compiled by the FTL").toBeGreaterThan(0);
-    for (const fn of ["getSqe", "prepNop", "track"]) expect([...inlined].sort()).toContain(fn);
+    for (const fn of ["getSqe", "reloadSqHead", "prepNop", "track", "attach"])
+      expect([...inlined].sort()).toContain(fn);
   },
   120_000,
 );
