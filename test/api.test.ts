@@ -565,6 +565,36 @@ describe("async API", () => {
     HEAVY_TIMEOUT_MS,
   );
 
+  test(
+    "a listener's loop waits out a full op table (EBUSY) instead of ending, and leaves no stale waiter",
+    async () => {
+      // Before (2026-12-05): the accept's refusal ended `for await (const sock of listener)`, and
+      // the refused accept() left its waiter registered, so a later connection went to a promise
+      // that had already rejected.
+      const r = openRing({ maxInflight: 16, maxInflightSends: 4 });
+      try {
+        const l = r.listen({ host: "127.0.0.1", port: 0 });
+        const taken: number[] = [];
+        while (r.ring.ops.available > 0) taken.push(r.ring.ops.add(() => {}, null));
+        await expect(l.accept()).rejects.toThrow(/EBUSY/);
+        const it = l[Symbol.asyncIterator]();
+        const next = it.next();
+        await Bun.sleep(30);
+        expect(l.acceptErrors).toBeGreaterThan(0);
+        expect(l.lastAcceptError?.code).toBe("EBUSY");
+        for (const ud of taken) r.ring.ops.cancelUnsubmitted(ud);
+        const cl = await r.connect({ host: "127.0.0.1", port: l.port });
+        const peer = (await next).value as TcpSocket;
+        expect(peer.remoteAddress.port).toBe(cl.localAddress.port);
+        await it.return!();
+        await Promise.all([cl.close(), peer.close(), l.close()]);
+      } finally {
+        await r.close();
+      }
+    },
+    HEAVY_TIMEOUT_MS,
+  );
+
   test("openRing refuses options of the wrong kind by name and type, before any ring or fd exists", () => {
     // Before (2026-12-05): null gave a bare TypeError, 5 and "x" were taken for {}, maxInflight 0
     // was reported as a bad maxInflightSends, and { recvBuffers: "256" } said "got 256".

@@ -5,7 +5,7 @@
 // given back.
 import { c } from "../../ffi/index.ts";
 import * as Q from "../abi/sqe.ts";
-import { ECANCELED, ECONNABORTED, EMFILE, ENFILE, ENOBUFS, ENOMEM } from "../abi/errno.ts";
+import { EBUSY, ECANCELED, ECONNABORTED, EMFILE, ENFILE, ENOBUFS, ENOMEM } from "../abi/errno.ts";
 import {
   SOCK_DGRAM,
   SOCK_STREAM,
@@ -879,13 +879,22 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
       return Promise.reject(e);
     }
     return new Promise<TcpSocket>((resolve, reject) => {
+      // Armed before the waiter is registered: a refusal (the op table full, EBUSY) leaves no
+      // waiter behind for a later connection to be handed to.
+      if (!this.armed) {
+        try {
+          this.arm();
+        } catch (e) {
+          reject(e);
+          return;
+        }
+      }
       const w: AcceptWaiter = { resolve, reject, signal: o.signal, onAbort: null };
       if (o.signal) {
         w.onAbort = () => this.abortWaiter(w);
         o.signal.addEventListener("abort", w.onAbort, { once: true });
       }
       this.waiters.push(w);
-      if (!this.armed) this.arm();
     });
   }
 
@@ -897,7 +906,7 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
   lastAcceptError: UringError | null = null;
 
   /** Every connection until the listener closes. A failure that leaves the listener sound
-   * (EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED) does not end the loop: it is counted in
+   * (EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED, or EBUSY: the op table full) does not end the loop: it is counted in
    * `acceptErrors`, and accepting resumes after a pause that doubles from 5 ms to 1 s while the
    * failures last (connections wait in the kernel's backlog meanwhile). Any other failure ends
    * the loop with its error. */
@@ -953,6 +962,13 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
     this.owner.kick();
   }
 
+  private rejectWaiters(e: unknown): void {
+    for (const w of this.waiters.splice(0)) {
+      if (w.signal && w.onAbort) w.signal.removeEventListener("abort", w.onAbort);
+      w.reject(e);
+    }
+  }
+
   private abortWaiter(w: AcceptWaiter): void {
     const i = this.waiters.indexOf(w);
     if (i < 0) return;
@@ -997,15 +1013,13 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
     } else if (res === -ECANCELED && final && !this.closing && !this.cancelling && this.waiters.length > 0) {
       // Cancelled by nobody here: the ring went away underneath (its own close). Waiting on would
       // wait forever.
-      const e = new UringError(
-        "IORING_OP_ACCEPT",
-        ECANCELED,
-        `listener fd ${this.fd}: the accept was cancelled outside the listener (the ring closed)`,
+      this.rejectWaiters(
+        new UringError(
+          "IORING_OP_ACCEPT",
+          ECANCELED,
+          `listener fd ${this.fd}: the accept was cancelled outside the listener (the ring closed)`,
+        ),
       );
-      for (const w of this.waiters.splice(0)) {
-        if (w.signal && w.onAbort) w.signal.removeEventListener("abort", w.onAbort);
-        w.reject(e);
-      }
     } else if (res !== -ECANCELED && !this.closing) {
       const e = new UringError("IORING_OP_ACCEPT", -res, `listener fd ${this.fd}`);
       const w = this.waiters.shift();
@@ -1014,7 +1028,15 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
         w.reject(e);
       } else this.error = e;
     }
-    if (final && !this.closing && this.waiters.length > 0 && !this.owner.closing) this.arm();
+    if (final && !this.closing && this.waiters.length > 0 && !this.owner.closing) {
+      // Nothing may throw out of a completion handler: with the op table full the waiters get
+      // the refusal (EBUSY, which the iterator waits out).
+      try {
+        this.arm();
+      } catch (e) {
+        this.rejectWaiters(e);
+      }
+    }
     // Nobody waits now: a `for await` loop asks again within this turn; if no one has by the
     // next turn, the multishot accept goes (idleCheck).
     if (this.armed && this.waiters.length === 0 && !this.idleCheckQueued && !this.cancelling) {
@@ -1029,11 +1051,7 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
     if (this.closePromise !== null) return this.closePromise;
     this.closing = true;
     this.closePromise = new Promise<void>((resolve) => (this.closeResolve = resolve));
-    const err = closedError("accept", "listener");
-    for (const w of this.waiters.splice(0)) {
-      if (w.signal && w.onAbort) w.signal.removeEventListener("abort", w.onAbort);
-      w.reject(err);
-    }
+    this.rejectWaiters(closedError("accept", "listener"));
     if (this.armed && !this.cancelling && !this.owner.ring.isClosed) {
       this.cancelling = true;
       this.owner.trackCancel(this.userData);
@@ -1086,9 +1104,9 @@ async function serve(l: TcpListener, h: SocketHandlers, maxInflightSends: number
 }
 
 /** Accept errors that leave the listener sound: the process or the system is out of fds or memory
- * for now, or one connection was reset before it was taken. Waiting and accepting again is the
+ * for now, the ring's op table is full (EBUSY), or one connection was reset before it was taken. Waiting and accepting again is the
  * answer (Bun's and Node's servers keep listening through them too). */
-const TRANSIENT_ACCEPT_ERRNOS: ReadonlySet<number> = new Set([EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED]);
+const TRANSIENT_ACCEPT_ERRNOS: ReadonlySet<number> = new Set([EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED, EBUSY]);
 /** Pause before accepting again after such an error: doubling from the first to the last. */
 const ACCEPT_RETRY_FIRST_MS = 5;
 const ACCEPT_RETRY_MAX_MS = 1000;
