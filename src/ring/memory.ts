@@ -56,21 +56,8 @@ export interface MappedRegion {
 
 /** mmap(NULL, len, RW, MAP_SHARED|MAP_POPULATE, fd, offset): the io_uring way to map ring, SQE,
  * provided-buffer and refill memory the kernel allocated. */
-export function mapFd(
-  fd: number,
-  byteLength: number,
-  offset: number,
-  what: string,
-  ledger?: Int32Array,
-  at = 0,
-): MappedRegion {
+export function mapFd(fd: number, byteLength: number, offset: number, what: string): MappedRegion {
   const address = c.mmap(null, byteLength, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, offset);
-  // The address goes into the fd ledger's entry (ledger[at], from pendingMapping in
-  // src/ring/reclaim.ts) before any function call: a Worker terminated after this leaves it named.
-  if (ledger !== undefined && address !== MAP_FAILED) {
-    ledger[at] = address;
-    ledger[at + 1] = address / 4294967296;
-  }
   if (address === MAP_FAILED)
     throw new UringError("mmap", errno(), `${what}: ${byteLength} bytes at offset 0x${offset.toString(16)}`);
   const buffer = viewNative(address, byteLength);

@@ -13,13 +13,20 @@
 // native memory, which every thread of the process sees at the same address. Each entry says
 // which thread owns the fd (kernel tid plus the thread's start time, so a tid the kernel hands to
 // a new thread is not taken for the old one; and the Worker's threadId), what it is, and how to
-// recognise it (the device and inode numbers fstat reports, an eventfd's id from fdinfo, a mapped
-// ring region's address). A sweep closes the fds of threads that no longer exist, after checking
+// recognise it (the device and inode numbers fstat reports, an eventfd's id from fdinfo). A sweep closes the fds of threads that no longer exist, after checking
 // that each fd number still names the same open file: a number closed behind the library's back
 // and reused names another inode (or another eventfd id), and is left alone, and so is a file
-// that a live thread has in the ledger too (a socket adopted by another thread). A ring's mapped
-// regions are unmapped first, since a mapping holds the ring file open by itself; closing the
-// last reference makes the kernel cancel the ring's requests (io_ring_exit_work).
+// that a live thread has in the ledger too (a socket adopted by another thread). A dead ring's
+// mappings (every mapping of its inode in /proc/self/maps) are unmapped too, since a mapping holds
+// the ring file open by itself; closing the last reference makes the kernel cancel the ring's
+// requests (io_ring_exit_work).
+//
+// A Worker can be terminated between the kernel making an fd and the library recording it. For an
+// fd made by a syscall (eventfd, socket, io_uring_setup) the entry is claimed first and the
+// result stored into it with no function call in between (pendingFd: termination happens only
+// where JavaScript checks for it). An fd the kernel makes through the ring (ACCEPT, SOCKET) comes
+// in a CQE that the thread copies out of the CQ before it handles it: such operations are
+// watched (watchCqeFds), and a sweep reads the dead thread's CQ for the fds it never took.
 //
 // Memory the kernel may write later (a Worker's provided-buffer rings and their buffers, RecvLoop
 // buffers, ZCRX areas: src/ring/worker-memory.ts) is recorded too, as anonymous mappings. No JS
@@ -46,7 +53,6 @@ import { c, getenvNative, setenvNative, viewNative } from "../../ffi/index.ts";
 import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../abi/net.ts";
 import { STAT, STAT_SIZE } from "../abi/stat.ts";
 import { invalidArgument, shown } from "../error.ts";
-import { pageAlign } from "./memory.ts";
 
 /** libc's environment names the ledger's address for the other threads (one name per pid, so a
  * child process that inherits the variable never looks at its parent's address). */
@@ -88,7 +94,7 @@ const W_DEV_LO = 7,
  * pendingFd). A K_CQE entry keeps its CQ's layout in this word instead (see ownRingCq). */
 const W_PENDING = 15,
   W_CQ_LAYOUT = 15;
-/** Header words (two) that take the store of a pending fd or address that has no entry. */
+/** A header word that takes the store of a pending fd that has no entry. */
 const H_SCRATCH = 14;
 /** States: FREE, WRITING (being filled), live (an even value from 2 up that carries the entry's
  * generation, so that a compare-and-swap against a value read earlier fails once the entry was
@@ -104,10 +110,9 @@ const GEN_MASK = 0x3ffffff;
 function isLive(state: number): boolean {
   return state >= 2 && (state & 1) === 0;
 }
-/** Entry kinds, in the order a sweep handles them: a ring's mappings before its fd, anonymous
- * memory the rings may write into after every fd. */
-const K_MAPPING = 1,
-  K_RING = 2,
+/** Entry kinds, in the order a sweep handles them: rings first, anonymous memory the rings may
+ * write into after every fd. A ring's mappings are found by its inode (see unmapRing). */
+const K_RING = 2,
   K_EVENTFD = 3,
   K_SOCKET = 4,
   K_MEMORY = 5;
@@ -259,7 +264,7 @@ function openLedger(): Ledger | null {
 }
 
 /** The ledger's words, for the one store that follows an fd-creating call: `fdLedger[at] = fd`
- * with `at` from pendingFd (a mapping's address: see pendingMapping), with no function call
+ * with `at` from pendingFd, with no function call
  * between the call and the store. A Worker is terminated only where its code checks for it (a
  * function's entry, a loop's back edge), never inside a native call nor between two stores, so
  * the fd is in the ledger the moment the call returns. Scratch words while there is no ledger. */
@@ -413,16 +418,6 @@ export function confirmFd(at: number, fd: number): void {
   w[base + W_PENDING] = 0;
   remember(fd, i, live);
   if (eventfd) w[base + W_EXTRA] = eventfdId(fd);
-}
-
-/** Claim the entry for a region about to be mapped from this thread's ring fd `fd` (kernel ring
- * memory; a mapping keeps the ring open after its fd is closed, so a sweep unmaps it before it
- * closes the fd). Returns the first of the two words mapFd stores the address into the moment
- * mmap returns; an entry left with no address names nothing. */
-export function pendingMapping(fd: number, byteLength: number): number {
-  if (!mine.has(fd) || !statFd(fd)) return H_SCRATCH;
-  const i = record(K_MAPPING, fd, byteLength, 0);
-  return i < 0 ? H_SCRATCH : HEADER_WORDS + i * ENTRY_WORDS + W_ADDR_LO;
 }
 
 /** Where this thread reads the CQ of one of its rings: the kernel memory mapped at `address`
@@ -751,7 +746,7 @@ export function reclaimDeadThreads(): ReclaimReport {
     }
     if (up) {
       const kind = w[base + W_KIND]!;
-      if (kind === K_MAPPING || kind === K_MEMORY || kind === K_CQE) continue;
+      if (kind === K_MEMORY || kind === K_CQE) continue;
       if (w[base + W_PENDING] === 1) liveNumbers.add(w[base + W_FD]!);
       else liveFiles.add(fileKey(w, base));
     } else {
@@ -764,6 +759,8 @@ export function reclaimDeadThreads(): ReclaimReport {
   dead.sort((a, b) => w[HEADER_WORDS + a * ENTRY_WORDS + W_KIND]! - w[HEADER_WORDS + b * ENTRY_WORDS + W_KIND]!);
   let maps: string | null = null;
   let orphans: boolean | null = null;
+  // Ids of the dead threads' eventfds (see closeEventfdCopies).
+  const eventfdIds = new Set<number>();
   for (const i of dead) {
     const base = HEADER_WORDS + i * ENTRY_WORDS;
     // One sweeper per entry: the one whose compare-and-swap takes it (from the live value seen, or from a dead
@@ -797,38 +794,64 @@ export function reclaimDeadThreads(): ReclaimReport {
       }
       continue;
     }
-    if (kind === K_MAPPING) {
-      // Unmapped only if the same range is still a mapping of that ring's inode.
-      maps ??= readFileSync("/proc/self/maps", "latin1");
-      const address = u64(w, base, W_ADDR_LO);
-      const bytes = pageAlign(w[base + W_EXTRA]! >>> 0);
-      const m = mappingOver(maps, address, bytes);
-      if (address === 0) {
-        // Claimed for a mmap that never returned (see pendingMapping).
-      } else if (
-        m !== null &&
-        m.inode === u64(w, base, W_INO_LO) &&
-        m.path.includes("io_uring") &&
-        c.munmap(address, bytes) === 0
-      )
-        report.mappings++;
-      else report.kept++;
-    } else if (fd < 0) {
+    if (fd < 0) {
       // Claimed for a call that never returned (see pendingFd).
     } else if (w[base + W_PENDING] === 1) {
       // Made, and the thread ended before it confirmed the fd: the number still names what it
       // made unless it is not of that kind now, or a live thread has it.
       const key = liveNumbers.has(fd) ? null : keyIfKind(fd, kind);
-      if (key !== null && !liveFiles.has(key)) closeFor(fd, kind, report);
-      else report.kept++;
-    } else if (sameFile(w, base, fd) && !liveFiles.has(fileKey(w, base))) {
-      closeFor(fd, kind, report);
+      if (key !== null && !liveFiles.has(key)) {
+        if (kind === K_EVENTFD) eventfdIds.add(Number(key.split(":")[2]));
+        if (kind === K_RING) unmapRing((maps ??= readFileSync("/proc/self/maps", "latin1")), key, report);
+        closeFor(fd, kind, report);
+      } else report.kept++;
     } else {
-      report.kept++;
+      if (kind === K_EVENTFD && w[base + W_EXTRA]! >= 0) eventfdIds.add(w[base + W_EXTRA]!);
+      const key = fileKey(w, base);
+      // A dead ring's mappings go even when its number was closed already: they hold it open.
+      if (kind === K_RING && !liveFiles.has(key))
+        unmapRing((maps ??= readFileSync("/proc/self/maps", "latin1")), key, report);
+      if (sameFile(w, base, fd) && !liveFiles.has(key)) closeFor(fd, kind, report);
+      else report.kept++;
     }
     Atomics.store(w, base + W_STATE, FREE);
   }
+  closeEventfdCopies(eventfdIds, liveFiles, report);
   return report;
+}
+
+/** Bun reads the loop driver's eventfd through a copy of the fd it makes itself (dup(2): a
+ * Bun.file(fd) stream, src/loop/driver.ts) and closes when the stream ends; a Worker terminated
+ * while its stream starts or stops leaves that copy open. fds that name one of the dead threads'
+ * eventfds (the same eventfd id), and no live thread's, are closed with them. */
+function closeEventfdCopies(ids: Set<number>, liveFiles: Set<string>, report: ReclaimReport): void {
+  if (ids.size === 0) return;
+  let names: string[];
+  try {
+    names = readdirSync("/proc/self/fd");
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const fd = Number(name);
+    const key = keyIfKind(fd, K_EVENTFD);
+    if (key !== null && !liveFiles.has(key) && ids.has(Number(key.split(":")[2]))) closeFor(fd, K_EVENTFD, report);
+  }
+}
+
+/** Unmap every mapping of the ring whose file key (device:inode) is `key`: a dead thread's ring,
+ * whose mappings hold it open after its fd is closed (and may have been made just before the
+ * thread ended, with nothing recorded yet). `maps` is /proc/self/maps. */
+function unmapRing(maps: string, key: string, report: ReclaimReport): void {
+  const ino = Number(key.slice(key.indexOf(":") + 1));
+  for (const line of maps.split("\n")) {
+    const f = line.split(/\s+/);
+    if (Number(f[4]) !== ino || !line.includes("io_uring")) continue;
+    const dash = line.indexOf("-");
+    const start = parseInt(line.slice(0, dash), 16);
+    const end = parseInt(line.slice(dash + 1, line.indexOf(" ")), 16);
+    if (c.munmap(start, end - start) === 0) report.mappings++;
+  }
 }
 
 function closeFor(fd: number, kind: number, report: ReclaimReport): void {
@@ -855,7 +878,7 @@ function sweepCqes(
   for (const i of dead) {
     const base = HEADER_WORDS + i * ENTRY_WORDS;
     const kind = w[base + W_KIND]!;
-    if (kind === K_MAPPING || kind === K_MEMORY || kind === K_CQE) continue;
+    if (kind === K_MEMORY || kind === K_CQE) continue;
     if (w[base + W_PENDING] === 1) offLimits.add(w[base + W_FD]!);
     else deadFiles.add(fileKey(w, base));
   }
@@ -916,7 +939,7 @@ export function ledgerEntries(): LedgerEntry[] {
     const base = HEADER_WORDS + i * ENTRY_WORDS;
     const st = Atomics.load(w, base + W_STATE);
     if (st === FREE) continue;
-    const kind = ["", "mapping", "ring", "eventfd", "socket", "memory", "cqe"][w[base + W_KIND]!] ?? "?";
+    const kind = ["", "", "ring", "eventfd", "socket", "memory", "cqe"][w[base + W_KIND]!] || "?";
     out.push({
       state: st === WRITING ? "writing" : st === SPARE ? "spare" : isLive(st) ? "live" : `swept by ${-st}`,
       kind,

@@ -40,7 +40,7 @@ import {
   type MappedRegion,
 } from "./memory.ts";
 import { kernelAtLeast, kernelRelease, probeOpcodes, supportedSetupFlags, queryOpcodes } from "./kernel.ts";
-import { confirmFd, disownFd, fdLedger, ownRingCq, pendingFd, pendingMapping, reclaimDeadThreads } from "./reclaim.ts";
+import { confirmFd, disownFd, fdLedger, ownRingCq, pendingFd, reclaimDeadThreads } from "./reclaim.ts";
 import { isMainThread } from "node:worker_threads";
 
 /** A flag the caller may require (true), refuse (false) or leave to the library ("auto": used
@@ -1428,10 +1428,10 @@ function setupMapped(entries: number, flags: number, cqOpt: number | undefined):
     flags & S.IORING_SETUP_NO_SQARRAY ? 0 : dv.getUint32(S.PARAMS.sq_off + S.SQRING_OFFSETS.array, true) + sqn * 4;
   const cqBytes = dv.getUint32(S.PARAMS.cq_off + S.CQRING_OFFSETS.cqes, true) + cqn * cqeSize;
   const regions: Region[] = [];
-  // Each mapping goes into the fd ledger as soon as it exists: it holds the ring open by itself.
+  // A sweep after a Worker's termination unmaps every mapping of the ring's inode (each holds the
+  // ring open by itself): src/ring/reclaim.ts.
   const map = (bytes: number, offset: number, what: string): MappedRegion => {
-    const at = pendingMapping(fd, bytes);
-    const r = mapFd(fd, bytes, offset, what, fdLedger, at);
+    const r = mapFd(fd, bytes, offset, what);
     regions.push(r);
     return r;
   };

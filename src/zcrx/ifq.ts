@@ -22,7 +22,6 @@ import {
   type MappedRegion,
   type SharedRegion,
 } from "../ring/memory.ts";
-import { fdLedger, pendingMapping } from "../ring/reclaim.ts";
 import { heapFreeMemory } from "../ring/worker-memory.ts";
 import { kernelRelease } from "../ring/kernel.ts";
 import { prepRecvZc } from "../ops/prep.ts";
@@ -288,14 +287,9 @@ export class ZcrxIfq {
     let r: Region;
     try {
       // The kernel-allocated ring is mapped from the ring fd at the offset it wrote back. A
-      // mapping of the ring fd holds the ring (and the NIC queue) open by itself: into the fd
-      // ledger with the ring's own as it is made, so a terminated Worker's sweep unmaps it
-      // (src/ring/reclaim.ts).
-      if (userRegion !== undefined) r = userRegion;
-      else {
-        const at = pendingMapping(ring.fd, refillBytes);
-        r = mapFd(ring.fd, refillBytes, this.refillMmapOffset, "zcrx refill ring", fdLedger, at);
-      }
+      // mapping of the ring fd holds the ring (and the NIC queue) open by itself: a terminated
+      // Worker's sweep unmaps every mapping of the ring's inode (src/ring/reclaim.ts).
+      r = userRegion ?? mapFd(ring.fd, refillBytes, this.refillMmapOffset, "zcrx refill ring");
       if (rqes + this.rqEntries * Z.ZCRX_RQE.size > (events ? statsOffset : r.byteLength)) {
         // Our mapping of a kernel region only adds a reference to its pages: dropping it is safe.
         if (r.kind === "mmap") unmapRegion(r);
