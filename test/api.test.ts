@@ -10,6 +10,7 @@ import { AF_INET, SOCK_DGRAM } from "../src/abi/net.ts";
 import { sockaddr } from "../src/net/sockaddr.ts";
 import { needKernel, testIf } from "./helpers.ts";
 import { asyncPair } from "./fixtures/loopback.ts";
+import { openFdCount } from "./fixtures/reliability-checks.ts";
 import { pattern } from "../scripts/examples/lib.ts";
 
 /** Bound per test, generous for the VM tier (an emulated CPU): some move megabytes or open many
@@ -594,6 +595,18 @@ describe("async API", () => {
     },
     HEAVY_TIMEOUT_MS,
   );
+
+  test("await ring.close() resolves with every fd of the ring closed, the driver's eventfd included", async () => {
+    // Before (2026-12-05): the eventfd closed a tick after close() resolved, so a leak check right
+    // after `await ring.close()` (or an `await using` block) counted it.
+    const before = openFdCount();
+    const r = openRing();
+    const { cl, peer } = await asyncPair(r);
+    await cl.send("x").sent;
+    expect((await peer.recv().next()).value!.length).toBe(1);
+    await r.close();
+    expect(openFdCount()).toBe(before);
+  });
 
   test("openRing refuses options of the wrong kind by name and type, before any ring or fd exists", () => {
     // Before (2026-12-05): null gave a bare TypeError, 5 and "x" were taken for {}, maxInflight 0

@@ -306,11 +306,19 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
   private arm(): boolean {
     if (this.host.closing || this.ended) return true;
     const ring = this.host.ring;
-    const pbuf = this.host.buffers();
-    if (ring.ops.available <= this.host.recvReserve) return this.refuseArm();
-    const slot = ring.begin(onRecvCqe, this);
-    const ud = ring.userDataOf(slot);
-    this.prep(ring, slot, ud, this.socket.fd, pbuf.bgid);
+    if (ring.ops.available <= this.host.recvReserve) return this.refuseArm(null);
+    // Arming runs inside completion handlers too, where nothing may throw: a refusal (the pool
+    // cannot be made, the SQ cannot take the entry) becomes the stream's error instead.
+    let ud: number;
+    try {
+      const pbuf = this.host.buffers();
+      const slot = ring.begin(onRecvCqe, this);
+      ud = ring.userDataOf(slot);
+      this.prep(ring, slot, ud, this.socket.fd, pbuf.bgid);
+    } catch (e) {
+      if (!(e instanceof UringError)) throw e;
+      return this.refuseArm(e);
+    }
     this.userData = ud;
     this.armed = true;
     this.starved = false;
@@ -319,16 +327,18 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
     return true;
   }
 
-  /** No entry for this receive: the stream fails with EBUSY (the socket stays usable; its next
-   * recv() tries again). Cold. */
-  private refuseArm(): false {
+  /** The receive could not be armed: the stream fails with `cause`, or with EBUSY when no op-table
+   * entry was left for it (the socket stays usable; its next recv() tries again). Cold. */
+  private refuseArm(cause: UringError | null): false {
     const ops = this.host.ring.ops;
-    this.error = new UringError(
-      this.opcode,
-      EBUSY,
-      `fd ${this.socket.fd}: ${ops.capacity - ops.available} of the ring's ${ops.capacity} operation slots are in flight, and the last ${this.host.recvReserve} are kept for sends, connects and cancels (each receiving socket holds one slot)`,
-      "close idle sockets, or open the ring with a larger maxInflight",
-    );
+    this.error =
+      cause ??
+      new UringError(
+        this.opcode,
+        EBUSY,
+        `fd ${this.socket.fd}: ${ops.capacity - ops.available} of the ring's ${ops.capacity} operation slots are in flight, and the last ${this.host.recvReserve} are kept for sends, connects and cancels (each receiving socket holds one slot)`,
+        "close idle sockets, or open the ring with a larger maxInflight",
+      );
     this.settleWaiter();
     return false;
   }

@@ -745,8 +745,8 @@ export class AsyncRing implements Disposable, AsyncDisposable {
   // ---- teardown ----
 
   /** Close every listener and socket (cancelling their receives and accepts, letting sends
-   * finish), then the loop driver, the receive pool and the ring. Afterwards nothing is in
-   * flight and every buffer is back. */
+   * finish), then the loop driver, the receive pool and the ring. Once it resolves nothing is in
+   * flight, every buffer is back and every fd of the ring is closed. */
   close(): Promise<void> {
     if (this.closePromise !== null) return this.closePromise;
     this.closePromise = (async () => {
@@ -759,6 +759,8 @@ export class AsyncRing implements Disposable, AsyncDisposable {
       while (this.#host.ownOps > 0 && performance.now() < deadline && !this.ring.isClosed)
         await new Promise<void>((r) => setImmediate(r));
       this.closeNow();
+      // Resolved with every fd closed: the driver's eventfd goes once Bun lets go of its stream.
+      await this.loop.released;
     })();
     return this.closePromise;
   }

@@ -80,6 +80,7 @@ export class LoopDriver {
   /** Completions were handled since the poll window's deadline was last set. */
   private activity = false;
   private closed = false;
+  private fdReleased: Promise<void> = Promise.resolve();
   /** The eventfd is turned off (the driver will look at the CQ without a signal). */
   private quiet = false;
   private readonly canQuiet: boolean;
@@ -354,6 +355,12 @@ export class LoopDriver {
       disownFd(fd);
     };
     if (cancelled === null) closeFd();
-    else void cancelled.then(closeFd);
+    else this.fdReleased = cancelled.then(closeFd);
+  }
+
+  /** Settles once close() has closed the eventfd (a tick or so after close() returns, when Bun
+   * lets go of its stream). */
+  get released(): Promise<void> {
+    return this.fdReleased;
   }
 }
