@@ -5,10 +5,19 @@
 // creates, or by reclaimWorker(). The Worker's rings, eventfd and sockets all have operations in flight.
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { expectClean, runScenario } from "./fixtures/hostile/spawn.ts";
+import { testIf } from "./helpers.ts";
+import { queryZcrx } from "../src/zcrx/query.ts";
+import { kernelAtLeast, kernelRelease } from "../src/ring/kernel.ts";
 
 // Each scenario is a process of its own; under the VM tier's emulation (TCG) one can take far
 // longer than bun test's 5 s default, which would kill it half way.
 setDefaultTimeout(120_000);
+
+// Device-less ZCRX (ZCRX_REG_NODEV) is Linux 7.1; the VM tier has it.
+const zcrxGate =
+  queryZcrx()?.nodev === true || (process.env.BUN_URING_IN_VM === "1" && kernelAtLeast("7.1"))
+    ? null
+    : `a device-less ZCRX area needs ZCRX_REG_NODEV (Linux 7.1); this kernel is ${kernelRelease()}: run it with \`bun scripts/vm.ts test/hostile-worker.test.ts\``;
 
 describe("Worker termination (each in its own process)", () => {
   /** A scenario whose Worker(s) opened at least `opened` fds and left none. */
@@ -133,12 +142,12 @@ describe("a terminated Worker's receive buffers (each in its own process)", () =
   }, 70_000);
 
   test("six Workers creating and closing provided-buffer rings of one size at once: a spare is never handed to two (no buffer overwritten, no address twice in the ledger)", () => {
-    const r = expectClean(runScenario("memory.ts", "spare-race", 120_000));
+    const r = expectClean(runScenario("memory.ts", "spare-race", 240_000));
     expect(r.clashes).toBe(0);
     expect(r.duplicates).toBe(0);
     expect(r.mapped).toBeLessThanOrEqual(2 * r.workers);
     expect(r.reused).toBeGreaterThanOrEqual(2 * r.workers * (r.rounds - 1));
-  }, 130_000);
+  }, 250_000);
 
   test("a RecvLoop in a Worker receives into a ledger mapping, given back (its views emptied) when the loop ends", () => {
     const r = expectClean(runScenario("memory.ts", "recv-loop"));
@@ -148,6 +157,16 @@ describe("a terminated Worker's receive buffers (each in its own process)", () =
     expect(r.keptLength).toBe(0);
     expect(r.stats.released).toBe(1);
   }, 70_000);
+
+  testIf(
+    zcrxGate,
+    "a device-less ZCRX area registered in a Worker is a ledger mapping by default, made a spare once the terminated Worker's ring is closed",
+    () => {
+      const r = expectClean(runScenario("memory.ts", "zcrx"));
+      expect(r).toEqual({ area: "mmap", inLedger: true, state: "spare", pending: 0 });
+    },
+    70_000,
+  );
 
   test("with the ledger refused, a Worker still reuses its own mappings", () => {
     const r = expectClean(runScenario("memory.ts", "ledger-off"));
