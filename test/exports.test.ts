@@ -124,6 +124,7 @@ const PINNED: Record<string, string[]> = {
     "prepSendmsg",
     "prepRecv",
     "prepRecvMultishot",
+    "prepRecvSetLimit",
     "prepRecvmsg",
     "prepRecvmsgMultishot",
     "prepSendZc",
