@@ -10,7 +10,7 @@ import { AF_INET, SOCK_DGRAM } from "../src/abi/net.ts";
 import { sockaddr } from "../src/net/sockaddr.ts";
 import { needKernel, testIf } from "./helpers.ts";
 import { asyncPair } from "./fixtures/loopback.ts";
-import { openFdCount } from "./fixtures/reliability-checks.ts";
+import { openFdCount, thrown } from "./fixtures/reliability-checks.ts";
 import { pattern } from "../scripts/examples/lib.ts";
 
 /** Bound per test, generous for the VM tier (an emulated CPU): some move megabytes or open many
@@ -606,6 +606,23 @@ describe("async API", () => {
     expect((await peer.recv().next()).value!.length).toBe(1);
     await r.close();
     expect(openFdCount()).toBe(before);
+  });
+
+  test("a receive pool too large to allocate is ENOMEM naming the pool, not a bare RangeError", async () => {
+    // Before (2026-12-05): recv() threw the allocator's "RangeError: Out of memory".
+    const r = openRing({ recvBuffers: 32768, recvBufferBytes: 1 << 30 });
+    try {
+      const { cl, peer } = await asyncPair(r);
+      for (let i = 0; i < 2; i++) {
+        const e = thrown(() => peer.recv()) as UringError;
+        expect(e).toBeInstanceOf(UringError);
+        expect(e.code).toBe("ENOMEM");
+        expect(e.message).toMatch(/receive pool \(recvBuffers 32768 × recvBufferBytes 1073741824/);
+      }
+      await Promise.all([cl.close(), peer.close()]);
+    } finally {
+      await r.close();
+    }
   });
 
   test("openRing refuses options of the wrong kind by name and type, before any ring or fd exists", () => {

@@ -241,7 +241,19 @@ export class RingHost implements SocketHost {
       if (!kernelAtLeast("6.0", this.ring.capabilities.kernel))
         throw unsupported("recv", "multishot receive (IORING_RECV_MULTISHOT)", "6.0", this.ring.capabilities.kernel);
       const b = this.recvBuffers;
-      this.pbuf = ProvidedBufferRing.create(this.ring, { bgid: b.group, entries: b.count, bufferSize: b.bytes });
+      try {
+        this.pbuf = ProvidedBufferRing.create(this.ring, { bgid: b.group, entries: b.count, bufferSize: b.bytes });
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        // The JS allocator's bare "Out of memory": say which memory, and what to change.
+        throw new UringError(
+          "recv",
+          ENOMEM,
+          `the receive pool (recvBuffers ${b.count} × recvBufferBytes ${b.bytes} = ${b.count * b.bytes} bytes) could not be allocated: ${e.message}`,
+          "open the ring with fewer or smaller receive buffers",
+          { cause: e },
+        );
+      }
       this.chunkLent = new Uint8Array(b.count);
       this.chunkDeferred = new Uint8Array(b.count);
       this.chunkHolds = new Int32Array(b.count);
