@@ -47,7 +47,7 @@
 //
 // Entries are claimed and released with compare-and-swap on their state word (Atomics on a view
 // of native memory: every thread's view is the same memory).
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { threadId as jsThreadId } from "node:worker_threads";
 import { c, getenvNative, setenvNative, viewNative } from "../../ffi/index.ts";
 import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../abi/net.ts";
@@ -380,6 +380,14 @@ export function ownSocket(fd: number): void {
   if (!recorded(fd) && statFd(fd)) record(K_SOCKET, fd, 0, 0);
 }
 
+/** The entry's file: the device and inode numbers in the stat buffer. */
+function stampFile(w: Int32Array, base: number): void {
+  w[base + W_DEV_LO] = statView.getUint32(STAT.st_dev, true);
+  w[base + W_DEV_HI] = statView.getUint32(STAT.st_dev + 4, true);
+  w[base + W_INO_LO] = statView.getUint32(STAT.st_ino, true);
+  w[base + W_INO_HI] = statView.getUint32(STAT.st_ino + 4, true);
+}
+
 /** Claim this thread's entry for an fd about to be made (eventfd(2), socket(2), io_uring_setup).
  * Returns the word the call's result goes into at once (`fdLedger[at] = fd`, see fdLedger); then
  * confirmFd. A Worker terminated between the two leaves an entry whose fd a sweep closes once
@@ -408,10 +416,7 @@ export function confirmFd(at: number, fd: number): void {
   }
   // Entries this thread still had for the number name a file closed behind the library's back.
   disownFd(fd);
-  w[base + W_DEV_LO] = statView.getUint32(STAT.st_dev, true);
-  w[base + W_DEV_HI] = statView.getUint32(STAT.st_dev + 4, true);
-  w[base + W_INO_LO] = statView.getUint32(STAT.st_ino, true);
-  w[base + W_INO_HI] = statView.getUint32(STAT.st_ino + 4, true);
+  stampFile(w, base);
   const eventfd = w[base + W_KIND] === K_EVENTFD;
   // The eventfd's id (a /proc read) comes after it counts as recorded (see sameFile).
   if (eventfd) w[base + W_EXTRA] = ID_PENDING;
@@ -433,8 +438,8 @@ interface CqPlace {
   layout: number;
 }
 const cqPlaces = new Map<number, CqPlace>();
-/** This thread's K_CQE entries: entry → its live value. */
-const watches = new Map<number, number>();
+/** This thread's K_CQE entries: entry → [its live value, its ring fd]. */
+const watches = new Map<number, [number, number]>();
 
 /** Record where the CQ of this thread's ring `fd` lives: in its mapping of kernel memory at
  * `address` (`bytes` long), with the CQ head, tail and CQE array at byte offsets `head`, `tail`
@@ -492,7 +497,7 @@ export function watchCqeFds(ringFd: number, userData: number): number {
   w[base + W_INO_LO] = q.inoLo;
   w[base + W_INO_HI] = q.inoHi;
   w[base + W_CQ_LAYOUT] = q.layout;
-  watches.set(i, Atomics.load(w, base + W_STATE));
+  watches.set(i, [Atomics.load(w, base + W_STATE), ringFd]);
   return i;
 }
 
@@ -506,45 +511,27 @@ export function cqeTaken(watch: number, ringFd: number, count: number, index: nu
 
 /** The watched operation ended (its last CQE handled): forget the watch. */
 export function unwatchCqeFds(watch: number): void {
-  const live = watches.get(watch);
-  if (live === undefined) return;
+  const e = watches.get(watch);
+  if (e === undefined) return;
   watches.delete(watch);
-  Atomics.compareExchange(ledger!.words, HEADER_WORDS + watch * ENTRY_WORDS + W_STATE, live, FREE);
+  Atomics.compareExchange(ledger!.words, HEADER_WORDS + watch * ENTRY_WORDS + W_STATE, e[0], FREE);
   if (watch < cursor) cursor = watch;
 }
 
-/** Bytes at `address` of this process's memory, read through /proc/self/mem: an address that is
- * not mapped (any more) fails the read instead of faulting. */
-function readMemory(address: number, bytes: number): Uint32Array | null {
-  const out = new Uint32Array(bytes / 4);
-  let fd = -1;
-  try {
-    fd = openSync("/proc/self/mem", "r");
-    return readSync(fd, out, 0, bytes, address) === bytes ? out : null;
-  } catch {
-    return null;
-  } finally {
-    if (fd >= 0) closeSync(fd);
-  }
-}
-
-/** fds a dead thread's watched operation (K_CQE entry at `base`) made that the thread never took:
- * results >= 0 of CQEs with its user_data from its first untaken position to the CQ tail (at most
- * one CQ's worth back: older slots may hold newer CQEs). Read only while the range is that ring's
- * mapping before and after the read (ring inodes are not reused while the mapping exists). */
+/** fds a dead thread's watched operation (K_CQE entry at `base`) made that the thread never took,
+ * each with its CQE's position, in pairs: results >= 0 of CQEs with its user_data from its first
+ * untaken position to the CQ tail (at most one CQ's worth back: older slots may hold newer
+ * CQEs). The caller holds the entry of the dead thread's ring: only a sweeper that holds it
+ * unmaps the ring's memory (unmapRing), so the range, checked here to be that ring's mapping, stays
+ * mapped while it is read. */
 function untakenFds(w: Int32Array, base: number): number[] {
   const { tail: tailAt, cqes, entries, words } = cqLayout(w[base + W_CQ_LAYOUT]!);
   const address = u64(w, base, W_ADDR_LO);
   const bytes = (cqes + entries * words) * 4;
-  const ino = u64(w, base, W_INO_LO);
-  const ringThere = (): boolean => {
-    const m = mappingOver(readFileSync("/proc/self/maps", "latin1"), address, bytes);
-    return m !== null && m.inode === ino && m.path.includes("io_uring");
-  };
-  if (!ringThere()) return [];
-  const cq = readMemory(address, bytes);
-  if (cq === null || !ringThere()) return [];
-  const tail = cq[tailAt]!;
+  const m = mappingOver(readFileSync("/proc/self/maps", "latin1"), address, bytes);
+  if (m === null || m.inode !== u64(w, base, W_INO_LO) || !m.path.includes("io_uring")) return [];
+  const cq = new Uint32Array(viewNative(address, bytes));
+  const tail = Atomics.load(cq, tailAt);
   let p = w[base + W_NEXT]! >>> 0;
   if ((tail - p) >>> 0 > entries) p = (tail - entries) >>> 0;
   const lo = w[base + W_UD_LO]! >>> 0,
@@ -552,7 +539,7 @@ function untakenFds(w: Int32Array, base: number): number[] {
   const fds: number[] = [];
   for (; p !== tail; p = (p + 1) >>> 0) {
     const k = cqes + (p & (entries - 1)) * words;
-    if (cq[k] === lo && cq[k + 1] === hi && (cq[k + 2]! | 0) >= 0) fds.push(cq[k + 2]!);
+    if (cq[k] === lo && cq[k + 1] === hi && (cq[k + 2]! | 0) >= 0) fds.push(cq[k + 2]!, p);
   }
   return fds;
 }
@@ -663,7 +650,8 @@ function recorded(fd: number): boolean {
 
 /** This thread closes `fd` itself (or has just closed it): forget its entries. */
 export function disownFd(fd: number): void {
-  cqPlaces.delete(fd);
+  // A ring going: so do the watches of its operations (those the ring's close did not end).
+  if (cqPlaces.delete(fd)) for (const [watch, [, ring]] of watches) if (ring === fd) unwatchCqeFds(watch);
   const list = mine.get(fd);
   if (list === undefined) return;
   mine.delete(fd);
@@ -766,6 +754,8 @@ export function reclaimDeadThreads(): ReclaimReport {
     // One sweeper per entry: the one whose compare-and-swap takes it (from the live value seen, or from a dead
     // sweeper). Each entry is taken just before it is handled, so a sweeper terminated half way
     // leaves at most this one behind for the next.
+    // Watched operations are sweepCqes' alone.
+    if (w[base + W_KIND] === K_CQE) continue;
     const state = seen.get(i)!;
     if (Atomics.compareExchange(w, base + W_STATE, state, -self.tid) !== state) continue;
     const kind = w[base + W_KIND]!;
@@ -801,6 +791,11 @@ export function reclaimDeadThreads(): ReclaimReport {
       // made unless it is not of that kind now, or a live thread has it.
       const key = liveNumbers.has(fd) ? null : keyIfKind(fd, kind);
       if (key !== null && !liveFiles.has(key)) {
+        // Confirmed on the dead thread's behalf before it is closed: a sweep that takes the entry
+        // over from this one, cut short, checks the file before it closes the number again.
+        stampFile(w, base);
+        if (kind === K_EVENTFD) w[base + W_EXTRA] = Number(key.split(":")[2]);
+        w[base + W_PENDING] = 0;
         if (kind === K_EVENTFD) eventfdIds.add(Number(key.split(":")[2]));
         if (kind === K_RING) unmapRing((maps ??= readFileSync("/proc/self/maps", "latin1")), key, report);
         closeFor(fd, kind, report);
@@ -875,28 +870,54 @@ function sweepCqes(
 ): void {
   const deadFiles = new Set<string>();
   const offLimits = new Set(liveNumbers);
+  // The dead rings' entries, by owner and fd number.
+  const rings = new Map<string, number>();
+  const ringOf = (base: number): string =>
+    `${w[base + W_TID]}:${u64(w, base, W_START_LO)}:${w[base + W_FD]}:${u64(w, base, W_INO_LO)}`;
   for (const i of dead) {
     const base = HEADER_WORDS + i * ENTRY_WORDS;
     const kind = w[base + W_KIND]!;
     if (kind === K_MEMORY || kind === K_CQE) continue;
+    if (kind === K_RING) rings.set(ringOf(base), i);
     if (w[base + W_PENDING] === 1) offLimits.add(w[base + W_FD]!);
     else deadFiles.add(fileKey(w, base));
   }
   for (const i of dead) {
     const base = HEADER_WORDS + i * ENTRY_WORDS;
     if (w[base + W_KIND] !== K_CQE) continue;
+    // The ring's entry is held while its CQ is read (see untakenFds), then given back for the
+    // rest of the sweep. Without it the CQ is not read: the entry goes once the ring's memory is
+    // gone, and stays for a later sweep while another sweeper has the ring.
+    const r = rings.get(ringOf(base));
+    const ringBase = HEADER_WORDS + (r ?? 0) * ENTRY_WORDS;
+    const ringState = r === undefined ? 0 : seen.get(r)!;
+    if (r === undefined || Atomics.compareExchange(w, ringBase + W_STATE, ringState, -self.tid) !== ringState) {
+      const cq = mappingOver(readFileSync("/proc/self/maps", "latin1"), u64(w, base, W_ADDR_LO), 1);
+      if (cq === null || cq.inode !== u64(w, base, W_INO_LO))
+        Atomics.compareExchange(w, base + W_STATE, seen.get(i)!, FREE);
+      continue;
+    }
     const state = seen.get(i)!;
-    if (Atomics.compareExchange(w, base + W_STATE, state, -self.tid) !== state) continue;
-    for (const fd of untakenFds(w, base)) {
+    const found = Atomics.compareExchange(w, base + W_STATE, state, -self.tid) === state ? untakenFds(w, base) : null;
+    if (found === null) {
+      Atomics.store(w, ringBase + W_STATE, ringState);
+      continue;
+    }
+    for (let k = 0; k < found.length; k += 2) {
+      const fd = found[k]!;
       const key = offLimits.has(fd) ? null : keyIfKind(fd, K_SOCKET);
       if (key !== null && deadFiles.has(key)) continue;
       if (key === null || liveFiles.has(key)) report.kept++;
       else {
+        // Taken before it is closed: a sweep that takes the entry over from this one, cut short,
+        // never closes the number again (it may name another file by then).
+        w[base + W_NEXT] = found[k + 1]! + 1;
         closeFor(fd, K_SOCKET, report);
         offLimits.add(fd);
       }
     }
     Atomics.store(w, base + W_STATE, FREE);
+    Atomics.store(w, ringBase + W_STATE, ringState);
   }
 }
 
