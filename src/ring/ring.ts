@@ -679,13 +679,26 @@ export class Ring {
    * operation before then (its scratch memory, a cancel). `abandon(slot)` gives a begun slot back
    * at once (the caller failed after the prep). */
   begin<T>(handler: CompletionHandler<T>, data: T, hold?: unknown, sqeFlags?: number): number {
+    // As in track: flags and refusals go the second way (beginChecked), so that this body stays
+    // small enough for the JIT to inline into its caller's loop.
+    if (this.closed || typeof handler !== "function" || sqeFlags !== undefined || this.ops.available === 0)
+      return this.beginChecked(handler, data, hold, sqeFlags);
+    // The slot first: getSqe may throw (full SQ, nothing prepared to submit) with nothing reserved.
+    return this.bind(this.getSqe(), this.ops.take(handler, data, hold), 0);
+  }
+
+  /** begin() with IOSQE flags, or one that refuses (refuseBegin builds the precise error). */
+  private beginChecked<T>(handler: CompletionHandler<T>, data: T, hold: unknown, sqeFlags: number | undefined): number {
     const f = sqeFlags === undefined ? 0 : sqeFlags;
     if (this.closed || typeof handler !== "function" || (f & TRACKABLE_FLAGS) !== f || this.ops.available === 0)
       this.refuseBegin(handler, f);
-    // The slot first: getSqe may throw (full SQ, nothing prepared to submit) with nothing reserved.
-    const slot = this.getSqe();
-    this.boundEntry[slot] = this.ops.take(handler, data, hold);
-    this.boundFlags[slot] = f;
+    return this.bind(this.getSqe(), this.ops.take(handler, data, hold), f);
+  }
+
+  /** The slot keeps its op-table entry and IOSQE flags until publish writes them into the SQE. */
+  private bind(slot: number, entry: number, sqeFlags: number): number {
+    this.boundEntry[slot] = entry;
+    this.boundFlags[slot] = sqeFlags;
     this.sqState[slot] = SLOT_TAKEN | SLOT_BOUND;
     return slot;
   }
