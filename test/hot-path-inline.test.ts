@@ -4,7 +4,8 @@
 // bytecode cost is at most maximumFunctionForCallInlineCandidateBytecodeCostForFTL (170), so one
 // more check in Ring.track's fast body can silently undo it. The same goes for getSqe's reload of
 // the SQ head (reloadSqHead), which such a loop runs once per lap of the SQ: left as a call, it
-// kept the JIT from hoisting the loop's loads. This runs a NOP loop in a child
+// kept the JIT from hoisting the loop's loads; and for Ring.begin, the submission idiom of the
+// library's own layers. This runs NOP loops in a child
 // process with JSC's inlining log (printEachDFGFTLInlineCall) and the concurrent JIT off, so that
 // what the FTL compiles is decided the same way on every run, and reads what went into the loop.
 import { expect } from "bun:test";
@@ -28,7 +29,7 @@ function noInliningLog(): string | null {
 
 testIf(
   noInliningLog(),
-  "getSqe (with reloadSqHead), prepNop and track (with attach) are inlined into a hot NOP loop by the top tier",
+  "getSqe (with reloadSqHead), prepNop, track (with attach) and begin (with bind) are inlined into hot NOP loops by the top tier",
   () => {
     const p = Bun.spawnSync([BUN, FIXTURE, "40000"], {
       env: { ...process.env, ...LOG_ENV },
@@ -37,14 +38,20 @@ testIf(
     });
     const log = p.stderr.toString();
     expect(p.exitCode, log.slice(-2000)).toBe(0);
-    expect(JSON.parse(p.stdout.toString().trim())).toEqual({ nops: 40000 * 64 });
+    expect(JSON.parse(p.stdout.toString().trim())).toEqual({ nops: 2 * 40000 * 64 });
     // "[InlineCall][FTL] Callee: track#AbCdEf -> Caller: nopLoop#GhIjKl", once per FTL compile of
-    // the loop (OSR entry and the function itself).
-    const inlined = new Set<string>();
-    for (const m of log.matchAll(/\[InlineCall\]\[FTL\] Callee: (\w+)#\w+ -> Caller: nopLoop#/g)) inlined.add(m[1]!);
-    expect(inlined.size, "the loop was never compiled by the FTL").toBeGreaterThan(0);
-    for (const fn of ["getSqe", "reloadSqHead", "prepNop", "track", "attach"])
-      expect([...inlined].sort()).toContain(fn);
+    // a loop (OSR entry and the function itself).
+    const inlinedInto = (loop: string): string[] => {
+      const names = new Set<string>();
+      for (const m of log.matchAll(/\[InlineCall\]\[FTL\] Callee: (\w+)#\w+ -> Caller: (\w+)#/g))
+        if (m[2] === loop) names.add(m[1]!);
+      expect(names.size, `${loop} was never compiled by the FTL`).toBeGreaterThan(0);
+      return [...names].sort();
+    };
+    const track = inlinedInto("nopLoop");
+    for (const fn of ["getSqe", "reloadSqHead", "prepNop", "track", "attach"]) expect(track).toContain(fn);
+    const begin = inlinedInto("beginLoop");
+    for (const fn of ["begin", "bind", "getSqe", "reloadSqHead", "prepNop"]) expect(begin).toContain(fn);
   },
   120_000,
 );
