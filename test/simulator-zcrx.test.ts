@@ -272,6 +272,22 @@ describe("SimulatedZcrx + ZcrxReceiver", () => {
     expect(sink.ends).toEqual([]);
   });
 
+  test("a re-arm the ring refuses (op table full, EBUSY) ends that connection with EBUSY instead of throwing", () => {
+    // Before (2026-12-05): the refusal threw out of the re-arm, from a completion handler or from
+    // completions(), and the parked connection was neither armed nor ended.
+    const { sim, rx, fd, sink } = setup({ areaBytes: 4 * PAGE_SIZE, rqEntries: 4 });
+    rx.recv(fd, verifyingHandler(rx, true), sink);
+    sim.send(fd, pattern(0, 10 * PAGE_SIZE));
+    rx.completions();
+    expect(rx.stats.starvations).toBe(1);
+    sim.arm = () => {
+      throw new UringError("Ring.begin", EBUSY, "all operation slots are in flight");
+    };
+    for (const c of sink.held.splice(0)) rx.release(c);
+    expect(() => rx.completions()).not.toThrow();
+    expect(sink.ends).toEqual([-EBUSY]);
+  });
+
   test("stop() on a connection parked after -ENOMEM ends it at once; releases re-arm nothing", () => {
     const { sim, rx, fd, sink } = setup({ areaBytes: 4 * PAGE_SIZE, rqEntries: 4 });
     const conn = rx.recv(fd, verifyingHandler(rx, true), sink);

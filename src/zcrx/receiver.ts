@@ -375,6 +375,18 @@ export class ZcrxReceiver {
     this.source.arm(conn.id, conn.fd, left);
   }
 
+  /** arm() again from a completion or from publish(), where nothing may throw: a refusal (the op
+   * table full, EBUSY) ends the connection with that errno, as a kernel error would. */
+  private rearm(conn: Conn): void {
+    try {
+      this.arm(conn);
+    } catch (e) {
+      if (!(e instanceof UringError)) throw e;
+      conn.armed = false;
+      this.endConn(conn, -e.errno);
+    }
+  }
+
   /** One RECV_ZC CQE, from either source. offLo/offHi are the two words of
    * io_uring_zcrx_cqe.off (CQE bytes 16..23). */
   deliver(connId: number, res: number, flags: number, offLo: number, offHi: number): void {
@@ -431,7 +443,7 @@ export class ZcrxReceiver {
       // still in the socket, so post the request again (liburing examples/zcrx.c does too).
       this.stats.rearms++;
       if (res === -ENOSPC) this.stats.rearmsEnospc++;
-      this.arm(conn);
+      this.rearm(conn);
       return;
     }
     if (!limitReached && res === -ENOMEM) {
@@ -771,7 +783,7 @@ export class ZcrxReceiver {
     for (const conn of this.conns) {
       if (conn.starved && !conn.ended) {
         this.stats.rearms++;
-        this.arm(conn);
+        this.rearm(conn);
         n++;
       }
     }
