@@ -81,9 +81,9 @@ describe("Worker termination (each in its own process)", () => {
 
   test("connections a Worker's multishot ACCEPT made whose completions it never handled (it was busy in a loop of system calls) are closed from its CQ after its termination", () => {
     const r = expectClean(runScenario("worker.ts", "unhandled-accepts"));
-    expect(r.accepted).toBe(3);
-    // The listener and the three connections.
-    expect(r.report.sockets).toBe(4);
+    expect(r.accepted).toBe(r.expected);
+    // The listener and the connections (three with a multishot ACCEPT, 5.19+).
+    expect(r.report.sockets).toBe(r.expected + 1);
   }, 70_000);
 
   test('a Worker\'s ring with memory "auto" lives in kernel memory (its heap is freed at termination); "shared" is still given when asked', () => {
