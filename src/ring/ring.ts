@@ -217,6 +217,14 @@ function resolveFlag(
   return flag;
 }
 
+/** The refusal for a slot that already carries its user_data (track or setUserData). */
+function alreadyOwned(where: string, slot: number): UringError {
+  return invalidArgument(
+    where,
+    `slot ${slot} already has its user_data (tracked or setUserData): one slot carries one operation`,
+  );
+}
+
 function sinceOf(flag: number): { name: string; since: string } {
   const f = S.SETUP_FLAGS.find((x) => x.value === flag);
   return f ? { name: f.name, since: f.since } : { name: `0x${flag.toString(16)}`, since: "?" };
@@ -808,11 +816,7 @@ export class Ring {
         "Ring.track",
         `slot must be an integer 0..${this.sqEntries - 1} from getSqe(), got ${shown(slot)}`,
       );
-    if (this.sq.state[slot]! & SLOT_OWNED)
-      throw invalidArgument(
-        "Ring.track",
-        `slot ${slot} already has its user_data (tracked or setUserData): one slot carries one operation`,
-      );
+    if (this.sq.state[slot]! & SLOT_OWNED) throw alreadyOwned("Ring.track", slot);
     if (this.sq.state[slot]! & SLOT_BOUND)
       throw invalidArgument(
         "Ring.track",
@@ -861,6 +865,8 @@ export class Ring {
         "Ring.setUserData",
         `slot ${slot} came from begin(): the ring writes its operation's user_data when it submits it`,
       );
+    // A second user_data would orphan the tracked operation's op-table entry (no CQE names it).
+    if (this.sq.state[slot]! & SLOT_OWNED) throw alreadyOwned("Ring.setUserData", slot);
     if (!Number.isSafeInteger(userData) || userData < 0)
       throw invalidArgument("Ring.setUserData", `userData must be an integer 0..2^53-1, got ${shown(userData)}`);
     writeUserData(this.sq, slot, userData % U32_SPAN, Math.floor(userData / U32_SPAN));
