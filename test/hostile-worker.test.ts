@@ -75,7 +75,8 @@ describe("Worker termination (each in its own process)", () => {
 
   test("Workers that make fds in every way the library does (eventfd, io_uring_setup and its mappings, socket(2), the ring's SOCKET step, multishot ACCEPT), terminated at random points and replaced for 5 s: this thread's ring and connection stay whole and no fd or mapping is left", () => {
     const r = expectClean(runScenario("worker.ts", "stress", 120_000));
-    expect(r.terminated).toBeGreaterThan(4);
+    // The scenario goes on until it has made at least 12 terminations (up to 100 s).
+    expect(r.terminated).toBeGreaterThanOrEqual(12);
     expect({ leftFds: r.leftFds, leftMaps: r.leftMaps }).toEqual({ leftFds: 0, leftMaps: 0 });
   }, 130_000);
 
