@@ -148,32 +148,28 @@ describe("async API", () => {
   test(
     "AbortSignal cancels a pending receive (ECANCELED, cause = the reason) and the socket stays usable",
     async () => {
-      const r = openRing();
-      try {
-        const { l, cl, peer } = await asyncPair(r);
-        const ac = new AbortController();
-        const it = peer.recv({ signal: ac.signal })[Symbol.asyncIterator]();
-        const pending = it.next();
-        setTimeout(() => ac.abort(new Error("user gave up")), 1);
-        const err = await pending.then(
-          () => null,
-          (e) => e,
-        );
-        expect(err).toBeInstanceOf(UringError);
-        expect((err as UringError).code).toBe("ECANCELED");
-        expect((err as UringError).syscall).toBe("IORING_OP_RECV");
-        expect(((err as UringError).cause as Error).message).toBe("user gave up");
-        // A new stream on the same socket receives what comes next.
-        const reading = readExact(peer, 5);
-        await cl.send("again");
-        expect(new TextDecoder().decode(await reading)).toBe("again");
-        await cl.close();
-        await peer.close();
-        await l.close();
-        expect(r.inflight).toBe(0);
-      } finally {
-        await r.close();
-      }
+      await using r = openRing();
+      const { l, cl, peer } = await asyncPair(r);
+      const ac = new AbortController();
+      const it = peer.recv({ signal: ac.signal })[Symbol.asyncIterator]();
+      const pending = it.next();
+      setTimeout(() => ac.abort(new Error("user gave up")), 1);
+      const err = await pending.then(
+        () => null,
+        (e) => e,
+      );
+      expect(err).toBeInstanceOf(UringError);
+      expect((err as UringError).code).toBe("ECANCELED");
+      expect((err as UringError).syscall).toBe("IORING_OP_RECV");
+      expect(((err as UringError).cause as Error).message).toBe("user gave up");
+      // A new stream on the same socket receives what comes next.
+      const reading = readExact(peer, 5);
+      await cl.send("again");
+      expect(new TextDecoder().decode(await reading)).toBe("again");
+      await cl.close();
+      await peer.close();
+      await l.close();
+      expect(r.inflight).toBe(0);
     },
     HEAVY_TIMEOUT_MS,
   );
@@ -181,27 +177,23 @@ describe("async API", () => {
   test(
     "AbortSignal cancels a waiting accept; the listener accepts again afterwards",
     async () => {
-      const r = openRing();
-      try {
-        const l = r.listen({ host: "127.0.0.1", port: 0 });
-        const ac = new AbortController();
-        const waiting = l.accept({ signal: ac.signal });
-        setTimeout(() => ac.abort(), 1);
-        const err = await waiting.then(
-          () => null,
-          (e) => e,
-        );
-        expect(err).toBeInstanceOf(UringError);
-        expect((err as UringError).code).toBe("ECANCELED");
-        const { cl, peer } = await asyncPair(r, l);
-        expect(peer.remoteAddress.port).toBe(cl.localAddress.port);
-        await cl.close();
-        await peer.close();
-        await l.close();
-        expect(r.inflight).toBe(0);
-      } finally {
-        await r.close();
-      }
+      await using r = openRing();
+      const l = r.listen({ host: "127.0.0.1", port: 0 });
+      const ac = new AbortController();
+      const waiting = l.accept({ signal: ac.signal });
+      setTimeout(() => ac.abort(), 1);
+      const err = await waiting.then(
+        () => null,
+        (e) => e,
+      );
+      expect(err).toBeInstanceOf(UringError);
+      expect((err as UringError).code).toBe("ECANCELED");
+      const { cl, peer } = await asyncPair(r, l);
+      expect(peer.remoteAddress.port).toBe(cl.localAddress.port);
+      await cl.close();
+      await peer.close();
+      await l.close();
+      expect(r.inflight).toBe(0);
     },
     HEAVY_TIMEOUT_MS,
   );
@@ -209,18 +201,14 @@ describe("async API", () => {
   test(
     "an already aborted signal rejects at once without reaching the kernel",
     async () => {
-      const r = openRing();
-      try {
-        const err = await r.connect({ host: "127.0.0.1", port: 9, signal: AbortSignal.abort() }).then(
-          () => null,
-          (e) => e,
-        );
-        expect((err as UringError).code).toBe("ECANCELED");
-        expect((err as UringError).syscall).toBe("IORING_OP_CONNECT");
-        expect(r.inflight).toBe(0);
-      } finally {
-        await r.close();
-      }
+      await using r = openRing();
+      const err = await r.connect({ host: "127.0.0.1", port: 9, signal: AbortSignal.abort() }).then(
+        () => null,
+        (e) => e,
+      );
+      expect((err as UringError).code).toBe("ECANCELED");
+      expect((err as UringError).syscall).toBe("IORING_OP_CONNECT");
+      expect(r.inflight).toBe(0);
     },
     HEAVY_TIMEOUT_MS,
   );
@@ -316,28 +304,24 @@ describe("async API", () => {
   test(
     "end() half-closes after the queued sends: the peer reads every byte, then EOF, and can still answer",
     async () => {
-      const r = openRing({ zcThresholdBytes: 4096 });
-      try {
-        const { l, cl, peer } = await asyncPair(r);
-        const parts = [pattern(100_000, 1), pattern(5, 2), pattern(70_000, 3)];
-        const got: Uint8Array[] = [];
-        // The peer reads while the sends go out (they complete only as it makes room).
-        const reading = (async () => {
-          for await (const chunk of peer.recv()) got.push(chunk.slice());
-        })();
-        for (const p of parts) cl.send(p);
-        await cl.end();
-        expect(cl.pendingSends).toBe(0);
-        await reading;
-        expect(Buffer.compare(Buffer.concat(got), Buffer.concat(parts.map((p) => Buffer.from(p))))).toBe(0);
-        const answer = readExact(cl, 4);
-        await peer.send("done");
-        expect(new TextDecoder().decode(await answer)).toBe("done");
-        await Promise.all([cl.close(), peer.close(), l.close()]);
-        expect(r.inflight).toBe(0);
-      } finally {
-        await r.close();
-      }
+      await using r = openRing({ zcThresholdBytes: 4096 });
+      const { l, cl, peer } = await asyncPair(r);
+      const parts = [pattern(100_000, 1), pattern(5, 2), pattern(70_000, 3)];
+      const got: Uint8Array[] = [];
+      // The peer reads while the sends go out (they complete only as it makes room).
+      const reading = (async () => {
+        for await (const chunk of peer.recv()) got.push(chunk.slice());
+      })();
+      for (const p of parts) cl.send(p);
+      await cl.end();
+      expect(cl.pendingSends).toBe(0);
+      await reading;
+      expect(Buffer.compare(Buffer.concat(got), Buffer.concat(parts.map((p) => Buffer.from(p))))).toBe(0);
+      const answer = readExact(cl, 4);
+      await peer.send("done");
+      expect(new TextDecoder().decode(await answer)).toBe("done");
+      await Promise.all([cl.close(), peer.close(), l.close()]);
+      expect(r.inflight).toBe(0);
     },
     HEAVY_TIMEOUT_MS,
   );
@@ -345,23 +329,19 @@ describe("async API", () => {
   test(
     "UDP: datagrams keep their boundaries, to a given destination and on a connected socket",
     async () => {
-      const r = openRing();
-      try {
-        const a = r.udp({ host: "127.0.0.1", port: 0 });
-        const b = r.udp({ host: "127.0.0.1", port: 0, connect: { host: "127.0.0.1", port: a.localAddress.port } });
-        const it = a.recv()[Symbol.asyncIterator]();
-        await b.send("first datagram");
-        await b.sendTo(pattern(1200, 3), { host: "127.0.0.1", port: a.localAddress.port });
-        const d1 = await it.next();
-        expect(new TextDecoder().decode(d1.value!)).toBe("first datagram");
-        const d2 = await it.next();
-        expect(Buffer.compare(Buffer.from(d2.value!), Buffer.from(pattern(1200, 3)))).toBe(0);
-        await it.return!();
-        await Promise.all([a.close(), b.close()]);
-        expect(r.inflight).toBe(0);
-      } finally {
-        await r.close();
-      }
+      await using r = openRing();
+      const a = r.udp({ host: "127.0.0.1", port: 0 });
+      const b = r.udp({ host: "127.0.0.1", port: 0, connect: { host: "127.0.0.1", port: a.localAddress.port } });
+      const it = a.recv()[Symbol.asyncIterator]();
+      await b.send("first datagram");
+      await b.sendTo(pattern(1200, 3), { host: "127.0.0.1", port: a.localAddress.port });
+      const d1 = await it.next();
+      expect(new TextDecoder().decode(d1.value!)).toBe("first datagram");
+      const d2 = await it.next();
+      expect(Buffer.compare(Buffer.from(d2.value!), Buffer.from(pattern(1200, 3)))).toBe(0);
+      await it.return!();
+      await Promise.all([a.close(), b.close()]);
+      expect(r.inflight).toBe(0);
     },
     HEAVY_TIMEOUT_MS,
   );
@@ -415,30 +395,26 @@ describe("async API", () => {
       // What ZcrxStream.return(), its abort and TcpSocket.close() submit: ASYNC_CANCEL by fd and
       // opcode (RECV_ZC). On a kernel without RECV_ZC it finds nothing; a cancel by fd alone would
       // cut the 32 MiB send below in the middle.
-      const r = openRing();
-      try {
-        const { l, cl: sock, peer } = await asyncPair(r);
-        const big = pattern(32 << 20, 5);
-        const op = sock.send(big);
-        await Bun.sleep(50);
-        expect(op.isSent).toBe(false);
-        socketHostOf(r).cancelRecvZc(sock.fd);
-        await Bun.sleep(50);
-        // Still waiting for the peer to read, not failed.
-        expect(op.isSent).toBe(false);
-        let n = 0;
-        for await (const chunk of peer.recv()) {
-          n += chunk.length;
-          if (n >= big.length) break;
-        }
-        expect(n).toBe(big.length);
-        expect(await op.sent).toBe(big.length);
-        await op.released;
-        await Promise.all([sock.close(), peer.close(), l.close()]);
-        expect(r.inflight).toBe(0);
-      } finally {
-        await r.close();
+      await using r = openRing();
+      const { l, cl: sock, peer } = await asyncPair(r);
+      const big = pattern(32 << 20, 5);
+      const op = sock.send(big);
+      await Bun.sleep(50);
+      expect(op.isSent).toBe(false);
+      socketHostOf(r).cancelRecvZc(sock.fd);
+      await Bun.sleep(50);
+      // Still waiting for the peer to read, not failed.
+      expect(op.isSent).toBe(false);
+      let n = 0;
+      for await (const chunk of peer.recv()) {
+        n += chunk.length;
+        if (n >= big.length) break;
       }
+      expect(n).toBe(big.length);
+      expect(await op.sent).toBe(big.length);
+      await op.released;
+      await Promise.all([sock.close(), peer.close(), l.close()]);
+      expect(r.inflight).toBe(0);
     },
     HEAVY_TIMEOUT_MS,
   );
@@ -446,31 +422,27 @@ describe("async API", () => {
   test(
     "a send that finds the ring's op table full waits, without blocking the loop, and goes out once room frees",
     async () => {
-      const r = openRing({ maxInflight: 32 });
-      try {
-        const { l, cl: sock, peer } = await asyncPair(r);
-        const it = peer.recv()[Symbol.asyncIterator]();
-        await Bun.sleep(5);
-        // Take every free entry (as many busy sockets would), then send.
-        const taken: number[] = [];
-        while (r.ring.ops.available > 0) taken.push(r.ring.ops.add(() => {}, null));
-        const op = sock.send("waits for an entry");
-        let ticks = 0;
-        const timer = setInterval(() => ticks++, 1);
-        await Bun.sleep(30);
-        expect(op.isSent).toBe(false);
-        expect(ticks).toBeGreaterThan(0); // the event loop kept turning
-        for (const ud of taken) r.ring.ops.cancelUnsubmitted(ud);
-        expect(await op.sent).toBe(18);
-        clearInterval(timer);
-        const got = await it.next();
-        expect(new TextDecoder().decode(got.value!)).toBe("waits for an entry");
-        await it.return!();
-        await Promise.all([sock.close(), peer.close(), l.close()]);
-        expect(r.inflight).toBe(0);
-      } finally {
-        await r.close();
-      }
+      await using r = openRing({ maxInflight: 32 });
+      const { l, cl: sock, peer } = await asyncPair(r);
+      const it = peer.recv()[Symbol.asyncIterator]();
+      await Bun.sleep(5);
+      // Take every free entry (as many busy sockets would), then send.
+      const taken: number[] = [];
+      while (r.ring.ops.available > 0) taken.push(r.ring.ops.add(() => {}, null));
+      const op = sock.send("waits for an entry");
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 1);
+      await Bun.sleep(30);
+      expect(op.isSent).toBe(false);
+      expect(ticks).toBeGreaterThan(0); // the event loop kept turning
+      for (const ud of taken) r.ring.ops.cancelUnsubmitted(ud);
+      expect(await op.sent).toBe(18);
+      clearInterval(timer);
+      const got = await it.next();
+      expect(new TextDecoder().decode(got.value!)).toBe("waits for an entry");
+      await it.return!();
+      await Promise.all([sock.close(), peer.close(), l.close()]);
+      expect(r.inflight).toBe(0);
     },
     HEAVY_TIMEOUT_MS,
   );
@@ -478,30 +450,26 @@ describe("async API", () => {
   test(
     "bad socket requests fail up front with the reason: an unconnected UDP end(), a bad backlog; a refused connect names the address",
     async () => {
-      const r = openRing();
-      try {
-        const u = r.udp({ host: "127.0.0.1", port: 0 });
-        await expect(u.end()).rejects.toThrow(/unconnected UDP socket/);
-        // The socket is not shut for writing: it still sends.
-        const v = r.udp({ host: "127.0.0.1", port: 0 });
-        const it = v.recv()[Symbol.asyncIterator]();
-        await u.sendTo("still sends", v.localAddress);
-        expect(new TextDecoder().decode((await it.next()).value!)).toBe("still sends");
-        await it.return!();
-        for (const backlog of [Number.NaN, -1, 1.5, "abc" as unknown as number]) {
-          expect(() => r.listen({ host: "127.0.0.1", port: 0, backlog })).toThrow(/backlog must be an integer/);
-        }
-        const err = await r.connect({ host: "::1", port: 1 }).then(
-          () => null,
-          (e) => e as UringError,
-        );
-        expect(err?.code).toBe("ECONNREFUSED");
-        expect(err?.message).toContain("[::1]:1");
-        await Promise.all([u.close(), v.close()]);
-        expect(r.inflight).toBe(0);
-      } finally {
-        await r.close();
+      await using r = openRing();
+      const u = r.udp({ host: "127.0.0.1", port: 0 });
+      await expect(u.end()).rejects.toThrow(/unconnected UDP socket/);
+      // The socket is not shut for writing: it still sends.
+      const v = r.udp({ host: "127.0.0.1", port: 0 });
+      const it = v.recv()[Symbol.asyncIterator]();
+      await u.sendTo("still sends", v.localAddress);
+      expect(new TextDecoder().decode((await it.next()).value!)).toBe("still sends");
+      await it.return!();
+      for (const backlog of [Number.NaN, -1, 1.5, "abc" as unknown as number]) {
+        expect(() => r.listen({ host: "127.0.0.1", port: 0, backlog })).toThrow(/backlog must be an integer/);
       }
+      const err = await r.connect({ host: "::1", port: 1 }).then(
+        () => null,
+        (e) => e as UringError,
+      );
+      expect(err?.code).toBe("ECONNREFUSED");
+      expect(err?.message).toContain("[::1]:1");
+      await Promise.all([u.close(), v.close()]);
+      expect(r.inflight).toBe(0);
     },
     HEAVY_TIMEOUT_MS,
   );
@@ -509,37 +477,33 @@ describe("async API", () => {
   test(
     "errors reject with UringError: a refused connection, a send after close, a second receive stream",
     async () => {
-      const r = openRing();
-      try {
-        // A port that was just bound and closed again has no listener.
-        const tmp = r.listen({ host: "127.0.0.1", port: 0 });
-        const port = tmp.port;
-        await tmp.close();
-        const err = await r.connect({ host: "127.0.0.1", port }).then(
-          () => null,
-          (e) => e,
-        );
-        expect(err).toBeInstanceOf(UringError);
-        expect((err as UringError).code).toBe("ECONNREFUSED");
-        expect((err as UringError).syscall).toBe("IORING_OP_CONNECT");
+      await using r = openRing();
+      // A port that was just bound and closed again has no listener.
+      const tmp = r.listen({ host: "127.0.0.1", port: 0 });
+      const port = tmp.port;
+      await tmp.close();
+      const err = await r.connect({ host: "127.0.0.1", port }).then(
+        () => null,
+        (e) => e,
+      );
+      expect(err).toBeInstanceOf(UringError);
+      expect((err as UringError).code).toBe("ECONNREFUSED");
+      expect((err as UringError).syscall).toBe("IORING_OP_CONNECT");
 
-        const { l, cl, peer } = await asyncPair(r);
-        peer.recv();
-        expect(() => peer.recv()).toThrow(/already has a receive stream/);
-        await cl.close();
-        const late = cl.send("too late");
-        const lateErr = await late.sent.then(
-          () => null,
-          (e) => e,
-        );
-        expect((lateErr as UringError).code).toBe("EBADF");
-        await late.released;
-        await Promise.all([peer.close(), l.close()]);
-        expect(() => r.listen({ host: "not an address", port: 1 })).toThrow(UringError);
-        expect(r.inflight).toBe(0);
-      } finally {
-        await r.close();
-      }
+      const { l, cl, peer } = await asyncPair(r);
+      peer.recv();
+      expect(() => peer.recv()).toThrow(/already has a receive stream/);
+      await cl.close();
+      const late = cl.send("too late");
+      const lateErr = await late.sent.then(
+        () => null,
+        (e) => e,
+      );
+      expect((lateErr as UringError).code).toBe("EBADF");
+      await late.released;
+      await Promise.all([peer.close(), l.close()]);
+      expect(() => r.listen({ host: "not an address", port: 1 })).toThrow(UringError);
+      expect(r.inflight).toBe(0);
     },
     HEAVY_TIMEOUT_MS,
   );
@@ -572,26 +536,22 @@ describe("async API", () => {
       // Before (2026-12-05): the accept's refusal ended `for await (const sock of listener)`, and
       // the refused accept() left its waiter registered, so a later connection went to a promise
       // that had already rejected.
-      const r = openRing({ maxInflight: 16, maxInflightSends: 4 });
-      try {
-        const l = r.listen({ host: "127.0.0.1", port: 0 });
-        const taken: number[] = [];
-        while (r.ring.ops.available > 0) taken.push(r.ring.ops.add(() => {}, null));
-        await expect(l.accept()).rejects.toThrow(/EBUSY/);
-        const it = l[Symbol.asyncIterator]();
-        const next = it.next();
-        await Bun.sleep(30);
-        expect(l.acceptErrors).toBeGreaterThan(0);
-        expect(l.lastAcceptError?.code).toBe("EBUSY");
-        for (const ud of taken) r.ring.ops.cancelUnsubmitted(ud);
-        const cl = await r.connect({ host: "127.0.0.1", port: l.port });
-        const peer = (await next).value as TcpSocket;
-        expect(peer.remoteAddress.port).toBe(cl.localAddress.port);
-        await it.return!();
-        await Promise.all([cl.close(), peer.close(), l.close()]);
-      } finally {
-        await r.close();
-      }
+      await using r = openRing({ maxInflight: 16, maxInflightSends: 4 });
+      const l = r.listen({ host: "127.0.0.1", port: 0 });
+      const taken: number[] = [];
+      while (r.ring.ops.available > 0) taken.push(r.ring.ops.add(() => {}, null));
+      await expect(l.accept()).rejects.toThrow(/EBUSY/);
+      const it = l[Symbol.asyncIterator]();
+      const next = it.next();
+      await Bun.sleep(30);
+      expect(l.acceptErrors).toBeGreaterThan(0);
+      expect(l.lastAcceptError?.code).toBe("EBUSY");
+      for (const ud of taken) r.ring.ops.cancelUnsubmitted(ud);
+      const cl = await r.connect({ host: "127.0.0.1", port: l.port });
+      const peer = (await next).value as TcpSocket;
+      expect(peer.remoteAddress.port).toBe(cl.localAddress.port);
+      await it.return!();
+      await Promise.all([cl.close(), peer.close(), l.close()]);
     },
     HEAVY_TIMEOUT_MS,
   );
