@@ -347,8 +347,7 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
   rearm(): void {
     if (!this.starved || this.ended) return;
     this.starved = false;
-    if (this.paused || this.throttled) return; // the next reader (or the quota) arms it
-    if (this.waitResolve !== null || this.qCount === 0) this.arm();
+    this.armIfWanted();
   }
 
   /** @internal — one of this stream's buffers went back to the pool (called by the host). */
@@ -356,7 +355,14 @@ export abstract class RecvStreamBase<T> implements AsyncIterableIterator<T> {
     this.out--;
     if (!this.throttled || this.out > this.host.streamQuota >> 1) return;
     this.throttled = false;
-    if (this.ended || this.paused || this.armed || this.starved || this.eof || this.error !== null) return;
+    this.armIfWanted();
+  }
+
+  /** Arm again after a stop that was not the reader's (the pool ran dry, or the quota was out),
+   * if someone waits or nothing is queued; a paused stream is armed by its next reader. */
+  private armIfWanted(): void {
+    if (this.ended || this.paused || this.armed || this.starved || this.throttled || this.eof) return;
+    if (this.error !== null) return;
     if (this.waitResolve !== null || this.qCount === 0) this.arm();
   }
 
