@@ -912,18 +912,18 @@ export class TcpListener implements AsyncIterable<TcpSocket>, AsyncDisposable {
     });
   }
 
-  /** Accept failures that left the listener sound (out of fds or memory for now, or a connection
-   * that died before it was taken), counted since the listener opened; the iterator waited and
-   * accepted again after each. */
+  /** Accept failures that left the listener sound (out of fds or memory for now, the op table
+   * full, or a connection that died before it was taken), counted since the listener opened; the
+   * iterator waited and accepted again after each. */
   acceptErrors = 0;
   /** The last of those, or null. */
   lastAcceptError: UringError | null = null;
 
   /** Every connection until the listener closes. A failure that leaves the listener sound
-   * (EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED, or EBUSY: the op table full) does not end the loop: it is counted in
-   * `acceptErrors`, and accepting resumes after a pause that doubles from 5 ms to 1 s while the
-   * failures last (connections wait in the kernel's backlog meanwhile). Any other failure ends
-   * the loop with its error. */
+   * (EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED, or EBUSY: the op table full) does not end the
+   * loop: it is counted in `acceptErrors`, and accepting resumes after a pause that doubles from
+   * 5 ms to 1 s while the failures last (connections wait in the kernel's backlog meanwhile). Any
+   * other failure ends the loop with its error. */
   [Symbol.asyncIterator](): AsyncIterator<TcpSocket> {
     return this.connections(null);
   }
