@@ -219,8 +219,7 @@ export function sendZcOnBadFd(o: { zcFlags?: number; addr3?: boolean; opcode?: n
     addr3 = o.addr3 === true,
     opcode = o.opcode ?? Q.IORING_OP_SEND_ZC;
   const out: BadFdSendZc = { res: 0, flags: 0, notification: "none" };
-  const ring = Ring.create({ entries: 4, memory: "mmap", registerRingFd: false });
-  try {
+  return onProbeRing((ring) => {
     if (!ring.supports(opcode)) return out;
     let first = false;
     const onSend = (_: null, res: number, flags: number) => {
@@ -252,6 +251,14 @@ export function sendZcOnBadFd(o: { zcFlags?: number; addr3?: boolean; opcode?: n
     if (ring.ops.isLive(ud)) ring.ops.cancelUnsubmitted(ud);
     if (addr3 && ring.ops.isLive(notifUd)) ring.ops.cancelUnsubmitted(notifUd);
     return out;
+  });
+}
+
+/** Run `probe` on a private ring of its own, closed after it. */
+function onProbeRing<T>(probe: (ring: Ring) => T): T {
+  const ring = Ring.create({ entries: 4, memory: "mmap", registerRingFd: false });
+  try {
+    return probe(ring);
   } finally {
     ring.close();
   }
@@ -263,26 +270,22 @@ let recvLimit: boolean | undefined;
  * multishot RECV on fd -1 whose optlen is 1, on a private ring closed at once: kernels without the
  * limit read those bytes as file_index and refuse them in io_recvmsg_prep (EINVAL, before the file
  * is looked up); kernels with it pass the SQE on to the file lookup (EBADF). Nothing is received.
- * A probe that cannot make its ring (out of fds or memory right now) answers false and is asked
+ * A probe that fails (its ring cannot be made: out of fds or memory right now) answers false and is asked
  * again next time. */
 export function probeRecvLimit(): boolean {
   if (recvLimit !== undefined) return recvLimit;
-  let ring: Ring;
   try {
-    ring = Ring.create({ entries: 4, memory: "mmap", registerRingFd: false });
+    recvLimit = onProbeRing((ring) => {
+      let res = 0;
+      const slot = ring.begin((_: null, r: number) => void (res = r), null);
+      prepRecvMultishot(ring.sq, slot, -1, 0, 0);
+      prepRecvSetLimit(ring.sq, slot, 1);
+      ring.submitAndWait(1);
+      ring.completions();
+      return res === -EBADF;
+    });
   } catch {
     return false;
-  }
-  try {
-    let res = 0;
-    const slot = ring.begin((_: null, r: number) => void (res = r), null);
-    prepRecvMultishot(ring.sq, slot, -1, 0, 0);
-    prepRecvSetLimit(ring.sq, slot, 1);
-    ring.submitAndWait(1);
-    ring.completions();
-    recvLimit = res === -EBADF;
-  } finally {
-    ring.close();
   }
   return recvLimit;
 }
