@@ -270,8 +270,8 @@ let recvLimit: boolean | undefined;
  * multishot RECV on fd -1 whose optlen is 1, on a private ring closed at once: kernels without the
  * limit read those bytes as file_index and refuse them in io_recvmsg_prep (EINVAL, before the file
  * is looked up); kernels with it pass the SQE on to the file lookup (EBADF). Nothing is received.
- * A probe that fails (its ring cannot be made: out of fds or memory right now) answers false and is asked
- * again next time. */
+ * A probe that fails (its ring cannot be made: out of fds or memory right now) answers false
+ * and is asked again next time. */
 export function probeRecvLimit(): boolean {
   if (recvLimit !== undefined) return recvLimit;
   try {
